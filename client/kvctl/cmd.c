@@ -1,0 +1,144 @@
+/* cmd.c - the table of kvctl commands and their help, and the parser that
+ * turns words into a kvctl_cmd. It knows nothing of connections or output;
+ * running a command is exec.c's job, printing its result out.c's. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "mem.h"
+#include "out.h"
+
+const kvctl_cmd_spec kvctl_cmd_specs[] = {
+    { "ping", KVCTL_OP_PING, "[MESSAGE]", 0, 1,
+      "check that the server answers: prints PONG, or MESSAGE echoed",
+      "Sends Ping and prints the answer: PONG when MESSAGE is left out, else\n"
+      "MESSAGE echoed back. Use it to check that the server is up.\n" },
+    { "get", KVCTL_OP_GET, "KEY", 1, 1,
+      "print the value stored under KEY, byte for byte",
+      "Writes the value stored under KEY to standard output exactly as stored;\n"
+      "a newline is added only when standard output is a terminal, so\n"
+      "'kvctl get KEY > FILE' gives back the bytes that were set.\n"
+      "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent.\n" },
+    { "set", KVCTL_OP_SET, "KEY [VALUE]", 1, 2,
+      "store VALUE under KEY (from standard input without VALUE, or with -)",
+      "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
+      "When VALUE is left out or is '-', the value is read from standard input\n"
+      "until its end, byte for byte: 'kvctl set photo < photo.jpg'.\n"
+      "In the shell and in batch mode VALUE is required and taken literally.\n" },
+    { "clear", KVCTL_OP_CLEAR, "KEY", 1, 1,
+      "remove KEY and print the value it had",
+      "Removes KEY and prints the value it had, like get. When KEY was absent\n"
+      "it prints nothing and exits 1.\n" },
+    { NULL, 0, NULL, 0, 0, NULL, NULL },
+};
+
+const kvctl_cmd_spec *kvctl_cmd_find(const char *name)
+{
+    for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+const char *kvctl_cmd_name(kvctl_op op)
+{
+    for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++)
+        if (s->op == op)
+            return s->name;
+    return "?";
+}
+
+/* The name of argument I (0-based) in SPEC->args ("KEY", "VALUE"), copied
+ * into BUF without brackets. */
+static const char *arg_name(const kvctl_cmd_spec *spec, int i, char *buf,
+                            size_t len)
+{
+    const char *p = spec->args;
+    size_t n;
+
+    for (; i > 0 && p; i--) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return "argument";
+    p += strspn(p, "[");
+    n = strcspn(p, " ]");
+    snprintf(buf, len, "%.*s", (int)n, p);
+    return buf;
+}
+
+int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
+                    kvctl_cmd *cmd, char *err, size_t errlen)
+{
+    const kvctl_cmd_spec *spec;
+    char name[32];
+    int nargs = n - 1;
+
+    memset(cmd, 0, sizeof *cmd);
+    if (n < 1) {
+        snprintf(err, errlen, "no command given");
+        return -1;
+    }
+    spec = memchr(words[0].data, 0, words[0].len) ? NULL
+                                                  : kvctl_cmd_find((const char *)words[0].data);
+    if (!spec) {
+        char quoted[128];
+        kvctl_out_quote(words[0].data, words[0].len, quoted, sizeof quoted);
+        snprintf(err, errlen, "unknown command %s", quoted);
+        return -1;
+    }
+    if (nargs < spec->min_args || (spec->op == KVCTL_OP_SET && !stdin_ok && nargs < 2)) {
+        snprintf(err, errlen, "%s: missing %s", spec->name,
+                 arg_name(spec, nargs, name, sizeof name));
+        return -1;
+    }
+    if (nargs > spec->max_args) {
+        snprintf(err, errlen, "%s: too many arguments (usage: %s %s; quote "
+                 "words that contain blanks)", spec->name, spec->name, spec->args);
+        return -1;
+    }
+    cmd->op = spec->op;
+    switch (spec->op) {
+    case KVCTL_OP_PING:
+        if (nargs == 1) {
+            if (memchr(words[1].data, 0, words[1].len)) {
+                snprintf(err, errlen, "ping: MESSAGE must not contain NUL bytes");
+                return -1;
+            }
+            cmd->message = kvctl_mem_strdup((const char *)words[1].data);
+        }
+        break;
+    case KVCTL_OP_SET:
+        if (nargs == 1 || (stdin_ok && words[2].len == 1 && words[2].data[0] == '-'))
+            cmd->value_from_stdin = 1;
+        else
+            kvctl_mem_bytes(&cmd->value, words[2].data, words[2].len);
+        /* fall through: set, get and clear all take KEY first */
+    case KVCTL_OP_GET:
+    case KVCTL_OP_CLEAR:
+        kvctl_mem_bytes(&cmd->key, words[1].data, words[1].len);
+        break;
+    }
+    return 0;
+}
+
+void kvctl_cmd_clear(kvctl_cmd *cmd)
+{
+    free(cmd->key.data);
+    free(cmd->value.data);
+    free(cmd->message);
+    memset(cmd, 0, sizeof *cmd);
+}
+
+void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, const char *prefix,
+                          FILE *fp)
+{
+    fprintf(fp, "Usage: %s%s %s\n\n%s", prefix, spec->name, spec->args,
+            spec->details);
+    if (*prefix)
+        fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"
+                "3 could not connect or timed out, 4 other server error.\n"
+                "Options (-e, -w, --timeout): see 'kvctl --help'.\n");
+}

@@ -1,0 +1,61 @@
+/* cmd.h - the commands of kvctl (one per rpc of the KV service): their
+ * table, their help, and turning words into a command ready to send. */
+#ifndef KVCTL_CMD_H
+#define KVCTL_CMD_H
+
+#include <stdio.h>
+#include "kvctl.h"
+
+typedef enum kvctl_op {
+    KVCTL_OP_PING,
+    KVCTL_OP_GET,
+    KVCTL_OP_SET,
+    KVCTL_OP_CLEAR,
+} kvctl_op;
+
+/* One command. Owns its byte strings; free them with kvctl_cmd_clear(). */
+typedef struct kvctl_cmd {
+    kvctl_op op;
+    kvctl_bytes key;       /* get, set, clear */
+    kvctl_bytes value;     /* set */
+    char *message;         /* ping; NULL when none was given */
+    int value_from_stdin;  /* set: the caller must read value from stdin */
+} kvctl_cmd;
+
+/* A row of the command table. */
+typedef struct kvctl_cmd_spec {
+    const char *name;
+    kvctl_op op;
+    const char *args;      /* "KEY [VALUE]" */
+    int min_args;
+    int max_args;
+    const char *summary;   /* one line, for the command list */
+    const char *details;   /* the rest of "COMMAND --help" */
+} kvctl_cmd_spec;
+
+/* The table, ending with a row whose name is NULL. */
+extern const kvctl_cmd_spec kvctl_cmd_specs[];
+
+/* The spec named NAME (exact, case-sensitive), or NULL. */
+const kvctl_cmd_spec *kvctl_cmd_find(const char *name);
+
+/* Builds CMD from WORDS[0..N) (WORDS[0] is the command name). STDIN_OK
+ * says whether set may read its value from standard input (only on the
+ * command line: the shell and batch mode read commands from there).
+ * Returns 0 and fills CMD, or -1 with a one-line reason that starts with
+ * the command's name ("get: missing KEY") in ERR and CMD empty. */
+int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
+                    kvctl_cmd *cmd, char *err, size_t errlen);
+
+/* Frees what CMD owns and empties it. */
+void kvctl_cmd_clear(kvctl_cmd *cmd);
+
+/* The name of OP ("get"); a static string. */
+const char *kvctl_cmd_name(kvctl_op op);
+
+/* Prints SPEC's help to FP; PREFIX goes before the usage line's command
+ * ("kvctl " on the command line, "" in the shell). */
+void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, const char *prefix,
+                          FILE *fp);
+
+#endif

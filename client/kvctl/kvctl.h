@@ -1,0 +1,37 @@
+/* kvctl.h - what every part of kvctl shares: byte strings, the run
+ * configuration, output formats and exit codes. Nothing here does I/O. */
+#ifndef KVCTL_H
+#define KVCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes; --help (usage.c) and kvctl.1.scd document them. */
+enum {
+    KVCTL_EXIT_OK = 0,          /* success */
+    KVCTL_EXIT_NOT_FOUND = 1,   /* get/clear of an absent key */
+    KVCTL_EXIT_USAGE = 2,       /* bad command line, or local I/O failed */
+    KVCTL_EXIT_UNREACHABLE = 3, /* could not connect, connection lost, timeout */
+    KVCTL_EXIT_SERVER = 4,      /* the server answered another error */
+};
+
+typedef enum kvctl_format {
+    KVCTL_FORMAT_SIMPLE, /* raw values, "OK", "PONG" */
+    KVCTL_FORMAT_JSON,   /* one JSON object per command, bytes in base64 */
+} kvctl_format;
+
+/* A byte string that may hold NULs. Where kvctl allocates one, data is
+ * never NULL and data[len] is a NUL, so text can be used as a C string. */
+typedef struct kvctl_bytes {
+    uint8_t *data;
+    size_t len;
+} kvctl_bytes;
+
+/* How this run talks to the server; filled once by main.c. */
+typedef struct kvctl_conf {
+    const char *endpoint;  /* "HOST:PORT" as given; NULL means the default */
+    int timeout_ms;        /* bounds the connect and each call; 0 = none */
+    kvctl_format format;
+} kvctl_conf;
+
+#endif

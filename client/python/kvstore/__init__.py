@@ -1,0 +1,37 @@
+"""kvstore - Python client of kvstored, generated from proto/kvstore/v1/kv.proto.
+
+    import kvstore
+    with kvstore.Client("127.0.0.1:7379") as c:
+        c.set(b"k", b"v")
+        c.get(b"k")                            # b"v"
+        c.Get(kvstore.pb.GetRequest(key=b"k"))  # every rpc, from the descriptor
+
+This file only gathers the public names; see client.py, pipeline.py,
+stubs.py, connection.py and errors.py.
+"""
+
+# The generated kvstore/v1/kv_pb2.py may live in another directory on
+# sys.path (meson's build dir) than these sources: let it join the package.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
+from ._proto import kv_pb2 as pb, service  # noqa: E402
+from .client import Client  # noqa: E402
+from .connection import parse_endpoint  # noqa: E402
+from .errors import (  # noqa: E402
+    DeadlineExceeded, InvalidArgument, KeyNotFound, ResourceExhausted, RpcError,
+    Unavailable, Unimplemented, status_code, status_name)
+from .pipeline import Pipeline, Reply  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def connect(endpoint=None, timeout=5.0, connect_timeout=None):
+    """Same as Client(endpoint, timeout, connect_timeout)."""
+    return Client(endpoint, timeout, connect_timeout)
+
+
+__all__ = [
+    "Client", "Pipeline", "Reply", "connect", "pb", "service", "parse_endpoint",
+    "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted",
+    "Unimplemented", "DeadlineExceeded", "Unavailable", "status_code", "status_name",
+]

@@ -1,0 +1,84 @@
+"""kvstore.client - Client: a connection you call methods on.
+
+Each call runs at once and returns its answer or raises its RpcError. The
+rpc methods come from the service descriptor (see kvstore.stubs); invoke()
+and exchange() reach the envelope itself, for methods the descriptor does
+not know.
+"""
+
+from . import _proto
+from .connection import Connection
+from .pipeline import Pipeline
+from .stubs import DEFAULT, Calls, bind_service, finish
+from .errors import error_for
+
+
+class Client(Calls):
+    """A connection to one kvstored.
+
+    ENDPOINT is "HOST:PORT" (default "127.0.0.1:7379"). TIMEOUT (seconds,
+    None for none) bounds each call unless the call passes its own;
+    CONNECT_TIMEOUT bounds the connect (default: TIMEOUT, or 5 s).
+    Raises Unavailable when the server cannot be reached. Close it with
+    close() or use it in a with block. One call at a time runs on a
+    connection; threads calling one Client take turns.
+    """
+
+    def __init__(self, endpoint=None, timeout=5.0, connect_timeout=None):
+        if connect_timeout is None:
+            connect_timeout = timeout if timeout is not None else 5.0
+        self.timeout = timeout
+        self._conn = Connection(endpoint, connect_timeout)
+        self.endpoint = self._conn.endpoint
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<kvstore.Client %s%s>" % (self.endpoint, " closed" if self.closed else "")
+
+    @property
+    def closed(self):
+        """True once close() ran or the connection was lost."""
+        return self._conn.closed
+
+    def close(self):
+        """Closes the connection; later calls raise Unavailable."""
+        self._conn.close()
+
+    def pipeline(self):
+        """A Pipeline that queues calls and sends them together on execute()."""
+        return Pipeline(self)
+
+    def exchange(self, envelope, timeout=DEFAULT):
+        """Sends a hand-built RpcRequest (its id is replaced by the client's
+        own) and returns the server's RpcResponse, whatever its code. Raises
+        only when no answer came: DeadlineExceeded or Unavailable."""
+        outcome = self._conn.exchange([envelope], self._timeout(timeout))[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def invoke(self, method, payload=b"", timeout=DEFAULT):
+        """Calls METHOD (a path such as "/kvstore.v1.KV/Get") with PAYLOAD,
+        the serialized request. Returns the serialized answer; raises the
+        RpcError of a non-OK code."""
+        response = self.exchange(_proto.RpcRequest(method=method, payload=payload), timeout)
+        if response.code != 0:
+            raise error_for(response.code, response.message, method)
+        return response.payload
+
+    def _timeout(self, timeout):
+        return self.timeout if timeout is DEFAULT else timeout
+
+    def _call(self, method, request, convert, timeout):
+        envelope = _proto.RpcRequest(method=_proto.method_path(method),
+                                     payload=request.SerializeToString())
+        outcome = self._conn.exchange([envelope], self._timeout(timeout))[0]
+        return finish(method, outcome, convert)
+
+
+bind_service(Client, _proto.service)

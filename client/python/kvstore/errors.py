@@ -1,0 +1,83 @@
+"""kvstore.errors - the exceptions a call raises, one per gRPC status code.
+
+Every non-OK answer becomes an RpcError carrying the code's name, number and
+the server's message. The client raises DEADLINE_EXCEEDED for its own
+timeouts and UNAVAILABLE for a refused or lost connection, as gRPC does.
+"""
+
+from . import _proto
+
+
+class RpcError(Exception):
+    """A call that did not succeed.
+
+    code       the status number (5)
+    code_name  its gRPC name ("NOT_FOUND")
+    message    why, in English ("key not found")
+    method     the method path of the call, when known
+    """
+
+    def __init__(self, code, message="", method=None):
+        self.code = int(code)
+        self.code_name = status_name(self.code)
+        self.message = message
+        self.method = method
+        super().__init__(str(self))
+
+    def __str__(self):
+        where = "%s: " % self.method if self.method else ""
+        return "%s%s (%d): %s" % (where, self.code_name, self.code, self.message)
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.message, self.method))
+
+
+class InvalidArgument(RpcError):
+    """INVALID_ARGUMENT: an empty key, or a request that does not decode."""
+
+
+class KeyNotFound(RpcError, KeyError):
+    """NOT_FOUND: Get of a key that is not there."""
+
+
+class ResourceExhausted(RpcError):
+    """RESOURCE_EXHAUSTED: a frame over the server's limit, or out of memory."""
+
+
+class Unimplemented(RpcError):
+    """UNIMPLEMENTED: the server has no such method."""
+
+
+class DeadlineExceeded(RpcError, TimeoutError):
+    """DEADLINE_EXCEEDED: no answer within the timeout (raised by the client)."""
+
+
+class Unavailable(RpcError, ConnectionError):
+    """UNAVAILABLE: the connection was refused or lost, or the server is stopping."""
+
+
+_BY_NAME = {
+    "INVALID_ARGUMENT": InvalidArgument,
+    "NOT_FOUND": KeyNotFound,
+    "RESOURCE_EXHAUSTED": ResourceExhausted,
+    "UNIMPLEMENTED": Unimplemented,
+    "DEADLINE_EXCEEDED": DeadlineExceeded,
+    "UNAVAILABLE": Unavailable,
+}
+
+
+def status_name(code):
+    """The gRPC name of status number CODE, from the proto's StatusCode enum."""
+    value = _proto.status_enum().values_by_number.get(int(code))
+    return value.name if value is not None else "CODE_%d" % int(code)
+
+
+def status_code(name):
+    """The number of the status called NAME ("NOT_FOUND" -> 5)."""
+    return _proto.status_enum().values_by_name[name].number
+
+
+def error_for(code, message="", method=None):
+    """Builds the RpcError subclass that matches status CODE."""
+    cls = _BY_NAME.get(status_name(code), RpcError)
+    return cls(code, message, method)

@@ -1,0 +1,43 @@
+/* conn.h - one client connection: its socket, its input and output bytes,
+ * and its executor. Reads frames, dispatches each, writes answers in one
+ * write per batch, applies back-pressure when a client stops reading. */
+#ifndef KV_CONN_H
+#define KV_CONN_H
+
+#include <ev.h>
+#include "buf.h"
+#include "exec.h"
+
+struct kv_server;
+
+/* Where the connection is in its life. */
+typedef enum kv_conn_state {
+    KV_CONN_OPEN,       /* reading and answering */
+    KV_CONN_CLOSING,    /* reads no more; closes once output is written */
+} kv_conn_state;
+
+typedef struct kv_conn {
+    ev_io rio;                  /* first: callbacks cast the watcher back */
+    ev_io wio;                  /* active only while output is pending */
+    struct kv_server *srv;
+    int fd;
+    kv_conn_state state;
+    int paused;                 /* reading stopped: too much unread output */
+    int peer_done;              /* the peer shut down its side: answer, then close */
+    kv_buf in;                  /* bytes received, not yet a whole frame */
+    kv_buf out;                 /* answers not yet written */
+    kv_exec exec;               /* this connection's executor */
+    struct kv_conn *prev, *next;/* in srv->conns */
+} kv_conn;
+
+/* Takes ownership of FD (non-blocking, connected) and starts serving it.
+ * Returns the connection or NULL (FD is then closed). */
+kv_conn *kv_conn_new(struct kv_server *srv, int fd);
+
+/* Stops reading; closes once pending answers are written (shutdown). */
+void kv_conn_drain(kv_conn *c);
+
+/* Closes the socket, unlinks from the server and frees C. */
+void kv_conn_close(kv_conn *c);
+
+#endif

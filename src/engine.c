@@ -1,0 +1,36 @@
+/* engine.c - the registry of storage engines by name. Add an engine by
+ * adding its ops table to `engines`. */
+#include <stdio.h>
+#include <string.h>
+#include "engine.h"
+
+static const kv_engine_ops *const engines[] = {
+    &kv_engine_memory,
+};
+
+#define N_ENGINES (sizeof engines / sizeof engines[0])
+
+const char *kv_engine_names(void)
+{
+    static char names[256];
+
+    if (!names[0]) {
+        for (size_t i = 0; i < N_ENGINES; i++) {
+            if (i)
+                strncat(names, ", ", sizeof names - strlen(names) - 1);
+            strncat(names, engines[i]->name, sizeof names - strlen(names) - 1);
+        }
+    }
+    return names;
+}
+
+kv_status kv_engine_open(const char *name, const char *dir,
+                         const kv_engine_options *opts, kv_engine **out,
+                         char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_ENGINES; i++)
+        if (strcmp(engines[i]->name, name) == 0)
+            return engines[i]->open(dir, opts, out, err, errlen);
+    snprintf(err, errlen, "unknown engine \"%s\" (have: %s)", name, kv_engine_names());
+    return KV_INVALID_ARGUMENT;
+}

@@ -1,0 +1,248 @@
+/* engine_memory.c - the in-memory engine: an open-addressing hash table
+ * owned by this file, holding one malloc'd item (key and value side by
+ * side) per entry. Not thread-safe (see engine.h).
+ *
+ * Why by hand: the engine must hold millions of small entries within the
+ * memory of Redis's dict and answer in a few cache misses. A slot here is
+ * 16 bytes (full 64-bit xxh3 hash + item pointer), probed linearly, so a
+ * lookup touches one cache line of slots and then the one item whose hash
+ * matched; growth rehashes from the stored hashes without touching items.
+ * Deletion shifts the following run back (no tombstones), so probe runs
+ * stay short under churn. Load factor is kept at or below 3/4. */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+#include "engine.h"
+
+#define MIN_CAPACITY 1024
+
+typedef struct mem_item {
+    uint32_t klen, vlen;
+    uint8_t data[];     /* klen key bytes, then vlen value bytes */
+} mem_item;
+
+typedef struct mem_slot {
+    uint64_t hash;
+    mem_item *item;     /* NULL: empty */
+} mem_slot;
+
+typedef struct mem_engine {
+    kv_engine base;
+    mem_slot *slots;
+    size_t mask;        /* capacity - 1; capacity is a power of two */
+    size_t count;
+    uint64_t data_bytes;
+    uint64_t item_bytes;
+} mem_engine;
+
+static inline uint64_t hash_key(const uint8_t *key, size_t klen)
+{
+    return XXH3_64bits(key, klen);
+}
+
+/* Returns the slot holding KEY, or the empty slot where it would go. */
+static mem_slot *find(mem_engine *m, const uint8_t *key, size_t klen, uint64_t h)
+{
+    size_t i = (size_t)h & m->mask;
+
+    for (;;) {
+        mem_slot *s = &m->slots[i];
+        if (!s->item)
+            return s;
+        if (s->hash == h && s->item->klen == klen && memcmp(s->item->data, key, klen) == 0)
+            return s;
+        i = (i + 1) & m->mask;
+    }
+}
+
+static int grow(mem_engine *m)
+{
+    size_t cap = (m->mask + 1) * 2;
+    mem_slot *slots = calloc(cap, sizeof *slots);
+
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i <= m->mask; i++) {
+        mem_slot *s = &m->slots[i];
+        if (!s->item)
+            continue;
+        size_t j = (size_t)s->hash & (cap - 1);
+        while (slots[j].item)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *s;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->mask = cap - 1;
+    return 0;
+}
+
+/* Copies N bytes into memory from ALLOC; an empty value stays NULL. */
+static kv_status copy_out(ProtobufCAllocator *alloc, const uint8_t *p, size_t n,
+                          ProtobufCBinaryData *out)
+{
+    out->len = n;
+    out->data = NULL;
+    if (n == 0)
+        return KV_OK;
+    out->data = alloc->alloc(alloc->allocator_data, n);
+    if (!out->data)
+        return KV_RESOURCE_EXHAUSTED;
+    memcpy(out->data, p, n);
+    return KV_OK;
+}
+
+static size_t item_size(size_t klen, size_t vlen)
+{
+    return sizeof(mem_item) + klen + vlen;
+}
+
+static kv_status mem_open(const char *dir, const kv_engine_options *opts,
+                          kv_engine **out, char *err, size_t errlen)
+{
+    mem_engine *m = calloc(1, sizeof *m);
+    size_t cap = MIN_CAPACITY;
+
+    (void)dir;
+    (void)err;
+    (void)errlen;
+    if (!m)
+        return KV_RESOURCE_EXHAUSTED;
+    while (opts && cap / 4 * 3 < opts->expected_keys)
+        cap *= 2;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
+        free(m);
+        return KV_RESOURCE_EXHAUSTED;
+    }
+    m->base.ops = &kv_engine_memory;
+    m->mask = cap - 1;
+    *out = &m->base;
+    return KV_OK;
+}
+
+static kv_status mem_get(kv_engine *e, const uint8_t *key, size_t klen,
+                         ProtobufCAllocator *alloc, ProtobufCBinaryData *value)
+{
+    mem_engine *m = (mem_engine *)e;
+    mem_slot *s = find(m, key, klen, hash_key(key, klen));
+
+    if (!s->item)
+        return KV_NOT_FOUND;
+    return copy_out(alloc, s->item->data + klen, s->item->vlen, value);
+}
+
+static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
+                         const uint8_t *value, size_t vlen)
+{
+    mem_engine *m = (mem_engine *)e;
+    uint64_t h = hash_key(key, klen);
+
+    if (klen > UINT32_MAX || vlen > UINT32_MAX)
+        return KV_INVALID_ARGUMENT;
+    mem_slot *s = find(m, key, klen, h);
+    mem_item *old = s->item;
+
+    if (!old && (m->count + 1) * 4 > (m->mask + 1) * 3) {
+        if (grow(m) < 0)
+            return KV_RESOURCE_EXHAUSTED;
+        s = find(m, key, klen, h);
+    }
+    /* Same size: overwrite in place, no allocation. */
+    if (old && old->vlen == vlen) {
+        memcpy(old->data + klen, value, vlen);
+        return KV_OK;
+    }
+    mem_item *it = malloc(item_size(klen, vlen));
+    if (!it)
+        return KV_RESOURCE_EXHAUSTED;
+    it->klen = (uint32_t)klen;
+    it->vlen = (uint32_t)vlen;
+    memcpy(it->data, key, klen);
+    if (vlen)
+        memcpy(it->data + klen, value, vlen);
+    if (old) {
+        m->data_bytes -= old->klen + old->vlen;
+        m->item_bytes -= item_size(old->klen, old->vlen);
+        free(old);
+    } else {
+        m->count++;
+        s->hash = h;
+    }
+    s->item = it;
+    m->data_bytes += klen + vlen;
+    m->item_bytes += item_size(klen, vlen);
+    return KV_OK;
+}
+
+/* Empties slot S and shifts later members of its probe run back, so that
+ * every entry stays reachable from its home slot without tombstones. */
+static void remove_slot(mem_engine *m, mem_slot *s)
+{
+    size_t hole = (size_t)(s - m->slots);
+    size_t i = hole;
+
+    for (;;) {
+        i = (i + 1) & m->mask;
+        mem_slot *n = &m->slots[i];
+        if (!n->item)
+            break;
+        size_t home = (size_t)n->hash & m->mask;
+        /* N may fill the hole only if its home is not inside (hole, i]. */
+        if (((i - home) & m->mask) >= ((i - hole) & m->mask)) {
+            m->slots[hole] = *n;
+            hole = i;
+        }
+    }
+    m->slots[hole].item = NULL;
+    m->slots[hole].hash = 0;
+}
+
+static kv_status mem_unset(kv_engine *e, const uint8_t *key, size_t klen,
+                           ProtobufCAllocator *alloc, ProtobufCBinaryData *old)
+{
+    mem_engine *m = (mem_engine *)e;
+    mem_slot *s = find(m, key, klen, hash_key(key, klen));
+    mem_item *it = s->item;
+
+    if (!it)
+        return KV_NOT_FOUND;
+    if (old && copy_out(alloc, it->data + klen, it->vlen, old) != KV_OK)
+        return KV_RESOURCE_EXHAUSTED;   /* nothing removed */
+    remove_slot(m, s);
+    m->count--;
+    m->data_bytes -= it->klen + it->vlen;
+    m->item_bytes -= item_size(it->klen, it->vlen);
+    free(it);
+    return KV_OK;
+}
+
+static void mem_stats(kv_engine *e, kv_engine_stats *st)
+{
+    mem_engine *m = (mem_engine *)e;
+
+    st->keys = m->count;
+    st->data_bytes = m->data_bytes;
+    st->memory_bytes = m->item_bytes + (m->mask + 1) * sizeof(mem_slot);
+}
+
+static kv_status mem_close(kv_engine *e)
+{
+    mem_engine *m = (mem_engine *)e;
+
+    for (size_t i = 0; i <= m->mask; i++)
+        free(m->slots[i].item);
+    free(m->slots);
+    free(m);
+    return KV_OK;
+}
+
+const kv_engine_ops kv_engine_memory = {
+    .name = "memory",
+    .open = mem_open,
+    .get = mem_get,
+    .set = mem_set,
+    .unset = mem_unset,
+    .stats = mem_stats,
+    .close = mem_close,
+};

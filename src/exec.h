@@ -1,0 +1,28 @@
+/* exec.h - the executor: the KV service's implementation, the one place
+ * where request semantics live (what Ping, Get, Set and Clear mean, which
+ * inputs are invalid, how engine results map to answers).
+ *
+ * One executor per client connection, as in the seed; it borrows the
+ * server's engine. Its first member is the protoc-c service, so dispatch
+ * invokes it as a ProtobufCService. */
+#ifndef KV_EXEC_H
+#define KV_EXEC_H
+
+#include "engine.h"
+#include "kvstore/v1/kv.pb-c.h"
+
+typedef struct kv_exec {
+    Kvstore__V1__KV_Service service;    /* must be first */
+    kv_engine *engine;                  /* borrowed, outlives the executor */
+} kv_exec;
+
+/* Prepares X to run requests against ENGINE. Allocates nothing. */
+void kv_exec_init(kv_exec *x, kv_engine *engine);
+
+/* X as the ProtobufCService that dispatch invokes. */
+static inline ProtobufCService *kv_exec_service(kv_exec *x)
+{
+    return &x->service.base;
+}
+
+#endif

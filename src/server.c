@@ -1,0 +1,222 @@
+/* server.c - the listening socket, accepting, signals and the orderly
+ * shutdown of kvstored. Owns the loop, the listener, the connection list
+ * and the request arena; borrows the engine from main. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "conn.h"
+#include "server.h"
+
+/* How long the shutdown waits for answers to reach slow clients. */
+#define DRAIN_SECONDS 5.0
+#define ARENA_CHUNK (256 * 1024)
+
+/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into HOST and PORT. */
+static int split_endpoint(const char *ep, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon;
+
+    if (ep[0] == '[') {
+        const char *end = strchr(ep, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)(end - ep - 1), ep + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(ep, ':');
+        if (!colon)
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)(colon - ep), ep);
+    }
+    if (!colon[1])
+        return -1;
+    snprintf(port, portlen, "%s", colon + 1);
+    return 0;
+}
+
+static int listen_on(const char *ep, char *err, size_t errlen)
+{
+    char host[256], port[32];
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *res, *ai;
+    int fd = -1, one = 1, rc;
+
+    if (split_endpoint(ep, host, sizeof host, port, sizeof port) < 0) {
+        snprintf(err, errlen, "bad listen address \"%s\" (want HOST:PORT)", ep);
+        return -1;
+    }
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", ep, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        snprintf(err, errlen, "cannot listen on %s: %s", ep, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Prints the address actually bound (port 0 becomes the real port). */
+static void announce(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN + 2], port[16];
+
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    if (ss.ss_family == AF_INET6)
+        printf("listening on [%s]:%s\n", host, port);
+    else
+        printf("listening on %s:%s\n", host, port);
+    fflush(stdout);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, accept_w));
+    int one = 1;
+
+    (void)revents;
+    for (;;) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: pause accepting rather than spin. */
+                fprintf(stderr, "kvstored: accept: %s; pausing accepts\n", strerror(errno));
+                ev_io_stop(loop, &s->accept_w);
+                ev_timer_start(loop, &s->accept_pause_w);
+            }
+            return;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        kv_conn *c = kv_conn_new(s, fd);
+        if (!c)
+            continue;
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+        s->accepted++;
+    }
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, accept_pause_w));
+
+    (void)revents;
+    if (!s->stopping)
+        ev_io_start(loop, &s->accept_w);
+}
+
+void kv_server_conn_closed(kv_server *s, kv_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    if (s->stopping && s->nconns == 0)
+        ev_break(s->loop, EVBREAK_ALL);
+}
+
+static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGINT/SIGTERM: stop accepting, let every connection write what it owes,
+ * then leave the loop (bounded by DRAIN_SECONDS). */
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    kv_server *s = w->data;
+
+    (void)revents;
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    ev_io_stop(loop, &s->accept_w);
+    ev_timer_stop(loop, &s->accept_pause_w);
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    if (s->nconns == 0) {
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    ev_timer_start(loop, &s->drain_w);
+    for (kv_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        kv_conn_drain(c);
+    }
+}
+
+int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
+                   char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->engine = engine;
+    s->loop = ev_default_loop(EVFLAG_AUTO);
+    if (!s->loop) {
+        snprintf(err, errlen, "cannot initialise the event loop");
+        return -1;
+    }
+    s->listen_fd = listen_on(cfg->listen, err, errlen);
+    if (s->listen_fd < 0)
+        return -1;
+    kv_arena_init(&s->arena, ARENA_CHUNK);
+    signal(SIGPIPE, SIG_IGN);
+
+    ev_io_init(&s->accept_w, accept_cb, s->listen_fd, EV_READ);
+    ev_io_start(s->loop, &s->accept_w);
+    ev_timer_init(&s->accept_pause_w, accept_resume_cb, 0.1, 0.);
+    ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
+    ev_signal_init(&s->sigint_w, signal_cb, SIGINT);
+    ev_signal_init(&s->sigterm_w, signal_cb, SIGTERM);
+    s->sigint_w.data = s->sigterm_w.data = s;
+    ev_signal_start(s->loop, &s->sigint_w);
+    ev_signal_start(s->loop, &s->sigterm_w);
+    announce(s->listen_fd);
+    return 0;
+}
+
+void kv_server_run(kv_server *s)
+{
+    ev_run(s->loop, 0);
+}
+
+void kv_server_free(kv_server *s)
+{
+    while (s->conns)
+        kv_conn_close(s->conns);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    kv_arena_free(&s->arena);
+    ev_loop_destroy(s->loop);
+}

@@ -1,0 +1,54 @@
+/* server.h - the kvstored process core: the listening socket, the libev
+ * loop, signals and orderly shutdown, and the list of connections. The
+ * per-connection byte handling lives in conn.c. */
+#ifndef KV_SERVER_H
+#define KV_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ev.h>
+#include "arena.h"
+#include "engine.h"
+
+struct kv_conn;
+
+/* What main() hands the server; see kvstored --help. */
+typedef struct kv_server_config {
+    const char *listen;         /* "HOST:PORT"; port 0 picks a free port */
+    uint32_t max_frame_bytes;   /* largest accepted frame body */
+} kv_server_config;
+
+#define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
+
+typedef struct kv_server {
+    struct ev_loop *loop;
+    ev_io accept_w;             /* private: readable listening socket */
+    ev_timer accept_pause_w;    /* private: retry accept after EMFILE */
+    ev_signal sigint_w, sigterm_w;
+    ev_timer drain_w;           /* private: bounds the shutdown drain */
+    int listen_fd;
+    kv_engine *engine;          /* borrowed from main */
+    kv_arena arena;             /* request memory, reset after each batch */
+    kv_server_config cfg;
+    struct kv_conn *conns;      /* all open connections, doubly linked */
+    size_t nconns;
+    uint64_t accepted;          /* connections accepted since start */
+    int stopping;               /* a signal asked us to exit */
+} kv_server;
+
+/* Binds and listens on cfg->listen, prints "listening on HOST:PORT" to
+ * stdout. Returns 0, or -1 with a one-line reason in ERR. */
+int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
+                   char *err, size_t errlen);
+
+/* Runs the loop until SIGINT/SIGTERM and the drain that follows. */
+void kv_server_run(kv_server *s);
+
+/* Closes every remaining connection and the listening socket. Does not
+ * close the engine (main owns it). */
+void kv_server_free(kv_server *s);
+
+/* Called by conn.c when a connection is gone. */
+void kv_server_conn_closed(kv_server *s, struct kv_conn *c);
+
+#endif

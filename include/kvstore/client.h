@@ -9,9 +9,10 @@
  *  - A blocking convenience API (kv_client_ping/get/set/clear) on top.
  *
  * Calls are synchronous: the closure has run when the stub returns. Between
- * kv_client_pipeline_begin() and kv_client_pipeline_end() calls are only
- * queued and sent; their closures run, in order, inside _end(), which
- * pipelines the whole batch on the one connection.
+ * kv_client_pipeline_begin() and kv_client_pipeline_end() calls are queued
+ * and sent without waiting; their closures run in call order, at the latest
+ * inside _end() (earlier when a large batch needs its answers read to make
+ * room). Inside a closure, kv_client_last_status() is that call's status.
  *
  * A kv_client is one TCP connection and is not thread-safe: use one per
  * thread. All functions are safe to call after the connection broke; they
@@ -64,7 +65,8 @@ const char *kv_client_last_message(const kv_client *c);
 
 /* Pipelining. After _begin(), stub calls are queued and written without
  * waiting; _end() sends what is left, reads every answer and runs the
- * closures in call order. Returns KV_OK when every call got an answer
+ * remaining closures in call order. A timeout or a lost connection fails
+ * every call still in flight (closure(NULL)). Returns KV_OK when every call got an answer
  * (each answer may still be an error status, seen by its closure), or the
  * transport error that failed the remaining calls. */
 void kv_client_pipeline_begin(kv_client *c);

@@ -37,7 +37,7 @@ kv_conn *kv_conn_new(kv_server *srv, int fd)
     c->srv = srv;
     c->fd = fd;
     c->state = KV_CONN_OPEN;
-    kv_exec_init(&c->exec, srv->engine);
+    kv_exec_init(&c->exec, srv->engine, &srv->stats);
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_io_start(srv->loop, &c->rio);
@@ -113,7 +113,7 @@ static void conn_process(kv_conn *c)
             char msg[128];
             snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes",
                      len, (unsigned)s->cfg.max_frame_bytes);
-            if (kv_dispatch_reply(&c->out, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) < 0)
+            if (kv_dispatch_reply(&c->out, &s->stats, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) < 0)
                 kv_buf_free(&c->out);
             conn_stop_reading(c);
             break;
@@ -122,7 +122,7 @@ static void conn_process(kv_conn *c)
             conn_stop_reading(c);
             break;
         }
-        if (kv_dispatch_frame(kv_exec_service(&c->exec), &s->arena,
+        if (kv_dispatch_frame(kv_exec_service(&c->exec), &s->arena, &s->stats,
                               kv_buf_head(&c->in) + off, len, &c->out) < 0) {
             /* No memory even for the answer: this client cannot be served
              * in order any more, so it goes; the others carry on. */

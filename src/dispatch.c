@@ -36,11 +36,15 @@ static void call_done(const ProtobufCMessage *msg, void *closure_data)
     protobuf_c_message_pack(msg, call->payload.data);
 }
 
-int kv_dispatch_reply(kv_buf *out, uint64_t id, kv_status code,
+int kv_dispatch_reply(kv_buf *out, kv_stats *stats, uint64_t id, kv_status code,
                       const char *message, const ProtobufCBinaryData *payload)
 {
     Kvstore__V1__RpcResponse resp = KVSTORE__V1__RPC_RESPONSE__INIT;
 
+    if (stats) {
+        stats->requests++;
+        stats->errors += code != KV_OK;
+    }
     resp.id = id;
     resp.code = (Kvstore__V1__StatusCode)code;
     resp.message = (char *)(message ? message : "");
@@ -80,35 +84,39 @@ static const char *arena_msg(kv_arena *a, const char *what, const char *detail)
     return s;
 }
 
-int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena,
+int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stats,
                       const uint8_t *body, size_t len, kv_buf *out)
 {
     ProtobufCAllocator *alloc = &arena->pb;
     Kvstore__V1__RpcRequest *req = kvstore__v1__rpc_request__unpack(alloc, len, body);
 
     if (!req)
-        return kv_dispatch_reply(out, 0, KV_INVALID_ARGUMENT,
+        return kv_dispatch_reply(out, stats, 0, KV_INVALID_ARGUMENT,
                                  "malformed RpcRequest envelope", NULL);
 
     const ProtobufCMethodDescriptor *m = find_method(service->descriptor, req->method);
     if (!m)
-        return kv_dispatch_reply(out, req->id, KV_UNIMPLEMENTED,
+        return kv_dispatch_reply(out, stats, req->id, KV_UNIMPLEMENTED,
                                  arena_msg(arena, "unknown method", req->method[0] ? req->method : "(empty)"),
                                  NULL);
 
     ProtobufCMessage *input = protobuf_c_message_unpack(m->input, alloc,
                                                         req->payload.len, req->payload.data);
     if (!input)
-        return kv_dispatch_reply(out, req->id, KV_INVALID_ARGUMENT,
+        return kv_dispatch_reply(out, stats, req->id, KV_INVALID_ARGUMENT,
                                  arena_msg(arena, "payload does not decode as", m->input->name),
                                  NULL);
 
     kv_call call = { .alloc = alloc, .status = KV_OK };
-    service->invoke(service, (unsigned)(m - service->descriptor->methods), input,
-                    call_done, &call);
+    unsigned index = (unsigned)(m - service->descriptor->methods);
+    service->invoke(service, index, input, call_done, &call);
     if (!call.answered)
         kv_call_fail(&call, KV_INTERNAL, "handler did not answer");
+    if (index < KV_STATS_MAX_METHODS) {
+        stats->calls[index]++;
+        stats->call_errors[index] += call.status != KV_OK;
+    }
     if (call.status != KV_OK)
-        return kv_dispatch_reply(out, req->id, call.status, call.message, NULL);
-    return kv_dispatch_reply(out, req->id, KV_OK, NULL, &call.payload);
+        return kv_dispatch_reply(out, stats, req->id, call.status, call.message, NULL);
+    return kv_dispatch_reply(out, stats, req->id, KV_OK, NULL, &call.payload);
 }

@@ -12,6 +12,7 @@
 #include <kvstore/status.h>
 #include "arena.h"
 #include "buf.h"
+#include "stats.h"
 
 /* The closure_data every handler receives: where its outcome goes. */
 typedef struct kv_call {
@@ -27,15 +28,16 @@ typedef struct kv_call {
 void kv_call_fail(void *closure_data, kv_status status, const char *message);
 
 /* Handles the RpcRequest in BODY[0..LEN) with SERVICE and appends exactly
- * one RpcResponse frame to OUT. Temporary memory comes from ARENA, which the
- * caller resets when it likes. Returns 0, or -1 when memory for the answer
- * is out (OUT is then unchanged). */
-int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena,
+ * one RpcResponse frame to OUT, counting it in STATS. Temporary memory comes
+ * from ARENA, which the caller resets when it likes. Returns 0, or -1 when
+ * memory for the answer is out (OUT is then unchanged). */
+int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stats,
                       const uint8_t *body, size_t len, kv_buf *out);
 
-/* Appends an RpcResponse frame {ID, CODE, MESSAGE, PAYLOAD} to OUT.
- * MESSAGE and PAYLOAD may be NULL. Returns 0 or -1 (out of memory). */
-int kv_dispatch_reply(kv_buf *out, uint64_t id, kv_status code,
+/* Appends an RpcResponse frame {ID, CODE, MESSAGE, PAYLOAD} to OUT and
+ * counts it in STATS (may be NULL). MESSAGE and PAYLOAD may be NULL.
+ * Returns 0 or -1 (out of memory). */
+int kv_dispatch_reply(kv_buf *out, kv_stats *stats, uint64_t id, kv_status code,
                       const char *message, const ProtobufCBinaryData *payload);
 
 #endif

@@ -2,6 +2,9 @@
  * Every handler either calls closure(response) or kv_call_fail() then
  * closure(NULL). Response messages live on the stack: the closure packs
  * them before returning. */
+#include <stdio.h>
+#include <string.h>
+#include <ev.h>
 #include "exec.h"
 #include "dispatch.h"
 
@@ -96,12 +99,60 @@ static void exec_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearReq
     closure(&out, data);
 }
 
-void kv_exec_init(kv_exec *x, kv_engine *engine)
+static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequest *in,
+                       Kvstore__V1__StatsResponse_Closure closure, void *data)
+{
+    Kvstore__V1__StatsResponse out = KVSTORE__V1__STATS_RESPONSE__INIT;
+    const ProtobufCServiceDescriptor *d = svc->base.descriptor;
+    const kv_stats *st = EXEC(svc)->stats;
+    kv_call *call = data;
+    kv_engine_stats es;
+    unsigned n = d->n_methods < KV_STATS_MAX_METHODS ? d->n_methods : KV_STATS_MAX_METHODS;
+    Kvstore__V1__MethodStats *ms = call->alloc->alloc(call->alloc->allocator_data, n * sizeof *ms);
+    Kvstore__V1__MethodStats **msp = call->alloc->alloc(call->alloc->allocator_data, n * sizeof *msp);
+
+    (void)in;
+    if (!ms || !msp) {
+        kv_call_fail(data, KV_RESOURCE_EXHAUSTED, "server out of memory");
+        closure(NULL, data);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        size_t plen = strlen(d->name) + strlen(d->methods[i].name) + 3;
+        char *path = call->alloc->alloc(call->alloc->allocator_data, plen);
+        if (path)
+            snprintf(path, plen, "/%s/%s", d->name, d->methods[i].name);
+        kvstore__v1__method_stats__init(&ms[i]);
+        ms[i].method = path ? path : (char *)d->methods[i].name;
+        ms[i].calls = st->calls[i];
+        ms[i].errors = st->call_errors[i];
+        msp[i] = &ms[i];
+    }
+    kv_engine_stats_get(EXEC(svc)->engine, &es);
+    out.uptime_seconds = (uint64_t)(ev_time() - st->started);
+    out.connections_current = st->conns_current;
+    out.connections_total = st->conns_total;
+    out.n_methods = n;
+    out.methods = msp;
+    out.requests_total = st->requests;
+    out.errors_total = st->errors;
+    out.keys = es.keys;
+    out.data_bytes = es.data_bytes;
+    out.engine_memory_bytes = es.memory_bytes;
+    out.resident_memory_bytes = kv_stats_rss();
+    out.engine = (char *)EXEC(svc)->engine->ops->name;
+    out.version = (char *)KV_VERSION;
+    closure(&out, data);
+}
+
+void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats)
 {
     kvstore__v1__kv__init(&x->service, NULL);
     x->service.ping = exec_ping;
     x->service.get = exec_get;
     x->service.set = exec_set;
     x->service.clear = exec_clear;
+    x->service.stats = exec_stats;
     x->engine = engine;
+    x->stats = stats;
 }

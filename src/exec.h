@@ -9,15 +9,18 @@
 #define KV_EXEC_H
 
 #include "engine.h"
+#include "stats.h"
 #include "kvstore/v1/kv.pb-c.h"
 
 typedef struct kv_exec {
     Kvstore__V1__KV_Service service;    /* must be first */
     kv_engine *engine;                  /* borrowed, outlives the executor */
+    const kv_stats *stats;              /* borrowed: the server's counters */
 } kv_exec;
 
-/* Prepares X to run requests against ENGINE. Allocates nothing. */
-void kv_exec_init(kv_exec *x, kv_engine *engine);
+/* Prepares X to run requests against ENGINE, reporting STATS in the Stats
+ * rpc. Allocates nothing. */
+void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats);
 
 /* X as the ProtobufCService that dispatch invokes. */
 static inline ProtobufCService *kv_exec_service(kv_exec *x)

@@ -117,8 +117,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (s->conns)
             s->conns->prev = c;
         s->conns = c;
-        s->nconns++;
-        s->accepted++;
+        s->stats.conns_current++;
+        s->stats.conns_total++;
     }
 }
 
@@ -139,8 +139,8 @@ void kv_server_conn_closed(kv_server *s, kv_conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->nconns--;
-    if (s->stopping && s->nconns == 0)
+    s->stats.conns_current--;
+    if (s->stopping && s->stats.conns_current == 0)
         ev_break(s->loop, EVBREAK_ALL);
 }
 
@@ -165,7 +165,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_stop(loop, &s->accept_pause_w);
     close(s->listen_fd);
     s->listen_fd = -1;
-    if (s->nconns == 0) {
+    if (s->stats.conns_current == 0) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -191,6 +191,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     if (s->listen_fd < 0)
         return -1;
     kv_arena_init(&s->arena, ARENA_CHUNK);
+    s->stats.started = ev_time();
     signal(SIGPIPE, SIG_IGN);
 
     ev_io_init(&s->accept_w, accept_cb, s->listen_fd, EV_READ);

@@ -9,6 +9,7 @@
 #include <ev.h>
 #include "arena.h"
 #include "engine.h"
+#include "stats.h"
 
 struct kv_conn;
 
@@ -31,8 +32,7 @@ typedef struct kv_server {
     kv_arena arena;             /* request memory, reset after each batch */
     kv_server_config cfg;
     struct kv_conn *conns;      /* all open connections, doubly linked */
-    size_t nconns;
-    uint64_t accepted;          /* connections accepted since start */
+    kv_stats stats;             /* counters for the Stats rpc */
     int stopping;               /* a signal asked us to exit */
 } kv_server;
 

@@ -547,6 +547,68 @@ static void dead_server_fails_calls_instead_of_hanging(void **state)
     assert_int_equal(kv_test_server_start(&f->srv, NULL), 0);
 }
 
+typedef struct stats_copy {
+    int ok;
+    uint64_t keys, data_bytes, conns_current, conns_total, requests, errors, rss;
+    uint64_t calls[8], call_errors[8];
+    char engine[32], method2[64];
+} stats_copy;
+
+static void on_stats(const Kvstore__V1__StatsResponse *m, void *data)
+{
+    stats_copy *s = data;
+
+    if (!m)
+        return;
+    s->ok = 1;
+    s->keys = m->keys;
+    s->data_bytes = m->data_bytes;
+    s->conns_current = m->connections_current;
+    s->conns_total = m->connections_total;
+    s->requests = m->requests_total;
+    s->errors = m->errors_total;
+    s->rss = m->resident_memory_bytes;
+    snprintf(s->engine, sizeof s->engine, "%s", m->engine);
+    for (size_t i = 0; i < m->n_methods && i < 8; i++) {
+        s->calls[i] = m->methods[i]->calls;
+        s->call_errors[i] = m->methods[i]->errors;
+    }
+    if (m->n_methods > 1)
+        snprintf(s->method2, sizeof s->method2, "%s", m->methods[1]->method);
+}
+
+static void stats_count_calls_keys_and_connections(void **state)
+{
+    fixture *f = *state;
+    Kvstore__V1__StatsRequest req = KVSTORE__V1__STATS_REQUEST__INIT;
+    kv_client *other = kv_client_connect(f->srv.endpoint, TIMEOUT_MS, NULL, 0);
+    stats_copy st = { 0 };
+
+    assert_non_null(other);
+    assert_int_equal(kv_client_set(f->c, "ab", 2, "cdef", 4), KV_OK);
+    assert_int_equal(kv_client_set(f->c, "x", 1, "y", 1), KV_OK);
+    assert_int_equal(kv_client_get(f->c, "ab", 2, NULL, NULL), KV_OK);
+    assert_int_equal(kv_client_get(f->c, "zz", 2, NULL, NULL), KV_NOT_FOUND);
+    assert_int_equal(kv_client_call_raw(f->c, "/nope", NULL, 0, NULL, NULL), KV_UNIMPLEMENTED);
+    kvstore__v1__kv__stats(kv_client_service(f->c), &req, on_stats, &st);
+    assert_true(st.ok);
+    assert_int_equal(st.keys, 2);
+    assert_int_equal(st.data_bytes, 8);
+    assert_int_equal(st.conns_current, 2);
+    assert_int_equal(st.conns_total, 2);
+    /* Methods in proto order: Ping, Get, Set, Clear, Stats. */
+    assert_string_equal(st.method2, "/kvstore.v1.KV/Get");
+    assert_int_equal(st.calls[1], 2);
+    assert_int_equal(st.call_errors[1], 1);
+    assert_int_equal(st.calls[2], 2);
+    assert_int_equal(st.calls[4], 0);        /* this Stats call is not in yet */
+    assert_int_equal(st.requests, 5);
+    assert_int_equal(st.errors, 2);
+    assert_string_equal(st.engine, "memory");
+    assert_true(st.rss > 0);
+    kv_client_free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +636,7 @@ int main(void)
         T(client_vanishing_mid_frame_harms_no_one),
         T(frames_split_across_writes_are_reassembled),
         T(dead_server_fails_calls_instead_of_hanging),
+        T(stats_count_calls_keys_and_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,23 @@
+/* stats.h - the server's counters, read by the Stats rpc. One instance per
+ * server, written only from its event loop (no locking). Dispatch counts
+ * answers; the server counts connections. */
+#ifndef KV_STATS_H
+#define KV_STATS_H
+
+#include <stdint.h>
+
+/* Enough for every method of the service; dispatch checks the bound. */
+#define KV_STATS_MAX_METHODS 32
+
+typedef struct kv_stats {
+    double started;                         /* ev_time() at start */
+    uint64_t conns_current, conns_total;
+    uint64_t requests, errors;              /* all answers, malformed included */
+    uint64_t calls[KV_STATS_MAX_METHODS];   /* answers per method index */
+    uint64_t call_errors[KV_STATS_MAX_METHODS];
+} kv_stats;
+
+/* The process's resident set size in bytes (from /proc), 0 if unknown. */
+uint64_t kv_stats_rss(void);
+
+#endif

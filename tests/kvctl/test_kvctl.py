@@ -1,0 +1,489 @@
+"""test_kvctl - kvctl run as a subprocess against a live kvstored.
+
+$KVCTL and $KVSTORED name the binaries (meson test sets both). Every test
+starts its own server on a free port (KvctlTest.setUp) and every wait is
+bounded, so a hung kvctl fails the test instead of hanging the suite.
+"""
+
+import base64
+import json
+import os
+import pty
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+KVCTL = os.environ.get("KVCTL", "")
+KVSTORED = os.environ.get("KVSTORED", "")
+RUN_TIMEOUT = 30.0          # seconds any one kvctl run may take
+ALL_BYTES = bytes(range(256))
+
+
+class Server:
+    """$KVSTORED --listen 127.0.0.1:0, up once it prints 'listening on'."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([KVSTORED, "--listen", "127.0.0.1:0"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        line = b""
+        deadline = time.monotonic() + 10
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                self.stop()
+                raise RuntimeError("kvstored did not say 'listening on' in 10 s")
+            byte = os.read(self.proc.stdout.fileno(), 1)
+            if not byte:
+                self.stop()
+                raise RuntimeError("kvstored exited before listening")
+            line += byte
+        match = re.search(rb"listening on (\S+):(\d+)", line)
+        if not match:
+            self.stop()
+            raise RuntimeError("kvstored printed %r" % line)
+        self.endpoint = "127.0.0.1:%d" % int(match.group(2))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+def dead_endpoint():
+    """An endpoint where nothing listens: a port just released."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "127.0.0.1:%d" % port
+
+
+def kvctl(*args, stdin=b"", env=None, timeout=RUN_TIMEOUT):
+    """Runs kvctl ARGS with STDIN (bytes; a pipe, never a terminal)."""
+    full_env = dict(os.environ)
+    full_env.pop("KVCTL_ENDPOINT", None)
+    full_env.update(env or {})
+    return subprocess.run([KVCTL, *args], input=stdin, capture_output=True,
+                          env=full_env, timeout=timeout)
+
+
+class KvctlTest(unittest.TestCase):
+    """Starts a server for each test; self.kv() runs kvctl against it."""
+
+    def setUp(self):
+        self.server = Server()
+        self.addCleanup(self.server.stop)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def kv(self, *args, **kw):
+        return kvctl("-e", self.server.endpoint, *args, **kw)
+
+    def ok(self, *args, **kw):
+        """Runs kvctl, checks it exited 0 with nothing on stderr; its stdout."""
+        r = self.kv(*args, **kw)
+        self.assertEqual((r.returncode, r.stderr), (0, b""), args)
+        return r.stdout
+
+
+class TestCommands(KvctlTest):
+    def test_ping(self):
+        self.assertEqual(self.ok("ping"), b"PONG\n")
+        self.assertEqual(self.ok("ping", "hello there"), b"hello there\n")
+
+    def test_set_get_clear(self):
+        self.assertEqual(self.ok("set", "k", "v1"), b"OK\n")
+        self.assertEqual(self.ok("get", "k"), b"v1")      # no newline: not a tty
+        self.assertEqual(self.ok("set", "k", "v2"), b"OK\n")
+        self.assertEqual(self.ok("get", "k"), b"v2")
+        self.assertEqual(self.ok("clear", "k"), b"v2")
+        r = self.kv("get", "k")
+        self.assertEqual((r.returncode, r.stdout), (1, b""))
+        self.assertEqual(r.stderr, b'kvctl: get "k": NOT_FOUND: key not found\n')
+
+    def test_clear_absent_key_prints_nothing_and_exits_1(self):
+        r = self.kv("clear", "never-set")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (1, b"", b""))
+
+    def test_empty_value_is_a_value(self):
+        self.assertEqual(self.ok("set", "k", ""), b"OK\n")
+        self.assertEqual(self.ok("get", "k"), b"")
+
+    def test_keys_and_values_starting_with_dash(self):
+        self.assertEqual(self.ok("set", "--", "-k", "-v"), b"OK\n")
+        self.assertEqual(self.ok("get", "--", "-k"), b"-v")
+
+    def test_options_after_the_command(self):
+        self.ok("set", "k", "v")
+        out = self.kv("get", "k", "-w", "json")
+        self.assertEqual(json.loads(out.stdout)["value"], "dg==")
+
+    def test_endpoint_from_environment_and_flag_precedence(self):
+        env = {"KVCTL_ENDPOINT": self.server.endpoint}
+        r = kvctl("ping", env=env)
+        self.assertEqual((r.returncode, r.stdout), (0, b"PONG\n"))
+        # -e wins over the environment.
+        r = kvctl("-e", self.server.endpoint, "ping", env={"KVCTL_ENDPOINT": dead_endpoint()})
+        self.assertEqual((r.returncode, r.stdout), (0, b"PONG\n"))
+        r = kvctl("ping", env={"KVCTL_ENDPOINT": dead_endpoint()})
+        self.assertEqual(r.returncode, 3)
+
+
+class TestBinaryValues(KvctlTest):
+    def test_stdin_round_trips_every_byte_value(self):
+        blob = ALL_BYTES * 4096 + b"\n\x00end"     # 1 MiB and a bit
+        path = os.path.join(self.tmp.name, "blob")
+        with open(path, "wb") as f:
+            f.write(blob)
+        # kvctl set blob < file; kvctl get blob > copy
+        with open(path, "rb") as f:
+            r = subprocess.run([KVCTL, "-e", self.server.endpoint, "set", "blob"],
+                               stdin=f, capture_output=True, timeout=RUN_TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        copy = os.path.join(self.tmp.name, "copy")
+        with open(copy, "wb") as f:
+            r = subprocess.run([KVCTL, "-e", self.server.endpoint, "get", "blob"],
+                               stdout=f, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        with open(copy, "rb") as f:
+            self.assertEqual(f.read(), blob)
+
+    def test_dash_reads_stdin(self):
+        self.ok("set", "k", "-", stdin=ALL_BYTES)
+        self.assertEqual(self.ok("get", "k"), ALL_BYTES)
+        self.ok("set", "k", stdin=b"")          # empty stdin: empty value
+        self.assertEqual(self.ok("get", "k"), b"")
+
+    def test_binary_key_through_json(self):
+        # A key with NUL and 0xFF, written through batch escapes, read as JSON.
+        self.ok(stdin=b'set "a\\x00\\xffb" "\\x00\\x01\\xfe"\n')
+        r = self.kv("-w", "json", stdin=b'get "a\\x00\\xffb"\n')
+        obj = json.loads(r.stdout)
+        self.assertEqual(base64.b64decode(obj["key"]), b"a\x00\xffb")
+        self.assertEqual(base64.b64decode(obj["value"]), b"\x00\x01\xfe")
+
+
+class TestJson(KvctlTest):
+    def json_of(self, *args, code=0, **kw):
+        r = self.kv("-w", "json", *args, **kw)
+        self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, r.stdout)
+        return json.loads(lines[0])
+
+    def test_every_command(self):
+        self.assertEqual(self.json_of("ping"),
+                         {"command": "ping", "code": "OK", "reply": "PONG"})
+        self.assertEqual(self.json_of("set", "k\xe9", "v"),
+                         {"command": "set", "code": "OK",
+                          "key": base64.b64encode("k\xe9".encode()).decode()})
+        self.ok("set", "bin", "-", stdin=ALL_BYTES)
+        got = self.json_of("get", "bin")
+        self.assertEqual((got["command"], got["code"]), ("get", "OK"))
+        self.assertEqual(base64.b64decode(got["key"]), b"bin")
+        self.assertEqual(base64.b64decode(got["value"]), ALL_BYTES)
+        cleared = self.json_of("clear", "bin")
+        self.assertEqual((cleared["found"], base64.b64decode(cleared["value"])),
+                         (True, ALL_BYTES))
+        absent = self.json_of("clear", "bin", code=1)
+        self.assertEqual(absent, {"command": "clear", "code": "OK", "found": False,
+                                  "key": "Ymlu"})
+
+    def test_errors_carry_code_and_message(self):
+        obj = self.json_of("get", "nope", code=1)
+        self.assertEqual(obj, {"command": "get", "key": "bm9wZQ==",
+                               "code": "NOT_FOUND", "message": "key not found"})
+        obj = self.json_of("set", "", "v", code=4)
+        self.assertEqual((obj["code"], obj["key"]), ("INVALID_ARGUMENT", ""))
+        self.assertTrue(obj["message"])
+
+    def test_server_down(self):
+        r = kvctl("-e", dead_endpoint(), "-w", "json", "get", "k")
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(json.loads(r.stdout)["code"], "UNAVAILABLE")
+
+
+class TestExitCodes(KvctlTest):
+    def test_0_success(self):
+        self.assertEqual(self.kv("set", "k", "v").returncode, 0)
+
+    def test_1_not_found(self):
+        self.assertEqual(self.kv("get", "missing").returncode, 1)
+        self.assertEqual(self.kv("clear", "missing").returncode, 1)
+
+    def test_2_usage(self):
+        for args in (["frob"], ["get"], ["get", "a", "b"], ["set"], ["--bogus", "ping"],
+                     ["-w", "xml", "ping"], ["--timeout", "soon", "ping"], ["-e"]):
+            with self.subTest(args=args):
+                r = self.kv(*args)
+                self.assertEqual(r.returncode, 2)
+                self.assertEqual(r.stdout, b"")
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith(b"kvctl: "), r.stderr)
+        self.assertEqual(self.kv("frob").stderr,
+                         b"kvctl: unknown command \"frob\" (see 'kvctl --help')\n")
+        self.assertEqual(self.kv("get").stderr,
+                         b"kvctl: get: missing KEY (see 'kvctl get --help')\n")
+
+    def test_3_server_down_refused(self):
+        start = time.monotonic()
+        r = kvctl("-e", dead_endpoint(), "--timeout", "2", "get", "k")
+        self.assertLess(time.monotonic() - start, 2.5)
+        self.assertEqual((r.returncode, r.stdout), (3, b""))
+        self.assertRegex(r.stderr, rb'^kvctl: get "k": UNAVAILABLE: .+\n$')
+
+    def test_3_server_silent_times_out(self):
+        # Accepts the connection (backlog) but never answers.
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        endpoint = "127.0.0.1:%d" % silent.getsockname()[1]
+        start = time.monotonic()
+        r = kvctl("-e", endpoint, "--timeout", "1", "ping", timeout=10)
+        took = time.monotonic() - start
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertLess(took, 2.5)
+        self.assertRegex(r.stderr, rb"^kvctl: ping: DEADLINE_EXCEEDED: .+\n$")
+
+    def test_4_server_error(self):
+        r = self.kv("get", "")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
+        self.assertRegex(r.stderr, rb'^kvctl: get "": INVALID_ARGUMENT: .+\n$')
+        self.assertEqual(self.kv("set", "", "v").returncode, 4)
+        self.assertEqual(self.kv("clear", "").returncode, 4)
+
+
+class TestHelp(unittest.TestCase):
+    def test_help(self):
+        r = kvctl("--help")
+        self.assertEqual(r.returncode, 0)
+        for word in (b"ping", b"get", b"set", b"clear", b"--endpoint", b"KVCTL_ENDPOINT",
+                     b"--write-out", b"--timeout", b"Exit status"):
+            self.assertIn(word, r.stdout)
+        for code in range(5):
+            self.assertRegex(r.stdout, rb"\n  %d  " % code)
+
+    def test_command_help(self):
+        for cmd in ("ping", "get", "set", "clear"):
+            with self.subTest(cmd=cmd):
+                r = kvctl(cmd, "--help")
+                self.assertEqual(r.returncode, 0)
+                self.assertTrue(r.stdout.startswith(b"Usage: kvctl " + cmd.encode()))
+                self.assertEqual(kvctl("help", cmd).stdout, r.stdout)
+
+    def test_version(self):
+        r = kvctl("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, rb"^kvctl \d+\.\d+\.\d+")
+
+    def test_man_page_built(self):
+        path = os.path.join(os.path.dirname(KVCTL), "kvctl.1")
+        with open(path, "rb") as f:
+            page = f.read()
+        self.assertIn(b".TH", page)
+        self.assertIn(b"EXIT STATUS", page)
+
+
+class TestBatch(KvctlTest):
+    def test_1000_lines(self):
+        sets = "".join("set key%d value%d\n" % (i, i) for i in range(1000))
+        r = self.kv(stdin=sets.encode())
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(r.stdout, b"OK\n" * 1000)
+        gets = "".join("get key%d\n" % i for i in range(1000))
+        r = self.kv(stdin=gets.encode())
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(r.stdout.decode().splitlines(), ["value%d" % i for i in range(1000)])
+
+    def test_1000_lines_json(self):
+        lines = []
+        for i in range(500):
+            lines += ["set k%d %d" % (i, i), "get k%d" % i]
+        r = self.kv("-w", "json", stdin=("\n".join(lines) + "\n").encode())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        objs = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(len(objs), 1000)
+        for i in range(500):
+            self.assertEqual(objs[2 * i]["command"], "set")
+            self.assertEqual(base64.b64decode(objs[2 * i + 1]["value"]), str(i).encode())
+
+    def test_one_line_per_command_and_errors_keep_going(self):
+        script = (b"set a 1\n"
+                  b"\n"
+                  b"# a comment\n"
+                  b"get a\n"
+                  b"get missing\n"
+                  b"frob\n"
+                  b"set \"a key\" \"a value\"\n"
+                  b"get \"a key\"\n"
+                  b"get \"unterminated\n"
+                  b"clear missing\n"
+                  b"ping\n"
+                  b"get \"\"\n"
+                  b"clear a\n")
+        r = self.kv(stdin=script)
+        self.assertEqual(r.stdout.split(b"\n"),
+                         [b"OK", b"1", b"", b"", b"OK", b"a value", b"", b"", b"PONG",
+                          b"", b"1", b""])
+        self.assertEqual(r.returncode, 1)           # the first failure: get missing
+        errors = r.stderr.decode().splitlines()
+        self.assertEqual(errors[0], 'kvctl: get "missing": NOT_FOUND: key not found')
+        self.assertEqual(errors[1], "kvctl: unknown command \"frob\" (see 'kvctl --help')")
+        self.assertIn("unterminated double quote", errors[2])
+        self.assertTrue(errors[3].startswith('kvctl: get "": INVALID_ARGUMENT'))
+        self.assertEqual(len(errors), 4)
+
+    def test_quoting_and_escapes(self):
+        self.ok(stdin=b"set 'single quoted' \"x\\x00y\\n\"\nset back\\ slash v\n")
+        self.assertEqual(self.ok("get", "single quoted"), b"x\x00y\n")
+        self.assertEqual(self.ok("get", "back slash"), b"v")
+
+    def test_quit_ends_the_batch(self):
+        r = self.kv(stdin=b"ping\nquit\nping\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b"PONG\n"))
+
+    def test_answers_each_line_as_it_arrives(self):
+        # A program that writes a line and waits for its answer must get it:
+        # batch mode pipelines what has arrived, it does not wait for more.
+        p = subprocess.Popen([KVCTL, "-e", self.server.endpoint], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        for i in range(3):
+            p.stdin.write(b"ping round%d\n" % i)
+            p.stdin.flush()
+            ready = select.select([p.stdout], [], [], 10)[0]
+            self.assertTrue(ready, "no answer to line %d within 10 s" % i)
+            self.assertEqual(p.stdout.readline(), b"round%d\n" % i)
+        p.stdin.close()
+        self.assertEqual(p.wait(10), 0)
+        p.stdout.close()
+        p.stderr.close()
+
+    def test_server_down(self):
+        start = time.monotonic()
+        r = kvctl("-e", dead_endpoint(), stdin=b"ping\nping\n")
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+
+    def test_empty_input(self):
+        self.assertEqual(self.ok(stdin=b""), b"")
+
+
+class Terminal:
+    """kvctl with a pseudo-terminal as stdin, stdout and stderr."""
+
+    def __init__(self, args, env):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([KVCTL, *args], stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, pattern, timeout=10):
+        """Reads until PATTERN (bytes regex) shows up; returns what came before."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.seen)
+            if m:
+                before, self.seen = self.seen[:m.start()], self.seen[m.end():]
+                return before
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.master], [], [], left)[0]:
+                raise AssertionError("no %r within %gs; got %r" % (pattern, timeout, self.seen))
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:           # EIO: the child closed the terminal
+                data = b""
+            if not data:
+                raise AssertionError("terminal closed before %r; got %r" % (pattern, self.seen))
+            self.seen += data
+
+    def send(self, text):
+        os.write(self.master, text)
+
+    def wait(self, timeout=10):
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            os.close(self.master)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class TestShell(KvctlTest):
+    def start(self, *args):
+        env = dict(os.environ, HOME=self.tmp.name, TERM="dumb")
+        env.pop("KVCTL_ENDPOINT", None)
+        term = Terminal(["-e", self.server.endpoint, *args], env)
+        self.addCleanup(term.kill)
+        self.prompt = re.escape(self.server.endpoint.encode() + b"> ")
+        return term
+
+    def test_session(self):
+        t = self.start()
+        t.expect(self.prompt)
+        t.send(b'set "a key" "a value"\r')
+        self.assertIn(b"OK", t.expect(self.prompt))
+        t.send(b'get "a key"\r')
+        self.assertIn(b"a value\r\n", t.expect(self.prompt))   # newline on a tty
+        t.send(b"get missing\r")
+        self.assertIn(b'kvctl: get "missing": NOT_FOUND: key not found', t.expect(self.prompt))
+        t.send(b'get ""\r')
+        self.assertIn(b"INVALID_ARGUMENT", t.expect(self.prompt))
+        t.send(b"frob\r")
+        self.assertIn(b"unknown command", t.expect(self.prompt))
+        t.send(b"help\r")
+        self.assertIn(b"quit", t.expect(self.prompt))
+        t.send(b"help set\r")
+        self.assertIn(b"Usage: set KEY", t.expect(self.prompt))
+        t.send(b"ping still alive\r")
+        self.assertIn(b"still alive", t.expect(self.prompt))
+        t.send(b"quit\r")
+        self.assertEqual(t.wait(), 0)
+        with open(os.path.join(self.tmp.name, ".kvctl_history"), "rb") as f:
+            self.assertIn(b"still", f.read())
+        self.assertEqual(self.ok("get", "a key"), b"a value")
+
+    def test_ctrl_d_leaves(self):
+        t = self.start()
+        t.expect(self.prompt)
+        t.send(b"\x04")
+        self.assertEqual(t.wait(), 0)
+
+    def test_json_in_the_shell(self):
+        t = self.start("-w", "json")
+        t.expect(self.prompt)
+        t.send(b"ping\r")
+        self.assertIn(b'{"command":"ping","code":"OK","reply":"PONG"}', t.expect(self.prompt))
+        t.send(b"exit\r")
+        self.assertEqual(t.wait(), 0)
+
+    def test_server_gone_keeps_the_shell_alive(self):
+        t = self.start()
+        t.expect(self.prompt)
+        self.server.stop()
+        t.send(b"get k\r")
+        self.assertRegex(t.expect(self.prompt), rb'kvctl: get "k": (UNAVAILABLE|DEADLINE_EXCEEDED): ')
+        t.send(b"quit\r")
+        self.assertEqual(t.wait(), 0)
+
+
+if __name__ == "__main__":
+    if not (os.access(KVCTL, os.X_OK) and os.access(KVSTORED, os.X_OK)):
+        raise SystemExit("set KVCTL and KVSTORED to the built binaries (meson test does)")
+    unittest.main(verbosity=2)

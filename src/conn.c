@@ -1,6 +1,7 @@
 /* conn.c - the byte path of one connection: socket -> frames -> dispatch
- * -> answers -> socket. Owns the connection's buffers and socket; the
- * engine and the arena belong to the server. */
+ * -> answers -> socket, with its limits (input budget, back-pressure, idle
+ * timeout). Owns the connection's buffers, socket and timer; the engine,
+ * the arena and the counters belong to the server. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
  * cannot starve the others. */
 #define READ_BUDGET (1024 * 1024)
 /* Unwritten answers above this stop reading from the client until they
- * drain below OUT_LOW_WATER (back-pressure instead of unbounded memory). */
+ * drain below OUT_LOW_WATER (back-pressure instead of unbounded memory).
+ * A client that never drains them is closed by the idle timeout. */
 #define OUT_HIGH_WATER (8 * 1024 * 1024)
 #define OUT_LOW_WATER (1024 * 1024)
 /* Idle buffers larger than this are given back. */
@@ -25,6 +27,9 @@
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+#define CONN_OF(ptr, member) ((kv_conn *)((char *)(ptr) - offsetof(kv_conn, member)))
 
 kv_conn *kv_conn_new(kv_server *srv, int fd)
 {
@@ -37,19 +42,34 @@ kv_conn *kv_conn_new(kv_server *srv, int fd)
     c->srv = srv;
     c->fd = fd;
     c->state = KV_CONN_OPEN;
-    kv_exec_init(&c->exec, srv->engine, &srv->stats);
+    kv_exec_init(&c->exec, srv->engine, &srv->stats, &srv->cfg.limits);
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_io_start(srv->loop, &c->rio);
+    c->last_progress = ev_now(srv->loop);
+    if (srv->cfg.idle_timeout > 0) {
+        ev_timer_init(&c->idle, conn_idle_cb, srv->cfg.idle_timeout, 0.);
+        ev_timer_start(srv->loop, &c->idle);
+    }
     return c;
+}
+
+/* Brings srv->in_total up to date with the input buffer's size. */
+static void count_input(kv_conn *c)
+{
+    c->srv->in_total += c->in.cap;
+    c->srv->in_total -= c->in_counted;
+    c->in_counted = c->in.cap;
 }
 
 void kv_conn_close(kv_conn *c)
 {
     ev_io_stop(c->srv->loop, &c->rio);
     ev_io_stop(c->srv->loop, &c->wio);
+    ev_timer_stop(c->srv->loop, &c->idle);
     close(c->fd);
     kv_buf_free(&c->in);
+    count_input(c);
     kv_buf_free(&c->out);
     kv_server_conn_closed(c->srv, c);
     free(c);
@@ -61,6 +81,15 @@ static void conn_stop_reading(kv_conn *c)
     c->state = KV_CONN_CLOSING;
     ev_io_stop(c->srv->loop, &c->rio);
     kv_buf_free(&c->in);
+    count_input(c);
+}
+
+/* Answers with one connection-level error (id 0) and stops reading. */
+static void conn_fail(kv_conn *c, kv_status code, const char *msg)
+{
+    if (kv_dispatch_reply(&c->out, &c->srv->stats, 0, code, msg, NULL) < 0)
+        kv_buf_free(&c->out);
+    conn_stop_reading(c);
 }
 
 /* Writes pending answers. Returns 0 while the connection lives, -1 when it
@@ -71,6 +100,7 @@ static int conn_flush(kv_conn *c)
         ssize_t n = send(c->fd, kv_buf_head(&c->out), kv_buf_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             kv_buf_consume(&c->out, (size_t)n);
+            c->last_progress = ev_now(c->srv->loop);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -113,9 +143,7 @@ static void conn_process(kv_conn *c)
             char msg[128];
             snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes",
                      len, (unsigned)s->cfg.max_frame_bytes);
-            if (kv_dispatch_reply(&c->out, &s->stats, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) < 0)
-                kv_buf_free(&c->out);
-            conn_stop_reading(c);
+            conn_fail(c, KV_RESOURCE_EXHAUSTED, msg);
             break;
         }
         if (r == KV_FRAME_MALFORMED) {
@@ -131,26 +159,47 @@ static void conn_process(kv_conn *c)
             break;
         }
         kv_buf_consume(&c->in, off + len);
+        c->last_progress = ev_now(s->loop);
     }
     kv_arena_reset(&s->arena);
     kv_buf_shrink(&c->in, BUF_KEEP);
+    count_input(c);
     /* The peer finished sending: once what came whole is answered, close. */
     if (c->peer_done && !c->paused && c->state == KV_CONN_OPEN)
         conn_stop_reading(c);
+}
+
+/* Makes room to read, within the server's input budget. Returns 0, or -1
+ * when the budget (or memory) is out and the connection was failed. */
+static int conn_make_room(kv_conn *c)
+{
+    kv_server *s = c->srv;
+
+    if (c->in.cap - kv_buf_len(&c->in) < READ_CHUNK) {
+        /* Growing doubles the buffer: refuse if that passes the budget. */
+        size_t next = c->in.cap ? c->in.cap * 2 : READ_CHUNK;
+        if (s->in_total - c->in.cap + next > s->cfg.input_budget) {
+            conn_fail(c, KV_RESOURCE_EXHAUSTED, "server input memory budget exhausted; retry later");
+            return -1;
+        }
+    }
+    if (kv_buf_reserve(&c->in, READ_CHUNK) < 0) {
+        conn_fail(c, KV_RESOURCE_EXHAUSTED, "server out of memory");
+        return -1;
+    }
+    count_input(c);
+    return 0;
 }
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     kv_conn *c = (kv_conn *)w;
     size_t got = 0;
-    int eof = 0;
 
     (void)revents;
     while (got < READ_BUDGET) {
-        if (kv_buf_reserve(&c->in, READ_CHUNK) < 0) {
-            kv_conn_close(c);
-            return;
-        }
+        if (conn_make_room(c) < 0)
+            break;
         size_t room = c->in.cap - c->in.end;
         ssize_t n = read(c->fd, c->in.data + c->in.end, room);
         if (n > 0) {
@@ -161,7 +210,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         if (n == 0) {
-            eof = 1;
+            c->peer_done = 1;
+            ev_io_stop(loop, &c->rio);
             break;
         }
         if (errno == EINTR)
@@ -171,17 +221,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         kv_conn_close(c);
         return;
     }
-    if (eof) {
-        c->peer_done = 1;
-        ev_io_stop(loop, &c->rio);
-    }
     conn_process(c);
     conn_flush(c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    kv_conn *c = (kv_conn *)((char *)w - offsetof(kv_conn, wio));
+    kv_conn *c = CONN_OF(w, wio);
 
     (void)revents;
     if (conn_flush(c) < 0)
@@ -192,6 +238,25 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         conn_process(c);
         conn_flush(c);
     }
+}
+
+/* The idle timer, rearmed lazily as libev's manual suggests: progress only
+ * stamps last_progress; the timer checks it when it fires. Progress is a
+ * whole request answered or answer bytes written, so a client that sends
+ * nothing, dribbles a partial frame, or stops reading its answers is closed
+ * after --idle-timeout. */
+static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_conn *c = CONN_OF(w, idle);
+    ev_tstamp left = c->last_progress + c->srv->cfg.idle_timeout - ev_now(loop);
+
+    (void)revents;
+    if (left > 0) {
+        ev_timer_set(w, left, 0.);
+        ev_timer_start(loop, w);
+        return;
+    }
+    kv_conn_close(c);
 }
 
 void kv_conn_drain(kv_conn *c)

@@ -19,6 +19,10 @@ typedef enum kv_conn_state {
 typedef struct kv_conn {
     ev_io rio;                  /* first: callbacks cast the watcher back */
     ev_io wio;                  /* active only while output is pending */
+    ev_timer idle;              /* closes the connection after --idle-timeout
+                                   without progress (see conn_idle_cb) */
+    ev_tstamp last_progress;    /* last whole request or written answer */
+    size_t in_counted;          /* in.cap as counted in srv->in_total */
     struct kv_server *srv;
     int fd;
     kv_conn_state state;

@@ -19,13 +19,31 @@ static void fail_engine(void *data, kv_status st)
                          : "storage engine failure");
 }
 
-/* Fails the call when KEY is empty; returns whether it did. */
-static int reject_empty_key(const ProtobufCBinaryData *key, void *data)
+/* Fails the call with a formatted reason kept in the request arena. */
+static void fail_fmt(void *data, kv_status st, const char *fmt, size_t a, size_t b)
 {
-    if (key->len > 0)
-        return 0;
-    kv_call_fail(data, KV_INVALID_ARGUMENT, "key must not be empty");
-    return 1;
+    kv_call *call = data;
+    char *msg = call->alloc->alloc(call->alloc->allocator_data, 160);
+
+    if (msg)
+        snprintf(msg, 160, fmt, a, b);
+    kv_call_fail(data, st, msg ? msg : "request over a server limit");
+}
+
+/* Fails the call when KEY is empty or over the limit; returns whether it
+ * did. */
+static int reject_key(kv_exec *x, const ProtobufCBinaryData *key, void *data)
+{
+    if (key->len == 0) {
+        kv_call_fail(data, KV_INVALID_ARGUMENT, "key must not be empty");
+        return 1;
+    }
+    if (key->len > x->limits->max_key_bytes) {
+        fail_fmt(data, KV_INVALID_ARGUMENT, "key of %zu bytes exceeds the limit of %zu bytes",
+                 key->len, x->limits->max_key_bytes);
+        return 1;
+    }
+    return 0;
 }
 
 static void exec_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingRequest *in,
@@ -44,7 +62,7 @@ static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest
     Kvstore__V1__GetResponse out = KVSTORE__V1__GET_RESPONSE__INIT;
     kv_call *call = data;
 
-    if (reject_empty_key(&in->key, data)) {
+    if (reject_key(EXEC(svc), &in->key, data)) {
         closure(NULL, data);
         return;
     }
@@ -58,12 +76,36 @@ static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest
     closure(&out, data);
 }
 
+/* Fails a Set whose value is over the limit, or that would take the engine
+ * past --max-memory-bytes; returns whether it did. */
+static int reject_value(kv_exec *x, const Kvstore__V1__SetRequest *in, void *data)
+{
+    const kv_limits *l = x->limits;
+
+    if (in->value.len > l->max_value_bytes) {
+        fail_fmt(data, KV_INVALID_ARGUMENT, "value of %zu bytes exceeds the limit of %zu bytes",
+                 in->value.len, l->max_value_bytes);
+        return 1;
+    }
+    if (l->max_memory_bytes) {
+        kv_engine_stats es;
+        kv_engine_stats_get(x->engine, &es);
+        if (es.memory_bytes + in->key.len + in->value.len > l->max_memory_bytes) {
+            fail_fmt(data, KV_RESOURCE_EXHAUSTED,
+                     "memory limit reached: %zu of %zu bytes in use; Clear keys or raise --max-memory-bytes",
+                     (size_t)es.memory_bytes, (size_t)l->max_memory_bytes);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void exec_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest *in,
                      Kvstore__V1__SetResponse_Closure closure, void *data)
 {
     Kvstore__V1__SetResponse out = KVSTORE__V1__SET_RESPONSE__INIT;
 
-    if (reject_empty_key(&in->key, data)) {
+    if (reject_key(EXEC(svc), &in->key, data) || reject_value(EXEC(svc), in, data)) {
         closure(NULL, data);
         return;
     }
@@ -84,7 +126,7 @@ static void exec_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearReq
     Kvstore__V1__ClearResponse out = KVSTORE__V1__CLEAR_RESPONSE__INIT;
     kv_call *call = data;
 
-    if (reject_empty_key(&in->key, data)) {
+    if (reject_key(EXEC(svc), &in->key, data)) {
         closure(NULL, data);
         return;
     }
@@ -132,6 +174,7 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.uptime_seconds = (uint64_t)(ev_time() - st->started);
     out.connections_current = st->conns_current;
     out.connections_total = st->conns_total;
+    out.connections_rejected = st->conns_rejected;
     out.n_methods = n;
     out.methods = msp;
     out.requests_total = st->requests;
@@ -140,12 +183,14 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.data_bytes = es.data_bytes;
     out.engine_memory_bytes = es.memory_bytes;
     out.resident_memory_bytes = kv_stats_rss();
+    out.max_memory_bytes = EXEC(svc)->limits->max_memory_bytes;
     out.engine = (char *)EXEC(svc)->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
 }
 
-void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats)
+void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats,
+                  const kv_limits *limits)
 {
     kvstore__v1__kv__init(&x->service, NULL);
     x->service.ping = exec_ping;
@@ -155,4 +200,5 @@ void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats)
     x->service.stats = exec_stats;
     x->engine = engine;
     x->stats = stats;
+    x->limits = limits;
 }

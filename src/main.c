@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "engine.h"
 #include "server.h"
 
@@ -16,23 +17,39 @@ static void usage(FILE *f)
 "Usage: kvstored [OPTION]...\n"
 "Serve the kvstore key-value protocol (docs/PROTOCOL.md) over TCP.\n"
 "\n"
-"  -l, --listen HOST:PORT     address to listen on (default " DEFAULT_LISTEN ");\n"
-"                             port 0 picks a free port. The bound address is\n"
-"                             printed as \"listening on HOST:PORT\" once ready\n"
-"  -e, --engine NAME          storage engine: %s (default memory)\n"
-"  -d, --dir PATH             directory for engines that keep files\n"
-"      --max-frame-bytes N    largest accepted request frame, in bytes; K, M, G\n"
-"                             suffixes allowed (default 16M). Larger frames get\n"
-"                             RESOURCE_EXHAUSTED and the connection is closed\n"
-"  -h, --help                 show this help and exit\n"
-"  -V, --version              show the version and exit\n"
+"  -l, --listen HOST:PORT      address to listen on (default " DEFAULT_LISTEN ");\n"
+"                              port 0 picks a free port. The bound address is\n"
+"                              printed as \"listening on HOST:PORT\" once ready\n"
+"  -e, --engine NAME           storage engine: %s (default memory)\n"
+"  -d, --dir PATH              directory for engines that keep files\n"
+"\n"
+"Limits (sizes take K, M, G suffixes):\n"
+"      --max-frame-bytes N     largest request frame (default 16M); a larger\n"
+"                              one gets RESOURCE_EXHAUSTED and the connection\n"
+"                              is closed\n"
+"      --max-key-bytes N       longest key (default 64K); longer: INVALID_ARGUMENT\n"
+"      --max-value-bytes N     largest value (default 8M); larger: INVALID_ARGUMENT\n"
+"      --max-memory-bytes N    memory for stored data (default 0 = no limit);\n"
+"                              when reached, Set gets RESOURCE_EXHAUSTED while\n"
+"                              Get and Clear keep working\n"
+"      --max-clients N         connections at once (default %d); one more gets\n"
+"                              RESOURCE_EXHAUSTED and is closed\n"
+"      --max-input-bytes N     input buffers across all connections (default\n"
+"                              1G); a connection that would pass it gets\n"
+"                              RESOURCE_EXHAUSTED and is closed\n"
+"      --idle-timeout SECONDS  close connections that make no progress (no\n"
+"                              whole request, no answer read) for this long\n"
+"                              (default %.0f; 0 = never)\n"
+"\n"
+"  -h, --help                  show this help and exit\n"
+"  -V, --version               show the version and exit\n"
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
-"the engine, exit 0.\n",
-            kv_engine_names());
+"the engine, exit 0. Exit status 1: could not start; 2: bad usage.\n",
+            kv_engine_names(), KV_DEFAULT_MAX_CLIENTS, KV_DEFAULT_IDLE_TIMEOUT);
 }
 
-/* Parses "123", "64K", "16M", "1G". Returns 0 or -1. */
+/* Parses "123", "64K", "16M", "1G" up to MAX. Returns 0 or -1. */
 static int parse_size(const char *s, uint64_t max, uint64_t *out)
 {
     char *end;
@@ -54,23 +71,63 @@ static int parse_size(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* Parses a size flag into *OUT or exits with a usage error. */
+static uint64_t size_flag(const char *flag, const char *arg, uint64_t min, uint64_t max)
+{
+    uint64_t n;
+
+    if (parse_size(arg, max, &n) < 0 || n < min) {
+        fprintf(stderr, "kvstored: --%s: \"%s\" is not a size between %llu and %llu\n",
+                flag, arg, (unsigned long long)min, (unsigned long long)max);
+        exit(2);
+    }
+    return n;
+}
+
+/* Makes room for MAX_CLIENTS descriptors, as far as the hard limit lets. */
+static void raise_fd_limit(size_t max_clients)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_clients + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        fprintf(stderr, "kvstored: warning: descriptor limit %llu is below --max-clients %zu\n",
+                (unsigned long long)rl.rlim_cur, max_clients);
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_FRAME = 256 };
+    enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
+           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_IDLE };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "engine", required_argument, NULL, 'e' },
         { "dir", required_argument, NULL, 'd' },
         { "max-frame-bytes", required_argument, NULL, OPT_MAX_FRAME },
+        { "max-key-bytes", required_argument, NULL, OPT_MAX_KEY },
+        { "max-value-bytes", required_argument, NULL, OPT_MAX_VALUE },
+        { "max-memory-bytes", required_argument, NULL, OPT_MAX_MEMORY },
+        { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+        { "max-input-bytes", required_argument, NULL, OPT_MAX_INPUT },
+        { "idle-timeout", required_argument, NULL, OPT_IDLE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    kv_server_config cfg = { .listen = DEFAULT_LISTEN,
-                             .max_frame_bytes = KV_DEFAULT_MAX_FRAME_BYTES };
+    kv_server_config cfg = {
+        .listen = DEFAULT_LISTEN,
+        .max_frame_bytes = KV_DEFAULT_MAX_FRAME_BYTES,
+        .max_clients = KV_DEFAULT_MAX_CLIENTS,
+        .idle_timeout = KV_DEFAULT_IDLE_TIMEOUT,
+        .input_budget = KV_DEFAULT_INPUT_BUDGET,
+        .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0 },
+    };
     const char *engine_name = "memory", *dir = NULL;
-    char err[512];
-    uint64_t n;
+    char err[512], *end;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "l:e:d:hV", opts, NULL)) != -1) {
@@ -79,12 +136,30 @@ int main(int argc, char **argv)
         case 'e': engine_name = optarg; break;
         case 'd': dir = optarg; break;
         case OPT_MAX_FRAME:
-            if (parse_size(optarg, UINT32_MAX, &n) < 0 || n == 0) {
-                fprintf(stderr, "kvstored: --max-frame-bytes: \"%s\" is not a size "
-                        "between 1 and 4294967295\n", optarg);
+            cfg.max_frame_bytes = (uint32_t)size_flag("max-frame-bytes", optarg, 1, UINT32_MAX);
+            break;
+        case OPT_MAX_KEY:
+            cfg.limits.max_key_bytes = size_flag("max-key-bytes", optarg, 1, UINT32_MAX);
+            break;
+        case OPT_MAX_VALUE:
+            cfg.limits.max_value_bytes = size_flag("max-value-bytes", optarg, 0, UINT32_MAX);
+            break;
+        case OPT_MAX_MEMORY:
+            cfg.limits.max_memory_bytes = size_flag("max-memory-bytes", optarg, 0, UINT64_MAX);
+            break;
+        case OPT_MAX_CLIENTS:
+            cfg.max_clients = size_flag("max-clients", optarg, 1, 1000000);
+            break;
+        case OPT_MAX_INPUT:
+            cfg.input_budget = size_flag("max-input-bytes", optarg, 65536, SIZE_MAX);
+            break;
+        case OPT_IDLE:
+            errno = 0;
+            cfg.idle_timeout = strtod(optarg, &end);
+            if (errno || end == optarg || *end || cfg.idle_timeout < 0) {
+                fprintf(stderr, "kvstored: --idle-timeout: \"%s\" is not a number of seconds\n", optarg);
                 return 2;
             }
-            cfg.max_frame_bytes = (uint32_t)n;
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("kvstored %s\n", KV_VERSION); return 0;
@@ -98,6 +173,7 @@ int main(int argc, char **argv)
                 "Try 'kvstored --help' for more information.\n", argv[optind]);
         return 2;
     }
+    raise_fd_limit(cfg.max_clients);
 
     kv_engine *engine;
     kv_engine_options eopts = { 0 };

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "conn.h"
+#include "dispatch.h"
 #include "server.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
@@ -90,6 +91,22 @@ static void announce(int fd)
     fflush(stdout);
 }
 
+/* Over --max-clients: one RESOURCE_EXHAUSTED frame, best effort, and close. */
+static void refuse(kv_server *s, int fd)
+{
+    kv_buf out = KV_BUF_INIT;
+    char msg[96];
+
+    snprintf(msg, sizeof msg, "too many clients (the server's limit is %zu)", s->cfg.max_clients);
+    if (kv_dispatch_reply(&out, NULL, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) == 0) {
+        ssize_t n = send(fd, kv_buf_head(&out), kv_buf_len(&out), MSG_NOSIGNAL);
+        (void)n;
+    }
+    kv_buf_free(&out);
+    close(fd);
+    s->stats.conns_rejected++;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, accept_w));
@@ -108,6 +125,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 ev_timer_start(loop, &s->accept_pause_w);
             }
             return;
+        }
+        if (s->stats.conns_current >= s->cfg.max_clients) {
+            refuse(s, fd);
+            continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         kv_conn *c = kv_conn_new(s, fd);

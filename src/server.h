@@ -9,6 +9,7 @@
 #include <ev.h>
 #include "arena.h"
 #include "engine.h"
+#include "exec.h"
 #include "stats.h"
 
 struct kv_conn;
@@ -17,9 +18,18 @@ struct kv_conn;
 typedef struct kv_server_config {
     const char *listen;         /* "HOST:PORT"; port 0 picks a free port */
     uint32_t max_frame_bytes;   /* largest accepted frame body */
+    size_t max_clients;         /* connections served at once */
+    double idle_timeout;        /* seconds without progress before a close; 0 = never */
+    size_t input_budget;        /* bytes of input buffers across all connections */
+    kv_limits limits;           /* request limits enforced by the executor */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
+#define KV_DEFAULT_MAX_CLIENTS 10000
+#define KV_DEFAULT_IDLE_TIMEOUT 300.0
+#define KV_DEFAULT_INPUT_BUDGET ((size_t)1 << 30)
+#define KV_DEFAULT_MAX_KEY_BYTES (64u * 1024)
+#define KV_DEFAULT_MAX_VALUE_BYTES (8u * 1024 * 1024)
 
 typedef struct kv_server {
     struct ev_loop *loop;
@@ -33,6 +43,7 @@ typedef struct kv_server {
     kv_server_config cfg;
     struct kv_conn *conns;      /* all open connections, doubly linked */
     kv_stats stats;             /* counters for the Stats rpc */
+    size_t in_total;            /* input buffer bytes held by all connections */
     int stopping;               /* a signal asked us to exit */
 } kv_server;
 

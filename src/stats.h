@@ -12,6 +12,7 @@
 typedef struct kv_stats {
     double started;                         /* ev_time() at start */
     uint64_t conns_current, conns_total;
+    uint64_t conns_rejected;                /* refused for --max-clients */
     uint64_t requests, errors;              /* all answers, malformed included */
     uint64_t calls[KV_STATS_MAX_METHODS];   /* answers per method index */
     uint64_t call_errors[KV_STATS_MAX_METHODS];

@@ -13,60 +13,17 @@
 #include <unistd.h>
 #include <kvstore/client.h>
 #include "frame.h"
-#include "support/server.h"
+#include "support/fixture.h"
 
-#define TIMEOUT_MS 5000
+#define TIMEOUT_MS KV_TEST_TIMEOUT_MS
 
-typedef struct fixture {
-    kv_test_server srv;
-    kv_client *c;
-} fixture;
-
-static int start_with(void **state, const char *const *extra)
-{
-    fixture *f = calloc(1, sizeof *f);
-    char err[256];
-
-    assert_non_null(f);
-    assert_int_equal(kv_test_server_start(&f->srv, extra), 0);
-    f->c = kv_client_connect(f->srv.endpoint, TIMEOUT_MS, err, sizeof err);
-    if (!f->c)
-        fail_msg("connect: %s", err);
-    *state = f;
-    return 0;
-}
-
-static int setup(void **state)
-{
-    return start_with(state, NULL);
-}
+typedef kv_fixture fixture;
+#define assert_value kv_assert_value
 
 static int setup_small_frames(void **state)
 {
     static const char *const extra[] = { "--max-frame-bytes", "1024", NULL };
-    return start_with(state, extra);
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-
-    kv_client_free(f->c);
-    assert_int_equal(kv_test_server_stop(&f->srv), 0);
-    free(f);
-    return 0;
-}
-
-/* Asserts that KEY holds exactly VALUE[0..VLEN). */
-static void assert_value(kv_client *c, const void *key, size_t klen, const void *value, size_t vlen)
-{
-    uint8_t *got;
-    size_t glen;
-
-    assert_int_equal(kv_client_get(c, key, klen, &got, &glen), KV_OK);
-    assert_int_equal(glen, vlen);
-    assert_memory_equal(got, value, vlen);
-    free(got);
+    return kv_fixture_start(state, extra);
 }
 
 static void ping_without_message_answers_pong(void **state)
@@ -612,8 +569,8 @@ static void stats_count_calls_keys_and_connections(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-#define TSMALL(fn) cmocka_unit_test_setup_teardown(fn, setup_small_frames, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, kv_fixture_setup, kv_fixture_teardown)
+#define TSMALL(fn) cmocka_unit_test_setup_teardown(fn, setup_small_frames, kv_fixture_teardown)
         T(ping_without_message_answers_pong),
         T(ping_with_message_echoes_it),
         T(set_then_override_then_get),

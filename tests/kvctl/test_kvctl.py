@@ -27,8 +27,8 @@ ALL_BYTES = bytes(range(256))
 class Server:
     """$KVSTORED --listen 127.0.0.1:0, up once it prints 'listening on'."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([KVSTORED, "--listen", "127.0.0.1:0"],
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([KVSTORED, "--listen", "127.0.0.1:0", *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
         line = b""
         deadline = time.monotonic() + 10
@@ -262,6 +262,30 @@ class TestExitCodes(KvctlTest):
         self.assertRegex(r.stderr, rb'^kvctl: get "": INVALID_ARGUMENT: .+\n$')
         self.assertEqual(self.kv("set", "", "v").returncode, 4)
         self.assertEqual(self.kv("clear", "").returncode, 4)
+
+
+class TestServerClosesConnection(unittest.TestCase):
+    """A frame above --max-frame-bytes: the server answers RESOURCE_EXHAUSTED
+    and closes the connection."""
+
+    def setUp(self):
+        self.server = Server("--max-frame-bytes", "1024")
+        self.addCleanup(self.server.stop)
+
+    def test_one_command_is_a_server_error(self):
+        r = kvctl("-e", self.server.endpoint, "set", "big", stdin=b"x" * 5000)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertRegex(r.stderr, rb'^kvctl: set "big": RESOURCE_EXHAUSTED: .+\n$')
+
+    def test_batch_stops_at_the_lost_connection(self):
+        script = b"set a 1\nset big " + b"x" * 3000 + b"\nget a\nget a\n"
+        r = kvctl("-e", self.server.endpoint, stdin=script)
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(r.stdout, b"OK\n\n\n")
+        errors = r.stderr.splitlines()
+        self.assertEqual(len(errors), 2, r.stderr)
+        self.assertIn(b"RESOURCE_EXHAUSTED", errors[0])
+        self.assertTrue(errors[1].startswith(b'kvctl: get "a": UNAVAILABLE: '))
 
 
 class TestHelp(unittest.TestCase):

@@ -44,6 +44,8 @@ struct kv_client {
     size_t qhead, qlen, qcap;
     kv_status last_status;
     char last_message[512];
+    kv_status dropped;          /* transport error that failed calls since
+                                   kv_client_pipeline_begin(), or KV_OK */
 };
 
 /* Records the outcome of the last call. */
@@ -96,6 +98,16 @@ static int push(kv_client *c, pending p)
 
 /* Breaks the connection: every call in flight fails with ST and the
  * message already recorded. */
+/* Closes the socket; later calls fail with KV_UNAVAILABLE. */
+static void disconnect(kv_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    kv_buf_free(&c->in);
+    kv_buf_free(&c->out);
+}
+
 static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
 {
     va_list ap;
@@ -104,11 +116,9 @@ static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->last_message, sizeof c->last_message, fmt, ap);
     va_end(ap);
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    kv_buf_free(&c->in);
-    kv_buf_free(&c->out);
+    disconnect(c);
+    if (c->qlen)
+        c->dropped = st;
     while (c->qlen) {
         pending p = pop(c);
         p.closure(NULL, p.data);
@@ -229,13 +239,16 @@ static kv_status pump(kv_client *c, size_t want_left)
                     break;
                 kv_buf_consume(&c->in, off + len);
                 if (rc == -2) {
-                    kv_status st = c->last_status;
-                    char msg[sizeof c->last_message];
-                    memcpy(msg, c->last_message, sizeof msg);
-                    fail_all(c, KV_UNAVAILABLE, "connection closed by the server after %s: %s",
-                             kv_status_name(st), msg);
-                    c->last_status = st;
-                    snprintf(c->last_message, sizeof c->last_message, "%s", msg);
+                    /* The server closes after this answer: calls still in
+                     * flight fail; the answered call keeps its own status. */
+                    if (c->qlen) {
+                        char msg[sizeof c->last_message];
+                        memcpy(msg, c->last_message, sizeof msg);
+                        fail_all(c, KV_UNAVAILABLE, "connection closed by the server after %s: %s",
+                                 kv_status_name(c->last_status), msg);
+                    } else {
+                        disconnect(c);
+                    }
                     break;
                 }
             }
@@ -255,6 +268,7 @@ static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload
 
     if (c->fd < 0) {
         set_status(c, KV_UNAVAILABLE, "not connected");
+        c->dropped = KV_UNAVAILABLE;
         closure(NULL, data);
         return -1;
     }
@@ -426,15 +440,14 @@ const char *kv_client_version(void) { return KV_VERSION; }
 void kv_client_pipeline_begin(kv_client *c)
 {
     c->pipelining = 1;
+    c->dropped = KV_OK;
 }
 
 kv_status kv_client_pipeline_end(kv_client *c)
 {
     c->pipelining = 0;
-    if (c->fd < 0)
-        return KV_UNAVAILABLE;
-    kv_status st = pump(c, 0);
-    return c->fd < 0 ? st : KV_OK;
+    pump(c, 0);
+    return c->dropped;
 }
 
 /* Closure of kv_client_call_raw: copies the answer's payload. */

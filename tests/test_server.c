@@ -429,6 +429,50 @@ static void oversized_frame_gets_resource_exhausted_then_close(void **state)
     assert_int_equal(kv_client_get(f->c, "after", 5, NULL, NULL), KV_NOT_FOUND);
 }
 
+typedef struct seen_status {
+    kv_client *c;
+    kv_status got[3];
+    int n;
+} seen_status;
+
+static void on_any(const ProtobufCMessage *m, void *data)
+{
+    seen_status *s = data;
+    s->got[s->n++] = m ? KV_OK : kv_client_last_status(s->c);
+}
+
+/* Regression: a refused frame in a pipeline fails the later calls with
+ * UNAVAILABLE and _end() reports it, while the refused call keeps its own
+ * RESOURCE_EXHAUSTED. */
+static void oversized_call_in_a_pipeline_fails_the_rest(void **state)
+{
+    fixture *f = *state;
+    Kvstore__V1__PingRequest ping = KVSTORE__V1__PING_REQUEST__INIT;
+    Kvstore__V1__SetRequest set = KVSTORE__V1__SET_REQUEST__INIT;
+    static uint8_t big[2000];
+    seen_status s = { f->c, { 0 }, 0 };
+
+    set.key.data = (uint8_t *)"k";
+    set.key.len = 1;
+    set.value.data = big;
+    set.value.len = sizeof big;
+    kv_client_pipeline_begin(f->c);
+    kvstore__v1__kv__ping(kv_client_service(f->c), &ping, (Kvstore__V1__PingResponse_Closure)on_any, &s);
+    kvstore__v1__kv__set(kv_client_service(f->c), &set, (Kvstore__V1__SetResponse_Closure)on_any, &s);
+    kvstore__v1__kv__ping(kv_client_service(f->c), &ping, (Kvstore__V1__PingResponse_Closure)on_any, &s);
+    assert_int_equal(kv_client_pipeline_end(f->c), KV_UNAVAILABLE);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.got[0], KV_OK);
+    assert_int_equal(s.got[1], KV_RESOURCE_EXHAUSTED);
+    assert_int_equal(s.got[2], KV_UNAVAILABLE);
+
+    /* Blocking: the refused call itself says RESOURCE_EXHAUSTED. */
+    kv_client_free(f->c);
+    f->c = kv_client_connect(f->srv.endpoint, TIMEOUT_MS, NULL, 0);
+    assert_int_equal(kv_client_set(f->c, "k", 1, big, sizeof big), KV_RESOURCE_EXHAUSTED);
+    assert_int_equal(kv_client_ping(f->c, NULL, NULL), KV_UNAVAILABLE);
+}
+
 static void malformed_length_prefix_closes_only_that_connection(void **state)
 {
     fixture *f = *state;
@@ -589,6 +633,7 @@ int main(void)
         T(zero_length_frame_is_unimplemented_empty_method),
         TSMALL(frame_of_exactly_the_maximum_is_accepted),
         TSMALL(oversized_frame_gets_resource_exhausted_then_close),
+        TSMALL(oversized_call_in_a_pipeline_fails_the_rest),
         T(malformed_length_prefix_closes_only_that_connection),
         T(client_vanishing_mid_frame_harms_no_one),
         T(frames_split_across_writes_are_reassembled),

@@ -20,7 +20,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "'kvctl get KEY > FILE' gives back the bytes that were set.\n"
       "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent.\n" },
     { "set", KVCTL_OP_SET, "KEY [VALUE]", 1, 2,
-      "store VALUE under KEY (from standard input without VALUE, or with -)",
+      "store VALUE under KEY; without VALUE (or -), read it from stdin",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
       "When VALUE is left out or is '-', the value is read from standard input\n"
       "until its end, byte for byte: 'kvctl set photo < photo.jpg'.\n"
@@ -100,8 +100,7 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
         return -1;
     }
     cmd->op = spec->op;
-    switch (spec->op) {
-    case KVCTL_OP_PING:
+    if (spec->op == KVCTL_OP_PING) {
         if (nargs == 1) {
             if (memchr(words[1].data, 0, words[1].len)) {
                 snprintf(err, errlen, "ping: MESSAGE must not contain NUL bytes");
@@ -109,19 +108,29 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
             }
             cmd->message = kvctl_mem_strdup((const char *)words[1].data);
         }
-        break;
-    case KVCTL_OP_SET:
+        return 0;
+    }
+    kvctl_mem_bytes(&cmd->key, words[1].data, words[1].len);
+    if (spec->op == KVCTL_OP_SET) {
         if (nargs == 1 || (stdin_ok && words[2].len == 1 && words[2].data[0] == '-'))
             cmd->value_from_stdin = 1;
         else
             kvctl_mem_bytes(&cmd->value, words[2].data, words[2].len);
-        /* fall through: set, get and clear all take KEY first */
-    case KVCTL_OP_GET:
-    case KVCTL_OP_CLEAR:
-        kvctl_mem_bytes(&cmd->key, words[1].data, words[1].len);
-        break;
     }
     return 0;
+}
+
+void kvctl_cmd_usage_reason(const char *name, const char *err, int shell,
+                            char *buf, size_t len)
+{
+    const kvctl_cmd_spec *spec = name ? kvctl_cmd_find(name) : NULL;
+
+    if (shell)
+        snprintf(buf, len, "%s (see 'help%s%s')", err, spec ? " " : "",
+                 spec ? spec->name : "");
+    else
+        snprintf(buf, len, "%s (see 'kvctl %s%s--help')", err,
+                 spec ? spec->name : "", spec ? " " : "");
 }
 
 void kvctl_cmd_clear(kvctl_cmd *cmd)

@@ -47,6 +47,12 @@ const kvctl_cmd_spec *kvctl_cmd_find(const char *name);
 int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
                     kvctl_cmd *cmd, char *err, size_t errlen);
 
+/* Writes into BUF "ERR (see 'HELP')", HELP being how to get help on the
+ * command NAME (may be NULL or unknown): "kvctl get --help" or, in the
+ * SHELL, "help get". */
+void kvctl_cmd_usage_reason(const char *name, const char *err, int shell,
+                            char *buf, size_t len);
+
 /* Frees what CMD owns and empties it. */
 void kvctl_cmd_clear(kvctl_cmd *cmd);
 

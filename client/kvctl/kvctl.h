@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The build defines KV_VERSION (the project's version). */
+#ifndef KV_VERSION
+#define KV_VERSION "unknown"
+#endif
+
 /* Exit codes; --help (usage.c) and kvctl.1.scd document them. */
 enum {
     KVCTL_EXIT_OK = 0,          /* success */

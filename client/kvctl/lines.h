@@ -20,7 +20,7 @@ void kvctl_lines_init(kvctl_lines *r, int fd);
 void kvctl_lines_free(kvctl_lines *r);
 
 /* Takes the next whole line out of the buffer without reading. Returns 1
- * and sets *LINE/*LEN (the line without its "\n" or "\r\n"; valid until
+ * and sets *LINE and *LEN (the line without its "\n" or "\r\n"; valid until
  * the next kvctl_lines_fill()); 0 when no whole line is buffered; -1 when
  * the input is over. At end of input a last line without "\n" counts. */
 int kvctl_lines_take(kvctl_lines *r, const char **line, size_t *len);

@@ -46,7 +46,7 @@ int kv_test_server_start(kv_test_server *s, const char *const *extra)
     }
     close(pipefd[1]);
 
-    char line[256];
+    char line[256] = "";
     size_t len = 0;
     struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
     s->port = 0;

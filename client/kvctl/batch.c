@@ -1,0 +1,172 @@
+/* batch.c - batch mode. Reads commands line by line from a non-terminal
+ * input and pipelines each chunk of lines that has already arrived on one
+ * connection, so a file of 1,000 commands costs a few round trips while a
+ * program feeding lines one at a time still gets each answer at once.
+ * Parsing is cmd.c's, running exec.c's, printing out.c's. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "batch.h"
+#include "cmd.h"
+#include "conn.h"
+#include "exec.h"
+#include "lines.h"
+#include "mem.h"
+#include "out.h"
+
+/* Bounds the memory of one chunk; a chunk is one pipeline. */
+enum { CHUNK_MAX = 4096 };
+
+/* One input line that is a command, or a usage error in its place. */
+typedef struct batch_entry {
+    int ok;          /* cmd holds a parsed command */
+    kvctl_cmd cmd;
+    char *name;      /* !ok: the command word (may be NULL) */
+    char *reason;    /* !ok: why the line is not a command */
+} batch_entry;
+
+/* Parses LINE into E. Returns 1 when E holds an entry, 0 for a line that
+ * is no command (blank, comment, or quit: then *QUIT is set). */
+static int entry_parse(batch_entry *e, const char *line, size_t len, int *quit)
+{
+    kvctl_bytes *w;
+    char err[256], reason[320];
+    size_t skip = 0;
+    int n;
+
+    memset(e, 0, sizeof *e);
+    while (skip < len && (line[skip] == ' ' || line[skip] == '\t'))
+        skip++;
+    if (skip < len && line[skip] == '#')
+        return 0;
+    n = kvctl_args_split(line, len, &w, err, sizeof err);
+    if (n < 0) {
+        e->reason = kvctl_mem_strdup(err);
+        return 1;
+    }
+    if (n == 0)
+        return 0;
+    if (n == 1 && (strcmp((char *)w[0].data, "quit") == 0
+                   || strcmp((char *)w[0].data, "exit") == 0)) {
+        *quit = 1;
+        kvctl_args_free(w, n);
+        return 0;
+    }
+    if (kvctl_cmd_parse(w, n, 0, &e->cmd, err, sizeof err) < 0) {
+        kvctl_cmd_usage_reason((char *)w[0].data, err, 0, reason, sizeof reason);
+        e->name = kvctl_mem_strdup((char *)w[0].data);
+        e->reason = kvctl_mem_strdup(reason);
+    } else {
+        e->ok = 1;
+    }
+    kvctl_args_free(w, n);
+    return 1;
+}
+
+static void entry_clear(batch_entry *e)
+{
+    kvctl_cmd_clear(&e->cmd);
+    free(e->name);
+    free(e->reason);
+}
+
+/* Runs and prints the N entries of E, connecting *C first if needed.
+ * Updates *CODE (see kvctl_batch_run). Returns -1 when the connection
+ * failed and the batch must stop, else 0. */
+static int chunk_run(const kvctl_conf *conf, kv_client **c, const kvctl_out *o,
+                     batch_entry *e, size_t n, int *code)
+{
+    kvctl_cmd *cmds = kvctl_mem_alloc(n * sizeof *cmds);
+    kvctl_result *res = kvctl_mem_alloc(n * sizeof *res);
+    size_t m = 0, j = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (e[i].ok)
+            cmds[m++] = e[i].cmd;   /* shallow: e[i] keeps ownership */
+    if (m && !*c) {
+        char err[512];
+        *c = kvctl_conn_open(conf, err, sizeof err);
+        if (!*c)
+            for (size_t i = 0; i < m; i++)
+                kvctl_exec_fail(&res[i], KV_UNAVAILABLE, err);
+    }
+    if (m && *c)
+        kvctl_exec_run(*c, cmds, res, m);
+
+    for (size_t i = 0; i < n; i++) {
+        int ec;
+        if (!e[i].ok) {
+            kvctl_out_usage(o, e[i].name, e[i].reason);
+            if (!*code)
+                *code = KVCTL_EXIT_USAGE;
+            continue;
+        }
+        ec = kvctl_out_result(o, &cmds[j], &res[j]);
+        j++;
+        if (ec == KVCTL_EXIT_UNREACHABLE) {
+            /* Print the first failure only: the rest failed the same way. */
+            *code = ec;
+            rc = -1;
+            break;
+        }
+        if (!*code)
+            *code = ec;
+    }
+    fflush(o->fp);
+    for (size_t i = 0; i < m; i++)
+        kvctl_exec_result_clear(&res[i]);
+    free(res);
+    free(cmds);
+    return rc;
+}
+
+int kvctl_batch_run(const kvctl_conf *conf, int fd)
+{
+    batch_entry *ents = kvctl_mem_alloc(CHUNK_MAX * sizeof *ents);
+    kvctl_lines in;
+    kvctl_out o;
+    kv_client *c = NULL;
+    int code = KVCTL_EXIT_OK, done = 0;
+
+    kvctl_out_init(&o, conf->format, 1);
+    kvctl_lines_init(&in, fd);
+    while (!done) {
+        size_t n = 0;
+
+        /* Take every line already here; wait only when there is none. */
+        while (n < CHUNK_MAX && !done) {
+            const char *line;
+            size_t len;
+            int rc = kvctl_lines_take(&in, &line, &len);
+
+            if (rc > 0) {
+                n += (size_t)entry_parse(&ents[n], line, len, &done);
+                continue;
+            }
+            if (rc < 0) {
+                done = 1;
+                break;
+            }
+            rc = kvctl_lines_fill(&in, n == 0);
+            if (rc < 0) {
+                fprintf(stderr, "kvctl: reading standard input: %s\n", strerror(errno));
+                if (!code)
+                    code = KVCTL_EXIT_USAGE;
+                done = 1;
+            } else if (rc == 0 && n > 0 && !in.eof) {
+                break;   /* nothing more ready: run what we have */
+            }
+        }
+        if (n && chunk_run(conf, &c, &o, ents, n, &code) < 0)
+            done = 1;
+        for (size_t i = 0; i < n; i++)
+            entry_clear(&ents[i]);
+    }
+    kv_client_free(c);
+    kvctl_lines_free(&in);
+    free(ents);
+    return code;
+}

@@ -1,0 +1,169 @@
+/* exec.c - runs kvctl commands on a kv_client through protoc-c's generated
+ * KV stubs, pipelined between kv_client_pipeline_begin() and _end(), and
+ * copies each answer into a kvctl_result. It prints nothing and opens no
+ * connection; all protocol work is the client library's. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec.h"
+#include "mem.h"
+
+/* One call in flight: where its answer goes, and its request, which lives
+ * here until _end() in case the library keeps a pointer to it. */
+typedef struct exec_slot {
+    kv_client *c;
+    kvctl_result *res;
+    int called;     /* the closure ran */
+    int answered;   /* ... with a response (not NULL) */
+    union {
+        Kvstore__V1__PingRequest ping;
+        Kvstore__V1__GetRequest get;
+        Kvstore__V1__SetRequest set;
+        Kvstore__V1__ClearRequest clear;
+    } req;
+} exec_slot;
+
+/* Records why the call of S failed, from the library's last status. */
+static void slot_failed(exec_slot *s)
+{
+    kv_status st = kv_client_last_status(s->c);
+    const char *msg = kv_client_last_message(s->c);
+
+    s->res->status = st == KV_OK ? KV_UNKNOWN : st;
+    s->res->message = kvctl_mem_strdup(msg && *msg ? msg : "call failed");
+}
+
+static void on_ping(const Kvstore__V1__PingResponse *m, void *data)
+{
+    exec_slot *s = data;
+    s->called = 1;
+    if (!m) {
+        slot_failed(s);
+        return;
+    }
+    s->answered = 1;
+    s->res->status = KV_OK;
+    kvctl_mem_bytes(&s->res->value, m->message, m->message ? strlen(m->message) : 0);
+}
+
+static void on_get(const Kvstore__V1__GetResponse *m, void *data)
+{
+    exec_slot *s = data;
+    s->called = 1;
+    if (!m) {
+        slot_failed(s);
+        return;
+    }
+    s->answered = 1;
+    s->res->status = KV_OK;
+    kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
+}
+
+static void on_set(const Kvstore__V1__SetResponse *m, void *data)
+{
+    exec_slot *s = data;
+    s->called = 1;
+    if (!m) {
+        slot_failed(s);
+        return;
+    }
+    s->answered = 1;
+    s->res->status = KV_OK;
+    kvctl_mem_bytes(&s->res->value, m->key.data, m->key.len);
+}
+
+static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
+{
+    exec_slot *s = data;
+    s->called = 1;
+    if (!m) {
+        slot_failed(s);
+        return;
+    }
+    s->answered = 1;
+    s->res->status = KV_OK;
+    s->res->found = m->found;
+    kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
+}
+
+/* Queues the call of CMD in slot S. */
+static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
+{
+    switch (cmd->op) {
+    case KVCTL_OP_PING:
+        kvstore__v1__ping_request__init(&s->req.ping);
+        s->req.ping.message = cmd->message ? cmd->message : (char *)"";
+        kvstore__v1__kv__ping(svc, &s->req.ping, on_ping, s);
+        break;
+    case KVCTL_OP_GET:
+        kvstore__v1__get_request__init(&s->req.get);
+        s->req.get.key.data = cmd->key.data;
+        s->req.get.key.len = cmd->key.len;
+        kvstore__v1__kv__get(svc, &s->req.get, on_get, s);
+        break;
+    case KVCTL_OP_SET:
+        kvstore__v1__set_request__init(&s->req.set);
+        s->req.set.key.data = cmd->key.data;
+        s->req.set.key.len = cmd->key.len;
+        s->req.set.value.data = cmd->value.data;
+        s->req.set.value.len = cmd->value.len;
+        kvstore__v1__kv__set(svc, &s->req.set, on_set, s);
+        break;
+    case KVCTL_OP_CLEAR:
+        kvstore__v1__clear_request__init(&s->req.clear);
+        s->req.clear.key.data = cmd->key.data;
+        s->req.clear.key.len = cmd->key.len;
+        kvstore__v1__kv__clear(svc, &s->req.clear, on_clear, s);
+        break;
+    }
+}
+
+kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
+                         kvctl_result *res, size_t n)
+{
+    ProtobufCService *svc = kv_client_service(c);
+    exec_slot *slots = kvctl_mem_alloc(n * sizeof *slots);
+    kv_status st;
+
+    memset(slots, 0, n * sizeof *slots);
+    memset(res, 0, n * sizeof *res);
+    kv_client_pipeline_begin(c);
+    for (size_t i = 0; i < n; i++) {
+        slots[i].c = c;
+        slots[i].res = &res[i];
+        slot_send(&slots[i], svc, &cmds[i]);
+    }
+    st = kv_client_pipeline_end(c);
+
+    for (size_t i = 0; i < n; i++)
+        if (!slots[i].called)   /* the library promises this never happens */
+            kvctl_exec_fail(&res[i], st != KV_OK ? st : KV_UNKNOWN,
+                            "the client library returned no answer");
+    /* After a transport failure, the calls it cut off failed with
+     * UNAVAILABLE (connection lost) or DEADLINE_EXCEEDED. Other failures
+     * are the server's answers, even when _end() reports one of them
+     * (it returns RESOURCE_EXHAUSTED when the server refused a frame and
+     * closed the connection). */
+    if (st != KV_OK)
+        for (size_t i = 0; i < n; i++)
+            if (!slots[i].answered && (res[i].status == KV_UNAVAILABLE
+                                       || res[i].status == KV_DEADLINE_EXCEEDED))
+                res[i].transport = 1;
+    free(slots);
+    return st;
+}
+
+void kvctl_exec_fail(kvctl_result *res, kv_status status, const char *message)
+{
+    memset(res, 0, sizeof *res);
+    res->status = status;
+    res->transport = 1;
+    res->message = kvctl_mem_strdup(message);
+}
+
+void kvctl_exec_result_clear(kvctl_result *res)
+{
+    free(res->message);
+    free(res->value.data);
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,35 @@
+/* exec.h - running commands on a connection and keeping their results. */
+#ifndef KVCTL_EXEC_H
+#define KVCTL_EXEC_H
+
+#include <kvstore/client.h>
+#include "cmd.h"
+
+/* The outcome of one command. Owns its strings; free with
+ * kvctl_exec_result_clear(). */
+typedef struct kvctl_result {
+    kv_status status;   /* KV_OK, or why the command failed */
+    int transport;      /* 1: the failure came from the connection (could
+                         * not connect, lost, timed out), not the server */
+    char *message;      /* why, when status != KV_OK; else NULL */
+    kvctl_bytes value;  /* ping: the reply; get: the value; set: the key
+                         * the server answered; clear: the old value */
+    int found;          /* clear: whether the key existed */
+} kvctl_result;
+
+/* Runs CMDS[0..N) on C, pipelined in one batch, through the generated
+ * stubs, and fills RES[0..N) in order. Returns what
+ * kv_client_pipeline_end() returned: KV_OK when the server answered every
+ * command (each answer may be an error), else the failure that ended the
+ * batch; the commands the lost connection cut off have transport set. */
+kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
+                         kvctl_result *res, size_t n);
+
+/* Fills RES as a transport failure with STATUS and MESSAGE (copied): for a
+ * command that could not run because there is no connection. */
+void kvctl_exec_fail(kvctl_result *res, kv_status status, const char *message);
+
+/* Frees what RES owns and empties it. */
+void kvctl_exec_result_clear(kvctl_result *res);
+
+#endif

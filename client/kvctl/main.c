@@ -1,0 +1,219 @@
+/* main.c - kvctl's entry point: reads the options, picks the endpoint
+ * (-e, then KVCTL_ENDPOINT, then the default) and the mode (one command
+ * from the command line, the shell, or batch), and runs the one-command
+ * mode itself. The other modes live in shell.c and batch.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "cmd.h"
+#include "conn.h"
+#include "exec.h"
+#include "mem.h"
+#include "out.h"
+#include "shell.h"
+#include "usage.h"
+
+enum { OPT_TIMEOUT = 256 };
+
+static const struct option long_options[] = {
+    { "endpoint", required_argument, NULL, 'e' },
+    { "write-out", required_argument, NULL, 'w' },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Prints "kvctl: WHAT (see 'kvctl --help')" as one line on stderr and
+ * returns the usage exit code. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("kvctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see 'kvctl --help')\n", stderr);
+    return KVCTL_EXIT_USAGE;
+}
+
+/* Parses SECONDS (decimal, may have a fraction) into *MS. Returns 0 or -1. */
+static int parse_timeout(const char *s, int *ms)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 86400 * 24)
+        return -1;
+    *ms = (int)ceil(v * 1000.0);
+    return 0;
+}
+
+/* Reads all of FD into B (caller frees B->data). Returns 0 or -1. */
+static int read_all(int fd, kvctl_bytes *b)
+{
+    size_t cap = 64 * 1024;
+
+    b->data = kvctl_mem_alloc(cap + 1);
+    b->len = 0;
+    for (;;) {
+        ssize_t got;
+        if (b->len == cap) {
+            cap *= 2;
+            b->data = kvctl_mem_realloc(b->data, cap + 1);
+        }
+        got = read(fd, b->data + b->len, cap - b->len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            break;
+        b->len += (size_t)got;
+    }
+    b->data[b->len] = 0;
+    return 0;
+}
+
+/* Runs the one command in ARGV[0..ARGC) and returns its exit code. */
+static int run_one(const kvctl_conf *conf, int argc, char **argv)
+{
+    kvctl_bytes *words = kvctl_mem_alloc((size_t)argc * sizeof *words);
+    kvctl_cmd cmd;
+    kvctl_result r;
+    kvctl_out o;
+    kv_client *c;
+    char err[512], reason[600];
+    int code;
+
+    for (int i = 0; i < argc; i++) {
+        words[i].data = (uint8_t *)argv[i];
+        words[i].len = strlen(argv[i]);
+    }
+    code = kvctl_cmd_parse(words, argc, 1, &cmd, err, sizeof err);
+    free(words);
+    if (code < 0) {
+        kvctl_cmd_usage_reason(argv[0], err, 0, reason, sizeof reason);
+        fprintf(stderr, "kvctl: %s\n", reason);
+        return KVCTL_EXIT_USAGE;
+    }
+    if (cmd.value_from_stdin) {
+        if (isatty(STDIN_FILENO))
+            fputs("kvctl: reading the value from standard input; end it with Ctrl-D\n",
+                  stderr);
+        free(cmd.value.data);
+        if (read_all(STDIN_FILENO, &cmd.value) < 0) {
+            fprintf(stderr, "kvctl: set: reading standard input: %s\n", strerror(errno));
+            kvctl_cmd_clear(&cmd);
+            return KVCTL_EXIT_USAGE;
+        }
+    }
+
+    c = kvctl_conn_open(conf, err, sizeof err);
+    if (c)
+        kvctl_exec_run(c, &cmd, &r, 1);
+    else
+        kvctl_exec_fail(&r, KV_UNAVAILABLE, err);
+    kvctl_out_init(&o, conf->format, 0);
+    code = kvctl_out_result(&o, &cmd, &r);
+    kvctl_exec_result_clear(&r);
+    kvctl_cmd_clear(&cmd);
+    kv_client_free(c);
+    return code;
+}
+
+/* Prints the help asked for by "--help" with OPERANDS. */
+static int print_help(int argc, char **argv)
+{
+    const kvctl_cmd_spec *spec;
+
+    if (argc == 0 || strcmp(argv[0], "help") == 0) {
+        if (argc < 2) {
+            kvctl_usage_print(stdout);
+            return KVCTL_EXIT_OK;
+        }
+        argv++;
+    }
+    spec = kvctl_cmd_find(argv[0]);
+    if (!spec)
+        return usage_error("unknown command \"%s\"", argv[0]);
+    kvctl_cmd_print_help(spec, "kvctl ", stdout);
+    return KVCTL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    kvctl_conf conf = { .timeout_ms = 5000, .format = KVCTL_FORMAT_SIMPLE };
+    const char *env = getenv("KVCTL_ENDPOINT");
+    int help = 0, version = 0, opt, code;
+
+    if (env && *env)
+        conf.endpoint = env;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":e:w:hV", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'e':
+            conf.endpoint = optarg;
+            break;
+        case 'w':
+            if (strcmp(optarg, "simple") == 0)
+                conf.format = KVCTL_FORMAT_SIMPLE;
+            else if (strcmp(optarg, "json") == 0)
+                conf.format = KVCTL_FORMAT_JSON;
+            else
+                return usage_error("--write-out must be simple or json, not \"%s\"", optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (parse_timeout(optarg, &conf.timeout_ms) < 0)
+                return usage_error("--timeout wants a number of seconds, not \"%s\"", optarg);
+            break;
+        case 'h':
+            help = 1;
+            break;
+        case 'V':
+            version = 1;
+            break;
+        case ':':
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        default: {
+            char shortopt[3] = { '-', (char)optopt, 0 };
+            return usage_error("unknown option %s; put -- before a KEY or VALUE "
+                               "that starts with '-'", optopt ? shortopt : argv[optind - 1]);
+        }
+        }
+    }
+    argc -= optind;
+    argv += optind;
+
+    if (version) {
+        kvctl_usage_version(stdout);
+        return KVCTL_EXIT_OK;
+    }
+    if (help || (argc > 0 && strcmp(argv[0], "help") == 0))
+        return print_help(argc, argv);
+    if (conf.endpoint && !*conf.endpoint)
+        return usage_error("the endpoint is empty");
+
+    if (argc > 0)
+        code = run_one(&conf, argc, argv);
+    else if (isatty(STDIN_FILENO))
+        code = kvctl_shell_run(&conf);
+    else
+        code = kvctl_batch_run(&conf, STDIN_FILENO);
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "kvctl: writing standard output: %s\n", strerror(errno));
+        return code ? code : KVCTL_EXIT_USAGE;
+    }
+    return code;
+}

@@ -1,0 +1,40 @@
+/* out.h - printing results (simple or JSON) and one-line errors, and the
+ * exit code each result means. */
+#ifndef KVCTL_OUT_H
+#define KVCTL_OUT_H
+
+#include <stdio.h>
+#include "cmd.h"
+#include "exec.h"
+
+typedef struct kvctl_out {
+    FILE *fp;            /* results go here (stdout); errors go to stderr */
+    kvctl_format format;
+    int lines;           /* one line per command, always ending in "\n",
+                          * even for a failure (batch mode) */
+    int tty;             /* fp is a terminal: end values with "\n" */
+} kvctl_out;
+
+/* Sets O up to print to stdout in FORMAT. */
+void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines);
+
+/* Prints the result R of CMD: the result on o->fp; when it failed, also
+ * one line "kvctl: get "k": CODE: message" on stderr. Returns the exit
+ * code R means (KVCTL_EXIT_*). */
+int kvctl_out_result(const kvctl_out *o, const kvctl_cmd *cmd,
+                     const kvctl_result *r);
+
+/* The exit code of result R of CMD. */
+int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r);
+
+/* Prints a command line that could not be parsed: "kvctl: REASON" on
+ * stderr and, in lines mode, the failure's line on o->fp (blank, or a
+ * JSON object with code "USAGE"). NAME is the command word, may be NULL. */
+void kvctl_out_usage(const kvctl_out *o, const char *name, const char *reason);
+
+/* Writes DATA (LEN bytes) into BUF (BUFLEN bytes, NUL-terminated) as a
+ * double-quoted C-style string, non-printable bytes as \xHH, cut with
+ * "..." after the quote when it does not fit. */
+void kvctl_out_quote(const uint8_t *data, size_t len, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,74 @@
+/* usage.c - the help texts kvctl prints: --help, --version and the shell's
+ * help. The per-command texts live with the command table in cmd.c; the
+ * long form of all of it is the man page, kvctl.1.scd. */
+#include <kvstore/client.h>
+
+#include "cmd.h"
+#include "usage.h"
+
+static void print_commands(FILE *fp)
+{
+    for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++) {
+        char head[40];
+        snprintf(head, sizeof head, "%s %s", s->name, s->args);
+        fprintf(fp, "  %-18s %s\n", head, s->summary);
+    }
+}
+
+void kvctl_usage_print(FILE *fp)
+{
+    fputs("Usage: kvctl [OPTIONS] COMMAND [ARGS]\n"
+          "       kvctl [OPTIONS]          (shell on a terminal, else batch from stdin)\n"
+          "\n"
+          "Talks to a kvstored server.\n"
+          "\n"
+          "Commands:\n", fp);
+    print_commands(fp);
+    fputs("\n"
+          "Options:\n"
+          "  -e, --endpoint HOST:PORT  server to use (default: $KVCTL_ENDPOINT,\n"
+          "                            else 127.0.0.1:7379)\n"
+          "  -w, --write-out FORMAT    simple (default) or json: one JSON object per\n"
+          "                            command, keys and values in base64\n"
+          "      --timeout SECONDS     limit for connecting and for each call\n"
+          "                            (default 5; 0 waits forever)\n"
+          "  -h, --help                this help; 'kvctl COMMAND --help' for a command\n"
+          "  -V, --version             print the version\n"
+          "Put -- before a KEY or VALUE that starts with '-'.\n"
+          "\n"
+          "Without a COMMAND, kvctl reads commands from standard input, one per\n"
+          "line (set \"a key\" \"a value\"; \"\\x00\" escapes in double quotes):\n"
+          "on a terminal an interactive shell with history and 'help'; otherwise\n"
+          "a batch, pipelined, printing one line per command (a blank line for a\n"
+          "failed command, whose error goes to stderr).\n"
+          "\n"
+          "Exit status:\n"
+          "  0  success\n"
+          "  1  key not found (get, clear)\n"
+          "  2  usage error, or standard input/output failed\n"
+          "  3  could not connect to the server, or it did not answer in time\n"
+          "  4  the server answered another error (code and message on stderr)\n"
+          "Errors are one line on stderr: kvctl: get \"k\": NOT_FOUND: key not found\n"
+          "\n"
+          "Examples:\n"
+          "  kvctl set greeting hello            kvctl get greeting\n"
+          "  kvctl set photo < photo.jpg         kvctl get photo > copy.jpg\n"
+          "  for k in a b c; do echo \"set $k 1\"; done | kvctl\n"
+          "  kvctl -w json get greeting | jq -r .value | base64 -d\n"
+          "See kvctl(1) for more.\n", fp);
+}
+
+void kvctl_usage_shell(FILE *fp)
+{
+    fputs("Commands:\n", fp);
+    print_commands(fp);
+    fputs("  help [COMMAND]     this help, or a command's\n"
+          "  quit, exit         leave (or press Ctrl-D)\n"
+          "Quote words with blanks: set \"a key\" 'a value'. In double quotes\n"
+          "\\n \\t \\0 \\xHH \\\" \\\\ are escapes.\n", fp);
+}
+
+void kvctl_usage_version(FILE *fp)
+{
+    fprintf(fp, "kvctl %s (client library %s)\n", KV_VERSION, kv_client_version());
+}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <kvstore/client.h>
 #include "buf.h"
+#include "internal.h"
 #include "frame.h"
 
 /* Answers larger than this are refused as a broken stream. */
@@ -49,7 +50,7 @@ struct kv_client {
 };
 
 /* Records the outcome of the last call. */
-static void set_status(kv_client *c, kv_status st, const char *fmt, ...)
+void kvc_set_status(kv_client *c, kv_status st, const char *fmt, ...)
 {
     va_list ap;
 
@@ -144,20 +145,20 @@ static int complete(kv_client *c, const uint8_t *body, size_t len)
     }
     pending p = pop(c);
     if (r->code != KVSTORE__V1__STATUS_CODE__OK) {
-        set_status(c, (kv_status)r->code, "%s", r->message);
+        kvc_set_status(c, (kv_status)r->code, "%s", r->message);
         p.closure(NULL, p.data);
     } else if (!p.output) {
-        set_status(c, KV_OK, NULL);
+        kvc_set_status(c, KV_OK, NULL);
         p.closure((const ProtobufCMessage *)&r->payload, p.data);
     } else {
         ProtobufCMessage *m = protobuf_c_message_unpack(p.output, NULL, r->payload.len,
                                                         r->payload.data);
         if (m) {
-            set_status(c, KV_OK, NULL);
+            kvc_set_status(c, KV_OK, NULL);
             p.closure(m, p.data);
             protobuf_c_message_free_unpacked(m, NULL);
         } else {
-            set_status(c, KV_INTERNAL, "answer does not decode as %s", p.output->name);
+            kvc_set_status(c, KV_INTERNAL, "answer does not decode as %s", p.output->name);
             p.closure(NULL, p.data);
         }
     }
@@ -267,7 +268,7 @@ static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload
     Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
 
     if (c->fd < 0) {
-        set_status(c, KV_UNAVAILABLE, "not connected");
+        kvc_set_status(c, KV_UNAVAILABLE, "not connected");
         c->dropped = KV_UNAVAILABLE;
         closure(NULL, data);
         return -1;
@@ -279,7 +280,7 @@ static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload
     size_t n = kvstore__v1__rpc_request__get_packed_size(&req);
     if (n > UINT32_MAX || kv_buf_reserve(&c->out, n + KV_FRAME_PREFIX_MAX) < 0
         || push(c, (pending){ req.id, output, closure, data }) < 0) {
-        set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
+        kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
         closure(NULL, data);
         return -1;
     }
@@ -313,7 +314,7 @@ static void client_invoke(ProtobufCService *service, unsigned method_index,
 
     snprintf(path, sizeof path, "/%s/%s", d->name, m->name);
     if (n > sizeof stackbuf && !(payload = malloc(n))) {
-        set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
+        kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
         closure(NULL, closure_data);
         return;
     }

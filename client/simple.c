@@ -1,9 +1,12 @@
 /* simple.c - the blocking convenience API (kv_client_ping/get/set/clear),
  * written on the generated stubs exactly as a library user would. Owns
  * nothing: results are copied into malloc'd buffers for the caller. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <kvstore/client.h>
+#include "internal.h"
 
 /* What a closure saw. */
 typedef struct result {
@@ -126,5 +129,48 @@ kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
     kv_status st = deliver(c, &r, value, vlen);
     if (found)
         *found = st == KV_OK && r.found;
+    return st;
+}
+
+static void on_auth(const Kvstore__V1__AuthResponse *m, void *data)
+{
+    if (m)
+        ((result *)data)->ok = 1;
+}
+
+kv_status kv_client_auth(kv_client *c, const void *token, size_t len)
+{
+    Kvstore__V1__AuthRequest req = KVSTORE__V1__AUTH_REQUEST__INIT;
+    result r = { 0 };
+
+    req.token.data = (uint8_t *)token;
+    req.token.len = len;
+    kvstore__v1__kv__auth(kv_client_service(c), &req, on_auth, &r);
+    if (r.ok)
+        return KV_OK;
+    return kv_client_last_status(c) != KV_OK ? kv_client_last_status(c) : KV_INTERNAL;
+}
+
+kv_status kv_client_auth_file(kv_client *c, const char *path)
+{
+    char buf[4096];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f) {
+        kvc_set_status(c, KV_INVALID_ARGUMENT, "cannot read token file %s: %s", path, strerror(errno));
+        return KV_INVALID_ARGUMENT;
+    }
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n == 0 || n == sizeof buf) {
+        kvc_set_status(c, KV_INVALID_ARGUMENT, "token file %s must hold one token of 1 to %zu bytes",
+                   path, sizeof buf - 1);
+        return KV_INVALID_ARGUMENT;
+    }
+    kv_status st = kv_client_auth(c, buf, n);
+    memset(buf, 0, sizeof buf);
     return st;
 }

@@ -42,7 +42,7 @@ kv_conn *kv_conn_new(kv_server *srv, int fd)
     c->srv = srv;
     c->fd = fd;
     c->state = KV_CONN_OPEN;
-    kv_exec_init(&c->exec, srv->engine, &srv->stats, &srv->cfg.limits);
+    kv_exec_init(&c->exec, &srv->env);
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_io_start(srv->loop, &c->rio);
@@ -160,6 +160,8 @@ static void conn_process(kv_conn *c)
         }
         kv_buf_consume(&c->in, off + len);
         c->last_progress = ev_now(s->loop);
+        if (c->exec.hang_up)
+            conn_stop_reading(c);
     }
     kv_arena_reset(&s->arena);
     kv_buf_shrink(&c->in, BUF_KEEP);

@@ -38,9 +38,9 @@ static int reject_key(kv_exec *x, const ProtobufCBinaryData *key, void *data)
         kv_call_fail(data, KV_INVALID_ARGUMENT, "key must not be empty");
         return 1;
     }
-    if (key->len > x->limits->max_key_bytes) {
+    if (key->len > x->env->limits.max_key_bytes) {
         fail_fmt(data, KV_INVALID_ARGUMENT, "key of %zu bytes exceeds the limit of %zu bytes",
-                 key->len, x->limits->max_key_bytes);
+                 key->len, x->env->limits.max_key_bytes);
         return 1;
     }
     return 0;
@@ -66,7 +66,7 @@ static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_get(EXEC(svc)->engine, in->key.data, in->key.len,
+    kv_status st = kv_engine_get(EXEC(svc)->env->engine, in->key.data, in->key.len,
                                  call->alloc, &out.value);
     if (st != KV_OK) {
         fail_engine(data, st);
@@ -80,7 +80,7 @@ static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest
  * past --max-memory-bytes; returns whether it did. */
 static int reject_value(kv_exec *x, const Kvstore__V1__SetRequest *in, void *data)
 {
-    const kv_limits *l = x->limits;
+    const kv_limits *l = &x->env->limits;
 
     if (in->value.len > l->max_value_bytes) {
         fail_fmt(data, KV_INVALID_ARGUMENT, "value of %zu bytes exceeds the limit of %zu bytes",
@@ -89,7 +89,7 @@ static int reject_value(kv_exec *x, const Kvstore__V1__SetRequest *in, void *dat
     }
     if (l->max_memory_bytes) {
         kv_engine_stats es;
-        kv_engine_stats_get(x->engine, &es);
+        kv_engine_stats_get(x->env->engine, &es);
         if (es.memory_bytes + in->key.len + in->value.len > l->max_memory_bytes) {
             fail_fmt(data, KV_RESOURCE_EXHAUSTED,
                      "memory limit reached: %zu of %zu bytes in use; Clear keys or raise --max-memory-bytes",
@@ -109,7 +109,7 @@ static void exec_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_set(EXEC(svc)->engine, in->key.data, in->key.len,
+    kv_status st = kv_engine_set(EXEC(svc)->env->engine, in->key.data, in->key.len,
                                  in->value.data, in->value.len);
     if (st != KV_OK) {
         fail_engine(data, st);
@@ -130,7 +130,7 @@ static void exec_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearReq
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_unset(EXEC(svc)->engine, in->key.data, in->key.len,
+    kv_status st = kv_engine_unset(EXEC(svc)->env->engine, in->key.data, in->key.len,
                                    call->alloc, &out.value);
     if (st != KV_OK && st != KV_NOT_FOUND) {
         fail_engine(data, st);
@@ -146,7 +146,7 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
 {
     Kvstore__V1__StatsResponse out = KVSTORE__V1__STATS_RESPONSE__INIT;
     const ProtobufCServiceDescriptor *d = svc->base.descriptor;
-    const kv_stats *st = EXEC(svc)->stats;
+    const kv_stats *st = EXEC(svc)->env->stats;
     kv_call *call = data;
     kv_engine_stats es;
     unsigned n = d->n_methods < KV_STATS_MAX_METHODS ? d->n_methods : KV_STATS_MAX_METHODS;
@@ -170,7 +170,7 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
         ms[i].errors = st->call_errors[i];
         msp[i] = &ms[i];
     }
-    kv_engine_stats_get(EXEC(svc)->engine, &es);
+    kv_engine_stats_get(EXEC(svc)->env->engine, &es);
     out.uptime_seconds = (uint64_t)(ev_time() - st->started);
     out.connections_current = st->conns_current;
     out.connections_total = st->conns_total;
@@ -183,22 +183,57 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.data_bytes = es.data_bytes;
     out.engine_memory_bytes = es.memory_bytes;
     out.resident_memory_bytes = kv_stats_rss();
-    out.max_memory_bytes = EXEC(svc)->limits->max_memory_bytes;
-    out.engine = (char *)EXEC(svc)->engine->ops->name;
+    out.max_memory_bytes = EXEC(svc)->env->limits.max_memory_bytes;
+    out.engine = (char *)EXEC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
 }
 
-void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats,
-                  const kv_limits *limits)
+static void exec_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthRequest *in,
+                      Kvstore__V1__AuthResponse_Closure closure, void *data)
 {
+    Kvstore__V1__AuthResponse out = KVSTORE__V1__AUTH_RESPONSE__INIT;
+    kv_exec *x = EXEC(svc);
+
+    if (!x->env->auth || kv_auth_check(x->env->auth, in->token.data, in->token.len)) {
+        x->authenticated = 1;
+        closure(&out, data);
+        return;
+    }
+    if (++x->auth_failures >= KV_AUTH_MAX_FAILURES) {
+        x->hang_up = 1;
+        kv_call_fail(data, KV_UNAUTHENTICATED, "wrong token; too many tries, closing the connection");
+    } else {
+        kv_call_fail(data, KV_UNAUTHENTICATED, "wrong token");
+    }
+    closure(NULL, data);
+}
+
+/* ProtobufCService.invoke: the authentication gate, then the handler. */
+static void exec_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
+                        ProtobufCClosure closure, void *data)
+{
+    kv_exec *x = EXEC(svc);
+
+    if (x->env->auth && !x->authenticated && strcmp(svc->descriptor->methods[index].name, "Auth") != 0) {
+        kv_call_fail(data, KV_UNAUTHENTICATED,
+                     "authenticate first: call /kvstore.v1.KV/Auth with the server's token");
+        closure(NULL, data);
+        return;
+    }
+    protobuf_c_service_invoke_internal(svc, index, in, closure, data);
+}
+
+void kv_exec_init(kv_exec *x, const kv_exec_env *env)
+{
+    memset(x, 0, sizeof *x);
     kvstore__v1__kv__init(&x->service, NULL);
+    x->service.base.invoke = exec_invoke;
     x->service.ping = exec_ping;
     x->service.get = exec_get;
     x->service.set = exec_set;
     x->service.clear = exec_clear;
     x->service.stats = exec_stats;
-    x->engine = engine;
-    x->stats = stats;
-    x->limits = limits;
+    x->service.auth = exec_auth;
+    x->env = env;
 }

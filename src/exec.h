@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "stats.h"
+#include "auth.h"
 #include "kvstore/v1/kv.pb-c.h"
 
 /* What a request may ask for; see kvstored --help. */
@@ -19,17 +20,25 @@ typedef struct kv_limits {
     uint64_t max_memory_bytes;  /* engine memory for stored data; 0 = no limit */
 } kv_limits;
 
+/* What every executor of a server shares; owned by the server. */
+typedef struct kv_exec_env {
+    kv_engine *engine;
+    const kv_stats *stats;      /* reported by the Stats rpc */
+    kv_limits limits;
+    const kv_auth *auth;        /* NULL: no authentication required */
+} kv_exec_env;
+
 typedef struct kv_exec {
     Kvstore__V1__KV_Service service;    /* must be first */
-    kv_engine *engine;                  /* borrowed, outlives the executor */
-    const kv_stats *stats;              /* borrowed: the server's counters */
-    const kv_limits *limits;            /* borrowed: the server's limits */
+    const kv_exec_env *env;             /* borrowed, outlives the executor */
+    int authenticated;                  /* Auth succeeded on this connection */
+    int auth_failures;
+    int hang_up;                        /* read-only for conn: close the
+                                           connection after this answer */
 } kv_exec;
 
-/* Prepares X to run requests against ENGINE within LIMITS, reporting STATS
- * in the Stats rpc. Allocates nothing. */
-void kv_exec_init(kv_exec *x, kv_engine *engine, const kv_stats *stats,
-                  const kv_limits *limits);
+/* Prepares X to serve one connection in ENV. Allocates nothing. */
+void kv_exec_init(kv_exec *x, const kv_exec_env *env);
 
 /* X as the ProtobufCService that dispatch invokes. */
 static inline ProtobufCService *kv_exec_service(kv_exec *x)

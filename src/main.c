@@ -41,12 +41,19 @@ static void usage(FILE *f)
 "                              whole request, no answer read) for this long\n"
 "                              (default %.0f; 0 = never)\n"
 "\n"
+"Security:\n"
+"      --auth-token-file FILE  require every connection to call Auth with the\n"
+"                              token in FILE (one line) before anything else;\n"
+"                              wrong tokens get UNAUTHENTICATED, and the\n"
+"                              connection is closed after %d of them\n"
+"\n"
 "  -h, --help                  show this help and exit\n"
 "  -V, --version               show the version and exit\n"
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
 "the engine, exit 0. Exit status 1: could not start; 2: bad usage.\n",
-            kv_engine_names(), KV_DEFAULT_MAX_CLIENTS, KV_DEFAULT_IDLE_TIMEOUT);
+            kv_engine_names(), KV_DEFAULT_MAX_CLIENTS, KV_DEFAULT_IDLE_TIMEOUT,
+            KV_AUTH_MAX_FAILURES);
 }
 
 /* Parses "123", "64K", "16M", "1G" up to MAX. Returns 0 or -1. */
@@ -102,7 +109,7 @@ static void raise_fd_limit(size_t max_clients)
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
-           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_IDLE };
+           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_IDLE, OPT_AUTH };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "engine", required_argument, NULL, 'e' },
@@ -114,6 +121,7 @@ int main(int argc, char **argv)
         { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
         { "max-input-bytes", required_argument, NULL, OPT_MAX_INPUT },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
+        { "auth-token-file", required_argument, NULL, OPT_AUTH },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -126,7 +134,8 @@ int main(int argc, char **argv)
         .input_budget = KV_DEFAULT_INPUT_BUDGET,
         .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0 },
     };
-    const char *engine_name = "memory", *dir = NULL;
+    const char *engine_name = "memory", *dir = NULL, *token_file = NULL;
+    kv_auth auth;
     char err[512], *end;
     int opt;
 
@@ -161,6 +170,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_AUTH: token_file = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("kvstored %s\n", KV_VERSION); return 0;
         default:
@@ -174,6 +184,13 @@ int main(int argc, char **argv)
         return 2;
     }
     raise_fd_limit(cfg.max_clients);
+    if (token_file) {
+        if (kv_auth_load(&auth, token_file, err, sizeof err) < 0) {
+            fprintf(stderr, "kvstored: %s\n", err);
+            return 1;
+        }
+        cfg.auth = &auth;
+    }
 
     kv_engine *engine;
     kv_engine_options eopts = { 0 };

@@ -202,7 +202,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    s->engine = engine;
+    s->env = (kv_exec_env){ engine, &s->stats, cfg->limits, cfg->auth };
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");

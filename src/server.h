@@ -22,6 +22,7 @@ typedef struct kv_server_config {
     double idle_timeout;        /* seconds without progress before a close; 0 = never */
     size_t input_budget;        /* bytes of input buffers across all connections */
     kv_limits limits;           /* request limits enforced by the executor */
+    const kv_auth *auth;        /* token every connection must present, or NULL */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
@@ -38,7 +39,8 @@ typedef struct kv_server {
     ev_signal sigint_w, sigterm_w;
     ev_timer drain_w;           /* private: bounds the shutdown drain */
     int listen_fd;
-    kv_engine *engine;          /* borrowed from main */
+    kv_exec_env env;            /* what every connection's executor shares;
+                                   env.engine is borrowed from main */
     kv_arena arena;             /* request memory, reset after each batch */
     kv_server_config cfg;
     struct kv_conn *conns;      /* all open connections, doubly linked */

@@ -1,7 +1,7 @@
 /* test_limits.c - every server limit against a live kvstored: key and
- * value sizes, stored-memory cap, client count, input budget, idle timeout
- * and a client that never reads. Each also checks that another client is
- * served throughout. */
+ * value sizes, stored-memory cap, client count, input budget, idle timeout,
+ * a client that never reads, and token authentication. Each also checks
+ * that another client is served throughout. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -228,6 +228,65 @@ static void input_budget_refuses_the_connection_that_would_pass_it(void **state)
     wait_connections(f->c, 1);
 }
 
+#define TOKEN_FILE "/tmp/kvstore-test-token"
+
+static int setup_auth(void **state)
+{
+    static const char *const extra[] = { "--auth-token-file", TOKEN_FILE, NULL };
+    FILE *f = fopen(TOKEN_FILE, "w");
+
+    assert_non_null(f);
+    fputs("s3cret-token\n", f);
+    fclose(f);
+    return kv_fixture_start(state, extra);
+}
+
+static void token_is_required_before_anything_else(void **state)
+{
+    kv_fixture *f = *state;
+
+    assert_int_equal(kv_client_set(f->c, "k", 1, "v", 1), KV_UNAUTHENTICATED);
+    assert_non_null(strstr(kv_client_last_message(f->c), "Auth"));
+    assert_int_equal(kv_client_ping(f->c, NULL, NULL), KV_UNAUTHENTICATED);
+    assert_int_equal(kv_client_auth(f->c, "s3cret-token", 12), KV_OK);
+    assert_int_equal(kv_client_set(f->c, "k", 1, "v", 1), KV_OK);
+    kv_assert_value(f->c, "k", 1, "v", 1);
+
+    /* Authentication belongs to the connection. */
+    kv_client *other = kv_client_connect(f->srv.endpoint, KV_TEST_TIMEOUT_MS, NULL, 0);
+    assert_non_null(other);
+    assert_int_equal(kv_client_get(other, "k", 1, NULL, NULL), KV_UNAUTHENTICATED);
+    assert_int_equal(kv_client_auth_file(other, TOKEN_FILE), KV_OK);
+    assert_int_equal(kv_client_get(other, "k", 1, NULL, NULL), KV_OK);
+    kv_client_free(other);
+}
+
+static void wrong_tokens_are_refused_then_the_connection_closed(void **state)
+{
+    kv_fixture *f = *state;
+
+    /* A prefix, a longer string and an empty token are all wrong. */
+    assert_int_equal(kv_client_auth(f->c, "s3cret", 6), KV_UNAUTHENTICATED);
+    assert_string_equal(kv_client_last_message(f->c), "wrong token");
+    assert_int_equal(kv_client_auth(f->c, "s3cret-token-and-more", 21), KV_UNAUTHENTICATED);
+    assert_int_equal(kv_client_auth(f->c, "", 0), KV_UNAUTHENTICATED);
+    assert_non_null(strstr(kv_client_last_message(f->c), "closing"));
+    assert_int_equal(kv_client_auth(f->c, "s3cret-token", 12), KV_UNAVAILABLE);
+
+    kv_client *other = kv_client_connect(f->srv.endpoint, KV_TEST_TIMEOUT_MS, NULL, 0);
+    assert_int_equal(kv_client_auth(other, "s3cret-token", 12), KV_OK);
+    assert_int_equal(kv_client_ping(other, NULL, NULL), KV_OK);
+    kv_client_free(other);
+}
+
+static void auth_without_a_configured_token_is_a_no_op(void **state)
+{
+    kv_fixture *f = *state;
+
+    assert_int_equal(kv_client_auth(f->c, "anything", 8), KV_OK);
+    assert_int_equal(kv_client_ping(f->c, NULL, NULL), KV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +302,12 @@ int main(void)
                                         setup_idle, kv_fixture_teardown),
         cmocka_unit_test_setup_teardown(input_budget_refuses_the_connection_that_would_pass_it,
                                         setup_input_budget, kv_fixture_teardown),
+        cmocka_unit_test_setup_teardown(token_is_required_before_anything_else,
+                                        setup_auth, kv_fixture_teardown),
+        cmocka_unit_test_setup_teardown(wrong_tokens_are_refused_then_the_connection_closed,
+                                        setup_auth, kv_fixture_teardown),
+        cmocka_unit_test_setup_teardown(auth_without_a_configured_token_is_a_no_op,
+                                        kv_fixture_setup, kv_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,17 @@ kv_status kv_client_get(kv_client *c, const void *key, size_t klen,
 kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
                           int *found, uint8_t **value, size_t *vlen);
 
+/* Presents TOKEN[0..LEN) to a server started with --auth-token-file; until
+ * this succeeds every other call is KV_UNAUTHENTICATED. A wrong token is
+ * KV_UNAUTHENTICATED (the server hangs up after a few). OK and a no-op on a
+ * server without a token. */
+kv_status kv_client_auth(kv_client *c, const void *token, size_t len);
+
+/* Reads a token from PATH (one line, trailing newline dropped) and calls
+ * kv_client_auth() with it. KV_INVALID_ARGUMENT when the file cannot be
+ * read or is empty (the message says why). */
+kv_status kv_client_auth_file(kv_client *c, const char *path);
+
 /* The library's version string ("0.1.0"). */
 const char *kv_client_version(void);
 

@@ -73,8 +73,8 @@ static void entry_clear(batch_entry *e)
 }
 
 /* Runs and prints the N entries of E, connecting *C first if needed.
- * Updates *CODE (see kvctl_batch_run). Returns -1 when the connection
- * failed and the batch must stop, else 0. */
+ * Updates *CODE (see kvctl_batch_run). Returns -1 when the connection or
+ * its authentication failed and the batch must stop, else 0. */
 static int chunk_run(const kvctl_conf *conf, kv_client **c, const kvctl_out *o,
                      batch_entry *e, size_t n, int *code)
 {
@@ -87,17 +87,18 @@ static int chunk_run(const kvctl_conf *conf, kv_client **c, const kvctl_out *o,
         if (e[i].ok)
             cmds[m++] = e[i].cmd;   /* shallow: e[i] keeps ownership */
     if (m && !*c) {
-        char err[512];
-        *c = kvctl_conn_open(conf, err, sizeof err);
+        kvctl_result why;
+        *c = kvctl_conn_open(conf, &why);
         if (!*c)
             for (size_t i = 0; i < m; i++)
-                kvctl_exec_fail(&res[i], KV_UNAVAILABLE, err);
+                kvctl_exec_fail(&res[i], &why);
+        kvctl_exec_result_clear(&why);
     }
     if (m && *c)
         kvctl_exec_run(*c, cmds, res, m);
 
     for (size_t i = 0; i < n; i++) {
-        int ec;
+        int ec, stop;
         if (!e[i].ok) {
             kvctl_out_usage(o, e[i].name, e[i].reason);
             if (!*code)
@@ -105,8 +106,9 @@ static int chunk_run(const kvctl_conf *conf, kv_client **c, const kvctl_out *o,
             continue;
         }
         ec = kvctl_out_result(o, &cmds[j], &res[j]);
+        stop = ec == KVCTL_EXIT_UNREACHABLE || res[j].auth;
         j++;
-        if (ec == KVCTL_EXIT_UNREACHABLE) {
+        if (stop) {
             /* Print the first failure only: the rest failed the same way. */
             *code = ec;
             rc = -1;

@@ -29,6 +29,20 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "remove KEY and print the value it had",
       "Removes KEY and prints the value it had, like get. When KEY was absent\n"
       "it prints nothing and exits 1.\n" },
+    { "stats", KVCTL_OP_STATS, "", 0, 0,
+      "print the server's counters: connections, calls, keys, memory",
+      "Calls Stats and prints the server's figures, one 'name: value' line\n"
+      "each: uptime_seconds, connections_current, connections_total,\n"
+      "connections_rejected, requests_total, errors_total, keys, data_bytes,\n"
+      "engine_memory_bytes, resident_memory_bytes, max_memory_bytes (0: no\n"
+      "limit), engine, version; then one line per method of the service:\n"
+      "  calls /kvstore.v1.KV/Get: 12 (errors 1)\n"
+      "The Stats call being answered is not in its own figures.\n"
+      "In batch mode (and when the shell's output is not a terminal) it\n"
+      "prints one line instead: name=value pairs in the same order, each\n"
+      "method as PATH=CALLS/ERRORS ('/kvstore.v1.KV/Get=12/1').\n"
+      "With -w json, one object: the same names, numbers as JSON numbers,\n"
+      "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n" },
     { NULL, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -46,6 +60,11 @@ const char *kvctl_cmd_name(kvctl_op op)
         if (s->op == op)
             return s->name;
     return "?";
+}
+
+int kvctl_cmd_has_key(kvctl_op op)
+{
+    return op == KVCTL_OP_GET || op == KVCTL_OP_SET || op == KVCTL_OP_CLEAR;
 }
 
 /* The name of argument I (0-based) in SPEC->args ("KEY", "VALUE"), copied
@@ -94,12 +113,18 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
                  arg_name(spec, nargs, name, sizeof name));
         return -1;
     }
+    if (nargs > spec->max_args && spec->max_args == 0) {
+        snprintf(err, errlen, "%s: takes no arguments", spec->name);
+        return -1;
+    }
     if (nargs > spec->max_args) {
         snprintf(err, errlen, "%s: too many arguments (usage: %s %s; quote "
                  "words that contain blanks)", spec->name, spec->name, spec->args);
         return -1;
     }
     cmd->op = spec->op;
+    if (spec->op == KVCTL_OP_STATS)
+        return 0;
     if (spec->op == KVCTL_OP_PING) {
         if (nargs == 1) {
             if (memchr(words[1].data, 0, words[1].len)) {
@@ -144,10 +169,10 @@ void kvctl_cmd_clear(kvctl_cmd *cmd)
 void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, const char *prefix,
                           FILE *fp)
 {
-    fprintf(fp, "Usage: %s%s %s\n\n%s", prefix, spec->name, spec->args,
-            spec->details);
+    fprintf(fp, "Usage: %s%s%s%s\n\n%s", prefix, spec->name,
+            *spec->args ? " " : "", spec->args, spec->details);
     if (*prefix)
         fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"
                 "3 could not connect or timed out, 4 other server error.\n"
-                "Options (-e, -w, --timeout): see 'kvctl --help'.\n");
+                "Options (-e, -w, --timeout, --token-file): see 'kvctl --help'.\n");
 }

@@ -11,6 +11,7 @@ typedef enum kvctl_op {
     KVCTL_OP_GET,
     KVCTL_OP_SET,
     KVCTL_OP_CLEAR,
+    KVCTL_OP_STATS,
 } kvctl_op;
 
 /* One command. Owns its byte strings; free them with kvctl_cmd_clear(). */
@@ -26,7 +27,7 @@ typedef struct kvctl_cmd {
 typedef struct kvctl_cmd_spec {
     const char *name;
     kvctl_op op;
-    const char *args;      /* "KEY [VALUE]" */
+    const char *args;      /* "KEY [VALUE]"; "" when it takes none */
     int min_args;
     int max_args;
     const char *summary;   /* one line, for the command list */
@@ -58,6 +59,9 @@ void kvctl_cmd_clear(kvctl_cmd *cmd);
 
 /* The name of OP ("get"); a static string. */
 const char *kvctl_cmd_name(kvctl_op op);
+
+/* Whether commands of OP name a key (get, set, clear). */
+int kvctl_cmd_has_key(kvctl_op op);
 
 /* Prints SPEC's help to FP; PREFIX goes before the usage line's command
  * ("kvctl " on the command line, "" in the shell). */

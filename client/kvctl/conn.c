@@ -1,9 +1,12 @@
 /* conn.c - how kvctl opens its one connection: the endpoint and timeout of
- * the run's kvctl_conf handed to kv_client_connect(), and the wording of a
- * failure. Choosing the endpoint (-e, KVCTL_ENDPOINT) is main.c's job. */
+ * the run's kvctl_conf handed to kv_client_connect(), then the token file
+ * handed to kv_client_auth_file(), and the wording of a failure. Choosing
+ * the endpoint and the token file (options, environment) is main.c's job. */
 #include <stdio.h>
+#include <string.h>
 
 #include "conn.h"
+#include "mem.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -14,16 +17,44 @@ const char *kvctl_conn_name(const kvctl_conf *conf)
                           : KV_DEFAULT_HOST ":" STR(KV_DEFAULT_PORT);
 }
 
-kv_client *kvctl_conn_open(const kvctl_conf *conf, char *err, size_t errlen)
+/* Authenticates C with CONF's token file. Returns 0, or -1 with WHY filled. */
+static int conn_auth(kv_client *c, const kvctl_conf *conf, kvctl_result *why)
 {
-    char why[256] = "";
-    kv_client *c = kv_client_connect(conf->endpoint, conf->timeout_ms, why,
-                                     sizeof why);
+    kv_status st = kv_client_auth_file(c, conf->token_file);
+    const char *msg;
 
-    /* The library's reason already names the endpoint. */
-    if (!c && *why)
-        snprintf(err, errlen, "%s", why);
-    else if (!c)
-        snprintf(err, errlen, "cannot connect to %s", kvctl_conn_name(conf));
+    if (st == KV_OK)
+        return 0;
+    msg = kv_client_last_message(c);
+    why->status = st;
+    why->auth = 1;
+    why->transport = st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED;
+    why->message = kvctl_mem_strdup(msg && *msg ? msg : "authentication failed");
+    return -1;
+}
+
+kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why)
+{
+    char err[256] = "";
+    kv_client *c = kv_client_connect(conf->endpoint, conf->timeout_ms, err,
+                                     sizeof err);
+
+    memset(why, 0, sizeof *why);
+    if (!c) {
+        char msg[320];
+        /* The library's reason already names the endpoint. */
+        if (*err)
+            snprintf(msg, sizeof msg, "%s", err);
+        else
+            snprintf(msg, sizeof msg, "cannot connect to %s", kvctl_conn_name(conf));
+        why->status = KV_UNAVAILABLE;
+        why->transport = 1;
+        why->message = kvctl_mem_strdup(msg);
+        return NULL;
+    }
+    if (conf->token_file && conn_auth(c, conf, why) < 0) {
+        kv_client_free(c);
+        return NULL;
+    }
     return c;
 }

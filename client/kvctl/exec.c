@@ -20,6 +20,7 @@ typedef struct exec_slot {
         Kvstore__V1__GetRequest get;
         Kvstore__V1__SetRequest set;
         Kvstore__V1__ClearRequest clear;
+        Kvstore__V1__StatsRequest stats;
     } req;
 } exec_slot;
 
@@ -86,6 +87,33 @@ static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
 }
 
+/* The library frees M when this returns; packing and unpacking it again
+ * is the simplest deep copy of a message with repeated submessages. */
+static void on_stats(const Kvstore__V1__StatsResponse *m, void *data)
+{
+    exec_slot *s = data;
+    size_t n;
+    uint8_t *buf;
+
+    s->called = 1;
+    if (!m) {
+        slot_failed(s);
+        return;
+    }
+    s->answered = 1;
+    n = kvstore__v1__stats_response__get_packed_size(m);
+    buf = kvctl_mem_alloc(n + 1);
+    kvstore__v1__stats_response__pack(m, buf);
+    s->res->stats = kvstore__v1__stats_response__unpack(NULL, n, buf);
+    free(buf);
+    if (s->res->stats) {
+        s->res->status = KV_OK;
+    } else {   /* out of memory, as protobuf-c cannot tell us otherwise */
+        s->res->status = KV_INTERNAL;
+        s->res->message = kvctl_mem_strdup("cannot copy the Stats answer");
+    }
+}
+
 /* Queues the call of CMD in slot S. */
 static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
 {
@@ -115,6 +143,10 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         s->req.clear.key.len = cmd->key.len;
         kvstore__v1__kv__clear(svc, &s->req.clear, on_clear, s);
         break;
+    case KVCTL_OP_STATS:
+        kvstore__v1__stats_request__init(&s->req.stats);
+        kvstore__v1__kv__stats(svc, &s->req.stats, on_stats, s);
+        break;
     }
 }
 
@@ -136,9 +168,11 @@ kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
     st = kv_client_pipeline_end(c);
 
     for (size_t i = 0; i < n; i++)
-        if (!slots[i].called)   /* the library promises this never happens */
-            kvctl_exec_fail(&res[i], st != KV_OK ? st : KV_UNKNOWN,
-                            "the client library returned no answer");
+        if (!slots[i].called) {   /* the library promises this never happens */
+            res[i].status = st != KV_OK ? st : KV_UNKNOWN;
+            res[i].transport = 1;
+            res[i].message = kvctl_mem_strdup("the client library returned no answer");
+        }
     /* After a transport failure, the calls it cut off failed with
      * UNAVAILABLE (connection lost) or DEADLINE_EXCEEDED. Other failures
      * are the server's answers, even when _end() reports one of them
@@ -153,17 +187,20 @@ kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
     return st;
 }
 
-void kvctl_exec_fail(kvctl_result *res, kv_status status, const char *message)
+void kvctl_exec_fail(kvctl_result *res, const kvctl_result *why)
 {
     memset(res, 0, sizeof *res);
-    res->status = status;
-    res->transport = 1;
-    res->message = kvctl_mem_strdup(message);
+    res->status = why->status;
+    res->transport = why->transport;
+    res->auth = why->auth;
+    res->message = kvctl_mem_strdup(why->message ? why->message : "");
 }
 
 void kvctl_exec_result_clear(kvctl_result *res)
 {
     free(res->message);
     free(res->value.data);
+    if (res->stats)
+        kvstore__v1__stats_response__free_unpacked(res->stats, NULL);
     memset(res, 0, sizeof *res);
 }

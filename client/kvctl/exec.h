@@ -11,10 +11,14 @@ typedef struct kvctl_result {
     kv_status status;   /* KV_OK, or why the command failed */
     int transport;      /* 1: the failure came from the connection (could
                          * not connect, lost, timed out), not the server */
+    int auth;           /* 1: authenticating the connection failed, so the
+                         * command did not run (status and message are the
+                         * authentication's) */
     char *message;      /* why, when status != KV_OK; else NULL */
     kvctl_bytes value;  /* ping: the reply; get: the value; set: the key
                          * the server answered; clear: the old value */
     int found;          /* clear: whether the key existed */
+    Kvstore__V1__StatsResponse *stats;  /* stats: the answer, owned */
 } kvctl_result;
 
 /* Runs CMDS[0..N) on C, pipelined in one batch, through the generated
@@ -25,9 +29,9 @@ typedef struct kvctl_result {
 kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
                          kvctl_result *res, size_t n);
 
-/* Fills RES as a transport failure with STATUS and MESSAGE (copied): for a
+/* Fills RES with a copy of WHY, the failure of kvctl_conn_open(): for a
  * command that could not run because there is no connection. */
-void kvctl_exec_fail(kvctl_result *res, kv_status status, const char *message);
+void kvctl_exec_fail(kvctl_result *res, const kvctl_result *why);
 
 /* Frees what RES owns and empties it. */
 void kvctl_exec_result_clear(kvctl_result *res);

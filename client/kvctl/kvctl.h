@@ -34,9 +34,12 @@ typedef struct kvctl_bytes {
 
 /* How this run talks to the server; filled once by main.c. */
 typedef struct kvctl_conf {
-    const char *endpoint;  /* "HOST:PORT" as given; NULL means the default */
-    int timeout_ms;        /* bounds the connect and each call; 0 = none */
+    const char *endpoint;   /* "HOST:PORT" as given; NULL means the default */
+    int timeout_ms;         /* bounds the connect and each call; 0 = none */
     kvctl_format format;
+    const char *token_file; /* authenticate each connection with the token
+                             * in this file (--token-file, KVCTL_TOKEN_FILE);
+                             * NULL: do not authenticate */
 } kvctl_conf;
 
 #endif

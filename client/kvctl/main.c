@@ -1,14 +1,17 @@
 /* main.c - kvctl's entry point: reads the options, picks the endpoint
- * (-e, then KVCTL_ENDPOINT, then the default) and the mode (one command
- * from the command line, the shell, or batch), and runs the one-command
- * mode itself. The other modes live in shell.c and batch.c. */
+ * (-e, then KVCTL_ENDPOINT, then the default), the token file
+ * (--token-file, then KVCTL_TOKEN_FILE) and the mode (one command from the
+ * command line, the shell, or batch), and runs the one-command mode
+ * itself. The other modes live in shell.c and batch.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "batch.h"
 #include "cmd.h"
@@ -19,12 +22,13 @@
 #include "shell.h"
 #include "usage.h"
 
-enum { OPT_TIMEOUT = 256 };
+enum { OPT_TIMEOUT = 256, OPT_TOKEN_FILE };
 
 static const struct option long_options[] = {
     { "endpoint", required_argument, NULL, 'e' },
     { "write-out", required_argument, NULL, 'w' },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -59,6 +63,35 @@ static int parse_timeout(const char *s, int *ms)
     return 0;
 }
 
+/* Checks before connecting that PATH holds a token, so that a wrong path is
+ * a usage error even when the server is down; the client library reads the
+ * file again for each connection. FROM names where PATH came from. Returns
+ * 0, or the usage exit code after printing why. */
+static int check_token_file(const char *path, const char *from)
+{
+    char buf[4096];
+    ssize_t got;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+    if (fd < 0)
+        return usage_error("cannot read the token file %s (%s): %s", path, from,
+                           strerror(errno));
+    do
+        got = read(fd, buf, sizeof buf);
+    while (got < 0 && errno == EINTR);
+    err = errno;
+    close(fd);
+    if (got < 0)
+        return usage_error("cannot read the token file %s (%s): %s", path, from,
+                           strerror(err));
+    while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
+        got--;
+    sodium_memzero(buf, sizeof buf);
+    if (got == 0)
+        return usage_error("the token file %s (%s) holds no token", path, from);
+    return 0;
+}
+
 /* Reads all of FD into B (caller frees B->data). Returns 0 or -1. */
 static int read_all(int fd, kvctl_bytes *b)
 {
@@ -90,7 +123,7 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv)
 {
     kvctl_bytes *words = kvctl_mem_alloc((size_t)argc * sizeof *words);
     kvctl_cmd cmd;
-    kvctl_result r;
+    kvctl_result r, why;
     kvctl_out o;
     kv_client *c;
     char err[512], reason[600];
@@ -119,11 +152,12 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv)
         }
     }
 
-    c = kvctl_conn_open(conf, err, sizeof err);
+    c = kvctl_conn_open(conf, &why);
     if (c)
         kvctl_exec_run(c, &cmd, &r, 1);
     else
-        kvctl_exec_fail(&r, KV_UNAVAILABLE, err);
+        kvctl_exec_fail(&r, &why);
+    kvctl_exec_result_clear(&why);
     kvctl_out_init(&o, conf->format, 0);
     code = kvctl_out_result(&o, &cmd, &r);
     kvctl_exec_result_clear(&r);
@@ -155,10 +189,14 @@ int main(int argc, char **argv)
 {
     kvctl_conf conf = { .timeout_ms = 5000, .format = KVCTL_FORMAT_SIMPLE };
     const char *env = getenv("KVCTL_ENDPOINT");
+    const char *token_env = getenv("KVCTL_TOKEN_FILE");
+    const char *token_from = "KVCTL_TOKEN_FILE";
     int help = 0, version = 0, opt, code;
 
     if (env && *env)
         conf.endpoint = env;
+    if (token_env && *token_env)
+        conf.token_file = token_env;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":e:w:hV", long_options, NULL)) != -1) {
         switch (opt) {
@@ -176,6 +214,12 @@ int main(int argc, char **argv)
         case OPT_TIMEOUT:
             if (parse_timeout(optarg, &conf.timeout_ms) < 0)
                 return usage_error("--timeout wants a number of seconds, not \"%s\"", optarg);
+            break;
+        case OPT_TOKEN_FILE:
+            if (!*optarg)
+                return usage_error("--token-file wants a file name");
+            conf.token_file = optarg;
+            token_from = "--token-file";
             break;
         case 'h':
             help = 1;
@@ -203,6 +247,8 @@ int main(int argc, char **argv)
         return print_help(argc, argv);
     if (conf.endpoint && !*conf.endpoint)
         return usage_error("the endpoint is empty");
+    if (conf.token_file && check_token_file(conf.token_file, token_from))
+        return KVCTL_EXIT_USAGE;
 
     if (argc > 0)
         code = run_one(&conf, argc, argv);

@@ -9,6 +9,7 @@
 
 #include "mem.h"
 #include "out.h"
+#include "stats.h"
 
 void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines)
 {
@@ -20,6 +21,10 @@ void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines)
 
 int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r)
 {
+    /* The library fails kv_client_auth_file() with INVALID_ARGUMENT only
+     * for a token file it cannot use: a local problem, as a usage error. */
+    if (r->auth && r->status == KV_INVALID_ARGUMENT)
+        return KVCTL_EXIT_USAGE;
     if (r->status == KV_OK)
         return cmd->op == KVCTL_OP_CLEAR && !r->found ? KVCTL_EXIT_NOT_FOUND
                                                        : KVCTL_EXIT_OK;
@@ -70,16 +75,18 @@ void kvctl_out_quote(const uint8_t *data, size_t len, char *buf, size_t buflen)
     buf[o] = 0;
 }
 
-/* "kvctl: get "k": NOT_FOUND: key not found" on stderr. */
+/* "kvctl: get "k": NOT_FOUND: key not found" on stderr; "kvctl: auth:
+ * UNAUTHENTICATED: wrong token" when authentication failed instead. */
 static void print_error(const kvctl_cmd *cmd, const kvctl_result *r)
 {
     char key[160] = "";
 
-    if (cmd->op != KVCTL_OP_PING) {
+    if (kvctl_cmd_has_key(cmd->op) && !r->auth) {
         key[0] = ' ';
         kvctl_out_quote(cmd->key.data, cmd->key.len, key + 1, sizeof key - 1);
     }
-    fprintf(stderr, "kvctl: %s%s: %s%s%s\n", kvctl_cmd_name(cmd->op), key,
+    fprintf(stderr, "kvctl: %s%s: %s%s%s\n",
+            r->auth ? "auth" : kvctl_cmd_name(cmd->op), key,
             kv_status_name(r->status), r->message && *r->message ? ": " : "",
             r->message ? r->message : "");
 }
@@ -119,6 +126,9 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
         if ((r->found && newline) || (!r->found && o->lines))
             fputc('\n', o->fp);
         break;
+    case KVCTL_OP_STATS:
+        kvctl_stats_print(o->fp, r->stats, o->lines);
+        break;
     }
 }
 
@@ -151,13 +161,20 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
 
     json_object_object_add(obj, "command",
                            json_object_new_string(kvctl_cmd_name(cmd->op)));
-    if (cmd->op != KVCTL_OP_PING)
+    if (kvctl_cmd_has_key(cmd->op))
         json_add_base64(obj, "key", &cmd->key);
     json_object_object_add(obj, "code",
                            json_object_new_string(kv_status_name(r->status)));
     if (r->status != KV_OK) {
-        json_object_object_add(obj, "message",
-                               json_object_new_string(r->message ? r->message : ""));
+        const char *msg = r->message ? r->message : "";
+        size_t n = strlen(msg) + sizeof "auth: ";
+        char *text = kvctl_mem_alloc(n);
+
+        /* "auth: wrong token": the command never ran, authenticating its
+         * connection failed (as on stderr). */
+        snprintf(text, n, "%s%s", r->auth ? "auth: " : "", msg);
+        json_object_object_add(obj, "message", json_object_new_string(text));
+        free(text);
         json_print(o->fp, obj);
         return;
     }
@@ -176,6 +193,9 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         json_object_object_add(obj, "found", json_object_new_boolean(r->found));
         if (r->found)
             json_add_base64(obj, "value", &r->value);
+        break;
+    case KVCTL_OP_STATS:
+        kvctl_stats_json(obj, r->stats);
         break;
     }
     json_print(o->fp, obj);

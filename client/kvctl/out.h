@@ -19,12 +19,13 @@ typedef struct kvctl_out {
 void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines);
 
 /* Prints the result R of CMD: the result on o->fp; when it failed, also
- * one line "kvctl: get "k": CODE: message" on stderr. Returns the exit
- * code R means (KVCTL_EXIT_*). */
+ * one line "kvctl: get "k": CODE: message" on stderr ("kvctl: auth: CODE:
+ * message" when R->auth). Returns the exit code R means (KVCTL_EXIT_*). */
 int kvctl_out_result(const kvctl_out *o, const kvctl_cmd *cmd,
                      const kvctl_result *r);
 
-/* The exit code of result R of CMD. */
+/* The exit code of result R of CMD: 2 when R->auth says the token file
+ * could not be used (INVALID_ARGUMENT), else by its status. */
 int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r);
 
 /* Prints a command line that could not be parsed: "kvctl: REASON" on

@@ -1,6 +1,7 @@
 /* shell.c - the interactive shell: libedit for line editing, history
  * (kept in ~/.kvctl_history) and completion of command names, a prompt
- * naming the endpoint, and a connection opened again after it is lost.
+ * naming the endpoint, and a connection opened again after it is lost or
+ * its authentication failed.
  * Parsing is args.c's and cmd.c's, running exec.c's, printing out.c's. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static void shell_help(const kvctl_bytes *w, int n)
 static void shell_run(shell *sh, const kvctl_bytes *w, int n)
 {
     kvctl_cmd cmd;
-    kvctl_result r;
+    kvctl_result r, why;
     char err[512], reason[600];
 
     if (kvctl_cmd_parse(w, n, 0, &cmd, err, sizeof err) < 0) {
@@ -82,12 +83,14 @@ static void shell_run(shell *sh, const kvctl_bytes *w, int n)
         kvctl_out_usage(&sh->out, (char *)w[0].data, reason);
         return;
     }
-    if (!sh->c)
-        sh->c = kvctl_conn_open(sh->conf, err, sizeof err);
+    if (!sh->c) {   /* not yet, or lost, or its authentication failed */
+        sh->c = kvctl_conn_open(sh->conf, &why);
+        if (!sh->c)
+            kvctl_exec_fail(&r, &why);
+        kvctl_exec_result_clear(&why);
+    }
     if (sh->c)
         kvctl_exec_run(sh->c, &cmd, &r, 1);
-    else
-        kvctl_exec_fail(&r, KV_UNAVAILABLE, err);
     kvctl_out_result(&sh->out, &cmd, &r);
     if (r.transport) {   /* reconnect on the next command */
         kv_client_free(sh->c);
@@ -137,7 +140,8 @@ int kvctl_shell_run(const kvctl_conf *conf)
 {
     shell sh = { .conf = conf };
     const char *home = getenv("HOME");
-    char *prompt, err[512];
+    char *prompt;
+    kvctl_result why;
     size_t plen = strlen(kvctl_conn_name(conf)) + 3;
 
     /* A terminal that is not stdout (kvctl | tee log) still gets lines. */
@@ -159,9 +163,12 @@ int kvctl_shell_run(const kvctl_conf *conf)
     printf("kvctl %s, server %s. Type 'help' for commands, 'quit' or Ctrl-D to leave.\n",
            KV_VERSION, kvctl_conn_name(conf));
     fflush(stdout);
-    sh.c = kvctl_conn_open(conf, err, sizeof err);
+    sh.c = kvctl_conn_open(conf, &why);
     if (!sh.c)
-        fprintf(stderr, "kvctl: %s (will retry on the next command)\n", err);
+        fprintf(stderr, "kvctl: %s%s%s%s (will retry on the next command)\n",
+                why.auth ? "auth: " : "", why.auth ? kv_status_name(why.status) : "",
+                why.auth ? ": " : "", why.message);
+    kvctl_exec_result_clear(&why);
 
     for (;;) {
         char *line = readline(prompt);

@@ -10,7 +10,7 @@ static void print_commands(FILE *fp)
 {
     for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++) {
         char head[40];
-        snprintf(head, sizeof head, "%s %s", s->name, s->args);
+        snprintf(head, sizeof head, "%s%s%s", s->name, *s->args ? " " : "", s->args);
         fprintf(fp, "  %-18s %s\n", head, s->summary);
     }
 }
@@ -32,6 +32,9 @@ void kvctl_usage_print(FILE *fp)
           "                            command, keys and values in base64\n"
           "      --timeout SECONDS     limit for connecting and for each call\n"
           "                            (default 5; 0 waits forever)\n"
+          "      --token-file FILE     authenticate with the token in FILE (its first\n"
+          "                            line) for a server started with\n"
+          "                            --auth-token-file (default: $KVCTL_TOKEN_FILE)\n"
           "  -h, --help                this help; 'kvctl COMMAND --help' for a command\n"
           "  -V, --version             print the version\n"
           "Put -- before a KEY or VALUE that starts with '-'.\n"
@@ -40,14 +43,17 @@ void kvctl_usage_print(FILE *fp)
           "line (set \"a key\" \"a value\"; \"\\x00\" escapes in double quotes):\n"
           "on a terminal an interactive shell with history and 'help'; otherwise\n"
           "a batch, pipelined, printing one line per command (a blank line for a\n"
-          "failed command, whose error goes to stderr).\n"
+          "failed command, whose error goes to stderr; stats prints name=value\n"
+          "pairs on its line).\n"
           "\n"
           "Exit status:\n"
           "  0  success\n"
           "  1  key not found (get, clear)\n"
-          "  2  usage error, or standard input/output failed\n"
+          "  2  usage error, standard input/output failed, or the token file is\n"
+          "     unreadable or empty\n"
           "  3  could not connect to the server, or it did not answer in time\n"
-          "  4  the server answered another error (code and message on stderr)\n"
+          "  4  the server answered another error (code and message on stderr),\n"
+          "     such as a wrong token: kvctl: auth: UNAUTHENTICATED: wrong token\n"
           "Errors are one line on stderr: kvctl: get \"k\": NOT_FOUND: key not found\n"
           "\n"
           "Examples:\n"
@@ -55,6 +61,7 @@ void kvctl_usage_print(FILE *fp)
           "  kvctl set photo < photo.jpg         kvctl get photo > copy.jpg\n"
           "  for k in a b c; do echo \"set $k 1\"; done | kvctl\n"
           "  kvctl -w json get greeting | jq -r .value | base64 -d\n"
+          "  kvctl --token-file ~/.kvstore-token stats\n"
           "See kvctl(1) for more.\n", fp);
 }
 

@@ -19,19 +19,19 @@ from .client import Client  # noqa: E402
 from .connection import parse_endpoint  # noqa: E402
 from .errors import (  # noqa: E402
     DeadlineExceeded, InvalidArgument, KeyNotFound, ResourceExhausted, RpcError,
-    Unavailable, Unimplemented, status_code, status_name)
+    Unauthenticated, Unavailable, Unimplemented, status_code, status_name)
 from .pipeline import Pipeline, Reply  # noqa: E402
 
 __version__ = "0.1.0"
 
 
-def connect(endpoint=None, timeout=5.0, connect_timeout=None):
-    """Same as Client(endpoint, timeout, connect_timeout)."""
-    return Client(endpoint, timeout, connect_timeout)
+def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
+    """Same as Client(endpoint, timeout, connect_timeout, token)."""
+    return Client(endpoint, timeout, connect_timeout, token)
 
 
 __all__ = [
     "Client", "Pipeline", "Reply", "connect", "pb", "service", "parse_endpoint",
     "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted",
-    "Unimplemented", "DeadlineExceeded", "Unavailable", "status_code", "status_name",
+    "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "status_code", "status_name",
 ]

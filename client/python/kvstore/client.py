@@ -18,18 +18,26 @@ class Client(Calls):
 
     ENDPOINT is "HOST:PORT" (default "127.0.0.1:7379"). TIMEOUT (seconds,
     None for none) bounds each call unless the call passes its own;
-    CONNECT_TIMEOUT bounds the connect (default: TIMEOUT, or 5 s).
-    Raises Unavailable when the server cannot be reached. Close it with
+    CONNECT_TIMEOUT bounds the connect (default: TIMEOUT, or 5 s). TOKEN,
+    for a server started with --auth-token-file, is sent with Auth at once.
+    Raises Unavailable when the server cannot be reached (an RpcError
+    UNAUTHENTICATED for a wrong token). Close it with
     close() or use it in a with block. One call at a time runs on a
     connection; threads calling one Client take turns.
     """
 
-    def __init__(self, endpoint=None, timeout=5.0, connect_timeout=None):
+    def __init__(self, endpoint=None, timeout=5.0, connect_timeout=None, token=None):
         if connect_timeout is None:
             connect_timeout = timeout if timeout is not None else 5.0
         self.timeout = timeout
         self._conn = Connection(endpoint, connect_timeout)
         self.endpoint = self._conn.endpoint
+        if token is not None:
+            try:
+                self.auth(token)
+            except BaseException:
+                self.close()
+                raise
 
     def __enter__(self):
         return self

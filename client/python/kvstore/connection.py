@@ -81,13 +81,21 @@ class Connection:
         # Ordered: an answer with id 0 belongs to the oldest call in flight.
         self._inflight = collections.OrderedDict()
         self._broken = None              # why the connection is gone, once it is
+        self._closing = False            # close() was called
 
     @property
     def closed(self):
         return self._broken is not None
 
     def close(self):
-        """Closes the socket. Calls made afterwards raise Unavailable."""
+        """Closes the socket. Calls in flight in another thread and calls
+        made afterwards raise Unavailable."""
+        self._closing = True
+        try:
+            # Wakes a thread blocked in exchange() now, not at its deadline.
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         with self._lock:
             self._fail("the client closed the connection")
 
@@ -111,7 +119,14 @@ class Connection:
                 self._inflight[envelope.id] = index
                 waiting[envelope.id] = request.method
                 self._out += frame(envelope.SerializeToString())
-            self._pump(results, waiting, deadline, timeout)
+            try:
+                self._pump(results, waiting, deadline, timeout)
+            finally:
+                # Interrupted (KeyboardInterrupt...): whatever still waits is
+                # abandoned, so its late answer cannot land in another call.
+                for call_id in waiting:
+                    if call_id in self._inflight:
+                        self._inflight[call_id] = None
             return results
 
     def _pump(self, results, waiting, deadline, timeout):
@@ -164,7 +179,8 @@ class Connection:
             self._fail("connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
             return
         if not data:
-            self._fail("connection closed by the server %s" % self.endpoint)
+            self._fail("the client closed the connection" if self._closing
+                       else "connection closed by the server %s" % self.endpoint)
             return
         try:
             bodies = self._reader.feed(data)

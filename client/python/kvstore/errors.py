@@ -56,7 +56,12 @@ class Unavailable(RpcError, ConnectionError):
     """UNAVAILABLE: the connection was refused or lost, or the server is stopping."""
 
 
+class Unauthenticated(RpcError):
+    """UNAUTHENTICATED: a call before a successful Auth, or a wrong token."""
+
+
 _BY_NAME = {
+    "UNAUTHENTICATED": Unauthenticated,
     "INVALID_ARGUMENT": InvalidArgument,
     "NOT_FOUND": KeyNotFound,
     "RESOURCE_EXHAUSTED": ResourceExhausted,

@@ -75,8 +75,9 @@ def _request(name, **fields):
 
 
 class Calls:
-    """The rpc methods (Ping, Get, Set, Clear, ... from the descriptor) and
-    the helpers ping/get/set/clear that take and return plain values."""
+    """The rpc methods (Ping, Get, Set, Clear, Stats, Auth, ... from the
+    descriptor) and the helpers ping/get/set/clear/auth that take and
+    return plain values."""
 
     def _call(self, method, request, convert, timeout):
         raise NotImplementedError
@@ -95,6 +96,12 @@ class Calls:
         """Stores VALUE under KEY (overwriting). Returns None."""
         request = _request("Set", key=as_bytes(key), value=as_bytes(value, "value"))
         return self._call(_method("Set"), request, lambda r: None, timeout)
+
+    def auth(self, token, *, timeout=DEFAULT):
+        """Presents TOKEN (bytes or str) to a server started with
+        --auth-token-file; raises RpcError UNAUTHENTICATED when wrong."""
+        return self._call(_method("Auth"), _request("Auth", token=as_bytes(token, "token")),
+                          lambda r: None, timeout)
 
     def clear(self, key, *, timeout=DEFAULT):
         """Removes KEY. Returns its old value, or None when it was absent."""

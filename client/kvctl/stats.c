@@ -1,0 +1,94 @@
+/* stats.c - the stats command's output: the server's StatsResponse as
+ * "name: value" lines, as one batch line, or as JSON fields, all from one
+ * table so the three list the same figures in the same order. Running the
+ * call is exec.c's job; the surrounding object and errors are out.c's. */
+#include <stddef.h>
+#include <string.h>
+
+#include "out.h"
+#include "stats.h"
+
+/* The numeric figures, in the order they are printed (the proto's field
+ * numbers follow the order they were added in, not a reading order). */
+static const struct stats_field {
+    const char *name;
+    size_t offset;      /* of a uint64_t in Kvstore__V1__StatsResponse */
+} fields[] = {
+#define FIELD(f) { #f, offsetof(Kvstore__V1__StatsResponse, f) }
+    FIELD(uptime_seconds),
+    FIELD(connections_current),
+    FIELD(connections_total),
+    FIELD(connections_rejected),
+    FIELD(requests_total),
+    FIELD(errors_total),
+    FIELD(keys),
+    FIELD(data_bytes),
+    FIELD(engine_memory_bytes),
+    FIELD(resident_memory_bytes),
+    FIELD(max_memory_bytes),
+#undef FIELD
+};
+
+static uint64_t field_value(const Kvstore__V1__StatsResponse *s,
+                            const struct stats_field *f)
+{
+    return *(const uint64_t *)(const void *)((const char *)s + f->offset);
+}
+
+/* Writes TEXT (may be NULL) as is when it is one plain word, else quoted. */
+static void put_text(FILE *fp, const char *text)
+{
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+:/~-";
+    size_t len = text ? strlen(text) : 0;
+    char quoted[512];
+
+    if (len && strspn(text, plain) == len) {
+        fputs(text, fp);
+        return;
+    }
+    kvctl_out_quote((const uint8_t *)(text ? text : ""), len, quoted, sizeof quoted);
+    fputs(quoted, fp);
+}
+
+void kvctl_stats_print(FILE *fp, const Kvstore__V1__StatsResponse *s,
+                       int one_line)
+{
+    const char *eq = one_line ? "=" : ": ", *sep = one_line ? " " : "\n";
+
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        fprintf(fp, "%s%s%llu%s", fields[i].name, eq,
+                (unsigned long long)field_value(s, &fields[i]), sep);
+    fprintf(fp, "engine%s", eq);
+    put_text(fp, s->engine);
+    fprintf(fp, "%sversion%s", sep, eq);
+    put_text(fp, s->version);
+    for (size_t i = 0; i < s->n_methods; i++) {
+        const Kvstore__V1__MethodStats *m = s->methods[i];
+        fputs(one_line ? " " : "\ncalls ", fp);
+        put_text(fp, m->method);
+        fprintf(fp, one_line ? "=%llu/%llu" : ": %llu (errors %llu)",
+                (unsigned long long)m->calls, (unsigned long long)m->errors);
+    }
+    fputc('\n', fp);
+}
+
+void kvctl_stats_json(json_object *obj, const Kvstore__V1__StatsResponse *s)
+{
+    json_object *methods = json_object_new_array();
+
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        json_object_object_add(obj, fields[i].name,
+                               json_object_new_uint64(field_value(s, &fields[i])));
+    json_object_object_add(obj, "engine", json_object_new_string(s->engine ? s->engine : ""));
+    json_object_object_add(obj, "version", json_object_new_string(s->version ? s->version : ""));
+    for (size_t i = 0; i < s->n_methods; i++) {
+        const Kvstore__V1__MethodStats *m = s->methods[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "method", json_object_new_string(m->method ? m->method : ""));
+        json_object_object_add(o, "calls", json_object_new_uint64(m->calls));
+        json_object_object_add(o, "errors", json_object_new_uint64(m->errors));
+        json_object_array_add(methods, o);
+    }
+    json_object_object_add(obj, "methods", methods);
+}

@@ -1,0 +1,181 @@
+// lib/connection.js - one TCP connection: ids, the calls in flight, frames.
+// Sends RpcRequest envelopes and resolves each with its RpcResponse, matched
+// by id; knows nothing of methods or messages (lib/client.js does that).
+// Any number of calls may be in flight at once; answers come back in order.
+'use strict';
+
+const net = require('node:net');
+const { frame, FrameReader } = require('./framing');
+const { makeErrorNamed } = require('./errors');
+
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 7379;
+
+// "HOST:PORT", "HOST", "[V6]:PORT" or empty -> { host, port }.
+function parseEndpoint(endpoint) {
+  if (!endpoint) return { host: DEFAULT_HOST, port: DEFAULT_PORT };
+  let host = endpoint;
+  let port = '';
+  const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(endpoint);
+  if (v6) [, host, port = ''] = v6;
+  else if (endpoint.split(':').length === 2) [host, port] = endpoint.split(':');
+  if (port !== '' && !/^\d+$/.test(port)) throw new TypeError(`bad endpoint "${endpoint}": the port is not a number`);
+  return { host: host || DEFAULT_HOST, port: port === '' ? DEFAULT_PORT : Number(port) };
+}
+
+class Connection {
+  // Use Connection.open(); PROTO is the bundle from lib/proto.js.
+  constructor(socket, proto, endpoint) {
+    this.socket = socket;
+    this.proto = proto;
+    this.endpoint = endpoint;
+    this.nextId = 1;
+    // id -> { resolve, timer } or null once the call gave up (timed out).
+    // Insertion-ordered: an answer with id 0 belongs to the oldest call.
+    this.inflight = new Map();
+    this.reader = new FrameReader();
+    this.broken = null;       // why the connection is gone, once it is
+    this.corked = false;
+    this.closedPromise = new Promise((resolve) => socket.once('close', resolve));
+    socket.setNoDelay(true);
+    socket.unref();            // an idle client never keeps the process alive
+    socket.on('data', (chunk) => this._onData(chunk));
+    socket.on('error', (err) => this._fail(`connection to ${endpoint} lost: ${err.message}`));
+    socket.on('end', () => this._fail(`connection closed by the server ${endpoint}`));
+    socket.on('close', () => this._fail(`connection closed by the server ${endpoint}`));
+  }
+
+  // Connects within TIMEOUT ms (0: no limit). Rejects with UNAVAILABLE when
+  // refused, DEADLINE_EXCEEDED when too slow.
+  static open(endpoint, proto, timeout) {
+    const { host, port } = parseEndpoint(endpoint);
+    const name = endpoint || `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      const timer = timeout > 0 && setTimeout(() => {
+        socket.destroy();
+        reject(makeErrorNamed(proto.StatusCode, 'DEADLINE_EXCEEDED',
+                              `could not connect to ${name} within ${timeout} ms`));
+      }, timeout);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(makeErrorNamed(proto.StatusCode, 'UNAVAILABLE', `could not connect to ${name}: ${err.message}`));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new Connection(socket, proto, name));
+      });
+    });
+  }
+
+  get closed() {
+    return this.broken !== null;
+  }
+
+  // Sends ENVELOPE (a plain object or RpcRequest; its id is replaced) and
+  // resolves with the RpcResponse, whatever its code. Rejects only when no
+  // answer came: DEADLINE_EXCEEDED after TIMEOUT ms (0: none), or
+  // UNAVAILABLE when the connection is or gets closed.
+  exchange(envelope, timeout) {
+    const method = envelope.method || '';
+    if (this.broken !== null) {
+      return Promise.reject(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', this.broken, method));
+    }
+    const id = this.nextId++;
+    const request = this.proto.RpcRequest.create({ method, payload: envelope.payload || Buffer.alloc(0), id });
+    const body = this.proto.RpcRequest.encode(request).finish();
+    return new Promise((resolve, reject) => {
+      const call = { resolve, reject, method, timer: null };
+      if (timeout > 0) {
+        call.timer = setTimeout(() => {
+          this.inflight.set(id, null);   // a late answer will be dropped
+          this._idle();
+          reject(makeErrorNamed(this.proto.StatusCode, 'DEADLINE_EXCEEDED',
+                                `no answer from ${this.endpoint} within ${timeout} ms`, method));
+        }, timeout);
+      }
+      this.inflight.set(id, call);
+      this.socket.ref();
+      this._write(frame(body));
+    });
+  }
+
+  // Closes the socket; calls in flight reject with UNAVAILABLE. Resolves
+  // once the socket is closed.
+  close() {
+    this._fail('the client closed the connection');
+    return this.closedPromise;
+  }
+
+  _write(bytes) {
+    // Writes of one tick leave in one system call.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
+  }
+
+  _onData(chunk) {
+    let bodies;
+    try {
+      bodies = this.reader.push(chunk);
+    } catch (err) {
+      this._fail(`bad frame from ${this.endpoint}: ${err.message}`);
+      return;
+    }
+    for (const body of bodies) {
+      let response;
+      try {
+        response = this.proto.RpcResponse.decode(body);
+      } catch (err) {
+        this._fail(`undecodable answer from ${this.endpoint}: ${err.message}`);
+        return;
+      }
+      this._deliver(response);
+    }
+  }
+
+  _deliver(response) {
+    response.id = typeof response.id === 'number' ? response.id : response.id.toNumber();
+    let id = response.id;
+    if (id === 0 && response.code !== 0 && this.inflight.size) {
+      // The server could not read a request: answers come in order, so it
+      // is the oldest one in flight.
+      id = this.inflight.keys().next().value;
+    }
+    if (!this.inflight.has(id)) return;  // a stray id: nothing waits for it
+    const call = this.inflight.get(id);
+    this.inflight.delete(id);
+    this._idle();
+    if (call) {
+      clearTimeout(call.timer);
+      call.resolve(response);
+    }
+  }
+
+  _idle() {
+    for (const call of this.inflight.values()) if (call) return;
+    this.socket.unref();
+  }
+
+  _fail(why) {
+    if (this.broken !== null) return;
+    this.broken = why;
+    this.socket.destroy();
+    const calls = [...this.inflight.values()];
+    this.inflight.clear();
+    for (const call of calls) {
+      if (!call) continue;
+      clearTimeout(call.timer);
+      call.reject(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', why, call.method));
+    }
+  }
+}
+
+module.exports = { Connection, parseEndpoint, DEFAULT_HOST, DEFAULT_PORT };

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// test/interop-cli.js - the Node client as a tiny command for interop tests.
+//   interop-cli.js ENDPOINT set KEYHEX VALUEHEX
+//   interop-cli.js ENDPOINT get KEYHEX          prints the value in hex
+// Hex so any byte survives the command line. The Python suite runs this;
+// client/python/tests/interop_cli.py is its twin.
+'use strict';
+
+const { connect } = require('..');
+
+async function main([endpoint, command, keyHex, valueHex]) {
+  const client = await connect(endpoint, { timeout: 10000 });
+  try {
+    const key = Buffer.from(keyHex, 'hex');
+    if (command === 'set') await client.set(key, Buffer.from(valueHex || '', 'hex'));
+    else if (command === 'get') process.stdout.write((await client.get(key)).toString('hex') + '\n');
+    else throw new Error(`unknown command ${command}`);
+  } finally {
+    await client.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`interop-cli: ${err.message}\n`);
+  process.exit(1);
+});

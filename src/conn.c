@@ -87,7 +87,7 @@ static void conn_stop_reading(kv_conn *c)
 /* Answers with one connection-level error (id 0) and stops reading. */
 static void conn_fail(kv_conn *c, kv_status code, const char *msg)
 {
-    if (kv_dispatch_reply(&c->out, &c->srv->stats, 0, code, msg, NULL) < 0)
+    if (kv_dispatch_reply(&c->out, &c->srv->stats, 0, code, msg) < 0)
         kv_buf_free(&c->out);
     conn_stop_reading(c);
 }

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "dispatch.h"
+#include "envelope.h"
 #include "frame.h"
-#include "kvstore/v1/kv.pb-c.h"
 
 void kv_call_fail(void *closure_data, kv_status status, const char *message)
 {
@@ -15,7 +15,8 @@ void kv_call_fail(void *closure_data, kv_status status, const char *message)
     call->message = message;
 }
 
-/* The ProtobufCClosure given to every handler: packs the response. */
+/* The ProtobufCClosure given to every handler: packs the answer frame
+ * straight into the output buffer (envelope head, then the message). */
 static void call_done(const ProtobufCMessage *msg, void *closure_data)
 {
     kv_call *call = closure_data;
@@ -26,61 +27,75 @@ static void call_done(const ProtobufCMessage *msg, void *closure_data)
             kv_call_fail(call, KV_INTERNAL, "handler failed without a reason");
         return;
     }
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    call->payload.len = n;
-    call->payload.data = n ? call->alloc->alloc(call->alloc->allocator_data, n) : NULL;
-    if (n && !call->payload.data) {
-        kv_call_fail(call, KV_RESOURCE_EXHAUSTED, "server out of memory");
+    size_t plen = protobuf_c_message_get_packed_size(msg);
+    size_t n = kv_envelope_response_size(call->id, KV_OK, 0, plen);
+    if (n > UINT32_MAX || kv_buf_reserve(call->out, KV_FRAME_PREFIX_MAX + n) < 0) {
+        kv_call_fail(call, KV_RESOURCE_EXHAUSTED, "server out of memory for the answer");
         return;
     }
-    protobuf_c_message_pack(msg, call->payload.data);
+    uint8_t *p = call->out->data + call->out->end;
+    p += kv_frame_put_prefix(p, (uint32_t)n);
+    p += kv_envelope_put_response_head(p, call->id, KV_OK, NULL, 0, plen);
+    p += protobuf_c_message_pack(msg, p);
+    call->out->end = (size_t)(p - call->out->data);
 }
 
 int kv_dispatch_reply(kv_buf *out, kv_stats *stats, uint64_t id, kv_status code,
-                      const char *message, const ProtobufCBinaryData *payload)
+                      const char *message)
 {
-    Kvstore__V1__RpcResponse resp = KVSTORE__V1__RPC_RESPONSE__INIT;
+    size_t mlen = message ? strlen(message) : 0;
+    size_t n = kv_envelope_response_size(id, code, mlen, 0);
 
     if (stats) {
         stats->requests++;
         stats->errors += code != KV_OK;
     }
-    resp.id = id;
-    resp.code = (Kvstore__V1__StatusCode)code;
-    resp.message = (char *)(message ? message : "");
-    if (payload)
-        resp.payload = *payload;
-
-    size_t n = kvstore__v1__rpc_response__get_packed_size(&resp);
-    if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
+    if (kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
         return -1;
     uint8_t *p = out->data + out->end;
-    size_t pre = kv_frame_put_prefix(p, (uint32_t)n);
-    kvstore__v1__rpc_response__pack(&resp, p + pre);
-    out->end += pre + n;
+    p += kv_frame_put_prefix(p, (uint32_t)n);
+    p += kv_envelope_put_response_head(p, id, code, message, mlen, 0);
+    out->end = (size_t)(p - out->data);
     return 0;
 }
 
-/* Finds the method named by a gRPC PATH ("/pkg.Service/Method") in DESC. */
+/* Finds the method named by a gRPC PATH ("/pkg.Service/Method", LEN bytes,
+ * not NUL-terminated) in DESC. */
 static const ProtobufCMethodDescriptor *
-find_method(const ProtobufCServiceDescriptor *desc, const char *path)
+find_method(const ProtobufCServiceDescriptor *desc, const uint8_t *path, size_t len)
 {
     size_t n = strlen(desc->name);
 
-    if (path[0] != '/' || strncmp(path + 1, desc->name, n) != 0 || path[1 + n] != '/')
+    if (len < n + 3 || path[0] != '/' || memcmp(path + 1, desc->name, n) != 0 || path[1 + n] != '/')
         return NULL;
-    return protobuf_c_service_descriptor_get_method_by_name(desc, path + n + 2);
+    const uint8_t *name = path + n + 2;
+    size_t name_len = len - n - 2;
+    for (unsigned i = 0; i < desc->n_methods; i++) {
+        const char *m = desc->methods[i].name;
+        if (strlen(m) == name_len && memcmp(m, name, name_len) == 0)
+            return &desc->methods[i];
+    }
+    return NULL;
 }
 
-/* A message that lives in the arena: "what: detail". */
-static const char *arena_msg(kv_arena *a, const char *what, const char *detail)
+/* "WHAT: DETAIL" in the arena, DETAIL cut to 200 bytes and reduced to
+ * printable ASCII (the answer's message is a protobuf string, which must be
+ * valid UTF-8, and DETAIL comes from the client). */
+static const char *arena_msg(kv_arena *a, const char *what, const uint8_t *detail, size_t dlen)
 {
-    size_t n = strlen(what) + strlen(detail) + 3;
-    char *s = kv_arena_alloc(a, n);
+    size_t wl = strlen(what);
+    char *s;
 
+    if (dlen > 200)
+        dlen = 200;
+    s = kv_arena_alloc(a, wl + dlen + 3);
     if (!s)
         return what;
-    snprintf(s, n, "%s: %s", what, detail);
+    memcpy(s, what, wl);
+    memcpy(s + wl, ": ", 2);
+    for (size_t i = 0; i < dlen; i++)
+        s[wl + 2 + i] = detail[i] >= 0x20 && detail[i] < 0x7f ? (char)detail[i] : '?';
+    s[wl + 2 + dlen] = 0;
     return s;
 }
 
@@ -88,26 +103,26 @@ int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stat
                       const uint8_t *body, size_t len, kv_buf *out)
 {
     ProtobufCAllocator *alloc = &arena->pb;
-    Kvstore__V1__RpcRequest *req = kvstore__v1__rpc_request__unpack(alloc, len, body);
+    kv_envelope env;
 
-    if (!req)
-        return kv_dispatch_reply(out, stats, 0, KV_INVALID_ARGUMENT,
-                                 "malformed RpcRequest envelope", NULL);
+    if (kv_envelope_decode(body, len, &env) < 0)
+        return kv_dispatch_reply(out, stats, 0, KV_INVALID_ARGUMENT, "malformed RpcRequest envelope");
 
-    const ProtobufCMethodDescriptor *m = find_method(service->descriptor, req->method);
+    const ProtobufCMethodDescriptor *m = find_method(service->descriptor, env.method, env.method_len);
     if (!m)
-        return kv_dispatch_reply(out, stats, req->id, KV_UNIMPLEMENTED,
-                                 arena_msg(arena, "unknown method", req->method[0] ? req->method : "(empty)"),
-                                 NULL);
+        return kv_dispatch_reply(out, stats, env.id, KV_UNIMPLEMENTED,
+                                 env.method_len ? arena_msg(arena, "unknown method", env.method, env.method_len)
+                                                : "unknown method: (empty)");
 
-    ProtobufCMessage *input = protobuf_c_message_unpack(m->input, alloc,
-                                                        req->payload.len, req->payload.data);
-    if (!input)
-        return kv_dispatch_reply(out, stats, req->id, KV_INVALID_ARGUMENT,
-                                 arena_msg(arena, "payload does not decode as", m->input->name),
-                                 NULL);
+    ProtobufCMessage *input = protobuf_c_message_unpack(m->input, alloc, env.payload_len, env.payload);
+    if (!input) {
+        const char *name = m->input->name;
+        return kv_dispatch_reply(out, stats, env.id, KV_INVALID_ARGUMENT,
+                                 arena_msg(arena, "payload does not decode as", (const uint8_t *)name,
+                                           strlen(name)));
+    }
 
-    kv_call call = { .alloc = alloc, .status = KV_OK };
+    kv_call call = { .alloc = alloc, .status = KV_OK, .id = env.id, .out = out };
     unsigned index = (unsigned)(m - service->descriptor->methods);
     service->invoke(service, index, input, call_done, &call);
     if (!call.answered)
@@ -117,6 +132,7 @@ int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stat
         stats->call_errors[index] += call.status != KV_OK;
     }
     if (call.status != KV_OK)
-        return kv_dispatch_reply(out, stats, req->id, call.status, call.message, NULL);
-    return kv_dispatch_reply(out, stats, req->id, KV_OK, NULL, &call.payload);
+        return kv_dispatch_reply(out, stats, env.id, call.status, call.message);
+    stats->requests++;
+    return 0;
 }

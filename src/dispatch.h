@@ -19,7 +19,8 @@ typedef struct kv_call {
     ProtobufCAllocator *alloc;  /* read-only: the request arena, for handlers */
     kv_status status;           /* KV_OK unless a handler called kv_call_fail */
     const char *message;        /* reason when status != KV_OK; static or arena */
-    ProtobufCBinaryData payload;/* private: packed response message */
+    uint64_t id;                /* private: the request's id */
+    kv_buf *out;                /* private: where the answer frame goes */
     int answered;               /* private: closure ran */
 } kv_call;
 
@@ -34,10 +35,10 @@ void kv_call_fail(void *closure_data, kv_status status, const char *message);
 int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stats,
                       const uint8_t *body, size_t len, kv_buf *out);
 
-/* Appends an RpcResponse frame {ID, CODE, MESSAGE, PAYLOAD} to OUT and
- * counts it in STATS (may be NULL). MESSAGE and PAYLOAD may be NULL.
- * Returns 0 or -1 (out of memory). */
+/* Appends an RpcResponse frame {ID, CODE, MESSAGE} with no payload to OUT
+ * and counts it in STATS (may be NULL). MESSAGE may be NULL. Returns 0 or
+ * -1 (out of memory). */
 int kv_dispatch_reply(kv_buf *out, kv_stats *stats, uint64_t id, kv_status code,
-                      const char *message, const ProtobufCBinaryData *payload);
+                      const char *message);
 
 #endif

@@ -98,7 +98,7 @@ static void refuse(kv_server *s, int fd)
     char msg[96];
 
     snprintf(msg, sizeof msg, "too many clients (the server's limit is %zu)", s->cfg.max_clients);
-    if (kv_dispatch_reply(&out, NULL, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) == 0) {
+    if (kv_dispatch_reply(&out, NULL, 0, KV_RESOURCE_EXHAUSTED, msg) == 0) {
         ssize_t n = send(fd, kv_buf_head(&out), kv_buf_len(&out), MSG_NOSIGNAL);
         (void)n;
     }

@@ -1,0 +1,51 @@
+/* envelope.h - RpcRequest decoding and RpcResponse encoding by hand, as
+ * pure functions over bytes (no allocation, no I/O).
+ *
+ * Why not protobuf-c here: every request passes through the envelope, and
+ * protobuf_c_message_unpack() was the largest cost of the server in user
+ * space (callgrind, 200k SET + 200k GET at -P 16: unpack and its helpers
+ * ~45% of instructions, plus an arena allocation per field). The envelope
+ * has three fields, so decoding it in place — method and payload pointing
+ * into the frame — removes that copying; answers are packed straight into
+ * the output buffer. Measured with callgrind on the same run (100k SET +
+ * 100k GET at -P 16, plus 100k populating Sets): 3243 -> 1910 instructions
+ * per request in the server process. The result is the same as
+ * protobuf-c's: tests/test_envelope.c checks both agree on accept/reject,
+ * fields and encoded bytes, except that keys wider than 32 bits are
+ * refused here (protobuf-c 1.4 truncates them).
+ * The method's own request and response messages still go through
+ * protobuf-c and the service descriptor. */
+#ifndef KV_ENVELOPE_H
+#define KV_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A decoded RpcRequest; method and payload point into the decoded bytes. */
+typedef struct kv_envelope {
+    uint64_t id;
+    const uint8_t *method;
+    size_t method_len;
+    const uint8_t *payload;
+    size_t payload_len;
+} kv_envelope;
+
+/* Decodes the RpcRequest in BUF[0..LEN) into *OUT as protobuf does:
+ * fields in any order, the last of a repeated field wins, unknown fields
+ * skipped. Returns 0, or -1 when the bytes are not a valid RpcRequest
+ * (truncated field, bad wire type, field number 0, over-long varint, a
+ * known field with the wrong wire type). Reads nothing past LEN. */
+int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out);
+
+/* The size of an RpcResponse {ID, CODE, MESSAGE (MLEN bytes), payload of
+ * PLEN bytes}, as protobuf-c would pack it (default fields omitted). */
+size_t kv_envelope_response_size(uint64_t id, uint32_t code, size_t mlen, size_t plen);
+
+/* Writes that RpcResponse's fields up to and including the payload's tag
+ * and length into OUT (room: kv_envelope_response_size() - PLEN bytes);
+ * the caller writes the PLEN payload bytes right after. Returns the bytes
+ * written. */
+size_t kv_envelope_put_response_head(uint8_t *out, uint64_t id, uint32_t code,
+                                     const char *message, size_t mlen, size_t plen);
+
+#endif

@@ -1,0 +1,214 @@
+/* test_envelope.c - the hand-written envelope codec must agree with
+ * protobuf-c exactly: same accept/reject decision and same fields for
+ * every input (valid, truncated, mutated and random bytes), and the same
+ * bytes when encoding answers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "envelope.h"
+#include "kvstore/v1/kv.pb-c.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Whether BUF holds a field key wider than 32 bits (a field number above
+ * protobuf's 2^29 - 1) before anything else goes wrong. protobuf-c 1.4
+ * truncates such keys and reads on; we refuse them, as the protobuf
+ * encoding spec and the other languages' runtimes do. */
+static int has_overwide_key(const uint8_t *buf, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint64_t key = 0, v = 0;
+        unsigned shift = 0;
+        while (i < len && shift < 70) {
+            key |= (uint64_t)(buf[i] & 0x7f) << shift;
+            shift += 7;
+            if (!(buf[i++] & 0x80))
+                break;
+        }
+        if (key > UINT32_MAX)
+            return 1;
+        switch (key & 7) {
+        case 0:
+            while (i < len && (buf[i++] & 0x80))
+                ;
+            break;
+        case 1: i += 8; break;
+        case 5: i += 4; break;
+        case 2:
+            shift = 0;
+            while (i < len && shift < 70) {
+                v |= (uint64_t)(buf[i] & 0x7f) << shift;
+                shift += 7;
+                if (!(buf[i++] & 0x80))
+                    break;
+            }
+            if (v > len - i)
+                return 0;
+            i += v;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Decodes BUF with both codecs and asserts they agree. Returns whether it
+ * was accepted. */
+static int agree(const uint8_t *buf, size_t len)
+{
+    kv_envelope e;
+    int ours = kv_envelope_decode(buf, len, &e) == 0;
+    Kvstore__V1__RpcRequest *r = kvstore__v1__rpc_request__unpack(NULL, len, buf);
+
+    if (!ours && r && has_overwide_key(buf, len)) {
+        kvstore__v1__rpc_request__free_unpacked(r, NULL);
+        return 0;
+    }
+    if (ours != (r != NULL))
+    {
+        for (size_t i = 0; i < len; i++) fprintf(stderr, "%02x ", buf[i]);
+        fail_msg("decision differs on %zu bytes: ours %d, protobuf-c %d", len, ours, r != NULL);
+    }
+    if (r) {
+        assert_int_equal(e.id, r->id);
+        assert_int_equal(e.method_len, strlen(r->method) + (memchr(e.method, 0, e.method_len) ? e.method_len - strlen(r->method) : 0));
+        assert_memory_equal(e.method, r->method, strlen(r->method));
+        assert_int_equal(e.payload_len, r->payload.len);
+        if (r->payload.len)
+            assert_memory_equal(e.payload, r->payload.data, r->payload.len);
+        kvstore__v1__rpc_request__free_unpacked(r, NULL);
+    }
+    return ours;
+}
+
+static size_t random_request(uint8_t *buf)
+{
+    Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
+    char method[40];
+    uint8_t payload[64];
+
+    req.id = next() >> (next() % 64);
+    snprintf(method, sizeof method, "/kvstore.v1.KV/M%u", (unsigned)(next() % 1000));
+    req.method = next() % 4 ? method : "";
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)next();
+    req.payload.data = payload;
+    req.payload.len = next() % sizeof payload;
+    return kvstore__v1__rpc_request__pack(&req, buf);
+}
+
+static void valid_requests_decode_to_the_same_fields(void **state)
+{
+    uint8_t buf[256];
+
+    (void)state;
+    for (int i = 0; i < 2000; i++)
+        assert_true(agree(buf, random_request(buf)));
+}
+
+static void every_truncation_gets_the_same_decision(void **state)
+{
+    uint8_t buf[256];
+
+    (void)state;
+    for (int i = 0; i < 300; i++) {
+        size_t n = random_request(buf);
+        for (size_t cut = 0; cut <= n; cut++)
+            agree(buf, cut);
+    }
+}
+
+static void mutated_and_random_bytes_get_the_same_decision(void **state)
+{
+    uint8_t buf[256];
+    int accepted = 0, rejected = 0;
+
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        size_t n = random_request(buf);
+        for (int k = 0; n > 0 && k < 3; k++)
+            buf[next() % n] = (uint8_t)next();
+        agree(buf, n) ? accepted++ : rejected++;
+    }
+    for (int i = 0; i < 20000; i++) {
+        size_t n = next() % 32;
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (uint8_t)next();
+        agree(buf, n) ? accepted++ : rejected++;
+    }
+    /* Both outcomes were exercised. */
+    assert_true(accepted > 1000);
+    assert_true(rejected > 1000);
+}
+
+static void repeated_fields_last_wins_and_unknown_fields_are_skipped(void **state)
+{
+    /* id=1, unknown field 9 (fixed32), id=7, method "a", unknown 15 (len 2), method "bc" */
+    const uint8_t buf[] = { 0x08, 0x01, 0x4d, 1, 2, 3, 4, 0x08, 0x07, 0x12, 0x01, 'a',
+                            0x7a, 0x02, 'x', 'y', 0x12, 0x02, 'b', 'c' };
+    kv_envelope e;
+
+    (void)state;
+    assert_true(agree(buf, sizeof buf));
+    assert_int_equal(kv_envelope_decode(buf, sizeof buf, &e), 0);
+    assert_int_equal(e.id, 7);
+    assert_int_equal(e.method_len, 2);
+    assert_memory_equal(e.method, "bc", 2);
+}
+
+static void responses_encode_exactly_as_protobuf_c(void **state)
+{
+    uint8_t ours[512], theirs[512];
+    char message[100];
+    uint8_t payload[100];
+
+    (void)state;
+    for (int i = 0; i < 5000; i++) {
+        Kvstore__V1__RpcResponse r = KVSTORE__V1__RPC_RESPONSE__INIT;
+        size_t mlen = next() % 3 ? 0 : next() % 60;
+        for (size_t j = 0; j < mlen; j++)
+            message[j] = (char)('a' + next() % 26);
+        message[mlen] = 0;
+        r.id = next() % 2 ? next() >> (next() % 64) : 0;
+        r.code = (Kvstore__V1__StatusCode)(next() % 17);
+        r.message = message;
+        r.payload.len = next() % sizeof payload;
+        for (size_t j = 0; j < r.payload.len; j++)
+            payload[j] = (uint8_t)next();
+        r.payload.data = payload;
+
+        size_t n = kvstore__v1__rpc_response__pack(&r, theirs);
+        assert_int_equal(kv_envelope_response_size(r.id, r.code, mlen, r.payload.len), n);
+        size_t h = kv_envelope_put_response_head(ours, r.id, r.code, message, mlen, r.payload.len);
+        memcpy(ours + h, payload, r.payload.len);
+        assert_int_equal(h + r.payload.len, n);
+        assert_memory_equal(ours, theirs, n);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_requests_decode_to_the_same_fields),
+        cmocka_unit_test(every_truncation_gets_the_same_decision),
+        cmocka_unit_test(mutated_and_random_bytes_get_the_same_decision),
+        cmocka_unit_test(repeated_fields_last_wins_and_unknown_fields_are_skipped),
+        cmocka_unit_test(responses_encode_exactly_as_protobuf_c),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

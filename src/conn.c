@@ -92,9 +92,7 @@ static void conn_fail(kv_conn *c, kv_status code, const char *msg)
     conn_stop_reading(c);
 }
 
-/* Writes pending answers. Returns 0 while the connection lives, -1 when it
- * was closed (C is freed). */
-static int conn_flush(kv_conn *c)
+int kv_conn_flush(kv_conn *c)
 {
     while (kv_buf_len(&c->out) > 0) {
         ssize_t n = send(c->fd, kv_buf_head(&c->out), kv_buf_len(&c->out), MSG_NOSIGNAL);
@@ -224,7 +222,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     conn_process(c);
-    conn_flush(c);
+    kv_server_schedule(c->srv, c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -232,13 +230,13 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     kv_conn *c = CONN_OF(w, wio);
 
     (void)revents;
-    if (conn_flush(c) < 0)
+    if (kv_conn_flush(c) < 0)
         return;
     if (c->paused && kv_buf_len(&c->out) < OUT_LOW_WATER && c->state == KV_CONN_OPEN) {
         c->paused = 0;
         ev_io_start(loop, &c->rio);
         conn_process(c);
-        conn_flush(c);
+        kv_server_schedule(c->srv, c);
     }
 }
 
@@ -264,5 +262,5 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void kv_conn_drain(kv_conn *c)
 {
     conn_stop_reading(c);
-    conn_flush(c);
+    kv_server_schedule(c->srv, c);
 }

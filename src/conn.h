@@ -32,6 +32,8 @@ typedef struct kv_conn {
     kv_buf out;                 /* answers not yet written */
     kv_exec exec;               /* this connection's executor */
     struct kv_conn *prev, *next;/* in srv->conns */
+    int pending;                /* on srv->pending: answers to write this turn */
+    struct kv_conn *pprev, *pnext;
 } kv_conn;
 
 /* Takes ownership of FD (non-blocking, connected) and starts serving it.
@@ -40,6 +42,10 @@ kv_conn *kv_conn_new(struct kv_server *srv, int fd);
 
 /* Stops reading; closes once pending answers are written (shutdown). */
 void kv_conn_drain(kv_conn *c);
+
+/* Writes this turn's answers (called by the server once per loop turn,
+ * after the engine's flush). Returns 0, or -1 when C was closed. */
+int kv_conn_flush(kv_conn *c);
 
 /* Closes the socket, unlinks from the server and frees C. */
 void kv_conn_close(kv_conn *c);

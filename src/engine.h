@@ -56,6 +56,12 @@ typedef struct kv_engine_ops {
     kv_status (*unset)(kv_engine *e, const uint8_t *key, size_t klen,
                        ProtobufCAllocator *alloc, ProtobufCBinaryData *old);
 
+    /* Makes every write accepted so far as durable as the engine promises
+     * (e.g. commits and syncs the writes of this loop turn as one group).
+     * The server calls it once per loop turn before sending any answer, and
+     * sends none if it fails. NULL for engines with nothing to flush. */
+    kv_status (*flush)(kv_engine *e);
+
     /* Fills *ST. */
     void (*stats)(kv_engine *e, kv_engine_stats *st);
 

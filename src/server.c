@@ -152,8 +152,63 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &s->accept_w);
 }
 
+void kv_server_schedule(kv_server *s, kv_conn *c)
+{
+    if (c->pending)
+        return;
+    c->pending = 1;
+    c->pprev = NULL;
+    c->pnext = s->pending;
+    if (s->pending)
+        s->pending->pprev = c;
+    s->pending = c;
+}
+
+static void unschedule(kv_server *s, kv_conn *c)
+{
+    if (!c->pending)
+        return;
+    if (c->pprev)
+        c->pprev->pnext = c->pnext;
+    else
+        s->pending = c->pnext;
+    if (c->pnext)
+        c->pnext->pprev = c->pprev;
+    c->pending = 0;
+}
+
+/* The end of every loop turn, as Redis's beforeSleep: first the engine
+ * makes this turn's writes as durable as its sync mode promises (one
+ * flush for all connections: group commit), then the answers go out, one
+ * write per connection. An answer is never sent for a write the engine
+ * failed to flush: those connections are closed instead. */
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, flush_w));
+    kv_engine *e = s->env.engine;
+    int failed = 0;
+
+    (void)loop;
+    (void)revents;
+    if (!s->pending)
+        return;
+    if (e->ops->flush && e->ops->flush(e) != KV_OK) {
+        fprintf(stderr, "kvstored: engine flush failed; closing the connections it would have answered\n");
+        failed = 1;
+    }
+    while (s->pending) {
+        kv_conn *c = s->pending;
+        unschedule(s, c);
+        if (failed)
+            kv_conn_close(c);
+        else
+            kv_conn_flush(c);
+    }
+}
+
 void kv_server_conn_closed(kv_server *s, kv_conn *c)
 {
+    unschedule(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -219,6 +274,8 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_io_start(s->loop, &s->accept_w);
     ev_timer_init(&s->accept_pause_w, accept_resume_cb, 0.1, 0.);
     ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
+    ev_prepare_init(&s->flush_w, flush_cb);
+    ev_prepare_start(s->loop, &s->flush_w);
     ev_signal_init(&s->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&s->sigterm_w, signal_cb, SIGTERM);
     s->sigint_w.data = s->sigterm_w.data = s;

@@ -38,6 +38,9 @@ typedef struct kv_server {
     ev_timer accept_pause_w;    /* private: retry accept after EMFILE */
     ev_signal sigint_w, sigterm_w;
     ev_timer drain_w;           /* private: bounds the shutdown drain */
+    ev_prepare flush_w;         /* private: end of each loop turn: engine
+                                   flush, then every pending answer written */
+    struct kv_conn *pending;    /* connections with answers to write this turn */
     int listen_fd;
     kv_exec_env env;            /* what every connection's executor shares;
                                    env.engine is borrowed from main */
@@ -63,5 +66,9 @@ void kv_server_free(kv_server *s);
 
 /* Called by conn.c when a connection is gone. */
 void kv_server_conn_closed(kv_server *s, struct kv_conn *c);
+
+/* Called by conn.c: C has answers (or a close) to carry out at the end of
+ * this loop turn. Idempotent. */
+void kv_server_schedule(kv_server *s, struct kv_conn *c);
 
 #endif

@@ -1,0 +1,315 @@
+/* main.c - kvbench's command line: parses redis-benchmark's flags, runs the
+ * selected tests in order (loading the keys a GET test reads first), prints
+ * the figures and checks the server's own call counts. The load itself is
+ * run.c's; the printing report.c's. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "report.h"
+#include "run.h"
+#include "srvstats.h"
+
+/* The pipeline depth used to load the keys of a GET test. */
+#define POPULATE_PIPELINE 64
+/* Bounds that keep a typo from asking for terabytes of buffers. */
+#define MAX_CLIENTS 10000
+#define MAX_PIPELINE 100000
+#define MAX_VALUE (512u * 1024 * 1024)
+#define MAX_THREADS 256
+
+typedef struct options {
+    const char *host, *port;
+    int clients, pipeline, threads, timeout_s;
+    uint64_t requests, keyspace;
+    size_t value_len;
+    int random_keys, sequential, quiet, csv, stats_check, populate;
+    int tests[KB_METHOD_COUNT];      /* selected by -t */
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: kvbench [OPTION]...\n"
+"Closed-loop load on a kvstored server, like redis-benchmark: each client\n"
+"sends a batch of -P requests and the next batch once all are answered.\n"
+"\n"
+"  -h HOST            server host (default 127.0.0.1)\n"
+"  -p PORT            server port (default 7379)\n"
+"  -c CLIENTS         parallel connections (default 50)\n"
+"  -n REQUESTS        requests per test (default 100000)\n"
+"  -P PIPELINE        requests per batch (default 1: no pipelining)\n"
+"  -d BYTES           value size of SET and GET (default 3)\n"
+"  -r KEYSPACE        keys \"key:\" + 12 digits drawn uniformly from\n"
+"                     0..KEYSPACE-1; without -r every request uses\n"
+"                     key:000000000000\n"
+"  -t TESTS           comma-separated tests among ping,set,get,clear (default\n"
+"                     all); they run in that order\n"
+"      --threads N    spread the clients over N threads (default 1)\n"
+"      --sequential   key i for request i (mod KEYSPACE when -r is given):\n"
+"                     loads an exact key set, e.g. -t set -n 1000 -r 1000\n"
+"  -q                 quiet: one line per test\n"
+"      --csv          redis-benchmark's CSV: a header, then one row per test\n"
+"      --no-populate  do not load the keys before a GET test (the caller did;\n"
+"                     a missing key is then an error answer)\n"
+"      --no-stats-check  do not compare the server's Stats counts with the\n"
+"                     requests sent (for a server others use at the same time)\n"
+"      --timeout SEC  give up after SEC seconds without an answer (default 10)\n"
+"      --help         show this help and exit\n"
+"      --version      show the version and exit\n"
+"\n"
+"Before a GET test the keys it reads (0..KEYSPACE-1, or the fixed key) are\n"
+"stored with -d byte values; those SETs are not in the figures. Latencies\n"
+"run from a batch's send to the read that brought each answer. Only OK\n"
+"answers are counted; an error or wrong answer, or a Stats count that differs\n"
+"from what kvbench sent, makes the exit status 1. Usage errors exit 2.\n");
+}
+
+/* Parses a decimal number in [MIN, MAX] for option OPT. Returns 0, or -1
+ * after printing why. */
+static int parse_num(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "kvbench: %s: \"%s\" is not a number from %llu to %llu\n", opt, s,
+                (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Marks the tests named in LIST ("set,get"). Returns 0 or -1 (unknown). */
+static int parse_tests(const char *list, int tests[KB_METHOD_COUNT])
+{
+    char buf[256], *save = NULL, *tok;
+
+    snprintf(buf, sizeof buf, "%s", list);
+    memset(tests, 0, sizeof(int) * KB_METHOD_COUNT);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int m;
+        for (m = 0; m < KB_METHOD_COUNT; m++)
+            if (!strcasecmp(tok, kb_wire_method_name(m)))
+                break;
+        if (m == KB_METHOD_COUNT) {
+            fprintf(stderr, "kvbench: -t: unknown test \"%s\" (known: ping, set, get, clear)\n",
+                    tok);
+            return -1;
+        }
+        tests[m] = 1;
+    }
+    return 0;
+}
+
+/* Returns 0 with O filled from ARGV, 1 when --help/--version was handled,
+ * or 2 on a usage error (already reported). */
+static int parse_options(int argc, char **argv, options *o)
+{
+    enum { OPT_THREADS = 256, OPT_CSV, OPT_SEQ, OPT_NO_STATS, OPT_NO_POP, OPT_TIMEOUT,
+           OPT_HELP, OPT_VERSION };
+    static const struct option longopts[] = {
+        { "threads", required_argument, NULL, OPT_THREADS },
+        { "csv", no_argument, NULL, OPT_CSV },
+        { "sequential", no_argument, NULL, OPT_SEQ },
+        { "no-stats-check", no_argument, NULL, OPT_NO_STATS },
+        { "no-populate", no_argument, NULL, OPT_NO_POP },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    uint64_t v;
+    int opt;
+
+    *o = (options){ .host = "127.0.0.1", .port = "7379", .clients = 50, .pipeline = 1,
+                    .threads = 1, .timeout_s = 10, .requests = 100000, .value_len = 3,
+                    .stats_check = 1, .populate = 1 };
+    for (int m = 0; m < KB_METHOD_COUNT; m++)
+        o->tests[m] = 1;
+    while ((opt = getopt_long(argc, argv, "h:p:c:n:P:d:r:t:q", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h': o->host = optarg; break;
+        case 'p':
+            if (parse_num("-p", optarg, 1, 65535, &v) < 0)
+                return 2;
+            o->port = optarg;
+            break;
+        case 'c':
+            if (parse_num("-c", optarg, 1, MAX_CLIENTS, &v) < 0)
+                return 2;
+            o->clients = (int)v;
+            break;
+        case 'n':
+            if (parse_num("-n", optarg, 1, KB_KEY_MAX, &o->requests) < 0)
+                return 2;
+            break;
+        case 'P':
+            if (parse_num("-P", optarg, 1, MAX_PIPELINE, &v) < 0)
+                return 2;
+            o->pipeline = (int)v;
+            break;
+        case 'd':
+            if (parse_num("-d", optarg, 0, MAX_VALUE, &v) < 0)
+                return 2;
+            o->value_len = (size_t)v;
+            break;
+        case 'r':
+            if (parse_num("-r", optarg, 1, KB_KEY_MAX + 1, &o->keyspace) < 0)
+                return 2;
+            o->random_keys = 1;
+            break;
+        case 't':
+            if (parse_tests(optarg, o->tests) < 0)
+                return 2;
+            break;
+        case 'q': o->quiet = 1; break;
+        case OPT_THREADS:
+            if (parse_num("--threads", optarg, 1, MAX_THREADS, &v) < 0)
+                return 2;
+            o->threads = (int)v;
+            break;
+        case OPT_CSV: o->csv = 1; break;
+        case OPT_SEQ: o->sequential = 1; break;
+        case OPT_NO_STATS: o->stats_check = 0; break;
+        case OPT_NO_POP: o->populate = 0; break;
+        case OPT_TIMEOUT:
+            if (parse_num("--timeout", optarg, 1, 3600, &v) < 0)
+                return 2;
+            o->timeout_s = (int)v;
+            break;
+        case OPT_HELP: usage(stdout); return 1;
+        case OPT_VERSION: printf("kvbench %s\n", KV_VERSION); return 1;
+        default:
+            fprintf(stderr, "Try 'kvbench --help' for more information.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kvbench: unexpected argument \"%s\"\n"
+                "Try 'kvbench --help' for more information.\n", argv[optind]);
+        return 2;
+    }
+    if (o->sequential && !o->keyspace && o->requests > KB_KEY_MAX + 1) {
+        fprintf(stderr, "kvbench: --sequential: -n exceeds the 12-digit keys\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* The server's "HOST:PORT" for the client library ("[V6]:PORT"). */
+static void endpoint_of(const options *o, char *ep, size_t len)
+{
+    if (strchr(o->host, ':'))
+        snprintf(ep, len, "[%s]:%s", o->host, o->port);
+    else
+        snprintf(ep, len, "%s:%s", o->host, o->port);
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *ai;
+    int gai = getaddrinfo(o.host, o.port, &hints, &ai);
+    if (gai) {
+        fprintf(stderr, "kvbench: cannot resolve %s: %s\n", o.host, gai_strerror(gai));
+        return 1;
+    }
+
+    char ep[300], err[512];
+    kb_srvstats before, after;
+    endpoint_of(&o, ep, sizeof ep);
+    if (o.stats_check && kb_srvstats_fetch(ep, o.timeout_s * 1000, &before, err, sizeof err) < 0) {
+        fprintf(stderr, "kvbench: cannot read the server's counts at %s: %s\n"
+                "kvbench: (--no-stats-check runs without them)\n", ep, err);
+        freeaddrinfo(ai);
+        return 1;
+    }
+
+    kb_style style = o.csv ? KB_STYLE_CSV : o.quiet ? KB_STYLE_QUIET : KB_STYLE_FULL;
+    kb_plan plan = { .addr = ai->ai_addr, .addrlen = ai->ai_addrlen, .clients = o.clients,
+                     .pipeline = o.pipeline, .threads = o.threads, .requests = o.requests,
+                     .value_len = o.value_len, .keyspace = o.keyspace,
+                     .timeout_s = o.timeout_s,
+                     .keys = o.sequential ? KB_KEYS_SEQUENTIAL
+                           : o.random_keys ? KB_KEYS_RANDOM : KB_KEYS_FIXED,
+                     .progress = style == KB_STYLE_FULL && isatty(STDOUT_FILENO) };
+    if (plan.threads > plan.clients)
+        plan.threads = plan.clients;
+    uint64_t sent[KB_METHOD_COUNT] = { 0 }, errors[KB_METHOD_COUNT] = { 0 };
+    kb_result *res = malloc(sizeof *res);   /* the histogram makes it big */
+    int failed = 0, stopped = 0;
+
+    if (!res) {
+        fprintf(stderr, "kvbench: out of memory\n");
+        freeaddrinfo(ai);
+        return 1;
+    }
+    if (style == KB_STYLE_CSV)
+        kb_report_csv_header();
+    for (int m = 0; m < KB_METHOD_COUNT && !stopped; m++) {
+        if (!o.tests[m])
+            continue;
+        if (m == KB_GET && o.populate) {
+            /* A GET of a missing key is NOT_FOUND, an error to us (Redis
+             * answers nil): store every key the test may read, first. */
+            kb_plan load = plan;
+            load.method = KB_SET;
+            load.requests = o.random_keys ? o.keyspace : o.sequential ? o.requests : 1;
+            load.keys = o.random_keys || o.sequential ? KB_KEYS_SEQUENTIAL : KB_KEYS_FIXED;
+            load.pipeline = POPULATE_PIPELINE;
+            load.progress = 0;
+            kb_run(&load, res);
+            sent[KB_SET] += res->answered;
+            errors[KB_SET] += res->errors;
+            if (kb_report_problems("loading the keys for GET", res) < 0) {
+                failed = 1;
+                stopped = res->fatal[0] != 0;
+                continue;
+            }
+        }
+        plan.method = m;
+        kb_run(&plan, res);
+        sent[m] += res->answered;
+        errors[m] += res->errors;
+        if (!res->fatal[0])
+            kb_report_result(style, &plan, res);
+        if (kb_report_problems(kb_wire_method_title(m), res) < 0) {
+            failed = 1;
+            stopped = res->fatal[0] != 0;
+        }
+    }
+    free(res);
+    freeaddrinfo(ai);
+
+    if (stopped) {
+        if (o.stats_check)
+            fprintf(stderr, "kvbench: stats check skipped: a test stopped early\n");
+        return 1;
+    }
+    if (o.stats_check) {
+        if (kb_srvstats_fetch(ep, o.timeout_s * 1000, &after, err, sizeof err) < 0) {
+            fprintf(stderr, "kvbench: warning: stats check failed: %s\n", err);
+            return 1;
+        }
+        char msg[1024];
+        if (kb_srvstats_compare(&before, &after, sent, errors, msg, sizeof msg) < 0) {
+            fprintf(stderr, "kvbench: warning: stats check failed: the server counted %s\n", msg);
+            return 1;
+        }
+        fprintf(stderr, "kvbench: stats check passed: the server counted %s\n", msg);
+    }
+    return failed;
+}

@@ -1,0 +1,75 @@
+/* report.c - formats results; see report.h. Owns no state: the progress
+ * line lives with the loop that knows the counts (run.c). */
+#include <stdio.h>
+#include "report.h"
+
+#define MS(ns) ((double)(ns) / 1e6)
+
+void kb_report_csv_header(void)
+{
+    printf("\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\","
+           "\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n");
+}
+
+void kb_report_result(kb_style style, const kb_plan *p, const kb_result *r)
+{
+    const kb_hist *h = &r->latency;
+    const char *title = kb_wire_method_title(p->method);
+    double rps = r->seconds > 0 ? (double)r->ok / r->seconds : 0.0;
+    double avg = kb_hist_mean(h) / 1e6, min = h->count ? MS(h->min) : 0.0;
+    double p50 = MS(kb_hist_percentile(h, 50)), p95 = MS(kb_hist_percentile(h, 95));
+    double p99 = MS(kb_hist_percentile(h, 99)), max = MS(h->max);
+
+    switch (style) {
+    case KB_STYLE_CSV:
+        printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\"\n",
+               title, rps, avg, min, p50, p95, p99, max);
+        break;
+    case KB_STYLE_QUIET:
+        printf("%s: %.2f requests per second, p50=%.3f msec\n", title, rps, p50);
+        break;
+    default:
+        printf("====== %s ======\n", title);
+        printf("  %llu requests completed in %.2f seconds\n",
+               (unsigned long long)r->ok, r->seconds);
+        printf("  %d parallel clients, pipeline %d, %zu bytes payload, %d thread%s\n",
+               p->clients, p->pipeline, p->value_len, p->threads, p->threads == 1 ? "" : "s");
+        if (p->method == KB_PING)
+            printf("  keys: none\n");
+        else if (p->keys == KB_KEYS_RANDOM)
+            printf("  keys: random over %llu\n", (unsigned long long)p->keyspace);
+        else if (p->keys == KB_KEYS_SEQUENTIAL)
+            printf("  keys: sequential from 0\n");
+        else
+            printf("  keys: one fixed key\n");
+        printf("\nSummary:\n");
+        printf("  throughput summary: %.2f requests per second\n", rps);
+        printf("  latency summary (msec):\n");
+        printf("    %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "max");
+        printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99, max);
+        break;
+    }
+    fflush(stdout);
+}
+
+int kb_report_problems(const char *what, const kb_result *r)
+{
+    int bad = 0;
+
+    if (r->errors) {
+        fprintf(stderr, "kvbench: %s: %llu error answer%s (first: %s)\n", what,
+                (unsigned long long)r->errors, r->errors == 1 ? "" : "s", r->first_error);
+        bad = -1;
+    }
+    if (r->wrong) {
+        fprintf(stderr, "kvbench: %s: %llu wrong answer%s (first: %s)\n", what,
+                (unsigned long long)r->wrong, r->wrong == 1 ? "" : "s", r->first_wrong);
+        bad = -1;
+    }
+    if (r->fatal[0]) {
+        fprintf(stderr, "kvbench: %s: stopped after %llu answers: %s\n", what,
+                (unsigned long long)r->answered, r->fatal);
+        bad = -1;
+    }
+    return bad;
+}

@@ -8,12 +8,13 @@
 
 enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
 
-/* Reads a varint of at most 10 bytes at *P (< END). Returns 0 or -1. */
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+/* Reads a varint of at most MAXLEN bytes (10 for values; 5 for field keys
+ * and lengths, which are 32-bit) at *P (< END). Returns 0 or -1. */
+static int get_varint(const uint8_t **p, const uint8_t *end, unsigned maxlen, uint64_t *v)
 {
     uint64_t r = 0;
 
-    for (unsigned shift = 0; shift < 70; shift += 7) {
+    for (unsigned shift = 0; shift < 7 * maxlen; shift += 7) {
         if (*p == end)
             return -1;
         uint8_t b = *(*p)++;
@@ -55,14 +56,14 @@ int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out)
     out->method = out->payload = buf;   /* empty, but not NULL */
     while (p < end) {
         uint64_t key, v;
-        if (get_varint(&p, end, &key) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+        if (get_varint(&p, end, 5, &key) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
             return -1;
         unsigned field = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
         const uint8_t *data = NULL;
 
         switch (wt) {
         case WT_VARINT:
-            if (get_varint(&p, end, &v) < 0)
+            if (get_varint(&p, end, 10, &v) < 0)
                 return -1;
             break;
         case WT_FIXED64:
@@ -74,7 +75,7 @@ int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out)
             break;
         }
         case WT_LEN:
-            if (get_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+            if (get_varint(&p, end, 5, &v) < 0 || v > (uint64_t)(end - p))
                 return -1;
             data = p;
             p += v;

@@ -11,8 +11,9 @@
  * 100k GET at -P 16, plus 100k populating Sets): 3243 -> 1910 instructions
  * per request in the server process. The result is the same as
  * protobuf-c's: tests/test_envelope.c checks both agree on accept/reject,
- * fields and encoded bytes, except that keys wider than 32 bits are
- * refused here (protobuf-c 1.4 truncates them).
+ * fields and encoded bytes (field keys and lengths take at most 5 bytes, as there),
+ * except that keys wider than 32 bits and field number 0 are refused here (protobuf-c 1.4 truncates the first and skips
+ * the second; the protobuf spec makes both invalid).
  * The method's own request and response messages still go through
  * protobuf-c and the service descriptor. */
 #ifndef KV_ENVELOPE_H

@@ -23,9 +23,10 @@ static uint64_t next(void)
 }
 
 /* Whether BUF holds a field key wider than 32 bits (a field number above
- * protobuf's 2^29 - 1) before anything else goes wrong. protobuf-c 1.4
- * truncates such keys and reads on; we refuse them, as the protobuf
- * encoding spec and the other languages' runtimes do. */
+ * protobuf's 2^29 - 1) or of field number 0 before anything else goes
+ * wrong. protobuf-c 1.4 truncates the first and skips the second; we refuse
+ * both, as the protobuf encoding spec and the other languages' runtimes do
+ * (field number 0 found by fuzz_frame). */
 static int has_overwide_key(const uint8_t *buf, size_t len)
 {
     size_t i = 0;
@@ -39,7 +40,7 @@ static int has_overwide_key(const uint8_t *buf, size_t len)
             if (!(buf[i++] & 0x80))
                 break;
         }
-        if (key > UINT32_MAX)
+        if (key > UINT32_MAX || key >> 3 == 0)
             return 1;
         switch (key & 7) {
         case 0:

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,54 @@ static void resets_mid_request_and_mid_response_harm_no_one(void **state)
     assert_others_served(f);
 }
 
+typedef struct flood_arg {
+    int port;
+    int frames;
+} flood_arg;
+
+/* Writes 200,000 pipelined Pings in 1 MiB writes and reads the answers. */
+static void *flood_pings(void *p)
+{
+    flood_arg *a = p;
+    int fd = kv_test_connect(a->port);
+    uint8_t one[64], *buf = malloc(1 << 20);
+    Kvstore__V1__RpcRequest r = KVSTORE__V1__RPC_REQUEST__INIT;
+
+    r.method = "/kvstore.v1.KV/Ping";
+    size_t n = kvstore__v1__rpc_request__pack(&r, one + 1);
+    one[0] = (uint8_t)n;
+    size_t per = (1 << 20) / (n + 1), len = per * (n + 1);
+    for (size_t i = 0; i < per; i++)
+        memcpy(buf + i * (n + 1), one, n + 1);
+    for (int sent = 0; sent < 200000; sent += (int)per) {
+        if (kv_test_send_all(fd, buf, len) < 0)
+            break;
+        a->frames += (int)per;
+        /* Drain what came back so far, so the server never pauses us. */
+        char sink[1 << 16];
+        while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+            ;
+    }
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+static void a_flooding_client_does_not_starve_the_others(void **state)
+{
+    kv_fixture *f = *state;
+    pthread_t t;
+    flood_arg a = { f->srv.port, 0 };
+
+    assert_int_equal(pthread_create(&t, NULL, flood_pings, &a), 0);
+    /* Each call has the fixture's 5 s timeout: starvation would fail it. */
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(kv_client_ping(f->c, NULL, NULL), KV_OK);
+    pthread_join(t, NULL);
+    assert_true(a.frames > 0);
+    assert_others_served(f);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kv_fixture_setup, kv_fixture_teardown)
@@ -409,6 +458,7 @@ int main(void)
         T(empty_and_unknown_methods_are_unimplemented),
         T(ten_thousand_requests_in_one_write_answer_in_order),
         T(resets_mid_request_and_mid_response_harm_no_one),
+        T(a_flooding_client_does_not_starve_the_others),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,55 +34,53 @@ static void slot_failed(exec_slot *s)
     s->res->message = kvctl_mem_strdup(msg && *msg ? msg : "call failed");
 }
 
-static void on_ping(const Kvstore__V1__PingResponse *m, void *data)
+/* The common start of every closure: marks S called and records an answer
+ * (M non-NULL) or the failure. Returns whether there is an answer. */
+static int slot_answer(exec_slot *s, const void *m)
 {
-    exec_slot *s = data;
     s->called = 1;
     if (!m) {
         slot_failed(s);
-        return;
+        return 0;
     }
     s->answered = 1;
     s->res->status = KV_OK;
+    return 1;
+}
+
+static void on_ping(const Kvstore__V1__PingResponse *m, void *data)
+{
+    exec_slot *s = data;
+
+    if (!slot_answer(s, m))
+        return;
     kvctl_mem_bytes(&s->res->value, m->message, m->message ? strlen(m->message) : 0);
 }
 
 static void on_get(const Kvstore__V1__GetResponse *m, void *data)
 {
     exec_slot *s = data;
-    s->called = 1;
-    if (!m) {
-        slot_failed(s);
+
+    if (!slot_answer(s, m))
         return;
-    }
-    s->answered = 1;
-    s->res->status = KV_OK;
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
 }
 
 static void on_set(const Kvstore__V1__SetResponse *m, void *data)
 {
     exec_slot *s = data;
-    s->called = 1;
-    if (!m) {
-        slot_failed(s);
+
+    if (!slot_answer(s, m))
         return;
-    }
-    s->answered = 1;
-    s->res->status = KV_OK;
     kvctl_mem_bytes(&s->res->value, m->key.data, m->key.len);
 }
 
 static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
 {
     exec_slot *s = data;
-    s->called = 1;
-    if (!m) {
-        slot_failed(s);
+
+    if (!slot_answer(s, m))
         return;
-    }
-    s->answered = 1;
-    s->res->status = KV_OK;
     s->res->found = m->found;
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
 }
@@ -95,20 +93,14 @@ static void on_stats(const Kvstore__V1__StatsResponse *m, void *data)
     size_t n;
     uint8_t *buf;
 
-    s->called = 1;
-    if (!m) {
-        slot_failed(s);
+    if (!slot_answer(s, m))
         return;
-    }
-    s->answered = 1;
     n = kvstore__v1__stats_response__get_packed_size(m);
     buf = kvctl_mem_alloc(n + 1);
     kvstore__v1__stats_response__pack(m, buf);
     s->res->stats = kvstore__v1__stats_response__unpack(NULL, n, buf);
     free(buf);
-    if (s->res->stats) {
-        s->res->status = KV_OK;
-    } else {   /* out of memory, as protobuf-c cannot tell us otherwise */
+    if (!s->res->stats) {   /* out of memory, as protobuf-c cannot tell us otherwise */
         s->res->status = KV_INTERNAL;
         s->res->message = kvctl_mem_strdup("cannot copy the Stats answer");
     }

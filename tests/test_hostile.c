@@ -48,34 +48,6 @@ static void send_frame(int fd, const void *body, size_t len)
     assert_int_equal(kv_test_send_all(fd, body, len), 0);
 }
 
-typedef struct stats_view {
-    int ok;
-    uint64_t conns, rss, requests;
-} stats_view;
-
-static void on_stats(const Kvstore__V1__StatsResponse *m, void *data)
-{
-    stats_view *v = data;
-    if (m)
-        *v = (stats_view){ 1, m->connections_current, m->resident_memory_bytes, m->requests_total };
-}
-
-static stats_view stats(kv_client *c)
-{
-    Kvstore__V1__StatsRequest req = KVSTORE__V1__STATS_REQUEST__INIT;
-    stats_view v = { 0 };
-    kvstore__v1__kv__stats(kv_client_service(c), &req, on_stats, &v);
-    assert_true(v.ok);
-    return v;
-}
-
-static void wait_connections(kv_client *c, uint64_t want)
-{
-    for (int i = 0; i < 500 && stats(c).conns != want; i++)
-        usleep(10000);
-    assert_int_equal(stats(c).conns, want);
-}
-
 /* With a short --idle-timeout the fixture's own client is dropped while a
  * test waits too: connect it afresh. */
 static void reconnect(kv_fixture *f)
@@ -152,7 +124,7 @@ static void requests_after_a_malformed_prefix_are_not_executed(void **state)
 static void huge_declared_frame_then_silence_allocates_nothing_and_times_out(void **state)
 {
     kv_fixture *f = *state;
-    uint64_t rss_before = stats(f->c).rss;
+    uint64_t rss_before = kv_fetch_stats(f->c).rss;
     int fds[20];
     uint8_t pre[KV_FRAME_PREFIX_MAX];
     size_t pl = kv_frame_put_prefix(pre, 16u << 20);   /* the maximum: accepted */
@@ -164,7 +136,7 @@ static void huge_declared_frame_then_silence_allocates_nothing_and_times_out(voi
     }
     /* 20 frames of 16 MiB announced: memory must not follow the promise. */
     usleep(100000);
-    assert_true(stats(f->c).rss < rss_before + (32u << 20));
+    assert_true(kv_fetch_stats(f->c).rss < rss_before + (32u << 20));
     for (int i = 0; i < 20; i++) {
         assert_true(kv_test_peer_closed(fds[i]));   /* --idle-timeout 1 */
         close(fds[i]);
@@ -187,10 +159,10 @@ static void hundreds_of_connections_stopped_mid_frame(void **state)
         assert_int_equal(kv_test_send_all(fds[i], buf, 1 + (size_t)(i % 30)), 0);
     }
     assert_others_served(f);
-    assert_int_equal(stats(f->c).conns, N + 1);
+    assert_int_equal(kv_fetch_stats(f->c).conns, N + 1);
     for (int i = 0; i < N; i++)
         close(fds[i]);
-    wait_connections(f->c, 1);
+    kv_wait_connections(f->c, 1);
     assert_others_served(f);
 }
 
@@ -232,7 +204,7 @@ static void tls_client_hello_gets_errors_only_and_harms_no_one(void **state)
     }
     close(fd);
     reconnect(f);
-    assert_true(stats(f->c).requests >= 1);
+    assert_true(kv_fetch_stats(f->c).requests >= 1);
     assert_others_served(f);
 }
 
@@ -388,7 +360,7 @@ static void resets_mid_request_and_mid_response_harm_no_one(void **state)
         kvstore__v1__rpc_response__free_unpacked(r, NULL);
         reset(fd);
     }
-    wait_connections(f->c, 1);
+    kv_wait_connections(f->c, 1);
     assert_others_served(f);
 }
 

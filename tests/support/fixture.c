@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "support/fixture.h"
 
 int kv_fixture_start(void **state, const char *const *extra)
@@ -44,4 +45,38 @@ void kv_assert_value(kv_client *c, const void *key, size_t klen, const void *val
     assert_int_equal(glen, vlen);
     assert_memory_equal(got, value, vlen);
     free(got);
+}
+
+typedef struct stats_result {
+    int ok;
+    kv_stats_view v;
+} stats_result;
+
+static void on_stats(const Kvstore__V1__StatsResponse *m, void *data)
+{
+    stats_result *r = data;
+
+    if (!m)
+        return;
+    r->ok = 1;
+    r->v = (kv_stats_view){ m->connections_current, m->connections_rejected,
+                            m->max_memory_bytes, m->keys, m->resident_memory_bytes,
+                            m->requests_total };
+}
+
+kv_stats_view kv_fetch_stats(kv_client *c)
+{
+    Kvstore__V1__StatsRequest req = KVSTORE__V1__STATS_REQUEST__INIT;
+    stats_result r = { 0 };
+
+    kvstore__v1__kv__stats(kv_client_service(c), &req, on_stats, &r);
+    assert_true(r.ok);
+    return r.v;
+}
+
+void kv_wait_connections(kv_client *c, uint64_t want)
+{
+    for (int i = 0; i < 500 && kv_fetch_stats(c).conns != want; i++)
+        usleep(10000);
+    assert_int_equal(kv_fetch_stats(c).conns, want);
 }

@@ -27,4 +27,15 @@ int kv_fixture_teardown(void **state);
 void kv_assert_value(kv_client *c, const void *key, size_t klen,
                      const void *value, size_t vlen);
 
+/* The server's Stats figures the tests look at. */
+typedef struct kv_stats_view {
+    uint64_t conns, conns_rejected, max_memory, keys, rss, requests;
+} kv_stats_view;
+
+/* Calls Stats on C; fails the test when the call fails. */
+kv_stats_view kv_fetch_stats(kv_client *c);
+
+/* Polls Stats until connections_current is WANT; fails after 5 s. */
+void kv_wait_connections(kv_client *c, uint64_t want);
+
 #endif

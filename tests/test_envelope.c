@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "envelope.h"
+#include "support/wirecheck.h"
 #include "kvstore/v1/kv.pb-c.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
@@ -22,52 +23,6 @@ static uint64_t next(void)
     return rng;
 }
 
-/* Whether BUF holds a field key wider than 32 bits (a field number above
- * protobuf's 2^29 - 1) or of field number 0 before anything else goes
- * wrong. protobuf-c 1.4 truncates the first and skips the second; we refuse
- * both, as the protobuf encoding spec and the other languages' runtimes do
- * (field number 0 found by fuzz_frame). */
-static int has_overwide_key(const uint8_t *buf, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        uint64_t key = 0, v = 0;
-        unsigned shift = 0;
-        while (i < len && shift < 70) {
-            key |= (uint64_t)(buf[i] & 0x7f) << shift;
-            shift += 7;
-            if (!(buf[i++] & 0x80))
-                break;
-        }
-        if (key > UINT32_MAX || key >> 3 == 0)
-            return 1;
-        switch (key & 7) {
-        case 0:
-            while (i < len && (buf[i++] & 0x80))
-                ;
-            break;
-        case 1: i += 8; break;
-        case 5: i += 4; break;
-        case 2:
-            shift = 0;
-            while (i < len && shift < 70) {
-                v |= (uint64_t)(buf[i] & 0x7f) << shift;
-                shift += 7;
-                if (!(buf[i++] & 0x80))
-                    break;
-            }
-            if (v > len - i)
-                return 0;
-            i += v;
-            break;
-        default:
-            return 0;
-        }
-    }
-    return 0;
-}
-
 /* Decodes BUF with both codecs and asserts they agree. Returns whether it
  * was accepted. */
 static int agree(const uint8_t *buf, size_t len)
@@ -76,7 +31,7 @@ static int agree(const uint8_t *buf, size_t len)
     int ours = kv_envelope_decode(buf, len, &e) == 0;
     Kvstore__V1__RpcRequest *r = kvstore__v1__rpc_request__unpack(NULL, len, buf);
 
-    if (!ours && r && has_overwide_key(buf, len)) {
+    if (!ours && r && kv_wire_stricter_than_protobuf_c(buf, len)) {
         kvstore__v1__rpc_request__free_unpacked(r, NULL);
         return 0;
     }

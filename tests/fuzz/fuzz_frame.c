@@ -7,49 +7,10 @@
 #include <string.h>
 #include "envelope.h"
 #include "frame.h"
+#include "support/wirecheck.h"
 #include "kvstore/v1/kv.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Whether a field key wider than 32 bits, or one of field number 0, comes
- * up before any other error: the places where we refuse what protobuf-c 1.4
- * accepts (see envelope.h). */
-static int overwide_key(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint64_t key = 0, v = 0;
-        unsigned s = 0;
-        while (i < n && s < 70) {
-            key |= (uint64_t)(p[i] & 0x7f) << s;
-            s += 7;
-            if (!(p[i++] & 0x80))
-                break;
-        }
-        if (key > UINT32_MAX || key >> 3 == 0)
-            return 1;
-        switch (key & 7) {
-        case 0: while (i < n && (p[i++] & 0x80)) {} break;
-        case 1: i += 8; break;
-        case 5: i += 4; break;
-        case 2:
-            s = 0;
-            while (i < n && s < 70) {
-                v |= (uint64_t)(p[i] & 0x7f) << s;
-                s += 7;
-                if (!(p[i++] & 0x80))
-                    break;
-            }
-            if (v > n - i)
-                return 0;
-            i += v;
-            break;
-        default: return 0;
-        }
-    }
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kv_envelope e;
     int ours = kv_envelope_decode(data, size, &e) == 0;
     Kvstore__V1__RpcRequest *req = kvstore__v1__rpc_request__unpack(NULL, size, data);
-    if (ours != (req != NULL) && !(req && overwide_key(data, size)))
+    if (ours != (req != NULL) && !(req && kv_wire_stricter_than_protobuf_c(data, size)))
         abort();
     if (ours && req) {
         size_t ml = strlen(req->method);

@@ -1,12 +1,15 @@
-/* engine.c - the registry of storage engines by name. Add an engine by
- * adding its ops table to `engines`. */
+/* engine.c - the registry of storage engines by name, and the names of the
+ * sync modes. Add an engine by adding its ops table to `engines`. */
 #include <stdio.h>
 #include <string.h>
 #include "engine.h"
 
 static const kv_engine_ops *const engines[] = {
     &kv_engine_memory,
+    &kv_engine_lmdb,
 };
+
+static const char *const sync_names[] = { "always", "batch", "none" };
 
 #define N_ENGINES (sizeof engines / sizeof engines[0])
 
@@ -33,4 +36,22 @@ kv_status kv_engine_open(const char *name, const char *dir,
             return engines[i]->open(dir, opts, out, err, errlen);
     snprintf(err, errlen, "unknown engine \"%s\" (have: %s)", name, kv_engine_names());
     return KV_INVALID_ARGUMENT;
+}
+
+const char *kv_sync_mode_name(kv_sync_mode mode)
+{
+    if ((size_t)mode >= sizeof sync_names / sizeof sync_names[0])
+        return "?";
+    return sync_names[mode];
+}
+
+int kv_sync_mode_parse(const char *name, kv_sync_mode *out)
+{
+    for (size_t i = 0; i < sizeof sync_names / sizeof sync_names[0]; i++) {
+        if (strcmp(sync_names[i], name) == 0) {
+            *out = (kv_sync_mode)i;
+            return 0;
+        }
+    }
+    return -1;
 }

@@ -18,10 +18,27 @@
 #include <protobuf-c/protobuf-c.h>
 #include <kvstore/status.h>
 
+/* When an engine that keeps files makes accepted writes durable. The
+ * zero value is the safe one. */
+typedef enum kv_sync_mode {
+    KV_SYNC_ALWAYS = 0,     /* before any answer (flush syncs: group commit) */
+    KV_SYNC_BATCH,          /* at most every sync_interval_ms, after answers */
+    KV_SYNC_NONE,           /* never; the OS writes back when it likes */
+} kv_sync_mode;
+
 /* Options given to open(); fields an engine does not use are ignored. */
 typedef struct kv_engine_options {
-    size_t expected_keys;   /* sizing hint; 0 = engine's default */
+    size_t expected_keys;       /* sizing hint; 0 = engine's default */
+    kv_sync_mode sync;          /* --sync */
+    uint32_t sync_interval_ms;  /* --sync-interval-ms, for KV_SYNC_BATCH */
+    uint64_t map_bytes;         /* --lmdb-map-size; 0 = engine's default */
 } kv_engine_options;
+
+/* The name of a sync mode ("always", "batch", "none"; static string). */
+const char *kv_sync_mode_name(kv_sync_mode mode);
+
+/* Parses a sync mode name. Returns 0, or -1 for an unknown NAME. */
+int kv_sync_mode_parse(const char *name, kv_sync_mode *out);
 
 typedef struct kv_engine kv_engine;
 
@@ -29,7 +46,13 @@ typedef struct kv_engine kv_engine;
 typedef struct kv_engine_stats {
     uint64_t keys;          /* entries stored */
     uint64_t data_bytes;    /* sum of key and value lengths */
-    uint64_t memory_bytes;  /* what the engine holds in RAM, overhead included */
+    uint64_t memory_bytes;  /* what the engine holds in RAM, overhead included
+                               (lmdb: the bytes of its B-tree pages in use) */
+    uint64_t file_bytes;    /* size of its files on disk; 0: no files */
+    uint64_t map_bytes;     /* lmdb: the map size, the most the data may take */
+    uint64_t last_sync_ms;  /* when writes were last made durable, ms since
+                               the epoch; 0: not since open */
+    const char *sync;       /* sync mode name (static), NULL: no files */
 } kv_engine_stats;
 
 typedef struct kv_engine_ops {
@@ -62,7 +85,21 @@ typedef struct kv_engine_ops {
      * sends none if it fails. NULL for engines with nothing to flush. */
     kv_status (*flush)(kv_engine *e);
 
-    /* Fills *ST. */
+    /* Seconds until sync() should run for writes that flush() committed but
+     * left unsynced (--sync batch); negative when nothing waits. The server
+     * asks after each flush and after each sync, and arms one timer. NULL
+     * for engines that never defer a sync. */
+    double (*sync_delay)(kv_engine *e);
+
+    /* Makes every committed write durable now. NULL when sync_delay is. */
+    kv_status (*sync)(kv_engine *e);
+
+    /* A one-line reason for the last call that failed, or NULL when the
+     * generic reason for its status says enough. Engine-owned, valid until
+     * the next call. NULL: the engine never has more to say. */
+    const char *(*last_error)(kv_engine *e);
+
+    /* Fills in *ST what the engine has; kv_engine_stats_get zeroes it first. */
     void (*stats)(kv_engine *e, kv_engine_stats *st);
 
     /* Flushes what needs flushing and frees the instance. */
@@ -72,6 +109,8 @@ typedef struct kv_engine_ops {
 /* Every engine instance starts with this, so kv_engine_* can dispatch. */
 struct kv_engine {
     const kv_engine_ops *ops;
+    size_t max_key_bytes;   /* read-only: the longest key the engine can
+                               store; 0 = no limit of its own */
 };
 
 /* Opens the engine registered as NAME. Returns as ops->open does;
@@ -94,11 +133,14 @@ static inline kv_status kv_engine_unset(kv_engine *e, const uint8_t *k, size_t k
                                         ProtobufCAllocator *a, ProtobufCBinaryData *old)
 { return e->ops->unset(e, k, kl, a, old); }
 static inline void kv_engine_stats_get(kv_engine *e, kv_engine_stats *st)
-{ e->ops->stats(e, st); }
+{ *st = (kv_engine_stats){ 0 }; e->ops->stats(e, st); }
 static inline kv_status kv_engine_close(kv_engine *e)
 { return e->ops->close(e); }
+static inline const char *kv_engine_last_error(kv_engine *e)
+{ return e->ops->last_error ? e->ops->last_error(e) : NULL; }
 
 /* The engines. */
 extern const kv_engine_ops kv_engine_memory;
+extern const kv_engine_ops kv_engine_lmdb;
 
 #endif

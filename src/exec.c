@@ -10,9 +10,22 @@
 
 #define EXEC(svc) ((kv_exec *)(svc))
 
-/* Answers a failed engine call: the status and a reason for it. */
-static void fail_engine(void *data, kv_status st)
+/* Answers a failed engine call: the status and a reason for it, the
+ * engine's own (copied into the request arena) when it gave one. */
+static void fail_engine(kv_exec *x, void *data, kv_status st)
 {
+    kv_call *call = data;
+    const char *why = st == KV_NOT_FOUND ? NULL : kv_engine_last_error(x->env->engine);
+
+    if (why) {
+        size_t n = strlen(why) + 1;
+        char *copy = call->alloc->alloc(call->alloc->allocator_data, n);
+        if (copy) {
+            memcpy(copy, why, n);
+            kv_call_fail(data, st, copy);
+            return;
+        }
+    }
     kv_call_fail(data, st, st == KV_NOT_FOUND ? "key not found"
                          : st == KV_RESOURCE_EXHAUSTED ? "server out of memory"
                          : st == KV_INVALID_ARGUMENT ? "key or value too large"
@@ -69,7 +82,7 @@ static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest
     kv_status st = kv_engine_get(EXEC(svc)->env->engine, in->key.data, in->key.len,
                                  call->alloc, &out.value);
     if (st != KV_OK) {
-        fail_engine(data, st);
+        fail_engine(EXEC(svc), data, st);
         closure(NULL, data);
         return;
     }
@@ -112,7 +125,7 @@ static void exec_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest
     kv_status st = kv_engine_set(EXEC(svc)->env->engine, in->key.data, in->key.len,
                                  in->value.data, in->value.len);
     if (st != KV_OK) {
-        fail_engine(data, st);
+        fail_engine(EXEC(svc), data, st);
         closure(NULL, data);
         return;
     }
@@ -133,7 +146,7 @@ static void exec_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearReq
     kv_status st = kv_engine_unset(EXEC(svc)->env->engine, in->key.data, in->key.len,
                                    call->alloc, &out.value);
     if (st != KV_OK && st != KV_NOT_FOUND) {
-        fail_engine(data, st);
+        fail_engine(EXEC(svc), data, st);
         closure(NULL, data);
         return;
     }
@@ -184,6 +197,10 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.engine_memory_bytes = es.memory_bytes;
     out.resident_memory_bytes = kv_stats_rss();
     out.max_memory_bytes = EXEC(svc)->env->limits.max_memory_bytes;
+    out.engine_file_bytes = es.file_bytes;
+    out.engine_map_bytes = es.map_bytes;
+    out.engine_last_sync_unix_ms = es.last_sync_ms;
+    out.engine_sync = (char *)(es.sync ? es.sync : "");
     out.engine = (char *)EXEC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);

@@ -10,6 +10,7 @@
 #include "server.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7379"
+#define DEFAULT_SYNC_INTERVAL_MS 100
 
 static void usage(FILE *f)
 {
@@ -21,13 +22,31 @@ static void usage(FILE *f)
 "                              port 0 picks a free port. The bound address is\n"
 "                              printed as \"listening on HOST:PORT\" once ready\n"
 "  -e, --engine NAME           storage engine: %s (default memory)\n"
-"  -d, --dir PATH              directory for engines that keep files\n"
+"  -d, --dir PATH              directory for engines that keep files (lmdb:\n"
+"                              created if missing; one kvstored at a time)\n"
+"\n"
+"Durability (engines that keep files; see README, \"Durability\"):\n"
+"      --sync always|batch|none\n"
+"                              always (default): a Set or Clear is answered\n"
+"                              once it is on disk; the writes of one loop turn\n"
+"                              share one commit and one sync (group commit).\n"
+"                              batch: answered before the sync, which comes at\n"
+"                              most --sync-interval-ms later; a power loss may\n"
+"                              lose that window. none: never synced; a crash of\n"
+"                              kvstored loses nothing answered, a power loss\n"
+"                              may lose what the OS had not written yet\n"
+"      --sync-interval-ms N    longest time between syncs for --sync batch\n"
+"                              (default %d)\n"
+"      --lmdb-map-size N       the lmdb engine's map: the most its data file may\n"
+"                              grow to (default 1G); when full, Set gets\n"
+"                              RESOURCE_EXHAUSTED; must hold the existing data\n"
 "\n"
 "Limits (sizes take K, M, G suffixes):\n"
 "      --max-frame-bytes N     largest request frame (default 16M); a larger\n"
 "                              one gets RESOURCE_EXHAUSTED and the connection\n"
 "                              is closed\n"
-"      --max-key-bytes N       longest key (default 64K); longer: INVALID_ARGUMENT\n"
+"      --max-key-bytes N       longest key (default 64K; lmdb: at most 511);\n"
+"                              longer: INVALID_ARGUMENT\n"
 "      --max-value-bytes N     largest value (default 8M); larger: INVALID_ARGUMENT\n"
 "      --max-memory-bytes N    memory for stored data (default 0 = no limit);\n"
 "                              when reached, Set gets RESOURCE_EXHAUSTED while\n"
@@ -52,8 +71,8 @@ static void usage(FILE *f)
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
 "the engine, exit 0. Exit status 1: could not start; 2: bad usage.\n",
-            kv_engine_names(), KV_DEFAULT_MAX_CLIENTS, KV_DEFAULT_IDLE_TIMEOUT,
-            KV_AUTH_MAX_FAILURES);
+            kv_engine_names(), DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
+            KV_DEFAULT_IDLE_TIMEOUT, KV_AUTH_MAX_FAILURES);
 }
 
 /* Parses "123", "64K", "16M", "1G" up to MAX. Returns 0 or -1. */
@@ -109,7 +128,8 @@ static void raise_fd_limit(size_t max_clients)
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
-           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_IDLE, OPT_AUTH };
+           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_IDLE, OPT_AUTH, OPT_SYNC,
+           OPT_SYNC_INTERVAL, OPT_MAP_SIZE };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "engine", required_argument, NULL, 'e' },
@@ -122,6 +142,9 @@ int main(int argc, char **argv)
         { "max-input-bytes", required_argument, NULL, OPT_MAX_INPUT },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
         { "auth-token-file", required_argument, NULL, OPT_AUTH },
+        { "sync", required_argument, NULL, OPT_SYNC },
+        { "sync-interval-ms", required_argument, NULL, OPT_SYNC_INTERVAL },
+        { "lmdb-map-size", required_argument, NULL, OPT_MAP_SIZE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -134,7 +157,10 @@ int main(int argc, char **argv)
         .input_budget = KV_DEFAULT_INPUT_BUDGET,
         .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0 },
     };
+    kv_engine_options eopts = { .sync = KV_SYNC_ALWAYS,
+                                .sync_interval_ms = DEFAULT_SYNC_INTERVAL_MS };
     const char *engine_name = "memory", *dir = NULL, *token_file = NULL;
+    int key_limit_set = 0;
     kv_auth auth;
     char err[512], *end;
     int opt;
@@ -149,6 +175,7 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_KEY:
             cfg.limits.max_key_bytes = size_flag("max-key-bytes", optarg, 1, UINT32_MAX);
+            key_limit_set = 1;
             break;
         case OPT_MAX_VALUE:
             cfg.limits.max_value_bytes = size_flag("max-value-bytes", optarg, 0, UINT32_MAX);
@@ -171,6 +198,26 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_AUTH: token_file = optarg; break;
+        case OPT_SYNC:
+            if (kv_sync_mode_parse(optarg, &eopts.sync) < 0) {
+                fprintf(stderr, "kvstored: --sync: \"%s\" is not always, batch or none\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_SYNC_INTERVAL: {
+            errno = 0;
+            unsigned long ms = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-' || ms < 1 || ms > 3600000) {
+                fprintf(stderr, "kvstored: --sync-interval-ms: \"%s\" is not a number of "
+                        "milliseconds between 1 and 3600000\n", optarg);
+                return 2;
+            }
+            eopts.sync_interval_ms = (uint32_t)ms;
+            break;
+        }
+        case OPT_MAP_SIZE:
+            eopts.map_bytes = size_flag("lmdb-map-size", optarg, 64 * 1024, (uint64_t)1 << 46);
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("kvstored %s\n", KV_VERSION); return 0;
         default:
@@ -193,10 +240,21 @@ int main(int argc, char **argv)
     }
 
     kv_engine *engine;
-    kv_engine_options eopts = { 0 };
+    err[0] = 0;
     if (kv_engine_open(engine_name, dir, &eopts, &engine, err, sizeof err) != KV_OK) {
         fprintf(stderr, "kvstored: engine %s: %s\n", engine_name, err[0] ? err : "cannot open");
         return 1;
+    }
+    /* The engine may store shorter keys than the default limit: the limit
+     * follows it, and an explicit one above it is refused. */
+    if (engine->max_key_bytes && cfg.limits.max_key_bytes > engine->max_key_bytes) {
+        if (key_limit_set) {
+            fprintf(stderr, "kvstored: --max-key-bytes: engine %s stores keys of at most %zu bytes\n",
+                    engine_name, engine->max_key_bytes);
+            kv_engine_close(engine);
+            return 2;
+        }
+        cfg.limits.max_key_bytes = engine->max_key_bytes;
     }
 
     kv_server srv;

@@ -177,6 +177,35 @@ static void unschedule(kv_server *s, kv_conn *c)
     c->pending = 0;
 }
 
+/* Arms the sync timer when the engine has committed writes waiting for a
+ * deferred sync (--sync batch) and the timer is not already running. */
+static void arm_sync(kv_server *s)
+{
+    kv_engine *e = s->env.engine;
+
+    if (!e->ops->sync_delay || ev_is_active(&s->sync_w))
+        return;
+    double delay = e->ops->sync_delay(e);
+    if (delay < 0)
+        return;
+    ev_timer_set(&s->sync_w, delay, 0.);
+    ev_timer_start(s->loop, &s->sync_w);
+}
+
+static void sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, sync_w));
+    kv_engine *e = s->env.engine;
+
+    (void)loop;
+    (void)revents;
+    if (e->ops->sync_delay(e) >= 0 && e->ops->sync(e) != KV_OK) {
+        const char *why = kv_engine_last_error(e);
+        fprintf(stderr, "kvstored: engine sync failed%s%s\n", why ? ": " : "", why ? why : "");
+    }
+    arm_sync(s);
+}
+
 /* The end of every loop turn, as Redis's beforeSleep: first the engine
  * makes this turn's writes as durable as its sync mode promises (one
  * flush for all connections: group commit), then the answers go out, one
@@ -193,9 +222,12 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     if (!s->pending)
         return;
     if (e->ops->flush && e->ops->flush(e) != KV_OK) {
-        fprintf(stderr, "kvstored: engine flush failed; closing the connections it would have answered\n");
+        const char *why = kv_engine_last_error(e);
+        fprintf(stderr, "kvstored: engine flush failed%s%s%s; closing the connections it "
+                "would have answered\n", why ? " (" : "", why ? why : "", why ? ")" : "");
         failed = 1;
     }
+    arm_sync(s);
     while (s->pending) {
         kv_conn *c = s->pending;
         unschedule(s, c);
@@ -275,6 +307,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_timer_init(&s->accept_pause_w, accept_resume_cb, 0.1, 0.);
     ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
     ev_prepare_init(&s->flush_w, flush_cb);
+    ev_timer_init(&s->sync_w, sync_cb, 0., 0.);
     ev_prepare_start(s->loop, &s->flush_w);
     ev_signal_init(&s->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&s->sigterm_w, signal_cb, SIGTERM);

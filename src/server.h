@@ -40,6 +40,8 @@ typedef struct kv_server {
     ev_timer drain_w;           /* private: bounds the shutdown drain */
     ev_prepare flush_w;         /* private: end of each loop turn: engine
                                    flush, then every pending answer written */
+    ev_timer sync_w;            /* private: the engine's deferred sync
+                                   (--sync batch), armed after a flush */
     struct kv_conn *pending;    /* connections with answers to write this turn */
     int listen_fd;
     kv_exec_env env;            /* what every connection's executor shares;

@@ -605,7 +605,7 @@ static void stats_count_calls_keys_and_connections(void **state)
     assert_int_equal(st.calls[4], 0);        /* this Stats call is not in yet */
     assert_int_equal(st.requests, 5);
     assert_int_equal(st.errors, 2);
-    assert_string_equal(st.engine, "memory");
+    assert_string_equal(st.engine, kv_test_engine());
     assert_true(st.rss > 0);
     kv_client_free(other);
 }

@@ -26,6 +26,9 @@ static const struct stats_field {
     FIELD(engine_memory_bytes),
     FIELD(resident_memory_bytes),
     FIELD(max_memory_bytes),
+    FIELD(engine_file_bytes),
+    FIELD(engine_map_bytes),
+    FIELD(engine_last_sync_unix_ms),
 #undef FIELD
 };
 
@@ -61,6 +64,8 @@ void kvctl_stats_print(FILE *fp, const Kvstore__V1__StatsResponse *s,
                 (unsigned long long)field_value(s, &fields[i]), sep);
     fprintf(fp, "engine%s", eq);
     put_text(fp, s->engine);
+    fprintf(fp, "%sengine_sync%s", sep, eq);
+    put_text(fp, s->engine_sync);
     fprintf(fp, "%sversion%s", sep, eq);
     put_text(fp, s->version);
     for (size_t i = 0; i < s->n_methods; i++) {
@@ -81,6 +86,8 @@ void kvctl_stats_json(json_object *obj, const Kvstore__V1__StatsResponse *s)
         json_object_object_add(obj, fields[i].name,
                                json_object_new_uint64(field_value(s, &fields[i])));
     json_object_object_add(obj, "engine", json_object_new_string(s->engine ? s->engine : ""));
+    json_object_object_add(obj, "engine_sync",
+                           json_object_new_string(s->engine_sync ? s->engine_sync : ""));
     json_object_object_add(obj, "version", json_object_new_string(s->version ? s->version : ""));
     for (size_t i = 0; i < s->n_methods; i++) {
         const Kvstore__V1__MethodStats *m = s->methods[i];

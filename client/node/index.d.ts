@@ -54,6 +54,10 @@ export interface StatsResponse {
   version: string;
   max_memory_bytes: Uint64;
   connections_rejected: Uint64;
+  engine_file_bytes: Uint64;
+  engine_map_bytes: Uint64;
+  engine_last_sync_unix_ms: Uint64;
+  engine_sync: string;
 }
 
 /** A hand-built envelope for Client.exchange(); the client assigns the id. */

@@ -11,6 +11,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,15 +21,22 @@ import unittest
 
 KVCTL = os.environ.get("KVCTL", "")
 KVSTORED = os.environ.get("KVSTORED", "")
+ENGINE = os.environ.get("KVSTORED_ENGINE") or "memory"
 RUN_TIMEOUT = 30.0          # seconds any one kvctl run may take
 ALL_BYTES = bytes(range(256))
 
 
 class Server:
-    """$KVSTORED --listen 127.0.0.1:0, up once it prints 'listening on'."""
+    """$KVSTORED --listen 127.0.0.1:0, up once it prints 'listening on'. With
+    $KVSTORED_ENGINE set (and not memory): --engine that and a fresh --dir,
+    removed on stop, before ARGS."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen([KVSTORED, "--listen", "127.0.0.1:0", *args],
+        engine, self.dir = [], None
+        if ENGINE != "memory":
+            self.dir = tempfile.mkdtemp(prefix="kvstored-test.")
+            engine = ["--engine", ENGINE, "--dir", self.dir]
+        self.proc = subprocess.Popen([KVSTORED, "--listen", "127.0.0.1:0", *engine, *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
         line = b""
         deadline = time.monotonic() + 10
@@ -57,6 +65,9 @@ class Server:
             self.proc.kill()
             self.proc.wait(10)
         self.proc.stdout.close()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
 
 
 def dead_endpoint():
@@ -541,7 +552,8 @@ class TestShell(KvctlTest):
 STATS_NUMBERS = ["uptime_seconds", "connections_current", "connections_total",
                  "connections_rejected", "requests_total", "errors_total", "keys",
                  "data_bytes", "engine_memory_bytes", "resident_memory_bytes",
-                 "max_memory_bytes"]
+                 "max_memory_bytes", "engine_file_bytes", "engine_map_bytes",
+                 "engine_last_sync_unix_ms"]
 METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth")]
 
 
@@ -558,7 +570,7 @@ class TestStats(KvctlTest):
     def test_simple_output(self):
         lines = self.ok("stats").decode().splitlines()
         names = [line.split(": ", 1)[0] for line in lines]
-        self.assertEqual(names, STATS_NUMBERS + ["engine", "version"]
+        self.assertEqual(names, STATS_NUMBERS + ["engine", "engine_sync", "version"]
                          + ["calls " + m for m in METHODS])
         got = dict(line.split(": ", 1) for line in lines)
         for name in STATS_NUMBERS:
@@ -569,7 +581,7 @@ class TestStats(KvctlTest):
         self.assertEqual(got["errors_total"], "1")
         self.assertEqual(got["connections_current"], "1")
         self.assertEqual(got["connections_total"], "5")
-        self.assertEqual(got["engine"], "memory")
+        self.assertEqual(got["engine"], ENGINE)
         self.assertRegex(got["version"], r"^\d+\.\d+\.\d+")
         self.assertEqual(got["calls /kvstore.v1.KV/Set"], "3 (errors 0)")
         self.assertEqual(got["calls /kvstore.v1.KV/Get"], "1 (errors 1)")
@@ -581,13 +593,13 @@ class TestStats(KvctlTest):
         self.assertEqual(len(r.stdout.splitlines()), 1)
         obj = json.loads(r.stdout)
         self.assertEqual(list(obj), ["command", "code"] + STATS_NUMBERS
-                         + ["engine", "version", "methods"])
+                         + ["engine", "engine_sync", "version", "methods"])
         self.assertEqual((obj["command"], obj["code"]), ("stats", "OK"))
         for name in STATS_NUMBERS:
             self.assertIs(type(obj[name]), int, name)
         self.assertEqual((obj["keys"], obj["data_bytes"], obj["requests_total"],
                           obj["errors_total"]), (3, 27, 4, 1))
-        self.assertEqual(obj["engine"], "memory")
+        self.assertEqual(obj["engine"], ENGINE)
         methods = {m["method"]: (m["calls"], m["errors"]) for m in obj["methods"]}
         self.assertEqual([m["method"] for m in obj["methods"]], METHODS)
         self.assertEqual(methods["/kvstore.v1.KV/Set"], (3, 0))
@@ -601,8 +613,8 @@ class TestStats(KvctlTest):
         self.assertEqual(len(lines), 4, r.stdout)      # three answers and the end
         self.assertEqual((lines[0], lines[2], lines[3]), ("value", "PONG", ""))
         pairs = [p.split("=", 1) for p in lines[1].split(" ")]
-        self.assertEqual([k for k, _ in pairs], STATS_NUMBERS + ["engine", "version"]
-                         + METHODS)
+        self.assertEqual([k for k, _ in pairs],
+                         STATS_NUMBERS + ["engine", "engine_sync", "version"] + METHODS)
         got = dict(pairs)
         self.assertEqual(got["keys"], "2")             # the clear before it counts
         self.assertEqual(got["/kvstore.v1.KV/Set"], "3/0")

@@ -1,5 +1,6 @@
 /* server.c - starting and stopping kvstored for tests; raw socket helpers.
- * Owns the child process it starts. */
+ * Owns the child process it starts and the temporary --dir it gives it. */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,9 +18,38 @@
 #include "frame.h"
 #include "server.h"
 
+const char *kv_test_engine(void)
+{
+    const char *engine = getenv("KVSTORED_ENGINE");
+    return engine && engine[0] ? engine : "memory";
+}
+
+/* Removes S's temporary engine directory and what the engine left in it. */
+static void remove_dir(kv_test_server *s)
+{
+    DIR *d;
+    struct dirent *de;
+    char path[sizeof s->dir + 256 + 2];
+
+    if (!s->dir[0])
+        return;
+    if ((d = opendir(s->dir))) {
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                snprintf(path, sizeof path, "%s/%s", s->dir, de->d_name);
+                unlink(path);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(s->dir);
+    s->dir[0] = 0;
+}
+
 int kv_test_server_start(kv_test_server *s, const char *const *extra)
 {
     const char *bin = getenv("KVSTORED");
+    const char *engine = kv_test_engine();
     const char *argv[32] = { 0 };
     int pipefd[2], n = 0;
 
@@ -30,6 +60,18 @@ int kv_test_server_start(kv_test_server *s, const char *const *extra)
     argv[n++] = bin;
     argv[n++] = "--listen";
     argv[n++] = "127.0.0.1:0";
+    s->dir[0] = 0;
+    if (strcmp(engine, "memory") != 0) {
+        snprintf(s->dir, sizeof s->dir, "/tmp/kvstored-test.XXXXXX");
+        if (!mkdtemp(s->dir)) {
+            perror("mkdtemp");
+            return -1;
+        }
+        argv[n++] = "--engine";
+        argv[n++] = engine;
+        argv[n++] = "--dir";
+        argv[n++] = s->dir;
+    }
     for (; extra && *extra && n < 30; extra++)
         argv[n++] = *extra;
     if (pipe(pipefd) < 0)
@@ -67,6 +109,7 @@ int kv_test_server_start(kv_test_server *s, const char *const *extra)
     if (s->port <= 0) {
         kill(s->pid, SIGKILL);
         waitpid(s->pid, NULL, 0);
+        remove_dir(s);
         return -1;
     }
     snprintf(s->endpoint, sizeof s->endpoint, "127.0.0.1:%d", s->port);
@@ -80,12 +123,15 @@ int kv_test_server_stop(kv_test_server *s)
     kill(s->pid, SIGTERM);
     for (int i = 0; i < 1000; i++) {
         pid_t r = waitpid(s->pid, &status, WNOHANG);
-        if (r == s->pid)
+        if (r == s->pid) {
+            remove_dir(s);
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
         usleep(10000);
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &status, 0);
+    remove_dir(s);
     return -1;
 }
 

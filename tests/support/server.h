@@ -13,15 +13,23 @@ typedef struct kv_test_server {
     pid_t pid;
     int port;
     char endpoint[64];      /* "127.0.0.1:PORT" */
+    char dir[64];           /* the engine's fresh --dir, removed on stop; "" if none */
 } kv_test_server;
 
-/* Starts $KVSTORED --listen 127.0.0.1:0 plus EXTRA (NULL-terminated, may be
- * NULL) and waits up to 10 s for "listening on". Returns 0 or -1. */
+/* Starts $KVSTORED --listen 127.0.0.1:0, then the engine flags of
+ * $KVSTORED_ENGINE when set (--engine NAME and, for any engine but memory,
+ * --dir of a fresh temporary directory), then EXTRA (NULL-terminated, may
+ * be NULL; it comes last, so a test's own --engine or --dir wins), and
+ * waits up to 10 s for "listening on". Returns 0 or -1. */
 int kv_test_server_start(kv_test_server *s, const char *const *extra);
 
-/* SIGTERM, then waits up to 10 s. Returns the exit status, or -1 when it
- * did not exit by itself (it is then killed) or died of a signal. */
+/* SIGTERM, then waits up to 10 s; removes the temporary --dir. Returns the
+ * exit status, or -1 when it did not exit by itself (it is then killed) or
+ * died of a signal. */
 int kv_test_server_stop(kv_test_server *s);
+
+/* The engine the live suites run against: $KVSTORED_ENGINE, or "memory". */
+const char *kv_test_engine(void);
 
 /* A blocking TCP connection to PORT with 5 s send/receive timeouts, or -1. */
 int kv_test_connect(int port);

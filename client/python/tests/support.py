@@ -2,13 +2,17 @@
 
 The server binary comes from $KVSTORED. It is started on port 0 and prints
 "listening on 127.0.0.1:PORT" once ready; every wait here is bounded.
+$KVSTORED_ENGINE (unset: memory) picks the engine; any engine but memory
+gets a fresh temporary --dir, removed when the server is stopped or killed.
 """
 
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 START_TIMEOUT = 10.0
@@ -22,11 +26,23 @@ def server_binary():
     return path
 
 
+def engine_args():
+    """The flags of $KVSTORED_ENGINE and the temporary directory they name
+    (None for memory)."""
+    engine = os.environ.get("KVSTORED_ENGINE") or "memory"
+    if engine == "memory":
+        return [], None
+    tmp = tempfile.mkdtemp(prefix="kvstored-test.")
+    return ["--engine", engine, "--dir", tmp], tmp
+
+
 class Server:
-    """A kvstored child process on a free port of 127.0.0.1."""
+    """A kvstored child process on a free port of 127.0.0.1. ARGS come after
+    the engine flags, so a test's own --engine or --dir wins."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", *args],
+        engine, self.dir = engine_args()
+        self.proc = subprocess.Popen([server_binary(), "--listen", "127.0.0.1:0", *engine, *args],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         try:
             line = self._read_line(START_TIMEOUT)
@@ -75,4 +91,7 @@ class Server:
     def _reap(self, timeout):
         status = self.proc.wait(timeout)
         self.proc.stdout.close()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
         return status

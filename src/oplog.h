@@ -1,0 +1,49 @@
+/* oplog.h - the writes of one open transaction, kept so that they can be
+ * applied again after the transaction is lost. LMDB aborts a whole write
+ * transaction when one write in it fails (a full map), and that
+ * transaction also holds other clients' accepted writes of the same loop
+ * turn: engine_lmdb.c replays them from here. Records are packed in one
+ * growable buffer; nothing here knows LMDB. */
+#ifndef KV_OPLOG_H
+#define KV_OPLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum kv_oplog_kind {
+    KV_OPLOG_SET = 1,   /* key, value */
+    KV_OPLOG_UNSET = 2, /* key; the value is empty */
+} kv_oplog_kind;
+
+/* One record, pointing into the log (valid until the log changes). */
+typedef struct kv_oplog_entry {
+    kv_oplog_kind kind;
+    const uint8_t *key, *value;
+    size_t klen, vlen;
+} kv_oplog_entry;
+
+typedef struct kv_oplog {
+    uint8_t *data;      /* private: records, back to back */
+    size_t len, cap;    /* len is read-only: the bytes held */
+    size_t count;       /* read-only: the records held */
+} kv_oplog;
+
+#define KV_OPLOG_INIT { NULL, 0, 0, 0 }
+
+/* Appends a record (copies KEY and VALUE). Returns 0, or -1 when memory is
+ * out or a length does not fit 32 bits (the log is then unchanged). */
+int kv_oplog_append(kv_oplog *l, kv_oplog_kind kind, const uint8_t *key, size_t klen,
+                    const uint8_t *value, size_t vlen);
+
+/* Drops the last record: the one appended for a write that then failed. */
+void kv_oplog_drop_last(kv_oplog *l);
+
+/* Iterates: start with *POS = 0. Returns 1 and fills *E, or 0 at the end. */
+int kv_oplog_next(const kv_oplog *l, size_t *pos, kv_oplog_entry *e);
+
+/* Empties the log; frees its buffer when it grew large, keeps it otherwise. */
+void kv_oplog_clear(kv_oplog *l);
+
+void kv_oplog_free(kv_oplog *l);
+
+#endif

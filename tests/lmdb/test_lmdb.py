@@ -1,0 +1,285 @@
+"""test_lmdb - the lmdb engine through a live kvstored: a clean restart keeps
+everything in every sync mode; each way of starting it wrongly fails with
+one clear line and a non-zero exit; a full map refuses only the writes that
+do not fit; Stats shows the engine's figures; --sync batch syncs on its
+own within the interval. (kill -9: test_lmdb_crash.py.)
+"""
+
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from live import (OK, RESOURCE_EXHAUSTED, STATS_DATA_BYTES, STATS_ENGINE,  # noqa: E402
+                  STATS_FILE_BYTES, STATS_KEYS, STATS_LAST_SYNC_MS, STATS_MAP_BYTES,
+                  STATS_SYNC, Server, run_server, set_request)
+
+INVALID_ARGUMENT = 3
+
+
+class LmdbTest(unittest.TestCase):
+    """Gives each test a fresh directory, self.dir."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kvstored-lmdb.")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.dir = os.path.join(self.tmp, "db")
+
+    def start(self, *args):
+        server = Server("--engine", "lmdb", "--dir", self.dir, *args)
+        self.addCleanup(server.kill)
+        return server
+
+    def assertFailsToStart(self, args, message, status=1, preexec_fn=None):
+        code, err = run_server(*args, preexec_fn=preexec_fn)
+        self.assertEqual(code, status, err)
+        self.assertEqual(err.count("\n"), 1, "not one line: %r" % err)
+        self.assertTrue(err.startswith("kvstored: "), err)
+        self.assertIn(message, err)
+        return err
+
+
+class TestRestart(LmdbTest):
+    def fill(self, conn):
+        """Sets, overwrites and clears; returns what must be stored."""
+        want = {}
+        for i in range(1000):
+            k = b"k%04d" % i
+            v = bytes([i % 256]) * (i % 300)        # empty values too
+            self.assertEqual(conn.set(k, v), (OK, ""))
+            want[k] = v
+        for i in range(0, 1000, 7):
+            k = b"k%04d" % i
+            self.assertEqual(conn.set(k, b"again"), (OK, ""))
+            want[k] = b"again"
+        for i in range(0, 1000, 5):
+            k = b"k%04d" % i
+            self.assertEqual(conn.clear(k)[0], OK)
+            del want[k]
+        return want
+
+    def test_clean_stop_keeps_everything_in_every_sync_mode(self):
+        for sync in ("always", "batch", "none"):
+            with self.subTest(sync=sync):
+                shutil.rmtree(self.dir, True)
+                server = self.start("--sync", sync)
+                conn = server.connect()
+                want = self.fill(conn)
+                before = conn.stats()
+                conn.close()
+                self.assertEqual(server.stop(), 0, server.stderr)
+
+                server = self.start("--sync", sync)
+                conn = server.connect()
+                stored = conn.get_many(sorted(b"k%04d" % i for i in range(1000)))
+                self.assertEqual({k: v for k, v in stored.items() if v is not None}, want)
+                after = conn.stats()
+                self.assertEqual(after[STATS_KEYS], len(want))
+                self.assertEqual(after[STATS_DATA_BYTES], before[STATS_DATA_BYTES])
+                self.assertEqual(after[STATS_DATA_BYTES],
+                                 sum(len(k) + len(v) for k, v in want.items()))
+                conn.close()
+                self.assertEqual(server.stop(), 0, server.stderr)
+
+    def test_a_write_is_read_back_in_its_own_loop_turn(self):
+        # Set then Get of the same key in one pipeline: the Get runs inside
+        # the turn's open write transaction.
+        conn = self.start().connect()
+        conn.send([set_request(b"k", b"v1"), ("Get", b"\x0a\x01k"),
+                   set_request(b"k", b"v2"), ("Get", b"\x0a\x01k")])
+        answers = [conn.receive() for _ in range(4)]
+        self.assertEqual([a[0] for a in answers], [OK] * 4)
+        self.assertEqual((answers[1][2], answers[3][2]), (b"\x0a\x02v1", b"\x0a\x02v2"))
+
+
+class TestBadStart(LmdbTest):
+    def test_directory_not_writable(self):
+        os.mkdir(self.dir, 0o755)
+        os.chmod(self.tmp, 0o755)                   # mkdtemp's 0700 would stop nobody sooner
+        if os.geteuid() == 0:
+            # Root writes anywhere: run the server as nobody instead.
+            def drop():
+                os.setgid(65534)
+                os.setuid(65534)
+            preexec = drop
+        else:
+            os.chmod(self.dir, 0o555)
+            preexec = None
+        self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
+                                "engine lmdb: %s is not writable: Permission denied" % self.dir,
+                                preexec_fn=preexec)
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_directory_held_by_another_kvstored(self):
+        first = self.start()
+        first.connect().set(b"k", b"v")
+        self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
+                                "engine lmdb: %s is in use by another kvstored (pid %d)"
+                                % (self.dir, first.pid))
+        conn = first.connect()
+        self.assertEqual(conn.get(b"k"), b"v")      # the first one is unharmed
+        conn.close()
+        # A lock held by a killed server dies with it.
+        self.assertEqual(first.kill(), -signal.SIGKILL)
+        second = self.start()
+        self.assertEqual(second.connect().get(b"k"), b"v")
+        self.assertEqual(second.stop(), 0)
+
+    def test_garbage_data_file(self):
+        os.mkdir(self.dir)
+        with open(os.path.join(self.dir, "data.mdb"), "wb") as f:
+            f.write(b"this is not an LMDB file\n" * 1000)
+        self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
+                                "%s/data.mdb is not an LMDB environment" % self.dir)
+
+    def test_damaged_meta_pages(self):
+        server = self.start()
+        server.connect().set(b"k", b"v")
+        self.assertEqual(server.stop(), 0)
+        with open(os.path.join(self.dir, "data.mdb"), "r+b") as f:
+            f.write(b"\xa5" * 8192)                 # both meta pages
+        self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
+                                "%s/data.mdb is not an LMDB environment" % self.dir)
+
+    def test_directory_of_something_else(self):
+        os.mkdir(self.dir)
+        with open(os.path.join(self.dir, "notes.txt"), "w") as f:
+            f.write("mine\n")
+        self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
+                                "%s is not a kvstored data directory: it holds \"notes.txt\" but "
+                                "no data.mdb" % self.dir)
+        self.assertEqual(os.listdir(self.dir), ["notes.txt"])   # left alone
+
+    def test_dir_is_a_file(self):
+        with open(self.dir, "w") as f:
+            f.write("x")
+        self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
+                                "engine lmdb: %s is not a directory" % self.dir)
+
+    def test_no_dir(self):
+        self.assertFailsToStart(["--engine", "lmdb"], "engine lmdb: needs --dir PATH")
+
+    def test_map_size_too_small_for_the_data(self):
+        server = self.start()
+        conn = server.connect()
+        for i in range(300):
+            self.assertEqual(conn.set(b"big%03d" % i, b"x" * 10000), (OK, ""))
+        conn.close()
+        self.assertEqual(server.stop(), 0)
+        err = self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir,
+                                       "--lmdb-map-size", "1M"],
+                                      "engine lmdb: --lmdb-map-size 1M is too small for the data "
+                                      "in %s, which takes " % self.dir)
+        advice = re.search(r"give --lmdb-map-size (\d+M) or more$", err.strip())
+        self.assertIsNotNone(advice, err)
+        server = self.start("--lmdb-map-size", advice.group(1))     # the advice works
+        self.assertEqual(server.connect().get(b"big299"), b"x" * 10000)
+        self.assertEqual(server.stop(), 0)
+
+    def test_bad_flags_are_usage_errors(self):
+        for args, message in [
+                (["--sync", "sometimes"], "--sync: \"sometimes\" is not always, batch or none"),
+                (["--sync-interval-ms", "0"], "--sync-interval-ms: \"0\" is not a number"),
+                (["--lmdb-map-size", "1"], "--lmdb-map-size: \"1\" is not a size between"),
+                (["--max-key-bytes", "1K"], "--max-key-bytes: engine lmdb stores keys of at "
+                                            "most 511 bytes")]:
+            with self.subTest(args=args):
+                self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir] + args,
+                                        message, status=2)
+
+
+class TestLimits(LmdbTest):
+    def test_full_map_refuses_writes_that_do_not_fit_and_keeps_serving(self):
+        server = self.start("--lmdb-map-size", "1M")
+        conn = server.connect()
+        stored = []
+        for i in range(2000):
+            code, message = conn.set(b"k%04d" % i, b"v" * 1000)
+            if code != OK:
+                break
+            stored.append(b"k%04d" % i)
+        self.assertEqual(code, RESOURCE_EXHAUSTED)
+        self.assertEqual(message, "LMDB map full (--lmdb-map-size 1M); Clear keys or restart "
+                                  "with a larger map")
+        self.assertGreater(len(stored), 300)
+        # Reads, Clears and Stats keep working; Clears make room.
+        self.assertEqual(conn.get(stored[-1]), b"v" * 1000)
+        for k in stored[:100]:
+            self.assertEqual(conn.clear(k)[0], OK)
+        # A pipeline that fills the room again arrives in one loop turn, so
+        # its writes share one transaction: those before the first refused
+        # one must survive the refusals that follow.
+        conn.send([set_request(b"p%03d" % i, b"w" * 1000) for i in range(200)])
+        answers = [conn.receive()[:2] for _ in range(200)]
+        accepted = [b"p%03d" % i for i, a in enumerate(answers) if a[0] == OK]
+        refused = [a for a in answers if a[0] != OK]
+        self.assertGreater(len(accepted), 5)
+        self.assertGreater(len(refused), 20)
+        self.assertEqual({a[0] for a in refused}, {RESOURCE_EXHAUSTED})
+        self.assertGreater(conn.stats()[STATS_KEYS], 0)
+        self.assertEqual(server.stop(), 0, server.stderr)
+        self.assertEqual(server.stderr, "")         # no failed flush, no closed connection
+
+        server = self.start("--lmdb-map-size", "1M")
+        conn = server.connect()
+        got = conn.get_many(stored + accepted)
+        self.assertEqual([k for k in stored[:100] if got[k] is not None], [])
+        self.assertEqual([k for k in stored[100:] if got[k] != b"v" * 1000], [])
+        self.assertEqual([k for k in accepted if got[k] != b"w" * 1000], [])
+        self.assertEqual(conn.stats()[STATS_KEYS], len(stored) - 100 + len(accepted))
+        for k in stored[100:200]:
+            self.assertEqual(conn.clear(k)[0], OK)
+        self.assertEqual(conn.set(b"after", b"room again" * 100), (OK, ""))
+        self.assertEqual(server.stop(), 0, server.stderr)
+
+    def test_keys_are_limited_to_what_lmdb_stores(self):
+        conn = self.start().connect()
+        self.assertEqual(conn.set(b"k" * 511, b"v"), (OK, ""))
+        self.assertEqual(conn.set(b"k" * 512, b"v"),
+                         (INVALID_ARGUMENT, "key of 512 bytes exceeds the limit of 511 bytes"))
+
+
+class TestStats(LmdbTest):
+    def test_engine_figures(self):
+        conn = self.start("--lmdb-map-size", "64M").connect()
+        before = int(time.time() * 1000)
+        conn.set(b"k", b"value")
+        s = conn.stats()
+        self.assertEqual(s[STATS_ENGINE], b"lmdb")
+        self.assertEqual(s[STATS_SYNC], b"always")
+        self.assertEqual(s[STATS_MAP_BYTES], 64 << 20)
+        self.assertEqual(s[STATS_FILE_BYTES],
+                         os.stat(os.path.join(self.dir, "data.mdb")).st_blocks * 512)
+        self.assertGreater(s[STATS_FILE_BYTES], 0)
+        self.assertGreaterEqual(s[STATS_LAST_SYNC_MS], before - 1)
+        self.assertEqual((s[STATS_KEYS], s[STATS_DATA_BYTES]), (1, 6))
+
+    def test_sync_none_never_syncs_while_serving(self):
+        conn = self.start("--sync", "none").connect()
+        conn.set(b"k", b"v")
+        s = conn.stats()
+        self.assertEqual(s[STATS_SYNC], b"none")
+        self.assertEqual(s.get(STATS_LAST_SYNC_MS, 0), 0)
+
+    def test_sync_batch_syncs_within_the_interval_on_its_own(self):
+        conn = self.start("--sync", "batch", "--sync-interval-ms", "200").connect()
+        time.sleep(0.25)
+        conn.set(b"a", b"1")            # an interval has passed: synced before the answer
+        first = conn.stats()[STATS_LAST_SYNC_MS]
+        self.assertGreater(first, 0)
+        before = int(time.time() * 1000)
+        conn.set(b"b", b"2")            # within the interval: deferred to the timer
+        self.assertEqual(conn.stats()[STATS_LAST_SYNC_MS], first)
+        time.sleep(0.5)                 # no request meanwhile: the timer syncs
+        self.assertGreaterEqual(conn.stats()[STATS_LAST_SYNC_MS], before - 1)
+
+
+if __name__ == "__main__":
+    if not os.access(os.environ.get("KVSTORED", ""), os.X_OK):
+        raise SystemExit("set KVSTORED to the kvstored binary (meson test does)")
+    unittest.main(verbosity=2)

@@ -55,3 +55,17 @@ int kv_sync_mode_parse(const char *name, kv_sync_mode *out)
     }
     return -1;
 }
+
+kv_status kv_engine_copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
+                             ProtobufCBinaryData *out)
+{
+    out->len = n;
+    out->data = NULL;
+    if (n == 0)
+        return KV_OK;
+    out->data = alloc->alloc(alloc->allocator_data, n);
+    if (!out->data)
+        return KV_RESOURCE_EXHAUSTED;
+    memcpy(out->data, p, n);
+    return KV_OK;
+}

@@ -120,6 +120,12 @@ kv_status kv_engine_open(const char *name, const char *dir,
                          const kv_engine_options *opts, kv_engine **out,
                          char *err, size_t errlen);
 
+/* For engines: copies P[0..N) into memory from ALLOC as get/unset hand
+ * values back (an empty value stays data = NULL). KV_OK, or
+ * KV_RESOURCE_EXHAUSTED when ALLOC has no memory. */
+kv_status kv_engine_copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
+                             ProtobufCBinaryData *out);
+
 /* The registered engine names, comma-separated (static string). */
 const char *kv_engine_names(void);
 

@@ -162,21 +162,6 @@ static kv_status fail(lmdb_engine *l, int rc)
     }
 }
 
-/* Copies N bytes into memory from ALLOC; an empty value stays NULL. */
-static kv_status copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
-                          ProtobufCBinaryData *out)
-{
-    out->len = n;
-    out->data = NULL;
-    if (n == 0)
-        return KV_OK;
-    out->data = alloc->alloc(alloc->allocator_data, n);
-    if (!out->data)
-        return KV_RESOURCE_EXHAUSTED;
-    memcpy(out->data, p, n);
-    return KV_OK;
-}
-
 static MDB_val val(const uint8_t *p, size_t n)
 {
     return (MDB_val){ n, p ? (void *)p : (void *)&empty_byte };
@@ -390,7 +375,7 @@ static kv_status lmdb_get(kv_engine *e, const uint8_t *key, size_t klen,
     if (txn == l->rtxn && (rc = mdb_txn_renew(l->rtxn)) != 0)
         return fail(l, rc);
     rc = mdb_get(txn, l->kv, &k, &v);
-    kv_status st = rc == 0 ? copy_out(alloc, v.mv_data, v.mv_size, value)
+    kv_status st = rc == 0 ? kv_engine_copy_out(alloc, v.mv_data, v.mv_size, value)
                  : rc == MDB_NOTFOUND ? KV_NOT_FOUND : fail(l, rc);
     if (txn == l->rtxn)
         mdb_txn_reset(l->rtxn);
@@ -432,7 +417,7 @@ static kv_status lmdb_unset(kv_engine *e, const uint8_t *key, size_t klen,
     if (rc != 0)
         return fail(l, rc);
     /* Copied before the delete, which may move the bytes it points to. */
-    if (old && copy_out(alloc, v.mv_data, v.mv_size, old) != KV_OK)
+    if (old && kv_engine_copy_out(alloc, v.mv_data, v.mv_size, old) != KV_OK)
         return KV_RESOURCE_EXHAUSTED;   /* nothing removed */
     if (kv_oplog_append(&l->log, KV_OPLOG_UNSET, key, klen, NULL, 0) < 0)
         return fail(l, ENOMEM);

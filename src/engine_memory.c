@@ -85,21 +85,6 @@ static int grow(mem_engine *m)
     return 0;
 }
 
-/* Copies N bytes into memory from ALLOC; an empty value stays NULL. */
-static kv_status copy_out(ProtobufCAllocator *alloc, const uint8_t *p, size_t n,
-                          ProtobufCBinaryData *out)
-{
-    out->len = n;
-    out->data = NULL;
-    if (n == 0)
-        return KV_OK;
-    out->data = alloc->alloc(alloc->allocator_data, n);
-    if (!out->data)
-        return KV_RESOURCE_EXHAUSTED;
-    memcpy(out->data, p, n);
-    return KV_OK;
-}
-
 static size_t item_size(size_t klen, size_t vlen)
 {
     return sizeof(mem_item) + klen + vlen;
@@ -137,7 +122,7 @@ static kv_status mem_get(kv_engine *e, const uint8_t *key, size_t klen,
 
     if (!s->item)
         return KV_NOT_FOUND;
-    return copy_out(alloc, s->item->data + klen, s->item->vlen, value);
+    return kv_engine_copy_out(alloc, s->item->data + klen, s->item->vlen, value);
 }
 
 static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
@@ -215,7 +200,7 @@ static kv_status mem_unset(kv_engine *e, const uint8_t *key, size_t klen,
 
     if (!it)
         return KV_NOT_FOUND;
-    if (old && copy_out(alloc, it->data + klen, it->vlen, old) != KV_OK)
+    if (old && kv_engine_copy_out(alloc, it->data + klen, it->vlen, old) != KV_OK)
         return KV_RESOURCE_EXHAUSTED;   /* nothing removed */
     remove_slot(m, s);
     m->count--;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <kvstore/client.h>
 #include "buf.h"
+#include "endpoint.h"
 #include "internal.h"
 #include "frame.h"
 
@@ -333,32 +334,18 @@ static void client_destroy(ProtobufCService *service)
 
 static int connect_to(const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
-    char host[256] = KV_DEFAULT_HOST, port[16];
+    kv_endpoint where;
+    const char *host, *port;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     struct addrinfo *res, *ai;
     int fd = -1, rc;
 
-    snprintf(port, sizeof port, "%d", KV_DEFAULT_PORT);
-    if (endpoint && *endpoint) {
-        const char *colon;
-        if (endpoint[0] == '[') {
-            const char *end = strchr(endpoint, ']');
-            if (!end) {
-                snprintf(err, errlen, "bad endpoint \"%s\"", endpoint);
-                return -1;
-            }
-            snprintf(host, sizeof host, "%.*s", (int)(end - endpoint - 1), endpoint + 1);
-            colon = end[1] == ':' ? end + 1 : NULL;
-        } else {
-            colon = strrchr(endpoint, ':');
-            snprintf(host, sizeof host, "%.*s",
-                     (int)(colon ? (size_t)(colon - endpoint) : strlen(endpoint)), endpoint);
-        }
-        if (colon)
-            snprintf(port, sizeof port, "%s", colon + 1);
-        if (!host[0])
-            snprintf(host, sizeof host, "%s", KV_DEFAULT_HOST);
-    }
+    /* NULL or "" is the default endpoint; ":PORT" the default host. */
+    if (kv_endpoint_parse(endpoint && *endpoint ? endpoint : KV_DEFAULT_HOST, KV_DEFAULT_PORT,
+                          &where, err, errlen) < 0)
+        return -1;
+    host = where.host[0] ? where.host : KV_DEFAULT_HOST;
+    port = where.service;
     rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "cannot resolve %s:%s: %s", host, port, gai_strerror(rc));

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <kvstore/client.h>
 #include "internal.h"
+#include "token.h"
 
 /* What a closure saw. */
 typedef struct result {
@@ -153,24 +155,15 @@ kv_status kv_client_auth(kv_client *c, const void *token, size_t len)
 
 kv_status kv_client_auth_file(kv_client *c, const char *path)
 {
-    char buf[4096];
-    FILE *f = fopen(path, "rb");
+    uint8_t token[KV_TOKEN_MAX];
+    char why[512];
     size_t n;
 
-    if (!f) {
-        kvc_set_status(c, KV_INVALID_ARGUMENT, "cannot read token file %s: %s", path, strerror(errno));
+    if (kv_token_read(path, token, &n, why, sizeof why) < 0) {
+        kvc_set_status(c, KV_INVALID_ARGUMENT, "%s", why);
         return KV_INVALID_ARGUMENT;
     }
-    n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (n == 0 || n == sizeof buf) {
-        kvc_set_status(c, KV_INVALID_ARGUMENT, "token file %s must hold one token of 1 to %zu bytes",
-                   path, sizeof buf - 1);
-        return KV_INVALID_ARGUMENT;
-    }
-    kv_status st = kv_client_auth(c, buf, n);
-    memset(buf, 0, sizeof buf);
+    kv_status st = kv_client_auth(c, token, n);
+    sodium_memzero(token, sizeof token);
     return st;
 }

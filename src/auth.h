@@ -13,8 +13,9 @@ typedef struct kv_auth {
     uint8_t digest[32];     /* BLAKE2b of the token; the token is not kept */
 } kv_auth;
 
-/* Reads the token from PATH (one line; a trailing newline is dropped; it
- * must not be empty). Returns 0, or -1 with a one-line reason in ERR. */
+/* Reads the token from PATH with kv_token_read (token.h: the first line of
+ * a regular file, 1 to 4095 bytes) and keeps only its digest. Returns 0, or
+ * -1 with a one-line reason in ERR. */
 int kv_auth_load(kv_auth *a, const char *path, char *err, size_t errlen);
 
 /* Whether TOKEN[0..LEN) is the configured token. Takes the same time

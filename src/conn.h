@@ -5,6 +5,7 @@
 #define KV_CONN_H
 
 #include <ev.h>
+#include "authguard.h"
 #include "buf.h"
 #include "exec.h"
 
@@ -22,7 +23,15 @@ typedef struct kv_conn {
     ev_timer idle;              /* closes the connection after --idle-timeout
                                    without progress (see conn_idle_cb) */
     ev_tstamp last_progress;    /* last whole request or written answer */
-    size_t in_counted;          /* in.cap as counted in srv->in_total */
+    ev_tstamp last_sent;        /* last time answer bytes left, or the output
+                                   was empty: how long a client has not read */
+    size_t in_counted;          /* what in.cap adds to srv->stats.input_bytes */
+    size_t out_counted;         /* out.cap as counted in srv->stats.output_bytes */
+    size_t out_held;            /* the last out_held bytes of out answer
+                                   requests of this loop turn: they may not
+                                   leave before the engine's flush, which
+                                   makes this turn's writes durable (see
+                                   kv_conn_flush) */
     struct kv_server *srv;
     int fd;
     kv_conn_state state;
@@ -36,15 +45,16 @@ typedef struct kv_conn {
     struct kv_conn *pprev, *pnext;
 } kv_conn;
 
-/* Takes ownership of FD (non-blocking, connected) and starts serving it.
- * Returns the connection or NULL (FD is then closed). */
-kv_conn *kv_conn_new(struct kv_server *srv, int fd);
+/* Takes ownership of FD (non-blocking, connected to PEER) and starts
+ * serving it. Returns the connection or NULL (FD is then closed). */
+kv_conn *kv_conn_new(struct kv_server *srv, int fd, const kv_peer *peer);
 
 /* Stops reading; closes once pending answers are written (shutdown). */
 void kv_conn_drain(kv_conn *c);
 
-/* Writes this turn's answers (called by the server once per loop turn,
- * after the engine's flush). Returns 0, or -1 when C was closed. */
+/* Writes this turn's answers. The server calls it once per loop turn, after
+ * the engine's flush succeeded: only then may the answers of the turn's
+ * writes leave. Returns 0, or -1 when C was closed. */
 int kv_conn_flush(kv_conn *c);
 
 /* Closes the socket, unlinks from the server and frees C. */

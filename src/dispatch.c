@@ -122,7 +122,8 @@ int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stat
                                            strlen(name)));
     }
 
-    kv_call call = { .alloc = alloc, .status = KV_OK, .id = env.id, .out = out };
+    kv_call call = { .alloc = alloc, .status = KV_OK, .payload = env.payload,
+                     .payload_len = env.payload_len, .id = env.id, .out = out };
     unsigned index = (unsigned)(m - service->descriptor->methods);
     service->invoke(service, index, input, call_done, &call);
     if (!call.answered)

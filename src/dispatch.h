@@ -19,6 +19,11 @@ typedef struct kv_call {
     ProtobufCAllocator *alloc;  /* read-only: the request arena, for handlers */
     kv_status status;           /* KV_OK unless a handler called kv_call_fail */
     const char *message;        /* reason when status != KV_OK; static or arena */
+    const uint8_t *payload;     /* read-only: the request message as sent (in
+                                   the frame, valid during the call), for a
+                                   handler that must read it with a
+                                   descriptor of its own (exec_ping) */
+    size_t payload_len;
     uint64_t id;                /* private: the request's id */
     kv_buf *out;                /* private: where the answer frame goes */
     int answered;               /* private: closure ran */

@@ -614,12 +614,30 @@ static int open_env(lmdb_engine *l, char *err, size_t errlen)
                  rc == EACCES || rc == EROFS ? strerror(rc) : mdb_strerror(rc));
         return -1;
     }
-    /* LMDB quietly widens a map smaller than the data; we say so instead. */
     mdb_env_info(l->env, &info);
     mdb_env_stat(l->env, &ms);
     l->psize = ms.ms_psize;
     l->map_pages = l->map_bytes / l->psize;
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    /* LMDB reads its two meta pages with pread and trusts them: a data
+     * file cut shorter than the pages they say are in use opens fine, and
+     * the first read of a page past the end of the file, through the map,
+     * is SIGBUS. Only the meta pages have been read so far. */
+    mdb_filehandle_t fd;
+    struct stat fst;
+    if ((rc = mdb_env_get_fd(l->env, &fd)) != 0 || fstat(fd, &fst) != 0) {
+        snprintf(err, errlen, "cannot read the size of %s/data.mdb: %s", l->path,
+                 rc ? mdb_strerror(rc) : strerror(errno));
+        return -1;
+    }
+    if ((uint64_t)fst.st_size < need) {
+        snprintf(err, errlen, "%s/data.mdb is truncated: it holds %llu bytes, but its LMDB meta "
+                 "page says its data takes %llu (%llu pages of %u bytes)", l->path,
+                 (unsigned long long)fst.st_size, (unsigned long long)need,
+                 (unsigned long long)info.me_last_pgno + 1, ms.ms_psize);
+        return -1;
+    }
+    /* LMDB quietly widens a map smaller than the data; we say so instead. */
     if (need > l->map_bytes) {
         snprintf(err, errlen, "--lmdb-map-size %s is too small for the data in %s, "
                  "which takes %llu bytes; give --lmdb-map-size %lluM or more",

@@ -7,6 +7,8 @@
 #include <ev.h>
 #include "exec.h"
 #include "dispatch.h"
+#include "ping_view.pb-c.h"
+#include "utf8.h"
 
 #define EXEC(svc) ((kv_exec *)(svc))
 
@@ -59,14 +61,44 @@ static int reject_key(kv_exec *x, const ProtobufCBinaryData *key, void *data)
     return 0;
 }
 
+/* Ping echoes its message byte for byte, which IN cannot give: protoc-c
+ * unpacked the string into a NUL-terminated char *, so "ab\0cd" reads as
+ * "ab". So the payload is read again through ping_view.proto's PingView,
+ * the same field as bytes (the same wire encoding), and the answer is
+ * packed through it too. The wire contract stays `string`, so the message
+ * must be UTF-8: anything else is refused rather than echoed into an
+ * answer that strict clients cannot decode. */
 static void exec_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingRequest *in,
                       Kvstore__V1__PingResponse_Closure closure, void *data)
 {
-    Kvstore__V1__PingResponse out = KVSTORE__V1__PING_RESPONSE__INIT;
+    Kvstore__Server__PingView out = KVSTORE__SERVER__PING_VIEW__INIT;
+    kv_call *call = data;
 
     (void)svc;
-    out.message = in->message[0] ? in->message : (char *)"PONG";
-    closure(&out, data);
+    (void)in;
+    /* It unpacked as a PingRequest, so only memory can fail it here. */
+    Kvstore__Server__PingView *req = kvstore__server__ping_view__unpack(
+        call->alloc, call->payload_len, call->payload);
+    if (!req) {
+        kv_call_fail(data, KV_RESOURCE_EXHAUSTED, "server out of memory");
+        closure(NULL, data);
+        return;
+    }
+    size_t bad = kv_utf8_check(req->message.data, req->message.len);
+    if (bad < req->message.len) {
+        fail_fmt(data, KV_INVALID_ARGUMENT, "Ping message is not valid UTF-8 (at byte %zu of "
+                 "%zu); it is a protobuf string", bad, req->message.len);
+        closure(NULL, data);
+        return;
+    }
+    out.message = req->message;
+    if (out.message.len == 0) {
+        out.message.data = (uint8_t *)"PONG";
+        out.message.len = 4;
+    }
+    /* The closure (dispatch.c's) packs by the message's own descriptor, so
+     * a PingView goes out as the PingResponse it encodes identically. */
+    closure((const Kvstore__V1__PingResponse *)(const void *)&out, data);
 }
 
 static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest *in,
@@ -201,22 +233,54 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.engine_map_bytes = es.map_bytes;
     out.engine_last_sync_unix_ms = es.last_sync_ms;
     out.engine_sync = (char *)(es.sync ? es.sync : "");
+    out.input_buffer_bytes = st->input_bytes;
+    out.output_buffer_bytes = st->output_bytes;
+    out.connections_closed_output = st->conns_closed_output;
+    out.auth_refused = EXEC(svc)->env->guard ? EXEC(svc)->env->guard->refused : 0;
     out.engine = (char *)EXEC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
 }
 
+/* Auth: checks the token, unless this address failed too often lately
+ * (authguard.h): then the call is refused unchecked until its block ends,
+ * so reconnecting buys no more guesses. */
 static void exec_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthRequest *in,
                       Kvstore__V1__AuthResponse_Closure closure, void *data)
 {
     Kvstore__V1__AuthResponse out = KVSTORE__V1__AUTH_RESPONSE__INIT;
     kv_exec *x = EXEC(svc);
+    kv_auth_guard *guard = x->env->guard;
+    double now = ev_time();
 
-    if (!x->env->auth || kv_auth_check(x->env->auth, in->token.data, in->token.len)) {
+    if (!x->env->auth) {
         x->authenticated = 1;
         closure(&out, data);
         return;
     }
+    double wait = guard ? kv_auth_guard_blocked(guard, &x->peer, now) : 0;
+    if (wait > 0) {
+        kv_call *call = data;
+        char *msg = call->alloc->alloc(call->alloc->allocator_data, 160);
+        guard->refused++;
+        if (msg)
+            snprintf(msg, 160, "too many failed Auth attempts from %s; retry in %.1f s",
+                     x->peer.text, wait);
+        kv_call_fail(data, KV_RESOURCE_EXHAUSTED, msg ? msg : "too many failed Auth attempts");
+        closure(NULL, data);
+        return;
+    }
+    if (kv_auth_check(x->env->auth, in->token.data, in->token.len)) {
+        if (guard)
+            kv_auth_guard_succeeded(guard, &x->peer);
+        x->authenticated = 1;
+        closure(&out, data);
+        return;
+    }
+    double block = guard ? kv_auth_guard_failed(guard, &x->peer, now) : 0;
+    if (block > 0)
+        fprintf(stderr, "kvstored: too many failed Auth attempts from %s; refusing its Auth "
+                "calls for %.0f s\n", x->peer.text, block);
     if (++x->auth_failures >= KV_AUTH_MAX_FAILURES) {
         x->hang_up = 1;
         kv_call_fail(data, KV_UNAUTHENTICATED, "wrong token; too many tries, closing the connection");
@@ -241,9 +305,13 @@ static void exec_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMe
     protobuf_c_service_invoke_internal(svc, index, in, closure, data);
 }
 
-void kv_exec_init(kv_exec *x, const kv_exec_env *env)
+void kv_exec_init(kv_exec *x, const kv_exec_env *env, const kv_peer *peer)
 {
     memset(x, 0, sizeof *x);
+    if (peer)
+        x->peer = *peer;
+    else
+        kv_peer_from_sockaddr(&x->peer, NULL, 0);
     kvstore__v1__kv__init(&x->service, NULL);
     x->service.base.invoke = exec_invoke;
     x->service.ping = exec_ping;

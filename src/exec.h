@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "stats.h"
 #include "auth.h"
+#include "authguard.h"
 #include "kvstore/v1/kv.pb-c.h"
 
 /* What a request may ask for; see kvstored --help. */
@@ -26,6 +27,7 @@ typedef struct kv_exec_env {
     const kv_stats *stats;      /* reported by the Stats rpc */
     kv_limits limits;
     const kv_auth *auth;        /* NULL: no authentication required */
+    kv_auth_guard *guard;       /* failed Auth calls per address, server-wide */
 } kv_exec_env;
 
 typedef struct kv_exec {
@@ -33,12 +35,14 @@ typedef struct kv_exec {
     const kv_exec_env *env;             /* borrowed, outlives the executor */
     int authenticated;                  /* Auth succeeded on this connection */
     int auth_failures;
+    kv_peer peer;                       /* the client's address */
     int hang_up;                        /* read-only for conn: close the
                                            connection after this answer */
 } kv_exec;
 
-/* Prepares X to serve one connection in ENV. Allocates nothing. */
-void kv_exec_init(kv_exec *x, const kv_exec_env *env);
+/* Prepares X to serve one connection from PEER (copied; may be NULL when
+ * unknown) in ENV. Allocates nothing. */
+void kv_exec_init(kv_exec *x, const kv_exec_env *env, const kv_peer *peer);
 
 /* X as the ProtobufCService that dispatch invokes. */
 static inline ProtobufCService *kv_exec_service(kv_exec *x)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include "endpoint.h"
 #include "engine.h"
 #include "server.h"
 
@@ -62,15 +63,17 @@ static void usage(FILE *f)
 "\n"
 "Security:\n"
 "      --auth-token-file FILE  require every connection to call Auth with the\n"
-"                              token in FILE (one line) before anything else;\n"
-"                              wrong tokens get UNAUTHENTICATED, and the\n"
-"                              connection is closed after %d of them\n"
+"                              token in FILE before anything else: its first\n"
+"                              line (1 to 4095 bytes, CR LF allowed) of a\n"
+"                              regular file; wrong tokens get UNAUTHENTICATED,\n"
+"                              and the connection is closed after %d of them\n"
 "\n"
 "  -h, --help                  show this help and exit\n"
 "  -V, --version               show the version and exit\n"
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
-"the engine, exit 0. Exit status 1: could not start; 2: bad usage.\n",
+"the engine, exit 0. SIGHUP is ignored. Exit status 1: could not start; 2: bad\n"
+"usage.\n",
             kv_engine_names(), DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
             KV_DEFAULT_IDLE_TIMEOUT, KV_AUTH_MAX_FAILURES);
 }
@@ -128,7 +131,7 @@ static void raise_fd_limit(size_t max_clients)
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
-           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_IDLE, OPT_AUTH, OPT_SYNC,
+           OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_MAX_OUTPUT, OPT_IDLE, OPT_AUTH, OPT_SYNC,
            OPT_SYNC_INTERVAL, OPT_MAP_SIZE };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
@@ -140,6 +143,7 @@ int main(int argc, char **argv)
         { "max-memory-bytes", required_argument, NULL, OPT_MAX_MEMORY },
         { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
         { "max-input-bytes", required_argument, NULL, OPT_MAX_INPUT },
+        { "max-output-bytes", required_argument, NULL, OPT_MAX_OUTPUT },
         { "idle-timeout", required_argument, NULL, OPT_IDLE },
         { "auth-token-file", required_argument, NULL, OPT_AUTH },
         { "sync", required_argument, NULL, OPT_SYNC },
@@ -155,6 +159,7 @@ int main(int argc, char **argv)
         .max_clients = KV_DEFAULT_MAX_CLIENTS,
         .idle_timeout = KV_DEFAULT_IDLE_TIMEOUT,
         .input_budget = KV_DEFAULT_INPUT_BUDGET,
+        .output_budget = KV_DEFAULT_OUTPUT_BUDGET,
         .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0 },
     };
     kv_engine_options eopts = { .sync = KV_SYNC_ALWAYS,
@@ -167,7 +172,17 @@ int main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "l:e:d:hV", opts, NULL)) != -1) {
         switch (opt) {
-        case 'l': cfg.listen = optarg; break;
+        case 'l': {
+            /* Checked here so a bad address is a usage error (2), found
+             * before the engine opens; the server parses it the same way. */
+            kv_endpoint where;
+            if (kv_endpoint_parse(optarg, -1, &where, err, sizeof err) < 0) {
+                fprintf(stderr, "kvstored: --listen: %s\n", err);
+                return 2;
+            }
+            cfg.listen = optarg;
+            break;
+        }
         case 'e': engine_name = optarg; break;
         case 'd': dir = optarg; break;
         case OPT_MAX_FRAME:
@@ -188,6 +203,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_INPUT:
             cfg.input_budget = size_flag("max-input-bytes", optarg, 65536, SIZE_MAX);
+            break;
+        case OPT_MAX_OUTPUT:
+            cfg.output_budget = size_flag("max-output-bytes", optarg, 65536, SIZE_MAX);
             break;
         case OPT_IDLE:
             errno = 0;

@@ -13,48 +13,42 @@
 #include <unistd.h>
 #include "conn.h"
 #include "dispatch.h"
+#include "endpoint.h"
 #include "server.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
 #define DRAIN_SECONDS 5.0
+/* Out of descriptors: how long accepting pauses before it tries again. */
+#define ACCEPT_PAUSE_SECONDS 0.1
+/* Over --max-output-bytes: how often the stalled readers are looked for,
+ * and how long a connection must have read nothing to be one. */
+#define SHED_INTERVAL 0.25
+#define SHED_STALL_SECONDS 1.0
 #define ARENA_CHUNK (256 * 1024)
 
-/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into HOST and PORT. */
-static int split_endpoint(const char *ep, char *host, size_t hostlen, char *port, size_t portlen)
+/* SIGHUP: kvstored has nothing to reload yet (no configuration or log
+ * file), and the default action would kill it without a drain or a sync,
+ * so it is ignored, as Redis does. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    const char *colon;
-
-    if (ep[0] == '[') {
-        const char *end = strchr(ep, ']');
-        if (!end || end[1] != ':')
-            return -1;
-        snprintf(host, hostlen, "%.*s", (int)(end - ep - 1), ep + 1);
-        colon = end + 1;
-    } else {
-        colon = strrchr(ep, ':');
-        if (!colon)
-            return -1;
-        snprintf(host, hostlen, "%.*s", (int)(colon - ep), ep);
-    }
-    if (!colon[1])
-        return -1;
-    snprintf(port, portlen, "%s", colon + 1);
-    return 0;
+    (void)loop;
+    (void)w;
+    (void)revents;
+    fprintf(stderr, "kvstored: SIGHUP ignored: nothing to reload\n");
 }
 
 static int listen_on(const char *ep, char *err, size_t errlen)
 {
-    char host[256], port[32];
+    kv_endpoint where;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
     struct addrinfo *res, *ai;
     int fd = -1, one = 1, rc;
 
-    if (split_endpoint(ep, host, sizeof host, port, sizeof port) < 0) {
-        snprintf(err, errlen, "bad listen address \"%s\" (want HOST:PORT)", ep);
+    /* The port is required: a listener on a default port is a surprise. */
+    if (kv_endpoint_parse(ep, -1, &where, err, errlen) < 0)
         return -1;
-    }
-    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    rc = getaddrinfo(where.host[0] ? where.host : NULL, where.service, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "cannot resolve \"%s\": %s", ep, gai_strerror(rc));
         return -1;
@@ -114,24 +108,39 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
     (void)revents;
     for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Out of descriptors: pause accepting rather than spin. */
-                fprintf(stderr, "kvstored: accept: %s; pausing accepts\n", strerror(errno));
+                /* Out of descriptors: pause accepting rather than spin; the
+                 * connections already open are served meanwhile. The timer
+                 * is set afresh each time: a one-shot libev timer that has
+                 * fired keeps no interval to start again with. */
+                if (s->accept_paused++ == 0)
+                    fprintf(stderr, "kvstored: accept: %s; pausing accepts until descriptors "
+                            "free up (retrying every %.0f ms)\n", strerror(errno),
+                            ACCEPT_PAUSE_SECONDS * 1000);
                 ev_io_stop(loop, &s->accept_w);
+                ev_timer_set(&s->accept_pause_w, ACCEPT_PAUSE_SECONDS, 0.);
                 ev_timer_start(loop, &s->accept_pause_w);
             }
             return;
+        }
+        if (s->accept_paused) {
+            fprintf(stderr, "kvstored: accepting again after %d pauses\n", s->accept_paused);
+            s->accept_paused = 0;
         }
         if (s->stats.conns_current >= s->cfg.max_clients) {
             refuse(s, fd);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        kv_conn *c = kv_conn_new(s, fd);
+        kv_peer peer;
+        kv_peer_from_sockaddr(&peer, &ss, sslen);
+        kv_conn *c = kv_conn_new(s, fd, &peer);
         if (!c)
             continue;
         c->next = s->conns;
@@ -236,6 +245,36 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         else
             kv_conn_flush(c);
     }
+    if (s->stats.output_bytes > s->cfg.output_budget && !ev_is_active(&s->shed_w))
+        ev_timer_again(loop, &s->shed_w);
+}
+
+/* While the unread answers of all connections are over --max-output-bytes
+ * (back-pressure alone did not bring them down), closes the connections
+ * that have read nothing for SHED_STALL_SECONDS, largest output first,
+ * until the total is under the budget. Clients that read, however slowly,
+ * are left alone; Redis's client-output-buffer-limit is the model. */
+static void shed_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, shed_w));
+    ev_tstamp now = ev_now(loop);
+
+    (void)revents;
+    while (s->stats.output_bytes > s->cfg.output_budget) {
+        kv_conn *worst = NULL;
+        for (kv_conn *c = s->conns; c; c = c->next)
+            if (kv_buf_len(&c->out) > 0 && now - c->last_sent >= SHED_STALL_SECONDS &&
+                (!worst || c->out.cap > worst->out.cap))
+                worst = c;
+        if (!worst)
+            return;     /* everyone is reading: look again later */
+        fprintf(stderr, "kvstored: closing a connection holding %zu bytes of answers unread "
+                "for %.1f s: answers held by all connections are over --max-output-bytes %zu\n",
+                worst->out.cap, now - worst->last_sent, s->cfg.output_budget);
+        s->stats.conns_closed_output++;
+        kv_conn_close(worst);
+    }
+    ev_timer_stop(loop, w);
 }
 
 void kv_server_conn_closed(kv_server *s, kv_conn *c)
@@ -289,7 +328,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    s->env = (kv_exec_env){ engine, &s->stats, cfg->limits, cfg->auth };
+    s->env = (kv_exec_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard };
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");
@@ -308,12 +347,17 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
     ev_prepare_init(&s->flush_w, flush_cb);
     ev_timer_init(&s->sync_w, sync_cb, 0., 0.);
+    ev_init(&s->shed_w, shed_cb);
+    s->shed_w.repeat = SHED_INTERVAL;
+    kv_auth_guard_init(&s->auth_guard);
     ev_prepare_start(s->loop, &s->flush_w);
     ev_signal_init(&s->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&s->sigterm_w, signal_cb, SIGTERM);
     s->sigint_w.data = s->sigterm_w.data = s;
     ev_signal_start(s->loop, &s->sigint_w);
     ev_signal_start(s->loop, &s->sigterm_w);
+    ev_signal_init(&s->sighup_w, sighup_cb, SIGHUP);
+    ev_signal_start(s->loop, &s->sighup_w);
     announce(s->listen_fd);
     return 0;
 }

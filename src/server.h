@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <ev.h>
 #include "arena.h"
+#include "authguard.h"
 #include "engine.h"
 #include "exec.h"
 #include "stats.h"
@@ -20,7 +21,9 @@ typedef struct kv_server_config {
     uint32_t max_frame_bytes;   /* largest accepted frame body */
     size_t max_clients;         /* connections served at once */
     double idle_timeout;        /* seconds without progress before a close; 0 = never */
-    size_t input_budget;        /* bytes of input buffers across all connections */
+    size_t input_budget;        /* bytes of input buffers across all connections,
+                                   above each one's small floor (conn.c) */
+    size_t output_budget;       /* bytes of unread answers across all connections */
     kv_limits limits;           /* request limits enforced by the executor */
     const kv_auth *auth;        /* token every connection must present, or NULL */
 } kv_server_config;
@@ -29,6 +32,7 @@ typedef struct kv_server_config {
 #define KV_DEFAULT_MAX_CLIENTS 10000
 #define KV_DEFAULT_IDLE_TIMEOUT 300.0
 #define KV_DEFAULT_INPUT_BUDGET ((size_t)1 << 30)
+#define KV_DEFAULT_OUTPUT_BUDGET ((size_t)1 << 30)
 #define KV_DEFAULT_MAX_KEY_BYTES (64u * 1024)
 #define KV_DEFAULT_MAX_VALUE_BYTES (8u * 1024 * 1024)
 
@@ -36,12 +40,17 @@ typedef struct kv_server {
     struct ev_loop *loop;
     ev_io accept_w;             /* private: readable listening socket */
     ev_timer accept_pause_w;    /* private: retry accept after EMFILE */
-    ev_signal sigint_w, sigterm_w;
+    int accept_paused;          /* private: pauses since accept last worked
+                                   (logged once per episode) */
+    ev_signal sigint_w, sigterm_w, sighup_w;
     ev_timer drain_w;           /* private: bounds the shutdown drain */
     ev_prepare flush_w;         /* private: end of each loop turn: engine
                                    flush, then every pending answer written */
     ev_timer sync_w;            /* private: the engine's deferred sync
                                    (--sync batch), armed after a flush */
+    ev_timer shed_w;            /* private: while out_total is over the
+                                   output budget, closes the connections
+                                   that stopped reading (see shed_cb) */
     struct kv_conn *pending;    /* connections with answers to write this turn */
     int listen_fd;
     kv_exec_env env;            /* what every connection's executor shares;
@@ -49,8 +58,9 @@ typedef struct kv_server {
     kv_arena arena;             /* request memory, reset after each batch */
     kv_server_config cfg;
     struct kv_conn *conns;      /* all open connections, doubly linked */
-    kv_stats stats;             /* counters for the Stats rpc */
-    size_t in_total;            /* input buffer bytes held by all connections */
+    kv_stats stats;             /* counters for the Stats rpc, and the
+                                   buffer totals that the budgets bound */
+    kv_auth_guard auth_guard;   /* failed Auth calls per peer address */
     int stopping;               /* a signal asked us to exit */
 } kv_server;
 

@@ -4,6 +4,7 @@
 #ifndef KV_STATS_H
 #define KV_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Enough for every method of the service; dispatch checks the bound. */
@@ -13,6 +14,11 @@ typedef struct kv_stats {
     double started;                         /* ev_time() at start */
     uint64_t conns_current, conns_total;
     uint64_t conns_rejected;                /* refused for --max-clients */
+    uint64_t conns_closed_output;           /* closed for unread answers over
+                                               --max-output-bytes */
+    size_t input_bytes;                     /* input buffers of all connections,
+                                               as charged to --max-input-bytes */
+    size_t output_bytes;                    /* output buffers of all connections */
     uint64_t requests, errors;              /* all answers, malformed included */
     uint64_t calls[KV_STATS_MAX_METHODS];   /* answers per method index */
     uint64_t call_errors[KV_STATS_MAX_METHODS];

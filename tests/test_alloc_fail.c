@@ -144,8 +144,8 @@ static int run(const uint8_t *stream, size_t len, long n)
         fail_at = 0;
         return 0;
     }
-    env = (kv_exec_env){ engine, &stats, { 64, 4096, 0 }, NULL };
-    kv_exec_init(&exec, &env);
+    env = (kv_exec_env){ engine, &stats, { 64, 4096, 0 }, NULL, NULL };
+    kv_exec_init(&exec, &env, NULL);
     kv_arena_init(&arena, 1024);
     while (pos < len) {
         size_t off, flen;

@@ -610,6 +610,107 @@ static void stats_count_calls_keys_and_connections(void **state)
     kv_client_free(other);
 }
 
+/* Sends Ping{message = MSG[0..LEN)} with id ID on FD, the request built by
+ * hand so that any bytes go out as they are (a C string would stop at NUL),
+ * and returns the answer. */
+static Kvstore__V1__RpcResponse *ping_bytes(int fd, uint64_t id, const char *msg, size_t len)
+{
+    uint8_t req[140];
+
+    assert_true(len < 128);
+    req[0] = 0x0a;                      /* field 1, length-delimited */
+    req[1] = (uint8_t)len;
+    memcpy(req + 2, msg, len);
+    assert_int_equal(kv_test_send_request(fd, id, "/kvstore.v1.KV/Ping", req, len + 2), 0);
+    Kvstore__V1__RpcResponse *r = kv_test_read_response(fd);
+    assert_non_null(r);
+    assert_int_equal(r->id, id);
+    return r;
+}
+
+/* Asserts that Ping answers OK with exactly the LEN bytes of MSG, read from
+ * the raw PingResponse so that nothing after a NUL can go unseen. */
+static void assert_ping_echoes(int fd, uint64_t id, const char *msg, size_t len)
+{
+    Kvstore__V1__RpcResponse *r = ping_bytes(fd, id, msg, len);
+
+    assert_int_equal(r->code, KV_OK);
+    assert_int_equal(r->payload.len, len + 2);
+    assert_int_equal(r->payload.data[0], 0x0a);
+    assert_int_equal(r->payload.data[1], len);
+    assert_memory_equal(r->payload.data + 2, msg, len);
+    kvstore__v1__rpc_response__free_unpacked(r, NULL);
+}
+
+static void ping_echoes_nul_bytes_exactly(void **state)
+{
+    fixture *f = *state;
+    int fd = kv_test_connect(f->srv.port);
+
+    assert_true(fd >= 0);
+    assert_ping_echoes(fd, 1, "ab\0cd", 5);
+    assert_ping_echoes(fd, 2, "\0x", 2);
+    assert_ping_echoes(fd, 3, "\0", 1);
+    assert_ping_echoes(fd, 4, "x\0", 2);
+    close(fd);
+}
+
+static void ping_echoes_multibyte_utf8_exactly(void **state)
+{
+    fixture *f = *state;
+    int fd = kv_test_connect(f->srv.port);
+    /* "héllo ✓ 😀", then the edges: U+007F, U+0080, U+07FF, U+0800,
+     * U+D7FF and U+E000 (either side of the surrogates), U+FFFF, U+10000,
+     * U+10FFFF. */
+    static const char hello[] = "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80";
+    static const char edges[] = "\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80"
+                                "\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf";
+
+    assert_true(fd >= 0);
+    assert_ping_echoes(fd, 1, hello, sizeof hello - 1);
+    assert_ping_echoes(fd, 2, edges, sizeof edges - 1);
+    close(fd);
+}
+
+static void ping_with_invalid_utf8_is_invalid_argument_and_connection_lives(void **state)
+{
+    fixture *f = *state;
+    int fd = kv_test_connect(f->srv.port);
+    static const struct { const char *bytes; size_t len; } bad[] = {
+        { "\xff", 1 },                  /* never in UTF-8 */
+        { "a\xfe" "b", 3 },
+        { "\x80", 1 },                  /* a continuation byte alone */
+        { "\xc0\x80", 2 },              /* overlong NUL */
+        { "\xc1\xbf", 2 },              /* overlong U+007F */
+        { "\xe0\x80\xaf", 3 },          /* overlong '/' in three bytes */
+        { "\xf0\x8f\xbf\xbf", 4 },      /* overlong U+FFFF in four */
+        { "\xed\xa0\x80", 3 },          /* lone high surrogate U+D800 */
+        { "\xed\xbf\xbf", 3 },          /* lone low surrogate U+DFFF */
+        { "\xf4\x90\x80\x80", 4 },      /* U+110000, past Unicode */
+        { "\xf5\x80\x80\x80", 4 },
+        { "ok\xe2\x9c", 4 },            /* cut in the middle of a character */
+        { "\xf0\x9f\x98", 3 },
+        { "\xc3", 1 },
+        { "\xc3(", 2 },                 /* lead byte, then no continuation */
+    };
+
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Kvstore__V1__RpcResponse *r = ping_bytes(fd, 100 + i, bad[i].bytes, bad[i].len);
+        assert_int_equal(r->code, KV_INVALID_ARGUMENT);
+        assert_non_null(strstr(r->message, "UTF-8"));
+        assert_int_equal(r->payload.len, 0);
+        kvstore__v1__rpc_response__free_unpacked(r, NULL);
+    }
+    /* The same connection, and the client library, keep being served. */
+    assert_ping_echoes(fd, 200, "still here", 10);
+    close(fd);
+    char *reply;
+    assert_int_equal(kv_client_ping(f->c, NULL, &reply), KV_OK);
+    assert_string_equal(reply, "PONG");
+    free(reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +718,9 @@ int main(void)
 #define TSMALL(fn) cmocka_unit_test_setup_teardown(fn, setup_small_frames, kv_fixture_teardown)
         T(ping_without_message_answers_pong),
         T(ping_with_message_echoes_it),
+        T(ping_echoes_nul_bytes_exactly),
+        T(ping_echoes_multibyte_utf8_exactly),
+        T(ping_with_invalid_utf8_is_invalid_argument_and_connection_lives),
         T(set_then_override_then_get),
         T(set_answers_the_key),
         T(get_missing_is_not_found),

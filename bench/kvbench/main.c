@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "endpoint.h"
 #include "report.h"
 #include "run.h"
 #include "srvstats.h"
@@ -136,11 +137,17 @@ static int parse_options(int argc, char **argv, options *o)
     while ((opt = getopt_long(argc, argv, "h:p:c:n:P:d:r:t:q", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h': o->host = optarg; break;
-        case 'p':
-            if (parse_num("-p", optarg, 1, 65535, &v) < 0)
+        case 'p': {
+            /* The shared port rule (digits only, at most 65535); strtoull
+             * would also take "+7379" and " 7379". Port 0 names no server. */
+            uint16_t port;
+            if (kv_endpoint_parse_port(optarg, &port) < 0 || port == 0) {
+                fprintf(stderr, "kvbench: -p: \"%s\" is not a port from 1 to 65535\n", optarg);
                 return 2;
+            }
             o->port = optarg;
             break;
+        }
         case 'c':
             if (parse_num("-c", optarg, 1, MAX_CLIENTS, &v) < 0)
                 return 2;

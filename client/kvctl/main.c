@@ -4,7 +4,6 @@
  * command line, the shell, or batch), and runs the one-command mode
  * itself. The other modes live in shell.c and batch.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -16,10 +15,12 @@
 #include "batch.h"
 #include "cmd.h"
 #include "conn.h"
+#include "endpoint.h"
 #include "exec.h"
 #include "mem.h"
 #include "out.h"
 #include "shell.h"
+#include "token.h"
 #include "usage.h"
 
 enum { OPT_TIMEOUT = 256, OPT_TOKEN_FILE };
@@ -65,30 +66,18 @@ static int parse_timeout(const char *s, int *ms)
 
 /* Checks before connecting that PATH holds a token, so that a wrong path is
  * a usage error even when the server is down; the client library reads the
- * file again for each connection. FROM names where PATH came from. Returns
- * 0, or the usage exit code after printing why. */
+ * file again for each connection, with the same reader (token.h). FROM
+ * names where PATH came from. Returns 0, or the usage exit code after
+ * printing why. */
 static int check_token_file(const char *path, const char *from)
 {
-    char buf[4096];
-    ssize_t got;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+    uint8_t token[KV_TOKEN_MAX];
+    char err[512];
+    size_t n;
 
-    if (fd < 0)
-        return usage_error("cannot read the token file %s (%s): %s", path, from,
-                           strerror(errno));
-    do
-        got = read(fd, buf, sizeof buf);
-    while (got < 0 && errno == EINTR);
-    err = errno;
-    close(fd);
-    if (got < 0)
-        return usage_error("cannot read the token file %s (%s): %s", path, from,
-                           strerror(err));
-    while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
-        got--;
-    sodium_memzero(buf, sizeof buf);
-    if (got == 0)
-        return usage_error("the token file %s (%s) holds no token", path, from);
+    if (kv_token_read(path, token, &n, err, sizeof err) < 0)
+        return usage_error("%s: %s", from, err);
+    sodium_memzero(token, sizeof token);
     return 0;
 }
 
@@ -191,6 +180,7 @@ int main(int argc, char **argv)
     const char *env = getenv("KVCTL_ENDPOINT");
     const char *token_env = getenv("KVCTL_TOKEN_FILE");
     const char *token_from = "KVCTL_TOKEN_FILE";
+    const char *endpoint_from = "KVCTL_ENDPOINT";
     int help = 0, version = 0, opt, code;
 
     if (env && *env)
@@ -202,6 +192,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'e':
             conf.endpoint = optarg;
+            endpoint_from = "-e";
             break;
         case 'w':
             if (strcmp(optarg, "simple") == 0)
@@ -247,6 +238,14 @@ int main(int argc, char **argv)
         return print_help(argc, argv);
     if (conf.endpoint && !*conf.endpoint)
         return usage_error("the endpoint is empty");
+    if (conf.endpoint) {
+        /* Parsed here only to refuse a bad one (say, port 70000) as a
+         * usage error before connecting; the library parses it again. */
+        kv_endpoint where;
+        char err[512];
+        if (kv_endpoint_parse(conf.endpoint, KV_DEFAULT_PORT, &where, err, sizeof err) < 0)
+            return usage_error("%s: %s", endpoint_from, err);
+    }
     if (conf.token_file && check_token_file(conf.token_file, token_from))
         return KVCTL_EXIT_USAGE;
 

@@ -19,6 +19,7 @@ static const struct stats_field {
     FIELD(connections_current),
     FIELD(connections_total),
     FIELD(connections_rejected),
+    FIELD(connections_closed_output),
     FIELD(requests_total),
     FIELD(errors_total),
     FIELD(keys),
@@ -29,6 +30,9 @@ static const struct stats_field {
     FIELD(engine_file_bytes),
     FIELD(engine_map_bytes),
     FIELD(engine_last_sync_unix_ms),
+    FIELD(input_buffer_bytes),
+    FIELD(output_buffer_bytes),
+    FIELD(auth_refused),
 #undef FIELD
 };
 

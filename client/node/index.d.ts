@@ -58,6 +58,10 @@ export interface StatsResponse {
   engine_map_bytes: Uint64;
   engine_last_sync_unix_ms: Uint64;
   engine_sync: string;
+  input_buffer_bytes: Uint64;
+  output_buffer_bytes: Uint64;
+  connections_closed_output: Uint64;
+  auth_refused: Uint64;
 }
 
 /** A hand-built envelope for Client.exchange(); the client assigns the id. */

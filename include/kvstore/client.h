@@ -37,10 +37,11 @@ extern "C" {
 typedef struct kv_client kv_client;
 
 /* Connects to ENDPOINT ("HOST:PORT", "HOST", "[V6ADDR]:PORT"; NULL means
- * 127.0.0.1:7379). TIMEOUT_MS bounds the connect and, afterwards, each call
- * (0 means no timeout). Returns a client the caller frees with
- * kv_client_free(), or NULL with a one-line reason in ERR (ERRLEN bytes, may
- * be NULL). */
+ * 127.0.0.1:7379; a port that is not 0 to 65535 in decimal digits is
+ * refused before connecting). TIMEOUT_MS bounds the connect and,
+ * afterwards, each call (0 means no timeout). Returns a client the caller
+ * frees with kv_client_free(), or NULL with a one-line reason in ERR
+ * (ERRLEN bytes, may be NULL). */
 kv_client *kv_client_connect(const char *endpoint, int timeout_ms,
                              char *err, size_t errlen);
 
@@ -108,9 +109,11 @@ kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
  * server without a token. */
 kv_status kv_client_auth(kv_client *c, const void *token, size_t len);
 
-/* Reads a token from PATH (one line, trailing newline dropped) and calls
- * kv_client_auth() with it. KV_INVALID_ARGUMENT when the file cannot be
- * read or is empty (the message says why). */
+/* Reads the token from PATH as kvstored reads --auth-token-file (the first
+ * line of a regular file without its newline and one '\r' before it, 1 to
+ * 4095 bytes; docs/PROTOCOL.md) and calls kv_client_auth() with it.
+ * KV_INVALID_ARGUMENT when the file cannot be read, is not a regular file,
+ * or its first line is empty or too long (the message says why). */
 kv_status kv_client_auth_file(kv_client *c, const char *path);
 
 /* The library's version string ("0.1.0"). */

@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (kv_engine_open("memory", NULL, NULL, &engine, err, sizeof err) != KV_OK)
         abort();
-    env = (kv_exec_env){ engine, &stats, { 64, 256, 4096 }, NULL };
-    kv_exec_init(&exec, &env);
+    env = (kv_exec_env){ engine, &stats, { 64, 256, 4096 }, NULL, NULL };
+    kv_exec_init(&exec, &env, NULL);
     kv_arena_init(&arena, 4096);
 
     for (;;) {

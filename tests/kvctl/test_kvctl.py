@@ -247,6 +247,26 @@ class TestExitCodes(KvctlTest):
         self.assertEqual(self.kv("get").stderr,
                          b"kvctl: get: missing KEY (see 'kvctl get --help')\n")
 
+    def test_2_bad_endpoint_port(self):
+        # Port 70000 used to wrap to 4464 and fail as unreachable (3), or
+        # reach whatever listened there.
+        cases = [(["-e", "127.0.0.1:70000"], {}, b'-e: bad port "70000"'),
+                 (["-e", "127.0.0.1:65536"], {}, b"want a number from 0 to 65535"),
+                 (["-e", "127.0.0.1:-1"], {}, b'bad port "-1"'),
+                 (["-e", "127.0.0.1:"], {}, b'bad port ""'),
+                 (["-e", "[::1"], {}, b"no ']'"),
+                 ([], {"KVCTL_ENDPOINT": "127.0.0.1:99999"}, b'KVCTL_ENDPOINT: bad port "99999"')]
+        for args, env, why in cases:
+            with self.subTest(args=args, env=env):
+                r = kvctl(*args, "ping", env=env)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith(b"kvctl: "), r.stderr)
+                self.assertIn(why, r.stderr)
+        # Every form that worked still does: a host alone means port 7379.
+        r = kvctl("-e", "localhost", "--timeout", "2", "ping")
+        self.assertNotEqual(r.returncode, 2, r.stderr)
+
     def test_3_server_down_refused(self):
         start = time.monotonic()
         r = kvctl("-e", dead_endpoint(), "--timeout", "2", "get", "k")
@@ -550,10 +570,11 @@ class TestShell(KvctlTest):
 
 # The figures of "kvctl stats", in the order it prints them.
 STATS_NUMBERS = ["uptime_seconds", "connections_current", "connections_total",
-                 "connections_rejected", "requests_total", "errors_total", "keys",
-                 "data_bytes", "engine_memory_bytes", "resident_memory_bytes",
-                 "max_memory_bytes", "engine_file_bytes", "engine_map_bytes",
-                 "engine_last_sync_unix_ms"]
+                 "connections_rejected", "connections_closed_output", "requests_total",
+                 "errors_total", "keys", "data_bytes", "engine_memory_bytes",
+                 "resident_memory_bytes", "max_memory_bytes", "engine_file_bytes",
+                 "engine_map_bytes", "engine_last_sync_unix_ms", "input_buffer_bytes",
+                 "output_buffer_bytes", "auth_refused"]
 METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth")]
 
 
@@ -713,7 +734,7 @@ class TestAuth(unittest.TestCase):
         empty = self.write("empty", b"\n")
         cases = [(["--token-file", missing], {}, b"No such file or directory"),
                  ([], {"KVCTL_TOKEN_FILE": missing}, b"KVCTL_TOKEN_FILE"),
-                 (["--token-file", self.tmp.name], {}, b"Is a directory"),
+                 (["--token-file", self.tmp.name], {}, b"not a regular file (a directory)"),
                  (["--token-file", empty], {}, b"holds no token"),
                  (["--token-file", ""], {}, b"--token-file")]
         for args, env, why in cases:
@@ -749,6 +770,60 @@ class TestAuth(unittest.TestCase):
         self.assertIn(b"PONG", t.expect(prompt))
         t.send(b"quit\r")
         self.assertEqual(t.wait(), 0)
+
+
+class TestTokenFileRules(unittest.TestCase):
+    """Server and kvctl read a token file the same way (docs/PROTOCOL.md):
+    its first line, one '\\r' before the newline dropped, 1 to 4095 bytes,
+    and only from a regular file."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def serve(self, token_file):
+        server = Server("--auth-token-file", token_file)
+        self.addCleanup(server.stop)
+        return server
+
+    def ping(self, server, token_file):
+        return kvctl("-e", server.endpoint, "--token-file", token_file, "ping")
+
+    def test_the_token_is_the_first_line(self):
+        # The server took the whole file minus trailing newlines, "abc\ndef".
+        server = self.serve(self.write("server", b"abc\ndef\n"))
+        for name, data in [("same", b"abc\ndef\n"), ("first", b"abc\n"),
+                           ("crlf", b"abc\r\n"), ("bare", b"abc")]:
+            with self.subTest(client_file=data):
+                r = self.ping(server, self.write(name, data))
+                self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"PONG\n", b""))
+        r = self.ping(server, self.write("second", b"def\n"))
+        self.assertEqual(r.returncode, 4, r.stderr)
+
+    def test_a_4095_byte_token_and_a_newline(self):
+        # Refused by the server until now, though its message allowed 4095.
+        token = bytes(range(33, 127)) * 43 + b"x" * 53
+        self.assertEqual(len(token), 4095)
+        server = self.serve(self.write("token", token + b"\n"))
+        r = self.ping(server, self.write("client", token + b"\r\n"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"PONG\n", b""))
+        r = self.ping(server, self.write("long", token + b"x\n"))
+        self.assertEqual((r.returncode, r.stdout), (2, b""))
+        self.assertIn(b"longer than 4095 bytes", r.stderr)
+
+    def test_a_fifo_is_a_usage_error_at_once(self):
+        fifo = os.path.join(self.tmp.name, "fifo")
+        os.mkfifo(fifo)
+        r = kvctl("-e", dead_endpoint(), "--token-file", fifo, "ping", timeout=10)
+        self.assertEqual((r.returncode, r.stdout), (2, b""))
+        self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+        self.assertIn(b"not a regular file (a FIFO)", r.stderr)
 
 
 if __name__ == "__main__":

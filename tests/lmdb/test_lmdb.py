@@ -146,6 +146,48 @@ class TestBadStart(LmdbTest):
         self.assertFailsToStart(["--engine", "lmdb", "--dir", self.dir],
                                 "%s/data.mdb is not an LMDB environment" % self.dir)
 
+    def test_truncated_data_file(self):
+        # LMDB trusts its meta pages, which sit at the start of the file and
+        # survive a truncation: without a check, the first read of a page
+        # past the end kills the server with SIGBUS.
+        server = self.start()
+        conn = server.connect()
+        for i in range(300):
+            self.assertEqual(conn.set(b"k%03d" % i, b"x" * 10000), (OK, ""))
+        conn.close()
+        self.assertEqual(server.stop(), 0)
+        path = os.path.join(self.dir, "data.mdb")
+        with open(path, "rb") as f:
+            whole = f.read()
+        args = ["--engine", "lmdb", "--dir", self.dir]
+        pattern = (r"engine lmdb: %s is truncated: it holds (\d+) bytes, but its LMDB meta page "
+                   r"says its data takes (\d+) \(\d+ pages of \d+ bytes\)$" % re.escape(path))
+
+        os.truncate(path, len(whole) // 2)
+        err = self.assertFailsToStart(args, "%s is truncated" % path)
+        sizes = re.search(pattern, err.strip())
+        self.assertIsNotNone(sizes, err)
+        self.assertEqual(int(sizes.group(1)), len(whole) // 2)
+        need = int(sizes.group(2))
+        self.assertLessEqual(need, len(whole))
+        self.assertGreater(need, len(whole) // 2)
+
+        for size in (need - 1, 3 * 4096):           # a byte short; the meta pages and one more
+            with self.subTest(size=size):
+                with open(path, "wb") as f:
+                    f.write(whole[:size])
+                err = self.assertFailsToStart(args, "%s is truncated" % path)
+                self.assertEqual(re.search(pattern, err.strip()).groups(), (str(size), str(need)))
+
+        with open(path, "wb") as f:                 # exactly what the meta page says: whole
+            f.write(whole[:need])
+        server = self.start()
+        conn = server.connect()
+        stored = conn.get_many([b"k%03d" % i for i in range(300)])
+        self.assertEqual(stored, {b"k%03d" % i: b"x" * 10000 for i in range(300)})
+        conn.close()
+        self.assertEqual(server.stop(), 0, server.stderr)
+
     def test_directory_of_something_else(self):
         os.mkdir(self.dir)
         with open(os.path.join(self.dir, "notes.txt"), "w") as f:

@@ -11,7 +11,9 @@ const { makeErrorNamed } = require('./errors');
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 7379;
 
-// "HOST:PORT", "HOST", "[V6]:PORT" or empty -> { host, port }.
+// "HOST:PORT", "HOST", "[V6]:PORT" or empty -> { host, port }. A port that
+// is not 0 to 65535 in decimal digits (the C parser's rule, src/endpoint.c)
+// throws a RangeError; net.connect would only reject it later, less clearly.
 function parseEndpoint(endpoint) {
   if (!endpoint) return { host: DEFAULT_HOST, port: DEFAULT_PORT };
   let host = endpoint;
@@ -19,7 +21,9 @@ function parseEndpoint(endpoint) {
   const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(endpoint);
   if (v6) [, host, port = ''] = v6;
   else if (endpoint.split(':').length === 2) [host, port] = endpoint.split(':');
-  if (port !== '' && !/^\d+$/.test(port)) throw new TypeError(`bad endpoint "${endpoint}": the port is not a number`);
+  if (port !== '' && !(/^[0-9]+$/.test(port) && Number(port) <= 65535)) {
+    throw new RangeError(`bad port "${port}" in endpoint "${endpoint}" (want a number from 0 to 65535)`);
+  }
   return { host: host || DEFAULT_HOST, port: port === '' ? DEFAULT_PORT : Number(port) };
 }
 

@@ -178,6 +178,21 @@ describe('errors', () => {
     await assert.rejects(kvstore.connect(`127.0.0.1:${port}`, { timeout: 2000 }),
       (err) => err.codeName === 'UNAVAILABLE' && /could not connect/.test(err.message));
   });
+
+  test('a bad port is refused before connecting', async () => {
+    for (const [endpoint, port] of [['127.0.0.1:70000', '70000'], ['127.0.0.1:65536', '65536'],
+      ['[::1]:99999', '99999'], ['127.0.0.1:-1', '-1'], ['127.0.0.1:+80', '+80'],
+      ['127.0.0.1:1e3', '1e3']]) {
+      await assert.rejects(kvstore.connect(endpoint, { timeout: 2000 }), {
+        name: 'RangeError',
+        message: `bad port "${port}" in endpoint "${endpoint}" (want a number from 0 to 65535)`,
+      });
+    }
+    const [host, port] = server.endpoint.split(':');
+    const c = await kvstore.connect(`${host}:${port.padStart(5, '0')}`);
+    assert.equal(await c.ping(), 'PONG');
+    await c.close();
+  });
 });
 
 describe('concurrent calls on one socket', () => {

@@ -29,7 +29,8 @@ _SEND_BYTES = 1 << 20
 
 
 def parse_endpoint(endpoint):
-    """Splits "HOST:PORT", "HOST", "[V6]:PORT" or None into (host, port)."""
+    """Splits "HOST:PORT", "HOST", "[V6]:PORT" or None into (host, port).
+    A port that is not 0 to 65535 in decimal digits is a ValueError."""
     if not endpoint:
         return DEFAULT_HOST, DEFAULT_PORT
     if endpoint.startswith("["):
@@ -39,10 +40,14 @@ def parse_endpoint(endpoint):
         host, port = endpoint.split(":")
     else:
         host, port = endpoint, ""
-    try:
-        return host or DEFAULT_HOST, int(port) if port else DEFAULT_PORT
-    except ValueError:
-        raise ValueError("bad endpoint %r: the port is not a number" % endpoint) from None
+    if not port:
+        return host or DEFAULT_HOST, DEFAULT_PORT
+    # Digits only (int() would take " 80", "+80" and "8_0") and at most
+    # 65535, the rule of the C parser (src/endpoint.c).
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError("bad port %r in endpoint %r (want a number from 0 to 65535)"
+                         % (port, endpoint))
+    return host or DEFAULT_HOST, int(port)
 
 
 def _unavailable(message, method=None):

@@ -198,6 +198,22 @@ class TestErrors(ClientTest):
             kvstore.Client("127.0.0.1:%d" % port, timeout=2)
         self.assertIn("could not connect", str(cm.exception))
 
+    def test_bad_port_is_refused_before_connecting(self):
+        # 70000 reached the socket layer as an OverflowError, " 80" and
+        # "+80" were taken as 80.
+        for endpoint, port in [("127.0.0.1:70000", "70000"), ("127.0.0.1:65536", "65536"),
+                               ("[::1]:99999", "99999"), ("127.0.0.1:-1", "-1"),
+                               ("127.0.0.1: 80", " 80"), ("127.0.0.1:+80", "+80")]:
+            with self.subTest(endpoint=endpoint):
+                with self.assertRaises(ValueError) as cm:
+                    kvstore.Client(endpoint, timeout=2)
+                self.assertEqual(str(cm.exception),
+                                 "bad port %r in endpoint %r (want a number from 0 to 65535)"
+                                 % (port, endpoint))
+        host, port = server.endpoint.rsplit(":", 1)
+        with kvstore.Client("%s:%05d" % (host, int(port)), timeout=10) as c:
+            self.assertEqual(c.ping(), "PONG")
+
 
 class TestPipeline(ClientTest):
     def test_thousand_pipelined_requests(self):

@@ -1,7 +1,9 @@
 /* main.c - kvstored's command line: parses flags, opens the engine, runs the
  * server, closes the engine on the way out. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,16 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:7379"
 #define DEFAULT_SYNC_INTERVAL_MS 100
+/* --idle-timeout, when not 0 (never): below 10 ms a client on a real network
+ * cannot send a request before it is judged idle; past a year it means never,
+ * which 0 says plainly. */
+#define IDLE_TIMEOUT_MIN 0.01
+#define IDLE_TIMEOUT_MAX 31536000.0
+/* The smallest --lmdb-map-size: LMDB keeps pages aside for its own
+ * bookkeeping at commit (engine_lmdb.c keeps at least 32), so a smaller map
+ * takes few Sets or none (measured, small keys and values: 128K none, 192K
+ * about 1,100, 1M about 31,000). */
+#define MIN_MAP_BYTES ((uint64_t)1 << 20)
 
 static void usage(FILE *f)
 {
@@ -24,7 +36,8 @@ static void usage(FILE *f)
 "                              printed as \"listening on HOST:PORT\" once ready\n"
 "  -e, --engine NAME           storage engine: %s (default memory)\n"
 "  -d, --dir PATH              directory for engines that keep files (lmdb:\n"
-"                              created if missing; one kvstored at a time)\n"
+"                              created if missing; one kvstored at a time;\n"
+"                              memory keeps no files and refuses it)\n"
 "\n"
 "Durability (engines that keep files; see README, \"Durability\"):\n"
 "      --sync always|batch|none\n"
@@ -40,9 +53,10 @@ static void usage(FILE *f)
 "                              (default %d)\n"
 "      --lmdb-map-size N       the lmdb engine's map: the most its data file may\n"
 "                              grow to (default 1G); when full, Set gets\n"
-"                              RESOURCE_EXHAUSTED; must hold the existing data\n"
+"                              RESOURCE_EXHAUSTED; at least 1M; must hold the\n"
+"                              existing data\n"
 "\n"
-"Limits (sizes take K, M, G suffixes):\n"
+"Limits (sizes are digits, then K, M or G if you like):\n"
 "      --max-frame-bytes N     largest request frame (default 16M); a larger\n"
 "                              one gets RESOURCE_EXHAUSTED and the connection\n"
 "                              is closed\n"
@@ -58,8 +72,9 @@ static void usage(FILE *f)
 "                              1G); a connection that would pass it gets\n"
 "                              RESOURCE_EXHAUSTED and is closed\n"
 "      --idle-timeout SECONDS  close connections that make no progress (no\n"
-"                              whole request, no answer read) for this long\n"
-"                              (default %.0f; 0 = never)\n"
+"                              whole request, no answer read) for this long:\n"
+"                              0 = never, else 0.01 to 31536000 (a year);\n"
+"                              default %.0f\n"
 "\n"
 "Security:\n"
 "      --auth-token-file FILE  require every connection to call Auth with the\n"
@@ -78,15 +93,20 @@ static void usage(FILE *f)
             KV_DEFAULT_IDLE_TIMEOUT, KV_AUTH_MAX_FAILURES);
 }
 
-/* Parses "123", "64K", "16M", "1G" up to MAX. Returns 0 or -1. */
+/* Parses "123", "64K", "16M", "1G" up to MAX. Returns 0 or -1. A digit
+ * must come first: strtoull skips blanks and takes a sign, so " -1" would
+ * read as 2^64 - 1, no limit at all. */
 static int parse_size(const char *s, uint64_t max, uint64_t *out)
 {
     char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long v;
     unsigned shift = 0;
 
-    if (errno || end == s || s[0] == '-')
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno)
         return -1;
     switch (*end) {
     case 'k': case 'K': shift = 10; end++; break;
@@ -111,6 +131,25 @@ static uint64_t size_flag(const char *flag, const char *arg, uint64_t min, uint6
         exit(2);
     }
     return n;
+}
+
+/* Parses an --idle-timeout: 0, or a finite number of seconds from
+ * IDLE_TIMEOUT_MIN to IDLE_TIMEOUT_MAX. A digit first, as for sizes, which
+ * keeps out blanks and signs, and "nan" and "inf", which would mean never.
+ * Returns 0 or -1. */
+static int parse_idle_timeout(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || (v != 0 && (v < IDLE_TIMEOUT_MIN || v > IDLE_TIMEOUT_MAX)))
+        return -1;
+    *out = v;
+    return 0;
 }
 
 /* Makes room for MAX_CLIENTS descriptors, as far as the hard limit lets. */
@@ -208,10 +247,9 @@ int main(int argc, char **argv)
             cfg.output_budget = size_flag("max-output-bytes", optarg, 65536, SIZE_MAX);
             break;
         case OPT_IDLE:
-            errno = 0;
-            cfg.idle_timeout = strtod(optarg, &end);
-            if (errno || end == optarg || *end || cfg.idle_timeout < 0) {
-                fprintf(stderr, "kvstored: --idle-timeout: \"%s\" is not a number of seconds\n", optarg);
+            if (parse_idle_timeout(optarg, &cfg.idle_timeout) < 0) {
+                fprintf(stderr, "kvstored: --idle-timeout: \"%s\" is not 0 or a number of seconds "
+                        "between %g and %.0f\n", optarg, IDLE_TIMEOUT_MIN, IDLE_TIMEOUT_MAX);
                 return 2;
             }
             break;
@@ -225,7 +263,7 @@ int main(int argc, char **argv)
         case OPT_SYNC_INTERVAL: {
             errno = 0;
             unsigned long ms = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-' || ms < 1 || ms > 3600000) {
+            if (errno || !isdigit((unsigned char)optarg[0]) || *end || ms < 1 || ms > 3600000) {
                 fprintf(stderr, "kvstored: --sync-interval-ms: \"%s\" is not a number of "
                         "milliseconds between 1 and 3600000\n", optarg);
                 return 2;
@@ -234,7 +272,7 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_MAP_SIZE:
-            eopts.map_bytes = size_flag("lmdb-map-size", optarg, 64 * 1024, (uint64_t)1 << 46);
+            eopts.map_bytes = size_flag("lmdb-map-size", optarg, MIN_MAP_BYTES, (uint64_t)1 << 46);
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("kvstored %s\n", KV_VERSION); return 0;
@@ -246,6 +284,13 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "kvstored: unexpected argument \"%s\"\n"
                 "Try 'kvstored --help' for more information.\n", argv[optind]);
+        return 2;
+    }
+    /* The memory engine keeps no files: a --dir given with it would be
+     * ignored, and data its user meant to keep lost on exit. */
+    if (dir && strcmp(engine_name, "memory") == 0) {
+        fprintf(stderr, "kvstored: --dir: engine memory keeps no files; give --engine lmdb "
+                "to keep the data in %s\n", dir);
         return 2;
     }
     raise_fd_limit(cfg.max_clients);

@@ -33,8 +33,8 @@ int kv_buf_append(kv_buf *b, const void *p, size_t n)
 {
     if (kv_buf_reserve(b, n) < 0)
         return -1;
-    memcpy(b->data + b->end, p, n);
-    b->end += n;
+    memcpy(kv_buf_tail(b), p, n);
+    kv_buf_commit(b, n);
     return 0;
 }
 

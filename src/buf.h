@@ -1,9 +1,16 @@
 /* buf.h - a growable byte buffer with a read cursor, for socket input and
- * output in the server and the client library.
+ * output in the server, the client library and kvbench.
  *
- *   data[0 .. start)      consumed, reclaimed by kv_buf_compact()
+ *   data[0 .. start)      consumed, reclaimed by the next kv_buf_reserve()
  *   data[start .. end)    pending bytes
  *   data[end .. cap)      free room for the next read or append
+ *
+ * Writers never touch start/end: they reserve room, write at the tail and
+ * commit what they wrote (sds's MakeRoomFor / IncrLen idiom):
+ *
+ *   if (kv_buf_reserve(b, max) < 0) return -1;
+ *   n = write_into(kv_buf_tail(b), kv_buf_room(b));
+ *   kv_buf_commit(b, n);
  */
 #ifndef KV_BUF_H
 #define KV_BUF_H
@@ -20,6 +27,11 @@ typedef struct kv_buf {
 
 static inline size_t kv_buf_len(const kv_buf *b) { return b->end - b->start; }
 static inline uint8_t *kv_buf_head(const kv_buf *b) { return b->data + b->start; }
+/* Where the next byte goes, and how many fit there without a reserve. */
+static inline uint8_t *kv_buf_tail(const kv_buf *b) { return b->data + b->end; }
+static inline size_t kv_buf_room(const kv_buf *b) { return b->cap - b->end; }
+/* Marks N bytes written at the tail as pending; N <= kv_buf_room(). */
+static inline void kv_buf_commit(kv_buf *b, size_t n) { b->end += n; }
 
 /* Makes room for at least N more bytes after end, moving pending bytes to
  * the front first. Returns 0, or -1 when memory is out (B unchanged). */

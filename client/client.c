@@ -216,14 +216,14 @@ static kv_status pump(kv_client *c, size_t want_left)
                 fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
                 break;
             }
-            ssize_t r = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
+            ssize_t r = recv(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in), 0);
             if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
                 fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s",
                          r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
                 break;
             }
             if (r > 0) {
-                c->in.end += (size_t)r;
+                kv_buf_commit(&c->in, (size_t)r);
                 progress = 1;
             }
             for (;;) {
@@ -285,10 +285,10 @@ static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload
         closure(NULL, data);
         return -1;
     }
-    uint8_t *p = c->out.data + c->out.end;
+    uint8_t *p = kv_buf_tail(&c->out);
     size_t pre = kv_frame_put_prefix(p, (uint32_t)n);
     kvstore__v1__rpc_request__pack(&req, p + pre);
-    c->out.end += pre + n;
+    kv_buf_commit(&c->out, pre + n);
     return 0;
 }
 

@@ -6,9 +6,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "varint.h"
 
-/* The longest length prefix: a uint32 in base-128 takes at most 5 bytes. */
-#define KV_FRAME_PREFIX_MAX 5
+/* The prefix is the varint of a uint32, so it takes at most 5 bytes. */
+#define KV_FRAME_PREFIX_MAX KV_VARINT32_MAX
 
 /* What kv_frame_decode() found at the start of a buffer. */
 typedef enum kv_frame_result {
@@ -28,10 +29,17 @@ kv_frame_result kv_frame_decode(const uint8_t *buf, size_t len, uint32_t max,
                                 size_t *body_off, size_t *body_len);
 
 /* Writes the prefix for a body of LEN bytes into OUT (room for
- * KV_FRAME_PREFIX_MAX bytes). Returns the number of bytes written (1..5). */
-size_t kv_frame_put_prefix(uint8_t *out, uint32_t len);
+ * KV_FRAME_PREFIX_MAX bytes). Returns the number of bytes written (1..5).
+ * Inline: the server frames every answer with it. */
+static inline size_t kv_frame_put_prefix(uint8_t *out, uint32_t len)
+{
+    return (size_t)(kv_varint_put(out, len) - out);
+}
 
 /* The number of bytes kv_frame_put_prefix() would write for LEN. */
-size_t kv_frame_prefix_size(uint32_t len);
+static inline size_t kv_frame_prefix_size(uint32_t len)
+{
+    return kv_varint_size(len);
+}
 
 #endif

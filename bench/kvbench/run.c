@@ -141,8 +141,9 @@ static uint64_t pick_key(worker *w, uint64_t seq)
     switch (p->keys) {
     case KB_KEYS_RANDOM:
         /* Lemire's multiply-shift: uniform over [0, keyspace) without %. */
-        return p->keyspace ? (uint64_t)(((unsigned __int128)rng_next(&w->rng) * p->keyspace) >> 64)
-                           : 0;
+        return p->keyspace
+            ? (uint64_t)(__extension__((unsigned __int128)rng_next(&w->rng) * p->keyspace) >> 64)
+            : 0;
     case KB_KEYS_SEQUENTIAL:
         return p->keyspace ? seq % p->keyspace : seq;
     default:
@@ -211,12 +212,12 @@ static int on_readable(client *c)
 
     if (kv_buf_reserve(&c->in, READ_ROOM) < 0)
         return fail(w, "out of memory");
-    ssize_t n = read(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end);
+    ssize_t n = read(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in));
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? 1 : fail(w, "read: %s", strerror(errno));
     if (n == 0)
         return fail(w, "the server closed a connection with %u answers due", c->pending);
-    c->in.end += (size_t)n;
+    kv_buf_commit(&c->in, (size_t)n);
 
     /* Like redis-benchmark, an answer's latency runs from its batch's send
      * to the read() that completed it. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "frame.h"
+#include "varint.h"
 #include "wire.h"
 
 static const struct {
@@ -24,18 +25,22 @@ const char *kb_wire_method_title(kb_method m) { return methods[m].title; }
 #define TAG_VARINT(f) ((uint8_t)((f) << 3 | 0))
 #define TAG_BYTES(f) ((uint8_t)((f) << 3 | 2))
 
-/* A length-delimited field: tag, length, then LEN bytes at P (copied when
- * P is not NULL). The frame prefix encoder is the varint encoder we need.
- * Returns the bytes written at OUT. */
-static size_t put_bytes_field(uint8_t *out, unsigned field, const void *p, size_t len)
+/* A length-delimited field at OUT: tag, length, then LEN bytes from P
+ * (left for the caller to write when P is NULL). Returns the byte after
+ * the field. */
+static uint8_t *put_bytes_field(uint8_t *out, unsigned field, const void *p, size_t len)
 {
-    size_t n = 0;
-
-    out[n++] = TAG_BYTES(field);
-    n += kv_frame_put_prefix(out + n, (uint32_t)len);
+    *out++ = TAG_BYTES(field);
+    out = kv_varint_put(out, len);
     if (p)
-        memcpy(out + n, p, len);
-    return n + len;
+        memcpy(out, p, len);
+    return out + len;
+}
+
+/* The bytes put_bytes_field() writes for LEN bytes of content. */
+static size_t bytes_field_size(size_t len)
+{
+    return 1 + kv_varint_size(len) + len;
 }
 
 int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
@@ -43,7 +48,7 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     const char *path = kb_wire_method_path(m);
     size_t path_len = strlen(path);
     uint8_t key[KB_KEY_LEN];
-    size_t payload_len = 0, body_len, n = 0;
+    size_t payload_len = 0, body_len;
 
     memset(t, 0, sizeof *t);
     t->method = m;
@@ -58,12 +63,12 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     /* Payload: PingRequest{} is empty; Get/Clear carry {key}; Set adds the
      * value (left out when empty, as proto3 encoders do). */
     if (m != KB_PING)
-        payload_len = 2 + KB_KEY_LEN;
+        payload_len = bytes_field_size(KB_KEY_LEN);
     if (m == KB_SET && value_len)
-        payload_len += 1 + kv_frame_prefix_size((uint32_t)value_len) + value_len;
-    body_len = 1 + 4 + 1 + kv_frame_prefix_size((uint32_t)path_len) + path_len;
+        payload_len += bytes_field_size(value_len);
+    body_len = 1 + 4 + bytes_field_size(path_len);
     if (payload_len)
-        body_len += 1 + kv_frame_prefix_size((uint32_t)payload_len) + payload_len;
+        body_len += bytes_field_size(payload_len);
 
     t->bytes = malloc(KV_FRAME_PREFIX_MAX + body_len);
     if (!t->bytes) {
@@ -72,20 +77,20 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
         return -1;
     }
     uint8_t *b = t->bytes;
-    n += kv_frame_put_prefix(b, (uint32_t)body_len);
-    b[n++] = TAG_VARINT(1);
-    t->id_off = n;
-    kb_wire_put_id(b + n, KB_ID_MIN);
-    n += 4;
-    n += put_bytes_field(b + n, 2, path, path_len);
+    b += kv_frame_put_prefix(b, (uint32_t)body_len);
+    *b++ = TAG_VARINT(1);
+    t->id_off = (size_t)(b - t->bytes);
+    kb_wire_put_id(b, KB_ID_MIN);
+    b += 4;
+    b = put_bytes_field(b, 2, path, path_len);
     if (payload_len) {
-        n += put_bytes_field(b + n, 3, NULL, payload_len) - payload_len;
-        n += put_bytes_field(b + n, 1, key, KB_KEY_LEN);
-        t->key_off = n - KB_KEY_DIGITS;
+        b = put_bytes_field(b, 3, NULL, payload_len) - payload_len;
+        b = put_bytes_field(b, 1, key, KB_KEY_LEN);
+        t->key_off = (size_t)(b - t->bytes) - KB_KEY_DIGITS;
         if (m == KB_SET && value_len)
-            n += put_bytes_field(b + n, 2, t->value, value_len);
+            b = put_bytes_field(b, 2, t->value, value_len);
     }
-    t->len = n;
+    t->len = (size_t)(b - t->bytes);
     return 0;
 }
 
@@ -94,25 +99,6 @@ void kb_wire_tmpl_free(kb_tmpl *t)
     free(t->bytes);
     free(t->value);
     memset(t, 0, sizeof *t);
-}
-
-/* Reads a varint at *P (before END) into *V and advances *P. Returns 0, or
- * -1 when it is cut off or longer than 10 bytes. */
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-        if (*p == end)
-            return -1;
-        uint8_t b = *(*p)++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 /* One field of a message: its number and, for the wire types we meet, its
@@ -130,20 +116,20 @@ static int next_field(const uint8_t **p, const uint8_t *end, pb_field *f)
 
     if (*p == end)
         return 0;
-    if (get_varint(p, end, &key) < 0)
+    if (kv_varint_get(p, end, KV_VARINT_MAX, &key) < 0)
         return -1;
     f->number = key >> 3;
     f->is_bytes = 0;
     switch (key & 7) {
     case 0:
-        return get_varint(p, end, &f->varint) < 0 ? -1 : 1;
+        return kv_varint_get(p, end, KV_VARINT_MAX, &f->varint) < 0 ? -1 : 1;
     case 1:
         if (end - *p < 8)
             return -1;
         *p += 8;
         return 1;
     case 2:
-        if (get_varint(p, end, &len) < 0 || len > (uint64_t)(end - *p))
+        if (kv_varint_get(p, end, KV_VARINT_MAX, &len) < 0 || len > (uint64_t)(end - *p))
             return -1;
         f->bytes = *p;
         f->len = (size_t)len;

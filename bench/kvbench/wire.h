@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "varint.h"
 
 /* The methods kvbench measures, in the order it runs them. */
 typedef enum kb_method { KB_PING, KB_SET, KB_GET, KB_CLEAR, KB_METHOD_COUNT } kb_method;
@@ -46,13 +47,10 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len);
 void kb_wire_tmpl_free(kb_tmpl *t);
 
 /* Rewrites the id of a frame whose id field starts at P (4 bytes). ID must
- * lie in [KB_ID_MIN, KB_ID_END). */
+ * lie in [KB_ID_MIN, KB_ID_END), where every varint is 4 bytes long. */
 static inline void kb_wire_put_id(uint8_t *p, uint32_t id)
 {
-    p[0] = (uint8_t)(id | 0x80);
-    p[1] = (uint8_t)((id >> 7) | 0x80);
-    p[2] = (uint8_t)((id >> 14) | 0x80);
-    p[3] = (uint8_t)(id >> 21);
+    kv_varint_put(p, id);
 }
 
 /* Writes KEY (<= KB_KEY_MAX) as 12 zero-padded digits at P. */

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include "frame.h"
 #include "server.h"
+#include "varint.h"
 
 const char *kv_test_engine(void)
 {
@@ -208,15 +209,20 @@ static int read_full(int fd, uint8_t *p, size_t n)
 Kvstore__V1__RpcResponse *kv_test_read_response(int fd)
 {
     uint8_t pre[KV_FRAME_PREFIX_MAX];
-    size_t got = 0, off, len;
+    size_t got = 0;
+    uint32_t len;
+    int rc;
 
-    for (;;) {
-        if (got == sizeof pre || read_full(fd, pre + got, 1) < 0)
+    /* A byte at a time, so that nothing past the prefix is read here;
+     * get32 stops at KV_FRAME_PREFIX_MAX bytes, so PRE cannot overflow. */
+    do {
+        if (read_full(fd, pre + got, 1) < 0)
             return NULL;
-        if (!(pre[got++] & 0x80))
-            break;
-    }
-    if (kv_frame_decode(pre, got, UINT32_MAX, &off, &len) == KV_FRAME_MALFORMED)
+        const uint8_t *p = pre;
+        got++;
+        rc = kv_varint_get32(&p, pre + got, &len);
+    } while (rc == KV_VARINT_TRUNCATED);
+    if (rc < 0)
         return NULL;
     uint8_t *body = malloc(len ? len : 1);
     if (!body || read_full(fd, body, len) < 0) {

@@ -1,20 +1,19 @@
 #!/usr/bin/python3
 """kvbench smoke test: start kvstored on a free port, run kvbench briefly on
 every test, and check that it exits 0 and that its Stats check passed.
-Never asserts on speed. Usage: smoke.py KVSTORED KVBENCH"""
+Never asserts on speed. Usage: smoke.py KVSTORED KVBENCH, with
+tests/support (kvstored.py, the servers' start helper) on PYTHONPATH."""
 import subprocess
 import sys
+
+from kvstored import Server
 
 
 def main():
     kvstored, kvbench = sys.argv[1], sys.argv[2]
-    server = subprocess.Popen([kvstored, "--listen", "127.0.0.1:0"],
-                              stdout=subprocess.PIPE, text=True)
+    server = Server(binary=kvstored, engine_from_env=False)
     try:
-        line = server.stdout.readline()  # "listening on 127.0.0.1:PORT"
-        if not line.startswith("listening on "):
-            sys.exit("kvstored did not start: %r" % line)
-        port = line.rsplit(":", 1)[1].strip()
+        port = str(server.port)
         runs = [
             ["-n", "2000", "-c", "4", "-P", "4", "-t", "ping,set,get,clear", "-r", "500"],
             ["-n", "1000", "-c", "3", "-P", "1", "-t", "set,get", "-d", "1000", "--csv"],
@@ -36,10 +35,9 @@ def main():
                 if lines[0] != want or [l.split(",")[0] for l in lines[1:]] != ['"SET"', '"GET"']:
                     sys.exit("unexpected CSV output")
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    if server.returncode != 0:
-        sys.exit("kvstored exited %d after SIGTERM" % server.returncode)
+        status = server.stop()
+    if status != 0:
+        sys.exit("kvstored exited %d after SIGTERM" % status)
 
 
 if __name__ == "__main__":

@@ -3,34 +3,15 @@ token file that is not one: one line on stderr, the documented exit status,
 and promptly (a FIFO as the token file used to block startup forever).
 
 $KVSTORED names the server binary (meson test sets it); Debian's
-/usr/bin/python3, stdlib only. Every run is bounded by START_TIMEOUT.
+/usr/bin/python3, stdlib only, with tests/support/kvstored.py (on
+PYTHONPATH), whose refused() bounds every run.
 """
 
 import os
-import subprocess
 import tempfile
-import time
 import unittest
 
-KVSTORED = os.environ.get("KVSTORED", "")
-START_TIMEOUT = 10.0
-
-
-def refused(*args):
-    """Runs kvstored ARGS, which must exit by itself within START_TIMEOUT:
-    returns (exit status, stderr, seconds taken). A server that starts
-    (or hangs) fails the calling test."""
-    start = time.monotonic()
-    proc = subprocess.Popen([KVSTORED, *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=START_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("kvstored %s did not exit within %gs (stdout %r)"
-                             % (args, START_TIMEOUT, out)) from None
-    return proc.returncode, err.decode(), time.monotonic() - start
+from kvstored import refused
 
 
 class TestListenPort(unittest.TestCase):
@@ -40,12 +21,12 @@ class TestListenPort(unittest.TestCase):
                          ":4294967296", "127.0.0.1:-1", "127.0.0.1:+80", "127.0.0.1:",
                          "127.0.0.1", "[::1]"]:
             with self.subTest(endpoint=endpoint):
-                status, err, _ = refused("--listen", endpoint)
+                status, err, _ = refused(listen=endpoint)
                 self.assertEqual(status, 2, err)
                 self.assertEqual(err.count("\n"), 1, err)
                 self.assertTrue(err.startswith("kvstored: --listen: "), err)
                 self.assertIn(endpoint, err)
-        status, err, _ = refused("--listen", "127.0.0.1:70000")
+        status, err, _ = refused(listen="127.0.0.1:70000")
         self.assertEqual(err, 'kvstored: --listen: bad port "70000" in "127.0.0.1:70000" '
                               '(want a number from 0 to 65535)\n')
 
@@ -59,7 +40,7 @@ class TestTokenFile(unittest.TestCase):
         return os.path.join(self.tmp.name, name)
 
     def assertRefused(self, token_file, why):
-        status, err, took = refused("--listen", "127.0.0.1:0", "--auth-token-file", token_file)
+        status, err, took = refused("--auth-token-file", token_file)
         self.assertEqual(status, 1, err)
         self.assertEqual(err.count("\n"), 1, err)
         self.assertTrue(err.startswith("kvstored: "), err)
@@ -84,6 +65,6 @@ class TestTokenFile(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if not os.access(KVSTORED, os.X_OK):
+    if not os.access(os.environ.get("KVSTORED", ""), os.X_OK):
         raise SystemExit("set KVSTORED to the built kvstored (meson test does)")
     unittest.main(verbosity=2)

@@ -6,19 +6,22 @@ closed every connection at once), an --lmdb-map-size too small for any Set,
 and --dir with an engine that keeps no files. Each is one line on stderr and
 exit status 2; the values at the edges of each range are accepted.
 
-Debian's /usr/bin/python3, stdlib only; the server helpers are the lmdb
-tests' (lmdb/live.py). $KVSTORED names the binary (meson test sets it).
+Debian's /usr/bin/python3; servers start through tests/support/kvstored.py
+and are spoken to with the lmdb tests' connection (lmdb/live.py, on the
+Python client). $KVSTORED names the binary (meson test sets it).
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
 
+from kvstored import refused, server_binary
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lmdb"))
-from live import KVSTORED, OK, Server, run_server  # noqa: E402
+from live import OK, Server  # noqa: E402
 
 # Every flag that takes a size (K, M, G suffixes), with a value it accepts.
 SIZE_FLAGS = {
@@ -34,7 +37,7 @@ IDLE_RANGE = "between 0.01 and 31536000"
 
 
 def help_text():
-    return subprocess.run([KVSTORED, "--help"], capture_output=True, text=True,
+    return subprocess.run([server_binary(), "--help"], capture_output=True, text=True,
                           timeout=10).stdout
 
 
@@ -46,7 +49,7 @@ class FlagTest(unittest.TestCase):
 
     def assertUsageError(self, args, message):
         """kvstored ARGS exits 2 with MESSAGE as its one line on stderr."""
-        code, err = run_server(*args)
+        code, err, _ = refused(*args)
         self.assertEqual(code, 2, "%s: %r" % (args, err))
         self.assertEqual(err.count("\n"), 1, "not one line: %r" % err)
         self.assertTrue(err.startswith("kvstored: "), err)
@@ -57,7 +60,7 @@ class FlagTest(unittest.TestCase):
         server = Server(*args)
         self.addCleanup(server.kill)
         self.assertEqual(server.connect().call("Ping")[0], OK)
-        self.assertEqual(server.stop(), 0, server.stderr)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
 
     def engine_args(self, flag):
         return ["--engine", "lmdb", "--dir", self.dir] if flag == "--lmdb-map-size" else []
@@ -126,7 +129,7 @@ class TestLmdbMapSize(FlagTest):
         for i in range(1000):
             self.assertEqual(conn.set(b"key%04d" % i, b"a small value"), (OK, ""))
         self.assertEqual(conn.get(b"key0999"), b"a small value")
-        self.assertEqual(server.stop(), 0, server.stderr)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
 
 
 class TestDir(FlagTest):
@@ -141,7 +144,20 @@ class TestDir(FlagTest):
         self.assertStarts(["--engine", "lmdb", "--dir", self.dir])
 
 
+class TestHelp(unittest.TestCase):
+    def test_every_flag_of_the_man_page_is_in_help(self):
+        """--help once lacked --max-output-bytes: the man page lists every
+        flag, and --help must name each of them too."""
+        page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src",
+                            "kvstored.8.scd")
+        with open(page) as f:
+            flags = set(re.findall(r"\*(--[a-z][a-z0-9-]+)\*", f.read()))
+        self.assertIn("--max-output-bytes", flags)
+        text = help_text()
+        self.assertEqual(sorted(f for f in flags if f not in text), [])
+
+
 if __name__ == "__main__":
-    if not os.access(KVSTORED, os.X_OK):
+    if not os.access(os.environ.get("KVSTORED", ""), os.X_OK):
         raise SystemExit("set KVSTORED to the kvstored binary (meson test does)")
     unittest.main(verbosity=2)

@@ -24,7 +24,6 @@ Every wait is bounded; the processes started here are killed by pid.
 import errno
 import math
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -33,40 +32,18 @@ import tempfile
 import time
 import unittest
 
+import kvstore
+import kvstored
+from kvstored import wait_for
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import live  # noqa: E402
-from live import OK, Server, fields, get_request, set_request, varint  # noqa: E402,F401
+from live import OK, Server, get_request, set_request  # noqa: E402
 
 VALUE = 64 * 1024           # the value the reader's Gets fetch
 STEP = 1 << 20             # answers asked for at a time while backing up
 MAX_STEPS = 64
 SETS = 16
 WAIT = 30.0                 # generous bound for every wait (gdb attaches slowly)
-QUIET = 0.3                 # a drain ends after this long without a byte
-STATS_OUTPUT_BYTES = 20     # StatsResponse.output_buffer_bytes
-
-
-def wait_for(what, predicate, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def drain(conn):
-    """Reads whatever arrives on CONN until QUIET seconds pass without a
-    byte; appends it to conn.buf and returns how many bytes came."""
-    got = 0
-    while select.select([conn.sock], [], [], QUIET)[0]:
-        chunk = conn.sock.recv(1 << 20)
-        if not chunk:
-            break
-        conn.buf += chunk
-        got += len(chunk)
-    return got
+QUIET = 0.3                 # a drain ends after this long without an answer
 
 
 def fill_disk(path):
@@ -81,28 +58,6 @@ def fill_disk(path):
                 raise
 
 
-def answers(buf):
-    """The complete answer frames at the start of BUF as [(id, code)]."""
-    out, pos = [], 0
-    while True:
-        n = shift = 0
-        p = pos
-        while p < len(buf):
-            b = buf[p]
-            n |= (b & 0x7F) << shift
-            shift += 7
-            p += 1
-            if not b & 0x80:
-                break
-        else:
-            return out
-        if len(buf) < p + n:
-            return out
-        f = fields(buf[p:p + n])
-        out.append((f.get(1, 0), f.get(2, OK)))
-        pos = p + n
-
-
 class SlowReader:
     """One connection that pipelines Gets of the large value, reads none,
     and so leaves the server with answers it cannot send."""
@@ -113,6 +68,7 @@ class SlowReader:
         self.conn = server.connect()
         self.witness.set(b"big", b"v" * VALUE)
         self.gets = 0           # Gets sent so far
+        self.received = []      # the answers read on self.conn, in order
 
     def ask(self, nbytes):
         n = math.ceil(nbytes / VALUE)
@@ -120,7 +76,17 @@ class SlowReader:
         self.gets += n
 
     def output_pending(self):
-        return self.witness.stats().get(STATS_OUTPUT_BYTES, 0)
+        return self.witness.stats().output_buffer_bytes
+
+    def drain(self):
+        """Reads the answers that arrive until QUIET seconds pass without
+        one, or the server closes the connection; keeps them in
+        self.received."""
+        while True:
+            try:
+                self.received.append(self.conn.receive(timeout=QUIET))
+            except (kvstore.DeadlineExceeded, kvstore.Unavailable):
+                return
 
     def settled_output(self):
         """The server's unsent output once it stops changing."""
@@ -134,7 +100,7 @@ class SlowReader:
                 time.sleep(0.05)
                 return None
             return (now,)
-        return wait_for("the server's output to settle", steady)[0]
+        return wait_for("the server's output to settle", steady, WAIT)[0]
 
     def back_up(self):
         """Asks for answers a step at a time until the kernel's buffers are
@@ -152,15 +118,13 @@ class SlowReader:
 
     def send_sets(self, prefix, value):
         keys = [b"%s-%d" % (prefix, i) for i in range(SETS)]
-        first = self.conn.next_id
-        self.conn.send([set_request(k, value) for k in keys])
-        return {first + i: k for i, k in enumerate(keys)}
+        ids = self.conn.send([set_request(k, value) for k in keys])
+        return dict(zip(ids, keys))
 
     def outcome(self, set_ids):
         """(all Get answers arrived, keys whose Set was answered OK)."""
-        got = answers(self.conn.buf)
-        gets = sum(1 for i, _ in got if i not in set_ids)
-        acked = [set_ids[i] for i, code in got if i in set_ids and code == OK]
+        gets = sum(1 for a in self.received if a.id not in set_ids)
+        acked = [set_ids[a.id] for a in self.received if a.id in set_ids and a.code == OK]
         return gets == self.gets, acked
 
 
@@ -199,7 +163,7 @@ class AckTest(unittest.TestCase):
         gdb = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         self.procs.append(gdb)
-        wait_for("gdb to attach", lambda: os.path.exists(self.flag("armed")))
+        wait_for("gdb to attach", lambda: os.path.exists(self.flag("armed")), WAIT)
         return gdb
 
     def kill_at_commit_round(self, sync):
@@ -217,13 +181,13 @@ class AckTest(unittest.TestCase):
             reader.back_up()
             gdb = self.attach_gdb(srv.pid)
             # The server is stopped: empty the socket, then send the Sets.
-            drain(reader.conn)
+            reader.drain()
             set_ids = reader.send_sets(b"ack", b"w" * 100)
             open(self.flag("go"), "w").close()
             wait_for("the server to reach its commit",
-                     lambda: os.path.exists(self.flag("hit")) or gdb.poll() is not None)
+                     lambda: os.path.exists(self.flag("hit")) or gdb.poll() is not None, WAIT)
             self.assertTrue(os.path.exists(self.flag("hit")), "gdb ended before the commit")
-            drain(reader.conn)
+            reader.drain()
             conclusive, acked = reader.outcome(set_ids)
         finally:
             # SIGKILL at the breakpoint: the commit never happens. The
@@ -262,20 +226,15 @@ class AckTest(unittest.TestCase):
             # A small tmpfs in a mount namespace of the server's own: it
             # disappears with the server and touches no other mount.
             f.write('#!/bin/sh\nexec unshare -m sh -c \'mount -t tmpfs -o size=4m kvtest "%s" '
-                    '&& exec "%s" "$@"\' kvstored "$@"\n' % (mnt, live.KVSTORED))
+                    '&& exec "%s" "$@"\' kvstored "$@"\n' % (mnt, kvstored.server_binary()))
         os.chmod(wrapper, 0o755)
-        real = live.KVSTORED
-        live.KVSTORED = wrapper
-        try:
-            srv = Server("--engine", "lmdb", "--dir", os.path.join(mnt, "data"))
-        finally:
-            live.KVSTORED = real
+        srv = Server("--engine", "lmdb", "--dir", os.path.join(mnt, "data"), binary=wrapper)
         try:
             reader = SlowReader(srv)
             reader.back_up()
             os.kill(srv.pid, signal.SIGSTOP)
             try:
-                drain(reader.conn)
+                reader.drain()
                 fill_disk(os.path.join("/proc/%d/root" % srv.pid, mnt.lstrip("/"), "filler"))
                 # 16 x 4 KiB: small enough to be read in one turn, and more
                 # than the free pages LMDB's file has, so the commit must
@@ -283,7 +242,7 @@ class AckTest(unittest.TestCase):
                 set_ids = reader.send_sets(b"full", b"f" * 4096)
             finally:
                 os.kill(srv.pid, signal.SIGCONT)
-            drain(reader.conn)
+            reader.drain()
             _, acked = reader.outcome(set_ids)
             # Some Sets may have come in an earlier turn that still fit;
             # each one answered OK must be there, and the rest failed.
@@ -297,7 +256,7 @@ class AckTest(unittest.TestCase):
         finally:
             status = srv.stop()
         self.assertEqual(status, 0)
-        self.assertIn("engine flush failed", srv.stderr)
+        self.assertIn("engine flush failed", srv.stderr_text())
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from live import OK, STATS_KEYS, Server, set_request  # noqa: E402
+from live import OK, Server, set_request  # noqa: E402
 
 WRITERS = 4
 KEYS = 10000
@@ -75,9 +75,9 @@ class Writer(threading.Thread):
                         self.sent[k] = seq
                     self.conn.send([set_request(k, value_of(k, seq)) for k in batch])
                     for k in batch:
-                        code, message, _ = self.conn.receive()
-                        if code != OK:
-                            self.error = "Set %r: code %d %s" % (k, code, message)
+                        answer = self.conn.receive()
+                        if answer.code != OK:
+                            self.error = "Set %r: code %d %s" % (k, answer.code, answer.message)
                             return
                         self.acked[k] = seq
                         self.count += 1
@@ -113,7 +113,8 @@ class TestKill9(unittest.TestCase):
             w.join(RUN_TIMEOUT)
             self.assertFalse(w.is_alive())
             self.assertIsNone(w.error)
-        self.assertEqual(status, -9, "the server had exited before the kill: %r" % server.stderr)
+        self.assertEqual(status, -9, "the server had exited before the kill: %r"
+                         % server.stderr_text())
         acked, sent = {}, {}
         for w in writers:
             acked.update(w.acked)
@@ -125,9 +126,9 @@ class TestKill9(unittest.TestCase):
         server = Server("--engine", "lmdb", "--dir", self.dir, "--sync", sync)
         conn = server.connect()
         stored = conn.get_many(keys)
-        self.assertEqual(conn.stats().get(STATS_KEYS, 0), sum(v is not None for v in stored.values()))
+        self.assertEqual(conn.stats().keys, sum(v is not None for v in stored.values()))
         conn.close()
-        self.assertEqual(server.stop(), 0, server.stderr)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
 
         lost, bad = [], []
         for k in keys:

@@ -7,7 +7,7 @@
         c.Get(kvstore.pb.GetRequest(key=b"k"))  # every rpc, from the descriptor
 
 This file only gathers the public names; see client.py, pipeline.py,
-stubs.py, connection.py and errors.py.
+stubs.py, connection.py, raw.py and errors.py.
 """
 
 # The generated kvstore/v1/kv_pb2.py may live in another directory on
@@ -21,6 +21,7 @@ from .errors import (  # noqa: E402
     DeadlineExceeded, InvalidArgument, KeyNotFound, ResourceExhausted, RpcError,
     Unauthenticated, Unavailable, Unimplemented, status_code, status_name)
 from .pipeline import Pipeline, Reply  # noqa: E402
+from .raw import RawConnection  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -31,7 +32,7 @@ def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
 
 
 __all__ = [
-    "Client", "Pipeline", "Reply", "connect", "pb", "service", "parse_endpoint",
+    "Client", "Pipeline", "Reply", "RawConnection", "connect", "pb", "service", "parse_endpoint",
     "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted",
     "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "status_code", "status_name",
 ]

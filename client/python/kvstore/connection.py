@@ -58,22 +58,30 @@ def _deadline_exceeded(message, method=None):
     return error_for(status_code("DEADLINE_EXCEEDED"), message, method)
 
 
+def connect(endpoint, timeout, source_address=None):
+    """A TCP socket connected to ENDPOINT within TIMEOUT seconds (None: no
+    limit), Nagle off, left with that timeout. Raises DeadlineExceeded when
+    the time is up, Unavailable when the connect fails."""
+    host, port = parse_endpoint(endpoint)
+    where = endpoint or "%s:%d" % (host, port)
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout,
+                                        source_address=source_address)
+    except socket.timeout:
+        raise _deadline_exceeded("could not connect to %s within %gs" % (where, timeout)) from None
+    except OSError as exc:
+        raise _unavailable("could not connect to %s: %s" % (where, exc.strerror or exc)) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class Connection:
     """A connected socket plus the calls in flight on it. Thread-safe: one
     exchange() runs at a time."""
 
     def __init__(self, endpoint=None, connect_timeout=5.0):
         self.endpoint = endpoint or "%s:%d" % (DEFAULT_HOST, DEFAULT_PORT)
-        host, port = parse_endpoint(endpoint)
-        try:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
-        except socket.timeout:
-            raise _deadline_exceeded("could not connect to %s within %gs"
-                                     % (self.endpoint, connect_timeout)) from None
-        except OSError as exc:
-            raise _unavailable("could not connect to %s: %s"
-                               % (self.endpoint, exc.strerror or exc)) from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = connect(endpoint, connect_timeout)
         sock.setblocking(False)
         self._sock = sock
         self._selector = selectors.DefaultSelector()

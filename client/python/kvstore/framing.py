@@ -12,17 +12,21 @@ class FramingError(Exception):
     """The peer sent a length prefix that cannot be parsed; the stream is lost."""
 
 
+def prefix(n):
+    """Returns the length prefix of a body of N bytes: N as a varint."""
+    if not 0 <= n <= 0xFFFFFFFF:
+        raise ValueError("frame body of %d bytes does not fit a uint32 length" % n)
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def frame(body):
     """Returns BODY (bytes) preceded by its length as a varint."""
-    n = len(body)
-    if n > 0xFFFFFFFF:
-        raise ValueError("frame body of %d bytes does not fit a uint32 length" % n)
-    prefix = bytearray()
-    while n >= 0x80:
-        prefix.append((n & 0x7F) | 0x80)
-        n >>= 7
-    prefix.append(n)
-    return bytes(prefix) + bytes(body)
+    return prefix(len(body)) + bytes(body)
 
 
 class FrameReader:

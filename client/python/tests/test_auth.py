@@ -7,7 +7,7 @@ import unittest
 
 import kvstore
 from kvstore import pb
-from support import Server
+from kvstored import Server
 
 TOKEN = "s3cret-token"
 server = None

@@ -1,5 +1,5 @@
-"""Round trips of every rpc, binary data, errors and pipelining, against one
-live kvstored shared by this module."""
+"""Round trips of every rpc, binary data, errors and pipelining (Client's
+and RawConnection's), against one live kvstored shared by this module."""
 
 import os
 import socket
@@ -10,7 +10,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 import kvstore
 from kvstore import pb, stubs
-from support import Server
+from kvstore.framing import frame
+from kvstored import Server
 
 server = None
 
@@ -264,6 +265,58 @@ class TestPipeline(ClientTest):
         for t in threads:
             t.join(30)
         self.assertEqual(errors, [])
+
+
+class TestRawConnection(unittest.TestCase):
+    """RawConnection: requests pipelined without reading, answers read later
+    and in order, bytes of one's own on the socket, a lost connection."""
+
+    def setUp(self):
+        self.conn = kvstore.RawConnection(server.endpoint, timeout=10)
+        self.addCleanup(self.conn.close)
+
+    def test_pipelined_calls_are_answered_in_order(self):
+        ids = self.conn.send([("Set", pb.SetRequest(key=b"raw-k", value=b"v")),
+                              ("Get", pb.GetRequest(key=b"raw-k")),
+                              ("/kvstore.v1.KV/Get", pb.GetRequest(key=b"raw-absent")),
+                              ("Ping", None)])
+        self.assertEqual(ids, [1, 2, 3, 4])
+        self.assertEqual(self.conn.next_id, 5)
+        answers = [self.conn.receive() for _ in ids]
+        self.assertEqual([a.id for a in answers], ids)
+        self.assertEqual([a.code for a in answers], [0, 0, 5, 0])
+        self.assertEqual(pb.GetResponse.FromString(answers[1].payload).value, b"v")
+        self.assertEqual(answers[2].message, "key not found")
+        self.assertEqual(pb.PingResponse.FromString(answers[3].payload).message, "PONG")
+
+    def test_call_takes_a_serialized_request(self):
+        answer = self.conn.call("Ping", pb.PingRequest(message="hi").SerializeToString())
+        self.assertEqual(pb.PingResponse.FromString(answer.payload).message, "hi")
+
+    def test_an_unknown_path_is_sent_as_is(self):
+        self.assertEqual(self.conn.call("/kvstore.v1.KV/Nope").code, 12)   # UNIMPLEMENTED
+
+    def test_a_frame_written_in_two_pieces_is_one_call(self):
+        body = pb.RpcRequest(id=7, method="/kvstore.v1.KV/Ping").SerializeToString()
+        whole = frame(body)
+        self.conn.sock.sendall(whole[:5])
+        with self.assertRaises(kvstore.DeadlineExceeded):
+            self.conn.receive(timeout=0.2)      # half a request: no answer yet
+        self.conn.sock.sendall(whole[5:])
+        self.assertEqual((self.conn.receive().id, self.conn.call("Ping").code), (7, 0))
+
+    def test_a_lost_server_is_unavailable(self):
+        own = Server()
+        self.addCleanup(own.kill)
+        conn = kvstore.RawConnection(own.endpoint, timeout=10)
+        self.addCleanup(conn.close)
+        self.assertEqual(conn.call("Ping").code, 0)
+        own.kill()
+        with self.assertRaises(kvstore.Unavailable) as cm:
+            conn.receive()
+        self.assertIsInstance(cm.exception, ConnectionError)
+        with self.assertRaises(kvstore.Unavailable):
+            kvstore.RawConnection(own.endpoint, timeout=10)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import time
 import unittest
 
 import kvstore
-from support import Server
+from kvstored import Server
 
 
 class TestServerFailures(unittest.TestCase):

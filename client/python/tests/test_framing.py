@@ -3,14 +3,19 @@ boundaries, frames split across reads, malformed prefixes."""
 
 import unittest
 
-from kvstore.framing import FrameReader, FramingError, frame
+from kvstore.framing import FrameReader, FramingError, frame, prefix
 
 
 class TestFraming(unittest.TestCase):
     def test_prefix_lengths_at_the_7_bit_boundaries(self):
-        for n, prefix in [(0, 1), (127, 1), (128, 2), (16383, 2), (16384, 3), (1 << 21, 4)]:
-            self.assertEqual(len(frame(bytes(n))) - n, prefix, n)
+        for n, width in [(0, 1), (127, 1), (128, 2), (16383, 2), (16384, 3), (1 << 21, 4)]:
+            self.assertEqual(len(frame(bytes(n))) - n, width, n)
         self.assertEqual(frame(bytes(300))[:2], b"\xac\x02")
+        self.assertEqual(prefix(300), b"\xac\x02")
+        self.assertEqual(prefix(0xFFFFFFFF), b"\xff\xff\xff\xff\x0f")
+        for n in (-1, 1 << 32):
+            with self.assertRaises(ValueError):
+                prefix(n)
 
     def test_the_documented_ping_frame(self):
         # docs/PROTOCOL.md, "Example bytes": Ping with id 1 is 25 bytes.

@@ -7,7 +7,7 @@ import subprocess
 import unittest
 
 import kvstore
-from support import Server
+from kvstored import Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "node"))

@@ -9,28 +9,37 @@
 #include "out.h"
 
 const kvctl_cmd_spec kvctl_cmd_specs[] = {
-    { "ping", KVCTL_OP_PING, "[MESSAGE]", 0, 1,
-      "check that the server answers: prints PONG, or MESSAGE echoed",
+    { "ping", KVCTL_OP_PING, "[MESSAGE]", NULL, 0, 1,
+      "check that the server answers: prints PONG, or MESSAGE echoed", NULL,
       "Sends Ping and prints the answer: PONG when MESSAGE is left out, else\n"
-      "MESSAGE echoed back. Use it to check that the server is up.\n" },
-    { "get", KVCTL_OP_GET, "KEY", 1, 1,
-      "print the value stored under KEY, byte for byte",
+      "MESSAGE echoed back. Use it to check that the server is up.\n", NULL },
+    { "get", KVCTL_OP_GET, "KEY", NULL, 1, 1,
+      "print the value stored under KEY, byte for byte", NULL,
       "Writes the value stored under KEY to standard output exactly as stored;\n"
       "a newline is added only when standard output is a terminal, so\n"
       "'kvctl get KEY > FILE' gives back the bytes that were set.\n"
-      "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent.\n" },
-    { "set", KVCTL_OP_SET, "KEY [VALUE]", 1, 2,
+      "On a terminal, a value that is not plain text (a control byte such as\n"
+      "ESC, bytes that are not UTF-8, a leading \") is shown in double quotes\n"
+      "with escapes instead, \"\\x1b[31m\" for ESC [31m, as redis-cli does.\n"
+      "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent.\n", NULL },
+    { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2,
       "store VALUE under KEY; without VALUE (or -), read it from stdin",
+      "store VALUE under KEY",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
       "When VALUE is left out or is '-', the value is read from standard input\n"
       "until its end, byte for byte: 'kvctl set photo < photo.jpg'.\n"
-      "In the shell and in batch mode VALUE is required and taken literally.\n" },
-    { "clear", KVCTL_OP_CLEAR, "KEY", 1, 1,
-      "remove KEY and print the value it had",
+      "In the shell and in batch mode VALUE is required and taken literally.\n",
+      "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
+      "VALUE is required and taken literally, even '-': the shell reads its\n"
+      "commands from standard input, so a value cannot come from there. Type\n"
+      "any byte in double quotes (\"\\x00\\xff\"); for a file's contents run\n"
+      "'kvctl set KEY < FILE' outside the shell.\n" },
+    { "clear", KVCTL_OP_CLEAR, "KEY", NULL, 1, 1,
+      "remove KEY and print the value it had", NULL,
       "Removes KEY and prints the value it had, like get. When KEY was absent\n"
-      "it prints nothing and exits 1.\n" },
-    { "stats", KVCTL_OP_STATS, "", 0, 0,
-      "print the server's counters: connections, calls, keys, memory",
+      "it prints nothing and exits 1.\n", NULL },
+    { "stats", KVCTL_OP_STATS, "", NULL, 0, 0,
+      "print the server's counters: connections, calls, keys, memory", NULL,
       "Calls Stats and prints the server's figures, one 'name: value' line\n"
       "each: uptime_seconds, connections_current, connections_total,\n"
       "connections_rejected, requests_total, errors_total, keys, data_bytes,\n"
@@ -44,8 +53,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "prints one line instead: name=value pairs in the same order, each\n"
       "method as PATH=CALLS/ERRORS ('/kvstore.v1.KV/Get=12/1').\n"
       "With -w json, one object: the same names, numbers as JSON numbers,\n"
-      "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n" },
-    { NULL, 0, NULL, 0, 0, NULL, NULL },
+      "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n", NULL },
+    { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
 
 const kvctl_cmd_spec *kvctl_cmd_find(const char *name)
@@ -54,6 +63,16 @@ const kvctl_cmd_spec *kvctl_cmd_find(const char *name)
         if (strcmp(s->name, name) == 0)
             return s;
     return NULL;
+}
+
+const char *kvctl_cmd_args(const kvctl_cmd_spec *spec, int lines)
+{
+    return lines && spec->line_args ? spec->line_args : spec->args;
+}
+
+const char *kvctl_cmd_summary(const kvctl_cmd_spec *spec, int lines)
+{
+    return lines && spec->line_summary ? spec->line_summary : spec->summary;
 }
 
 const char *kvctl_cmd_name(kvctl_op op)
@@ -69,12 +88,11 @@ int kvctl_cmd_has_key(kvctl_op op)
     return op == KVCTL_OP_GET || op == KVCTL_OP_SET || op == KVCTL_OP_CLEAR;
 }
 
-/* The name of argument I (0-based) in SPEC->args ("KEY", "VALUE"), copied
- * into BUF without brackets. */
-static const char *arg_name(const kvctl_cmd_spec *spec, int i, char *buf,
-                            size_t len)
+/* The name of argument I (0-based) in ARGS ("KEY", "VALUE"), copied into
+ * BUF without brackets. */
+static const char *arg_name(const char *args, int i, char *buf, size_t len)
 {
-    const char *p = spec->args;
+    const char *p = args;
     size_t n;
 
     for (; i > 0 && p; i--) {
@@ -96,6 +114,7 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
     const kvctl_cmd_spec *spec;
     char name[32];
     int nargs = n - 1;
+    const char *args;
 
     memset(cmd, 0, sizeof *cmd);
     if (n < 1) {
@@ -110,9 +129,10 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
         snprintf(err, errlen, "unknown command %s", quoted);
         return -1;
     }
+    args = kvctl_cmd_args(spec, !stdin_ok);
     if (nargs < spec->min_args || (spec->op == KVCTL_OP_SET && !stdin_ok && nargs < 2)) {
         snprintf(err, errlen, "%s: missing %s", spec->name,
-                 arg_name(spec, nargs, name, sizeof name));
+                 arg_name(args, nargs, name, sizeof name));
         return -1;
     }
     if (nargs > spec->max_args && spec->max_args == 0) {
@@ -121,7 +141,7 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
     }
     if (nargs > spec->max_args) {
         snprintf(err, errlen, "%s: too many arguments (usage: %s %s; quote "
-                 "words that contain blanks)", spec->name, spec->name, spec->args);
+                 "words that contain blanks)", spec->name, spec->name, args);
         return -1;
     }
     cmd->op = spec->op;
@@ -168,12 +188,14 @@ void kvctl_cmd_clear(kvctl_cmd *cmd)
     memset(cmd, 0, sizeof *cmd);
 }
 
-void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, const char *prefix,
-                          FILE *fp)
+void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, int shell, FILE *fp)
 {
-    fprintf(fp, "Usage: %s%s%s%s\n\n%s", prefix, spec->name,
-            *spec->args ? " " : "", spec->args, spec->details);
-    if (*prefix)
+    const char *args = kvctl_cmd_args(spec, shell);
+
+    fprintf(fp, "Usage: %s%s%s%s\n\n%s", shell ? "" : "kvctl ", spec->name,
+            *args ? " " : "", args,
+            shell && spec->line_details ? spec->line_details : spec->details);
+    if (!shell)
         fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"
                 "3 could not connect or timed out, 4 other server error.\n"
                 "Options (-e, -w, --timeout, --token-file): see 'kvctl --help'.\n");

@@ -23,15 +23,21 @@ typedef struct kvctl_cmd {
     int value_from_stdin;  /* set: the caller must read value from stdin */
 } kvctl_cmd;
 
-/* A row of the command table. */
+/* A row of the command table. A command typed in the shell or a batch
+ * line cannot read standard input (the commands come from there), so where
+ * its syntax differs there, the line_ fields say how; NULL: as on the
+ * command line. */
 typedef struct kvctl_cmd_spec {
     const char *name;
     kvctl_op op;
     const char *args;      /* "KEY [VALUE]"; "" when it takes none */
+    const char *line_args;
     int min_args;
     int max_args;
     const char *summary;   /* one line, for the command list */
+    const char *line_summary;
     const char *details;   /* the rest of "COMMAND --help" */
+    const char *line_details;
 } kvctl_cmd_spec;
 
 /* The table, ending with a row whose name is NULL. */
@@ -39,6 +45,11 @@ extern const kvctl_cmd_spec kvctl_cmd_specs[];
 
 /* The spec named NAME (exact, case-sensitive), or NULL. */
 const kvctl_cmd_spec *kvctl_cmd_find(const char *name);
+
+/* SPEC's arguments and one-line summary on the command line, or with
+ * LINES in the shell and batch lines. Static strings. */
+const char *kvctl_cmd_args(const kvctl_cmd_spec *spec, int lines);
+const char *kvctl_cmd_summary(const kvctl_cmd_spec *spec, int lines);
 
 /* Builds CMD from WORDS[0..N) (WORDS[0] is the command name). STDIN_OK
  * says whether set may read its value from standard input (only on the
@@ -63,9 +74,8 @@ const char *kvctl_cmd_name(kvctl_op op);
 /* Whether commands of OP name a key (get, set, clear). */
 int kvctl_cmd_has_key(kvctl_op op);
 
-/* Prints SPEC's help to FP; PREFIX goes before the usage line's command
- * ("kvctl " on the command line, "" in the shell). */
-void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, const char *prefix,
-                          FILE *fp);
+/* Prints SPEC's help to FP: for "kvctl COMMAND --help", or with SHELL
+ * for the shell's "help COMMAND", in the shell's syntax. */
+void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, int shell, FILE *fp);
 
 #endif

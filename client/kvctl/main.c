@@ -170,7 +170,7 @@ static int print_help(int argc, char **argv)
     spec = kvctl_cmd_find(argv[0]);
     if (!spec)
         return usage_error("unknown command \"%s\"", argv[0]);
-    kvctl_cmd_print_help(spec, "kvctl ", stdout);
+    kvctl_cmd_print_help(spec, 0, stdout);
     return KVCTL_EXIT_OK;
 }
 

@@ -10,6 +10,7 @@
 #include "mem.h"
 #include "out.h"
 #include "stats.h"
+#include "text.h"
 
 void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines)
 {
@@ -48,20 +49,8 @@ void kvctl_out_quote(const uint8_t *data, size_t len, char *buf, size_t buflen)
     buf[o++] = '"';
     for (i = 0; i < len; i++) {
         char esc[5];
-        uint8_t c = data[i];
-        size_t n;
+        size_t n = kvctl_text_escape(data[i], esc);
 
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof esc, "\\%c", c);
-        else if (c == '\n')
-            snprintf(esc, sizeof esc, "\\n");
-        else if (c == '\t')
-            snprintf(esc, sizeof esc, "\\t");
-        else if (c < 0x20 || c >= 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", c);
-        else
-            snprintf(esc, sizeof esc, "%c", c);
-        n = strlen(esc);
         if (o + n + 5 > buflen)   /* room for "..." and NUL */
             break;
         memcpy(buf + o, esc, n);
@@ -91,10 +80,17 @@ static void print_error(const kvctl_cmd *cmd, const kvctl_result *r)
             r->message ? r->message : "");
 }
 
-static void put_bytes(FILE *fp, const kvctl_bytes *b)
+/* Writes a value (or ping's reply) from the server. Raw bytes, except on a
+ * terminal, where anything but plain text goes in double quotes with
+ * escapes, as redis-cli does: a stored ESC [31m must not turn the user's
+ * terminal red, nor other escapes retitle or rewrite it. Scripts read a
+ * pipe or a file, and get the bytes as stored. */
+static void put_value(const kvctl_out *o, const kvctl_bytes *b)
 {
-    if (b->len)
-        fwrite(b->data, 1, b->len, fp);
+    if (o->tty && !kvctl_text_is_plain(b->data, b->len))
+        kvctl_text_put_quoted(o->fp, b->data, b->len);
+    else if (b->len)
+        fwrite(b->data, 1, b->len, o->fp);
 }
 
 static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
@@ -109,20 +105,20 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
     }
     switch (cmd->op) {
     case KVCTL_OP_PING:
-        put_bytes(o->fp, &r->value);
+        put_value(o, &r->value);
         fputc('\n', o->fp);
         break;
     case KVCTL_OP_SET:
         fputs("OK\n", o->fp);
         break;
     case KVCTL_OP_GET:
-        put_bytes(o->fp, &r->value);
+        put_value(o, &r->value);
         if (newline)
             fputc('\n', o->fp);
         break;
     case KVCTL_OP_CLEAR:
         if (r->found)
-            put_bytes(o->fp, &r->value);
+            put_value(o, &r->value);
         if ((r->found && newline) || (!r->found && o->lines))
             fputc('\n', o->fp);
         break;

@@ -12,7 +12,8 @@ typedef struct kvctl_out {
     kvctl_format format;
     int lines;           /* one line per command, always ending in "\n",
                           * even for a failure (batch mode) */
-    int tty;             /* fp is a terminal: end values with "\n" */
+    int tty;             /* fp is a terminal: end values with "\n", and
+                          * quote those that are not plain text (text.h) */
 } kvctl_out;
 
 /* Sets O up to print to stdout in FORMAT. */
@@ -34,8 +35,8 @@ int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r);
 void kvctl_out_usage(const kvctl_out *o, const char *name, const char *reason);
 
 /* Writes DATA (LEN bytes) into BUF (BUFLEN bytes, NUL-terminated) as a
- * double-quoted C-style string, non-printable bytes as \xHH, cut with
- * "..." after the quote when it does not fit. */
+ * double-quoted C-style string (kvctl_text_escape() for each byte), cut
+ * with "..." after the quote when it does not fit. */
 void kvctl_out_quote(const uint8_t *data, size_t len, char *buf, size_t buflen);
 
 #endif

@@ -66,7 +66,7 @@ static void shell_help(const kvctl_bytes *w, int n)
         return;
     }
     if (spec)
-        kvctl_cmd_print_help(spec, "", stdout);
+        kvctl_cmd_print_help(spec, 1, stdout);
     else
         kvctl_usage_shell(stdout);
 }
@@ -128,7 +128,7 @@ static int shell_line(shell *sh, const char *line)
     else if (n > 1 && (strcmp((char *)w[1].data, "--help") == 0
                        || strcmp((char *)w[1].data, "-h") == 0)
              && kvctl_cmd_find(name))
-        kvctl_cmd_print_help(kvctl_cmd_find(name), "", stdout);
+        kvctl_cmd_print_help(kvctl_cmd_find(name), 1, stdout);
     else
         shell_run(sh, w, n);
     fflush(stdout);

@@ -6,12 +6,14 @@
 #include "cmd.h"
 #include "usage.h"
 
-static void print_commands(FILE *fp)
+/* The command list, in the shell's syntax with SHELL. */
+static void print_commands(FILE *fp, int shell)
 {
     for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++) {
+        const char *args = kvctl_cmd_args(s, shell);
         char head[40];
-        snprintf(head, sizeof head, "%s%s%s", s->name, *s->args ? " " : "", s->args);
-        fprintf(fp, "  %-18s %s\n", head, s->summary);
+        snprintf(head, sizeof head, "%s%s%s", s->name, *args ? " " : "", args);
+        fprintf(fp, "  %-18s %s\n", head, kvctl_cmd_summary(s, shell));
     }
 }
 
@@ -23,7 +25,7 @@ void kvctl_usage_print(FILE *fp)
           "Talks to a kvstored server.\n"
           "\n"
           "Commands:\n", fp);
-    print_commands(fp);
+    print_commands(fp, 0);
     fputs("\n"
           "Options:\n"
           "  -e, --endpoint HOST:PORT  server to use (default: $KVCTL_ENDPOINT,\n"
@@ -68,11 +70,12 @@ void kvctl_usage_print(FILE *fp)
 void kvctl_usage_shell(FILE *fp)
 {
     fputs("Commands:\n", fp);
-    print_commands(fp);
+    print_commands(fp, 1);
     fputs("  help [COMMAND]     this help, or a command's\n"
           "  quit, exit         leave (or press Ctrl-D)\n"
           "Quote words with blanks: set \"a key\" 'a value'. In double quotes\n"
-          "\\n \\t \\0 \\xHH \\\" \\\\ are escapes.\n", fp);
+          "\\n \\t \\0 \\xHH \\\" \\\\ are escapes. On a terminal, a value\n"
+          "that is not plain text is shown in double quotes with those escapes.\n", fp);
 }
 
 void kvctl_usage_version(FILE *fp)

@@ -1,8 +1,9 @@
 """test_kvctl - kvctl run as a subprocess against a live kvstored.
 
 $KVCTL and $KVSTORED name the binaries (meson test sets both). Every test
-starts its own server on a free port (KvctlTest.setUp) and every wait is
-bounded, so a hung kvctl fails the test instead of hanging the suite.
+starts its own server on a free port (KvctlTest.setUp) through
+tests/support/kvstored.py (on PYTHONPATH), and every wait is bounded, so a
+hung kvctl fails the test instead of hanging the suite.
 """
 
 import base64
@@ -11,63 +12,19 @@ import os
 import pty
 import re
 import select
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
+from kvstored import Server
+
 KVCTL = os.environ.get("KVCTL", "")
 KVSTORED = os.environ.get("KVSTORED", "")
 ENGINE = os.environ.get("KVSTORED_ENGINE") or "memory"
 RUN_TIMEOUT = 30.0          # seconds any one kvctl run may take
 ALL_BYTES = bytes(range(256))
-
-
-class Server:
-    """$KVSTORED --listen 127.0.0.1:0, up once it prints 'listening on'. With
-    $KVSTORED_ENGINE set (and not memory): --engine that and a fresh --dir,
-    removed on stop, before ARGS."""
-
-    def __init__(self, *args):
-        engine, self.dir = [], None
-        if ENGINE != "memory":
-            self.dir = tempfile.mkdtemp(prefix="kvstored-test.")
-            engine = ["--engine", ENGINE, "--dir", self.dir]
-        self.proc = subprocess.Popen([KVSTORED, "--listen", "127.0.0.1:0", *engine, *args],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        line = b""
-        deadline = time.monotonic() + 10
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
-                self.stop()
-                raise RuntimeError("kvstored did not say 'listening on' in 10 s")
-            byte = os.read(self.proc.stdout.fileno(), 1)
-            if not byte:
-                self.stop()
-                raise RuntimeError("kvstored exited before listening")
-            line += byte
-        match = re.search(rb"listening on (\S+):(\d+)", line)
-        if not match:
-            self.stop()
-            raise RuntimeError("kvstored printed %r" % line)
-        self.endpoint = "127.0.0.1:%d" % int(match.group(2))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc.stdout.close()
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
 
 def dead_endpoint():
@@ -824,6 +781,102 @@ class TestTokenFileRules(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout), (2, b""))
         self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
         self.assertIn(b"not a regular file (a FIFO)", r.stderr)
+
+
+class TestValuesOnATerminal(KvctlTest):
+    """On a terminal a value that is not plain text is shown quoted, as
+    redis-cli does, so that stored escapes cannot drive the terminal; a pipe
+    or a file still gets the raw bytes."""
+
+    start = TestShell.start     # kvctl ARGS on a terminal
+
+    RED = b"\x1b[31mred"
+    RED_SHOWN = b'"\\x1b[31mred"'
+
+    def get_on_a_terminal(self, key):
+        """Runs the one command 'kvctl get KEY' with a terminal as stdout."""
+        t = self.start("get", key)
+        out = t.expect(rb"\r\n")
+        self.assertEqual(t.wait(), 0)
+        return out
+
+    def test_one_get_quotes_an_escape_sequence(self):
+        self.ok("set", "red", stdin=self.RED)
+        self.assertEqual(self.get_on_a_terminal("red"), self.RED_SHOWN)
+
+    def test_one_get_leaves_plain_text_alone(self):
+        self.ok("set", "word", "café")
+        self.assertEqual(self.get_on_a_terminal("word"), "café".encode())
+
+    def test_text_that_looks_quoted_is_quoted(self):
+        self.ok("set", "q", '"x"')
+        self.assertEqual(self.get_on_a_terminal("q"), b'"\\"x\\""')
+
+    def test_only_printable_utf8_counts_as_plain(self):
+        for value, shown in [
+                (b"\xc2\xa0\xf0\x9f\x99\x82", b"\xc2\xa0\xf0\x9f\x99\x82"),  # NBSP, emoji
+                (b"\xc2\x9b31m", b'"\\xc2\\x9b31m"'),       # U+009B: a terminal's CSI
+                (b"\xc0\xaf", b'"\\xc0\\xaf"'),             # overlong "/"
+                (b"\xed\xa0\x80", b'"\\xed\\xa0\\x80"'),     # a surrogate
+                (b"\xe2\x82", b'"\\xe2\\x82"'),             # cut short
+                (b"a\tb\r\n", b'"a\\tb\\r\\n"'),
+                (b"\x7f", b'"\\x7f"')]:
+            with self.subTest(value=value):
+                self.ok("set", "v", stdin=value)
+                self.assertEqual(self.get_on_a_terminal("v"), shown)
+
+    def test_a_pipe_gets_the_raw_bytes(self):
+        self.ok("set", "red", stdin=self.RED)
+        self.assertEqual(self.ok("get", "red"), self.RED)
+        self.assertEqual(self.ok(stdin=b"get red\n"), self.RED + b"\n")
+
+    def test_shell_quotes_values_and_takes_them_back(self):
+        self.ok("set", "red", stdin=self.RED)
+        t = self.start()
+        t.expect(self.prompt)
+        t.send(b"get red\r")
+        self.assertIn(b"\r\n" + self.RED_SHOWN + b"\r\n", t.expect(self.prompt))
+        t.send(b"set copy " + self.RED_SHOWN + b"\r")      # typed back as shown
+        self.assertIn(b"OK", t.expect(self.prompt))
+        t.send(b"clear red\r")
+        self.assertIn(self.RED_SHOWN + b"\r\n", t.expect(self.prompt))
+        t.send(b"quit\r")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(self.ok("get", "copy"), self.RED)
+
+
+class TestSetSyntaxInTheShell(KvctlTest):
+    """The shell's standard input is its commands: its help says set takes
+    VALUE on the line, as the shell does; the command line still reads
+    VALUE from standard input."""
+
+    start = TestShell.start
+
+    def test_help_and_behaviour_agree(self):
+        t = self.start()
+        t.expect(self.prompt)
+        t.send(b"help\r")
+        listing = t.expect(self.prompt)
+        self.assertRegex(listing, rb"\n  set KEY VALUE +store VALUE under KEY\r\n")
+        self.assertNotIn(b"stdin", listing)
+        t.send(b"help set\r")
+        details = t.expect(self.prompt)
+        self.assertIn(b"Usage: set KEY VALUE\r\n", details)
+        self.assertIn(b"VALUE is required", details)
+        t.send(b"set k\r")
+        self.assertIn(b"kvctl: set: missing VALUE (see 'help set')", t.expect(self.prompt))
+        t.send(b"set k -\r")
+        self.assertIn(b"OK", t.expect(self.prompt))
+        t.send(b"quit\r")
+        self.assertEqual(t.wait(), 0)
+        self.assertEqual(self.ok("get", "k"), b"-")
+
+    def test_command_line_set_still_reads_stdin(self):
+        r = self.kv("set", "--help")
+        self.assertIn(b"Usage: kvctl set KEY [VALUE]", r.stdout)
+        self.assertIn(b"read from standard input", r.stdout)
+        self.assertEqual(self.ok("set", "k", stdin=b"from stdin"), b"OK\n")
+        self.assertEqual(self.ok("get", "k"), b"from stdin")
 
 
 if __name__ == "__main__":

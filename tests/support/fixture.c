@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "support/fixture.h"
 
@@ -76,7 +77,17 @@ kv_stats_view kv_fetch_stats(kv_client *c)
 
 void kv_wait_connections(kv_client *c, uint64_t want)
 {
-    for (int i = 0; i < 500 && kv_fetch_stats(c).conns != want; i++)
+    struct timespec start, now;
+
+    /* Generous: under valgrind on a loaded machine the server may take
+     * seconds to notice a close. Each Stats call waits for a turn of the
+     * server's loop, so asking again is not a busy spin. */
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        if (kv_fetch_stats(c).conns == want)
+            return;
         usleep(10000);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < KV_WAIT_SECONDS);
     assert_int_equal(kv_fetch_stats(c).conns, want);
 }

@@ -1,7 +1,7 @@
 /* authguard.h - the server-wide brake on token guessing: failed Auth calls
  * are counted per peer address, and an address that fails too often is
  * refused for a back-off that doubles with each offence. Reconnecting does
- * not reset it (the per-connection limit in exec.c does not cover that). */
+ * not reset it (the per-connection limit in service.c does not cover that). */
 #ifndef KV_AUTHGUARD_H
 #define KV_AUTHGUARD_H
 

@@ -1,49 +1,26 @@
-/* conn.c - the byte path of one connection: socket -> frames -> dispatch
- * -> answers -> socket, with its limits (input budget, output budget and
- * back-pressure, idle timeout). Owns the connection's buffers, socket and
- * timer; the engine, the arena and the counters belong to the server. */
+/* conn.c - the byte path of one connection: socket -> session -> socket,
+ * with the socket-level limits (reads bounded per turn, back-pressure, the
+ * idle timeout). Owns the socket, the watchers and the session; what a
+ * byte means is the session's business. */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "conn.h"
-#include "dispatch.h"
-#include "frame.h"
-#include "server.h"
+#include "log.h"
 
-/* A read asks for at least this much room. */
-#define READ_CHUNK (64 * 1024)
 /* Bytes one connection may read per loop turn, so one flooding client
  * cannot starve the others. */
 #define READ_BUDGET (1024 * 1024)
-/* Unwritten answers above this stop reading from the client until they
- * drain below OUT_LOW_WATER (back-pressure instead of unbounded memory).
- * A client that never drains them is closed by the idle timeout. */
-#define OUT_HIGH_WATER (8 * 1024 * 1024)
-#define OUT_LOW_WATER (1024 * 1024)
-/* While the answers held by all connections are over --max-output-bytes, a
- * connection with more than this unread stops being read: the clients that
- * keep up (nothing left over between turns) are served as before. */
-#define OUT_PRESSURE_FLOOR (64 * 1024)
-/* Idle buffers larger than this are given back. */
-#define BUF_KEEP (256 * 1024)
-/* Each connection's first INPUT_FLOOR bytes of input buffer are not charged
- * to --max-input-bytes, so a few clients sending huge frames cannot lock
- * out every small request; the budget is for the large frames. */
-#define INPUT_FLOOR (256 * 1024)
-/* Before Auth succeeds (when a token is required) a frame may be at most
- * this large: an AuthRequest is a few KiB, and an unauthenticated client
- * must not hold input memory that others need. */
-#define PREAUTH_MAX_FRAME (64 * 1024)
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_wake(void *arg);
 
 #define CONN_OF(ptr, member) ((kv_conn *)((char *)(ptr) - offsetof(kv_conn, member)))
 
-kv_conn *kv_conn_new(kv_server *srv, int fd, const kv_peer *peer)
+kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer)
 {
     kv_conn *c = calloc(1, sizeof *c);
 
@@ -51,77 +28,53 @@ kv_conn *kv_conn_new(kv_server *srv, int fd, const kv_peer *peer)
         close(fd);
         return NULL;
     }
-    c->srv = srv;
+    c->ctx = ctx;
     c->fd = fd;
-    c->state = KV_CONN_OPEN;
-    kv_exec_init(&c->exec, &srv->env, peer);
+    kv_session_init(&c->session, &ctx->session, peer);
+    c->session.wake = conn_wake;
+    c->session.wake_arg = c;
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
-    ev_io_start(srv->loop, &c->rio);
-    c->last_progress = c->last_sent = ev_now(srv->loop);
-    if (srv->cfg.idle_timeout > 0) {
-        ev_timer_init(&c->idle, conn_idle_cb, srv->cfg.idle_timeout, 0.);
-        ev_timer_start(srv->loop, &c->idle);
+    ev_io_start(ctx->loop, &c->rio);
+    c->last_progress = c->last_sent = ev_now(ctx->loop);
+    if (ctx->idle_timeout > 0) {
+        ev_timer_init(&c->idle, conn_idle_cb, ctx->idle_timeout, 0.);
+        ev_timer_start(ctx->loop, &c->idle);
     }
+    if (kv_log_on(KV_LOG_DEBUG))
+        kv_log(KV_LOG_DEBUG, "accepted a connection from %s", c->session.service.peer.text);
     return c;
 }
 
-/* Brings srv->stats.input_bytes up to date with the input buffer: what it holds
- * above INPUT_FLOOR. */
-static void count_input(kv_conn *c)
+void kv_conn_close(kv_conn *c, const char *why)
 {
-    size_t charged = c->in.cap > INPUT_FLOOR ? c->in.cap - INPUT_FLOOR : 0;
+    struct ev_loop *loop = c->ctx->loop;
 
-    c->srv->stats.input_bytes += charged;
-    c->srv->stats.input_bytes -= c->in_counted;
-    c->in_counted = charged;
-}
-
-/* Brings srv->stats.output_bytes up to date with the output buffer's size. */
-static void count_output(kv_conn *c)
-{
-    c->srv->stats.output_bytes += c->out.cap;
-    c->srv->stats.output_bytes -= c->out_counted;
-    c->out_counted = c->out.cap;
-}
-
-void kv_conn_close(kv_conn *c)
-{
-    ev_io_stop(c->srv->loop, &c->rio);
-    ev_io_stop(c->srv->loop, &c->wio);
-    ev_timer_stop(c->srv->loop, &c->idle);
+    if (kv_log_on(KV_LOG_DEBUG))
+        kv_log(KV_LOG_DEBUG, "closed the connection from %s: %s", c->session.service.peer.text,
+               why ? why : "closed");
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->idle);
     close(c->fd);
-    kv_buf_free(&c->in);
-    count_input(c);
-    kv_buf_free(&c->out);
-    count_output(c);
-    kv_server_conn_closed(c->srv, c);
+    kv_session_free(&c->session);
+    c->ctx->closed(c->ctx, c);
     free(c);
 }
 
-/* Stops reading for good; what is buffered will not be executed. */
-static void conn_stop_reading(kv_conn *c)
+/* Stops reading for good; what is buffered will not be answered. */
+static void conn_stop_reading(kv_conn *c, const char *why)
 {
-    c->state = KV_CONN_CLOSING;
+    kv_session_stop(&c->session, why);
     c->paused = 0;
-    ev_io_stop(c->srv->loop, &c->rio);
-    kv_buf_free(&c->in);
-    count_input(c);
-}
-
-/* Answers with one connection-level error (id 0) and stops reading. */
-static void conn_fail(kv_conn *c, kv_status code, const char *msg)
-{
-    if (kv_dispatch_reply(&c->out, &c->srv->stats, 0, code, msg) < 0)
-        kv_buf_free(&c->out);
-    conn_stop_reading(c);
+    ev_io_stop(c->ctx->loop, &c->rio);
 }
 
 /* Stops reading while the client has too many unread answers. */
 static void conn_pause(kv_conn *c)
 {
     c->paused = 1;
-    ev_io_stop(c->srv->loop, &c->rio);
+    ev_io_stop(c->ctx->loop, &c->rio);
 }
 
 /* Reads again after a pause. The input may already hold whole requests
@@ -130,39 +83,29 @@ static void conn_pause(kv_conn *c)
 static void conn_resume(kv_conn *c)
 {
     c->paused = 0;
-    ev_io_start(c->srv->loop, &c->rio);
-    ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+    ev_io_start(c->ctx->loop, &c->rio);
+    ev_feed_event(c->ctx->loop, &c->rio, EV_READ);
 }
 
-/* Whether C should stop being read for now: its own unread answers are
- * past the high-water mark, or the server's are past --max-output-bytes
- * and C has more than a little unread. */
-static int conn_must_pause(const kv_conn *c)
-{
-    size_t len = kv_buf_len(&c->out);
-
-    return len >= OUT_HIGH_WATER ||
-           (len > OUT_PRESSURE_FLOOR && c->srv->stats.output_bytes >= c->srv->cfg.output_budget);
-}
-
-/* Writes the answers that may leave: everything but the held tail. Stops
- * the write watcher when nothing more can go now, resumes reading when a
- * paused client has drained, closes a closing connection once all is out.
- * Returns 0, or -1 when C was closed. */
+/* Writes the answers that may leave now. Stops the write watcher when
+ * nothing more can go, resumes reading when a paused client has drained,
+ * closes a closing connection once all is out. Returns 0, or -1 when C was
+ * closed. */
 static int conn_send(kv_conn *c)
 {
-    kv_server *s = c->srv;
+    struct ev_loop *loop = c->ctx->loop;
+    kv_session *s = &c->session;
     int blocked = 0;
 
     for (;;) {
-        size_t len = kv_buf_len(&c->out);
-        size_t ready = len > c->out_held ? len - c->out_held : 0;
-        if (ready == 0)
+        size_t ready;
+        const uint8_t *p = kv_session_output(s, &ready);
+        if (!p)
             break;
-        ssize_t n = send(c->fd, kv_buf_head(&c->out), ready, MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, p, ready, MSG_NOSIGNAL);
         if (n > 0) {
-            kv_buf_consume(&c->out, (size_t)n);
-            c->last_progress = c->last_sent = ev_now(s->loop);
+            kv_session_output_sent(s, (size_t)n);
+            c->last_progress = c->last_sent = ev_now(loop);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -171,142 +114,78 @@ static int conn_send(kv_conn *c)
             blocked = 1;
             break;
         }
-        kv_conn_close(c);   /* peer gone: its answers have nowhere to go */
+        kv_conn_close(c, "peer gone while answers were being sent");
         return -1;
     }
     if (blocked) {
-        ev_io_start(s->loop, &c->wio);
-    } else {
-        ev_io_stop(s->loop, &c->wio);
-        if (kv_buf_len(&c->out) == 0) {
-            c->last_sent = ev_now(s->loop);
-            kv_buf_shrink(&c->out, BUF_KEEP);
-            if (c->state == KV_CONN_CLOSING) {
-                kv_conn_close(c);
-                return -1;
-            }
+        ev_io_start(loop, &c->wio);
+        return 0;
+    }
+    ev_io_stop(loop, &c->wio);
+    if (kv_session_drained(s)) {
+        c->last_sent = ev_now(loop);
+        if (s->state == KV_SESSION_CLOSING) {
+            kv_conn_close(c, s->stop_reason);
+            return -1;
         }
     }
-    count_output(c);
     /* Resume only what would not pause again at once: a resumed connection
      * runs its read callback, and one that re-paused every turn would keep
      * the loop from ever sleeping. */
-    if (c->paused && c->state == KV_CONN_OPEN && kv_buf_len(&c->out) < OUT_LOW_WATER &&
-        !conn_must_pause(c))
+    if (c->paused && kv_session_may_resume(s))
         conn_resume(c);
     return 0;
 }
 
 int kv_conn_flush(kv_conn *c)
 {
-    c->out_held = 0;
+    kv_session_release(&c->session);
     return conn_send(c);
 }
 
-/* The largest frame this connection may send now. */
-static uint32_t conn_max_frame(const kv_conn *c)
+/* Output appeared outside a read (a kept call answered): write it at the
+ * end of this turn, after the engine's flush, like any other answer. */
+static void conn_wake(void *arg)
 {
-    uint32_t max = c->srv->cfg.max_frame_bytes;
+    kv_conn *c = arg;
 
-    if (c->srv->env.auth && !c->exec.authenticated && max > PREAUTH_MAX_FRAME)
-        max = PREAUTH_MAX_FRAME;
-    return max;
+    c->ctx->schedule(c->ctx, c);
 }
 
-/* Answers every whole frame in the input buffer, stopping early when the
- * client must be paused. The answers are held until the engine's flush. */
+/* Answers what the session holds, pausing when the client must be; the
+ * answers leave at the end of the turn (kv_conn_flush). */
 static void conn_process(kv_conn *c)
 {
-    kv_server *s = c->srv;
-    size_t before = kv_buf_len(&c->out);
+    kv_session *s = &c->session;
 
-    if (before == 0)
-        c->last_sent = ev_now(s->loop);
-    while (c->state == KV_CONN_OPEN) {
-        size_t off, len;
-        uint32_t max = conn_max_frame(c);
-
-        if (conn_must_pause(c)) {
-            conn_pause(c);
-            break;
-        }
-        kv_frame_result r = kv_frame_decode(kv_buf_head(&c->in), kv_buf_len(&c->in),
-                                            max, &off, &len);
-        if (r == KV_FRAME_PARTIAL)
-            break;
-        if (r == KV_FRAME_TOO_LARGE) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes%s",
-                     len, (unsigned)max,
-                     max < s->cfg.max_frame_bytes ? " before Auth" : "");
-            conn_fail(c, KV_RESOURCE_EXHAUSTED, msg);
-            break;
-        }
-        if (r == KV_FRAME_MALFORMED) {
-            conn_stop_reading(c);
-            break;
-        }
-        if (kv_dispatch_frame(kv_exec_service(&c->exec), &s->arena, &s->stats,
-                              kv_buf_head(&c->in) + off, len, &c->out) < 0) {
-            /* No memory even for the answer: this client cannot be served
-             * in order any more, so it goes; the others carry on. */
-            kv_buf_free(&c->out);
-            conn_stop_reading(c);
-            break;
-        }
-        kv_buf_consume(&c->in, off + len);
-        count_output(c);    /* the pause test reads the server's total */
-        c->last_progress = ev_now(s->loop);
-        if (c->exec.hang_up)
-            conn_stop_reading(c);
-    }
-    size_t after = kv_buf_len(&c->out);
-    c->out_held = after >= before ? c->out_held + (after - before) : after;
-    count_output(c);
-    kv_arena_reset(&s->arena);
-    kv_buf_shrink(&c->in, BUF_KEEP);
-    count_input(c);
+    if (kv_session_drained(s))
+        c->last_sent = ev_now(c->ctx->loop);
+    if (kv_session_process(s) > 0)
+        c->last_progress = ev_now(c->ctx->loop);
+    if (s->state == KV_SESSION_OPEN && kv_session_must_pause(s))
+        conn_pause(c);
+    else if (s->state != KV_SESSION_OPEN)
+        conn_stop_reading(c, s->stop_reason);
     /* The peer finished sending: once what came whole is answered, close. */
-    if (c->peer_done && !c->paused && c->state == KV_CONN_OPEN)
-        conn_stop_reading(c);
+    if (c->peer_done && !c->paused && s->state == KV_SESSION_OPEN)
+        conn_stop_reading(c, "peer closed its side");
+    c->ctx->schedule(c->ctx, c);
 }
 
-/* Makes room to read, within the server's input budget. Returns 0, or -1
- * when the budget (or memory) is out and the connection was failed. */
-static int conn_make_room(kv_conn *c)
-{
-    kv_server *s = c->srv;
-
-    if (c->in.cap - kv_buf_len(&c->in) < READ_CHUNK) {
-        /* Growing doubles the buffer: refuse if that passes the budget. */
-        size_t next = c->in.cap ? c->in.cap * 2 : READ_CHUNK;
-        size_t charged = next > INPUT_FLOOR ? next - INPUT_FLOOR : 0;
-        if (s->stats.input_bytes - c->in_counted + charged > s->cfg.input_budget) {
-            conn_fail(c, KV_RESOURCE_EXHAUSTED, "server input memory budget exhausted; retry later");
-            return -1;
-        }
-    }
-    if (kv_buf_reserve(&c->in, READ_CHUNK) < 0) {
-        conn_fail(c, KV_RESOURCE_EXHAUSTED, "server out of memory");
-        return -1;
-    }
-    count_input(c);
-    return 0;
-}
-
-/* Reads what the socket has, up to READ_BUDGET. Returns 0, or -1 when C
- * was closed. */
+/* Reads what the socket has, up to READ_BUDGET, into the session. Returns
+ * 0, or -1 when C was closed. */
 static int conn_read(kv_conn *c)
 {
     size_t got = 0;
 
-    while (got < READ_BUDGET && c->state == KV_CONN_OPEN && !c->peer_done) {
-        if (conn_make_room(c) < 0)
-            break;
-        size_t room = c->in.cap - c->in.end;
-        ssize_t n = read(c->fd, c->in.data + c->in.end, room);
+    while (got < READ_BUDGET && c->session.state == KV_SESSION_OPEN && !c->peer_done) {
+        size_t room;
+        uint8_t *p = kv_session_input_room(&c->session, &room);
+        if (!p)
+            break;      /* refused: the session answers why and stops */
+        ssize_t n = read(c->fd, p, room);
         if (n > 0) {
-            c->in.end += (size_t)n;
+            kv_session_input_commit(&c->session, (size_t)n);
             got += (size_t)n;
             if ((size_t)n < room)
                 break;      /* the socket is drained */
@@ -314,29 +193,34 @@ static int conn_read(kv_conn *c)
         }
         if (n == 0) {
             c->peer_done = 1;
-            ev_io_stop(c->srv->loop, &c->rio);
+            ev_io_stop(c->ctx->loop, &c->rio);
             break;
         }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             break;
-        kv_conn_close(c);
+        kv_conn_close(c, "read failed");
         return -1;
     }
     return 0;
 }
 
+/* Reads, then answers: what a readable socket and a late idle check do.
+ * Returns 0, or -1 when C was closed. */
+static int conn_serve(kv_conn *c)
+{
+    if (conn_read(c) < 0)
+        return -1;
+    conn_process(c);
+    return 0;
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    kv_conn *c = (kv_conn *)w;
-
     (void)loop;
     (void)revents;
-    if (conn_read(c) < 0)
-        return;
-    conn_process(c);
-    kv_server_schedule(c->srv, c);
+    conn_serve((kv_conn *)w);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -350,7 +234,8 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
  * stamps last_progress; the timer checks it when it fires. Progress is a
  * whole request answered or answer bytes written, so a client that sends
  * nothing, dribbles a partial frame, or stops reading its answers is closed
- * after --idle-timeout.
+ * after --idle-timeout. A connection waiting for a kept call's answer is
+ * not idle: the wait is the server's.
  *
  * After the whole process stalled (SIGSTOP, a long pause) this timer can
  * fire in the same loop iteration as, and before, the read that would have
@@ -358,30 +243,31 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     kv_conn *c = CONN_OF(w, idle);
-    ev_tstamp left = c->last_progress + c->srv->cfg.idle_timeout - ev_now(loop);
+    double timeout = c->ctx->idle_timeout;
+    ev_tstamp left = c->last_progress + timeout - ev_now(loop);
 
     (void)revents;
+    if (left <= 0 && kv_session_waiting(&c->session)) {
+        c->last_progress = ev_now(loop);
+        left = timeout;
+    }
     if (left <= 0) {
-        if (c->state == KV_CONN_OPEN && !c->paused) {
-            if (conn_read(c) < 0)
-                return;
-            conn_process(c);
-            kv_server_schedule(c->srv, c);
-        }
+        if (c->session.state == KV_SESSION_OPEN && !c->paused && conn_serve(c) < 0)
+            return;
         if (conn_send(c) < 0)
             return;
-        left = c->last_progress + c->srv->cfg.idle_timeout - ev_now(loop);
+        left = c->last_progress + timeout - ev_now(loop);
     }
     if (left > 0) {
         ev_timer_set(w, left, 0.);
         ev_timer_start(loop, w);
         return;
     }
-    kv_conn_close(c);
+    kv_conn_close(c, "idle timeout");
 }
 
 void kv_conn_drain(kv_conn *c)
 {
-    conn_stop_reading(c);
-    kv_server_schedule(c->srv, c);
+    conn_stop_reading(c, "server shutting down");
+    c->ctx->schedule(c->ctx, c);
 }

@@ -1,21 +1,28 @@
-/* conn.h - one client connection: its socket, its input and output bytes,
- * and its executor. Reads frames, dispatches each, writes answers in one
- * write per batch, applies back-pressure when a client stops reading. */
+/* conn.h - one client connection: moves bytes between its socket and its
+ * session (session.h), and keeps the socket-level limits: reads bounded
+ * per loop turn, back-pressure while the client does not read, the idle
+ * timeout. Knows nothing of frames or requests, and of the server only the
+ * narrow kv_conn_ctx. */
 #ifndef KV_CONN_H
 #define KV_CONN_H
 
 #include <ev.h>
 #include "authguard.h"
-#include "buf.h"
-#include "exec.h"
+#include "session.h"
 
-struct kv_server;
+struct kv_conn;
 
-/* Where the connection is in its life. */
-typedef enum kv_conn_state {
-    KV_CONN_OPEN,       /* reading and answering */
-    KV_CONN_CLOSING,    /* reads no more; closes once output is written */
-} kv_conn_state;
+/* What every connection of a server shares; owned by the server. */
+typedef struct kv_conn_ctx {
+    struct ev_loop *loop;
+    double idle_timeout;        /* seconds without progress before a close; 0 = never */
+    kv_session_ctx session;     /* what every session shares */
+    /* C has answers (or a close) to carry out at the end of this loop turn,
+     * once the engine flushed (see kv_conn_flush). Idempotent. */
+    void (*schedule)(struct kv_conn_ctx *ctx, struct kv_conn *c);
+    /* C is being closed and freed: forget it. */
+    void (*closed)(struct kv_conn_ctx *ctx, struct kv_conn *c);
+} kv_conn_ctx;
 
 typedef struct kv_conn {
     ev_io rio;                  /* first: callbacks cast the watcher back */
@@ -23,41 +30,39 @@ typedef struct kv_conn {
     ev_timer idle;              /* closes the connection after --idle-timeout
                                    without progress (see conn_idle_cb) */
     ev_tstamp last_progress;    /* last whole request or written answer */
-    ev_tstamp last_sent;        /* last time answer bytes left, or the output
-                                   was empty: how long a client has not read */
-    size_t in_counted;          /* what in.cap adds to srv->stats.input_bytes */
-    size_t out_counted;         /* out.cap as counted in srv->stats.output_bytes */
-    size_t out_held;            /* the last out_held bytes of out answer
-                                   requests of this loop turn: they may not
-                                   leave before the engine's flush, which
-                                   makes this turn's writes durable (see
-                                   kv_conn_flush) */
-    struct kv_server *srv;
+    ev_tstamp last_sent;        /* read-only: last time answer bytes left, or
+                                   the output was empty: how long a client
+                                   has not read */
+    kv_conn_ctx *ctx;           /* borrowed */
     int fd;
-    kv_conn_state state;
     int paused;                 /* reading stopped: too much unread output */
     int peer_done;              /* the peer shut down its side: answer, then close */
-    kv_buf in;                  /* bytes received, not yet a whole frame */
-    kv_buf out;                 /* answers not yet written */
-    kv_exec exec;               /* this connection's executor */
-    struct kv_conn *prev, *next;/* in srv->conns */
-    int pending;                /* on srv->pending: answers to write this turn */
+    kv_session session;         /* the protocol state */
+    struct kv_conn *prev, *next;    /* the owner's: its list of connections */
+    int pending;                    /* the owner's: on its flush list */
     struct kv_conn *pprev, *pnext;
 } kv_conn;
 
 /* Takes ownership of FD (non-blocking, connected to PEER) and starts
  * serving it. Returns the connection or NULL (FD is then closed). */
-kv_conn *kv_conn_new(struct kv_server *srv, int fd, const kv_peer *peer);
+kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer);
 
 /* Stops reading; closes once pending answers are written (shutdown). */
 void kv_conn_drain(kv_conn *c);
 
-/* Writes this turn's answers. The server calls it once per loop turn, after
+/* Writes this turn's answers. The owner calls it once per loop turn, after
  * the engine's flush succeeded: only then may the answers of the turn's
  * writes leave. Returns 0, or -1 when C was closed. */
 int kv_conn_flush(kv_conn *c);
 
-/* Closes the socket, unlinks from the server and frees C. */
-void kv_conn_close(kv_conn *c);
+/* Closes the socket, tells the owner (ctx->closed) and frees C. WHY
+ * (static) is logged at debug with the peer's address. */
+void kv_conn_close(kv_conn *c, const char *why);
+
+/* The bytes C's unsent answers hold in memory. */
+static inline size_t kv_conn_unsent(const kv_conn *c)
+{
+    return kv_session_unsent(&c->session);
+}
 
 #endif

@@ -7,55 +7,32 @@
 #include "envelope.h"
 #include "frame.h"
 
-void kv_call_fail(void *closure_data, kv_status status, const char *message)
+int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
 {
-    kv_call *call = closure_data;
-
-    call->status = status;
-    call->message = message;
-}
-
-/* The ProtobufCClosure given to every handler: packs the answer frame
- * straight into the output buffer (envelope head, then the message). */
-static void call_done(const ProtobufCMessage *msg, void *closure_data)
-{
-    kv_call *call = closure_data;
-
-    call->answered = 1;
-    if (!msg) {
-        if (call->status == KV_OK)
-            kv_call_fail(call, KV_INTERNAL, "handler failed without a reason");
-        return;
-    }
     size_t plen = protobuf_c_message_get_packed_size(msg);
-    size_t n = kv_envelope_response_size(call->id, KV_OK, 0, plen);
-    if (n > UINT32_MAX || kv_buf_reserve(call->out, KV_FRAME_PREFIX_MAX + n) < 0) {
-        kv_call_fail(call, KV_RESOURCE_EXHAUSTED, "server out of memory for the answer");
-        return;
-    }
-    uint8_t *p = call->out->data + call->out->end;
+    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
+
+    if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
+        return -1;
+    uint8_t *p = kv_buf_tail(out);
     p += kv_frame_put_prefix(p, (uint32_t)n);
-    p += kv_envelope_put_response_head(p, call->id, KV_OK, NULL, 0, plen);
+    p += kv_envelope_put_response_head(p, id, KV_OK, NULL, 0, plen);
     p += protobuf_c_message_pack(msg, p);
-    call->out->end = (size_t)(p - call->out->data);
+    kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
+    return 0;
 }
 
-int kv_dispatch_reply(kv_buf *out, kv_stats *stats, uint64_t id, kv_status code,
-                      const char *message)
+int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message)
 {
     size_t mlen = message ? strlen(message) : 0;
     size_t n = kv_envelope_response_size(id, code, mlen, 0);
 
-    if (stats) {
-        stats->requests++;
-        stats->errors += code != KV_OK;
-    }
     if (kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
         return -1;
-    uint8_t *p = out->data + out->end;
+    uint8_t *p = kv_buf_tail(out);
     p += kv_frame_put_prefix(p, (uint32_t)n);
     p += kv_envelope_put_response_head(p, id, code, message, mlen, 0);
-    out->end = (size_t)(p - out->data);
+    kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
     return 0;
 }
 
@@ -99,41 +76,35 @@ static const char *arena_msg(kv_arena *a, const char *what, const uint8_t *detai
     return s;
 }
 
-int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stats,
-                      const uint8_t *body, size_t len, kv_buf *out)
+void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
+                        const ProtobufCMessageDescriptor *const *inputs, kv_arena *arena,
+                        const uint8_t *body, size_t len, kv_request *req)
 {
-    ProtobufCAllocator *alloc = &arena->pb;
     kv_envelope env;
 
-    if (kv_envelope_decode(body, len, &env) < 0)
-        return kv_dispatch_reply(out, stats, 0, KV_INVALID_ARGUMENT, "malformed RpcRequest envelope");
-
-    const ProtobufCMethodDescriptor *m = find_method(service->descriptor, env.method, env.method_len);
-    if (!m)
-        return kv_dispatch_reply(out, stats, env.id, KV_UNIMPLEMENTED,
-                                 env.method_len ? arena_msg(arena, "unknown method", env.method, env.method_len)
-                                                : "unknown method: (empty)");
-
-    ProtobufCMessage *input = protobuf_c_message_unpack(m->input, alloc, env.payload_len, env.payload);
-    if (!input) {
+    req->status = KV_OK;
+    if (kv_envelope_decode(body, len, &env) < 0) {
+        req->id = 0;
+        req->status = KV_INVALID_ARGUMENT;
+        req->message = "malformed RpcRequest envelope";
+        return;
+    }
+    req->id = env.id;
+    const ProtobufCMethodDescriptor *m = find_method(desc, env.method, env.method_len);
+    if (!m) {
+        req->status = KV_UNIMPLEMENTED;
+        req->message = env.method_len ? arena_msg(arena, "unknown method", env.method, env.method_len)
+                                      : "unknown method: (empty)";
+        return;
+    }
+    req->method = (unsigned)(m - desc->methods);
+    const ProtobufCMessageDescriptor *input = inputs && inputs[req->method] ? inputs[req->method]
+                                                                            : m->input;
+    req->input = protobuf_c_message_unpack(input, &arena->pb, env.payload_len, env.payload);
+    if (!req->input) {
         const char *name = m->input->name;
-        return kv_dispatch_reply(out, stats, env.id, KV_INVALID_ARGUMENT,
-                                 arena_msg(arena, "payload does not decode as", (const uint8_t *)name,
-                                           strlen(name)));
+        req->status = KV_INVALID_ARGUMENT;
+        req->message = arena_msg(arena, "payload does not decode as", (const uint8_t *)name,
+                                 strlen(name));
     }
-
-    kv_call call = { .alloc = alloc, .status = KV_OK, .payload = env.payload,
-                     .payload_len = env.payload_len, .id = env.id, .out = out };
-    unsigned index = (unsigned)(m - service->descriptor->methods);
-    service->invoke(service, index, input, call_done, &call);
-    if (!call.answered)
-        kv_call_fail(&call, KV_INTERNAL, "handler did not answer");
-    if (index < KV_STATS_MAX_METHODS) {
-        stats->calls[index]++;
-        stats->call_errors[index] += call.status != KV_OK;
-    }
-    if (call.status != KV_OK)
-        return kv_dispatch_reply(out, stats, env.id, call.status, call.message);
-    stats->requests++;
-    return 0;
 }

@@ -1,9 +1,9 @@
-/* dispatch.h - from one frame's bytes to one answer frame: decodes the
- * RpcRequest envelope, finds the method in the service's protoc-c
- * descriptor by its gRPC path, unpacks the payload with the method's input
- * descriptor, invokes the service, and packs the RpcResponse. Knows nothing
- * about sockets (see conn.c) or request semantics (see exec.c); an rpc added
- * to the proto needs only its handler. */
+/* dispatch.h - the envelope level of one frame: decodes the RpcRequest,
+ * finds the method in the service's protoc-c descriptor by its gRPC path
+ * and unpacks the payload with the method's input descriptor; packs
+ * RpcResponse frames. Knows nothing of connections (see session.c) or of
+ * what requests mean (see service.c): an rpc added to the proto needs only
+ * its handler. */
 #ifndef KV_DISPATCH_H
 #define KV_DISPATCH_H
 
@@ -14,36 +14,31 @@
 #include "buf.h"
 #include "stats.h"
 
-/* The closure_data every handler receives: where its outcome goes. */
-typedef struct kv_call {
-    ProtobufCAllocator *alloc;  /* read-only: the request arena, for handlers */
-    kv_status status;           /* KV_OK unless a handler called kv_call_fail */
-    const char *message;        /* reason when status != KV_OK; static or arena */
-    const uint8_t *payload;     /* read-only: the request message as sent (in
-                                   the frame, valid during the call), for a
-                                   handler that must read it with a
-                                   descriptor of its own (exec_ping) */
-    size_t payload_len;
-    uint64_t id;                /* private: the request's id */
-    kv_buf *out;                /* private: where the answer frame goes */
-    int answered;               /* private: closure ran */
-} kv_call;
+/* One frame's request, decoded. */
+typedef struct kv_request {
+    uint64_t id;                /* 0 when the envelope did not decode */
+    unsigned method;            /* index in the descriptor's methods */
+    ProtobufCMessage *input;    /* the unpacked payload, in the arena */
+    kv_status status;           /* KV_OK, or why the request cannot be called */
+    const char *message;        /* the reason when status != KV_OK */
+} kv_request;
 
-/* Handlers call this before closure(NULL, closure_data) to fail the call.
- * MESSAGE must outlive the call (a literal or arena memory). */
-void kv_call_fail(void *closure_data, kv_status status, const char *message);
+/* Decodes the RpcRequest in BODY[0..LEN) for the service DESC into *REQ,
+ * with memory from ARENA. The payload is unpacked with INPUTS[method] when
+ * INPUTS (indexed like DESC's methods) has one there: a message of the same
+ * encoding that reads it differently; else with the method's own input.
+ * On a bad envelope, an unknown method or a payload that does not decode,
+ * REQ->status says so (and the request must be answered with that error). */
+void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
+                        const ProtobufCMessageDescriptor *const *inputs, kv_arena *arena,
+                        const uint8_t *body, size_t len, kv_request *req);
 
-/* Handles the RpcRequest in BODY[0..LEN) with SERVICE and appends exactly
- * one RpcResponse frame to OUT, counting it in STATS. Temporary memory comes
- * from ARENA, which the caller resets when it likes. Returns 0, or -1 when
- * memory for the answer is out (OUT is then unchanged). */
-int kv_dispatch_frame(ProtobufCService *service, kv_arena *arena, kv_stats *stats,
-                      const uint8_t *body, size_t len, kv_buf *out);
+/* Appends an RpcResponse frame {ID, OK, MSG} to OUT. Returns 0, or -1 when
+ * memory is out or the answer exceeds a frame (OUT is then unchanged). */
+int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
 
-/* Appends an RpcResponse frame {ID, CODE, MESSAGE} with no payload to OUT
- * and counts it in STATS (may be NULL). MESSAGE may be NULL. Returns 0 or
- * -1 (out of memory). */
-int kv_dispatch_reply(kv_buf *out, kv_stats *stats, uint64_t id, kv_status code,
-                      const char *message);
+/* Appends an RpcResponse frame {ID, CODE, MESSAGE} with no payload to OUT.
+ * MESSAGE may be NULL. Returns 0 or -1 (out of memory, OUT unchanged). */
+int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message);
 
 #endif

@@ -1,6 +1,8 @@
 /* engine.h - the storage engine interface: a table of function pointers,
- * engines registered by name (the lifecycle of the seed's Storage trait:
- * open(dir, options), get, set, unset, close).
+ * engines registered by name, each with the same life: open(dir, options),
+ * get, set, unset, close. A table rather than one compiled-in engine so
+ * that an engine is picked at start (--engine) and tests run every live
+ * suite once per engine against the same server.
  *
  * Thread-safety: an engine instance is NOT thread-safe; the server calls it
  * from its one event loop. Engines that can be shared across threads will

@@ -40,6 +40,13 @@
  * large values), flush fails and the turn's connections are closed
  * unanswered: never a false OK.
  *
+ * Logs: a failed Get, Set or Clear is answered to its one client; the
+ * operator hears of it here (log.h): an LMDB error each time, at error; a
+ * full map, a limit hit, at warn at most once a minute (FULL_LOG_SECONDS),
+ * since a map near full flaps between refusing and taking one more Set
+ * from turn to turn. A failed flush or sync is the server's to log, which
+ * knows what it cost.
+ *
  * Threads: one instance per process, used only by the server's one event
  * loop. A server with several loops would need a read transaction per
  * thread (MDB_NOTLS) and all writes funnelled through one loop's turn,
@@ -55,6 +62,8 @@
 #include <unistd.h>
 #include "datadir.h"
 #include "engine.h"
+#include "log.h"
+#include "size.h"
 #include "oplog.h"
 
 #define DEFAULT_MAP_BYTES ((uint64_t)1 << 30)
@@ -65,6 +74,8 @@
 #define TXN_MAX_WRITES 10000
 /* Pages of the map kept for LMDB's own needs at commit: 1/64, at least 32. */
 #define RESERVE_PAGES(map_pages) ((map_pages) / 64 > 32 ? (map_pages) / 64 : 32)
+/* While the map stays full, how often that is logged again. */
+#define FULL_LOG_SECONDS 60.0
 #define FREE_DBI 0      /* LMDB's free list and main database, always open */
 #define MAIN_DBI 1
 
@@ -80,6 +91,8 @@ typedef struct lmdb_engine {
     kv_oplog log;               /* the writes in wtxn, for a replay */
     int broken;                 /* accepted writes of wtxn were lost: the
                                    next flush must fail */
+    int last_rc;                /* the LMDB code fail() last saw */
+    double full_logged_at;      /* monotonic seconds; 0: never logged */
     int lock_fd;                /* datadir lock, held until close */
     kv_sync_mode sync;
     double sync_interval;       /* seconds, KV_SYNC_BATCH */
@@ -113,22 +126,6 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* "1G", "64M", "12K" or a byte count, as the flags take them. */
-static const char *size_text(uint64_t n, char *buf, size_t len)
-{
-    static const char units[] = "GMK";
-
-    for (int i = 0; i < 3; i++) {
-        uint64_t u = (uint64_t)1 << (30 - 10 * i);
-        if (n && n % u == 0) {
-            snprintf(buf, len, "%llu%c", (unsigned long long)(n / u), units[i]);
-            return buf;
-        }
-    }
-    snprintf(buf, len, "%llu", (unsigned long long)n);
-    return buf;
-}
-
 static void set_error(lmdb_engine *l, const char *fmt, ...)
 {
     va_list ap;
@@ -142,10 +139,11 @@ static kv_status fail(lmdb_engine *l, int rc)
 {
     char map[32];
 
+    l->last_rc = rc;
     switch (rc) {
     case MDB_MAP_FULL:
         set_error(l, "LMDB map full (--lmdb-map-size %s); Clear keys or restart with a larger map",
-                  size_text(l->map_bytes, map, sizeof map));
+                  kv_size_text(l->map_bytes, map, sizeof map));
         return KV_RESOURCE_EXHAUSTED;
     case MDB_TXN_FULL:
         set_error(l, "write too large for one LMDB transaction");
@@ -363,6 +361,34 @@ static int prepare_write(lmdb_engine *l, size_t klen, size_t vlen)
 
 /* ------------------------------------------------------------ the ops */
 
+/* Starts an operation: no error yet. */
+static void op_begin(lmdb_engine *l)
+{
+    l->error[0] = 0;
+    l->last_rc = 0;
+}
+
+/* Ends operation OP with status ST, logging a failure its client alone
+ * would otherwise hear of (see the top of this file). Returns ST. */
+static kv_status op_end(lmdb_engine *l, const char *op, kv_status st)
+{
+    /* INVALID_ARGUMENT: the request's fault, and its client is told. */
+    if (st == KV_OK || st == KV_NOT_FOUND || st == KV_INVALID_ARGUMENT)
+        return st;
+    if (l->last_rc == MDB_MAP_FULL && !l->broken) {
+        double now = mono_now();
+        if (!l->full_logged_at || now - l->full_logged_at >= FULL_LOG_SECONDS) {
+            kv_log(KV_LOG_WARN, "engine lmdb: %s refused: %s (logged at most once a minute)",
+                   op, l->error);
+            l->full_logged_at = now;
+        }
+        return st;
+    }
+    kv_log(KV_LOG_ERROR, "engine lmdb: %s failed: %s", op,
+           l->error[0] ? l->error : "out of memory for the value");
+    return st;
+}
+
 static kv_status lmdb_get(kv_engine *e, const uint8_t *key, size_t klen,
                           ProtobufCAllocator *alloc, ProtobufCBinaryData *value)
 {
@@ -370,26 +396,23 @@ static kv_status lmdb_get(kv_engine *e, const uint8_t *key, size_t klen,
     MDB_val k = val(key, klen), v;
     int rc;
 
-    l->error[0] = 0;
+    op_begin(l);
     MDB_txn *txn = l->wtxn ? l->wtxn : l->rtxn;
     if (txn == l->rtxn && (rc = mdb_txn_renew(l->rtxn)) != 0)
-        return fail(l, rc);
+        return op_end(l, "Get", fail(l, rc));
     rc = mdb_get(txn, l->kv, &k, &v);
     kv_status st = rc == 0 ? kv_engine_copy_out(alloc, v.mv_data, v.mv_size, value)
                  : rc == MDB_NOTFOUND ? KV_NOT_FOUND : fail(l, rc);
     if (txn == l->rtxn)
         mdb_txn_reset(l->rtxn);
-    return st;
+    return op_end(l, "Get", st);
 }
 
-static kv_status lmdb_set(kv_engine *e, const uint8_t *key, size_t klen,
-                          const uint8_t *value, size_t vlen)
+static kv_status set_op(lmdb_engine *l, const uint8_t *key, size_t klen,
+                        const uint8_t *value, size_t vlen)
 {
-    lmdb_engine *l = LMDB(e);
-    int rc;
+    int rc = prepare_write(l, klen, vlen);
 
-    l->error[0] = 0;
-    rc = prepare_write(l, klen, vlen);
     if (rc != 0)
         return rc < 0 ? KV_INTERNAL : fail(l, rc);
     if (!has_room(l, klen, vlen))
@@ -400,15 +423,21 @@ static kv_status lmdb_set(kv_engine *e, const uint8_t *key, size_t klen,
     return rc == 0 ? KV_OK : write_failed(l, rc);
 }
 
-static kv_status lmdb_unset(kv_engine *e, const uint8_t *key, size_t klen,
-                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old)
+static kv_status lmdb_set(kv_engine *e, const uint8_t *key, size_t klen,
+                          const uint8_t *value, size_t vlen)
 {
     lmdb_engine *l = LMDB(e);
-    MDB_val k = val(key, klen), v;
-    int rc;
 
-    l->error[0] = 0;
-    rc = prepare_write(l, klen, 0);
+    op_begin(l);
+    return op_end(l, "Set", set_op(l, key, klen, value, vlen));
+}
+
+static kv_status unset_op(lmdb_engine *l, const uint8_t *key, size_t klen,
+                          ProtobufCAllocator *alloc, ProtobufCBinaryData *old)
+{
+    MDB_val k = val(key, klen), v;
+    int rc = prepare_write(l, klen, 0);
+
     if (rc != 0)
         return rc < 0 ? KV_INTERNAL : fail(l, rc);
     rc = mdb_get(l->wtxn, l->kv, &k, &v);
@@ -423,6 +452,15 @@ static kv_status lmdb_unset(kv_engine *e, const uint8_t *key, size_t klen,
         return fail(l, ENOMEM);
     rc = del_key(l, key, klen, v.mv_size);
     return rc == 0 ? KV_OK : write_failed(l, rc);
+}
+
+static kv_status lmdb_unset(kv_engine *e, const uint8_t *key, size_t klen,
+                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old)
+{
+    lmdb_engine *l = LMDB(e);
+
+    op_begin(l);
+    return op_end(l, "Clear", unset_op(l, key, klen, alloc, old));
 }
 
 static kv_status lmdb_sync(kv_engine *e)
@@ -518,10 +556,16 @@ static kv_status lmdb_close(kv_engine *e)
 {
     lmdb_engine *l = LMDB(e);
     kv_status st = commit(l);
+    int rc;
 
+    /* Nobody asks last_error() after close: this is the one place to say. */
+    if (st != KV_OK)
+        kv_log(KV_LOG_ERROR, "engine lmdb: the last commit, at close, failed: %s", l->error);
     /* Every mode syncs on the way out: a clean stop leaves nothing to chance. */
-    if (mdb_env_sync(l->env, 1) != 0 && st == KV_OK)
+    if ((rc = mdb_env_sync(l->env, 1)) != 0) {
+        kv_log(KV_LOG_ERROR, "engine lmdb: the sync at close failed: %s", mdb_strerror(rc));
         st = KV_INTERNAL;
+    }
     env_free(l);
     return st;
 }
@@ -641,7 +685,7 @@ static int open_env(lmdb_engine *l, char *err, size_t errlen)
     if (need > l->map_bytes) {
         snprintf(err, errlen, "--lmdb-map-size %s is too small for the data in %s, "
                  "which takes %llu bytes; give --lmdb-map-size %lluM or more",
-                 size_text(l->map_bytes, want, sizeof want), l->path, (unsigned long long)need,
+                 kv_size_text(l->map_bytes, want, sizeof want), l->path, (unsigned long long)need,
                  (unsigned long long)((need + (1u << 20) - 1) >> 20));
         return -1;
     }

@@ -16,11 +16,17 @@
  * 1M keys, GET -P 16) and showed no gain above this machine's noise, so the
  * arrays are plain calloc. Growth rehashes everything at once: a pause of
  * some milliseconds at millions of keys; incremental rehashing (as Redis's
- * dict) is the next step if p99 under growth matters. */
+ * dict) is the next step if p99 under growth matters.
+ *
+ * Its one runtime error is running out of memory, which only the refused
+ * client would hear of: logged (log.h) at most once a minute, since memory
+ * near its end comes and goes from one request to the next. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 #include "engine.h"
+#include "log.h"
 
 #define MIN_CAPACITY 1024
 
@@ -41,7 +47,22 @@ typedef struct mem_engine {
     size_t count;
     uint64_t data_bytes;
     uint64_t item_bytes;
+    time_t oom_logged_at;   /* monotonic seconds; 0: never logged */
 } mem_engine;
+
+/* Operation OP found no memory. Returns the status it answers. */
+static kv_status out_of_memory(mem_engine *m, const char *op)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!m->oom_logged_at || now.tv_sec - m->oom_logged_at >= 60) {
+        kv_log(KV_LOG_ERROR, "engine memory: out of memory: %s refused (logged at most "
+               "once a minute)", op);
+        m->oom_logged_at = now.tv_sec ? now.tv_sec : 1;
+    }
+    return KV_RESOURCE_EXHAUSTED;
+}
 
 static inline uint64_t hash_key(const uint8_t *key, size_t klen)
 {
@@ -122,7 +143,9 @@ static kv_status mem_get(kv_engine *e, const uint8_t *key, size_t klen,
 
     if (!s->item)
         return KV_NOT_FOUND;
-    return kv_engine_copy_out(alloc, s->item->data + klen, s->item->vlen, value);
+    if (kv_engine_copy_out(alloc, s->item->data + klen, s->item->vlen, value) != KV_OK)
+        return out_of_memory(m, "Get");
+    return KV_OK;
 }
 
 static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
@@ -138,7 +161,7 @@ static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
 
     if (!old && (m->count + 1) * 4 > (m->mask + 1) * 3) {
         if (grow(m) < 0)
-            return KV_RESOURCE_EXHAUSTED;
+            return out_of_memory(m, "Set");
         s = find(m, key, klen, h);
     }
     /* Same size: overwrite in place, no allocation. */
@@ -148,7 +171,7 @@ static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
     }
     mem_item *it = malloc(item_size(klen, vlen));
     if (!it)
-        return KV_RESOURCE_EXHAUSTED;
+        return out_of_memory(m, "Set");
     it->klen = (uint32_t)klen;
     it->vlen = (uint32_t)vlen;
     memcpy(it->data, key, klen);
@@ -201,7 +224,7 @@ static kv_status mem_unset(kv_engine *e, const uint8_t *key, size_t klen,
     if (!it)
         return KV_NOT_FOUND;
     if (old && kv_engine_copy_out(alloc, it->data + klen, it->vlen, old) != KV_OK)
-        return KV_RESOURCE_EXHAUSTED;   /* nothing removed */
+        return out_of_memory(m, "Clear");   /* nothing removed */
     remove_slot(m, s);
     m->count--;
     m->data_bytes -= it->klen + it->vlen;

@@ -1,9 +1,16 @@
 /* log.c - formatting and writing log lines; see log.h. Owns the level and
- * format, process-wide: there is one log, as there is one stderr. */
+ * format, process-wide: there is one log, as there is one stderr. Knows
+ * nothing of what is logged. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "log.h"
+#include "utf8.h"
+
+/* The longest message kept; a longer one is cut and ends in "...". */
+#define MSG_MAX 1024
+/* The most one message byte becomes once escaped: "\u001f". */
+#define ESCAPE_MAX 6
 
 kv_log_level kv_log_threshold = KV_LOG_INFO;
 static kv_log_format log_format = KV_LOG_TEXT;
@@ -38,50 +45,73 @@ int kv_log_format_parse(const char *name, kv_log_format *out)
     return 0;
 }
 
-/* Copies MSG into OUT (room CAP > 0), escaping what would break a line (and,
- * for JSON, a string): quotes, backslashes, control bytes. Bytes >= 0x80
- * pass unchanged. */
-static void escape(char *out, size_t cap, const char *msg, int json)
+/* Copies MSG (LEN bytes) into OUT, which has room for LEN * ESCAPE_MAX + 1,
+ * so that the result is one line of valid UTF-8 and, for JSON, the inside
+ * of a valid string: a newline becomes \n, other control bytes \u00XX,
+ * and a byte that is not part of well-formed UTF-8 (a peer's bytes, a cut
+ * message) the four characters \xHH, since a JSON decoder or a collector
+ * would reject it or turn it into U+FFFD, losing what it was. JSON also
+ * escapes quotes and backslashes. Returns the length written. */
+static size_t escape(char *out, const char *msg, size_t len, int json)
 {
-    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)msg;
+    size_t o = 0, i = 0;
+    size_t bad = kv_utf8_check(p, len);     /* the first ill-formed byte */
 
-    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 7 < cap; p++) {
-        if (*p == '\n') {
+    while (i < len) {
+        unsigned char c = p[i];
+        if (i == bad) {
+            o += (size_t)sprintf(out + o, json ? "\\\\x%02x" : "\\x%02x", c);
+            i++;
+            bad = i + kv_utf8_check(p + i, len - i);
+            continue;
+        }
+        if (c == '\n') {
             out[o++] = '\\';
             out[o++] = 'n';
-        } else if (*p < 0x20 || *p == 0x7f) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
-        } else if (json && (*p == '"' || *p == '\\')) {
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)sprintf(out + o, "\\u%04x", c);
+        } else if (json && (c == '"' || c == '\\')) {
             out[o++] = '\\';
-            out[o++] = (char)*p;
+            out[o++] = (char)c;
         } else {
-            out[o++] = (char)*p;
+            out[o++] = (char)c;
         }
+        i++;
     }
     out[o] = 0;
+    return o;
 }
 
 void kv_log(kv_log_level level, const char *fmt, ...)
 {
-    char msg[1024], esc[2048], ts[40];
+    char msg[MSG_MAX + 4], esc[(MSG_MAX + 3) * ESCAPE_MAX + 1], ts[40];
+    char line[sizeof esc + 96];
     struct timespec now;
     struct tm tm;
     va_list ap;
+    int n;
 
     if (!kv_log_on(level))
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    n = vsnprintf(msg, MSG_MAX + 1, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        n = snprintf(msg, sizeof msg, "(unprintable log message)");
+    else if (n > MSG_MAX)
+        n = snprintf(msg + MSG_MAX, 4, "...") + MSG_MAX;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
-    escape(esc, sizeof esc, msg, log_format == KV_LOG_JSON);
-    /* One fprintf per line: stderr is unbuffered, and a line written in
-     * one call is not interleaved with another process's. */
+    size_t tn = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + tn, sizeof ts - tn, ".%03ldZ", now.tv_nsec / 1000000);
+    escape(esc, msg, (size_t)n, log_format == KV_LOG_JSON);
     if (log_format == KV_LOG_JSON)
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts, level_names[level], esc);
+        n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
+                     ts, level_names[level], esc);
     else
-        fprintf(stderr, "%s %-5s %s\n", ts, level_names[level], esc);
+        n = snprintf(line, sizeof line, "%s %-5s %s\n", ts, level_names[level], esc);
+    /* One write per line: stderr is unbuffered, and a line written in one
+     * call is not interleaved with another process's. */
+    fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
 }

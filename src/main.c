@@ -1,5 +1,10 @@
 /* main.c - kvstored's command line: parses flags, opens the engine, runs the
- * server, closes the engine on the way out. */
+ * server, closes the engine on the way out, and logs the start (what is in
+ * force) and the stop. Until the server listens, a problem is one plain
+ * "kvstored: ..." line and an exit (2: usage, 1: could not start): that is
+ * an answer to whoever ran it, not an event of a running server. After
+ * that, everything goes through log.h. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -7,9 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include "endpoint.h"
 #include "engine.h"
+#include "log.h"
+#include "size.h"
 #include "server.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7379"
@@ -71,10 +80,18 @@ static void usage(FILE *f)
 "      --max-input-bytes N     input buffers across all connections (default\n"
 "                              1G); a connection that would pass it gets\n"
 "                              RESOURCE_EXHAUSTED and is closed\n"
+"      --max-output-bytes N    answers not yet read across all connections\n"
+"                              (default 1G, at least 64K); past it, clients\n"
+"                              with more than 64K unread are paused and those\n"
+"                              that read nothing for 1 s are closed\n"
 "      --idle-timeout SECONDS  close connections that make no progress (no\n"
 "                              whole request, no answer read) for this long:\n"
 "                              0 = never, else 0.01 to 31536000 (a year);\n"
-"                              default %.0f\n"
+"                              default %.0f\n",
+            kv_engine_names(), DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
+            KV_DEFAULT_IDLE_TIMEOUT);
+    /* Two calls: ISO C guarantees string literals of 4095 bytes only. */
+    fprintf(f,
 "\n"
 "Security:\n"
 "      --auth-token-file FILE  require every connection to call Auth with the\n"
@@ -83,41 +100,22 @@ static void usage(FILE *f)
 "                              regular file; wrong tokens get UNAUTHENTICATED,\n"
 "                              and the connection is closed after %d of them\n"
 "\n"
+"Logs (one line per event on stderr, with a UTC timestamp):\n"
+"      --log-level error|warn|info|debug\n"
+"                              the least severe events written (default info:\n"
+"                              start, stop, limits hit, engine errors; debug\n"
+"                              adds each connection refused or closed, with\n"
+"                              its peer address and the reason)\n"
+"      --log-format text|json  text (default): TIME LEVEL MESSAGE; json: one\n"
+"                              object per line with ts, level and msg\n"
+"\n"
 "  -h, --help                  show this help and exit\n"
 "  -V, --version               show the version and exit\n"
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
 "the engine, exit 0. SIGHUP is ignored. Exit status 1: could not start; 2: bad\n"
 "usage.\n",
-            kv_engine_names(), DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
-            KV_DEFAULT_IDLE_TIMEOUT, KV_AUTH_MAX_FAILURES);
-}
-
-/* Parses "123", "64K", "16M", "1G" up to MAX. Returns 0 or -1. A digit
- * must come first: strtoull skips blanks and takes a sign, so " -1" would
- * read as 2^64 - 1, no limit at all. */
-static int parse_size(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 0;
-
-    if (!isdigit((unsigned char)s[0]))
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: break;
-    }
-    if (*end || v > (max >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
+            KV_AUTH_MAX_FAILURES);
 }
 
 /* Parses a size flag into *OUT or exits with a usage error. */
@@ -125,7 +123,7 @@ static uint64_t size_flag(const char *flag, const char *arg, uint64_t min, uint6
 {
     uint64_t n;
 
-    if (parse_size(arg, max, &n) < 0 || n < min) {
+    if (kv_size_parse(arg, max, &n) < 0 || n < min) {
         fprintf(stderr, "kvstored: --%s: \"%s\" is not a size between %llu and %llu\n",
                 flag, arg, (unsigned long long)min, (unsigned long long)max);
         exit(2);
@@ -163,15 +161,87 @@ static void raise_fd_limit(size_t max_clients)
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < want)
-        fprintf(stderr, "kvstored: warning: descriptor limit %llu is below --max-clients %zu\n",
-                (unsigned long long)rl.rlim_cur, max_clients);
+        kv_log(KV_LOG_WARN, "descriptor limit %llu is below --max-clients %zu: accepting will "
+               "pause when descriptors run out", (unsigned long long)rl.rlim_cur, max_clients);
+}
+
+/* Writes the address FD is bound to into BUF as "HOST:PORT" ("[V6]:PORT"),
+ * the form of the "listening on" line. Returns whether it is a loopback
+ * address (127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6): only local
+ * processes can reach those. */
+static int bound_address(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof ss;
+    char host[INET6_ADDRSTRLEN];
+
+    snprintf(buf, len, "?");
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        const uint8_t *a = in6->sin6_addr.s6_addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127);
+    }
+    return 0;
+}
+
+/* The start, at info: what runs, where, and every limit in force, so that
+ * a log read later says what the server was told. Then, at warn, a server
+ * anyone on the network may use. */
+static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
+                      const kv_engine_options *eopts)
+{
+    const kv_server_config *cfg = &srv->cfg;
+    char where[INET6_ADDRSTRLEN + 16], store[1200] = "", map[32];
+    char frame[32], key[32], value[32], mem[32], in[32], out[32];
+    kv_engine_stats es;
+    int local = bound_address(srv->listen_fd, where, sizeof where);
+
+    kv_engine_stats_get(engine, &es);
+    if (dir) {
+        int n = snprintf(store, sizeof store, " in %s (--sync %s", dir,
+                         es.sync ? es.sync : kv_sync_mode_name(eopts->sync));
+        if (n > 0 && (size_t)n < sizeof store && eopts->sync == KV_SYNC_BATCH)
+            n += snprintf(store + n, sizeof store - (size_t)n, " --sync-interval-ms %u",
+                          eopts->sync_interval_ms);
+        if (n > 0 && (size_t)n < sizeof store && es.map_bytes)
+            n += snprintf(store + n, sizeof store - (size_t)n, " --lmdb-map-size %s",
+                          kv_size_text(es.map_bytes, map, sizeof map));
+        if (n > 0 && (size_t)n < sizeof store)
+            snprintf(store + n, sizeof store - (size_t)n, ")");
+    }
+    kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s; limits: "
+           "--max-clients %zu --max-frame-bytes %s --max-key-bytes %s --max-value-bytes %s "
+           "--max-memory-bytes %s --max-input-bytes %s --max-output-bytes %s "
+           "--idle-timeout %g; auth %s",
+           KV_VERSION, engine->ops->name, store, where, cfg->max_clients,
+           kv_size_text(cfg->max_frame_bytes, frame, sizeof frame),
+           kv_size_text(cfg->limits.max_key_bytes, key, sizeof key),
+           kv_size_text(cfg->limits.max_value_bytes, value, sizeof value),
+           kv_size_text(cfg->limits.max_memory_bytes, mem, sizeof mem),
+           kv_size_text(cfg->input_budget, in, sizeof in),
+           kv_size_text(cfg->output_budget, out, sizeof out),
+           cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off");
+    if (!local && !cfg->auth)
+        kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file: "
+               "anyone who can reach it can read, change and clear every key", where);
 }
 
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
            OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_MAX_OUTPUT, OPT_IDLE, OPT_AUTH, OPT_SYNC,
-           OPT_SYNC_INTERVAL, OPT_MAP_SIZE };
+           OPT_SYNC_INTERVAL, OPT_MAP_SIZE, OPT_LOG_LEVEL, OPT_LOG_FORMAT };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "engine", required_argument, NULL, 'e' },
@@ -188,6 +258,8 @@ int main(int argc, char **argv)
         { "sync", required_argument, NULL, OPT_SYNC },
         { "sync-interval-ms", required_argument, NULL, OPT_SYNC_INTERVAL },
         { "lmdb-map-size", required_argument, NULL, OPT_MAP_SIZE },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -204,6 +276,8 @@ int main(int argc, char **argv)
     kv_engine_options eopts = { .sync = KV_SYNC_ALWAYS,
                                 .sync_interval_ms = DEFAULT_SYNC_INTERVAL_MS };
     const char *engine_name = "memory", *dir = NULL, *token_file = NULL;
+    kv_log_level log_level = KV_LOG_INFO;
+    kv_log_format log_format = KV_LOG_TEXT;
     int key_limit_set = 0;
     kv_auth auth;
     char err[512], *end;
@@ -274,6 +348,19 @@ int main(int argc, char **argv)
         case OPT_MAP_SIZE:
             eopts.map_bytes = size_flag("lmdb-map-size", optarg, MIN_MAP_BYTES, (uint64_t)1 << 46);
             break;
+        case OPT_LOG_LEVEL:
+            if (kv_log_level_parse(optarg, &log_level) < 0) {
+                fprintf(stderr, "kvstored: --log-level: \"%s\" is not error, warn, info or debug\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_LOG_FORMAT:
+            if (kv_log_format_parse(optarg, &log_format) < 0) {
+                fprintf(stderr, "kvstored: --log-format: \"%s\" is not text or json\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("kvstored %s\n", KV_VERSION); return 0;
         default:
@@ -293,6 +380,7 @@ int main(int argc, char **argv)
                 "to keep the data in %s\n", dir);
         return 2;
     }
+    kv_log_setup(log_level, log_format);
     raise_fd_limit(cfg.max_clients);
     if (token_file) {
         if (kv_auth_load(&auth, token_file, err, sizeof err) < 0) {
@@ -326,11 +414,14 @@ int main(int argc, char **argv)
         kv_engine_close(engine);
         return 1;
     }
+    log_start(&srv, engine, dir, &eopts);
     kv_server_run(&srv);
     kv_server_free(&srv);
     if (kv_engine_close(engine) != KV_OK) {
-        fprintf(stderr, "kvstored: closing the engine failed\n");
+        kv_log(KV_LOG_ERROR, "stopped, but closing engine %s failed: what the last turn "
+               "wrote may not be on disk", engine_name);
         return 1;
     }
+    kv_log(KV_LOG_INFO, "stopped: engine %s closed", engine_name);
     return 0;
 }

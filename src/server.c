@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "endpoint.h"
+#include "log.h"
 #include "server.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
@@ -34,7 +35,7 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    fprintf(stderr, "kvstored: SIGHUP ignored: nothing to reload\n");
+    kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
 }
 
 static int listen_on(const char *ep, char *err, size_t errlen)
@@ -92,7 +93,7 @@ static void refuse(kv_server *s, int fd)
     char msg[96];
 
     snprintf(msg, sizeof msg, "too many clients (the server's limit is %zu)", s->cfg.max_clients);
-    if (kv_dispatch_reply(&out, NULL, 0, KV_RESOURCE_EXHAUSTED, msg) == 0) {
+    if (kv_dispatch_error(&out, 0, KV_RESOURCE_EXHAUSTED, msg) == 0) {
         ssize_t n = send(fd, kv_buf_head(&out), kv_buf_len(&out), MSG_NOSIGNAL);
         (void)n;
     }
@@ -120,9 +121,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                  * is set afresh each time: a one-shot libev timer that has
                  * fired keeps no interval to start again with. */
                 if (s->accept_paused++ == 0)
-                    fprintf(stderr, "kvstored: accept: %s; pausing accepts until descriptors "
-                            "free up (retrying every %.0f ms)\n", strerror(errno),
-                            ACCEPT_PAUSE_SECONDS * 1000);
+                    kv_log(KV_LOG_WARN, "accept: %s; pausing accepts until descriptors "
+                           "free up (retrying every %.0f ms)", strerror(errno),
+                           ACCEPT_PAUSE_SECONDS * 1000);
                 ev_io_stop(loop, &s->accept_w);
                 ev_timer_set(&s->accept_pause_w, ACCEPT_PAUSE_SECONDS, 0.);
                 ev_timer_start(loop, &s->accept_pause_w);
@@ -130,17 +131,23 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         if (s->accept_paused) {
-            fprintf(stderr, "kvstored: accepting again after %d pauses\n", s->accept_paused);
+            kv_log(KV_LOG_INFO, "accepting again after %d pauses", s->accept_paused);
             s->accept_paused = 0;
         }
         if (s->stats.conns_current >= s->cfg.max_clients) {
+            if (kv_log_on(KV_LOG_DEBUG)) {
+                kv_peer who;
+                kv_peer_from_sockaddr(&who, &ss, sslen);
+                kv_log(KV_LOG_DEBUG, "refused a connection from %s: --max-clients %zu reached",
+                       who.text, s->cfg.max_clients);
+            }
             refuse(s, fd);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         kv_peer peer;
         kv_peer_from_sockaddr(&peer, &ss, sslen);
-        kv_conn *c = kv_conn_new(s, fd, &peer);
+        kv_conn *c = kv_conn_new(&s->conn_ctx, fd, &peer);
         if (!c)
             continue;
         c->next = s->conns;
@@ -161,8 +168,13 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &s->accept_w);
 }
 
-void kv_server_schedule(kv_server *s, kv_conn *c)
+#define SERVER_OF_CTX(ctx) ((kv_server *)((char *)(ctx) - offsetof(kv_server, conn_ctx)))
+
+/* kv_conn_ctx.schedule: C's answers go out at the end of this turn. */
+static void schedule(kv_conn_ctx *ctx, kv_conn *c)
 {
+    kv_server *s = SERVER_OF_CTX(ctx);
+
     if (c->pending)
         return;
     c->pending = 1;
@@ -210,7 +222,7 @@ static void sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (e->ops->sync_delay(e) >= 0 && e->ops->sync(e) != KV_OK) {
         const char *why = kv_engine_last_error(e);
-        fprintf(stderr, "kvstored: engine sync failed%s%s\n", why ? ": " : "", why ? why : "");
+        kv_log(KV_LOG_ERROR, "engine sync failed%s%s", why ? ": " : "", why ? why : "");
     }
     arm_sync(s);
 }
@@ -232,8 +244,8 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         return;
     if (e->ops->flush && e->ops->flush(e) != KV_OK) {
         const char *why = kv_engine_last_error(e);
-        fprintf(stderr, "kvstored: engine flush failed%s%s%s; closing the connections it "
-                "would have answered\n", why ? " (" : "", why ? why : "", why ? ")" : "");
+        kv_log(KV_LOG_ERROR, "engine flush failed%s%s%s; closing the connections it "
+               "would have answered", why ? " (" : "", why ? why : "", why ? ")" : "");
         failed = 1;
     }
     arm_sync(s);
@@ -241,7 +253,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         kv_conn *c = s->pending;
         unschedule(s, c);
         if (failed)
-            kv_conn_close(c);
+            kv_conn_close(c, "the engine failed to flush the writes it answers");
         else
             kv_conn_flush(c);
     }
@@ -263,22 +275,26 @@ static void shed_cb(struct ev_loop *loop, ev_timer *w, int revents)
     while (s->stats.output_bytes > s->cfg.output_budget) {
         kv_conn *worst = NULL;
         for (kv_conn *c = s->conns; c; c = c->next)
-            if (kv_buf_len(&c->out) > 0 && now - c->last_sent >= SHED_STALL_SECONDS &&
-                (!worst || c->out.cap > worst->out.cap))
+            if (kv_conn_unsent(c) > 0 && now - c->last_sent >= SHED_STALL_SECONDS &&
+                (!worst || kv_conn_unsent(c) > kv_conn_unsent(worst)))
                 worst = c;
         if (!worst)
             return;     /* everyone is reading: look again later */
-        fprintf(stderr, "kvstored: closing a connection holding %zu bytes of answers unread "
-                "for %.1f s: answers held by all connections are over --max-output-bytes %zu\n",
-                worst->out.cap, now - worst->last_sent, s->cfg.output_budget);
+        kv_log(KV_LOG_WARN, "closing the connection from %s holding %zu bytes of answers unread "
+               "for %.1f s: answers held by all connections are over --max-output-bytes %zu",
+               worst->session.service.peer.text, kv_conn_unsent(worst), now - worst->last_sent,
+               s->cfg.output_budget);
         s->stats.conns_closed_output++;
-        kv_conn_close(worst);
+        kv_conn_close(worst, "answers unread while the server's are over --max-output-bytes");
     }
     ev_timer_stop(loop, w);
 }
 
-void kv_server_conn_closed(kv_server *s, kv_conn *c)
+/* kv_conn_ctx.closed: C is going away. */
+static void conn_closed(kv_conn_ctx *ctx, kv_conn *c)
 {
+    kv_server *s = SERVER_OF_CTX(ctx);
+
     unschedule(s, c);
     if (c->prev)
         c->prev->next = c->next;
@@ -308,6 +324,9 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (s->stopping)
         return;
     s->stopping = 1;
+    kv_log(KV_LOG_INFO, "stopping on %s: no new connections; draining %llu open (up to %.0f s)",
+           w->signum == SIGINT ? "SIGINT" : "SIGTERM",
+           (unsigned long long)s->stats.conns_current, DRAIN_SECONDS);
     ev_io_stop(loop, &s->accept_w);
     ev_timer_stop(loop, &s->accept_pause_w);
     close(s->listen_fd);
@@ -328,7 +347,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    s->env = (kv_exec_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard };
+    s->env = (kv_service_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard, NULL };
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");
@@ -338,6 +357,15 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     if (s->listen_fd < 0)
         return -1;
     kv_arena_init(&s->arena, ARENA_CHUNK);
+    s->conn_ctx = (kv_conn_ctx){
+        .loop = s->loop,
+        .idle_timeout = cfg->idle_timeout,
+        .session = { .service = &s->env, .arena = &s->arena, .stats = &s->stats,
+                     .max_frame_bytes = cfg->max_frame_bytes,
+                     .input_budget = cfg->input_budget, .output_budget = cfg->output_budget },
+        .schedule = schedule,
+        .closed = conn_closed,
+    };
     s->stats.started = ev_time();
     signal(SIGPIPE, SIG_IGN);
 
@@ -369,8 +397,15 @@ void kv_server_run(kv_server *s)
 
 void kv_server_free(kv_server *s)
 {
+    size_t left = 0;
+
+    for (kv_conn *c = s->conns; c; c = c->next)
+        left++;
+    if (left)
+        kv_log(KV_LOG_WARN, "drain over after %.0f s: closing %zu connections with answers "
+               "still unwritten", DRAIN_SECONDS, left);
     while (s->conns)
-        kv_conn_close(s->conns);
+        kv_conn_close(s->conns, "server stopped");
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     kv_arena_free(&s->arena);

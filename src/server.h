@@ -1,6 +1,6 @@
 /* server.h - the kvstored process core: the listening socket, the libev
  * loop, signals and orderly shutdown, and the list of connections. The
- * per-connection byte handling lives in conn.c. */
+ * per-connection byte handling lives in conn.c, the protocol in session.c. */
 #ifndef KV_SERVER_H
 #define KV_SERVER_H
 
@@ -9,11 +9,10 @@
 #include <ev.h>
 #include "arena.h"
 #include "authguard.h"
+#include "conn.h"
 #include "engine.h"
-#include "exec.h"
+#include "service.h"
 #include "stats.h"
-
-struct kv_conn;
 
 /* What main() hands the server; see kvstored --help. */
 typedef struct kv_server_config {
@@ -22,9 +21,9 @@ typedef struct kv_server_config {
     size_t max_clients;         /* connections served at once */
     double idle_timeout;        /* seconds without progress before a close; 0 = never */
     size_t input_budget;        /* bytes of input buffers across all connections,
-                                   above each one's small floor (conn.c) */
+                                   above each one's small floor (session.c) */
     size_t output_budget;       /* bytes of unread answers across all connections */
-    kv_limits limits;           /* request limits enforced by the executor */
+    kv_limits limits;           /* request limits enforced by the service */
     const kv_auth *auth;        /* token every connection must present, or NULL */
 } kv_server_config;
 
@@ -53,8 +52,9 @@ typedef struct kv_server {
                                    that stopped reading (see shed_cb) */
     struct kv_conn *pending;    /* connections with answers to write this turn */
     int listen_fd;
-    kv_exec_env env;            /* what every connection's executor shares;
+    kv_service_env env;         /* what every connection's service shares;
                                    env.engine is borrowed from main */
+    kv_conn_ctx conn_ctx;       /* what every connection sees of the server */
     kv_arena arena;             /* request memory, reset after each batch */
     kv_server_config cfg;
     struct kv_conn *conns;      /* all open connections, doubly linked */
@@ -75,12 +75,5 @@ void kv_server_run(kv_server *s);
 /* Closes every remaining connection and the listening socket. Does not
  * close the engine (main owns it). */
 void kv_server_free(kv_server *s);
-
-/* Called by conn.c when a connection is gone. */
-void kv_server_conn_closed(kv_server *s, struct kv_conn *c);
-
-/* Called by conn.c: C has answers (or a close) to carry out at the end of
- * this loop turn. Idempotent. */
-void kv_server_schedule(kv_server *s, struct kv_conn *c);
 
 #endif

@@ -24,7 +24,4 @@ typedef struct kv_stats {
     uint64_t call_errors[KV_STATS_MAX_METHODS];
 } kv_stats;
 
-/* The process's resident set size in bytes (from /proc), 0 if unknown. */
-uint64_t kv_stats_rss(void);
-
 #endif

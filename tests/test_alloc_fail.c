@@ -1,9 +1,9 @@
 /* test_alloc_fail.c - the request path under allocation failure: a fixed
- * client byte stream is cut into frames and dispatched against the memory
- * engine, as conn.c does, with the Nth allocation made by the server's own
+ * client byte stream is fed to a session (the server's own, session.c) over
+ * the memory engine, with the Nth allocation made by the server's own
  * code failing (N = 1, 2, ... until a run completes without reaching N).
- * Every run must end with answers or a refused frame (conn.c then closes
- * the connection), never a crash, and with no memory left allocated. The
+ * Every run must end with answers or a stopped session (the connection
+ * then closes), never a crash, and with no memory left allocated. The
  * server objects are linked with --wrap=malloc/calloc/realloc/free, so
  * only their allocations are counted and failed. */
 #include <stdarg.h>
@@ -14,10 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "arena.h"
-#include "dispatch.h"
 #include "engine.h"
-#include "exec.h"
 #include "frame.h"
+#include "session.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -128,13 +127,14 @@ static int run(const uint8_t *stream, size_t len, long n)
 {
     kv_engine *engine = NULL;
     kv_stats stats = { 0 };
-    kv_exec_env env;
-    kv_exec exec;
+    kv_service_env env;
+    kv_session_ctx ctx;
+    kv_session session;
     kv_arena arena;
     kv_buf out = KV_BUF_INIT;
     char err[128];
     size_t pos = 0;
-    int whole = 1;
+    int whole;
 
     fail_at = n;
     calls = 0;
@@ -144,20 +144,22 @@ static int run(const uint8_t *stream, size_t len, long n)
         fail_at = 0;
         return 0;
     }
-    env = (kv_exec_env){ engine, &stats, { 64, 4096, 0 }, NULL, NULL };
-    kv_exec_init(&exec, &env, NULL);
+    env = (kv_service_env){ .engine = engine, .stats = &stats, .limits = { 64, 4096, 0 } };
     kv_arena_init(&arena, 1024);
-    while (pos < len) {
-        size_t off, flen;
-        assert_int_equal(kv_frame_decode(stream + pos, len - pos, 1 << 20, &off, &flen), KV_FRAME_OK);
-        if (kv_dispatch_frame(kv_exec_service(&exec), &arena, &stats,
-                              stream + pos + off, flen, &out) < 0) {
-            whole = 0;              /* conn.c closes the connection here */
-            break;
-        }
-        kv_arena_reset(&arena);
-        pos += off + flen;
+    ctx = (kv_session_ctx){ .service = &env, .arena = &arena, .stats = &stats,
+                            .max_frame_bytes = 1 << 20, .input_budget = SIZE_MAX,
+                            .output_budget = SIZE_MAX };
+    kv_session_init(&session, &ctx, NULL);
+    /* A socket's worth at a time, the answers taken after each. */
+    while (pos < len && session.state == KV_SESSION_OPEN) {
+        size_t chunk = len - pos < 1500 ? len - pos : 1500, ready;
+        pos += kv_session_feed(&session, stream + pos, chunk);
+        kv_session_release(&session);
+        const uint8_t *p = kv_session_output(&session, &ready);
+        if (p && kv_buf_append(&out, p, ready) == 0)
+            kv_session_output_sent(&session, ready);
     }
+    whole = session.state == KV_SESSION_OPEN;
     /* Whatever was answered is well-formed. */
     for (size_t at = 0; at < kv_buf_len(&out);) {
         size_t off, flen;
@@ -168,7 +170,12 @@ static int run(const uint8_t *stream, size_t len, long n)
         kvstore__v1__rpc_response__free_unpacked(r, NULL);
         at += off + flen;
     }
+    if (!failed)
+        assert_int_equal(stats.requests, 40);   /* every request answered */
     fail_at = 0;
+    kv_session_free(&session);
+    assert_int_equal(stats.input_bytes, 0);
+    assert_int_equal(stats.output_bytes, 0);
     kv_buf_free(&out);
     kv_arena_free(&arena);
     kv_engine_close(engine);

@@ -1,10 +1,9 @@
-/* stats.c - process figures for the Stats rpc that the counters cannot
- * hold themselves. */
+/* rss.c - the process's resident set size, read from /proc; see rss.h. */
 #include <stdio.h>
 #include <unistd.h>
-#include "stats.h"
+#include "rss.h"
 
-uint64_t kv_stats_rss(void)
+uint64_t kv_rss_bytes(void)
 {
     unsigned long long size, resident;
     FILE *f = fopen("/proc/self/statm", "r");

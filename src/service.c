@@ -1,20 +1,23 @@
-/* exec.c - handlers of the KV service: validate, call the engine, answer.
+/* service.c - handlers of the KV service: validate, call the engine, answer.
  * Every handler either calls closure(response) or kv_call_fail() then
- * closure(NULL). Response messages live on the stack: the closure packs
- * them before returning. */
+ * closure(NULL) before it returns (a handler that answers later uses
+ * kv_call_defer(), see session.h). Response messages live on the stack:
+ * the closure packs them before returning. */
 #include <stdio.h>
 #include <string.h>
 #include <ev.h>
-#include "exec.h"
-#include "dispatch.h"
+#include "service.h"
+#include "session.h"
 #include "ping_view.pb-c.h"
+#include "log.h"
+#include "rss.h"
 #include "utf8.h"
 
-#define EXEC(svc) ((kv_exec *)(svc))
+#define SVC(svc) ((kv_service *)(svc))
 
 /* Answers a failed engine call: the status and a reason for it, the
  * engine's own (copied into the request arena) when it gave one. */
-static void fail_engine(kv_exec *x, void *data, kv_status st)
+static void fail_engine(kv_service *x, void *data, kv_status st)
 {
     kv_call *call = data;
     const char *why = st == KV_NOT_FOUND ? NULL : kv_engine_last_error(x->env->engine);
@@ -47,7 +50,7 @@ static void fail_fmt(void *data, kv_status st, const char *fmt, size_t a, size_t
 
 /* Fails the call when KEY is empty or over the limit; returns whether it
  * did. */
-static int reject_key(kv_exec *x, const ProtobufCBinaryData *key, void *data)
+static int reject_key(kv_service *x, const ProtobufCBinaryData *key, void *data)
 {
     if (key->len == 0) {
         kv_call_fail(data, KV_INVALID_ARGUMENT, "key must not be empty");
@@ -61,29 +64,20 @@ static int reject_key(kv_exec *x, const ProtobufCBinaryData *key, void *data)
     return 0;
 }
 
-/* Ping echoes its message byte for byte, which IN cannot give: protoc-c
- * unpacked the string into a NUL-terminated char *, so "ab\0cd" reads as
- * "ab". So the payload is read again through ping_view.proto's PingView,
- * the same field as bytes (the same wire encoding), and the answer is
- * packed through it too. The wire contract stays `string`, so the message
- * must be UTF-8: anything else is refused rather than echoed into an
- * answer that strict clients cannot decode. */
-static void exec_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingRequest *in,
+/* Ping echoes its message byte for byte, which a PingRequest cannot give:
+ * protoc-c unpacks a string into a NUL-terminated char *, so "ab\0cd"
+ * would read as "ab". So Ping's request is unpacked as ping_view.proto's
+ * PingView, the same field as bytes (the same wire encoding; see
+ * ping_inputs), and the answer is packed through it too. The wire contract
+ * stays `string`, so the message must be UTF-8: anything else is refused
+ * rather than echoed into an answer that strict clients cannot decode. */
+static void svc_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingRequest *in,
                       Kvstore__V1__PingResponse_Closure closure, void *data)
 {
     Kvstore__Server__PingView out = KVSTORE__SERVER__PING_VIEW__INIT;
-    kv_call *call = data;
+    const Kvstore__Server__PingView *req = (const Kvstore__Server__PingView *)(const void *)in;
 
     (void)svc;
-    (void)in;
-    /* It unpacked as a PingRequest, so only memory can fail it here. */
-    Kvstore__Server__PingView *req = kvstore__server__ping_view__unpack(
-        call->alloc, call->payload_len, call->payload);
-    if (!req) {
-        kv_call_fail(data, KV_RESOURCE_EXHAUSTED, "server out of memory");
-        closure(NULL, data);
-        return;
-    }
     size_t bad = kv_utf8_check(req->message.data, req->message.len);
     if (bad < req->message.len) {
         fail_fmt(data, KV_INVALID_ARGUMENT, "Ping message is not valid UTF-8 (at byte %zu of "
@@ -96,25 +90,25 @@ static void exec_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingReque
         out.message.data = (uint8_t *)"PONG";
         out.message.len = 4;
     }
-    /* The closure (dispatch.c's) packs by the message's own descriptor, so
+    /* The closure (session.c's) packs by the message's own descriptor, so
      * a PingView goes out as the PingResponse it encodes identically. */
     closure((const Kvstore__V1__PingResponse *)(const void *)&out, data);
 }
 
-static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest *in,
+static void svc_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest *in,
                      Kvstore__V1__GetResponse_Closure closure, void *data)
 {
     Kvstore__V1__GetResponse out = KVSTORE__V1__GET_RESPONSE__INIT;
     kv_call *call = data;
 
-    if (reject_key(EXEC(svc), &in->key, data)) {
+    if (reject_key(SVC(svc), &in->key, data)) {
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_get(EXEC(svc)->env->engine, in->key.data, in->key.len,
+    kv_status st = kv_engine_get(SVC(svc)->env->engine, in->key.data, in->key.len,
                                  call->alloc, &out.value);
     if (st != KV_OK) {
-        fail_engine(EXEC(svc), data, st);
+        fail_engine(SVC(svc), data, st);
         closure(NULL, data);
         return;
     }
@@ -123,7 +117,7 @@ static void exec_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest
 
 /* Fails a Set whose value is over the limit, or that would take the engine
  * past --max-memory-bytes; returns whether it did. */
-static int reject_value(kv_exec *x, const Kvstore__V1__SetRequest *in, void *data)
+static int reject_value(kv_service *x, const Kvstore__V1__SetRequest *in, void *data)
 {
     const kv_limits *l = &x->env->limits;
 
@@ -145,19 +139,19 @@ static int reject_value(kv_exec *x, const Kvstore__V1__SetRequest *in, void *dat
     return 0;
 }
 
-static void exec_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest *in,
+static void svc_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest *in,
                      Kvstore__V1__SetResponse_Closure closure, void *data)
 {
     Kvstore__V1__SetResponse out = KVSTORE__V1__SET_RESPONSE__INIT;
 
-    if (reject_key(EXEC(svc), &in->key, data) || reject_value(EXEC(svc), in, data)) {
+    if (reject_key(SVC(svc), &in->key, data) || reject_value(SVC(svc), in, data)) {
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_set(EXEC(svc)->env->engine, in->key.data, in->key.len,
+    kv_status st = kv_engine_set(SVC(svc)->env->engine, in->key.data, in->key.len,
                                  in->value.data, in->value.len);
     if (st != KV_OK) {
-        fail_engine(EXEC(svc), data, st);
+        fail_engine(SVC(svc), data, st);
         closure(NULL, data);
         return;
     }
@@ -165,20 +159,20 @@ static void exec_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest
     closure(&out, data);
 }
 
-static void exec_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearRequest *in,
+static void svc_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearRequest *in,
                        Kvstore__V1__ClearResponse_Closure closure, void *data)
 {
     Kvstore__V1__ClearResponse out = KVSTORE__V1__CLEAR_RESPONSE__INIT;
     kv_call *call = data;
 
-    if (reject_key(EXEC(svc), &in->key, data)) {
+    if (reject_key(SVC(svc), &in->key, data)) {
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_unset(EXEC(svc)->env->engine, in->key.data, in->key.len,
+    kv_status st = kv_engine_unset(SVC(svc)->env->engine, in->key.data, in->key.len,
                                    call->alloc, &out.value);
     if (st != KV_OK && st != KV_NOT_FOUND) {
-        fail_engine(EXEC(svc), data, st);
+        fail_engine(SVC(svc), data, st);
         closure(NULL, data);
         return;
     }
@@ -186,12 +180,12 @@ static void exec_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearReq
     closure(&out, data);
 }
 
-static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequest *in,
+static void svc_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequest *in,
                        Kvstore__V1__StatsResponse_Closure closure, void *data)
 {
     Kvstore__V1__StatsResponse out = KVSTORE__V1__STATS_RESPONSE__INIT;
     const ProtobufCServiceDescriptor *d = svc->base.descriptor;
-    const kv_stats *st = EXEC(svc)->env->stats;
+    const kv_stats *st = SVC(svc)->env->stats;
     kv_call *call = data;
     kv_engine_stats es;
     unsigned n = d->n_methods < KV_STATS_MAX_METHODS ? d->n_methods : KV_STATS_MAX_METHODS;
@@ -215,7 +209,7 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
         ms[i].errors = st->call_errors[i];
         msp[i] = &ms[i];
     }
-    kv_engine_stats_get(EXEC(svc)->env->engine, &es);
+    kv_engine_stats_get(SVC(svc)->env->engine, &es);
     out.uptime_seconds = (uint64_t)(ev_time() - st->started);
     out.connections_current = st->conns_current;
     out.connections_total = st->conns_total;
@@ -227,8 +221,8 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.keys = es.keys;
     out.data_bytes = es.data_bytes;
     out.engine_memory_bytes = es.memory_bytes;
-    out.resident_memory_bytes = kv_stats_rss();
-    out.max_memory_bytes = EXEC(svc)->env->limits.max_memory_bytes;
+    out.resident_memory_bytes = kv_rss_bytes();
+    out.max_memory_bytes = SVC(svc)->env->limits.max_memory_bytes;
     out.engine_file_bytes = es.file_bytes;
     out.engine_map_bytes = es.map_bytes;
     out.engine_last_sync_unix_ms = es.last_sync_ms;
@@ -236,8 +230,8 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
     out.input_buffer_bytes = st->input_bytes;
     out.output_buffer_bytes = st->output_bytes;
     out.connections_closed_output = st->conns_closed_output;
-    out.auth_refused = EXEC(svc)->env->guard ? EXEC(svc)->env->guard->refused : 0;
-    out.engine = (char *)EXEC(svc)->env->engine->ops->name;
+    out.auth_refused = SVC(svc)->env->guard ? SVC(svc)->env->guard->refused : 0;
+    out.engine = (char *)SVC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
 }
@@ -245,11 +239,11 @@ static void exec_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsReq
 /* Auth: checks the token, unless this address failed too often lately
  * (authguard.h): then the call is refused unchecked until its block ends,
  * so reconnecting buys no more guesses. */
-static void exec_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthRequest *in,
+static void svc_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthRequest *in,
                       Kvstore__V1__AuthResponse_Closure closure, void *data)
 {
     Kvstore__V1__AuthResponse out = KVSTORE__V1__AUTH_RESPONSE__INIT;
-    kv_exec *x = EXEC(svc);
+    kv_service *x = SVC(svc);
     kv_auth_guard *guard = x->env->guard;
     double now = ev_time();
 
@@ -279,8 +273,8 @@ static void exec_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReque
     }
     double block = guard ? kv_auth_guard_failed(guard, &x->peer, now) : 0;
     if (block > 0)
-        fprintf(stderr, "kvstored: too many failed Auth attempts from %s; refusing its Auth "
-                "calls for %.0f s\n", x->peer.text, block);
+        kv_log(KV_LOG_WARN, "too many failed Auth attempts from %s; refusing its Auth "
+               "calls for %.0f s", x->peer.text, block);
     if (++x->auth_failures >= KV_AUTH_MAX_FAILURES) {
         x->hang_up = 1;
         kv_call_fail(data, KV_UNAUTHENTICATED, "wrong token; too many tries, closing the connection");
@@ -291,10 +285,10 @@ static void exec_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReque
 }
 
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
-static void exec_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
+static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
                         ProtobufCClosure closure, void *data)
 {
-    kv_exec *x = EXEC(svc);
+    kv_service *x = SVC(svc);
 
     if (x->env->auth && !x->authenticated && strcmp(svc->descriptor->methods[index].name, "Auth") != 0) {
         kv_call_fail(data, KV_UNAUTHENTICATED,
@@ -305,7 +299,26 @@ static void exec_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMe
     protobuf_c_service_invoke_internal(svc, index, in, closure, data);
 }
 
-void kv_exec_init(kv_exec *x, const kv_exec_env *env, const kv_peer *peer)
+/* The messages requests are unpacked as, per method, where it is not the
+ * proto's own: Ping's as a PingView (see svc_ping). Filled on first use
+ * from the descriptor, so the method's index is looked up, not assumed. */
+static const ProtobufCMessageDescriptor *ping_inputs[KV_STATS_MAX_METHODS];
+
+static const ProtobufCMessageDescriptor *const *service_inputs(void)
+{
+    const ProtobufCServiceDescriptor *d = &kvstore__v1__kv__descriptor;
+    static int filled;
+
+    if (!filled) {
+        filled = 1;
+        for (unsigned i = 0; i < d->n_methods && i < KV_STATS_MAX_METHODS; i++)
+            if (strcmp(d->methods[i].name, "Ping") == 0)
+                ping_inputs[i] = &kvstore__server__ping_view__descriptor;
+    }
+    return ping_inputs;
+}
+
+void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *peer)
 {
     memset(x, 0, sizeof *x);
     if (peer)
@@ -313,12 +326,18 @@ void kv_exec_init(kv_exec *x, const kv_exec_env *env, const kv_peer *peer)
     else
         kv_peer_from_sockaddr(&x->peer, NULL, 0);
     kvstore__v1__kv__init(&x->service, NULL);
-    x->service.base.invoke = exec_invoke;
-    x->service.ping = exec_ping;
-    x->service.get = exec_get;
-    x->service.set = exec_set;
-    x->service.clear = exec_clear;
-    x->service.stats = exec_stats;
-    x->service.auth = exec_auth;
+    x->service.base.invoke = svc_invoke;
+    x->service.ping = svc_ping;
+    x->service.get = svc_get;
+    x->service.set = svc_set;
+    x->service.clear = svc_clear;
+    x->service.stats = svc_stats;
+    x->service.auth = svc_auth;
+    x->inputs = service_inputs();
+    if (env->handlers) {
+        x->service = *env->handlers;
+        x->service.base.invoke = svc_invoke;
+        x->inputs = NULL;   /* other handlers read the proto's messages */
+    }
     x->env = env;
 }

@@ -1,0 +1,64 @@
+/* service.h - the KV service: the one place where request semantics live
+ * (what Ping, Get, Set, Clear, Stats and Auth mean, which inputs are
+ * invalid, how engine results map to answers).
+ *
+ * One kv_service per client connection, because a connection has state of
+ * its own that every call reads: whether it authenticated, how often it
+ * failed to, its peer address. What all connections share (the engine,
+ * limits, counters) is in kv_service_env, borrowed. Its first member is the
+ * protoc-c service, so the session invokes it as a ProtobufCService. */
+#ifndef KV_SERVICE_H
+#define KV_SERVICE_H
+
+#include "engine.h"
+#include "stats.h"
+#include "auth.h"
+#include "authguard.h"
+#include "kvstore/v1/kv.pb-c.h"
+
+/* What a request may ask for; see kvstored --help. */
+typedef struct kv_limits {
+    size_t max_key_bytes;
+    size_t max_value_bytes;
+    uint64_t max_memory_bytes;  /* engine memory for stored data; 0 = no limit */
+} kv_limits;
+
+/* What every connection's service shares; owned by the server. */
+typedef struct kv_service_env {
+    kv_engine *engine;
+    const kv_stats *stats;      /* reported by the Stats rpc */
+    kv_limits limits;
+    const kv_auth *auth;        /* NULL: no authentication required */
+    kv_auth_guard *guard;       /* failed Auth calls per address, server-wide */
+    const Kvstore__V1__KV_Service *handlers;
+                                /* NULL: kvstore's own. Otherwise the method
+                                   handlers to run behind the Auth gate (tests
+                                   that complete calls later use this) */
+} kv_service_env;
+
+typedef struct kv_service {
+    Kvstore__V1__KV_Service service;    /* must be first */
+    const kv_service_env *env;          /* borrowed, outlives the service */
+    int authenticated;                  /* Auth succeeded on this connection */
+    int auth_failures;
+    kv_peer peer;                       /* the client's address */
+    const ProtobufCMessageDescriptor *const *inputs;
+                                        /* read-only: per method, the message
+                                           its request is unpacked as when
+                                           not the proto's (see svc_ping);
+                                           NULL: the proto's for all */
+    int hang_up;                        /* read-only for the session: stop
+                                           reading after this answer */
+} kv_service;
+
+/* Prepares X to serve one connection from PEER (copied; may be NULL when
+ * unknown) in ENV. Allocates nothing. */
+void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *peer);
+
+/* X as the ProtobufCService that dispatch invokes. */
+static inline ProtobufCService *kv_service_base(kv_service *x)
+{
+    return &x->service.base;
+}
+
+#endif /* KV_SERVICE_H */

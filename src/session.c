@@ -1,0 +1,556 @@
+/* session.c - one connection's protocol state; see session.h. Owns the
+ * input and output buffers, the answers held behind a waiting call, and
+ * the calls that handlers keep; the arena, the counters and the service's
+ * shared state belong to the server.
+ *
+ * Written by hand rather than on a library: it is the request path, and
+ * what it does (frame, dispatch, order answers, count bytes against the
+ * budgets) is the heart of kvstored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dispatch.h"
+#include "frame.h"
+#include "log.h"
+#include "session.h"
+
+/* Unsent answers above this make the session pause its input until they
+ * drain below OUT_LOW_WATER (back-pressure instead of unbounded memory). */
+#define OUT_HIGH_WATER (8 * 1024 * 1024)
+#define OUT_LOW_WATER (1024 * 1024)
+/* While the answers held by all sessions are over the output budget, a
+ * session with more than this unsent pauses: the clients that keep up
+ * (nothing left over between turns) are served as before. */
+#define OUT_PRESSURE_FLOOR (64 * 1024)
+/* Calls whose answer waits for an earlier call's, at most, per session:
+ * each holds a slot and its answer's bytes. */
+#define MAX_WAITING 1024
+/* Empty buffers larger than this are given back, so one big frame does not
+ * pin memory on an idle connection. */
+#define BUF_KEEP (256 * 1024)
+/* Each session's first INPUT_FLOOR bytes of input buffer are not charged to
+ * the input budget, so a few clients sending huge frames cannot lock out
+ * every small request: the budget is for the large frames. */
+#define INPUT_FLOOR (256 * 1024)
+/* Before Auth succeeds (when a token is required) a frame may be at most
+ * this large: an AuthRequest is a few KiB, and an unauthenticated client
+ * must not hold input memory that others need. */
+#define PREAUTH_MAX_FRAME (64 * 1024)
+/* kv_call.method of an answer that no method's handler gave. */
+#define NO_METHOD ((unsigned)-1)
+/* The memory of a kept call grows in chunks of this size. */
+#define KEPT_CHUNK 1024
+
+/* A place in the answer order, for a call answered behind one that waits:
+ * its frames wait here until every earlier call has answered. */
+struct kv_slot {
+    struct kv_slot *next;
+    kv_buf frames;          /* whole frames, in order */
+    int final;              /* the last frame is the call's answer */
+    kv_call *call;          /* the kept call still to answer, or NULL */
+};
+
+/* A call a handler kept: the call, and what it owns until answered. */
+struct kv_kept_call {
+    kv_call call;                       /* first: handlers see only this */
+    kv_arena arena;                     /* its memory (call.alloc) */
+    struct kv_kept_call *prev, *next;   /* in session->kept */
+};
+
+#define KEPT_OF(c) ((struct kv_kept_call *)(void *)(c))
+
+/* ---- byte accounting ------------------------------------------------- */
+
+/* Brings stats->input_bytes up to date: what the input buffer holds above
+ * INPUT_FLOOR. */
+static void count_input(kv_session *s)
+{
+    size_t charged = s->in.cap > INPUT_FLOOR ? s->in.cap - INPUT_FLOOR : 0;
+
+    s->ctx->stats->input_bytes += charged;
+    s->ctx->stats->input_bytes -= s->in_counted;
+    s->in_counted = charged;
+}
+
+/* Brings stats->output_bytes up to date: the output buffer and the held
+ * answers' buffers. */
+static void count_output(kv_session *s)
+{
+    size_t total = s->out.cap + s->held_cap;
+
+    s->ctx->stats->output_bytes += total;
+    s->ctx->stats->output_bytes -= s->out_counted;
+    s->out_counted = total;
+}
+
+/* ---- the answer order ------------------------------------------------ */
+
+static struct kv_slot *slot_new(kv_session *s)
+{
+    struct kv_slot *slot = calloc(1, sizeof *slot);
+
+    if (!slot)
+        return NULL;
+    if (s->last)
+        s->last->next = slot;
+    else
+        s->first = slot;
+    s->last = slot;
+    s->slots++;
+    return slot;
+}
+
+/* Drops every held answer: the connection is failing. */
+static void slots_free(kv_session *s)
+{
+    while (s->first) {
+        struct kv_slot *f = s->first;
+        s->first = f->next;
+        if (f->call)
+            f->call->slot = NULL;
+        kv_buf_free(&f->frames);
+        free(f);
+    }
+    s->last = NULL;
+    s->slots = 0;
+    s->held_cap = 0;
+}
+
+/* Out of memory for an answer: this client cannot be served in order any
+ * more, so nothing more goes out and the connection closes; the others
+ * carry on. */
+static void session_broken(kv_session *s)
+{
+    kv_session_stop(s, "server out of memory for its answers");
+    slots_free(s);
+    kv_buf_free(&s->out);
+    s->out_held = 0;
+    s->broken = 1;
+}
+
+/* Moves the frames of the first waiting calls to the output while nothing
+ * before them waits any more. A kept call whose first frames went out stops
+ * holding the others back: its further frames go straight out. */
+static void advance(kv_session *s)
+{
+    while (s->first && (s->first->final || kv_buf_len(&s->first->frames) > 0)) {
+        struct kv_slot *f = s->first;
+        size_t n = kv_buf_len(&f->frames);
+        if (kv_buf_append(&s->out, kv_buf_head(&f->frames), n) < 0) {
+            session_broken(s);
+            return;
+        }
+        s->out_held += n;
+        s->held_cap -= f->frames.cap;
+        kv_buf_free(&f->frames);
+        if (f->call)
+            f->call->slot = NULL;
+        s->first = f->next;
+        if (!s->first)
+            s->last = NULL;
+        s->slots--;
+        free(f);
+    }
+}
+
+/* Where the next frame of CALL goes (CALL NULL or not kept: an answer given
+ * at once): its slot while it waits for earlier answers, the output when
+ * nothing before it waits, or a new slot behind the waiting ones. NULL when
+ * memory is out or the session is broken. */
+static kv_buf *frame_buf(kv_session *s, kv_call *call)
+{
+    if (s->broken)
+        return NULL;
+    if (call && call->slot)
+        return &call->slot->frames;
+    if (!s->first || (call && call->kept))
+        return &s->out;
+    struct kv_slot *slot = slot_new(s);
+    return slot ? &slot->frames : NULL;
+}
+
+/* Accounts for the frame just written into B (whose capacity was CAP and
+ * length LEN before), FINAL when it answers the call, and lets out what
+ * may go. */
+static void frame_written(kv_session *s, kv_call *call, kv_buf *b, size_t cap, size_t len,
+                          int final)
+{
+    if (b == &s->out) {
+        s->out_held += kv_buf_len(b) - len;
+    } else {
+        struct kv_slot *slot = call && call->slot ? call->slot : s->last;
+        s->held_cap += b->cap - cap;
+        if (final) {
+            slot->final = 1;
+            slot->call = NULL;
+            if (call)
+                call->slot = NULL;
+        }
+        advance(s);
+    }
+    count_output(s);
+    if (!s->processing && s->wake)
+        s->wake(s->wake_arg);
+}
+
+/* Counts one answer in the server's figures. */
+static void count_answer(kv_session *s, unsigned method, kv_status status)
+{
+    kv_stats *st = s->ctx->stats;
+
+    st->requests++;
+    st->errors += status != KV_OK;
+    if (method < KV_STATS_MAX_METHODS) {
+        st->calls[method]++;
+        st->call_errors[method] += status != KV_OK;
+    }
+}
+
+/* Writes CALL's answer: MSG, or the error the handler gave. */
+static void answer(kv_session *s, kv_call *call, const ProtobufCMessage *msg)
+{
+    if (!msg && call->status == KV_OK)
+        kv_call_fail(call, KV_INTERNAL, "handler failed without a reason");
+    kv_buf *b = !s->first && !call->slot && !s->broken ? &s->out : frame_buf(s, call);
+    if (!b) {
+        session_broken(s);
+        return;
+    }
+    size_t cap = b->cap, len = kv_buf_len(b);
+    if (call->status == KV_OK && kv_dispatch_answer(b, call->id, msg) < 0)
+        kv_call_fail(call, KV_RESOURCE_EXHAUSTED, "server out of memory for the answer");
+    if (call->status != KV_OK && kv_dispatch_error(b, call->id, call->status, call->message) < 0) {
+        session_broken(s);
+        return;
+    }
+    count_answer(s, call->method, call->status);
+    frame_written(s, call, b, cap, len, 1);
+}
+
+/* ---- calls ----------------------------------------------------------- */
+
+void kv_call_fail(void *closure_data, kv_status status, const char *message)
+{
+    kv_call *call = closure_data;
+
+    call->status = status;
+    call->message = message;
+}
+
+static void kept_unlink(struct kv_kept_call *k)
+{
+    kv_session *s = k->call.session;
+
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        s->kept = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    s->nkept--;
+}
+
+/* Answers CALL (MSG, or the error it carries) wherever its answer goes,
+ * and frees a kept call. */
+__attribute__((noinline))
+static void call_answer(kv_call *call, const ProtobufCMessage *msg)
+{
+    if (call->session)
+        answer(call->session, call, msg);
+    if (call->kept) {
+        struct kv_kept_call *k = KEPT_OF(call);
+        if (call->session)
+            kept_unlink(k);
+        kv_arena_free(&k->arena);
+        free(k);
+    }
+}
+
+/* The ProtobufCClosure every handler receives. The common case is kept
+ * apart, because it is most of the server's work: a call answered at once,
+ * with nothing before it waiting, goes straight to the output (counted at
+ * the end of the batch). */
+static void call_closure(const ProtobufCMessage *msg, void *closure_data)
+{
+    kv_call *call = closure_data;
+    kv_session *s = call->session;
+
+    call->answered = 1;
+    if (msg && !call->kept && call->status == KV_OK && !s->first && !s->broken) {
+        size_t len = kv_buf_len(&s->out);
+        if (kv_dispatch_answer(&s->out, call->id, msg) == 0) {
+            s->out_held += kv_buf_len(&s->out) - len;
+            s->ctx->stats->requests++;
+            if (call->method < KV_STATS_MAX_METHODS)
+                s->ctx->stats->calls[call->method]++;
+            return;
+        }
+    }
+    call_answer(call, msg);
+}
+
+kv_call *kv_call_defer(void *closure_data)
+{
+    kv_call *call = closure_data;
+    kv_session *s = call->session;
+    struct kv_kept_call *k = malloc(sizeof *k);
+    struct kv_slot *slot = k ? slot_new(s) : NULL;
+
+    if (!slot) {
+        free(k);
+        return NULL;
+    }
+    k->call = *call;
+    k->call.kept = 1;
+    k->call.answered = 0;
+    kv_arena_init(&k->arena, KEPT_CHUNK);
+    k->call.alloc = &k->arena.pb;
+    k->call.slot = slot;
+    slot->call = &k->call;
+    k->prev = NULL;
+    k->next = s->kept;
+    if (s->kept)
+        s->kept->prev = k;
+    s->kept = k;
+    s->nkept++;
+    call->answered = 1;     /* handed over: the kept copy answers */
+    return &k->call;
+}
+
+int kv_call_send(kv_call *call, const ProtobufCMessage *msg)
+{
+    kv_session *s = call->session;
+
+    if (!s)
+        return -1;
+    kv_buf *b = frame_buf(s, call);
+    if (!b)
+        return -1;
+    size_t cap = b->cap, len = kv_buf_len(b);
+    if (kv_dispatch_answer(b, call->id, msg) < 0)
+        return -1;
+    frame_written(s, call, b, cap, len, 0);
+    return 0;
+}
+
+/* ---- the session ----------------------------------------------------- */
+
+void kv_session_init(kv_session *s, const kv_session_ctx *ctx, const kv_peer *peer)
+{
+    memset(s, 0, sizeof *s);
+    s->ctx = ctx;
+    s->state = KV_SESSION_OPEN;
+    kv_service_init(&s->service, ctx->service, peer);
+}
+
+void kv_session_free(kv_session *s)
+{
+    while (s->kept) {
+        struct kv_kept_call *k = s->kept;
+        kept_unlink(k);
+        k->call.session = NULL;
+        k->call.slot = NULL;
+        if (k->call.on_close)
+            k->call.on_close(&k->call, k->call.on_close_arg);
+    }
+    slots_free(s);
+    kv_buf_free(&s->in);
+    count_input(s);
+    kv_buf_free(&s->out);
+    s->out_held = 0;
+    count_output(s);
+}
+
+void kv_session_stop(kv_session *s, const char *why)
+{
+    if (s->state == KV_SESSION_OPEN) {
+        s->state = KV_SESSION_CLOSING;
+        s->stop_reason = why;
+    }
+    kv_buf_free(&s->in);
+    count_input(s);
+}
+
+/* Answers with one session-level error (id 0) and stops input: a server
+ * limit was hit, which the operator hears of. */
+static void session_fail(kv_session *s, kv_status code, const char *msg, const char *why)
+{
+    kv_call call = { .status = code, .message = msg, .method = NO_METHOD, .session = s };
+
+    kv_log(KV_LOG_WARN, "refused further input from %s: %s: %s", s->service.peer.text, why, msg);
+    answer(s, &call, NULL);
+    kv_session_stop(s, why);
+}
+
+uint8_t *kv_session_input_room(kv_session *s, size_t *room)
+{
+    if (s->state != KV_SESSION_OPEN)
+        return NULL;
+    if (s->in.cap - kv_buf_len(&s->in) < KV_SESSION_READ_MIN) {
+        /* Growing doubles the buffer: refuse if that passes the budget. */
+        size_t next = s->in.cap ? s->in.cap * 2 : KV_SESSION_READ_MIN;
+        size_t charged = next > INPUT_FLOOR ? next - INPUT_FLOOR : 0;
+        kv_stats *st = s->ctx->stats;
+        if (st->input_bytes - s->in_counted + charged > s->ctx->input_budget) {
+            session_fail(s, KV_RESOURCE_EXHAUSTED,
+                         "server input memory budget exhausted; retry later",
+                         "input buffers over --max-input-bytes");
+            return NULL;
+        }
+    }
+    if (kv_buf_reserve(&s->in, KV_SESSION_READ_MIN) < 0) {
+        session_fail(s, KV_RESOURCE_EXHAUSTED, "server out of memory", "out of memory for input");
+        return NULL;
+    }
+    count_input(s);
+    *room = kv_buf_room(&s->in);
+    return kv_buf_tail(&s->in);
+}
+
+void kv_session_input_commit(kv_session *s, size_t n)
+{
+    kv_buf_commit(&s->in, n);
+}
+
+size_t kv_session_feed(kv_session *s, const uint8_t *data, size_t len)
+{
+    size_t taken = 0;
+
+    while (taken < len && s->state == KV_SESSION_OPEN && !kv_session_must_pause(s)) {
+        size_t room;
+        uint8_t *p = kv_session_input_room(s, &room);
+        if (!p)
+            break;
+        size_t n = len - taken < room ? len - taken : room;
+        memcpy(p, data + taken, n);
+        kv_session_input_commit(s, n);
+        taken += n;
+        kv_session_process(s);
+    }
+    return taken;
+}
+
+/* The largest frame the client may send now. */
+static uint32_t max_frame(const kv_session *s)
+{
+    uint32_t max = s->ctx->max_frame_bytes;
+
+    if (s->ctx->service->auth && !s->service.authenticated && max > PREAUTH_MAX_FRAME)
+        max = PREAUTH_MAX_FRAME;
+    return max;
+}
+
+/* Decodes one request and calls its handler, which answers now or keeps
+ * the call for later. */
+static void dispatch_one(kv_session *s, const uint8_t *body, size_t len)
+{
+    ProtobufCService *svc = kv_service_base(&s->service);
+    kv_arena *arena = s->ctx->arena;
+    kv_request req;
+
+    kv_dispatch_decode(svc->descriptor, s->service.inputs, arena, body, len, &req);
+    if (req.status != KV_OK) {
+        kv_call refused = { .status = req.status, .message = req.message, .id = req.id,
+                            .method = NO_METHOD, .session = s };
+        answer(s, &refused, NULL);
+        return;
+    }
+    kv_call call = { .alloc = &arena->pb, .status = KV_OK, .id = req.id, .method = req.method,
+                     .session = s };
+    svc->invoke(svc, req.method, req.input, call_closure, &call);
+    if (!call.answered) {
+        kv_call_fail(&call, KV_INTERNAL, "handler did not answer");
+        answer(s, &call, NULL);
+    }
+}
+
+size_t kv_session_process(kv_session *s)
+{
+    size_t taken = 0;
+
+    s->processing = 1;
+    while (s->state == KV_SESSION_OPEN) {
+        /* kv_session_must_pause(), skipped while it cannot be true. */
+        if ((s->slots || kv_buf_len(&s->out) > OUT_PRESSURE_FLOOR) && kv_session_must_pause(s))
+            break;
+        size_t off, len;
+        uint32_t max = max_frame(s);
+        kv_frame_result r = kv_frame_decode(kv_buf_head(&s->in), kv_buf_len(&s->in), max,
+                                            &off, &len);
+        if (r == KV_FRAME_PARTIAL)
+            break;
+        if (r == KV_FRAME_TOO_LARGE) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes%s",
+                     len, (unsigned)max, max < s->ctx->max_frame_bytes ? " before Auth" : "");
+            session_fail(s, KV_RESOURCE_EXHAUSTED, msg, "frame over --max-frame-bytes");
+            break;
+        }
+        if (r == KV_FRAME_MALFORMED) {
+            kv_session_stop(s, "malformed frame length");
+            break;
+        }
+        dispatch_one(s, kv_buf_head(&s->in) + off, len);
+        kv_buf_consume(&s->in, off + len);
+        taken++;
+        if (s->service.hang_up)
+            kv_session_stop(s, "too many failed Auth attempts");
+    }
+    s->processing = 0;
+    kv_arena_reset(s->ctx->arena);
+    kv_buf_shrink(&s->in, BUF_KEEP);
+    count_input(s);
+    count_output(s);
+    return taken;
+}
+
+int kv_session_must_pause(const kv_session *s)
+{
+    size_t unsent = kv_buf_len(&s->out) + s->held_cap;
+
+    if (unsent >= OUT_HIGH_WATER || s->slots >= MAX_WAITING)
+        return 1;
+    if (unsent <= OUT_PRESSURE_FLOOR)
+        return 0;
+    /* The server's total as it is now: this session's growth since it was
+     * last counted included. */
+    size_t total = s->ctx->stats->output_bytes - s->out_counted + s->out.cap + s->held_cap;
+    return total >= s->ctx->output_budget;
+}
+
+int kv_session_may_resume(const kv_session *s)
+{
+    return s->state == KV_SESSION_OPEN && kv_buf_len(&s->out) + s->held_cap < OUT_LOW_WATER &&
+           !kv_session_must_pause(s);
+}
+
+const uint8_t *kv_session_output(const kv_session *s, size_t *len)
+{
+    size_t n = kv_buf_len(&s->out);
+
+    *len = n > s->out_held ? n - s->out_held : 0;
+    return *len ? kv_buf_head(&s->out) : NULL;
+}
+
+void kv_session_output_sent(kv_session *s, size_t n)
+{
+    kv_buf_consume(&s->out, n);
+    if (kv_buf_len(&s->out) == 0)
+        kv_buf_shrink(&s->out, BUF_KEEP);
+    count_output(s);
+}
+
+void kv_session_release(kv_session *s)
+{
+    s->out_held = 0;
+}
+
+int kv_session_drained(const kv_session *s)
+{
+    return kv_buf_len(&s->out) == 0 && !s->first;
+}
+
+size_t kv_session_unsent(const kv_session *s)
+{
+    return s->out.cap + s->held_cap;
+}

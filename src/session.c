@@ -18,10 +18,6 @@
  * drain below OUT_LOW_WATER (back-pressure instead of unbounded memory). */
 #define OUT_HIGH_WATER (8 * 1024 * 1024)
 #define OUT_LOW_WATER (1024 * 1024)
-/* While the answers held by all sessions are over the output budget, a
- * session with more than this unsent pauses: the clients that keep up
- * (nothing left over between turns) are served as before. */
-#define OUT_PRESSURE_FLOOR (64 * 1024)
 /* Calls whose answer waits for an earlier call's, at most, per session:
  * each holds a slot and its answer's bytes. */
 #define MAX_WAITING 1024
@@ -386,6 +382,10 @@ uint8_t *kv_session_input_room(kv_session *s, size_t *room)
 {
     if (s->state != KV_SESSION_OPEN)
         return NULL;
+    if (kv_buf_room(&s->in) >= KV_SESSION_READ_MIN) {
+        *room = kv_buf_room(&s->in);    /* no growth: nothing to charge */
+        return kv_buf_tail(&s->in);
+    }
     if (s->in.cap - kv_buf_len(&s->in) < KV_SESSION_READ_MIN) {
         /* Growing doubles the buffer: refuse if that passes the budget. */
         size_t next = s->in.cap ? s->in.cap * 2 : KV_SESSION_READ_MIN;
@@ -405,11 +405,6 @@ uint8_t *kv_session_input_room(kv_session *s, size_t *room)
     count_input(s);
     *room = kv_buf_room(&s->in);
     return kv_buf_tail(&s->in);
-}
-
-void kv_session_input_commit(kv_session *s, size_t n)
-{
-    kv_buf_commit(&s->in, n);
 }
 
 size_t kv_session_feed(kv_session *s, const uint8_t *data, size_t len)
@@ -470,8 +465,7 @@ size_t kv_session_process(kv_session *s)
 
     s->processing = 1;
     while (s->state == KV_SESSION_OPEN) {
-        /* kv_session_must_pause(), skipped while it cannot be true. */
-        if ((s->slots || kv_buf_len(&s->out) > OUT_PRESSURE_FLOOR) && kv_session_must_pause(s))
+        if (kv_session_must_pause(s))
             break;
         size_t off, len;
         uint32_t max = max_frame(s);
@@ -504,13 +498,14 @@ size_t kv_session_process(kv_session *s)
     return taken;
 }
 
-int kv_session_must_pause(const kv_session *s)
+/* kv_session_must_pause() past its quick answer. */
+int kv_session_pressed(const kv_session *s)
 {
     size_t unsent = kv_buf_len(&s->out) + s->held_cap;
 
     if (unsent >= OUT_HIGH_WATER || s->slots >= MAX_WAITING)
         return 1;
-    if (unsent <= OUT_PRESSURE_FLOOR)
+    if (unsent <= KV_SESSION_PRESSURE_FLOOR)
         return 0;
     /* The server's total as it is now: this session's growth since it was
      * last counted included. */
@@ -524,30 +519,12 @@ int kv_session_may_resume(const kv_session *s)
            !kv_session_must_pause(s);
 }
 
-const uint8_t *kv_session_output(const kv_session *s, size_t *len)
-{
-    size_t n = kv_buf_len(&s->out);
-
-    *len = n > s->out_held ? n - s->out_held : 0;
-    return *len ? kv_buf_head(&s->out) : NULL;
-}
-
 void kv_session_output_sent(kv_session *s, size_t n)
 {
     kv_buf_consume(&s->out, n);
     if (kv_buf_len(&s->out) == 0)
         kv_buf_shrink(&s->out, BUF_KEEP);
     count_output(s);
-}
-
-void kv_session_release(kv_session *s)
-{
-    s->out_held = 0;
-}
-
-int kv_session_drained(const kv_session *s)
-{
-    return kv_buf_len(&s->out) == 0 && !s->first;
 }
 
 size_t kv_session_unsent(const kv_session *s)

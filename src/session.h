@@ -82,8 +82,15 @@ void kv_session_free(kv_session *s);
  * writes there and commits what it wrote. Returns NULL when the budget or
  * memory is out: S then answers with an error and stops taking input. */
 #define KV_SESSION_READ_MIN (64 * 1024)
+/* While the answers held by all sessions are over the output budget, a
+ * session with more than this unsent pauses: the clients that keep up
+ * (nothing left over between turns) are served as before. */
+#define KV_SESSION_PRESSURE_FLOOR (64 * 1024)
 uint8_t *kv_session_input_room(kv_session *s, size_t *room);
-void kv_session_input_commit(kv_session *s, size_t n);
+static inline void kv_session_input_commit(kv_session *s, size_t n)
+{
+    kv_buf_commit(&s->in, n);
+}
 
 /* Copies up to LEN bytes of DATA into the input, as reads would (within
  * the budget), answering what is whole as it goes. Returns the bytes taken:
@@ -102,7 +109,14 @@ size_t kv_session_process(kv_session *s);
 /* Whether S should take no more input for now: too many unsent answers,
  * the server's answers over the output budget, or too many calls waiting
  * for an answer. Input resumes once this is false again. */
-int kv_session_must_pause(const kv_session *s);
+int kv_session_pressed(const kv_session *s);
+static inline int kv_session_must_pause(const kv_session *s)
+{
+    /* Nothing waits and little is unsent: the common case, decided here. */
+    if (!s->slots && kv_buf_len(&s->out) <= KV_SESSION_PRESSURE_FLOOR)
+        return 0;
+    return kv_session_pressed(s);
+}
 
 /* Whether a paused S may take input again: its unsent answers drained well
  * below the pause mark (so that it does not pause again at once). */
@@ -114,14 +128,23 @@ void kv_session_stop(kv_session *s, const char *why);
 
 /* The answer bytes that may go out now: everything but this turn's tail
  * (see kv_session_release). Sets *LEN; returns NULL when there are none. */
-const uint8_t *kv_session_output(const kv_session *s, size_t *len);
+static inline const uint8_t *kv_session_output(const kv_session *s, size_t *len)
+{
+    size_t n = kv_buf_len(&s->out);
+
+    *len = n > s->out_held ? n - s->out_held : 0;
+    return *len ? kv_buf_head(&s->out) : NULL;
+}
 
 /* N bytes of kv_session_output() were sent. */
 void kv_session_output_sent(kv_session *s, size_t n);
 
 /* This turn's answers may go: the engine flushed the writes they answer.
  * Answers appended since the previous release are held until this. */
-void kv_session_release(kv_session *s);
+static inline void kv_session_release(kv_session *s)
+{
+    s->out_held = 0;
+}
 
 /* The bytes S's unsent answers hold in memory (buffer capacity). */
 size_t kv_session_unsent(const kv_session *s);
@@ -129,7 +152,10 @@ size_t kv_session_unsent(const kv_session *s);
 /* Whether S has nothing more to send and no call waiting for an answer
  * (calls kept as open streams do not count): a closing session is then
  * done. */
-int kv_session_drained(const kv_session *s);
+static inline int kv_session_drained(const kv_session *s)
+{
+    return kv_buf_len(&s->out) == 0 && !s->first;
+}
 
 /* Whether a handler keeps one of S's calls: a connection waiting for an
  * answer from elsewhere is not idle. */

@@ -6,18 +6,22 @@
 #include "dispatch.h"
 #include "envelope.h"
 #include "frame.h"
+#include "pbview.h"
 
 int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
 {
-    size_t plen = protobuf_c_message_get_packed_size(msg);
-    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
+    int flat;
+    size_t plen = kv_pbview_size(msg, &flat);
 
+    if (!flat)
+        plen = protobuf_c_message_get_packed_size(msg);
+    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
     if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
         return -1;
     uint8_t *p = kv_buf_tail(out);
     p += kv_frame_put_prefix(p, (uint32_t)n);
     p += kv_envelope_put_response_head(p, id, KV_OK, NULL, 0, plen);
-    p += protobuf_c_message_pack(msg, p);
+    p += flat ? kv_pbview_pack(msg, p) : protobuf_c_message_pack(msg, p);
     kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
     return 0;
 }
@@ -36,20 +40,43 @@ int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *mess
     return 0;
 }
 
+/* The lengths of a service's names, measured once: every request names
+ * its method, and measuring them per request (strlen of the service and of
+ * each method) was a tenth of dispatch's instructions. One service is
+ * cached; another descriptor is measured afresh. */
+typedef struct name_lengths {
+    const ProtobufCServiceDescriptor *desc;
+    size_t service;
+    size_t method[KV_STATS_MAX_METHODS];
+} name_lengths;
+
+static const name_lengths *lengths_of(const ProtobufCServiceDescriptor *desc)
+{
+    static name_lengths cache;
+
+    if (cache.desc != desc) {
+        cache.desc = desc;
+        cache.service = strlen(desc->name);
+        for (unsigned i = 0; i < desc->n_methods && i < KV_STATS_MAX_METHODS; i++)
+            cache.method[i] = strlen(desc->methods[i].name);
+    }
+    return &cache;
+}
+
 /* Finds the method named by a gRPC PATH ("/pkg.Service/Method", LEN bytes,
  * not NUL-terminated) in DESC. */
 static const ProtobufCMethodDescriptor *
 find_method(const ProtobufCServiceDescriptor *desc, const uint8_t *path, size_t len)
 {
-    size_t n = strlen(desc->name);
+    const name_lengths *nl = lengths_of(desc);
+    size_t n = nl->service;
 
-    if (len < n + 3 || path[0] != '/' || memcmp(path + 1, desc->name, n) != 0 || path[1 + n] != '/')
+    if (len < n + 3 || path[0] != '/' || path[1 + n] != '/' || memcmp(path + 1, desc->name, n) != 0)
         return NULL;
     const uint8_t *name = path + n + 2;
     size_t name_len = len - n - 2;
-    for (unsigned i = 0; i < desc->n_methods; i++) {
-        const char *m = desc->methods[i].name;
-        if (strlen(m) == name_len && memcmp(m, name, name_len) == 0)
+    for (unsigned i = 0; i < desc->n_methods && i < KV_STATS_MAX_METHODS; i++) {
+        if (nl->method[i] == name_len && memcmp(desc->methods[i].name, name, name_len) == 0)
             return &desc->methods[i];
     }
     return NULL;
@@ -100,7 +127,11 @@ void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
     req->method = (unsigned)(m - desc->methods);
     const ProtobufCMessageDescriptor *input = inputs && inputs[req->method] ? inputs[req->method]
                                                                             : m->input;
-    req->input = protobuf_c_message_unpack(input, &arena->pb, env.payload_len, env.payload);
+    int rc = kv_pbview_unpack(input, &arena->pb, env.payload, env.payload_len, &req->input);
+    if (rc < 0)
+        req->input = NULL;
+    else if (rc > 0)
+        req->input = protobuf_c_message_unpack(input, &arena->pb, env.payload_len, env.payload);
     if (!req->input) {
         const char *name = m->input->name;
         req->status = KV_INVALID_ARGUMENT;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "envelope.h"
+#include "arena.h"
+#include "pbview.h"
 #include "support/wirecheck.h"
 #include "kvstore/v1/kv.pb-c.h"
 
@@ -127,6 +129,82 @@ static void repeated_fields_last_wins_and_unknown_fields_are_skipped(void **stat
     assert_memory_equal(e.method, "bc", 2);
 }
 
+/* pbview (in-place unpacking of request messages) against protobuf-c:
+ * valid messages, every truncation, mutations and random bytes. */
+static void request_messages_unpack_in_place_as_protobuf_c_does(void **state)
+{
+    uint8_t buf[96], value[40];
+    size_t accepted = 0, refused = 0;
+
+    (void)state;
+    /* A string field present: left to protobuf-c, which NUL-terminates. */
+    static const uint8_t ping[] = { 0x0a, 0x02, 'h', 'i' };
+    ProtobufCMessage *m;
+    kv_arena arena;
+    kv_arena_init(&arena, 1024);
+    assert_int_equal(kv_pbview_unpack(&kvstore__v1__ping_request__descriptor, &arena.pb, ping,
+                                      sizeof ping, &m), 1);
+    assert_int_equal(kv_pbview_unpack(&kvstore__v1__ping_request__descriptor, &arena.pb, ping, 0,
+                                      &m), 0);                        /* absent: fine */
+    kv_arena_free(&arena);
+    for (int round = 0; round < 3000; round++) {
+        Kvstore__V1__SetRequest set = KVSTORE__V1__SET_REQUEST__INIT;
+        for (size_t k = 0; k < sizeof value; k++)
+            value[k] = (uint8_t)next();
+        set.key = (ProtobufCBinaryData){ next() % 12, value };
+        set.value = (ProtobufCBinaryData){ next() % 40, value };
+        size_t n = kvstore__v1__set_request__pack(&set, buf);
+        if (round % 3 == 1 && n)
+            buf[next() % n] ^= (uint8_t)(1u << (next() % 8));       /* a flipped bit */
+        if (round % 3 == 2)
+            n = next() % (n + 1);                                   /* cut short */
+        for (int i = 0; kv_wire_request_messages[i]; i++) {
+            int rc = kv_wire_pbview_agrees(kv_wire_request_messages[i], buf, n);
+            assert_int_not_equal(rc, -1);
+            rc ? accepted++ : refused++;
+        }
+    }
+    for (int round = 0; round < 3000; round++) {
+        size_t n = next() % 24;
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (uint8_t)next();
+        for (int i = 0; kv_wire_request_messages[i]; i++)
+            assert_int_not_equal(kv_wire_pbview_agrees(kv_wire_request_messages[i], buf, n), -1);
+    }
+    assert_true(accepted > 1000 && refused > 1000);
+}
+
+/* Flat answers packed by pbview: the bytes protobuf-c writes, for values
+ * at and off their defaults; StatsResponse (repeated, strings) is left to
+ * protobuf-c. */
+static void answers_pack_byte_for_byte_as_protobuf_c(void **state)
+{
+    uint8_t value[40];
+    int flat;
+
+    (void)state;
+    for (int round = 0; round < 2000; round++) {
+        for (size_t k = 0; k < sizeof value; k++)
+            value[k] = (uint8_t)next();
+        ProtobufCBinaryData b = { next() % 3 ? next() % 40 : 0, value };
+        Kvstore__V1__GetResponse get = KVSTORE__V1__GET_RESPONSE__INIT;
+        Kvstore__V1__SetResponse set = KVSTORE__V1__SET_RESPONSE__INIT;
+        Kvstore__V1__ClearResponse clear = KVSTORE__V1__CLEAR_RESPONSE__INIT;
+        Kvstore__V1__AuthResponse auth = KVSTORE__V1__AUTH_RESPONSE__INIT;
+        get.value = b;
+        set.key = b;
+        clear.found = (protobuf_c_boolean)(next() % 2);
+        clear.value = b;
+        assert_true(kv_wire_pbview_packs_as_protobuf_c(&get.base));
+        assert_true(kv_wire_pbview_packs_as_protobuf_c(&set.base));
+        assert_true(kv_wire_pbview_packs_as_protobuf_c(&clear.base));
+        assert_true(kv_wire_pbview_packs_as_protobuf_c(&auth.base));
+    }
+    Kvstore__V1__StatsResponse stats = KVSTORE__V1__STATS_RESPONSE__INIT;
+    kv_pbview_size(&stats.base, &flat);
+    assert_false(flat);
+}
+
 static void responses_encode_exactly_as_protobuf_c(void **state)
 {
     uint8_t ours[512], theirs[512];
@@ -164,6 +242,8 @@ int main(void)
         cmocka_unit_test(every_truncation_gets_the_same_decision),
         cmocka_unit_test(mutated_and_random_bytes_get_the_same_decision),
         cmocka_unit_test(repeated_fields_last_wins_and_unknown_fields_are_skipped),
+        cmocka_unit_test(request_messages_unpack_in_place_as_protobuf_c_does),
+        cmocka_unit_test(answers_pack_byte_for_byte_as_protobuf_c),
         cmocka_unit_test(responses_encode_exactly_as_protobuf_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

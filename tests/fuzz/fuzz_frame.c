@@ -1,6 +1,7 @@
 /* fuzz_frame.c - libFuzzer harness for the pure codecs: the frame prefix
- * (kv_frame_decode against kv_frame_put_prefix) and the hand-written
- * envelope decoder, checked differentially against protobuf-c. Any
+ * (kv_frame_decode against kv_frame_put_prefix), the hand-written
+ * envelope decoder and the in-place request unpacking (pbview), checked
+ * differentially against protobuf-c. Any
  * disagreement aborts, so the fuzzer reports it as a crash. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,5 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (req)
         kvstore__v1__rpc_request__free_unpacked(req, NULL);
+
+    /* Request messages unpacked in place (pbview): as protobuf-c does. */
+    for (int i = 0; kv_wire_request_messages[i]; i++)
+        if (kv_wire_pbview_agrees(kv_wire_request_messages[i], data, size) < 0)
+            abort();
+    /* Answers packed by pbview: the bytes protobuf-c writes, for whatever
+     * values these bytes unpack to (with no unknown fields: protobuf-c
+     * would write those back, and answers built by handlers have none). */
+    for (int i = 0; kv_wire_answer_messages[i]; i++) {
+        ProtobufCMessage *m = protobuf_c_message_unpack(kv_wire_answer_messages[i], NULL, size, data);
+        if (m && m->n_unknown_fields == 0 && !kv_wire_pbview_packs_as_protobuf_c(m))
+            abort();
+        if (m)
+            protobuf_c_message_free_unpacked(m, NULL);
+    }
     return 0;
 }

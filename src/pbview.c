@@ -1,0 +1,234 @@
+/* pbview.c - in-place unpacking of flat request messages; see pbview.h.
+ * Owns nothing: the message is the caller's allocator's, its bytes the
+ * caller's buffer's. */
+#include <string.h>
+#include "pbfield.h"
+#include "pbview.h"
+
+/* What pbview does with one field, worked out once per message type from
+ * its descriptor (a "plan"), so that the per-request loops are a table
+ * walk: the generic descriptor walk cost as much as protobuf-c's. */
+enum { K_OTHER, K_BYTES, K_U64, K_BOOL, K_U32, K_I32 };
+
+typedef struct pv_field {
+    uint32_t id;
+    uint32_t offset;            /* of the value in the message */
+    uint32_t has_offset;        /* of the has_ flag; 0: none (proto3) */
+    uint8_t kind;               /* K_* */
+    uint8_t wire;               /* KV_WT_VARINT or KV_WT_LEN */
+    uint8_t key_len;            /* bytes of key */
+    uint8_t key[5];             /* the field's key, encoded */
+} pv_field;
+
+#define PV_MAX_FIELDS 16
+#define PV_PLANS 32             /* message types remembered */
+
+typedef struct pv_plan {
+    const ProtobufCMessageDescriptor *desc;
+    int flat;                   /* every field has a kind other than K_OTHER */
+    unsigned n;
+    pv_field f[PV_MAX_FIELDS];
+} pv_plan;
+
+static int kind_of(const ProtobufCFieldDescriptor *f)
+{
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return K_OTHER;
+    if (f->label != PROTOBUF_C_LABEL_NONE && f->label != PROTOBUF_C_LABEL_OPTIONAL)
+        return K_OTHER;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_ENUM:
+        return K_I32;
+    case PROTOBUF_C_TYPE_UINT32:
+        return K_U32;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_UINT64:
+        return K_U64;
+    case PROTOBUF_C_TYPE_BOOL:
+        return K_BOOL;
+    case PROTOBUF_C_TYPE_BYTES:
+        return K_BYTES;
+    default:
+        return K_OTHER;
+    }
+}
+
+/* The plan of DESC: from a small table keyed by the descriptor's address
+ * (the server has a dozen message types; a collision rebuilds, which is
+ * correct, only slower). A message type with more than PV_MAX_FIELDS
+ * fields is not flat. */
+static const pv_plan *plan_of(const ProtobufCMessageDescriptor *desc)
+{
+    static pv_plan plans[PV_PLANS];
+    pv_plan *pl = &plans[((uintptr_t)desc >> 4) % PV_PLANS];
+
+    if (pl->desc == desc)
+        return pl;
+    pl->desc = desc;
+    pl->flat = desc->n_fields <= PV_MAX_FIELDS;
+    pl->n = pl->flat ? desc->n_fields : 0;
+    for (unsigned i = 0; i < pl->n; i++) {
+        const ProtobufCFieldDescriptor *fd = &desc->fields[i];
+        pv_field *f = &pl->f[i];
+        f->id = fd->id;
+        f->offset = fd->offset;
+        f->kind = (uint8_t)kind_of(fd);
+        f->wire = f->kind == K_BYTES ? KV_WT_LEN : KV_WT_VARINT;
+        f->has_offset = fd->label == PROTOBUF_C_LABEL_OPTIONAL ? fd->quantifier_offset : 0;
+        f->key_len = (uint8_t)(kv_varint_put(f->key, (uint64_t)fd->id << 3 | f->wire) - f->key);
+        if (f->kind == K_OTHER)
+            pl->flat = 0;
+    }
+    return pl;
+}
+
+/* Stores the varint V of field F into the message at M. RAW is the
+ * varint's first byte: bool follows protobuf-c, which reads true when any
+ * of its bytes has a value bit set, even past the 64 bits V holds. */
+static void store_varint(const pv_field *f, uint8_t *m, uint64_t v, const uint8_t *raw)
+{
+    if (f->kind == K_U64) {
+        memcpy(m + f->offset, &v, sizeof v);
+    } else if (f->kind == K_BOOL) {
+        protobuf_c_boolean b = 0;
+        for (const uint8_t *p = raw;; p++) {
+            b |= (*p & 0x7f) != 0;
+            if (!(*p & 0x80))
+                break;
+        }
+        memcpy(m + f->offset, &b, sizeof b);
+    } else {                    /* int32, uint32, enum: the low 32 bits */
+        uint32_t w = (uint32_t)v;
+        memcpy(m + f->offset, &w, sizeof w);
+    }
+}
+
+int kv_pbview_unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+                     const uint8_t *data, size_t len, ProtobufCMessage **out)
+{
+    const pv_plan *pl = plan_of(desc);
+    const uint8_t *p = data, *end = data + len;
+    kv_pb_field w;
+
+    if (desc->n_fields > PV_MAX_FIELDS)
+        return 1;
+    uint8_t *m = alloc->alloc(alloc->allocator_data, desc->sizeof_message);
+    if (!m)
+        return -1;
+    desc->message_init((ProtobufCMessage *)(void *)m);
+    while (p < end) {
+        if (kv_pb_next(&p, end, &w) < 0)
+            return -1;
+        const pv_field *f = NULL;
+        for (unsigned i = 0; i < pl->n; i++) {
+            if (pl->f[i].id == w.number) {
+                f = &pl->f[i];
+                break;
+            }
+        }
+        if (!f)
+            continue;           /* unknown: skipped */
+        if (f->kind == K_OTHER)
+            return 1;           /* a kind read by protobuf-c only */
+        if (w.wire != f->wire)
+            return -1;          /* a known field of the wrong wire type */
+        if (f->kind == K_BYTES) {
+            /* Empty: NULL data, as protobuf-c leaves it. */
+            ProtobufCBinaryData b = { (size_t)w.value, w.value ? (uint8_t *)w.data : NULL };
+            memcpy(m + f->offset, &b, sizeof b);
+        } else {
+            store_varint(f, m, w.value, w.data);
+        }
+        if (f->has_offset) {
+            protobuf_c_boolean has = 1;
+            memcpy(m + f->has_offset, &has, sizeof has);
+        }
+    }
+    *out = (ProtobufCMessage *)(void *)m;
+    return 0;
+}
+
+/* Field F of message M as it goes on the wire: whether it is written at
+ * all (a proto3 field at its default is not, an optional one unless set),
+ * its varint value or, for bytes, its length, with *DATA its bytes. */
+static inline int field_value(const pv_field *f, const uint8_t *m, uint64_t *v,
+                              const uint8_t **data)
+{
+    const uint8_t *at = m + f->offset;
+
+    if (f->has_offset) {
+        protobuf_c_boolean has;
+        memcpy(&has, m + f->has_offset, sizeof has);
+        if (!has)
+            return 0;
+    }
+    switch (f->kind) {
+    case K_BYTES: {
+        ProtobufCBinaryData b;
+        memcpy(&b, at, sizeof b);
+        *v = b.len;
+        *data = b.data;
+        break;
+    }
+    case K_U64:
+        memcpy(v, at, sizeof *v);
+        break;
+    case K_BOOL: {
+        protobuf_c_boolean x;
+        memcpy(&x, at, sizeof x);
+        *v = x != 0;
+        break;
+    }
+    case K_U32: {
+        uint32_t x;
+        memcpy(&x, at, sizeof x);
+        *v = x;
+        break;
+    }
+    default: {                  /* int32, enum: negative ones sign-extended */
+        int32_t x;
+        memcpy(&x, at, sizeof x);
+        *v = (uint64_t)(int64_t)x;
+        break;
+    }
+    }
+    return f->has_offset || *v != 0;
+}
+
+size_t kv_pbview_size(const ProtobufCMessage *msg, int *supported)
+{
+    const pv_plan *pl = plan_of(msg->descriptor);
+    size_t n = 0;
+
+    *supported = pl->flat;
+    for (unsigned i = 0; i < pl->n && pl->flat; i++) {
+        const pv_field *f = &pl->f[i];
+        const uint8_t *data;
+        uint64_t v;
+        if (field_value(f, (const uint8_t *)msg, &v, &data))
+            n += f->key_len + kv_varint_size(v) + (f->kind == K_BYTES ? v : 0);
+    }
+    return pl->flat ? n : 0;
+}
+
+size_t kv_pbview_pack(const ProtobufCMessage *msg, uint8_t *out)
+{
+    const pv_plan *pl = plan_of(msg->descriptor);
+    uint8_t *p = out;
+
+    for (unsigned i = 0; i < pl->n; i++) {
+        const pv_field *f = &pl->f[i];
+        const uint8_t *data = NULL;
+        uint64_t v;
+        if (!field_value(f, (const uint8_t *)msg, &v, &data))
+            continue;
+        memcpy(p, f->key, f->key_len);
+        p = kv_varint_put(p + f->key_len, v);
+        if (f->kind == K_BYTES && v) {
+            memcpy(p, data, v);
+            p += v;
+        }
+    }
+    return (size_t)(p - out);
+}

@@ -40,43 +40,51 @@ int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *mess
     return 0;
 }
 
-/* The lengths of a service's names, measured once: every request names
- * its method, and measuring them per request (strlen of the service and of
- * each method) was a tenth of dispatch's instructions. One service is
- * cached; another descriptor is measured afresh. */
-typedef struct name_lengths {
-    const ProtobufCServiceDescriptor *desc;
-    size_t service;
-    size_t method[KV_STATS_MAX_METHODS];
-} name_lengths;
+/* The gRPC paths of a service's methods ("/pkg.Service/Method"), built
+ * once: every request names its method, and measuring the names per
+ * request (strlen of the service and of each method, two memcmp) was a
+ * tenth of dispatch's instructions. One service is cached; another
+ * descriptor is built afresh. A path longer than PATH_MAX_LEN is never
+ * matched (no method of ours comes near it). */
+#define PATH_MAX_LEN 96
 
-static const name_lengths *lengths_of(const ProtobufCServiceDescriptor *desc)
+typedef struct method_paths {
+    const ProtobufCServiceDescriptor *desc;
+    unsigned n;
+    size_t first;                       /* where method names start */
+    size_t len[KV_STATS_MAX_METHODS];
+    char path[KV_STATS_MAX_METHODS][PATH_MAX_LEN];
+} method_paths;
+
+static const method_paths *paths_of(const ProtobufCServiceDescriptor *desc)
 {
-    static name_lengths cache;
+    static method_paths cache;
 
     if (cache.desc != desc) {
         cache.desc = desc;
-        cache.service = strlen(desc->name);
-        for (unsigned i = 0; i < desc->n_methods && i < KV_STATS_MAX_METHODS; i++)
-            cache.method[i] = strlen(desc->methods[i].name);
+        cache.n = desc->n_methods < KV_STATS_MAX_METHODS ? desc->n_methods : KV_STATS_MAX_METHODS;
+        cache.first = strlen(desc->name) + 2;
+        for (unsigned i = 0; i < cache.n; i++) {
+            int n = snprintf(cache.path[i], PATH_MAX_LEN, "/%s/%s", desc->name,
+                             desc->methods[i].name);
+            cache.len[i] = n > 0 && n < PATH_MAX_LEN ? (size_t)n : 0;
+        }
     }
     return &cache;
 }
 
-/* Finds the method named by a gRPC PATH ("/pkg.Service/Method", LEN bytes,
- * not NUL-terminated) in DESC. */
+/* Finds the method named by a gRPC PATH (LEN bytes, not NUL-terminated)
+ * in DESC. The method name's first byte is compared before the rest:
+ * paths of one length (Get, Set) differ there. */
 static const ProtobufCMethodDescriptor *
 find_method(const ProtobufCServiceDescriptor *desc, const uint8_t *path, size_t len)
 {
-    const name_lengths *nl = lengths_of(desc);
-    size_t n = nl->service;
+    const method_paths *mp = paths_of(desc);
 
-    if (len < n + 3 || path[0] != '/' || path[1 + n] != '/' || memcmp(path + 1, desc->name, n) != 0)
-        return NULL;
-    const uint8_t *name = path + n + 2;
-    size_t name_len = len - n - 2;
-    for (unsigned i = 0; i < desc->n_methods && i < KV_STATS_MAX_METHODS; i++) {
-        if (nl->method[i] == name_len && memcmp(desc->methods[i].name, name, name_len) == 0)
+    for (unsigned i = 0; i < mp->n; i++) {
+        if (mp->len[i] == len && len > mp->first &&
+            (uint8_t)mp->path[i][mp->first] == path[mp->first] &&
+            memcmp(mp->path[i], path, len) == 0)
             return &desc->methods[i];
     }
     return NULL;

@@ -58,7 +58,7 @@ static int kind_of(const ProtobufCFieldDescriptor *f)
  * (the server has a dozen message types; a collision rebuilds, which is
  * correct, only slower). A message type with more than PV_MAX_FIELDS
  * fields is not flat. */
-static const pv_plan *plan_of(const ProtobufCMessageDescriptor *desc)
+static inline const pv_plan *plan_of(const ProtobufCMessageDescriptor *desc)
 {
     static pv_plan plans[PV_PLANS];
     pv_plan *pl = &plans[((uintptr_t)desc >> 4) % PV_PLANS];

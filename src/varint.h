@@ -35,6 +35,11 @@ static inline int kv_varint_get(const uint8_t **p, const uint8_t *end, size_t ma
 {
     uint64_t r = 0;
 
+    /* Most varints on the wire (keys, lengths, small ids) are one byte. */
+    if (*p < end && !(**p & 0x80)) {
+        *v = *(*p)++;
+        return 0;
+    }
     for (size_t shift = 0; shift < 7 * maxlen; shift += 7) {
         if (*p == end)
             return KV_VARINT_TRUNCATED;

@@ -1,43 +1,157 @@
 #!/usr/bin/python3
 """kvbench smoke test: start kvstored on a free port, run kvbench briefly on
-every test, and check that it exits 0 and that its Stats check passed.
-Never asserts on speed. Usage: smoke.py KVSTORED KVBENCH, with
-tests/support (kvstored.py, the servers' start helper) on PYTHONPATH."""
+every test, and check that it exits 0 and that its Stats check passed; then
+--protocol echo against kvecho, and --protocol resp against a redis-server
+when one is installed (skipped with a message when not). Never asserts on
+speed. Usage: smoke.py KVSTORED KVBENCH KVECHO, with tests/support
+(kvstored.py, the servers' start helper) on PYTHONPATH."""
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 from kvstored import Server
 
+CSV_HEADER = ('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",'
+              '"p95_latency_ms","p99_latency_ms","max_latency_ms","p999_latency_ms"')
 
-def main():
-    kvstored, kvbench = sys.argv[1], sys.argv[2]
+
+def kvbench(binary, port, args, stats=True):
+    """Runs kvbench against PORT; exits the test unless it succeeds (and,
+    with STATS, unless its Stats check passed). Returns its stdout."""
+    cmd = [binary, "-p", str(port)] + args
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    sys.stdout.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+    if r.returncode != 0:
+        sys.exit("kvbench exited %d" % r.returncode)
+    if stats and "stats check passed" not in r.stderr:
+        sys.exit("kvbench did not report a passed stats check")
+    if not stats and "stats check" in r.stderr:
+        sys.exit("kvbench checked the Stats of a server that has none")
+    return r.stdout
+
+
+def check_csv(out, tests):
+    lines = out.splitlines()
+    if lines[0] != CSV_HEADER or [l.split(",")[0] for l in lines[1:]] != tests:
+        sys.exit("unexpected CSV output")
+
+
+def check_hist(path, tests):
+    """--hist wrote one HdrHistogram-style table per test, each ending at 100%."""
+    with open(path) as f:
+        blocks = f.read().split("\n\n\n")
+    if len(blocks) != len(tests):
+        sys.exit("--hist wrote %d tables for %d tests" % (len(blocks), len(tests)))
+    for block, test in zip(blocks, tests):
+        lines = block.splitlines()
+        if not lines[0].startswith("#[Test %s " % test) or "Percentile" not in lines[1]:
+            sys.exit("--hist table for %s has no header:\n%s" % (test, block))
+        last = [l for l in lines if l and l[0] != "#"][-1].split()
+        if len(last) != 3 or float(last[1]) != 1.0:
+            sys.exit("--hist table for %s does not end at 100%%:\n%s" % (test, block))
+
+
+def kvstored_runs(kvstored, binary, workdir):
     server = Server(binary=kvstored, engine_from_env=False)
     try:
-        port = str(server.port)
-        runs = [
-            ["-n", "2000", "-c", "4", "-P", "4", "-t", "ping,set,get,clear", "-r", "500"],
-            ["-n", "1000", "-c", "3", "-P", "1", "-t", "set,get", "-d", "1000", "--csv"],
-            ["-n", "1000", "-c", "2", "-P", "7", "--threads", "2", "-q"],
-            ["-n", "500", "-c", "2", "-P", "8", "-t", "set", "--sequential", "-r", "500"],
-        ]
-        for args in runs:
-            cmd = [kvbench, "-p", port] + args
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-            sys.stdout.write("$ %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
-            if r.returncode != 0:
-                sys.exit("kvbench exited %d" % r.returncode)
-            if "stats check passed" not in r.stderr:
-                sys.exit("kvbench did not report a passed stats check")
-            if "--csv" in args:
-                lines = r.stdout.splitlines()
-                want = ('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",'
-                        '"p95_latency_ms","p99_latency_ms","max_latency_ms"')
-                if lines[0] != want or [l.split(",")[0] for l in lines[1:]] != ['"SET"', '"GET"']:
-                    sys.exit("unexpected CSV output")
+        port = server.port
+        kvbench(binary, port, ["-n", "2000", "-c", "4", "-P", "4", "-t", "ping,set,get,clear",
+                               "-r", "500"])
+        hist = os.path.join(workdir, "hist.txt")
+        out = kvbench(binary, port, ["-n", "1000", "-c", "3", "-P", "1", "-t", "set,get",
+                                     "-d", "1000", "--csv", "--hist", hist])
+        check_csv(out, ['"SET"', '"GET"'])
+        check_hist(hist, ["SET", "GET"])
+        kvbench(binary, port, ["-n", "1000", "-c", "2", "-P", "7", "--threads", "2", "-q"])
+        kvbench(binary, port, ["-n", "500", "-c", "2", "-P", "8", "-t", "set", "--sequential",
+                               "-r", "500"])
     finally:
         status = server.stop()
     if status != 0:
         sys.exit("kvstored exited %d after SIGTERM" % status)
+
+
+def echo_runs(kvecho, binary):
+    server = Server(binary=kvecho, engine_from_env=False)
+    try:
+        kvbench(binary, server.port, ["--protocol", "echo", "-n", "2000", "-c", "4", "-P", "4",
+                                      "-t", "ping,set,get,clear", "-r", "500"], stats=False)
+        # A batch larger than one read of kvecho's, so answers come in pieces.
+        out = kvbench(binary, server.port, ["--protocol", "echo", "-n", "400", "-c", "2",
+                                            "-P", "40", "-d", "10000", "-t", "set", "--csv"],
+                      stats=False)
+        check_csv(out, ['"SET"'])
+    finally:
+        status = server.stop()
+    if status != 0:
+        sys.exit("kvecho exited %d after SIGTERM" % status)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(workdir):
+    """redis-server without persistence on a free port; (its Popen, port)."""
+    for _ in range(5):
+        port = free_port()
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", workdir],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return proc, port
+            except OSError:
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    sys.exit("redis-server did not start")
+
+
+def resp_runs(binary, workdir):
+    if not shutil.which("redis-server"):
+        print("SKIP --protocol resp: no redis-server installed (scripts/install-deps "
+              "installs it)")
+        return
+    proc, port = start_redis(workdir)
+    try:
+        kvbench(binary, port, ["--protocol", "resp", "-n", "2000", "-c", "4", "-P", "4",
+                               "-t", "ping,set,get,clear", "-r", "500"], stats=False)
+        out = kvbench(binary, port, ["--protocol", "resp", "-n", "1000", "-c", "3", "-P", "16",
+                                     "-t", "set,get", "-d", "1000", "-r", "100", "--csv"],
+                      stats=False)
+        check_csv(out, ['"SET"', '"GET"'])
+        # A GET of keys never stored is nil: error answers, exit status 1.
+        r = subprocess.run([binary, "-p", str(port), "--protocol", "resp", "-t", "get",
+                            "-n", "10", "-c", "1", "-r", "1000000000", "--no-populate", "-q"],
+                           capture_output=True, text=True, timeout=30)
+        sys.stdout.write(r.stdout + r.stderr)
+        if r.returncode != 1 or "nil: key not found" not in r.stderr:
+            sys.exit("a nil GET was not counted as an error answer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main():
+    kvstored, binary, kvecho = sys.argv[1], sys.argv[2], sys.argv[3]
+    workdir = tempfile.mkdtemp(prefix="kvbench-smoke.")
+    try:
+        kvstored_runs(kvstored, binary, workdir)
+        echo_runs(kvecho, binary)
+        resp_runs(binary, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

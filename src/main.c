@@ -4,7 +4,6 @@
  * "kvstored: ..." line and an exit (2: usage, 1: could not start): that is
  * an answer to whoever ran it, not an event of a running server. After
  * that, everything goes through log.h. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -12,10 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include "endpoint.h"
+#include "listen.h"
 #include "engine.h"
 #include "log.h"
 #include "size.h"
@@ -165,36 +163,6 @@ static void raise_fd_limit(size_t max_clients)
                "pause when descriptors run out", (unsigned long long)rl.rlim_cur, max_clients);
 }
 
-/* Writes the address FD is bound to into BUF as "HOST:PORT" ("[V6]:PORT"),
- * the form of the "listening on" line. Returns whether it is a loopback
- * address (127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6): only local
- * processes can reach those. */
-static int bound_address(int fd, char *buf, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof ss;
-    char host[INET6_ADDRSTRLEN];
-
-    snprintf(buf, len, "?");
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0)
-        return 0;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-        const uint8_t *a = in6->sin6_addr.s6_addr;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127);
-    }
-    return 0;
-}
-
 /* The start, at info: what runs, where, and every limit in force, so that
  * a log read later says what the server was told. Then, at warn, a server
  * anyone on the network may use. */
@@ -202,10 +170,10 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
                       const kv_engine_options *eopts)
 {
     const kv_server_config *cfg = &srv->cfg;
-    char where[INET6_ADDRSTRLEN + 16], store[1200] = "", map[32];
+    char where[KV_ENDPOINT_HOST_MAX + 16], store[1200] = "", map[32];
     char frame[32], key[32], value[32], mem[32], in[32], out[32];
     kv_engine_stats es;
-    int local = bound_address(srv->listen_fd, where, sizeof where);
+    int local = kv_listen_address(srv->listen_fd, where, sizeof where);
 
     kv_engine_stats_get(engine, &es);
     if (dir) {

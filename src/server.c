@@ -2,7 +2,6 @@
  * shutdown of kvstored. Owns the loop, the listener, the connection list
  * and the request arena; borrows the engine from main. */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "endpoint.h"
+#include "listen.h"
 #include "log.h"
 #include "server.h"
 
@@ -38,51 +38,13 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
 }
 
-static int listen_on(const char *ep, char *err, size_t errlen)
-{
-    kv_endpoint where;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *res, *ai;
-    int fd = -1, one = 1, rc;
-
-    /* The port is required: a listener on a default port is a surprise. */
-    if (kv_endpoint_parse(ep, -1, &where, err, errlen) < 0)
-        return -1;
-    rc = getaddrinfo(where.host[0] ? where.host : NULL, where.service, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve \"%s\": %s", ep, gai_strerror(rc));
-        return -1;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-            break;
-        snprintf(err, errlen, "cannot listen on %s: %s", ep, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 /* Prints the address actually bound (port 0 becomes the real port). */
 static void announce(int fd)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN + 2], port[16];
+    char where[KV_ENDPOINT_HOST_MAX + 16];
 
-    getsockname(fd, (struct sockaddr *)&ss, &len);
-    getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
-                NI_NUMERICHOST | NI_NUMERICSERV);
-    if (ss.ss_family == AF_INET6)
-        printf("listening on [%s]:%s\n", host, port);
-    else
-        printf("listening on %s:%s\n", host, port);
+    kv_listen_address(fd, where, sizeof where);
+    printf("listening on %s\n", where);
     fflush(stdout);
 }
 
@@ -353,7 +315,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
         snprintf(err, errlen, "cannot initialise the event loop");
         return -1;
     }
-    s->listen_fd = listen_on(cfg->listen, err, errlen);
+    s->listen_fd = kv_listen(cfg->listen, err, errlen);
     if (s->listen_fd < 0)
         return -1;
     kv_arena_init(&s->arena, ARENA_CHUNK);

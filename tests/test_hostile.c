@@ -251,6 +251,29 @@ static void tls_client_hello_gets_errors_only_and_harms_no_one(void **state)
     assert_others_served(f);
 }
 
+/* Payloads follow the envelope's rules (docs/PROTOCOL.md, v1.5): field
+ * number 0 or a key wider than 32 bits is INVALID_ARGUMENT with the
+ * request's id; an unknown field is skipped. */
+static void payloads_with_field_zero_or_wide_keys_are_refused(void **state)
+{
+    kv_fixture *f = *state;
+    int fd = kv_test_connect(f->srv.port);
+    static const uint8_t field_zero[] = { 0x0a, 0x01, 'k', 0x00, 0x01 };     /* key, then field 0 */
+    static const uint8_t wide_key[] = { 0x0a, 0x01, 'k', 0x80, 0x80, 0x80, 0x80, 0x10, 0x00 };
+    static const uint8_t unknown[] = { 0x0a, 0x01, 'k', 0x38, 0x05 };         /* key, field 7 */
+
+    assert_int_equal(kv_test_send_request(fd, 1, "/kvstore.v1.KV/Get", field_zero,
+                                          sizeof field_zero), 0);
+    expect_answer(fd, 1, KV_INVALID_ARGUMENT);
+    assert_int_equal(kv_test_send_request(fd, 2, "/kvstore.v1.KV/Get", wide_key,
+                                          sizeof wide_key), 0);
+    expect_answer(fd, 2, KV_INVALID_ARGUMENT);
+    assert_int_equal(kv_test_send_request(fd, 3, "/kvstore.v1.KV/Get", unknown, sizeof unknown), 0);
+    expect_answer(fd, 3, KV_NOT_FOUND);
+    close(fd);
+    assert_others_served(f);
+}
+
 static void corrupt_envelopes_get_invalid_argument_with_id_zero(void **state)
 {
     kv_fixture *f = *state;
@@ -468,6 +491,7 @@ int main(void)
         T(http_request_gets_invalid_argument),
         TIDLE(tls_client_hello_gets_errors_only_and_harms_no_one),
         T(corrupt_envelopes_get_invalid_argument_with_id_zero),
+        T(payloads_with_field_zero_or_wide_keys_are_refused),
         T(corrupt_payloads_get_invalid_argument_with_their_id),
         T(unknown_duplicated_and_repeated_fields_follow_protobuf),
         T(empty_and_unknown_methods_are_unimplemented),

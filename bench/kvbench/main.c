@@ -1,7 +1,8 @@
 /* main.c - kvbench's command line: parses redis-benchmark's flags, runs the
  * selected tests in order (loading the keys a GET test reads first), prints
  * the figures and checks the server's own call counts. The load itself is
- * run.c's; the printing report.c's. */
+ * run.c's; the printing report.c's; the bytes on the wire the protocol's
+ * (proto.h: kvstore, RESP for Redis, or echo for kvecho). */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -24,6 +25,8 @@
 
 typedef struct options {
     const char *host, *port;
+    const kb_proto *proto;
+    const char *hist_path;           /* --hist: NULL for none */
     int clients, pipeline, threads, timeout_s;
     uint64_t requests, keyspace;
     size_t value_len;
@@ -37,6 +40,8 @@ static void usage(FILE *f)
 "Usage: kvbench [OPTION]...\n"
 "Closed-loop load on a kvstored server, like redis-benchmark: each client\n"
 "sends a batch of -P requests and the next batch once all are answered.\n"
+"The same loop speaks Redis's protocol and drives an echo server, so\n"
+"servers can be compared with one client.\n"
 "\n"
 "  -h HOST            server host (default 127.0.0.1)\n"
 "  -p PORT            server port (default 7379)\n"
@@ -49,24 +54,34 @@ static void usage(FILE *f)
 "                     key:000000000000\n"
 "  -t TESTS           comma-separated tests among ping,set,get,clear (default\n"
 "                     all); they run in that order\n"
+"      --protocol P   what the server speaks: kvstore (default); resp, for\n"
+"                     Redis (PING, SET, GET; clear is GETDEL; a nil GET is an\n"
+"                     error); echo, for kvecho (kvstore's request bytes, each\n"
+"                     to come back unchanged)\n"
 "      --threads N    spread the clients over N threads (default 1)\n"
 "      --sequential   key i for request i (mod KEYSPACE when -r is given):\n"
 "                     loads an exact key set, e.g. -t set -n 1000 -r 1000\n"
 "  -q                 quiet: one line per test\n"
-"      --csv          redis-benchmark's CSV: a header, then one row per test\n"
+"      --csv          redis-benchmark's CSV: a header, then one row per test;\n"
+"                     kvbench adds a last column, p999_latency_ms\n"
+"      --hist FILE    write each test's latency distribution to FILE, as\n"
+"                     HdrHistogram's percentile table (value in ms, percentile,\n"
+"                     count, 1/(1-percentile)); tests apart by two blank lines\n"
 "      --no-populate  do not load the keys before a GET test (the caller did;\n"
 "                     a missing key is then an error answer)\n"
 "      --no-stats-check  do not compare the server's Stats counts with the\n"
-"                     requests sent (for a server others use at the same time)\n"
+"                     requests sent (for a server others use at the same time;\n"
+"                     only kvstore has Stats: other protocols are not checked)\n"
 "      --timeout SEC  give up after SEC seconds without an answer (default 10)\n"
 "      --help         show this help and exit\n"
 "      --version      show the version and exit\n"
 "\n"
 "Before a GET test the keys it reads (0..KEYSPACE-1, or the fixed key) are\n"
-"stored with -d byte values; those SETs are not in the figures. Latencies\n"
-"run from a batch's send to the read that brought each answer. Only OK\n"
-"answers are counted; an error or wrong answer, or a Stats count that differs\n"
-"from what kvbench sent, makes the exit status 1. Usage errors exit 2.\n");
+"stored with -d byte values (not for echo); those SETs are not in the\n"
+"figures. Latencies run from a batch's send to the read that brought each\n"
+"answer. Only OK answers are counted; an error or wrong answer, or a Stats\n"
+"count that differs from what kvbench sent, makes the exit status 1. Usage\n"
+"errors exit 2.\n");
 }
 
 /* Parses a decimal number in [MIN, MAX] for option OPT. Returns 0, or -1
@@ -114,8 +129,10 @@ static int parse_tests(const char *list, int tests[KB_METHOD_COUNT])
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_THREADS = 256, OPT_CSV, OPT_SEQ, OPT_NO_STATS, OPT_NO_POP, OPT_TIMEOUT,
-           OPT_HELP, OPT_VERSION };
+           OPT_PROTOCOL, OPT_HIST, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
+        { "protocol", required_argument, NULL, OPT_PROTOCOL },
+        { "hist", required_argument, NULL, OPT_HIST },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "csv", no_argument, NULL, OPT_CSV },
         { "sequential", no_argument, NULL, OPT_SEQ },
@@ -129,7 +146,8 @@ static int parse_options(int argc, char **argv, options *o)
     uint64_t v;
     int opt;
 
-    *o = (options){ .host = "127.0.0.1", .port = "7379", .clients = 50, .pipeline = 1,
+    *o = (options){ .host = "127.0.0.1", .port = "7379", .proto = &kb_proto_kvstore,
+                    .clients = 50, .pipeline = 1,
                     .threads = 1, .timeout_s = 10, .requests = 100000, .value_len = 3,
                     .stats_check = 1, .populate = 1 };
     for (int m = 0; m < KB_METHOD_COUNT; m++)
@@ -191,6 +209,15 @@ static int parse_options(int argc, char **argv, options *o)
                 return 2;
             o->timeout_s = (int)v;
             break;
+        case OPT_PROTOCOL:
+            o->proto = kb_proto_find(optarg);
+            if (!o->proto) {
+                fprintf(stderr, "kvbench: --protocol: unknown protocol \"%s\" (known: kvstore, "
+                        "resp, echo)\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_HIST: o->hist_path = optarg; break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("kvbench %s\n", KV_VERSION); return 1;
         default:
@@ -238,15 +265,26 @@ int main(int argc, char **argv)
     char ep[300], err[512];
     kb_srvstats before, after;
     endpoint_of(&o, ep, sizeof ep);
+    if (!o.proto->has_stats)
+        o.stats_check = 0;
+    FILE *hist = NULL;
+    int hist_tests = 0, hist_bad = 0;
+    if (o.hist_path && !(hist = fopen(o.hist_path, "w"))) {
+        fprintf(stderr, "kvbench: --hist: cannot write %s: %s\n", o.hist_path, strerror(errno));
+        freeaddrinfo(ai);
+        return 1;
+    }
     if (o.stats_check && kb_srvstats_fetch(ep, o.timeout_s * 1000, &before, err, sizeof err) < 0) {
         fprintf(stderr, "kvbench: cannot read the server's counts at %s: %s\n"
                 "kvbench: (--no-stats-check runs without them)\n", ep, err);
         freeaddrinfo(ai);
+        if (hist)
+            fclose(hist);
         return 1;
     }
 
     kb_style style = o.csv ? KB_STYLE_CSV : o.quiet ? KB_STYLE_QUIET : KB_STYLE_FULL;
-    kb_plan plan = { .addr = ai->ai_addr, .addrlen = ai->ai_addrlen, .clients = o.clients,
+    kb_plan plan = { .proto = o.proto, .addr = ai->ai_addr, .addrlen = ai->ai_addrlen, .clients = o.clients,
                      .pipeline = o.pipeline, .threads = o.threads, .requests = o.requests,
                      .value_len = o.value_len, .keyspace = o.keyspace,
                      .timeout_s = o.timeout_s,
@@ -262,6 +300,8 @@ int main(int argc, char **argv)
     if (!res) {
         fprintf(stderr, "kvbench: out of memory\n");
         freeaddrinfo(ai);
+        if (hist)
+            fclose(hist);
         return 1;
     }
     if (style == KB_STYLE_CSV)
@@ -269,9 +309,9 @@ int main(int argc, char **argv)
     for (int m = 0; m < KB_METHOD_COUNT && !stopped; m++) {
         if (!o.tests[m])
             continue;
-        if (m == KB_GET && o.populate) {
-            /* A GET of a missing key is NOT_FOUND, an error to us (Redis
-             * answers nil): store every key the test may read, first. */
+        if (m == KB_GET && o.populate && o.proto->needs_keys) {
+            /* A GET of a missing key is an error to us (kvstore's NOT_FOUND,
+             * Redis's nil): store every key the test may read, first. */
             kb_plan load = plan;
             load.method = KB_SET;
             load.requests = o.random_keys ? o.keyspace : o.sequential ? o.requests : 1;
@@ -291,8 +331,11 @@ int main(int argc, char **argv)
         kb_run(&plan, res);
         sent[m] += res->answered;
         errors[m] += res->errors;
-        if (!res->fatal[0])
+        if (!res->fatal[0]) {
             kb_report_result(style, &plan, res);
+            if (hist && kb_report_hist(hist, &plan, res, hist_tests++ == 0) < 0)
+                hist_bad = 1;
+        }
         if (kb_report_problems(kb_wire_method_title(m), res) < 0) {
             failed = 1;
             stopped = res->fatal[0] != 0;
@@ -300,6 +343,10 @@ int main(int argc, char **argv)
     }
     free(res);
     freeaddrinfo(ai);
+    if (hist && (fclose(hist) != 0 || hist_bad)) {
+        fprintf(stderr, "kvbench: --hist: cannot write %s\n", o.hist_path);
+        failed = 1;
+    }
 
     if (stopped) {
         if (o.stats_check)

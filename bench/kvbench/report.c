@@ -8,7 +8,7 @@
 void kb_report_csv_header(void)
 {
     printf("\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\","
-           "\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n");
+           "\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\",\"p999_latency_ms\"\n");
 }
 
 void kb_report_result(kb_style style, const kb_plan *p, const kb_result *r)
@@ -19,21 +19,24 @@ void kb_report_result(kb_style style, const kb_plan *p, const kb_result *r)
     double avg = kb_hist_mean(h) / 1e6, min = h->count ? MS(h->min) : 0.0;
     double p50 = MS(kb_hist_percentile(h, 50)), p95 = MS(kb_hist_percentile(h, 95));
     double p99 = MS(kb_hist_percentile(h, 99)), max = MS(h->max);
+    double p999 = MS(kb_hist_percentile(h, 99.9));
 
     switch (style) {
     case KB_STYLE_CSV:
-        printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\"\n",
-               title, rps, avg, min, p50, p95, p99, max);
+        printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\"\n",
+               title, rps, avg, min, p50, p95, p99, max, p999);
         break;
     case KB_STYLE_QUIET:
-        printf("%s: %.2f requests per second, p50=%.3f msec\n", title, rps, p50);
+        printf("%s: %.2f requests per second, p50=%.3f p99=%.3f p99.9=%.3f max=%.3f msec\n",
+               title, rps, p50, p99, p999, max);
         break;
     default:
         printf("====== %s ======\n", title);
         printf("  %llu requests completed in %.2f seconds\n",
                (unsigned long long)r->ok, r->seconds);
-        printf("  %d parallel clients, pipeline %d, %zu bytes payload, %d thread%s\n",
-               p->clients, p->pipeline, p->value_len, p->threads, p->threads == 1 ? "" : "s");
+        printf("  %d parallel clients, pipeline %d, %zu bytes payload, %d thread%s, "
+               "protocol %s\n", p->clients, p->pipeline, p->value_len, p->threads,
+               p->threads == 1 ? "" : "s", p->proto->name);
         if (p->method == KB_PING)
             printf("  keys: none\n");
         else if (p->keys == KB_KEYS_RANDOM)
@@ -45,11 +48,22 @@ void kb_report_result(kb_style style, const kb_plan *p, const kb_result *r)
         printf("\nSummary:\n");
         printf("  throughput summary: %.2f requests per second\n", rps);
         printf("  latency summary (msec):\n");
-        printf("    %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "max");
-        printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99, max);
+        printf("    %9s %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "p99.9",
+               "max");
+        printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99,
+               p999, max);
         break;
     }
     fflush(stdout);
+}
+
+int kb_report_hist(FILE *f, const kb_plan *p, const kb_result *r, int first)
+{
+    fprintf(f, "%s#[Test %s -c %d -P %d -d %zu, protocol %s, %.2f requests per second; "
+            "latency in ms]\n", first ? "" : "\n\n", kb_wire_method_title(p->method), p->clients,
+            p->pipeline, p->value_len, p->proto->name,
+            r->seconds > 0 ? (double)r->ok / r->seconds : 0.0);
+    return kb_hist_write_distribution(&r->latency, f, 1e6);
 }
 
 int kb_report_problems(const char *what, const kb_result *r)

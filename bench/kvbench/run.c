@@ -1,9 +1,11 @@
 /* run.c - the closed loop of one test: connects the clients, runs one
  * epoll loop per thread, checks and times every answer, merges the
  * threads' figures. Owns the sockets and buffers of a test for its
- * duration; what to run comes from main.c, how to print from report.c.
+ * duration; what to run comes from main.c, how to print from report.c,
+ * the bytes of requests and answers from the plan's protocol (proto.h), so
+ * every server is driven by this same loop.
  *
- * Per request the hot path only patches 16 bytes of a pre-encoded frame
+ * Per request the hot path only patches 16 bytes of a pre-encoded request
  * (id and key digits) and records one histogram sample; a batch is one
  * send() and its answers usually one read(). Nothing is allocated per
  * request, so one kvbench thread outruns the server it measures. */
@@ -21,15 +23,11 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
-#include <kvstore/status.h>
 #include "buf.h"
-#include "frame.h"
 #include "run.h"
 
 /* Room made before each read(): enough for 16 small answers and more. */
 #define READ_ROOM (64 * 1024)
-/* The largest answer frame accepted (a Get of a 1 GiB value would pass). */
-#define MAX_ANSWER_BYTES (1u << 30)
 /* How often the live progress line is redrawn, in milliseconds. */
 #define PROGRESS_MS 250
 
@@ -54,7 +52,6 @@ typedef struct client {
     unsigned batch, pending;   /* requests in the batch; answers still due */
     uint64_t t_send;           /* when the batch was handed to send(), ns */
     uint32_t next_id;          /* id of the next request written */
-    uint32_t expect_id;        /* id of the next answer due */
     int watching_out;          /* EPOLLOUT is on: the batch is half sent */
     kv_buf in;                 /* answers received, not yet parsed */
 } client;
@@ -169,8 +166,10 @@ static int start_batch(client *c)
 
     for (unsigned i = 0; i < k; i++) {
         uint8_t *req = c->out + (size_t)i * t->len;
-        kb_wire_put_id(req + t->id_off, c->next_id);
-        c->next_id = next_id(c->next_id);
+        if (t->id_off) {
+            kb_wire_put_id(req + t->id_off, c->next_id);
+            c->next_id = next_id(c->next_id);
+        }
         if (patch_key)
             kb_wire_put_key(req + t->key_off, pick_key(w, first + i));
     }
@@ -181,24 +180,32 @@ static int start_batch(client *c)
     return flush(c) < 0 ? -1 : 1;
 }
 
-/* Counts one answer to request REQ that arrived at NOW. */
-static void account(client *c, const kb_answer *a, const uint8_t *req, uint64_t now)
+/* "WHAT: DETAIL", or WHAT alone when the server said nothing more. */
+static void describe(char *out, size_t len, const kb_reply *a)
+{
+    snprintf(out, len, "%s%s%.*s", a->what ? a->what : "?", a->detail_len ? ": " : "",
+             (int)a->detail_len, (const char *)a->detail);
+}
+
+/* Counts one answer that arrived at NOW. */
+static void account(client *c, const kb_reply *a, uint64_t now)
 {
     kb_result *r = &c->w->res;
-    const char *why;
 
     r->answered++;
-    if (a->code != 0) {
-        if (!r->errors++)
-            snprintf(r->first_error, sizeof r->first_error, "%s: %.*s",
-                     kv_status_name((int)a->code), (int)a->message_len,
-                     (const char *)a->message);
-    } else if ((why = kb_wire_answer_check(c->w->sh->tmpl, req, a)) != NULL) {
-        if (!r->wrong++)
-            snprintf(r->first_wrong, sizeof r->first_wrong, "%s", why);
-    } else {
+    switch (a->verdict) {
+    case KB_VERDICT_OK:
         r->ok++;
         kb_hist_add(&r->latency, now - c->t_send, 1);
+        break;
+    case KB_VERDICT_ERROR:
+        if (!r->errors++)
+            describe(r->first_error, sizeof r->first_error, a);
+        break;
+    default:
+        if (!r->wrong++)
+            describe(r->first_wrong, sizeof r->first_wrong, a);
+        break;
     }
 }
 
@@ -209,6 +216,7 @@ static int on_readable(client *c)
 {
     worker *w = c->w;
     const kb_tmpl *t = w->sh->tmpl;
+    const kb_proto *proto = w->sh->plan->proto;
 
     if (kv_buf_reserve(&c->in, READ_ROOM) < 0)
         return fail(w, "out of memory");
@@ -224,31 +232,26 @@ static int on_readable(client *c)
     uint64_t now = now_ns();
     w->last_answer_ns = now;
     while (kv_buf_len(&c->in)) {
-        size_t off = 0, len = 0;
-        kv_frame_result fr = kv_frame_decode(kv_buf_head(&c->in), kv_buf_len(&c->in),
-                                             MAX_ANSWER_BYTES, &off, &len);
-        if (fr == KV_FRAME_PARTIAL) {
-            if (len && kv_buf_reserve(&c->in, off + len - kv_buf_len(&c->in)) < 0)
-                return fail(w, "out of memory for a %zu-byte answer", len);
-            break;
-        }
-        if (fr != KV_FRAME_OK)
-            return fail(w, "the server sent a malformed or oversized frame");
         if (!c->pending)
             return fail(w, "the server sent an answer to no request");
-
-        kb_answer a;
-        if (kb_wire_answer_parse(kv_buf_head(&c->in) + off, len, &a) < 0)
-            return fail(w, "the server sent a frame that is not an RpcResponse");
-        if (a.id != c->expect_id)
-            return fail(w, "answer with id %llu where id %u was due (%s%s%.*s)",
-                        (unsigned long long)a.id, c->expect_id,
-                        kv_status_name((int)a.code), a.message_len ? ": " : "",
-                        (int)a.message_len, (const char *)a.message);
-        account(c, &a, c->out + (size_t)(c->batch - c->pending) * t->len, now);
-        c->expect_id = next_id(c->expect_id);
+        const uint8_t *req = c->out + (size_t)(c->batch - c->pending) * t->len;
+        size_t have = kv_buf_len(&c->in), need = 0;
+        kb_reply a;
+        ptrdiff_t used = proto->answer(t, req, kv_buf_head(&c->in), have, &need, &a);
+        if (used == 0) {
+            /* Make room for a large answer at once, not 64 KiB a read. */
+            if (need > have && kv_buf_reserve(&c->in, need - have) < 0)
+                return fail(w, "out of memory for a %zu-byte answer", need);
+            break;
+        }
+        if (used < 0) {
+            char why[256];
+            describe(why, sizeof why, &a);
+            return fail(w, "%s", why);
+        }
+        account(c, &a, now);
         c->pending--;
-        kv_buf_consume(&c->in, off + len);
+        kv_buf_consume(&c->in, (size_t)used);
         if (!c->pending) {
             int r = start_batch(c);
             if (r <= 0)
@@ -406,7 +409,7 @@ static int setup_worker(worker *w, shared *sh, client *cs, int first, int n, uin
     for (int j = 0; j < n; j++) {
         client *c = &w->clients[j];
         c->w = w;
-        c->next_id = c->expect_id = KB_ID_MIN;
+        c->next_id = KB_ID_MIN;
         c->out = malloc((size_t)p->pipeline * t->len);
         if (!c->out) {
             snprintf(res->fatal, sizeof res->fatal, "out of memory");
@@ -437,7 +440,7 @@ int kb_run(const kb_plan *p, kb_result *res)
 
     memset(res, 0, sizeof *res);
     kb_hist_init(&res->latency);
-    if (kb_wire_tmpl_init(&tmpl, p->method, p->value_len) < 0) {
+    if (p->proto->tmpl_init(&tmpl, p->method, p->value_len) < 0) {
         snprintf(res->fatal, sizeof res->fatal, "out of memory");
         return -1;
     }

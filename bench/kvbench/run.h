@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "hist.h"
+#include "proto.h"
 #include "wire.h"
 
 /* Where the keys of a test come from. */
@@ -18,6 +19,7 @@ typedef enum kb_keys {
 } kb_keys;
 
 typedef struct kb_plan {
+    const kb_proto *proto;        /* what the server speaks */
     kb_method method;
     const struct sockaddr *addr;  /* the server; borrowed */
     socklen_t addrlen;
@@ -35,7 +37,7 @@ typedef struct kb_result {
     uint64_t ok;                  /* OK and as expected: these are measured */
     uint64_t errors;              /* answers with a code other than OK */
     uint64_t wrong;               /* OK answers that are not what was asked */
-    char first_error[256];        /* "NOT_FOUND: key not found" */
+    char first_error[256];        /* "NOT_FOUND: key not found", "nil: key not found" */
     char first_wrong[256];
     char fatal[256];              /* why the test stopped early, "" if it did not */
     double seconds;               /* from the first request to the last answer */

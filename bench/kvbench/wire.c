@@ -4,7 +4,9 @@
  * path neither allocates nor walks protobuf-c descriptors. */
 #include <stdlib.h>
 #include <string.h>
+#include <kvstore/status.h>
 #include "frame.h"
+#include "proto.h"
 #include "varint.h"
 #include "wire.h"
 
@@ -230,3 +232,59 @@ const char *kb_wire_answer_check(const kb_tmpl *t, const uint8_t *req, const kb_
         return "answer to an unknown method";
     }
 }
+
+/* kvstore's answer reader for the protocol table: one frame, its id
+ * checked against the request's (the server answers in request order),
+ * then its status and payload. */
+static ptrdiff_t kvstore_answer(const kb_tmpl *t, const uint8_t *req, const uint8_t *p, size_t n,
+                                size_t *need, kb_reply *r)
+{
+    size_t off = 0, len = 0;
+    kv_frame_result fr = kv_frame_decode(p, n, KB_ANSWER_MAX, &off, &len);
+    kb_answer a;
+    const uint8_t *idp = req + t->id_off;
+    uint64_t want_id = 0;
+
+    memset(r, 0, sizeof *r);
+    if (fr == KV_FRAME_PARTIAL) {
+        *need = len ? off + len : 0;
+        return 0;
+    }
+    if (fr != KV_FRAME_OK) {
+        r->what = "the server sent a malformed or oversized frame";
+        return -1;
+    }
+    if (kb_wire_answer_parse(p + off, len, &a) < 0) {
+        r->what = "the server sent a frame that is not an RpcResponse";
+        return -1;
+    }
+    kv_varint_get(&idp, idp + 4, 4, &want_id);
+    if (a.id != want_id) {
+        /* Said with the answer's status and text: a frame with id 0 is
+         * the server refusing the connection (too many clients). */
+        r->what = a.id ? "the server answered with an id other than the one due"
+                       : "the server answered with id 0, to no request";
+        r->detail = a.message;
+        r->detail_len = a.message_len;
+        return -1;
+    }
+    if (a.code != 0) {
+        r->verdict = KB_VERDICT_ERROR;
+        r->what = kv_status_name((int)a.code);
+        r->detail = a.message;
+        r->detail_len = a.message_len;
+    } else if ((r->what = kb_wire_answer_check(t, req, &a)) != NULL) {
+        r->verdict = KB_VERDICT_WRONG;
+    } else {
+        r->verdict = KB_VERDICT_OK;
+    }
+    return (ptrdiff_t)(off + len);
+}
+
+const kb_proto kb_proto_kvstore = {
+    .name = "kvstore",
+    .has_stats = 1,
+    .needs_keys = 1,
+    .tmpl_init = kb_wire_tmpl_init,
+    .answer = kvstore_answer,
+};

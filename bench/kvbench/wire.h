@@ -1,6 +1,8 @@
-/* wire.h - what kvbench puts on the wire and how it reads the answers:
- * pre-encoded request frames patched in place, and an RpcResponse reader
- * that allocates nothing. Pure functions over bytes, no I/O. */
+/* wire.h - the methods kvbench measures, the request template every
+ * protocol fills (bytes patched in place between requests), and kvstore's
+ * own encoding: pre-encoded request frames and an RpcResponse reader that
+ * allocates nothing. Pure functions over bytes, no I/O. kvstore's entry in
+ * the protocol table (proto.h) is at the end of wire.c. */
 #ifndef KB_WIRE_H
 #define KB_WIRE_H
 
@@ -28,13 +30,14 @@ const char *kb_wire_method_title(kb_method m);
 #define KB_ID_MIN (1u << 21)
 #define KB_ID_END (1u << 28)
 
-/* One encoded request frame (prefix included) of a method. Between
- * requests only the id and the key digits change, at fixed offsets. */
+/* One encoded request of a method (for kvstore, a frame with its prefix).
+ * Between requests only the id and the key digits change, at fixed
+ * offsets. */
 typedef struct kb_tmpl {
     kb_method method;
     uint8_t *bytes;         /* the frame; owned */
     size_t len;             /* its length */
-    size_t id_off;          /* where the 4 id bytes start */
+    size_t id_off;          /* where the 4 id bytes start; 0: no id (RESP) */
     size_t key_off;         /* where the 12 key digits start; 0 for Ping */
     uint8_t *value;         /* the value (VALUE_LEN bytes of 'x'); owned */
     size_t value_len;

@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include "pbfield.h"
 
 /* A decoded RpcRequest; method and payload point into the decoded bytes. */
 typedef struct kv_envelope {
@@ -39,14 +41,55 @@ typedef struct kv_envelope {
 int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out);
 
 /* The size of an RpcResponse {ID, CODE, MESSAGE (MLEN bytes), payload of
- * PLEN bytes}, as protobuf-c would pack it (default fields omitted). */
-size_t kv_envelope_response_size(uint64_t id, uint32_t code, size_t mlen, size_t plen);
+ * PLEN bytes}, as protobuf-c would pack it (default fields omitted).
+ * Inline, like kv_envelope_put_response_head(): every answer is framed
+ * with them, and with CODE and MLEN constant (an OK answer) most of the
+ * work folds away. */
+static inline size_t kv_envelope_response_size(uint64_t id, uint32_t code, size_t mlen,
+                                               size_t plen)
+{
+    size_t n = 0;
+
+    if (id)
+        n += 1 + kv_varint_size(id);
+    if (code)
+        n += 1 + kv_varint_size(code);
+    if (mlen)
+        n += 1 + kv_varint_size(mlen) + mlen;
+    if (plen)
+        n += 1 + kv_varint_size(plen) + plen;
+    return n;
+}
 
 /* Writes that RpcResponse's fields up to and including the payload's tag
  * and length into OUT (room: kv_envelope_response_size() - PLEN bytes);
  * the caller writes the PLEN payload bytes right after. Returns the bytes
  * written. */
-size_t kv_envelope_put_response_head(uint8_t *out, uint64_t id, uint32_t code,
-                                     const char *message, size_t mlen, size_t plen);
+static inline size_t kv_envelope_put_response_head(uint8_t *out, uint64_t id, uint32_t code,
+                                                   const char *message, size_t mlen,
+                                                   size_t plen)
+{
+    uint8_t *p = out;
+
+    if (id) {
+        *p++ = (1 << 3) | KV_WT_VARINT;
+        p = kv_varint_put(p, id);
+    }
+    if (code) {
+        *p++ = (2 << 3) | KV_WT_VARINT;
+        p = kv_varint_put(p, code);
+    }
+    if (mlen) {
+        *p++ = (3 << 3) | KV_WT_LEN;
+        p = kv_varint_put(p, mlen);
+        memcpy(p, message, mlen);
+        p += mlen;
+    }
+    if (plen) {
+        *p++ = (4 << 3) | KV_WT_LEN;
+        p = kv_varint_put(p, plen);
+    }
+    return (size_t)(p - out);
+}
 
 #endif

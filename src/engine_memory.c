@@ -322,6 +322,21 @@ static kv_status mem_get(kv_engine *e, const uint8_t *key, size_t klen,
     return KV_OK;
 }
 
+/* The item's own bytes: items move only when written (a slot holds a
+ * pointer, so resizing moves pointers, not items). */
+static kv_status mem_get_view(kv_engine *e, const uint8_t *key, size_t klen,
+                              ProtobufCBinaryData *value)
+{
+    mem_engine *m = (mem_engine *)e;
+    mem_slot *s = lookup(m, key, klen, hash_key(key, klen), NULL);
+
+    if (!s->item)
+        return KV_NOT_FOUND;
+    value->len = s->item->vlen;
+    value->data = value->len ? s->item->data + klen : NULL;
+    return KV_OK;
+}
+
 static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
                          const uint8_t *value, size_t vlen)
 {
@@ -423,6 +438,7 @@ const kv_engine_ops kv_engine_memory = {
     .name = "memory",
     .open = mem_open,
     .get = mem_get,
+    .get_view = mem_get_view,
     .set = mem_set,
     .unset = mem_unset,
     .stats = mem_stats,

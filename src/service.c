@@ -105,8 +105,10 @@ static void svc_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest 
         closure(NULL, data);
         return;
     }
-    kv_status st = kv_engine_get(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                 call->alloc, &out.value);
+    /* A view of the engine's bytes, not a copy: the closure packs the
+     * answer before anything can write to the engine. */
+    kv_status st = kv_engine_get_view(SVC(svc)->env->engine, in->key.data, in->key.len,
+                                      call->alloc, &out.value);
     if (st != KV_OK) {
         fail_engine(SVC(svc), data, st);
         closure(NULL, data);

@@ -203,22 +203,29 @@ static void model_clear(fixture *f, model *md, int i)
     md->gen[i] = -1;
 }
 
-/* Key I reads as the model says: its value, or NOT_FOUND. */
+/* Key I reads as the model says, through get and through the engine's
+ * borrowed view (get_view): its value, or NOT_FOUND. */
 static void expect_key(fixture *f, const model *md, int i)
 {
     char key[32], val[32];
     size_t kl = key_of(i, key);
-    ProtobufCBinaryData v;
+    ProtobufCBinaryData v, view;
     kv_status s = kv_engine_get(f->e, (uint8_t *)key, kl, &f->arena.pb, &v);
+    kv_status sv = kv_engine_get_view(f->e, (uint8_t *)key, kl, &f->arena.pb, &view);
 
     if (md->gen[i] < 0) {
         assert_int_equal(s, KV_NOT_FOUND);
+        assert_int_equal(sv, KV_NOT_FOUND);
         return;
     }
     size_t vl = value_of(i, md->gen[i], val);
     assert_int_equal(s, KV_OK);
     assert_int_equal(v.len, vl);
     assert_memory_equal(v.data, val, vl);
+    assert_int_equal(sv, KV_OK);
+    assert_int_equal(view.len, vl);
+    if (vl)
+        assert_memory_equal(view.data, val, vl);
 }
 
 static void expect_stats(fixture *f, const model *md)

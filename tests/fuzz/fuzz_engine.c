@@ -69,18 +69,19 @@ static void do_get(run *r, unsigned k)
 {
     char key[16];
     size_t kl = key_of(k, key);
-    ProtobufCBinaryData v;
+    ProtobufCBinaryData v, view;
     kv_status s = kv_engine_get(r->e, (uint8_t *)key, kl, &r->arena.pb, &v);
+    kv_status sv = kv_engine_get_view(r->e, (uint8_t *)key, kl, &r->arena.pb, &view);
 
     if (r->md.len[k] < 0) {
-        if (s != KV_NOT_FOUND)
+        if (s != KV_NOT_FOUND || sv != KV_NOT_FOUND)
             abort();
         return;
     }
-    if (s != KV_OK || v.len != (size_t)r->md.len[k])
+    if (s != KV_OK || v.len != (size_t)r->md.len[k] || sv != KV_OK || view.len != v.len)
         abort();
     for (size_t i = 0; i < v.len; i++)
-        if (v.data[i] != r->md.fill[k])
+        if (v.data[i] != r->md.fill[k] || view.data[i] != r->md.fill[k])
             abort();
 }
 

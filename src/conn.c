@@ -164,8 +164,8 @@ static void conn_process(kv_conn *c)
         c->last_progress = ev_now(c->ctx->loop);
     if (s->state == KV_SESSION_OPEN && kv_session_must_pause(s))
         conn_pause(c);
-    else if (s->state != KV_SESSION_OPEN)
-        conn_stop_reading(c, s->stop_reason);
+    else if (s->state != KV_SESSION_OPEN && ev_is_active(&c->rio))
+        conn_stop_reading(c, s->stop_reason);     /* the session stopped its input */
     /* The peer finished sending: once what came whole is answered, close. */
     if (c->peer_done && !c->paused && s->state == KV_SESSION_OPEN)
         conn_stop_reading(c, "peer closed its side");

@@ -59,10 +59,10 @@ int kv_conn_flush(kv_conn *c);
  * (static) is logged at debug with the peer's address. */
 void kv_conn_close(kv_conn *c, const char *why);
 
-/* The bytes C's unsent answers hold in memory. */
-static inline size_t kv_conn_unsent(const kv_conn *c)
+/* The memory C's output holds (buffer capacity, sent or not). */
+static inline size_t kv_conn_output_memory(const kv_conn *c)
 {
-    return kv_session_unsent(&c->session);
+    return kv_session_output_memory(&c->session);
 }
 
 #endif

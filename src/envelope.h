@@ -14,8 +14,8 @@
  * fields and encoded bytes (field keys and lengths take at most 5 bytes, as there),
  * except that keys wider than 32 bits and field number 0 are refused here (protobuf-c 1.4 truncates the first and skips
  * the second; the protobuf spec makes both invalid).
- * The method's own request and response messages still go through
- * protobuf-c and the service descriptor. */
+ * The method's own request and response messages go through pbview.h
+ * (flat ones, in place) or protobuf-c, both driven by the descriptor. */
 #ifndef KV_ENVELOPE_H
 #define KV_ENVELOPE_H
 

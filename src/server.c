@@ -237,14 +237,15 @@ static void shed_cb(struct ev_loop *loop, ev_timer *w, int revents)
     while (s->stats.output_bytes > s->cfg.output_budget) {
         kv_conn *worst = NULL;
         for (kv_conn *c = s->conns; c; c = c->next)
-            if (kv_conn_unsent(c) > 0 && now - c->last_sent >= SHED_STALL_SECONDS &&
-                (!worst || kv_conn_unsent(c) > kv_conn_unsent(worst)))
+            if (!kv_session_drained(&c->session) && now - c->last_sent >= SHED_STALL_SECONDS &&
+                (!worst || kv_conn_output_memory(c) > kv_conn_output_memory(worst)))
                 worst = c;
         if (!worst)
             return;     /* everyone is reading: look again later */
         kv_log(KV_LOG_WARN, "closing the connection from %s holding %zu bytes of answers unread "
                "for %.1f s: answers held by all connections are over --max-output-bytes %zu",
-               worst->session.service.peer.text, kv_conn_unsent(worst), now - worst->last_sent,
+               worst->session.service.peer.text, kv_conn_output_memory(worst),
+               now - worst->last_sent,
                s->cfg.output_budget);
         s->stats.conns_closed_output++;
         kv_conn_close(worst, "answers unread while the server's are over --max-output-bytes");
@@ -333,7 +334,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
 
     ev_io_init(&s->accept_w, accept_cb, s->listen_fd, EV_READ);
     ev_io_start(s->loop, &s->accept_w);
-    ev_timer_init(&s->accept_pause_w, accept_resume_cb, 0.1, 0.);
+    ev_init(&s->accept_pause_w, accept_resume_cb);   /* set when accepting pauses */
     ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
     ev_prepare_init(&s->flush_w, flush_cb);
     ev_timer_init(&s->sync_w, sync_cb, 0., 0.);

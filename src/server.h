@@ -47,7 +47,7 @@ typedef struct kv_server {
                                    flush, then every pending answer written */
     ev_timer sync_w;            /* private: the engine's deferred sync
                                    (--sync batch), armed after a flush */
-    ev_timer shed_w;            /* private: while out_total is over the
+    ev_timer shed_w;            /* private: while stats.output_bytes is over the
                                    output budget, closes the connections
                                    that stopped reading (see shed_cb) */
     struct kv_conn *pending;    /* connections with answers to write this turn */

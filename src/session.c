@@ -36,6 +36,8 @@
 #define NO_METHOD ((unsigned)-1)
 /* The memory of a kept call grows in chunks of this size. */
 #define KEPT_CHUNK 1024
+/* A read is given at least this much room. */
+#define READ_MIN (64 * 1024)
 
 /* A place in the answer order, for a call answered behind one that waits:
  * its frames wait here until every earlier call has answered. */
@@ -122,6 +124,11 @@ static void session_broken(kv_session *s)
     kv_buf_free(&s->out);
     s->out_held = 0;
     s->broken = 1;
+    count_output(s);
+    /* Outside a read (a kept call answered later) nobody else would look
+     * at this connection again: wake it, so that it closes now. */
+    if (!s->processing && s->wake)
+        s->wake(s->wake_arg);
 }
 
 /* Moves the frames of the first waiting calls to the output while nothing
@@ -207,7 +214,7 @@ static void answer(kv_session *s, kv_call *call, const ProtobufCMessage *msg)
 {
     if (!msg && call->status == KV_OK)
         kv_call_fail(call, KV_INTERNAL, "handler failed without a reason");
-    kv_buf *b = !s->first && !call->slot && !s->broken ? &s->out : frame_buf(s, call);
+    kv_buf *b = frame_buf(s, call);
     if (!b) {
         session_broken(s);
         return;
@@ -243,7 +250,6 @@ static void kept_unlink(struct kv_kept_call *k)
         s->kept = k->next;
     if (k->next)
         k->next->prev = k->prev;
-    s->nkept--;
 }
 
 /* Answers CALL (MSG, or the error it carries) wherever its answer goes,
@@ -276,9 +282,7 @@ static void call_closure(const ProtobufCMessage *msg, void *closure_data)
         size_t len = kv_buf_len(&s->out);
         if (kv_dispatch_answer(&s->out, call->id, msg) == 0) {
             s->out_held += kv_buf_len(&s->out) - len;
-            s->ctx->stats->requests++;
-            if (call->method < KV_STATS_MAX_METHODS)
-                s->ctx->stats->calls[call->method]++;
+            count_answer(s, call->method, KV_OK);
             return;
         }
     }
@@ -308,7 +312,6 @@ kv_call *kv_call_defer(void *closure_data)
     if (s->kept)
         s->kept->prev = k;
     s->kept = k;
-    s->nkept++;
     call->answered = 1;     /* handed over: the kept copy answers */
     return &k->call;
 }
@@ -382,13 +385,13 @@ uint8_t *kv_session_input_room(kv_session *s, size_t *room)
 {
     if (s->state != KV_SESSION_OPEN)
         return NULL;
-    if (kv_buf_room(&s->in) >= KV_SESSION_READ_MIN) {
+    if (kv_buf_room(&s->in) >= READ_MIN) {
         *room = kv_buf_room(&s->in);    /* no growth: nothing to charge */
         return kv_buf_tail(&s->in);
     }
-    if (s->in.cap - kv_buf_len(&s->in) < KV_SESSION_READ_MIN) {
+    if (s->in.cap - kv_buf_len(&s->in) < READ_MIN) {
         /* Growing doubles the buffer: refuse if that passes the budget. */
-        size_t next = s->in.cap ? s->in.cap * 2 : KV_SESSION_READ_MIN;
+        size_t next = s->in.cap ? s->in.cap * 2 : READ_MIN;
         size_t charged = next > INPUT_FLOOR ? next - INPUT_FLOOR : 0;
         kv_stats *st = s->ctx->stats;
         if (st->input_bytes - s->in_counted + charged > s->ctx->input_budget) {
@@ -398,7 +401,7 @@ uint8_t *kv_session_input_room(kv_session *s, size_t *room)
             return NULL;
         }
     }
-    if (kv_buf_reserve(&s->in, KV_SESSION_READ_MIN) < 0) {
+    if (kv_buf_reserve(&s->in, READ_MIN) < 0) {
         session_fail(s, KV_RESOURCE_EXHAUSTED, "server out of memory", "out of memory for input");
         return NULL;
     }
@@ -477,7 +480,9 @@ size_t kv_session_process(kv_session *s)
             char msg[160];
             snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes%s",
                      len, (unsigned)max, max < s->ctx->max_frame_bytes ? " before Auth" : "");
-            session_fail(s, KV_RESOURCE_EXHAUSTED, msg, "frame over --max-frame-bytes");
+            session_fail(s, KV_RESOURCE_EXHAUSTED, msg,
+                         max < s->ctx->max_frame_bytes ? "frame over 64 KiB before Auth"
+                                                       : "frame over --max-frame-bytes");
             break;
         }
         if (r == KV_FRAME_MALFORMED) {
@@ -485,6 +490,8 @@ size_t kv_session_process(kv_session *s)
             break;
         }
         dispatch_one(s, kv_buf_head(&s->in) + off, len);
+        if (s->state != KV_SESSION_OPEN)
+            break;      /* out of memory for its answer: the input is gone */
         kv_buf_consume(&s->in, off + len);
         taken++;
         if (s->service.hang_up)
@@ -527,7 +534,7 @@ void kv_session_output_sent(kv_session *s, size_t n)
     count_output(s);
 }
 
-size_t kv_session_unsent(const kv_session *s)
+size_t kv_session_output_memory(const kv_session *s)
 {
     return s->out.cap + s->held_cap;
 }

@@ -59,7 +59,6 @@ typedef struct kv_session {
     size_t slots;                   /* private: how many */
     size_t held_cap;                /* private: buffer bytes of those answers */
     struct kv_kept_call *kept;      /* private: calls kept by handlers, live */
-    size_t nkept;                   /* private: how many */
     int processing;                 /* private: inside kv_session_process */
     int broken;                     /* private: out of memory for an answer:
                                        nothing more goes out */
@@ -77,15 +76,15 @@ void kv_session_init(kv_session *s, const kv_session_ctx *ctx, const kv_peer *pe
  * told (their on_close hook runs) and answered into nothing later. */
 void kv_session_free(kv_session *s);
 
-/* Room for at least KV_SESSION_READ_MIN more input bytes, within the
- * server's input budget: returns where they go and sets *ROOM; the caller
- * writes there and commits what it wrote. Returns NULL when the budget or
- * memory is out: S then answers with an error and stops taking input. */
-#define KV_SESSION_READ_MIN (64 * 1024)
 /* While the answers held by all sessions are over the output budget, a
  * session with more than this unsent pauses: the clients that keep up
  * (nothing left over between turns) are served as before. */
 #define KV_SESSION_PRESSURE_FLOOR (64 * 1024)
+
+/* Room for at least 64 KiB more input bytes, within the server's input
+ * budget: returns where they go and sets *ROOM; the caller writes there
+ * and commits what it wrote. Returns NULL when the budget or memory is
+ * out: S then answers with an error and stops taking input. */
 uint8_t *kv_session_input_room(kv_session *s, size_t *room);
 static inline void kv_session_input_commit(kv_session *s, size_t n)
 {
@@ -146,8 +145,10 @@ static inline void kv_session_release(kv_session *s)
     s->out_held = 0;
 }
 
-/* The bytes S's unsent answers hold in memory (buffer capacity). */
-size_t kv_session_unsent(const kv_session *s);
+/* The memory S's output holds: buffer capacity, what stats->output_bytes
+ * counts against the output budget, whether or not anything is unsent
+ * (kv_session_drained says that). */
+size_t kv_session_output_memory(const kv_session *s);
 
 /* Whether S has nothing more to send and no call waiting for an answer
  * (calls kept as open streams do not count): a closing session is then
@@ -161,7 +162,7 @@ static inline int kv_session_drained(const kv_session *s)
  * answer from elsewhere is not idle. */
 static inline int kv_session_waiting(const kv_session *s)
 {
-    return s->nkept > 0;
+    return s->kept != NULL;
 }
 
 /* ---- for handlers ---------------------------------------------------- */

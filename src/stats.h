@@ -1,13 +1,13 @@
 /* stats.h - the server's counters, read by the Stats rpc. One instance per
- * server, written only from its event loop (no locking). Dispatch counts
- * answers; the server counts connections. */
+ * server, written only from its event loop (no locking). The session
+ * counts answers and buffer bytes; the server counts connections. */
 #ifndef KV_STATS_H
 #define KV_STATS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Enough for every method of the service; dispatch checks the bound. */
+/* Enough for every method of the service; the session checks the bound. */
 #define KV_STATS_MAX_METHODS 32
 
 typedef struct kv_stats {

@@ -185,6 +185,28 @@ class TestBudgets(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
         self.assertIn("over --max-output-bytes", srv.stderr_text())
 
+    def test_clients_that_read_everything_are_never_dropped_for_the_budget(self):
+        """Idle connections keep an empty output buffer, which counts toward
+        --max-output-bytes; over it, only a connection with answers unread
+        may be closed, never one that read them all (a shed check on buffer
+        capacity once closed 24 of 40 such clients)."""
+        srv = Server("--max-output-bytes", "64K")
+        try:
+            clients = [srv.connect() for _ in range(40)]
+            for c in clients:
+                self.assertEqual(c.call("Ping")[0], OK)
+            # The shedding timer looks every 0.25 s for clients that read
+            # nothing for 1 s: give it several looks, then every client
+            # must still be served.
+            deadline = time.monotonic() + 2.5
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+            for c in clients:
+                self.assertEqual(c.call("Ping")[0], OK)
+            self.assertEqual(clients[0].stats().connections_closed_output, 0)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
     def test_huge_partial_frames_do_not_lock_out_small_requests(self):
         srv = Server("--max-input-bytes", "64M")
         attackers = []

@@ -197,7 +197,7 @@ static void frame_written(kv_session *s, kv_call *call, kv_buf *b, size_t cap, s
 }
 
 /* Counts one answer in the server's figures. */
-static void count_answer(kv_session *s, unsigned method, kv_status status)
+static inline void count_answer(kv_session *s, unsigned method, kv_status status)
 {
     kv_stats *st = s->ctx->stats;
 

@@ -1,6 +1,7 @@
 /* engine.h - the storage engine interface: a table of function pointers,
  * engines registered by name, each with the same life: open(dir, options),
- * get, set, unset, close. A table rather than one compiled-in engine so
+ * get, set, unset, ordered walks and counts over key ranges, atomic
+ * batches, close; and each keeping the store's revisions (v2). A table rather than one compiled-in engine so
  * that an engine is picked at start (--engine) and tests run every live
  * suite once per engine against the same server.
  *
@@ -57,6 +58,48 @@ typedef struct kv_engine_stats {
     const char *sync;       /* sync mode name (static), NULL: no files */
 } kv_engine_stats;
 
+/* What an engine keeps about a key besides its bytes: the data model's
+ * revisions (docs/PROTOCOL.md, v2). A missing key reads as all zero. */
+typedef struct kv_meta {
+    uint64_t create_revision;   /* the revision of the write that created it */
+    uint64_t mod_revision;      /* the revision of its last write */
+    uint64_t version;           /* writes since it was created; 1 after the first */
+} kv_meta;
+
+/* A key handed to a walk's callback: views of the engine's own bytes,
+ * valid only until the callback returns. */
+typedef struct kv_entry {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *value;       /* NULL when empty, or when the walk was
+                                   asked for keys only */
+    size_t vlen;                /* the value's length, even for keys only */
+    kv_meta meta;
+} kv_entry;
+
+/* Keys K with START <= K < END in byte order (memcmp, a shorter key first
+ * on a tie). START_LEN 0: from the first key; END_LEN 0: no upper bound.
+ * Borrowed for the call. */
+typedef struct kv_range {
+    const uint8_t *start;
+    size_t start_len;
+    const uint8_t *end;
+    size_t end_len;
+} kv_range;
+
+/* A walk's callback: called once per key, in order. Returns 0 to go on,
+ * nonzero to stop the walk there. It must not call the engine. */
+typedef int (*kv_entry_fn)(void *ctx, const kv_entry *entry);
+
+/* Revisions, for every write below: REV is the revision the write makes,
+ * never below the engine's revision(). A write that changes something sets
+ * the store's revision to REV; a new key gets {REV, REV, 1}, an existing
+ * one keeps its create_revision, takes mod_revision REV and one more
+ * version. Writes that change nothing (a missing key unset, an empty
+ * range) leave the revision alone. The service gives every write of one
+ * request the same REV (a Txn, a ClearRange), and every request that
+ * changes data revision() + 1: so the same writes in the same order leave
+ * every engine, on every node, with the same keys and revisions. */
 typedef struct kv_engine_ops {
     const char *name;   /* what --engine selects, e.g. "memory" */
 
@@ -67,27 +110,60 @@ typedef struct kv_engine_ops {
                       kv_engine **out, char *err, size_t errlen);
 
     /* KV_OK with a copy of the value in *VALUE (allocated from ALLOC; data
-     * is NULL when the value is empty), or KV_NOT_FOUND. */
+     * is NULL when the value is empty) and the key's revisions in *META
+     * (skipped when META is NULL), or KV_NOT_FOUND. */
     kv_status (*get)(kv_engine *e, const uint8_t *key, size_t klen,
-                     ProtobufCAllocator *alloc, ProtobufCBinaryData *value);
+                     ProtobufCAllocator *alloc, ProtobufCBinaryData *value, kv_meta *meta);
 
     /* Optional. KV_OK with *VALUE pointing at the engine's own bytes of the
-     * value (data NULL when empty), or KV_NOT_FOUND. The bytes are valid
-     * until the next call that writes (set, unset, flush, close): for a
-     * caller that uses them at once, as Get packs its answer before it
-     * returns, which saves copying every value read. NULL: get() only. */
+     * value (data NULL when empty) and *META as get's, or KV_NOT_FOUND. The
+     * bytes are valid until the next call that writes (set, unset,
+     * unset_range, batch_end, flush, close): for a caller that uses them at
+     * once, as Get packs its answer before it returns, which saves copying
+     * every value read. NULL: get() only. */
     kv_status (*get_view)(kv_engine *e, const uint8_t *key, size_t klen,
-                          ProtobufCBinaryData *value);
+                          ProtobufCBinaryData *value, kv_meta *meta);
 
-    /* Stores VALUE under KEY, replacing any old value. KV_OK, or
-     * KV_RESOURCE_EXHAUSTED when memory is out (the old value is kept). */
+    /* Stores VALUE under KEY at revision REV (see above), replacing any old
+     * value. KV_OK, or KV_RESOURCE_EXHAUSTED when memory is out (the old
+     * value and the revisions are kept). */
     kv_status (*set)(kv_engine *e, const uint8_t *key, size_t klen,
-                     const uint8_t *value, size_t vlen);
+                     const uint8_t *value, size_t vlen, uint64_t rev);
 
-    /* Removes KEY. KV_OK with the old value copied into *OLD from ALLOC
-     * (skipped when OLD is NULL), or KV_NOT_FOUND when it was absent. */
+    /* Removes KEY at revision REV. KV_OK with the old value copied into
+     * *OLD from ALLOC (skipped when OLD is NULL), or KV_NOT_FOUND when it
+     * was absent (the revision does not move). */
     kv_status (*unset)(kv_engine *e, const uint8_t *key, size_t klen,
-                       ProtobufCAllocator *alloc, ProtobufCBinaryData *old);
+                       ProtobufCAllocator *alloc, ProtobufCBinaryData *old, uint64_t rev);
+
+    /* Removes every key of R at revision REV; their number in *DELETED.
+     * KV_OK, or an error with nothing removed. */
+    kv_status (*unset_range)(kv_engine *e, const kv_range *r, uint64_t rev,
+                             uint64_t *deleted);
+
+    /* The store's revision: that of the last write that changed data, 0 on
+     * a new store. Engines that keep files keep it across restarts. */
+    uint64_t (*revision)(kv_engine *e);
+
+    /* Calls FN for the keys of R in ascending order (descending when
+     * REVERSE), until FN returns nonzero or the keys run out. Values are
+     * handed over only WITH_VALUES (else entry->value is NULL). KV_OK, or an
+     * engine error (FN may have seen some keys). */
+    kv_status (*walk)(kv_engine *e, const kv_range *r, int reverse, int with_values,
+                      kv_entry_fn fn, void *ctx);
+
+    /* The number of keys in R in *N. KV_OK, or an engine error. */
+    kv_status (*count)(kv_engine *e, const kv_range *r, uint64_t *n);
+
+    /* An atomic batch, for a Txn: the writes between batch_begin and
+     * batch_end apply all or none. batch_end with KEEP 0 undoes every
+     * write since batch_begin (values, revisions and the store's
+     * revision) as if it had never been made, and returns KV_OK; with
+     * KEEP 1 it keeps them and returns KV_OK, or an error having undone
+     * them. Reads inside a batch see its writes. Batches do not nest.
+     * batch_begin: KV_OK, or an error with no batch open. */
+    kv_status (*batch_begin)(kv_engine *e);
+    kv_status (*batch_end)(kv_engine *e, int keep);
 
     /* Makes every write accepted so far as durable as the engine promises
      * (e.g. commits and syncs the writes of this loop turn as one group).
@@ -136,29 +212,59 @@ kv_status kv_engine_open(const char *name, const char *dir,
 kv_status kv_engine_copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
                              ProtobufCBinaryData *out);
 
+/* For engines and their callers: whether KEY (KLEN bytes) lies in R. */
+int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen);
+
+/* Byte order of keys: memcmp, a shorter key first on a tie. <0, 0, >0. */
+int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
 /* The registered engine names, comma-separated (static string). */
 const char *kv_engine_names(void);
 
 static inline kv_status kv_engine_get(kv_engine *e, const uint8_t *k, size_t kl,
-                                      ProtobufCAllocator *a, ProtobufCBinaryData *v)
-{ return e->ops->get(e, k, kl, a, v); }
+                                      ProtobufCAllocator *a, ProtobufCBinaryData *v, kv_meta *m)
+{ return e->ops->get(e, k, kl, a, v, m); }
 /* get_view() where the engine has it, else get() into memory from A: a
  * value to use before the next write (see get_view). */
 static inline kv_status kv_engine_get_view(kv_engine *e, const uint8_t *k, size_t kl,
-                                           ProtobufCAllocator *a, ProtobufCBinaryData *v)
-{ return e->ops->get_view ? e->ops->get_view(e, k, kl, v) : e->ops->get(e, k, kl, a, v); }
+                                           ProtobufCAllocator *a, ProtobufCBinaryData *v,
+                                           kv_meta *m)
+{ return e->ops->get_view ? e->ops->get_view(e, k, kl, v, m) : e->ops->get(e, k, kl, a, v, m); }
 static inline kv_status kv_engine_set(kv_engine *e, const uint8_t *k, size_t kl,
-                                      const uint8_t *v, size_t vl)
-{ return e->ops->set(e, k, kl, v, vl); }
+                                      const uint8_t *v, size_t vl, uint64_t rev)
+{ return e->ops->set(e, k, kl, v, vl, rev); }
 static inline kv_status kv_engine_unset(kv_engine *e, const uint8_t *k, size_t kl,
-                                        ProtobufCAllocator *a, ProtobufCBinaryData *old)
-{ return e->ops->unset(e, k, kl, a, old); }
+                                        ProtobufCAllocator *a, ProtobufCBinaryData *old,
+                                        uint64_t rev)
+{ return e->ops->unset(e, k, kl, a, old, rev); }
+static inline kv_status kv_engine_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
+                                              uint64_t *deleted)
+{ return e->ops->unset_range(e, r, rev, deleted); }
+static inline uint64_t kv_engine_revision(kv_engine *e)
+{ return e->ops->revision(e); }
+static inline kv_status kv_engine_walk(kv_engine *e, const kv_range *r, int reverse,
+                                       int with_values, kv_entry_fn fn, void *ctx)
+{ return e->ops->walk(e, r, reverse, with_values, fn, ctx); }
+static inline kv_status kv_engine_count(kv_engine *e, const kv_range *r, uint64_t *n)
+{ return e->ops->count(e, r, n); }
+static inline kv_status kv_engine_batch_begin(kv_engine *e)
+{ return e->ops->batch_begin(e); }
+static inline kv_status kv_engine_batch_end(kv_engine *e, int keep)
+{ return e->ops->batch_end(e, keep); }
 static inline void kv_engine_stats_get(kv_engine *e, kv_engine_stats *st)
 { *st = (kv_engine_stats){ 0 }; e->ops->stats(e, st); }
 static inline kv_status kv_engine_close(kv_engine *e)
 { return e->ops->close(e); }
 static inline const char *kv_engine_last_error(kv_engine *e)
 { return e->ops->last_error ? e->ops->last_error(e) : NULL; }
+
+/* TODO(issue 13): stubs of the v2 operations until the engines have them. */
+kv_status kv_engine_stub_unset_range(kv_engine *e, const kv_range *r, uint64_t rev, uint64_t *d);
+uint64_t kv_engine_stub_revision(kv_engine *e);
+kv_status kv_engine_stub_walk(kv_engine *e, const kv_range *r, int rev, int wv, kv_entry_fn fn, void *ctx);
+kv_status kv_engine_stub_count(kv_engine *e, const kv_range *r, uint64_t *n);
+kv_status kv_engine_stub_batch_begin(kv_engine *e);
+kv_status kv_engine_stub_batch_end(kv_engine *e, int keep);
 
 /* The engines. */
 extern const kv_engine_ops kv_engine_memory;

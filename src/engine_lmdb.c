@@ -390,8 +390,10 @@ static kv_status op_end(lmdb_engine *l, const char *op, kv_status st)
 }
 
 static kv_status lmdb_get(kv_engine *e, const uint8_t *key, size_t klen,
-                          ProtobufCAllocator *alloc, ProtobufCBinaryData *value)
+                          ProtobufCAllocator *alloc, ProtobufCBinaryData *value, kv_meta *meta)
 {
+    if (meta)
+        *meta = (kv_meta){ 0 };     /* TODO(issue 13): revisions */
     lmdb_engine *l = LMDB(e);
     MDB_val k = val(key, klen), v;
     int rc;
@@ -424,10 +426,11 @@ static kv_status set_op(lmdb_engine *l, const uint8_t *key, size_t klen,
 }
 
 static kv_status lmdb_set(kv_engine *e, const uint8_t *key, size_t klen,
-                          const uint8_t *value, size_t vlen)
+                          const uint8_t *value, size_t vlen, uint64_t rev)
 {
     lmdb_engine *l = LMDB(e);
 
+    (void)rev;
     op_begin(l);
     return op_end(l, "Set", set_op(l, key, klen, value, vlen));
 }
@@ -455,10 +458,11 @@ static kv_status unset_op(lmdb_engine *l, const uint8_t *key, size_t klen,
 }
 
 static kv_status lmdb_unset(kv_engine *e, const uint8_t *key, size_t klen,
-                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old)
+                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old, uint64_t rev)
 {
     lmdb_engine *l = LMDB(e);
 
+    (void)rev;
     op_begin(l);
     return op_end(l, "Clear", unset_op(l, key, klen, alloc, old));
 }
@@ -744,6 +748,12 @@ const kv_engine_ops kv_engine_lmdb = {
     .get = lmdb_get,
     .set = lmdb_set,
     .unset = lmdb_unset,
+    .unset_range = kv_engine_stub_unset_range,
+    .revision = kv_engine_stub_revision,
+    .walk = kv_engine_stub_walk,
+    .count = kv_engine_stub_count,
+    .batch_begin = kv_engine_stub_batch_begin,
+    .batch_end = kv_engine_stub_batch_end,
     .flush = lmdb_flush,
     .sync_delay = lmdb_sync_delay,
     .sync = lmdb_sync,

@@ -310,8 +310,10 @@ static kv_status mem_open(const char *dir, const kv_engine_options *opts,
 }
 
 static kv_status mem_get(kv_engine *e, const uint8_t *key, size_t klen,
-                         ProtobufCAllocator *alloc, ProtobufCBinaryData *value)
+                         ProtobufCAllocator *alloc, ProtobufCBinaryData *value, kv_meta *meta)
 {
+    if (meta)
+        *meta = (kv_meta){ 0 };     /* TODO(issue 13): revisions */
     mem_engine *m = (mem_engine *)e;
     mem_slot *s = lookup(m, key, klen, hash_key(key, klen), NULL);
 
@@ -325,8 +327,10 @@ static kv_status mem_get(kv_engine *e, const uint8_t *key, size_t klen,
 /* The item's own bytes: items move only when written (a slot holds a
  * pointer, so resizing moves pointers, not items). */
 static kv_status mem_get_view(kv_engine *e, const uint8_t *key, size_t klen,
-                              ProtobufCBinaryData *value)
+                              ProtobufCBinaryData *value, kv_meta *meta)
 {
+    if (meta)
+        *meta = (kv_meta){ 0 };     /* TODO(issue 13): revisions */
     mem_engine *m = (mem_engine *)e;
     mem_slot *s = lookup(m, key, klen, hash_key(key, klen), NULL);
 
@@ -338,8 +342,9 @@ static kv_status mem_get_view(kv_engine *e, const uint8_t *key, size_t klen,
 }
 
 static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
-                         const uint8_t *value, size_t vlen)
+                         const uint8_t *value, size_t vlen, uint64_t rev)
 {
+    (void)rev;
     mem_engine *m = (mem_engine *)e;
     uint64_t h = hash_key(key, klen);
 
@@ -382,8 +387,9 @@ static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
 }
 
 static kv_status mem_unset(kv_engine *e, const uint8_t *key, size_t klen,
-                           ProtobufCAllocator *alloc, ProtobufCBinaryData *old)
+                           ProtobufCAllocator *alloc, ProtobufCBinaryData *old, uint64_t rev)
 {
+    (void)rev;
     mem_engine *m = (mem_engine *)e;
     mem_table *in;
     mem_slot *s = lookup(m, key, klen, hash_key(key, klen), &in);
@@ -441,6 +447,12 @@ const kv_engine_ops kv_engine_memory = {
     .get_view = mem_get_view,
     .set = mem_set,
     .unset = mem_unset,
+    .unset_range = kv_engine_stub_unset_range,
+    .revision = kv_engine_stub_revision,
+    .walk = kv_engine_stub_walk,
+    .count = kv_engine_stub_count,
+    .batch_begin = kv_engine_stub_batch_begin,
+    .batch_end = kv_engine_stub_batch_end,
     .stats = mem_stats,
     .close = mem_close,
 };

@@ -108,7 +108,7 @@ static void svc_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest 
     /* A view of the engine's bytes, not a copy: the closure packs the
      * answer before anything can write to the engine. */
     kv_status st = kv_engine_get_view(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                      call->alloc, &out.value);
+                                      call->alloc, &out.value, NULL);
     if (st != KV_OK) {
         fail_engine(SVC(svc), data, st);
         closure(NULL, data);
@@ -151,7 +151,7 @@ static void svc_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest 
         return;
     }
     kv_status st = kv_engine_set(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                 in->value.data, in->value.len);
+                                 in->value.data, in->value.len, 0);
     if (st != KV_OK) {
         fail_engine(SVC(svc), data, st);
         closure(NULL, data);
@@ -172,7 +172,7 @@ static void svc_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearRequ
         return;
     }
     kv_status st = kv_engine_unset(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                   call->alloc, &out.value);
+                                   call->alloc, &out.value, 0);
     if (st != KV_OK && st != KV_NOT_FOUND) {
         fail_engine(SVC(svc), data, st);
         closure(NULL, data);
@@ -286,6 +286,21 @@ static void svc_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReques
     closure(NULL, data);
 }
 
+/* TODO(issue 13): Range, ClearRange and Txn, answered UNIMPLEMENTED until
+ * their handlers land, so that no NULL handler is ever called. */
+#define SVC_PENDING(name, Req, Resp)                                                \
+    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in, \
+                           Kvstore__V1__##Resp##_Closure closure, void *data)        \
+    {                                                                               \
+        (void)svc;                                                                  \
+        (void)in;                                                                   \
+        kv_call_fail(data, KV_UNIMPLEMENTED, "not yet");                            \
+        closure(NULL, data);                                                        \
+    }
+SVC_PENDING(range, RangeRequest, RangeResponse)
+SVC_PENDING(clear_range, ClearRangeRequest, ClearRangeResponse)
+SVC_PENDING(txn, TxnRequest, TxnResponse)
+
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
                         ProtobufCClosure closure, void *data)
@@ -335,6 +350,9 @@ void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *pe
     x->service.clear = svc_clear;
     x->service.stats = svc_stats;
     x->service.auth = svc_auth;
+    x->service.range = svc_range;
+    x->service.clear_range = svc_clear_range;
+    x->service.txn = svc_txn;
     x->inputs = service_inputs();
     if (env->handlers) {
         x->service = *env->handlers;

@@ -57,22 +57,22 @@ static void set_get_overwrite_unset(void **state)
     ProtobufCBinaryData v;
     kv_engine_stats st;
 
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"one", 3), KV_OK);
-    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"one", 3, 0), KV_OK);
+    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v, NULL), KV_OK);
     assert_int_equal(v.len, 3);
     assert_memory_equal(v.data, "one", 3);
     /* Same length overwrites in place; the copy we got must not change. */
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"two", 3), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"two", 3, 0), KV_OK);
     assert_memory_equal(v.data, "one", 3);
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"three", 5), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"three", 5, 0), KV_OK);
     kv_engine_stats_get(f->e, &st);
     assert_int_equal(st.keys, 1);
     assert_int_equal(st.data_bytes, 6);
-    assert_int_equal(kv_engine_unset(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v), KV_OK);
+    assert_int_equal(kv_engine_unset(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v, 0), KV_OK);
     assert_int_equal(v.len, 5);
     assert_memory_equal(v.data, "three", 5);
-    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v), KV_NOT_FOUND);
-    assert_int_equal(kv_engine_unset(f->e, (const uint8_t *)"k", 1, NULL, NULL), KV_NOT_FOUND);
+    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v, NULL), KV_NOT_FOUND);
+    assert_int_equal(kv_engine_unset(f->e, (const uint8_t *)"k", 1, NULL, NULL, 0), KV_NOT_FOUND);
     kv_engine_stats_get(f->e, &st);
     assert_int_equal(st.keys, 0);
     assert_int_equal(st.data_bytes, 0);
@@ -83,8 +83,8 @@ static void empty_value_is_stored(void **state)
     fixture *f = *state;
     ProtobufCBinaryData v = { 7, (uint8_t *)"x" };
 
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"e", 1, NULL, 0), KV_OK);
-    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"e", 1, &f->arena.pb, &v), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"e", 1, NULL, 0, 0), KV_OK);
+    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"e", 1, &f->arena.pb, &v, NULL), KV_OK);
     assert_int_equal(v.len, 0);
 }
 
@@ -100,16 +100,16 @@ static void table_survives_growth_and_churn(void **state)
     for (int i = 0; i < N; i++) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
         int vl = snprintf(val, sizeof val, "v%d", i);
-        assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, (size_t)kl, (uint8_t *)val, (size_t)vl), KV_OK);
+        assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, (size_t)kl, (uint8_t *)val, (size_t)vl, 0), KV_OK);
     }
     for (int i = 0; i < N; i += 3) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
-        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL), KV_OK);
+        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL, 0), KV_OK);
     }
     for (int i = 0; i < N; i++) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
         int vl = snprintf(val, sizeof val, "v%d", i);
-        kv_status s = kv_engine_get(f->e, (uint8_t *)key, (size_t)kl, &f->arena.pb, &v);
+        kv_status s = kv_engine_get(f->e, (uint8_t *)key, (size_t)kl, &f->arena.pb, &v, NULL);
         if (i % 3 == 0) {
             assert_int_equal(s, KV_NOT_FOUND);
         } else {
@@ -124,7 +124,7 @@ static void table_survives_growth_and_churn(void **state)
     assert_int_equal(st.keys, N - (N + 2) / 3);
     for (int i = 0; i < N; i++) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
-        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL),
+        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL, 0),
                          i % 3 == 0 ? KV_NOT_FOUND : KV_OK);
     }
     kv_engine_stats_get(f->e, &st);
@@ -172,7 +172,7 @@ static void model_set(fixture *f, model *md, int i, int gen)
     char key[32], val[32];
     size_t kl = key_of(i, key), vl = value_of(i, gen, val);
 
-    assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, kl, (uint8_t *)val, vl), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, kl, (uint8_t *)val, vl, 0), KV_OK);
     if (md->gen[i] < 0) {
         md->keys++;
     } else {
@@ -190,12 +190,12 @@ static void model_clear(fixture *f, model *md, int i)
     ProtobufCBinaryData old;
 
     if (md->gen[i] < 0) {
-        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old),
+        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old, 0),
                          KV_NOT_FOUND);
         return;
     }
     size_t vl = value_of(i, md->gen[i], val);
-    assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old), KV_OK);
+    assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old, 0), KV_OK);
     assert_int_equal(old.len, vl);
     assert_memory_equal(old.data, val, vl);
     md->keys--;
@@ -210,8 +210,8 @@ static void expect_key(fixture *f, const model *md, int i)
     char key[32], val[32];
     size_t kl = key_of(i, key);
     ProtobufCBinaryData v, view;
-    kv_status s = kv_engine_get(f->e, (uint8_t *)key, kl, &f->arena.pb, &v);
-    kv_status sv = kv_engine_get_view(f->e, (uint8_t *)key, kl, &f->arena.pb, &view);
+    kv_status s = kv_engine_get(f->e, (uint8_t *)key, kl, &f->arena.pb, &v, NULL);
+    kv_status sv = kv_engine_get_view(f->e, (uint8_t *)key, kl, &f->arena.pb, &view, NULL);
 
     if (md->gen[i] < 0) {
         assert_int_equal(s, KV_NOT_FOUND);

@@ -70,8 +70,8 @@ static void do_get(run *r, unsigned k)
     char key[16];
     size_t kl = key_of(k, key);
     ProtobufCBinaryData v, view;
-    kv_status s = kv_engine_get(r->e, (uint8_t *)key, kl, &r->arena.pb, &v);
-    kv_status sv = kv_engine_get_view(r->e, (uint8_t *)key, kl, &r->arena.pb, &view);
+    kv_status s = kv_engine_get(r->e, (uint8_t *)key, kl, &r->arena.pb, &v, NULL);
+    kv_status sv = kv_engine_get_view(r->e, (uint8_t *)key, kl, &r->arena.pb, &view, NULL);
 
     if (r->md.len[k] < 0) {
         if (s != KV_NOT_FOUND || sv != KV_NOT_FOUND)
@@ -92,7 +92,7 @@ static void do_set(run *r, unsigned k, size_t vlen, uint8_t fill)
     size_t kl = key_of(k, key);
 
     memset(val, fill, vlen);
-    if (kv_engine_set(r->e, (uint8_t *)key, kl, val, vlen) != KV_OK)
+    if (kv_engine_set(r->e, (uint8_t *)key, kl, val, vlen, 0) != KV_OK)
         abort();
     if (r->md.len[k] < 0) {
         r->md.keys++;
@@ -110,7 +110,7 @@ static void do_clear(run *r, unsigned k)
     char key[16];
     size_t kl = key_of(k, key);
     ProtobufCBinaryData old;
-    kv_status s = kv_engine_unset(r->e, (uint8_t *)key, kl, &r->arena.pb, &old);
+    kv_status s = kv_engine_unset(r->e, (uint8_t *)key, kl, &r->arena.pb, &old, 0);
 
     if (r->md.len[k] < 0) {
         if (s != KV_NOT_FOUND)

@@ -13,7 +13,10 @@ enum { K_OTHER, K_BYTES, K_U64, K_BOOL, K_U32, K_I32 };
 typedef struct pv_field {
     uint32_t id;
     uint32_t offset;            /* of the value in the message */
-    uint32_t has_offset;        /* of the has_ flag; 0: none (proto3) */
+    uint32_t has_offset;        /* of the has_ flag, or of the oneof's case
+                                   when one_of; 0: none (plain proto3) */
+    uint8_t one_of;             /* a oneof member: present when the case,
+                                   a uint32, holds this field's number */
     uint8_t kind;               /* K_* */
     uint8_t wire;               /* KV_WT_VARINT or KV_WT_LEN */
     uint8_t key_len;            /* bytes of key */
@@ -32,8 +35,6 @@ typedef struct pv_plan {
 
 static int kind_of(const ProtobufCFieldDescriptor *f)
 {
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-        return K_OTHER;
     if (f->label != PROTOBUF_C_LABEL_NONE && f->label != PROTOBUF_C_LABEL_OPTIONAL)
         return K_OTHER;
     switch (f->type) {
@@ -75,7 +76,11 @@ static inline const pv_plan *plan_of(const ProtobufCMessageDescriptor *desc)
         f->offset = fd->offset;
         f->kind = (uint8_t)kind_of(fd);
         f->wire = f->kind == K_BYTES ? KV_WT_LEN : KV_WT_VARINT;
-        f->has_offset = fd->label == PROTOBUF_C_LABEL_OPTIONAL ? fd->quantifier_offset : 0;
+        /* A oneof of scalars or bytes (proto3 `optional`, as protoc-c 1.4
+         * is given it, is a oneof of one): its case says which is set. */
+        f->one_of = (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
+        f->has_offset = fd->label == PROTOBUF_C_LABEL_OPTIONAL || f->one_of
+                        ? fd->quantifier_offset : 0;
         f->key_len = (uint8_t)(kv_varint_put(f->key, (uint64_t)fd->id << 3 | f->wire) - f->key);
         if (f->kind == K_OTHER)
             pl->flat = 0;
@@ -140,7 +145,9 @@ int kv_pbview_unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator 
         } else {
             store_varint(f, m, w.value, w.data);
         }
-        if (f->has_offset) {
+        if (f->one_of) {
+            memcpy(m + f->has_offset, &f->id, sizeof f->id);
+        } else if (f->has_offset) {
             protobuf_c_boolean has = 1;
             memcpy(m + f->has_offset, &has, sizeof has);
         }
@@ -157,7 +164,12 @@ static inline int field_value(const pv_field *f, const uint8_t *m, uint64_t *v,
 {
     const uint8_t *at = m + f->offset;
 
-    if (f->has_offset) {
+    if (f->one_of) {
+        uint32_t which;
+        memcpy(&which, m + f->has_offset, sizeof which);
+        if (which != f->id)
+            return 0;
+    } else if (f->has_offset) {
         protobuf_c_boolean has;
         memcpy(&has, m + f->has_offset, sizeof has);
         if (!has)

@@ -12,11 +12,12 @@
  * the same way removes protobuf-c's generic size-then-pack walk (another
  * 180 instructions per Set).
  *
- * What it reads and writes: fields that are singular (proto3, or proto3
- * `optional` with its has_ flag) varint scalars (int32, int64, uint32,
- * uint64, bool, enum) or bytes. Anything else (strings, which protoc-c
- * NUL-terminates; repeated fields; messages; oneofs; fixed and zigzag
- * types) is left to protobuf-c: when such a field is present, the caller
+ * What it reads and writes: fields that are singular (proto3, proto2-style
+ * `optional` with its has_ flag, or members of a oneof, which proto3
+ * `optional` is for protoc-c 1.4: see proto/kvstore/v1/meson.build) varint
+ * scalars (int32, int64, uint32, uint64, bool, enum) or bytes. Anything
+ * else (strings, which protoc-c NUL-terminates; repeated fields; messages;
+ * fixed and zigzag types) is left to protobuf-c: when such a field is present, the caller
  * is told to use protobuf-c for that message. The result is protobuf-c's (tests/
  * test_envelope.c and fuzz_frame check both agree), except that field
  * number 0 and keys wider than 32 bits are refused (see pbfield.h), and

@@ -311,6 +311,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     s->env = (kv_service_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard, NULL };
+    s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");

@@ -1,12 +1,16 @@
-/* service.c - handlers of the KV service: validate, call the engine, answer.
+/* service.c - handlers of the KV service: each runs its operation (ops.c,
+ * txn.c: checks, engine calls, revisions) and answers.
  * Every handler either calls closure(response) or kv_call_fail() then
  * closure(NULL) before it returns (a handler that answers later uses
  * kv_call_defer(), see session.h). Response messages live on the stack:
  * the closure packs them before returning. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <ev.h>
+#include "ops.h"
 #include "service.h"
+#include "txn.h"
 #include "session.h"
 #include "ping_view.pb-c.h"
 #include "log.h"
@@ -15,54 +19,26 @@
 
 #define SVC(svc) ((kv_service *)(svc))
 
-/* Answers a failed engine call: the status and a reason for it, the
- * engine's own (copied into the request arena) when it gave one. */
-static void fail_engine(kv_service *x, void *data, kv_status st)
+/* Answers the call that OP failed with ST. */
+static void fail_op(void *data, const kv_op *op, kv_status st)
 {
-    kv_call *call = data;
-    const char *why = st == KV_NOT_FOUND ? NULL : kv_engine_last_error(x->env->engine);
-
-    if (why) {
-        size_t n = strlen(why) + 1;
-        char *copy = call->alloc->alloc(call->alloc->allocator_data, n);
-        if (copy) {
-            memcpy(copy, why, n);
-            kv_call_fail(data, st, copy);
-            return;
-        }
-    }
-    kv_call_fail(data, st, st == KV_NOT_FOUND ? "key not found"
-                         : st == KV_RESOURCE_EXHAUSTED ? "server out of memory"
-                         : st == KV_INVALID_ARGUMENT ? "key or value too large"
-                         : "storage engine failure");
+    kv_call_fail(data, st, op->why ? op->why : "request failed");
 }
 
-/* Fails the call with a formatted reason kept in the request arena. */
-static void fail_fmt(void *data, kv_status st, const char *fmt, size_t a, size_t b)
-{
-    kv_call *call = data;
-    char *msg = call->alloc->alloc(call->alloc->allocator_data, 160);
-
-    if (msg)
-        snprintf(msg, 160, fmt, a, b);
-    kv_call_fail(data, st, msg ? msg : "request over a server limit");
-}
-
-/* Fails the call when KEY is empty or over the limit; returns whether it
- * did. */
-static int reject_key(kv_service *x, const ProtobufCBinaryData *key, void *data)
-{
-    if (key->len == 0) {
-        kv_call_fail(data, KV_INVALID_ARGUMENT, "key must not be empty");
-        return 1;
-    }
-    if (key->len > x->env->limits.max_key_bytes) {
-        fail_fmt(data, KV_INVALID_ARGUMENT, "key of %zu bytes exceeds the limit of %zu bytes",
-                 key->len, x->env->limits.max_key_bytes);
-        return 1;
-    }
-    return 0;
-}
+/* Runs a data model operation FN for one rpc (ops.h) and answers it: the
+ * answer OUT, or the failure. */
+#define RUN_OP(svc, fn, in, out, closure, data)                                 \
+    do {                                                                        \
+        kv_op op_;                                                              \
+        kv_op_init(&op_, SVC(svc)->env, ((kv_call *)(data))->alloc);            \
+        kv_status st_ = fn(&op_, in, out);                                      \
+        if (st_ != KV_OK) {                                                     \
+            fail_op(data, &op_, st_);                                           \
+            closure(NULL, data);                                                \
+            return;                                                             \
+        }                                                                       \
+        closure(out, data);                                                     \
+    } while (0)
 
 /* Ping echoes its message byte for byte, which a PingRequest cannot give:
  * protoc-c unpacks a string into a NUL-terminated char *, so "ab\0cd"
@@ -77,11 +53,13 @@ static void svc_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingReques
     Kvstore__Server__PingView out = KVSTORE__SERVER__PING_VIEW__INIT;
     const Kvstore__Server__PingView *req = (const Kvstore__Server__PingView *)(const void *)in;
 
-    (void)svc;
     size_t bad = kv_utf8_check(req->message.data, req->message.len);
     if (bad < req->message.len) {
-        fail_fmt(data, KV_INVALID_ARGUMENT, "Ping message is not valid UTF-8 (at byte %zu of "
-                 "%zu); it is a protobuf string", bad, req->message.len);
+        kv_op op;
+        kv_op_init(&op, SVC(svc)->env, ((kv_call *)data)->alloc);
+        fail_op(data, &op, kv_op_fail(&op, KV_INVALID_ARGUMENT, "Ping message is not valid "
+                                      "UTF-8 (at byte %" PRIu64 " of %" PRIu64 "); it is a "
+                                      "protobuf string", bad, req->message.len));
         closure(NULL, data);
         return;
     }
@@ -95,50 +73,14 @@ static void svc_ping(Kvstore__V1__KV_Service *svc, const Kvstore__V1__PingReques
     closure((const Kvstore__V1__PingResponse *)(const void *)&out, data);
 }
 
+/* Get's value is a view of the engine's bytes (kv_op_get): the closure
+ * packs the answer before anything can write to the engine. */
 static void svc_get(Kvstore__V1__KV_Service *svc, const Kvstore__V1__GetRequest *in,
                      Kvstore__V1__GetResponse_Closure closure, void *data)
 {
     Kvstore__V1__GetResponse out = KVSTORE__V1__GET_RESPONSE__INIT;
-    kv_call *call = data;
 
-    if (reject_key(SVC(svc), &in->key, data)) {
-        closure(NULL, data);
-        return;
-    }
-    /* A view of the engine's bytes, not a copy: the closure packs the
-     * answer before anything can write to the engine. */
-    kv_status st = kv_engine_get_view(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                      call->alloc, &out.value, NULL);
-    if (st != KV_OK) {
-        fail_engine(SVC(svc), data, st);
-        closure(NULL, data);
-        return;
-    }
-    closure(&out, data);
-}
-
-/* Fails a Set whose value is over the limit, or that would take the engine
- * past --max-memory-bytes; returns whether it did. */
-static int reject_value(kv_service *x, const Kvstore__V1__SetRequest *in, void *data)
-{
-    const kv_limits *l = &x->env->limits;
-
-    if (in->value.len > l->max_value_bytes) {
-        fail_fmt(data, KV_INVALID_ARGUMENT, "value of %zu bytes exceeds the limit of %zu bytes",
-                 in->value.len, l->max_value_bytes);
-        return 1;
-    }
-    if (l->max_memory_bytes) {
-        kv_engine_stats es;
-        kv_engine_stats_get(x->env->engine, &es);
-        if (es.memory_bytes + in->key.len + in->value.len > l->max_memory_bytes) {
-            fail_fmt(data, KV_RESOURCE_EXHAUSTED,
-                     "memory limit reached: %zu of %zu bytes in use; Clear keys or raise --max-memory-bytes",
-                     (size_t)es.memory_bytes, (size_t)l->max_memory_bytes);
-            return 1;
-        }
-    }
-    return 0;
+    RUN_OP(svc, kv_op_get, in, &out, closure, data);
 }
 
 static void svc_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest *in,
@@ -146,40 +88,40 @@ static void svc_set(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SetRequest 
 {
     Kvstore__V1__SetResponse out = KVSTORE__V1__SET_RESPONSE__INIT;
 
-    if (reject_key(SVC(svc), &in->key, data) || reject_value(SVC(svc), in, data)) {
-        closure(NULL, data);
-        return;
-    }
-    kv_status st = kv_engine_set(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                 in->value.data, in->value.len, 0);
-    if (st != KV_OK) {
-        fail_engine(SVC(svc), data, st);
-        closure(NULL, data);
-        return;
-    }
-    out.key = in->key;
-    closure(&out, data);
+    RUN_OP(svc, kv_op_set, in, &out, closure, data);
 }
 
 static void svc_clear(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClearRequest *in,
                        Kvstore__V1__ClearResponse_Closure closure, void *data)
 {
     Kvstore__V1__ClearResponse out = KVSTORE__V1__CLEAR_RESPONSE__INIT;
-    kv_call *call = data;
 
-    if (reject_key(SVC(svc), &in->key, data)) {
-        closure(NULL, data);
-        return;
-    }
-    kv_status st = kv_engine_unset(SVC(svc)->env->engine, in->key.data, in->key.len,
-                                   call->alloc, &out.value, 0);
-    if (st != KV_OK && st != KV_NOT_FOUND) {
-        fail_engine(SVC(svc), data, st);
-        closure(NULL, data);
-        return;
-    }
-    out.found = st == KV_OK;
-    closure(&out, data);
+    RUN_OP(svc, kv_op_clear, in, &out, closure, data);
+}
+
+static void svc_range(Kvstore__V1__KV_Service *svc, const Kvstore__V1__RangeRequest *in,
+                       Kvstore__V1__RangeResponse_Closure closure, void *data)
+{
+    Kvstore__V1__RangeResponse out = KVSTORE__V1__RANGE_RESPONSE__INIT;
+
+    RUN_OP(svc, kv_op_range, in, &out, closure, data);
+}
+
+static void svc_clear_range(Kvstore__V1__KV_Service *svc,
+                             const Kvstore__V1__ClearRangeRequest *in,
+                             Kvstore__V1__ClearRangeResponse_Closure closure, void *data)
+{
+    Kvstore__V1__ClearRangeResponse out = KVSTORE__V1__CLEAR_RANGE_RESPONSE__INIT;
+
+    RUN_OP(svc, kv_op_clear_range, in, &out, closure, data);
+}
+
+static void svc_txn(Kvstore__V1__KV_Service *svc, const Kvstore__V1__TxnRequest *in,
+                     Kvstore__V1__TxnResponse_Closure closure, void *data)
+{
+    Kvstore__V1__TxnResponse out = KVSTORE__V1__TXN_RESPONSE__INIT;
+
+    RUN_OP(svc, kv_txn_run, in, &out, closure, data);
 }
 
 static void svc_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequest *in,
@@ -233,6 +175,7 @@ static void svc_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequ
     out.output_buffer_bytes = st->output_bytes;
     out.connections_closed_output = st->conns_closed_output;
     out.auth_refused = SVC(svc)->env->guard ? SVC(svc)->env->guard->refused : 0;
+    out.revision = kv_engine_revision(SVC(svc)->env->engine);
     out.engine = (char *)SVC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
@@ -285,21 +228,6 @@ static void svc_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReques
     }
     closure(NULL, data);
 }
-
-/* TODO(issue 13): Range, ClearRange and Txn, answered UNIMPLEMENTED until
- * their handlers land, so that no NULL handler is ever called. */
-#define SVC_PENDING(name, Req, Resp)                                                \
-    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in, \
-                           Kvstore__V1__##Resp##_Closure closure, void *data)        \
-    {                                                                               \
-        (void)svc;                                                                  \
-        (void)in;                                                                   \
-        kv_call_fail(data, KV_UNIMPLEMENTED, "not yet");                            \
-        closure(NULL, data);                                                        \
-    }
-SVC_PENDING(range, RangeRequest, RangeResponse)
-SVC_PENDING(clear_range, ClearRangeRequest, ClearRangeResponse)
-SVC_PENDING(txn, TxnRequest, TxnResponse)
 
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,

@@ -21,6 +21,9 @@ typedef struct kv_limits {
     size_t max_key_bytes;
     size_t max_value_bytes;
     uint64_t max_memory_bytes;  /* engine memory for stored data; 0 = no limit */
+    size_t max_frame_bytes;     /* the largest answer frame (Range pages are
+                                   cut to fit): the server's frame limit;
+                                   0 = no limit */
 } kv_limits;
 
 /* What every connection's service shares; owned by the server. */

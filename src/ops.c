@@ -1,0 +1,354 @@
+/* ops.c - the data model's operations on an engine (see ops.h): the
+ * checks of a request, the engine calls with their revisions, and the
+ * answer's fields. Owns no state; the engine is the service's. */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "ops.h"
+
+#define SET_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
+#define CLEAR_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
+
+void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc)
+{
+    op->engine = env->engine;
+    op->limits = &env->limits;
+    op->alloc = alloc;
+    op->rev = kv_engine_revision(env->engine) + 1;
+    op->budget = !env->limits.max_frame_bytes ? SIZE_MAX
+               : env->limits.max_frame_bytes > KV_ANSWER_HEADROOM
+               ? env->limits.max_frame_bytes - KV_ANSWER_HEADROOM : 0;
+    op->in_txn = 0;
+    op->why = NULL;
+}
+
+kv_status kv_op_fail(kv_op *op, kv_status st, const char *fmt, uint64_t a, uint64_t b)
+{
+    char *msg = op->alloc->alloc(op->alloc->allocator_data, 200);
+
+    if (msg)
+        snprintf(msg, 200, fmt, a, b);
+    op->why = msg ? msg : "request over a server limit";
+    return st;
+}
+
+kv_status kv_op_engine_failed(kv_op *op, kv_status st)
+{
+    const char *why = st == KV_NOT_FOUND ? NULL : kv_engine_last_error(op->engine);
+
+    if (why) {
+        size_t n = strlen(why) + 1;
+        char *copy = op->alloc->alloc(op->alloc->allocator_data, n);
+        if (copy) {
+            memcpy(copy, why, n);
+            op->why = copy;
+            return st;
+        }
+    }
+    op->why = st == KV_NOT_FOUND ? "key not found"
+            : st == KV_RESOURCE_EXHAUSTED ? "server out of memory"
+            : st == KV_INVALID_ARGUMENT ? "key or value too large"
+            : "storage engine failure";
+    return st;
+}
+
+kv_status kv_op_check_key(kv_op *op, const ProtobufCBinaryData *key)
+{
+    if (key->len == 0) {
+        op->why = "key must not be empty";
+        return KV_INVALID_ARGUMENT;
+    }
+    if (key->len > op->limits->max_key_bytes)
+        return kv_op_fail(op, KV_INVALID_ARGUMENT,
+                          "key of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
+                          key->len, op->limits->max_key_bytes);
+    return KV_OK;
+}
+
+/* Refuses IF_REV where a Txn runs the write (its compares say when). */
+static kv_status check_condition(kv_op *op, int has_if)
+{
+    if (has_if && op->in_txn) {
+        op->why = "if_mod_revision is not allowed inside a Txn: compare MOD_REVISION instead";
+        return KV_INVALID_ARGUMENT;
+    }
+    return KV_OK;
+}
+
+kv_status kv_op_check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
+{
+    kv_status st = kv_op_check_key(op, &in->key);
+
+    if (st != KV_OK)
+        return st;
+    if (in->value.len > op->limits->max_value_bytes)
+        return kv_op_fail(op, KV_INVALID_ARGUMENT,
+                          "value of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
+                          in->value.len, op->limits->max_value_bytes);
+    return check_condition(op, SET_IF(in));
+}
+
+kv_status kv_op_check_clear(kv_op *op, const Kvstore__V1__ClearRequest *in)
+{
+    kv_status st = kv_op_check_key(op, &in->key);
+
+    return st != KV_OK ? st : check_condition(op, CLEAR_IF(in));
+}
+
+/* A conditional write's test: KV_OK when KEY's mod_revision (0 when
+ * absent) is WANT, else KV_FAILED_PRECONDITION saying what it is. */
+static kv_status check_mod_revision(kv_op *op, const ProtobufCBinaryData *key, uint64_t want)
+{
+    ProtobufCBinaryData v;
+    kv_meta meta = { 0 };
+    kv_status st = kv_engine_get_view(op->engine, key->data, key->len, op->alloc, &v, &meta);
+
+    if (st != KV_OK && st != KV_NOT_FOUND)
+        return kv_op_engine_failed(op, st);
+    if (meta.mod_revision == want)
+        return KV_OK;
+    if (st == KV_NOT_FOUND)
+        return kv_op_fail(op, KV_FAILED_PRECONDITION, "if_mod_revision %" PRIu64 " does not hold: "
+                          "the key does not exist (mod_revision %" PRIu64 ")", want, 0);
+    return kv_op_fail(op, KV_FAILED_PRECONDITION, "if_mod_revision %" PRIu64 " does not hold: "
+                      "the key's mod_revision is %" PRIu64, want, meta.mod_revision);
+}
+
+kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__GetResponse *out)
+{
+    kv_meta meta;
+    kv_status st = kv_op_check_key(op, &in->key);
+
+    if (st != KV_OK)
+        return st;
+    /* Outside a Txn a view of the engine's bytes, not a copy: the caller
+     * packs the answer before anything can write to the engine. */
+    if (op->in_txn)
+        st = kv_engine_get(op->engine, in->key.data, in->key.len, op->alloc, &out->value, &meta);
+    else
+        st = kv_engine_get_view(op->engine, in->key.data, in->key.len, op->alloc, &out->value,
+                                &meta);
+    out->revision = kv_engine_revision(op->engine);
+    if (st == KV_NOT_FOUND && op->in_txn)
+        return KV_OK;           /* found = false */
+    if (st != KV_OK)
+        return kv_op_engine_failed(op, st);
+    out->found = 1;
+    out->create_revision = meta.create_revision;
+    out->mod_revision = meta.mod_revision;
+    out->version = meta.version;
+    return KV_OK;
+}
+
+/* Refuses a Set that would take the engine past --max-memory-bytes. */
+static kv_status check_memory(kv_op *op, const Kvstore__V1__SetRequest *in)
+{
+    uint64_t max = op->limits->max_memory_bytes;
+    kv_engine_stats es;
+
+    if (!max)
+        return KV_OK;
+    kv_engine_stats_get(op->engine, &es);
+    if (es.memory_bytes + in->key.len + in->value.len <= max)
+        return KV_OK;
+    return kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "memory limit reached: %" PRIu64 " of %" PRIu64
+                      " bytes in use; Clear keys or raise --max-memory-bytes", es.memory_bytes, max);
+}
+
+kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__SetResponse *out)
+{
+    kv_status st = kv_op_check_set(op, in);
+
+    if (st == KV_OK)
+        st = check_memory(op, in);
+    if (st == KV_OK && SET_IF(in))
+        st = check_mod_revision(op, &in->key, in->if_mod_revision);
+    if (st != KV_OK)
+        return st;
+    st = kv_engine_set(op->engine, in->key.data, in->key.len, in->value.data, in->value.len,
+                       op->rev);
+    if (st != KV_OK)
+        return kv_op_engine_failed(op, st);
+    out->key = in->key;
+    out->revision = op->rev;
+    return KV_OK;
+}
+
+kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
+                      Kvstore__V1__ClearResponse *out)
+{
+    kv_status st = kv_op_check_clear(op, in);
+
+    if (st == KV_OK && CLEAR_IF(in))
+        st = check_mod_revision(op, &in->key, in->if_mod_revision);
+    if (st != KV_OK)
+        return st;
+    st = kv_engine_unset(op->engine, in->key.data, in->key.len, op->alloc, &out->value, op->rev);
+    if (st != KV_OK && st != KV_NOT_FOUND)
+        return kv_op_engine_failed(op, st);
+    out->found = st == KV_OK;
+    out->revision = out->found ? op->rev : 0;
+    return KV_OK;
+}
+
+kv_status kv_op_select(kv_op *op, const ProtobufCBinaryData *start, const ProtobufCBinaryData *end,
+                       const ProtobufCBinaryData *prefix, int required, kv_range *r)
+{
+    *r = (kv_range){ start->data, start->len, end->data, end->len };
+    if (prefix->len && (start->len || end->len)) {
+        op->why = "prefix cannot be given together with start or end";
+        return KV_INVALID_ARGUMENT;
+    }
+    if (!prefix->len) {
+        if (required && !start->len && !end->len) {
+            op->why = "no keys selected: give prefix, start or end (start = \"\\x00\" selects "
+                      "every key)";
+            return KV_INVALID_ARGUMENT;
+        }
+        return KV_OK;
+    }
+    /* Every key that begins with P: [P, the first key after all of them),
+     * which is P with its last byte below 0xff raised by one and what
+     * follows it dropped; a P of only 0xff bytes has no such key. */
+    size_t n = prefix->len;
+    while (n && prefix->data[n - 1] == 0xff)
+        n--;
+    *r = (kv_range){ prefix->data, prefix->len, NULL, 0 };
+    if (!n)
+        return KV_OK;
+    uint8_t *e = op->alloc->alloc(op->alloc->allocator_data, n);
+    if (!e) {
+        op->why = "server out of memory";
+        return KV_RESOURCE_EXHAUSTED;
+    }
+    memcpy(e, prefix->data, n);
+    e[n - 1]++;
+    r->end = e;
+    r->end_len = n;
+    return KV_OK;
+}
+
+static size_t field_size(size_t len)    /* key, varint length, bytes */
+{
+    size_t n = 1;
+
+    while (len >= 0x80) {
+        len >>= 7;
+        n++;
+    }
+    return 1 + n;
+}
+
+static size_t number_size(uint64_t v)   /* key and varint; 0 is not sent */
+{
+    return v ? field_size(v) : 0;
+}
+
+/* What a walk fills: the page so far. */
+typedef struct page {
+    kv_op *op;
+    Kvstore__V1__RangeResponse *out;
+    Kvstore__V1__KeyValue *kvs;
+    size_t cap;                 /* KeyValues allocated */
+    int keys_only;
+    kv_status st;
+} page;
+
+/* kv_entry_fn: copies one key (and value) into the page, unless the page
+ * is full or its answer would pass the budget. */
+static int page_add(void *ctx, const kv_entry *e)
+{
+    page *pg = ctx;
+    kv_op *op = pg->op;
+    size_t vlen = pg->keys_only ? 0 : e->vlen;
+
+    if (pg->out->n_kvs == pg->cap)
+        return 1;
+    size_t body = field_size(e->klen) + e->klen + (vlen ? field_size(vlen) + vlen : 0) +
+                  number_size(e->meta.create_revision) + number_size(e->meta.mod_revision) +
+                  number_size(e->meta.version);
+    size_t need = field_size(body) + body;
+    if (need > op->budget) {
+        if (!pg->out->n_kvs)
+            pg->st = kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "the first key of the range needs %"
+                                PRIu64 " bytes, more than the %" PRIu64 " an answer frame has "
+                                "left (--max-frame-bytes); read it with Get or keys_only", need,
+                                op->budget);
+        return 1;
+    }
+    Kvstore__V1__KeyValue *kv = &pg->kvs[pg->out->n_kvs];
+    kvstore__v1__key_value__init(kv);
+    uint8_t *bytes = op->alloc->alloc(op->alloc->allocator_data, e->klen + vlen);
+    if (!bytes) {
+        pg->st = KV_RESOURCE_EXHAUSTED;
+        op->why = "server out of memory";
+        return 1;
+    }
+    memcpy(bytes, e->key, e->klen);
+    kv->key = (ProtobufCBinaryData){ e->klen, bytes };
+    if (vlen) {
+        memcpy(bytes + e->klen, e->value, vlen);
+        kv->value = (ProtobufCBinaryData){ vlen, bytes + e->klen };
+    }
+    kv->create_revision = e->meta.create_revision;
+    kv->mod_revision = e->meta.mod_revision;
+    kv->version = e->meta.version;
+    pg->out->kvs[pg->out->n_kvs++] = kv;
+    op->budget -= need;
+    return 0;
+}
+
+kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
+                      Kvstore__V1__RangeResponse *out)
+{
+    kv_range r;
+    uint64_t count;
+    kv_status st = kv_op_select(op, &in->start, &in->end, &in->prefix, 0, &r);
+
+    if (st != KV_OK)
+        return st;
+    out->revision = kv_engine_revision(op->engine);
+    if ((st = kv_engine_count(op->engine, &r, &count)) != KV_OK)
+        return kv_op_engine_failed(op, st);
+    out->count = count;
+    if (in->count_only || !count) {
+        out->more = 0;
+        return KV_OK;
+    }
+    page pg = { op, out, NULL, in->limit && in->limit < KV_RANGE_MAX_PAGE ? in->limit
+                                                                         : KV_RANGE_MAX_PAGE,
+                in->keys_only, KV_OK };
+    if (pg.cap > count)
+        pg.cap = (size_t)count;
+    pg.kvs = op->alloc->alloc(op->alloc->allocator_data, pg.cap * sizeof *pg.kvs);
+    out->kvs = op->alloc->alloc(op->alloc->allocator_data, pg.cap * sizeof *out->kvs);
+    if (!pg.kvs || !out->kvs) {
+        op->why = "server out of memory";
+        return KV_RESOURCE_EXHAUSTED;
+    }
+    out->n_kvs = 0;
+    st = kv_engine_walk(op->engine, &r, in->reverse, !in->keys_only, page_add, &pg);
+    if (st != KV_OK)
+        return kv_op_engine_failed(op, st);
+    if (pg.st != KV_OK)
+        return pg.st;
+    out->more = out->n_kvs < count;
+    return KV_OK;
+}
+
+kv_status kv_op_clear_range(kv_op *op, const Kvstore__V1__ClearRangeRequest *in,
+                            Kvstore__V1__ClearRangeResponse *out)
+{
+    kv_range r;
+    uint64_t deleted = 0;
+    kv_status st = kv_op_select(op, &in->start, &in->end, &in->prefix, 1, &r);
+
+    if (st != KV_OK)
+        return st;
+    if ((st = kv_engine_unset_range(op->engine, &r, op->rev, &deleted)) != KV_OK)
+        return kv_op_engine_failed(op, st);
+    out->deleted = deleted;
+    out->revision = deleted ? op->rev : 0;
+    return KV_OK;
+}

@@ -1,0 +1,83 @@
+/* ops.h - the data model's operations on an engine: Get, Set, Clear, Range
+ * and ClearRange, each checked, run and answered in one place, for the rpc
+ * handlers (service.c) and for Txn (txn.c), which runs several of them as
+ * one write. What the rules are is docs/PROTOCOL.md's; where each lives in
+ * code is here.
+ *
+ * Every kv_op_* that can fail returns a kv_status and, when it is not
+ * KV_OK, leaves a one-line reason in op->why (a static string or one in
+ * op->alloc). Answers' bytes are views of the request (keys) or come from
+ * op->alloc (values copied out of the engine), except a Get outside a Txn,
+ * whose value is the engine's own bytes (see kv_op_get). */
+#ifndef KV_OPS_H
+#define KV_OPS_H
+
+#include "service.h"
+
+/* The most keys one Range page holds (limit 0, or a limit above it). */
+#define KV_RANGE_MAX_PAGE 10000u
+/* The most compares, and the most operations in each branch, of a Txn. */
+#define KV_TXN_MAX_COMPARES 128u
+#define KV_TXN_MAX_OPS 128u
+/* Bytes of a frame kept for the envelope around an answer's payload. */
+#define KV_ANSWER_HEADROOM 64u
+
+typedef struct kv_op {
+    kv_engine *engine;
+    const kv_limits *limits;
+    ProtobufCAllocator *alloc;  /* the request's arena */
+    uint64_t rev;               /* the revision the writes make */
+    size_t budget;              /* answer bytes left under the frame limit */
+    int in_txn;                 /* inside a Txn: values copied (a later
+                                   write may move the engine's bytes), a
+                                   Get of a missing key is found = false,
+                                   conditional writes refused */
+    const char *why;            /* the reason of the last failure */
+} kv_op;
+
+/* Prepares OP for one request of ENV: its writes make the revision after
+ * the engine's, its answer may take a frame of ENV's limit. */
+void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc);
+
+/* The single-key operations. KV_OK with OUT filled, or an error: Get of a
+ * missing key outside a Txn is KV_NOT_FOUND; a conditional write whose
+ * if_mod_revision does not hold is KV_FAILED_PRECONDITION with nothing
+ * changed; a bad request KV_INVALID_ARGUMENT. Outside a Txn a Get's value
+ * points at the engine's bytes: pack the answer before anything writes. */
+kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__GetResponse *out);
+kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__SetResponse *out);
+kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
+                      Kvstore__V1__ClearResponse *out);
+
+/* Range: a page of at most the request's limit (KV_RANGE_MAX_PAGE when 0
+ * or above), cut short so that its answer stays within op->budget, which
+ * it lowers by what the page takes. KeyValues and their bytes come from
+ * op->alloc. KV_INVALID_ARGUMENT for prefix together with start or end;
+ * KV_RESOURCE_EXHAUSTED when not even one key fits the budget. */
+kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
+                      Kvstore__V1__RangeResponse *out);
+kv_status kv_op_clear_range(kv_op *op, const Kvstore__V1__ClearRangeRequest *in,
+                            Kvstore__V1__ClearRangeResponse *out);
+
+/* The checks the operations above make before touching the engine, for a
+ * Txn to make on every operation before it runs any. KV_OK or
+ * KV_INVALID_ARGUMENT with op->why. */
+kv_status kv_op_check_key(kv_op *op, const ProtobufCBinaryData *key);
+kv_status kv_op_check_set(kv_op *op, const Kvstore__V1__SetRequest *in);
+kv_status kv_op_check_clear(kv_op *op, const Kvstore__V1__ClearRequest *in);
+
+/* The keys a Range or ClearRange selects, in *R (bytes of the request or
+ * of op->alloc). REQUIRED: a request with no selector at all is refused
+ * (ClearRange) rather than meaning every key (Range). KV_OK or
+ * KV_INVALID_ARGUMENT with op->why. */
+kv_status kv_op_select(kv_op *op, const ProtobufCBinaryData *start, const ProtobufCBinaryData *end,
+                       const ProtobufCBinaryData *prefix, int required, kv_range *r);
+
+/* op->why for a failed engine call: the engine's own reason when it gave
+ * one (copied into op->alloc), else a generic one for ST. Returns ST. */
+kv_status kv_op_engine_failed(kv_op *op, kv_status st);
+
+/* Fails with a formatted reason in op->alloc: FMT takes two PRIu64. */
+kv_status kv_op_fail(kv_op *op, kv_status st, const char *fmt, uint64_t a, uint64_t b);
+
+#endif /* KV_OPS_H */

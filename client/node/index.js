@@ -1,13 +1,15 @@
 // index.js - the public surface of the kvstore Node.js client; the code
-// lives in lib/ (client, connection, framing, proto, errors).
+// lives in lib/ (client, txn, values, connection, framing, proto, errors).
 'use strict';
 
 const { Client, connect, DEFAULT_TIMEOUT } = require('./lib/client');
-const { RpcError, KeyNotFoundError } = require('./lib/errors');
+const { RpcError, KeyNotFoundError, FailedPreconditionError } = require('./lib/errors');
+const { Txn, compare, op } = require('./lib/txn');
+const { prefixEnd } = require('./lib/values');
 const { loadProto, DEFAULT_PROTO_PATH } = require('./lib/proto');
 const { parseEndpoint } = require('./lib/connection');
 
 module.exports = {
-  connect, Client, RpcError, KeyNotFoundError, loadProto, parseEndpoint,
-  DEFAULT_PROTO_PATH, DEFAULT_TIMEOUT,
+  connect, Client, RpcError, KeyNotFoundError, FailedPreconditionError, loadProto, parseEndpoint,
+  Txn, compare, op, prefixEnd, DEFAULT_PROTO_PATH, DEFAULT_TIMEOUT,
 };

@@ -52,6 +52,10 @@ const ProtobufCMessageDescriptor *const kv_wire_answer_messages[] = {
     &kvstore__v1__clear_response__descriptor,
     &kvstore__v1__auth_response__descriptor,
     &kvstore__v1__stats_response__descriptor,
+    &kvstore__v1__key_value__descriptor,
+    &kvstore__v1__range_response__descriptor,
+    &kvstore__v1__clear_range_response__descriptor,
+    &kvstore__v1__txn_response__descriptor,
     NULL,
 };
 
@@ -81,15 +85,28 @@ const ProtobufCMessageDescriptor *const kv_wire_request_messages[] = {
     &kvstore__v1__clear_request__descriptor,
     &kvstore__v1__stats_request__descriptor,
     &kvstore__v1__auth_request__descriptor,
+    &kvstore__v1__range_request__descriptor,
+    &kvstore__v1__clear_range_request__descriptor,
+    &kvstore__v1__compare__descriptor,
+    &kvstore__v1__txn_request__descriptor,
     NULL,
 };
 
 /* Whether field FD holds the same value in A and B. */
 static int same_field(const ProtobufCFieldDescriptor *fd, const uint8_t *a, const uint8_t *b)
 {
-    if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
-        memcmp(a + fd->quantifier_offset, b + fd->quantifier_offset, sizeof(protobuf_c_boolean)))
+    if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t ca, cb;
+        memcpy(&ca, a + fd->quantifier_offset, sizeof ca);
+        memcpy(&cb, b + fd->quantifier_offset, sizeof cb);
+        if (ca != cb)
+            return 0;
+        if (ca != fd->id)
+            return 1;           /* another member's bytes */
+    } else if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
+        memcmp(a + fd->quantifier_offset, b + fd->quantifier_offset, sizeof(protobuf_c_boolean))) {
         return 0;
+    }
     switch (fd->type) {
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *x = (const void *)(a + fd->offset);

@@ -7,25 +7,39 @@
 const { loadProto } = require('./proto');
 const { Connection } = require('./connection');
 const { makeError } = require('./errors');
+const { Txn } = require('./txn');
+const {
+  UINT32_MAX, asBytes, num, checkUint, selector, prefixEnd, entryOfGet, pageOf, clearedValue,
+} = require('./values');
 
 const DEFAULT_TIMEOUT = 5000;
 
-// A key or value: Buffer/Uint8Array as is, a string as UTF-8.
-function asBytes(value, what) {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return value;
-  throw new TypeError(`${what} must be a Buffer, Uint8Array or string`);
-}
-
 // protobufjs reads a string given for a bytes field as base64; a key
 // written "k" would silently become empty. Here a string in a bytes field
-// of the request means its UTF-8 bytes, as in the helpers.
+// of the request means its UTF-8 bytes, as in the helpers, at any depth
+// of a plain object (a TxnRequest's compares and operations too).
 function utf8BytesFields(type, object) {
+  if (object === null || typeof object !== 'object' || object instanceof type.ctor) return object;
   let copy = null;
   for (const field of type.fieldsArray) {
-    if (field.type === 'bytes' && typeof object[field.name] === 'string') {
+    const value = object[field.name];
+    if (value === undefined || value === null) continue;
+    let converted = value;
+    const one = field.type === 'bytes'
+      ? (v) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v)
+      : field.resolvedType && field.resolvedType.fieldsArray && !field.map
+        ? (v) => utf8BytesFields(field.resolvedType, v)
+        : null;
+    if (!one) continue;
+    if (field.repeated && Array.isArray(value)) {
+      const mapped = value.map(one);
+      if (mapped.some((v, i) => v !== value[i])) converted = mapped;
+    } else {
+      converted = one(value);
+    }
+    if (converted !== value) {
       copy = copy || { ...object };
-      copy[field.name] = Buffer.from(object[field.name], 'utf8');
+      copy[field.name] = converted;
     }
   }
   return copy || object;
@@ -111,9 +125,106 @@ class Client {
   }
 
   // Removes KEY; resolves with its old value (a Buffer), or null when absent.
-  async clear(key, options) {
-    const answer = await this.call('Clear', { key: asBytes(key, 'key') }, options);
-    return answer.found ? Buffer.from(answer.value) : null;
+  // OPTIONS.ifModRevision: only when the key's mod_revision is that (0: only
+  // when absent, which then changes nothing); else rejects with
+  // FailedPreconditionError and the key stays.
+  async clear(key, options = {}) {
+    const request = { key: asBytes(key, 'key') };
+    if (options.ifModRevision !== undefined && options.ifModRevision !== null) {
+      request.if_mod_revision = checkUint(options.ifModRevision, 'ifModRevision');
+    }
+    return clearedValue(await this.call('Clear', request, options));
+  }
+
+  // KEY with its revisions: { key, value, createRevision, modRevision,
+  // version, revision } (revision: the store's at the read). Rejects with
+  // KeyNotFoundError when absent; get() is the same, value only.
+  async getEntry(key, options) {
+    const bytes = asBytes(key, 'key');
+    return entryOfGet(bytes, await this.call('Get', { key: bytes }, options));
+  }
+
+  // Compare-and-set: stores VALUE under KEY only if the key's mod_revision is
+  // MOD_REVISION, where 0 means "only if absent" (create-only). Resolves with
+  // the revision the write made; otherwise rejects with
+  // FailedPreconditionError (FAILED_PRECONDITION, 9; its details say the
+  // current mod_revision) and nothing changes.
+  async cas(key, value, modRevision, options) {
+    const request = {
+      key: asBytes(key, 'key'),
+      value: asBytes(value, 'value'),
+      if_mod_revision: checkUint(modRevision, 'modRevision'),
+    };
+    return num((await this.call('Set', request, options)).revision);
+  }
+
+  // One Range call. QUERY: { start, end, prefix, limit, keysOnly, reverse }:
+  // the keys of [start, end) (no end: no upper bound) or those beginning
+  // with prefix (not both), at most limit of them (0 or none: the server's
+  // maximum page). Resolves with { entries, more, count, revision }: count
+  // is the keys of the whole range. range() pages for you.
+  async rangePage(query = {}, options) {
+    const request = { ...selector(query) };
+    if (query.limit !== undefined) request.limit = checkUint(query.limit, 'limit', UINT32_MAX);
+    if (query.keysOnly) request.keys_only = true;
+    if (query.reverse) request.reverse = true;
+    return pageOf(await this.call('Range', request, options));
+  }
+
+  // The keys of [start, end) or of prefix, in byte order (memcmp, shorter
+  // first on a tie) or descending with reverse, as an async iterator of
+  // entries that pages transparently:
+  //   for await (const e of client.range({ prefix: 'user/' })) ...
+  // QUERY: { start, end, prefix, limit (most keys in all; default all),
+  // pageSize (keys per call; default 0, the server's maximum page),
+  // keysOnly, reverse }. Each page is fetched when the iteration reaches it,
+  // a read of its own moment (see each entry's revision), not a snapshot.
+  // OPTIONS.timeout bounds each page's call.
+  range(query = {}, options = {}) {
+    const fields = selector(query);
+    const limit = query.limit === undefined || query.limit === null ? null : checkUint(query.limit, 'limit');
+    const pageSize = checkUint(query.pageSize === undefined ? 0 : query.pageSize, 'pageSize', UINT32_MAX);
+    return this._rangePages(fields, limit, pageSize, Boolean(query.keysOnly), Boolean(query.reverse), options);
+  }
+
+  async * _rangePages(fields, limit, pageSize, keysOnly, reverse, options) {
+    let left = limit;
+    while (left === null || left > 0) {
+      let want = pageSize;
+      if (left !== null) want = Math.min(pageSize || left, left, UINT32_MAX);
+      const page = await this.rangePage({ ...fields, limit: want, keysOnly, reverse }, options);
+      const entries = left === null ? page.entries : page.entries.slice(0, left);
+      for (const e of entries) yield e;
+      if (left !== null) left -= entries.length;
+      if (!page.more) return;
+      if (!page.entries.length) throw new Error('Range answered more = true with no keys: cannot page on');
+      // The next page: after the last key seen. A prefix becomes the
+      // [start, end) it stands for, as a prefix cannot go with either.
+      if (fields.prefix) fields = { start: fields.prefix, end: prefixEnd(fields.prefix) };
+      const last = page.entries[page.entries.length - 1].key;
+      if (reverse) fields = { ...fields, end: last };
+      else fields = { ...fields, start: Buffer.concat([last, Buffer.from([0])]) };
+    }
+  }
+
+  // How many keys QUERY ({ start, end, prefix }; empty: every key) selects:
+  // a Range with count_only, no keys sent.
+  async count(query = {}, options) {
+    return num((await this.call('Range', { ...selector(query), count_only: true }, options)).count);
+  }
+
+  // Removes every key of QUERY ({ start, end, prefix }) as one write (one
+  // revision); resolves with how many were removed. With no selector the
+  // server refuses (INVALID_ARGUMENT), so a missing field never wipes the
+  // store: to remove every key pass { start: Buffer.from([0]) }.
+  async clearRange(query = {}, options) {
+    return num((await this.call('ClearRange', selector(query), options)).deleted);
+  }
+
+  // A Txn builder: client.txn().if(...compares).then(...ops).else(...ops)
+  // .commit() (see lib/txn.js).
+  txn() {
+    return new Txn(this);
   }
 }
 

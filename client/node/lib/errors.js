@@ -25,11 +25,24 @@ class KeyNotFoundError extends RpcError {
   }
 }
 
+// FAILED_PRECONDITION: a conditional write (cas(), clear() with
+// ifModRevision, a Set or Clear with if_mod_revision) refused because the
+// key's mod_revision was not the one given; nothing changed. The details
+// say the key's current mod_revision.
+class FailedPreconditionError extends RpcError {
+  constructor(...args) {
+    super(...args);
+    this.name = 'FailedPreconditionError';
+  }
+}
+
+const CLASSES = { NOT_FOUND: KeyNotFoundError, FAILED_PRECONDITION: FailedPreconditionError };
+
 // Builds the error for status CODE, naming it from the proto's StatusCode
 // enum (a protobufjs Enum).
 function makeError(statusEnum, code, details, method) {
   const codeName = statusEnum.valuesById[code] || `CODE_${code}`;
-  const Cls = codeName === 'NOT_FOUND' ? KeyNotFoundError : RpcError;
+  const Cls = CLASSES[codeName] || RpcError;
   return new Cls(code, codeName, details || '', method);
 }
 
@@ -38,4 +51,4 @@ function makeErrorNamed(statusEnum, codeName, details, method) {
   return makeError(statusEnum, statusEnum.values[codeName], details, method);
 }
 
-module.exports = { RpcError, KeyNotFoundError, makeError, makeErrorNamed };
+module.exports = { RpcError, KeyNotFoundError, FailedPreconditionError, makeError, makeErrorNamed };

@@ -5,9 +5,12 @@
         c.set(b"k", b"v")
         c.get(b"k")                            # b"v"
         c.Get(kvstore.pb.GetRequest(key=b"k"))  # every rpc, from the descriptor
+        c.get_entry(b"k").mod_revision          # revisions
+        for e in c.range(prefix=b"k"):          # ordered, paged for you
+            print(e.key, e.value)
 
 This file only gathers the public names; see client.py, pipeline.py,
-stubs.py, connection.py, raw.py and errors.py.
+stubs.py, txn.py, values.py, connection.py, raw.py and errors.py.
 """
 
 # The generated kvstore/v1/kv_pb2.py may live in another directory on
@@ -18,10 +21,13 @@ from ._proto import kv_pb2 as pb, service  # noqa: E402
 from .client import Client  # noqa: E402
 from .connection import parse_endpoint  # noqa: E402
 from .errors import (  # noqa: E402
-    DeadlineExceeded, InvalidArgument, KeyNotFound, ResourceExhausted, RpcError,
-    Unauthenticated, Unavailable, Unimplemented, status_code, status_name)
+    DeadlineExceeded, FailedPrecondition, InvalidArgument, KeyNotFound, ResourceExhausted,
+    RpcError, Unauthenticated, Unavailable, Unimplemented, status_code, status_name)
 from .pipeline import Pipeline, Reply  # noqa: E402
 from .raw import RawConnection  # noqa: E402
+from . import txn  # noqa: E402
+from .txn import Txn  # noqa: E402
+from .values import Entry, Page, TxnResult, prefix_end  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -33,6 +39,7 @@ def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
 
 __all__ = [
     "Client", "Pipeline", "Reply", "RawConnection", "connect", "pb", "service", "parse_endpoint",
-    "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted",
+    "Entry", "Page", "Txn", "TxnResult", "txn", "prefix_end",
+    "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted", "FailedPrecondition",
     "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "status_code", "status_name",
 ]

@@ -10,6 +10,7 @@ from . import _proto
 from .connection import Connection
 from .pipeline import Pipeline
 from .stubs import DEFAULT, Calls, bind_service, finish
+from .values import UINT32_MAX, check_uint, prefix_end, selector
 from .errors import error_for
 
 
@@ -78,6 +79,57 @@ class Client(Calls):
         if response.code != 0:
             raise error_for(response.code, response.message, method)
         return response.payload
+
+    def range(self, start=None, end=None, *, prefix=None, limit=None, keys_only=False,
+              reverse=False, page_size=0, timeout=DEFAULT):
+        """An iterator over the keys of [START, END) (END None: no upper
+        bound) or those beginning with PREFIX (not both; none of them: every
+        key), in byte order (memcmp, shorter first on a tie), or descending
+        with REVERSE. Yields Entry (key, value, create_revision,
+        mod_revision, version, revision); values are b"" with KEYS_ONLY.
+
+        It pages transparently: each page is one Range call of PAGE_SIZE
+        keys (0: the server's maximum page; the server may send fewer, to
+        keep a frame within its limit), the next starting after the last
+        key seen. Pages are fetched as the iteration reaches them, so each
+        is a read of its own moment (see its revision), not a snapshot of
+        the whole range. LIMIT (None: all) stops after that many keys.
+        TIMEOUT bounds each page's call.
+
+            for e in c.range(prefix=b"user/"):
+                print(e.key, e.value)
+        """
+        fields = selector(start, end, prefix)
+        if limit is not None:
+            check_uint(limit, "limit")
+        check_uint(page_size, "page_size", UINT32_MAX)
+        return self._range_pages(fields, limit, keys_only, reverse, page_size, timeout)
+
+    def _range_pages(self, fields, limit, keys_only, reverse, page_size, timeout):
+        left = limit
+        while left is None or left > 0:
+            want = page_size
+            if left is not None:
+                want = min(page_size or left, left, UINT32_MAX)
+            page = self.range_page(limit=want, keys_only=keys_only, reverse=reverse,
+                                   timeout=timeout, **fields)
+            entries = page.entries if left is None else page.entries[:left]
+            yield from entries
+            if left is not None:
+                left -= len(entries)
+            if not page.more:
+                return
+            if not page.entries:
+                raise RuntimeError("Range answered more = true with no keys: cannot page on")
+            # The next page: after the last key seen. A prefix becomes the
+            # [start, end) it stands for, as a prefix cannot go with either.
+            if "prefix" in fields:
+                fields = {"start": fields["prefix"], "end": prefix_end(fields["prefix"])}
+            last = page.entries[-1].key
+            if reverse:
+                fields["end"] = last
+            else:
+                fields["start"] = last + b"\x00"
 
     def _timeout(self, timeout):
         return self.timeout if timeout is DEFAULT else timeout

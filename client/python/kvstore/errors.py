@@ -60,8 +60,16 @@ class Unauthenticated(RpcError):
     """UNAUTHENTICATED: a call before a successful Auth, or a wrong token."""
 
 
+class FailedPrecondition(RpcError):
+    """FAILED_PRECONDITION: a conditional write (cas(), clear() with
+    if_mod_revision, a Set or Clear with if_mod_revision) refused because
+    the key's mod_revision was not the one given; nothing changed. The
+    message says the key's current mod_revision."""
+
+
 _BY_NAME = {
     "UNAUTHENTICATED": Unauthenticated,
+    "FAILED_PRECONDITION": FailedPrecondition,
     "INVALID_ARGUMENT": InvalidArgument,
     "NOT_FOUND": KeyNotFound,
     "RESOURCE_EXHAUSTED": ResourceExhausted,

@@ -9,18 +9,11 @@ _call(method, request, convert, timeout).
 
 from . import _proto
 from .errors import RpcError, error_for
+from .values import (UINT32_MAX, Entry, as_bytes, check_uint, cleared_value, page_of,
+                     selector)
 
 # "Use the client's default timeout", as opposed to None (wait forever).
 DEFAULT = object()
-
-
-def as_bytes(value, what="key"):
-    """bytes, bytearray, memoryview or str (UTF-8) -> bytes."""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError("%s must be bytes or str, not %s" % (what, type(value).__name__))
 
 
 def finish(method, outcome, convert=None):
@@ -75,9 +68,10 @@ def _request(name, **fields):
 
 
 class Calls:
-    """The rpc methods (Ping, Get, Set, Clear, Stats, Auth, ... from the
-    descriptor) and the helpers ping/get/set/clear/auth that take and
-    return plain values."""
+    """The rpc methods (Ping, Get, Set, Clear, Stats, Auth, Range, ... from
+    the descriptor) and the helpers that take and return plain values:
+    ping, get, get_entry, set, cas, clear, auth, range_page, count,
+    clear_range and txn (Client adds range, which pages)."""
 
     def _call(self, method, request, convert, timeout):
         raise NotImplementedError
@@ -103,7 +97,78 @@ class Calls:
         return self._call(_method("Auth"), _request("Auth", token=as_bytes(token, "token")),
                           lambda r: None, timeout)
 
-    def clear(self, key, *, timeout=DEFAULT):
-        """Removes KEY. Returns its old value, or None when it was absent."""
-        return self._call(_method("Clear"), _request("Clear", key=as_bytes(key)),
-                          lambda r: r.value if r.found else None, timeout)
+    def clear(self, key, *, if_mod_revision=None, timeout=DEFAULT):
+        """Removes KEY. Returns its old value, or None when it was absent.
+        With IF_MOD_REVISION, only when the key's mod_revision is that
+        (0: only when absent, which then changes nothing); else raises
+        FailedPrecondition and the key stays."""
+        request = _request("Clear", key=as_bytes(key))
+        if if_mod_revision is not None:
+            request.if_mod_revision = check_uint(if_mod_revision, "if_mod_revision")
+        return self._call(_method("Clear"), request, cleared_value, timeout)
+
+    def get_entry(self, key, *, timeout=DEFAULT):
+        """Returns KEY as an Entry: its value with its create_revision,
+        mod_revision and version, and the store's revision at the read.
+        Raises KeyNotFound when absent (get() is the same, value only)."""
+        key = as_bytes(key)
+        return self._call(_method("Get"), _request("Get", key=key),
+                          lambda r: Entry(key, r.value, r.create_revision, r.mod_revision,
+                                          r.version, r.revision), timeout)
+
+    def cas(self, key, value, mod_revision, *, timeout=DEFAULT):
+        """Compare-and-set: stores VALUE under KEY only if the key's
+        mod_revision is MOD_REVISION, where 0 means "only if KEY is absent"
+        (create-only). Returns the revision the write made. Otherwise
+        raises FailedPrecondition (code 9, FAILED_PRECONDITION; its message
+        says the current mod_revision) and nothing changes.
+
+            e = c.get_entry(b"counter")
+            c.cas(b"counter", b"%d" % (int(e.value) + 1), e.mod_revision)
+        """
+        request = _request("Set", key=as_bytes(key), value=as_bytes(value, "value"),
+                           if_mod_revision=check_uint(mod_revision, "mod_revision"))
+        return self._call(_method("Set"), request, lambda r: r.revision, timeout)
+
+    def range_page(self, start=None, end=None, *, prefix=None, limit=0, keys_only=False,
+                   reverse=False, timeout=DEFAULT):
+        """One Range call: the keys of [START, END) (END None: no upper
+        bound) or those beginning with PREFIX (not both), at most LIMIT of
+        them (0: the server's maximum page). Returns a Page: entries (a list
+        of Entry), more, count (keys in the whole range) and revision.
+        Client.range() pages through a whole range for you."""
+        request = _request("Range", limit=check_uint(limit, "limit", UINT32_MAX),
+                           keys_only=keys_only, reverse=reverse,
+                           **selector(start, end, prefix))
+        return self._call(_method("Range"), request, page_of, timeout)
+
+    def count(self, start=None, end=None, *, prefix=None, timeout=DEFAULT):
+        """How many keys [START, END), or PREFIX, holds (a Range with
+        count_only: no keys are sent). With no arguments: every key."""
+        request = _request("Range", count_only=True, **selector(start, end, prefix))
+        return self._call(_method("Range"), request, lambda r: r.count, timeout)
+
+    def clear_range(self, start=None, end=None, *, prefix=None, timeout=DEFAULT):
+        """Removes every key of [START, END) or beginning with PREFIX, as one
+        write (one revision). Returns how many were removed. With no
+        selector at all the server refuses (InvalidArgument), so a missing
+        argument never wipes the store: to remove every key, pass
+        start=b"\\x00" (keys are never empty, so that is the first one)."""
+        request = _request("ClearRange", **selector(start, end, prefix))
+        return self._call(_method("ClearRange"), request, lambda r: r.deleted, timeout)
+
+    def txn(self):
+        """A Txn builder for this client (or pipeline): compares with
+        if_(), operations with then() and else_(), sent by commit().
+
+            from kvstore import txn as t
+            r = (c.txn()
+                  .if_(t.mod_revision(b"cfg") == e.mod_revision)
+                  .then(t.set(b"cfg", b"new"), t.get(b"cfg"))
+                  .else_(t.get(b"cfg"))
+                  .commit())
+            r.succeeded, r.results, r.revision
+
+        See kvstore.txn."""
+        from .txn import Txn
+        return Txn(self)

@@ -1,0 +1,174 @@
+"""kvstore.values - the plain values the v2 helpers return, and the request
+pieces they share.
+
+Entry (one key with its revisions), Page (one Range answer) and TxnResult
+(a Txn's outcome), built from the response messages; the fields of a
+Range or ClearRange selector; prefix_end(); as_bytes(). No I/O here.
+"""
+
+import collections
+
+UINT32_MAX = 0xFFFFFFFF
+UINT64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+class Entry(collections.namedtuple(
+        "Entry", "key value create_revision mod_revision version revision")):
+    """One key as the server holds it (docs/PROTOCOL.md, revisions).
+
+    key              the key (bytes)
+    value            its value (bytes; b"" when read with keys_only)
+    create_revision  the revision of the write that created it
+    mod_revision     the revision of its last change
+    version          writes since it was created (1 after the first)
+    revision         the store's revision at the read
+    """
+
+    __slots__ = ()
+
+
+class Page:
+    """One answer of Range: ENTRIES (a list of Entry, in byte order, or
+    descending for reverse), MORE (keys of the range follow this page),
+    COUNT (keys in the whole range, not just this page) and REVISION (the
+    store's at the read). Iterating a Page iterates its entries."""
+
+    __slots__ = ("entries", "more", "count", "revision")
+
+    def __init__(self, entries, more, count, revision):
+        self.entries = entries
+        self.more = more
+        self.count = count
+        self.revision = revision
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __eq__(self, other):
+        if not isinstance(other, Page):
+            return NotImplemented
+        return ((self.entries, self.more, self.count, self.revision)
+                == (other.entries, other.more, other.count, other.revision))
+
+    def __repr__(self):
+        return "Page(entries=%r, more=%r, count=%r, revision=%r)" % (
+            self.entries, self.more, self.count, self.revision)
+
+
+class TxnResult:
+    """What Txn.commit() returns.
+
+    succeeded  True when every compare held (the "then" ops ran), False
+               when the "else" ops ran
+    results    one plain value per op run, in order, as the matching
+               helper returns it: get -> Entry, or None for a missing key;
+               set -> the revision written; clear -> the old value, or None
+               when absent; range -> Page; clear_range -> keys deleted
+    revision   the store's revision after the Txn (every write of a Txn
+               makes this same revision; unchanged when nothing was written)
+    response   the TxnResponse message itself
+    """
+
+    __slots__ = ("succeeded", "results", "revision", "response")
+
+    def __init__(self, succeeded, results, revision, response):
+        self.succeeded = succeeded
+        self.results = results
+        self.revision = revision
+        self.response = response
+
+    def __bool__(self):
+        return self.succeeded
+
+    def __repr__(self):
+        return "TxnResult(succeeded=%r, results=%r, revision=%r)" % (
+            self.succeeded, self.results, self.revision)
+
+
+def entry_of_get(key, answer, in_txn=False):
+    """Entry of a GetResponse for KEY. IN_TXN: the answer of a Get inside a
+    Txn, where a missing key is found = false: None then. (Outside a Txn a
+    missing key is NOT_FOUND, so any answer is an Entry.)"""
+    if in_txn and not answer.found:
+        return None
+    return Entry(key, answer.value, answer.create_revision, answer.mod_revision,
+                 answer.version, answer.revision)
+
+
+def page_of(answer):
+    """Page of a RangeResponse."""
+    revision = answer.revision
+    return Page([Entry(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, revision)
+                 for kv in answer.kvs], answer.more, answer.count, revision)
+
+
+def cleared_value(answer):
+    """The old value of a ClearResponse, None when the key was absent."""
+    return answer.value if answer.found else None
+
+
+def txn_result(answer, requests):
+    """TxnResult of a TxnResponse; REQUESTS are the TxnOps of the branch
+    that ran (a Get's key is in its request, not its answer)."""
+    results = []
+    for i, result in enumerate(answer.results):
+        kind = result.WhichOneof("result")
+        if kind == "get":
+            key = requests[i].get.key if i < len(requests) else b""
+            results.append(entry_of_get(key, result.get, in_txn=True))
+        elif kind == "set":
+            results.append(result.set.revision)
+        elif kind == "clear":
+            results.append(cleared_value(result.clear))
+        elif kind == "range":
+            results.append(page_of(result.range))
+        elif kind == "clear_range":
+            results.append(result.clear_range.deleted)
+        else:
+            results.append(None)
+    return TxnResult(answer.succeeded, results, answer.revision, answer)
+
+
+def as_bytes(value, what="key"):
+    """bytes, bytearray, memoryview or str (UTF-8) -> bytes."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError("%s must be bytes or str, not %s" % (what, type(value).__name__))
+
+
+def selector(start=None, end=None, prefix=None):
+    """The start/end/prefix fields of a Range or ClearRange request, as
+    bytes, leaving out those not given. The server refuses prefix together
+    with start or end (INVALID_ARGUMENT): that is left to it to say."""
+    fields = {}
+    if start is not None:
+        fields["start"] = as_bytes(start, "start")
+    if end is not None:
+        fields["end"] = as_bytes(end, "end")
+    if prefix is not None:
+        fields["prefix"] = as_bytes(prefix, "prefix")
+    return fields
+
+
+def prefix_end(prefix):
+    """The first key after every key that begins with PREFIX: PREFIX with
+    its trailing 0xff bytes dropped and its last byte then incremented;
+    b"" (no upper bound) when PREFIX is empty or all 0xff."""
+    trimmed = bytes(prefix).rstrip(b"\xff")
+    if not trimmed:
+        return b""
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+def check_uint(value, what, top=UINT64_MAX):
+    """VALUE when it is an int from 0 to TOP, else TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
+    if not 0 <= value <= top:
+        raise ValueError("%s must be from 0 to %d, not %d" % (what, top, value))
+    return value

@@ -69,10 +69,30 @@ def kvstored_runs(kvstored, binary, workdir):
         kvbench(binary, port, ["-n", "1000", "-c", "2", "-P", "7", "--threads", "2", "-q"])
         kvbench(binary, port, ["-n", "500", "-c", "2", "-P", "8", "-t", "set", "--sequential",
                                "-r", "500"])
+        range_runs(binary, port, [])
     finally:
         status = server.stop()
     if status != 0:
         sys.exit("kvstored exited %d after SIGTERM" % status)
+
+
+def range_runs(binary, port, protocol):
+    """-t range: every key seen in order (kvstore) or at least once (SCAN),
+    pages of 100 and 1000 keys and several clients; a keyspace larger than
+    what was stored is wrong answers, exit status 1."""
+    stats = not protocol
+    out = kvbench(binary, port, protocol + ["-t", "range", "-r", "3000", "-d", "20", "-c", "2",
+                                            "--page", "100", "-q"], stats=stats)
+    if "6000 keys, 6000 distinct" not in out:
+        sys.exit("-t range did not read every key, once per client")
+    kvbench(binary, port, protocol + ["-t", "range", "-r", "3000", "-d", "20", "-c", "1",
+                                      "--no-populate", "--csv"], stats=stats)
+    r = subprocess.run([binary, "-p", str(port), "-t", "range", "-r", "3001", "-d", "20",
+                        "-c", "1", "--no-populate", "-q"] + protocol,
+                       capture_output=True, text=True, timeout=30)
+    sys.stdout.write(r.stdout + r.stderr)
+    if r.returncode != 1 or "1 of the 3001 keys were never seen" not in r.stderr:
+        sys.exit("-t range did not count a missing key as a wrong answer")
 
 
 def echo_runs(kvecho, binary):
@@ -131,6 +151,7 @@ def resp_runs(binary, workdir):
                                      "-t", "set,get", "-d", "1000", "-r", "100", "--csv"],
                       stats=False)
         check_csv(out, ['"SET"', '"GET"'])
+        range_runs(binary, port, ["--protocol", "resp"])
         # A GET of keys never stored is nil: error answers, exit status 1.
         r = subprocess.run([binary, "-p", str(port), "--protocol", "resp", "-t", "get",
                             "-n", "10", "-c", "1", "-r", "1000000000", "--no-populate", "-q"],

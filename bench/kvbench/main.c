@@ -1,8 +1,9 @@
 /* main.c - kvbench's command line: parses redis-benchmark's flags, runs the
- * selected tests in order (loading the keys a GET test reads first), prints
- * the figures and checks the server's own call counts. The load itself is
- * run.c's; the printing report.c's; the bytes on the wire the protocol's
- * (proto.h: kvstore, RESP for Redis, or echo for kvecho). */
+ * selected tests in order (loading the keys a GET or RANGE test reads
+ * first), prints the figures and checks the server's own call counts. The
+ * load itself is run.c's (scan.c's for RANGE); the printing report.c's; the
+ * bytes on the wire the protocol's (proto.h: kvstore, RESP for Redis, or
+ * echo for kvecho). */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -13,6 +14,7 @@
 #include "endpoint.h"
 #include "report.h"
 #include "run.h"
+#include "scan.h"
 #include "srvstats.h"
 
 /* The pipeline depth used to load the keys of a GET test. */
@@ -22,6 +24,9 @@
 #define MAX_PIPELINE 100000
 #define MAX_VALUE (512u * 1024 * 1024)
 #define MAX_THREADS 256
+#define MAX_PAGE 1000000
+/* Clients of the range test: each is a thread reading the whole range. */
+#define MAX_SCANNERS 64
 
 typedef struct options {
     const char *host, *port;
@@ -29,6 +34,7 @@ typedef struct options {
     const char *hist_path;           /* --hist: NULL for none */
     int clients, pipeline, threads, timeout_s;
     uint64_t requests, keyspace;
+    uint32_t page;                   /* range: keys per page */
     size_t value_len;
     int random_keys, sequential, quiet, csv, stats_check, populate;
     int tests[KB_METHOD_COUNT];      /* selected by -t */
@@ -48,17 +54,18 @@ static void usage(FILE *f)
 "  -c CLIENTS         parallel connections (default 50)\n"
 "  -n REQUESTS        requests per test (default 100000)\n"
 "  -P PIPELINE        requests per batch (default 1: no pipelining)\n"
-"  -d BYTES           value size of SET and GET (default 3)\n"
+"  -d BYTES           value size of SET, GET and RANGE (default 3)\n"
 "  -r KEYSPACE        keys \"key:\" + 12 digits drawn uniformly from\n"
 "                     0..KEYSPACE-1; without -r every request uses\n"
 "                     key:000000000000\n"
-"  -t TESTS           comma-separated tests among ping,set,get,clear (default\n"
-"                     all); they run in that order\n"
+"  -t TESTS           comma-separated tests among ping,set,get,clear,range\n"
+"                     (default ping,set,get,clear); they run in that order\n"
 "      --protocol P   what the server speaks: kvstore (default); resp, for\n"
 "                     Redis (PING, SET, GET; clear is GETDEL; a nil GET is an\n"
 "                     error); echo, for kvecho (kvstore's request bytes, each\n"
 "                     to come back unchanged)\n"
 "      --threads N    spread the clients over N threads (default 1)\n"
+"      --page N       range: keys per page (default 1000)\n"
 "      --sequential   key i for request i (mod KEYSPACE when -r is given):\n"
 "                     loads an exact key set, e.g. -t set -n 1000 -r 1000\n"
 "  -q                 quiet: one line per test\n"
@@ -67,8 +74,8 @@ static void usage(FILE *f)
 "      --hist FILE    write each test's latency distribution to FILE, as\n"
 "                     HdrHistogram's percentile table (value in ms, percentile,\n"
 "                     count, 1/(1-percentile)); tests apart by two blank lines\n"
-"      --no-populate  do not load the keys before a GET test (the caller did;\n"
-"                     a missing key is then an error answer)\n"
+"      --no-populate  do not load the keys before a GET or RANGE test (the\n"
+"                     caller did; a missing key is then an error answer)\n"
 "      --no-stats-check  do not compare the server's Stats counts with the\n"
 "                     requests sent (for a server others use at the same time;\n"
 "                     only kvstore has Stats: other protocols are not checked)\n"
@@ -76,12 +83,24 @@ static void usage(FILE *f)
 "      --help         show this help and exit\n"
 "      --version      show the version and exit\n"
 "\n"
-"Before a GET test the keys it reads (0..KEYSPACE-1, or the fixed key) are\n"
-"stored with -d byte values (not for echo); those SETs are not in the\n"
-"figures. Latencies run from a batch's send to the read that brought each\n"
+"Before a GET or RANGE test the keys it reads (0..KEYSPACE-1, or the fixed\n"
+"key) are stored with -d byte values (not for echo); those SETs are not in\n"
+"the figures. Latencies run from a batch's send to the read that brought each\n"
 "answer. Only OK answers are counted; an error or wrong answer, or a Stats\n"
 "count that differs from what kvbench sent, makes the exit status 1. Usage\n"
-"errors exit 2.\n");
+"errors exit 2.\n"
+"\n"
+"RANGE reads every key of 0..KEYSPACE-1 (-r, required) with its value, a\n"
+"page of --page keys at a time, each page asked once the one before it is\n"
+"in; each of -c clients (at most 64; -n is not used) reads all of them.\n"
+"kvstore: Range from \"key:\" to \"key;\" with limit = --page, paging on\n"
+"start = last key + \"\\0\" until more = false (the keys must come in byte\n"
+"order); resp: SCAN cursor COUNT --page until the cursor is 0 again, and an\n"
+"MGET of each page's keys, sent with the next SCAN. Every key must be seen\n"
+"(SCAN may repeat one: keys are counted distinct) with the -d byte value\n"
+"that was stored. It reports keys and pages per second and the time of a\n"
+"page, from the end of the one before it to its own (in --csv, \"rps\" counts\n"
+"pages).\n");
 }
 
 /* Parses a decimal number in [MIN, MAX] for option OPT. Returns 0, or -1
@@ -115,8 +134,8 @@ static int parse_tests(const char *list, int tests[KB_METHOD_COUNT])
             if (!strcasecmp(tok, kb_wire_method_name(m)))
                 break;
         if (m == KB_METHOD_COUNT) {
-            fprintf(stderr, "kvbench: -t: unknown test \"%s\" (known: ping, set, get, clear)\n",
-                    tok);
+            fprintf(stderr, "kvbench: -t: unknown test \"%s\" (known: ping, set, get, clear, "
+                    "range)\n", tok);
             return -1;
         }
         tests[m] = 1;
@@ -129,11 +148,12 @@ static int parse_tests(const char *list, int tests[KB_METHOD_COUNT])
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_THREADS = 256, OPT_CSV, OPT_SEQ, OPT_NO_STATS, OPT_NO_POP, OPT_TIMEOUT,
-           OPT_PROTOCOL, OPT_HIST, OPT_HELP, OPT_VERSION };
+           OPT_PROTOCOL, OPT_HIST, OPT_PAGE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "protocol", required_argument, NULL, OPT_PROTOCOL },
         { "hist", required_argument, NULL, OPT_HIST },
         { "threads", required_argument, NULL, OPT_THREADS },
+        { "page", required_argument, NULL, OPT_PAGE },
         { "csv", no_argument, NULL, OPT_CSV },
         { "sequential", no_argument, NULL, OPT_SEQ },
         { "no-stats-check", no_argument, NULL, OPT_NO_STATS },
@@ -149,9 +169,9 @@ static int parse_options(int argc, char **argv, options *o)
     *o = (options){ .host = "127.0.0.1", .port = "7379", .proto = &kb_proto_kvstore,
                     .clients = 50, .pipeline = 1,
                     .threads = 1, .timeout_s = 10, .requests = 100000, .value_len = 3,
-                    .stats_check = 1, .populate = 1 };
+                    .stats_check = 1, .populate = 1, .page = 1000 };
     for (int m = 0; m < KB_METHOD_COUNT; m++)
-        o->tests[m] = 1;
+        o->tests[m] = m != KB_RANGE;
     while ((opt = getopt_long(argc, argv, "h:p:c:n:P:d:r:t:q", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h': o->host = optarg; break;
@@ -200,6 +220,11 @@ static int parse_options(int argc, char **argv, options *o)
                 return 2;
             o->threads = (int)v;
             break;
+        case OPT_PAGE:
+            if (parse_num("--page", optarg, 1, MAX_PAGE, &v) < 0)
+                return 2;
+            o->page = (uint32_t)v;
+            break;
         case OPT_CSV: o->csv = 1; break;
         case OPT_SEQ: o->sequential = 1; break;
         case OPT_NO_STATS: o->stats_check = 0; break;
@@ -228,6 +253,19 @@ static int parse_options(int argc, char **argv, options *o)
     if (optind < argc) {
         fprintf(stderr, "kvbench: unexpected argument \"%s\"\n"
                 "Try 'kvbench --help' for more information.\n", argv[optind]);
+        return 2;
+    }
+    if (o->tests[KB_RANGE] && !o->random_keys) {
+        fprintf(stderr, "kvbench: -t range: -r KEYSPACE names the keys to read\n");
+        return 2;
+    }
+    if (o->tests[KB_RANGE] && o->proto == &kb_proto_echo) {
+        fprintf(stderr, "kvbench: -t range: speaks kvstore or resp, not echo\n");
+        return 2;
+    }
+    if (o->tests[KB_RANGE] && o->clients > MAX_SCANNERS) {
+        fprintf(stderr, "kvbench: -t range: at most %d clients (-c), each a thread\n",
+                MAX_SCANNERS);
         return 2;
     }
     if (o->sequential && !o->keyspace && o->requests > KB_KEY_MAX + 1) {
@@ -295,9 +333,12 @@ int main(int argc, char **argv)
         plan.threads = plan.clients;
     uint64_t sent[KB_METHOD_COUNT] = { 0 }, errors[KB_METHOD_COUNT] = { 0 };
     kb_result *res = malloc(sizeof *res);   /* the histogram makes it big */
+    kb_scan_result *sres = malloc(sizeof *sres);
     int failed = 0, stopped = 0;
 
-    if (!res) {
+    if (!res || !sres) {
+        free(res);
+        free(sres);
         fprintf(stderr, "kvbench: out of memory\n");
         freeaddrinfo(ai);
         if (hist)
@@ -309,9 +350,10 @@ int main(int argc, char **argv)
     for (int m = 0; m < KB_METHOD_COUNT && !stopped; m++) {
         if (!o.tests[m])
             continue;
-        if (m == KB_GET && o.populate && o.proto->needs_keys) {
+        if ((m == KB_GET || m == KB_RANGE) && o.populate && o.proto->needs_keys) {
             /* A GET of a missing key is an error to us (kvstore's NOT_FOUND,
-             * Redis's nil): store every key the test may read, first. */
+             * Redis's nil), and RANGE must see them all: store every key the
+             * test may read, first. */
             kb_plan load = plan;
             load.method = KB_SET;
             load.requests = o.random_keys ? o.keyspace : o.sequential ? o.requests : 1;
@@ -321,11 +363,30 @@ int main(int argc, char **argv)
             kb_run(&load, res);
             sent[KB_SET] += res->answered;
             errors[KB_SET] += res->errors;
-            if (kb_report_problems("loading the keys for GET", res) < 0) {
+            if (kb_report_problems(m == KB_GET ? "loading the keys for GET"
+                                               : "loading the keys for RANGE", res) < 0) {
                 failed = 1;
                 stopped = res->fatal[0] != 0;
                 continue;
             }
+        }
+        if (m == KB_RANGE) {
+            kb_scan_plan sp = { .proto = o.proto, .addr = ai->ai_addr, .addrlen = ai->ai_addrlen,
+                                .clients = o.clients, .page = o.page, .keyspace = o.keyspace,
+                                .value_len = o.value_len, .timeout_s = o.timeout_s };
+            kb_scan_run(&sp, sres);
+            sent[m] += sres->calls;
+            errors[m] += sres->errors;
+            if (!sres->fatal[0] && !sres->errors) {
+                kb_report_scan(style, &sp, sres);
+                if (hist && kb_report_scan_hist(hist, &sp, sres, hist_tests++ == 0) < 0)
+                    hist_bad = 1;
+            }
+            if (kb_report_scan_problems(sres) < 0) {
+                failed = 1;
+                stopped = sres->fatal[0] != 0;
+            }
+            continue;
         }
         plan.method = m;
         kb_run(&plan, res);
@@ -342,6 +403,7 @@ int main(int argc, char **argv)
         }
     }
     free(res);
+    free(sres);
     freeaddrinfo(ai);
     if (hist && (fclose(hist) != 0 || hist_bad)) {
         fprintf(stderr, "kvbench: --hist: cannot write %s\n", o.hist_path);

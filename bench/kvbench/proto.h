@@ -57,6 +57,11 @@ typedef struct kb_proto {
  * request bytes, to be sent back unchanged by an echo server (proto.c). */
 extern const kb_proto kb_proto_kvstore, kb_proto_resp, kb_proto_echo;
 
+/* Measures the one RESP2 reply at P[0..N) (resp.c): its length; 0 when it
+ * is not all there, with *NEED its full length once known (else 0); -1
+ * when the bytes are not RESP2. */
+ptrdiff_t kb_resp_reply_len(const uint8_t *p, size_t n, size_t *need);
+
 /* Returns the protocol called NAME, or NULL. */
 const kb_proto *kb_proto_find(const char *name);
 

@@ -1,6 +1,7 @@
 /* report.c - formats results; see report.h. Owns no state: the progress
  * line lives with the loop that knows the counts (run.c). */
 #include <stdio.h>
+#include <string.h>
 #include "report.h"
 
 #define MS(ns) ((double)(ns) / 1e6)
@@ -86,4 +87,73 @@ int kb_report_problems(const char *what, const kb_result *r)
         bad = -1;
     }
     return bad;
+}
+
+void kb_report_scan(kb_style style, const kb_scan_plan *p, const kb_scan_result *r)
+{
+    const kb_hist *h = &r->latency;
+    double pps = r->seconds > 0 ? (double)r->pages / r->seconds : 0.0;
+    double kps = r->seconds > 0 ? (double)r->keys / r->seconds : 0.0;
+    double avg = kb_hist_mean(h) / 1e6, min = h->count ? MS(h->min) : 0.0;
+    double p50 = MS(kb_hist_percentile(h, 50)), p95 = MS(kb_hist_percentile(h, 95));
+    double p99 = MS(kb_hist_percentile(h, 99)), max = MS(h->max);
+    double p999 = MS(kb_hist_percentile(h, 99.9));
+
+    switch (style) {
+    case KB_STYLE_CSV:
+        printf("\"RANGE\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\","
+               "\"%.3f\"\n", pps, avg, min, p50, p95, p99, max, p999);
+        break;
+    case KB_STYLE_QUIET:
+        printf("RANGE: %.2f keys per second, %.2f pages per second (%llu keys, %llu distinct, "
+               "in %llu pages of up to %u, %.3f s), p50=%.3f p99=%.3f p99.9=%.3f max=%.3f "
+               "msec per page\n", kps, pps, (unsigned long long)r->keys,
+               (unsigned long long)r->distinct, (unsigned long long)r->pages, p->page,
+               r->seconds, p50, p99, p999, max);
+        break;
+    default:
+        printf("====== RANGE ======\n");
+        printf("  %llu keys (%llu distinct, %llu seen again, %llu outside the keyspace) in "
+               "%llu pages of up to %u, in %.2f seconds\n", (unsigned long long)r->keys,
+               (unsigned long long)r->distinct, (unsigned long long)r->repeats,
+               (unsigned long long)r->foreign, (unsigned long long)r->pages, p->page,
+               r->seconds);
+        printf("  %d parallel client%s each reading key:0..%llu with its %zu-byte values, "
+               "protocol %s (%s)\n", p->clients, p->clients == 1 ? "" : "s",
+               (unsigned long long)(p->keyspace ? p->keyspace - 1 : 0), p->value_len,
+               p->proto->name,
+               p->proto == &kb_proto_resp ? "SCAN COUNT and MGET" : "Range, in key order");
+        printf("\nSummary:\n");
+        printf("  throughput summary: %.2f keys per second, %.2f pages per second\n", kps, pps);
+        printf("  latency summary (msec per page):\n");
+        printf("    %9s %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "p99.9",
+               "max");
+        printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99,
+               p999, max);
+        break;
+    }
+    fflush(stdout);
+}
+
+int kb_report_scan_hist(FILE *f, const kb_scan_plan *p, const kb_scan_result *r, int first)
+{
+    fprintf(f, "%s#[Test RANGE -c %d --page %u -d %zu, protocol %s, %.2f pages per second; "
+            "latency per page in ms]\n", first ? "" : "\n\n", p->clients, p->page,
+            p->value_len, p->proto->name,
+            r->seconds > 0 ? (double)r->pages / r->seconds : 0.0);
+    return kb_hist_write_distribution(&r->latency, f, 1e6);
+}
+
+int kb_report_scan_problems(const kb_scan_result *r)
+{
+    kb_result k;
+
+    memset(&k, 0, sizeof k);
+    k.answered = r->pages;
+    k.errors = r->errors;
+    k.wrong = r->wrong;
+    memcpy(k.first_error, r->first_error, sizeof k.first_error);
+    memcpy(k.first_wrong, r->first_wrong, sizeof k.first_wrong);
+    memcpy(k.fatal, r->fatal, sizeof k.fatal);
+    return kb_report_problems("RANGE", &k);
 }

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include "run.h"
+#include "scan.h"
 
 typedef enum kb_style { KB_STYLE_FULL, KB_STYLE_QUIET, KB_STYLE_CSV } kb_style;
 
@@ -24,6 +25,14 @@ void kb_report_result(kb_style style, const kb_plan *p, const kb_result *r);
  * after the first are set apart by two blank lines (gnuplot's "index").
  * Returns 0, or -1 when writing fails. */
 int kb_report_hist(FILE *f, const kb_plan *p, const kb_result *r, int first);
+
+/* The same three for the range test (scan.h): keys and pages per second,
+ * the distinct keys seen, and latencies per page. In CSV its "rps" column
+ * counts pages per second (a page is its request) and the latencies are a
+ * page's. */
+void kb_report_scan(kb_style style, const kb_scan_plan *p, const kb_scan_result *r);
+int kb_report_scan_hist(FILE *f, const kb_scan_plan *p, const kb_scan_result *r, int first);
+int kb_report_scan_problems(const kb_scan_result *r);
 
 /* Prints on stderr what went wrong in test P (error answers, wrong answers,
  * a fatal stop), prefixed with WHAT ("SET", "populating GET keys").

@@ -31,6 +31,8 @@ static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     char key[KB_KEY_LEN];
 
     memset(t, 0, sizeof *t);
+    if (m == KB_RANGE)
+        return -1;      /* no template: scan.c speaks SCAN and MGET itself */
     t->method = m;
     t->value_len = value_len;
     t->value = malloc(value_len ? value_len : 1);
@@ -131,6 +133,11 @@ static ptrdiff_t reply_len(const uint8_t *p, size_t n, size_t *need, int depth)
     default:
         return -1;
     }
+}
+
+ptrdiff_t kb_resp_reply_len(const uint8_t *p, size_t n, size_t *need)
+{
+    return reply_len(p, n, need, 0);
 }
 
 static int is_line(const uint8_t *p, size_t len, const char *want)

@@ -10,6 +10,8 @@
 typedef struct kb_srvstats {
     uint64_t calls[KB_METHOD_COUNT];   /* answered calls per method */
     uint64_t errors[KB_METHOD_COUNT];  /* of which not OK */
+    int has[KB_METHOD_COUNT];          /* the server counts this method (a
+                                          server before v2 has no Range) */
     uint64_t keys;                     /* entries the engine holds */
 } kb_srvstats;
 
@@ -21,7 +23,8 @@ int kb_srvstats_fetch(const char *endpoint, int timeout_ms, kb_srvstats *out,
 
 /* Compares the growth from BEFORE to AFTER with the calls kvbench made:
  * SENT[m] requests of method m, ERRORS[m] of them answered with an error.
- * Returns 0 when they agree, else -1 with what differs in MSG. */
+ * A method the server does not count must not have been called. Returns 0
+ * when they agree, else -1 with what differs in MSG. */
 int kb_srvstats_compare(const kb_srvstats *before, const kb_srvstats *after,
                         const uint64_t sent[KB_METHOD_COUNT],
                         const uint64_t errors[KB_METHOD_COUNT], char *msg, size_t len);

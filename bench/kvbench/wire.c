@@ -17,6 +17,7 @@ static const struct {
     [KB_SET] = { "/kvstore.v1.KV/Set", "set", "SET" },
     [KB_GET] = { "/kvstore.v1.KV/Get", "get", "GET" },
     [KB_CLEAR] = { "/kvstore.v1.KV/Clear", "clear", "CLEAR" },
+    [KB_RANGE] = { "/kvstore.v1.KV/Range", "range", "RANGE" },
 };
 
 const char *kb_wire_method_path(kb_method m) { return methods[m].path; }
@@ -53,6 +54,8 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     size_t payload_len = 0, body_len;
 
     memset(t, 0, sizeof *t);
+    if (m == KB_RANGE)
+        return -1;
     t->method = m;
     t->value_len = value_len;
     t->value = malloc(value_len ? value_len : 1);
@@ -103,16 +106,7 @@ void kb_wire_tmpl_free(kb_tmpl *t)
     memset(t, 0, sizeof *t);
 }
 
-/* One field of a message: its number and, for the wire types we meet, its
- * value. Returns 1 with the field read, 0 at the end, -1 when malformed. */
-typedef struct pb_field {
-    uint64_t number, varint;
-    const uint8_t *bytes;
-    size_t len;
-    int is_bytes;
-} pb_field;
-
-static int next_field(const uint8_t **p, const uint8_t *end, pb_field *f)
+int kb_pb_next_field(const uint8_t **p, const uint8_t *end, kb_pb_field *f)
 {
     uint64_t key, len;
 
@@ -151,11 +145,11 @@ static int next_field(const uint8_t **p, const uint8_t *end, pb_field *f)
 int kb_wire_answer_parse(const uint8_t *p, size_t n, kb_answer *a)
 {
     const uint8_t *end = p + n;
-    pb_field f;
+    kb_pb_field f;
     int r;
 
     memset(a, 0, sizeof *a);
-    while ((r = next_field(&p, end, &f)) == 1) {
+    while ((r = kb_pb_next_field(&p, end, &f)) == 1) {
         switch (f.number) {
         case 1: if (f.is_bytes) return -1; a->id = f.varint; break;
         case 2: if (f.is_bytes) return -1; a->code = f.varint; break;
@@ -181,14 +175,14 @@ int kb_wire_answer_parse(const uint8_t *p, size_t n, kb_answer *a)
 static int find_bytes(const kb_answer *a, uint64_t number, const uint8_t **p, size_t *len)
 {
     const uint8_t *cur = a->payload, *end = a->payload + a->payload_len;
-    pb_field f;
+    kb_pb_field f;
     int r, found = 0;
 
     *p = NULL;
     *len = 0;
     if (!cur)
         return 0;
-    while ((r = next_field(&cur, end, &f)) == 1) {
+    while ((r = kb_pb_next_field(&cur, end, &f)) == 1) {
         if (f.number != number)
             continue;
         if (!f.is_bytes)

@@ -10,8 +10,10 @@
 #include <stdint.h>
 #include "varint.h"
 
-/* The methods kvbench measures, in the order it runs them. */
-typedef enum kb_method { KB_PING, KB_SET, KB_GET, KB_CLEAR, KB_METHOD_COUNT } kb_method;
+/* The methods kvbench measures, in the order it runs them. RANGE is not a
+ * closed-loop test of one request template but a read of a whole key range
+ * page by page (scan.h); it has no template. */
+typedef enum kb_method { KB_PING, KB_SET, KB_GET, KB_CLEAR, KB_RANGE, KB_METHOD_COUNT } kb_method;
 
 /* "/kvstore.v1.KV/Ping" ...; "ping" ... (as -t spells them); "PING" ...
  * (as the reports title them). Static strings. */
@@ -44,8 +46,8 @@ typedef struct kb_tmpl {
 } kb_tmpl;
 
 /* Encodes the request of method M with id KB_ID_MIN, key 0 and, for Set, a
- * value of VALUE_LEN bytes of 'x'. Returns 0, or -1 when memory is out.
- * kb_wire_tmpl_free() releases it. */
+ * value of VALUE_LEN bytes of 'x'. Returns 0, or -1 when memory is out (or
+ * for KB_RANGE, which has no template). kb_wire_tmpl_free() releases it. */
 int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len);
 void kb_wire_tmpl_free(kb_tmpl *t);
 
@@ -74,6 +76,20 @@ typedef struct kb_answer {
     const uint8_t *payload;
     size_t payload_len;
 } kb_answer;
+
+/* One field of a protobuf message as kb_pb_next_field() reads it: its
+ * number and, for the wire types met, its value (BYTES points into the
+ * message). */
+typedef struct kb_pb_field {
+    uint64_t number, varint;
+    const uint8_t *bytes;
+    size_t len;
+    int is_bytes;
+} kb_pb_field;
+
+/* Reads the field at *P (before END) and moves *P past it. Returns 1 with F
+ * filled in, 0 at the end, -1 when the bytes are malformed. */
+int kb_pb_next_field(const uint8_t **p, const uint8_t *end, kb_pb_field *f);
 
 /* Reads the RpcResponse in P[0..N). Returns 0, or -1 when the bytes are not
  * a well-formed RpcResponse. Allocates nothing; A points into P. */

@@ -33,6 +33,7 @@ typedef struct pending {
     const ProtobufCMessageDescriptor *output;   /* NULL: raw call */
     ProtobufCClosure closure;
     void *data;
+    int owned;      /* the closure takes the decoded answer and frees it */
 } pending;
 
 struct kv_client {
@@ -98,8 +99,6 @@ static int push(kv_client *c, pending p)
     return 0;
 }
 
-/* Breaks the connection: every call in flight fails with ST and the
- * message already recorded. */
 /* Closes the socket; later calls fail with KV_UNAVAILABLE. */
 static void disconnect(kv_client *c)
 {
@@ -110,6 +109,8 @@ static void disconnect(kv_client *c)
     kv_buf_free(&c->out);
 }
 
+/* Breaks the connection: records ST and the printf-style reason, and
+ * every call in flight fails with them. */
 static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
 {
     va_list ap;
@@ -157,7 +158,8 @@ static int complete(kv_client *c, const uint8_t *body, size_t len)
         if (m) {
             kvc_set_status(c, KV_OK, NULL);
             p.closure(m, p.data);
-            protobuf_c_message_free_unpacked(m, NULL);
+            if (!p.owned)
+                protobuf_c_message_free_unpacked(m, NULL);
         } else {
             kvc_set_status(c, KV_INTERNAL, "answer does not decode as %s", p.output->name);
             p.closure(NULL, p.data);
@@ -264,7 +266,8 @@ static kv_status pump(kv_client *c, size_t want_left)
 /* Frames an RpcRequest for METHOD_PATH with PAYLOAD onto the output and
  * queues the call. Returns 0 or -1 (closure already failed). */
 static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload, size_t plen,
-                   const ProtobufCMessageDescriptor *output, ProtobufCClosure closure, void *data)
+                   const ProtobufCMessageDescriptor *output, ProtobufCClosure closure, void *data,
+                   int owned)
 {
     Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
 
@@ -280,7 +283,7 @@ static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload
     req.payload.len = plen;
     size_t n = kvstore__v1__rpc_request__get_packed_size(&req);
     if (n > UINT32_MAX || kv_buf_reserve(&c->out, n + KV_FRAME_PREFIX_MAX) < 0
-        || push(c, (pending){ req.id, output, closure, data }) < 0) {
+        || push(c, (pending){ req.id, output, closure, data, owned }) < 0) {
         kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
         closure(NULL, data);
         return -1;
@@ -301,13 +304,13 @@ static void finish(kv_client *c)
         pump(c, SIZE_MAX);
 }
 
-/* ProtobufCService.invoke: packs INPUT and sends it as METHOD_INDEX. */
-static void client_invoke(ProtobufCService *service, unsigned method_index,
-                          const ProtobufCMessage *input, ProtobufCClosure closure,
-                          void *closure_data)
+/* Packs INPUT and queues it as method METHOD_INDEX of the service, its
+ * answer for CLOSURE (which takes the decoded answer with OWNED). Returns 0,
+ * or -1 when the closure already ran with NULL. */
+static int send_call(kv_client *c, unsigned method_index, const ProtobufCMessage *input,
+                     ProtobufCClosure closure, void *closure_data, int owned)
 {
-    kv_client *c = (kv_client *)service;
-    const ProtobufCServiceDescriptor *d = service->descriptor;
+    const ProtobufCServiceDescriptor *d = c->service.descriptor;
     const ProtobufCMethodDescriptor *m = &d->methods[method_index];
     char path[256];
     uint8_t stackbuf[512], *payload = stackbuf;
@@ -317,14 +320,48 @@ static void client_invoke(ProtobufCService *service, unsigned method_index,
     if (n > sizeof stackbuf && !(payload = malloc(n))) {
         kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
         closure(NULL, closure_data);
-        return;
+        return -1;
     }
     protobuf_c_message_pack(input, payload);
-    int rc = enqueue(c, path, payload, n, m->output, closure, closure_data);
+    int rc = enqueue(c, path, payload, n, m->output, closure, closure_data, owned);
     if (payload != stackbuf)
         free(payload);
-    if (rc == 0)
+    return rc;
+}
+
+/* ProtobufCService.invoke: packs INPUT and sends it as METHOD_INDEX. */
+static void client_invoke(ProtobufCService *service, unsigned method_index,
+                          const ProtobufCMessage *input, ProtobufCClosure closure,
+                          void *closure_data)
+{
+    kv_client *c = (kv_client *)service;
+
+    if (send_call(c, method_index, input, closure, closure_data, 0) == 0)
         finish(c);
+}
+
+/* Closure of kvc_call_owned: keeps the answer. */
+static void keep_answer(const ProtobufCMessage *msg, void *data)
+{
+    *(ProtobufCMessage **)data = (ProtobufCMessage *)msg;
+}
+
+kv_status kvc_call_owned(kv_client *c, const char *method, const ProtobufCMessage *input,
+                         ProtobufCMessage **out)
+{
+    const ProtobufCServiceDescriptor *d = c->service.descriptor;
+    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, method);
+
+    *out = NULL;
+    if (!m || m->input != input->descriptor) {
+        kvc_set_status(c, KV_INTERNAL, "no method %s taking %s", method, input->descriptor->name);
+        return KV_INTERNAL;
+    }
+    if (send_call(c, (unsigned)(m - d->methods), input, keep_answer, out, 1) == 0)
+        pump(c, 0);
+    if (*out)
+        return KV_OK;
+    return c->last_status != KV_OK ? c->last_status : KV_INTERNAL;
 }
 
 static void client_destroy(ProtobufCService *service)
@@ -462,7 +499,7 @@ kv_status kv_client_call_raw(kv_client *c, const char *method, const uint8_t *pa
 {
     raw_result r = { 0 };
 
-    if (enqueue(c, method, payload, len, NULL, raw_done, &r) == 0)
+    if (enqueue(c, method, payload, len, NULL, raw_done, &r, 0) == 0)
         pump(c, 0);
     if (resp_payload)
         *resp_payload = r.data;

@@ -1,6 +1,8 @@
-/* simple.c - the blocking convenience API (kv_client_ping/get/set/clear),
- * written on the generated stubs exactly as a library user would. Owns
- * nothing: results are copied into malloc'd buffers for the caller. */
+/* simple.c - the blocking convenience API (kv_client_ping/get/set/clear,
+ * their revisions, conditional writes, ranges and their paging, ClearRange
+ * and Txn), written on the generated stubs exactly as a library user
+ * would, except that Range and Txn answers are handed over without a copy
+ * (kvc_call_owned). Owns nothing: results belong to the caller. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@ typedef struct result {
     int found;
     uint8_t *data;
     size_t len;
+    kv_client_revs revs;    /* get */
+    uint64_t revision;      /* set, clear: of the write */
 } result;
 
 /* Copies N bytes into R as a NUL-terminated buffer. */
@@ -41,14 +45,20 @@ static void on_ping(const Kvstore__V1__PingResponse *m, void *data)
 
 static void on_get(const Kvstore__V1__GetResponse *m, void *data)
 {
-    if (m)
-        keep(data, m->value.data, m->value.len);
+    result *r = data;
+
+    if (!m)
+        return;
+    keep(r, m->value.data, m->value.len);
+    r->revs = (kv_client_revs){ m->create_revision, m->mod_revision, m->version, m->revision };
 }
 
 static void on_set(const Kvstore__V1__SetResponse *m, void *data)
 {
-    if (m)
+    if (m) {
         ((result *)data)->ok = 1;
+        ((result *)data)->revision = m->revision;
+    }
 }
 
 static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
@@ -56,6 +66,7 @@ static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
     if (m) {
         keep(data, m->value.data, m->value.len);
         ((result *)data)->found = m->found;
+        ((result *)data)->revision = m->revision;
     }
 }
 
@@ -91,8 +102,9 @@ kv_status kv_client_ping(kv_client *c, const char *message, char **reply)
     return deliver(c, &r, (uint8_t **)reply, NULL);
 }
 
-kv_status kv_client_set(kv_client *c, const void *key, size_t klen,
-                        const void *value, size_t vlen)
+/* Set, conditional when IF_REV is not NULL. */
+static kv_status set_call(kv_client *c, const void *key, size_t klen, const void *value,
+                          size_t vlen, const uint64_t *if_rev, uint64_t *revision)
 {
     Kvstore__V1__SetRequest req = KVSTORE__V1__SET_REQUEST__INIT;
     result r = { 0 };
@@ -101,14 +113,39 @@ kv_status kv_client_set(kv_client *c, const void *key, size_t klen,
     req.key.len = klen;
     req.value.data = (uint8_t *)value;
     req.value.len = vlen;
+    if (if_rev) {
+        req._if_mod_revision_case = KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION;
+        req.if_mod_revision = *if_rev;
+    }
     kvstore__v1__kv__set(kv_client_service(c), &req, on_set, &r);
+    if (revision)
+        *revision = r.ok ? r.revision : 0;
     if (r.ok)
         return KV_OK;
     return kv_client_last_status(c) != KV_OK ? kv_client_last_status(c) : KV_INTERNAL;
 }
 
-kv_status kv_client_get(kv_client *c, const void *key, size_t klen,
-                        uint8_t **value, size_t *vlen)
+kv_status kv_client_set(kv_client *c, const void *key, size_t klen,
+                        const void *value, size_t vlen)
+{
+    return set_call(c, key, klen, value, vlen, NULL, NULL);
+}
+
+kv_status kv_client_set_rev(kv_client *c, const void *key, size_t klen,
+                            const void *value, size_t vlen, uint64_t *revision)
+{
+    return set_call(c, key, klen, value, vlen, NULL, revision);
+}
+
+kv_status kv_client_cas(kv_client *c, const void *key, size_t klen,
+                        const void *value, size_t vlen, uint64_t if_mod_revision,
+                        uint64_t *revision)
+{
+    return set_call(c, key, klen, value, vlen, &if_mod_revision, revision);
+}
+
+kv_status kv_client_get_rev(kv_client *c, const void *key, size_t klen,
+                            uint8_t **value, size_t *vlen, kv_client_revs *revs)
 {
     Kvstore__V1__GetRequest req = KVSTORE__V1__GET_REQUEST__INIT;
     result r = { 0 };
@@ -116,21 +153,153 @@ kv_status kv_client_get(kv_client *c, const void *key, size_t klen,
     req.key.data = (uint8_t *)key;
     req.key.len = klen;
     kvstore__v1__kv__get(kv_client_service(c), &req, on_get, &r);
-    return deliver(c, &r, value, vlen);
+    kv_status st = deliver(c, &r, value, vlen);
+    if (revs)
+        *revs = st == KV_OK ? r.revs : (kv_client_revs){ 0 };
+    return st;
 }
 
-kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
-                          int *found, uint8_t **value, size_t *vlen)
+kv_status kv_client_get(kv_client *c, const void *key, size_t klen,
+                        uint8_t **value, size_t *vlen)
+{
+    return kv_client_get_rev(c, key, klen, value, vlen, NULL);
+}
+
+/* Clear, conditional when IF_REV is not NULL. */
+static kv_status clear_call(kv_client *c, const void *key, size_t klen, const uint64_t *if_rev,
+                            int *found, uint8_t **value, size_t *vlen, uint64_t *revision)
 {
     Kvstore__V1__ClearRequest req = KVSTORE__V1__CLEAR_REQUEST__INIT;
     result r = { 0 };
 
     req.key.data = (uint8_t *)key;
     req.key.len = klen;
+    if (if_rev) {
+        req._if_mod_revision_case = KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION;
+        req.if_mod_revision = *if_rev;
+    }
     kvstore__v1__kv__clear(kv_client_service(c), &req, on_clear, &r);
     kv_status st = deliver(c, &r, value, vlen);
     if (found)
         *found = st == KV_OK && r.found;
+    if (revision)
+        *revision = st == KV_OK ? r.revision : 0;
+    return st;
+}
+
+kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
+                          int *found, uint8_t **value, size_t *vlen)
+{
+    return clear_call(c, key, klen, NULL, found, value, vlen, NULL);
+}
+
+kv_status kv_client_clear_rev(kv_client *c, const void *key, size_t klen,
+                              int *found, uint8_t **value, size_t *vlen,
+                              uint64_t *revision)
+{
+    return clear_call(c, key, klen, NULL, found, value, vlen, revision);
+}
+
+kv_status kv_client_cas_clear(kv_client *c, const void *key, size_t klen,
+                              uint64_t if_mod_revision, int *found,
+                              uint8_t **value, size_t *vlen, uint64_t *revision)
+{
+    return clear_call(c, key, klen, &if_mod_revision, found, value, vlen, revision);
+}
+
+kv_status kv_client_range(kv_client *c, const Kvstore__V1__RangeRequest *req,
+                          Kvstore__V1__RangeResponse **page)
+{
+    ProtobufCMessage *m;
+    kv_status st = kvc_call_owned(c, "Range", &req->base, &m);
+
+    *page = (Kvstore__V1__RangeResponse *)m;
+    return st;
+}
+
+/* The first key after every key that starts with P[0..N): P with its
+ * trailing 0xff bytes dropped and the last byte left incremented, into
+ * OUT. Returns its length; 0 when there is none (P all 0xff, or empty):
+ * then the range has no upper bound. */
+static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out)
+{
+    while (n && p[n - 1] == 0xff)
+        n--;
+    if (!n)
+        return 0;
+    memcpy(out, p, n);
+    out[n - 1]++;
+    return n;
+}
+
+/* Copies N bytes of SRC to DST (SRC may be NULL when N is 0) and returns
+ * them as a bytes field. */
+static ProtobufCBinaryData put_bytes(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n);
+    return (ProtobufCBinaryData){ n, dst };
+}
+
+int kv_client_range_next(Kvstore__V1__RangeRequest *req,
+                         const Kvstore__V1__RangeResponse *page, uint8_t **bounds)
+{
+    const ProtobufCBinaryData *last;
+    ProtobufCBinaryData start, end;
+    uint8_t *buf;
+
+    if (!page->more || page->n_kvs == 0)
+        return 0;
+    last = &page->kvs[page->n_kvs - 1]->key;
+    /* The new bounds come from the old ones (which may live in *BOUNDS),
+     * the prefix and the last key: copy them all out before freeing. */
+    buf = malloc(last->len + 1 + req->start.len + req->end.len + req->prefix.len);
+    if (!buf)
+        return -1;
+    if (req->reverse) {
+        const ProtobufCBinaryData *from = req->prefix.len ? &req->prefix : &req->start;
+        start = put_bytes(buf, from->data, from->len);
+        end = put_bytes(buf + start.len, last->data, last->len);
+    } else {
+        start = put_bytes(buf, last->data, last->len);
+        buf[start.len++] = 0;
+        if (req->prefix.len)
+            end = (ProtobufCBinaryData){ prefix_end(req->prefix.data, req->prefix.len,
+                                                    buf + start.len), buf + start.len };
+        else
+            end = put_bytes(buf + start.len, req->end.data, req->end.len);
+    }
+    free(*bounds);
+    *bounds = buf;
+    req->start = start;
+    req->end = end;
+    req->prefix = (ProtobufCBinaryData){ 0, NULL };
+    return 1;
+}
+
+kv_status kv_client_clear_range(kv_client *c, const Kvstore__V1__ClearRangeRequest *req,
+                                uint64_t *deleted, uint64_t *revision)
+{
+    ProtobufCMessage *m;
+    kv_status st = kvc_call_owned(c, "ClearRange", &req->base, &m);
+    const Kvstore__V1__ClearRangeResponse *r = (const Kvstore__V1__ClearRangeResponse *)m;
+
+    if (deleted)
+        *deleted = r ? r->deleted : 0;
+    if (revision)
+        *revision = r ? r->revision : 0;
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return st;
+}
+
+kv_status kv_client_txn(kv_client *c, const Kvstore__V1__TxnRequest *req,
+                        Kvstore__V1__TxnResponse **resp)
+{
+    ProtobufCMessage *m;
+    kv_status st = kvc_call_owned(c, "Txn", &req->base, &m);
+
+    *resp = (Kvstore__V1__TxnResponse *)m;
     return st;
 }
 

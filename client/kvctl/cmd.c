@@ -1,48 +1,168 @@
-/* cmd.c - the table of kvctl commands and their help, and the parser that
- * turns words into a kvctl_cmd. It knows nothing of connections or output;
- * running a command is exec.c's job, printing its result out.c's. */
+/* cmd.c - the table of kvctl commands, their options and their help, and
+ * what a parsed kvctl_cmd says about itself. It knows nothing of
+ * connections or output; turning words into a command is parse.c's job
+ * (txn.c's for a transaction), running it exec.c's, printing it out.c's. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
-#include "mem.h"
 #include "out.h"
+#include "txn.h"
+
+/* What -w json and -w table add to a single-key command's help. */
+#define REVISIONS_HELP \
+    "-w json adds the revisions (create_revision, mod_revision, version and\n" \
+    "the store's revision at the read); -w table shows them in columns.\n"
+
+/* The options of a range, for range and get --prefix. */
+#define RANGE_OPTIONS_HELP \
+    "  --limit N     stop after N keys (0, the default: no limit)\n" \
+    "  --keys-only   the keys without their values\n" \
+    "  --count       only how many keys the range holds\n" \
+    "  --reverse     in descending order\n"
 
 const kvctl_cmd_spec kvctl_cmd_specs[] = {
-    { "ping", KVCTL_OP_PING, "[MESSAGE]", NULL, 0, 1,
+    { "ping", KVCTL_OP_PING, "[MESSAGE]", NULL, 0, 1, NULL,
       "check that the server answers: prints PONG, or MESSAGE echoed", NULL,
       "Sends Ping and prints the answer: PONG when MESSAGE is left out, else\n"
       "MESSAGE echoed back. Use it to check that the server is up.\n", NULL },
     { "get", KVCTL_OP_GET, "KEY", NULL, 1, 1,
-      "print the value stored under KEY, byte for byte", NULL,
+      "[--prefix [--limit N] [--keys-only] [--count] [--reverse]]",
+      "print the value of KEY; with --prefix, every key under it",
+      NULL,
       "Writes the value stored under KEY to standard output exactly as stored;\n"
       "a newline is added only when standard output is a terminal, so\n"
       "'kvctl get KEY > FILE' gives back the bytes that were set.\n"
       "On a terminal, a value that is not plain text (a control byte such as\n"
       "ESC, bytes that are not UTF-8, a leading \") is shown in double quotes\n"
       "with escapes instead, \"\\x1b[31m\" for ESC [31m, as redis-cli does.\n"
-      "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent.\n", NULL },
-    { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2,
+      "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent.\n"
+      REVISIONS_HELP
+      "With --prefix, KEY is a prefix: get lists every key that starts with it\n"
+      "and its value, as 'range --prefix KEY' does (see 'range --help'), with\n"
+      "these options:\n"
+      RANGE_OPTIONS_HELP, NULL },
+    { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2, "[--if-revision N]",
       "store VALUE under KEY; without VALUE (or -), read it from stdin",
       "store VALUE under KEY",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
       "When VALUE is left out or is '-', the value is read from standard input\n"
       "until its end, byte for byte: 'kvctl set photo < photo.jpg'.\n"
-      "In the shell and in batch mode VALUE is required and taken literally.\n",
+      "In the shell and in batch mode VALUE is required and taken literally.\n"
+      "With --if-revision N the value is stored only if the key's mod_revision\n"
+      "(see 'get -w json') is N, an absent key's being 0: --if-revision 0\n"
+      "creates KEY only if it is absent. Otherwise nothing changes and kvctl\n"
+      "exits 5: FAILED_PRECONDITION, the message naming the key's mod_revision.\n"
+      "-w json and -w table show the revision the write made.\n",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
       "VALUE is required and taken literally, even '-': the shell reads its\n"
       "commands from standard input, so a value cannot come from there. Type\n"
       "any byte in double quotes (\"\\x00\\xff\"); for a file's contents run\n"
-      "'kvctl set KEY < FILE' outside the shell.\n" },
+      "'kvctl set KEY < FILE' outside the shell.\n"
+      "With --if-revision N the value is stored only if the key's mod_revision\n"
+      "is N (0: only if KEY is absent); else FAILED_PRECONDITION, nothing\n"
+      "changed.\n" },
     { "clear", KVCTL_OP_CLEAR, "KEY", NULL, 1, 1,
-      "remove KEY and print the value it had", NULL,
+      "[--if-revision N | --prefix | --range | --all]",
+      "remove KEY and print its value; --prefix: every key under it",
+      NULL,
       "Removes KEY and prints the value it had, like get. When KEY was absent\n"
-      "it prints nothing and exits 1.\n", NULL },
-    { "stats", KVCTL_OP_STATS, "", NULL, 0, 0,
+      "it prints nothing and exits 1.\n"
+      "With --if-revision N, KEY is removed only if its mod_revision is N;\n"
+      "otherwise nothing changes and kvctl exits 5 (FAILED_PRECONDITION).\n"
+      "-w json and -w table show the revision the removal made.\n"
+      "Several keys at once, as one write, printing how many were removed:\n"
+      "  clear --prefix PREFIX    every key that starts with PREFIX\n"
+      "  clear --range START [END]\n"
+      "                           the keys from START to END (END excluded;\n"
+      "                           left out or \"\": to the last key)\n"
+      "  clear --all              every key\n"
+      "An empty PREFIX, or an empty START without END, selects nothing and is\n"
+      "refused (INVALID_ARGUMENT), so that a mistake never wipes the store.\n",
+      NULL },
+    { "range", KVCTL_OP_RANGE, "[START [END]]", NULL, 0, 2,
+      "[--prefix] [--limit N] [--keys-only] [--count] [--reverse]",
+      "list keys and values from START to END, in byte order",
+      NULL,
+      "Lists the keys from START (included) to END (excluded) in byte order,\n"
+      "each followed by its value: to the last key when END is left out or\n"
+      "\"\", every key without START. With --prefix, the one argument is a\n"
+      "prefix and range lists the keys that start with it.\n"
+      "The server answers a page at a time; kvctl reads all the pages, so the\n"
+      "list is complete, but one read in several pages is not a snapshot:\n"
+      "writes made between two pages may show.\n"
+      RANGE_OPTIONS_HELP
+      "Prints each key, then its value, one line each (raw bytes; on a\n"
+      "terminal quoted when not plain text, as get does). In batch mode, and\n"
+      "in the shell when its output is not a terminal, one line: the keys and\n"
+      "values as double-quoted strings (\"k1\" \"v1\" \"k2\" \"v2\").\n"
+      "-w json gives {\"kvs\": [{\"key\", \"value\", \"create_revision\",\n"
+      "\"mod_revision\", \"version\"}, ...], \"count\", \"more\", \"revision\"};\n"
+      "-w table a row per key with its revisions.\n", NULL },
+    { "txn", KVCTL_OP_TXN, "[COMPARE...] then [OP...] [else [OP...]]", NULL, 0, -1, NULL,
+      "compare, then run one of two lists of operations atomically", NULL,
+      "Runs a transaction: when every COMPARE holds (or there is none), the\n"
+      "OPs after 'then', else those after 'else', at once: nothing sees half\n"
+      "of it, and all its writes get the same new revision. Without arguments\n"
+      "kvctl reads the same words from standard input, newlines as blanks:\n"
+      "\n"
+      "  kvctl txn <<'EOF'\n"
+      "  mod counter = 5\n"
+      "  then\n"
+      "    set counter 6\n"
+      "    set log \"counter was 5\"\n"
+      "  else\n"
+      "    get counter\n"
+      "  EOF\n"
+      "\n"
+      "A COMPARE is TARGET KEY CMP OPERAND, read as \"KEY's TARGET is CMP\n"
+      "OPERAND\"; CMP is =, !=, < or >:\n"
+      "  value KEY CMP VALUE      the value, byte by byte (an absent key has\n"
+      "                           none: every value compare on it is false)\n"
+      "  mod KEY CMP N            its mod_revision (0 when absent)\n"
+      "  create KEY CMP N         its create_revision (0 when absent)\n"
+      "  version KEY CMP N        its version (0 when absent)\n"
+      "An OP is one of:\n"
+      "  get KEY                  get-prefix PREFIX\n"
+      "  set KEY VALUE            range START END (END \"\": to the last key)\n"
+      "  clear KEY                clear-prefix PREFIX\n"
+      "                           clear-range START END\n"
+      "A range in a transaction reads one page (the server's page size at\n"
+      "most). Conditional writes (--if-revision) are compares here.\n"
+      "Prints SUCCESS (the compares held) or FAILURE, then a line per OP\n"
+      "run: for get and clear the value as a double-quoted string (- when the\n"
+      "key was absent), OK for set, [ \"k1\" \"v1\" ... ] for a range, the\n"
+      "number of keys removed for clear-prefix and clear-range. In batch mode\n"
+      "all of it on one line. Exits 0 whichever branch ran.\n"
+      "On a shell command line, quote < and >: kvctl txn mod k '>' 0 then ...\n",
+      "Runs a transaction: when every COMPARE holds (or there is none), the\n"
+      "OPs after 'then', else those after 'else', at once: nothing sees half\n"
+      "of it, and all its writes get the same new revision. Example:\n"
+      "\n"
+      "  txn mod counter = 5 then set counter 6 set log \"was 5\" else get counter\n"
+      "\n"
+      "A COMPARE is TARGET KEY CMP OPERAND, read as \"KEY's TARGET is CMP\n"
+      "OPERAND\"; CMP is =, !=, < or >:\n"
+      "  value KEY CMP VALUE      the value, byte by byte (an absent key has\n"
+      "                           none: every value compare on it is false)\n"
+      "  mod KEY CMP N            its mod_revision (0 when absent)\n"
+      "  create KEY CMP N         its create_revision (0 when absent)\n"
+      "  version KEY CMP N        its version (0 when absent)\n"
+      "An OP is one of:\n"
+      "  get KEY                  get-prefix PREFIX\n"
+      "  set KEY VALUE            range START END (END \"\": to the last key)\n"
+      "  clear KEY                clear-prefix PREFIX\n"
+      "                           clear-range START END\n"
+      "Prints SUCCESS (the compares held) or FAILURE, then for each OP run:\n"
+      "for get and clear the value as a double-quoted string (- when the key\n"
+      "was absent), OK for set, [ \"k1\" \"v1\" ... ] for a range, the number of\n"
+      "keys removed for clear-prefix and clear-range.\n" },
+    { "stats", KVCTL_OP_STATS, "", NULL, 0, 0, NULL,
       "print the server's counters: connections, calls, keys, memory", NULL,
       "Calls Stats and prints the server's figures, one 'name: value' line\n"
       "each: uptime_seconds, connections_current, connections_total,\n"
       "connections_rejected, requests_total, errors_total, keys, data_bytes,\n"
+      "revision (the store's: one per request that changed data),\n"
       "engine_memory_bytes, resident_memory_bytes, max_memory_bytes (0: no\n"
       "limit), engine_file_bytes, engine_map_bytes, engine_last_sync_unix_ms\n"
       "(engines that keep files; 0 for memory), engine, engine_sync, version;\n"
@@ -54,7 +174,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "method as PATH=CALLS/ERRORS ('/kvstore.v1.KV/Get=12/1').\n"
       "With -w json, one object: the same names, numbers as JSON numbers,\n"
       "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n", NULL },
-    { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL },
+    { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL },
 };
 
 const kvctl_cmd_spec *kvctl_cmd_find(const char *name)
@@ -80,7 +200,7 @@ const char *kvctl_cmd_name(kvctl_op op)
     for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++)
         if (s->op == op)
             return s->name;
-    return "?";
+    return op == KVCTL_OP_CLEAR_RANGE ? "clear" : "?";
 }
 
 int kvctl_cmd_has_key(kvctl_op op)
@@ -88,83 +208,25 @@ int kvctl_cmd_has_key(kvctl_op op)
     return op == KVCTL_OP_GET || op == KVCTL_OP_SET || op == KVCTL_OP_CLEAR;
 }
 
-/* The name of argument I (0-based) in ARGS ("KEY", "VALUE"), copied into
- * BUF without brackets. */
-static const char *arg_name(const char *args, int i, char *buf, size_t len)
+void kvctl_cmd_target(const kvctl_cmd *cmd, char *buf, size_t len)
 {
-    const char *p = args;
-    size_t n;
+    char a[160], b[160];
 
-    for (; i > 0 && p; i--) {
-        p = strchr(p, ' ');
-        if (p)
-            p++;
-    }
-    if (!p)
-        return "argument";
-    p += strspn(p, "[");
-    n = strcspn(p, " ]");
-    snprintf(buf, len, "%.*s", (int)n, p);
-    return buf;
-}
-
-int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
-                    kvctl_cmd *cmd, char *err, size_t errlen)
-{
-    const kvctl_cmd_spec *spec;
-    char name[32];
-    int nargs = n - 1;
-    const char *args;
-
-    memset(cmd, 0, sizeof *cmd);
-    if (n < 1) {
-        snprintf(err, errlen, "no command given");
-        return -1;
-    }
-    spec = memchr(words[0].data, 0, words[0].len) ? NULL
-                                                  : kvctl_cmd_find((const char *)words[0].data);
-    if (!spec) {
-        char quoted[128];
-        kvctl_out_quote(words[0].data, words[0].len, quoted, sizeof quoted);
-        snprintf(err, errlen, "unknown command %s", quoted);
-        return -1;
-    }
-    args = kvctl_cmd_args(spec, !stdin_ok);
-    if (nargs < spec->min_args || (spec->op == KVCTL_OP_SET && !stdin_ok && nargs < 2)) {
-        snprintf(err, errlen, "%s: missing %s", spec->name,
-                 arg_name(args, nargs, name, sizeof name));
-        return -1;
-    }
-    if (nargs > spec->max_args && spec->max_args == 0) {
-        snprintf(err, errlen, "%s: takes no arguments", spec->name);
-        return -1;
-    }
-    if (nargs > spec->max_args) {
-        snprintf(err, errlen, "%s: too many arguments (usage: %s %s; quote "
-                 "words that contain blanks)", spec->name, spec->name, args);
-        return -1;
-    }
-    cmd->op = spec->op;
-    if (spec->op == KVCTL_OP_STATS)
-        return 0;
-    if (spec->op == KVCTL_OP_PING) {
-        if (nargs == 1) {
-            if (memchr(words[1].data, 0, words[1].len)) {
-                snprintf(err, errlen, "ping: MESSAGE must not contain NUL bytes");
-                return -1;
-            }
-            cmd->message = kvctl_mem_strdup((const char *)words[1].data);
-        }
-        return 0;
-    }
-    kvctl_mem_bytes(&cmd->key, words[1].data, words[1].len);
-    if (spec->op == KVCTL_OP_SET) {
-        if (nargs == 1 || (stdin_ok && words[2].len == 1 && words[2].data[0] == '-'))
-            cmd->value_from_stdin = 1;
-        else
-            kvctl_mem_bytes(&cmd->value, words[2].data, words[2].len);
-    }
-    return 0;
+    buf[0] = 0;
+    kvctl_out_quote(cmd->key.data, cmd->key.len, a, sizeof a);
+    kvctl_out_quote(cmd->end.data, cmd->end.len, b, sizeof b);
+    if (kvctl_cmd_has_key(cmd->op))
+        snprintf(buf, len, "%s", a);
+    else if (cmd->op != KVCTL_OP_RANGE && cmd->op != KVCTL_OP_CLEAR_RANGE)
+        return;
+    else if (cmd->all)
+        snprintf(buf, len, "--all");
+    else if (cmd->prefix)
+        snprintf(buf, len, "--prefix %s", a);
+    else if (cmd->op == KVCTL_OP_CLEAR_RANGE)
+        snprintf(buf, len, "--range %s%s%s", a, cmd->end.len ? " " : "", cmd->end.len ? b : "");
+    else if (cmd->key.len || cmd->end.len)   /* a range from START, to END */
+        snprintf(buf, len, "%s%s%s", a, cmd->end.len ? " " : "", cmd->end.len ? b : "");
 }
 
 void kvctl_cmd_usage_reason(const char *name, const char *err, int shell,
@@ -183,8 +245,11 @@ void kvctl_cmd_usage_reason(const char *name, const char *err, int shell,
 void kvctl_cmd_clear(kvctl_cmd *cmd)
 {
     free(cmd->key.data);
+    free(cmd->end.data);
     free(cmd->value.data);
     free(cmd->message);
+    if (cmd->txn)
+        kvctl_txn_free(cmd->txn);
     memset(cmd, 0, sizeof *cmd);
 }
 
@@ -192,11 +257,12 @@ void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, int shell, FILE *fp)
 {
     const char *args = kvctl_cmd_args(spec, shell);
 
-    fprintf(fp, "Usage: %s%s%s%s\n\n%s", shell ? "" : "kvctl ", spec->name,
-            *args ? " " : "", args,
+    fprintf(fp, "Usage: %s%s%s%s%s%s\n\n%s", shell ? "" : "kvctl ", spec->name,
+            spec->opts ? " " : "", spec->opts ? spec->opts : "", *args ? " " : "", args,
             shell && spec->line_details ? spec->line_details : spec->details);
     if (!shell)
         fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"
-                "3 could not connect or timed out, 4 other server error.\n"
+                "3 could not connect or timed out, 4 other server error,\n"
+                "5 a conditional write refused (--if-revision).\n"
                 "Options (-e, -w, --timeout, --token-file): see 'kvctl --help'.\n");
 }

@@ -1,9 +1,12 @@
-/* cmd.h - the commands of kvctl (one per rpc of the KV service): their
- * table, their help, and turning words into a command ready to send. */
+/* cmd.h - the commands of kvctl (one per rpc of the KV service, get and
+ * clear also reaching Range and ClearRange with --prefix): their table,
+ * their options, their help, and turning words into a command ready to
+ * send. */
 #ifndef KVCTL_CMD_H
 #define KVCTL_CMD_H
 
 #include <stdio.h>
+#include <kvstore/client.h>
 #include "kvctl.h"
 
 typedef enum kvctl_op {
@@ -12,15 +15,33 @@ typedef enum kvctl_op {
     KVCTL_OP_SET,
     KVCTL_OP_CLEAR,
     KVCTL_OP_STATS,
+    KVCTL_OP_RANGE,         /* range, get --prefix */
+    KVCTL_OP_CLEAR_RANGE,   /* clear --prefix / --range / --all */
+    KVCTL_OP_TXN,
 } kvctl_op;
 
-/* One command. Owns its byte strings; free them with kvctl_cmd_clear(). */
+/* One command. Owns its byte strings and txn; free them with
+ * kvctl_cmd_clear(). */
 typedef struct kvctl_cmd {
     kvctl_op op;
-    kvctl_bytes key;       /* get, set, clear */
+    const char *name;      /* the command word ("get" for get --prefix); static */
+    kvctl_bytes key;       /* get, set, clear; range, clear range: the
+                            * start, or the prefix when prefix is set */
+    kvctl_bytes end;       /* range, clear range: the end (empty: none) */
     kvctl_bytes value;     /* set */
     char *message;         /* ping; NULL when none was given */
     int value_from_stdin;  /* set: the caller must read value from stdin */
+    int has_if_revision;   /* set, clear: --if-revision was given ... */
+    uint64_t if_revision;  /* ... with this mod_revision */
+    int prefix;            /* range, clear range: key is a prefix */
+    int all;               /* clear range: every key (--all) */
+    uint64_t limit;        /* range: at most this many keys; 0 = all */
+    int keys_only;         /* range: without values */
+    int count_only;        /* range: only how many keys */
+    int reverse;           /* range: descending */
+    int txn_from_stdin;    /* txn: the caller must read it from stdin and
+                            * fill txn with kvctl_txn_parse_text() */
+    Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */
 } kvctl_cmd;
 
 /* A row of the command table. A command typed in the shell or a batch
@@ -33,7 +54,10 @@ typedef struct kvctl_cmd_spec {
     const char *args;      /* "KEY [VALUE]"; "" when it takes none */
     const char *line_args;
     int min_args;
-    int max_args;
+    int max_args;          /* -1: no limit */
+    const char *opts;      /* its options for the usage line, as
+                            * "[--if-revision N]"; NULL: it takes none
+                            * and every word is an argument */
     const char *summary;   /* one line, for the command list */
     const char *line_summary;
     const char *details;   /* the rest of "COMMAND --help" */
@@ -43,6 +67,15 @@ typedef struct kvctl_cmd_spec {
 /* The table, ending with a row whose name is NULL. */
 extern const kvctl_cmd_spec kvctl_cmd_specs[];
 
+/* A command option, as main.c hands it to getopt_long. */
+typedef struct kvctl_cmd_option {
+    const char *name;      /* "limit" for --limit */
+    int has_arg;           /* takes a value: --limit N, --limit=N */
+} kvctl_cmd_option;
+
+/* The command options of every command, ending with a NULL name. */
+extern const kvctl_cmd_option kvctl_cmd_options[];
+
 /* The spec named NAME (exact, case-sensitive), or NULL. */
 const kvctl_cmd_spec *kvctl_cmd_find(const char *name);
 
@@ -51,11 +84,15 @@ const kvctl_cmd_spec *kvctl_cmd_find(const char *name);
 const char *kvctl_cmd_args(const kvctl_cmd_spec *spec, int lines);
 const char *kvctl_cmd_summary(const kvctl_cmd_spec *spec, int lines);
 
-/* Builds CMD from WORDS[0..N) (WORDS[0] is the command name). STDIN_OK
- * says whether set may read its value from standard input (only on the
- * command line: the shell and batch mode read commands from there).
- * Returns 0 and fills CMD, or -1 with a one-line reason that starts with
- * the command's name ("get: missing KEY") in ERR and CMD empty. */
+/* Builds CMD from WORDS[0..N) (WORDS[0] is the command name). For a
+ * command that takes options (spec->opts), any word "--NAME" or
+ * "--NAME=VALUE" before a word "--" is an option, and one it does not know
+ * is an error; for the others every word is an argument. STDIN_OK says
+ * whether set may read its value, and txn itself, from standard input
+ * (only on the command line: the shell and batch mode read commands from
+ * there). Returns 0 and fills CMD, or -1 with a one-line reason that
+ * starts with the command's name ("get: missing KEY") in ERR and CMD
+ * empty. */
 int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
                     kvctl_cmd *cmd, char *err, size_t errlen);
 
@@ -71,8 +108,13 @@ void kvctl_cmd_clear(kvctl_cmd *cmd);
 /* The name of OP ("get"); a static string. */
 const char *kvctl_cmd_name(kvctl_op op);
 
-/* Whether commands of OP name a key (get, set, clear). */
+/* Whether commands of OP name one key (get, set, clear). */
 int kvctl_cmd_has_key(kvctl_op op);
+
+/* Writes into BUF (LEN bytes) what CMD is about, for error lines: the
+ * quoted key ("\"k\""), "--prefix \"p\"", the quoted range bounds, "--all",
+ * or "" for a command about no key. */
+void kvctl_cmd_target(const kvctl_cmd *cmd, char *buf, size_t len);
 
 /* Prints SPEC's help to FP: for "kvctl COMMAND --help", or with SHELL
  * for the shell's "help COMMAND", in the shell's syntax. */

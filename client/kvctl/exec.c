@@ -1,7 +1,10 @@
-/* exec.c - runs kvctl commands on a kv_client through protoc-c's generated
- * KV stubs, pipelined between kv_client_pipeline_begin() and _end(), and
- * copies each answer into a kvctl_result. It prints nothing and opens no
- * connection; all protocol work is the client library's. */
+/* exec.c - runs kvctl commands on a kv_client: through protoc-c's generated
+ * KV stubs, pipelined between kv_client_pipeline_begin() and _end(), or,
+ * for a range read page after page, a clear range and a txn, through the
+ * library's blocking helpers; and keeps each answer in a kvctl_result. It
+ * prints nothing and opens no connection; all protocol work is the client
+ * library's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +67,8 @@ static void on_get(const Kvstore__V1__GetResponse *m, void *data)
     if (!slot_answer(s, m))
         return;
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
+    s->res->revs = (kv_client_revs){ m->create_revision, m->mod_revision, m->version,
+                                     m->revision };
 }
 
 static void on_set(const Kvstore__V1__SetResponse *m, void *data)
@@ -73,6 +78,7 @@ static void on_set(const Kvstore__V1__SetResponse *m, void *data)
     if (!slot_answer(s, m))
         return;
     kvctl_mem_bytes(&s->res->value, m->key.data, m->key.len);
+    s->res->revision = m->revision;
 }
 
 static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
@@ -82,6 +88,7 @@ static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
     if (!slot_answer(s, m))
         return;
     s->res->found = m->found;
+    s->res->revision = m->revision;
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
 }
 
@@ -127,30 +134,152 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         s->req.set.key.len = cmd->key.len;
         s->req.set.value.data = cmd->value.data;
         s->req.set.value.len = cmd->value.len;
+        if (cmd->has_if_revision) {
+            s->req.set._if_mod_revision_case =
+                KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION;
+            s->req.set.if_mod_revision = cmd->if_revision;
+        }
         kvstore__v1__kv__set(svc, &s->req.set, on_set, s);
         break;
     case KVCTL_OP_CLEAR:
         kvstore__v1__clear_request__init(&s->req.clear);
         s->req.clear.key.data = cmd->key.data;
         s->req.clear.key.len = cmd->key.len;
+        if (cmd->has_if_revision) {
+            s->req.clear._if_mod_revision_case =
+                KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION;
+            s->req.clear.if_mod_revision = cmd->if_revision;
+        }
         kvstore__v1__kv__clear(svc, &s->req.clear, on_clear, s);
         break;
     case KVCTL_OP_STATS:
         kvstore__v1__stats_request__init(&s->req.stats);
         kvstore__v1__kv__stats(svc, &s->req.stats, on_stats, s);
         break;
+    case KVCTL_OP_RANGE:
+    case KVCTL_OP_CLEAR_RANGE:
+    case KVCTL_OP_TXN:
+        break;      /* never pipelined: see run_blocking */
     }
 }
 
-kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
-                         kvctl_result *res, size_t n)
+/* Whether CMD runs on its own, through a blocking helper. */
+static int is_blocking(const kvctl_cmd *cmd)
+{
+    return cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE
+           || cmd->op == KVCTL_OP_TXN;
+}
+
+/* Records in RES the failure ST of a blocking helper on C. */
+static void blocking_failed(kv_client *c, kv_status st, kvctl_result *res)
+{
+    const char *msg = kv_client_last_message(c);
+
+    res->status = st;
+    res->message = kvctl_mem_strdup(msg && *msg ? msg : "call failed");
+    /* The server never answers these two: they come from the connection. */
+    res->transport = st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED;
+}
+
+/* The range CMD selects, as a RangeRequest pointing into CMD. */
+static Kvstore__V1__RangeRequest range_request(const kvctl_cmd *cmd)
+{
+    Kvstore__V1__RangeRequest req = KVSTORE__V1__RANGE_REQUEST__INIT;
+
+    if (cmd->prefix) {
+        req.prefix = (ProtobufCBinaryData){ cmd->key.len, cmd->key.data };
+    } else {
+        req.start = (ProtobufCBinaryData){ cmd->key.len, cmd->key.data };
+        req.end = (ProtobufCBinaryData){ cmd->end.len, cmd->end.data };
+    }
+    req.keys_only = cmd->keys_only;
+    req.count_only = cmd->count_only;
+    req.reverse = cmd->reverse;
+    return req;
+}
+
+/* Reads the range of CMD page after page until its end or cmd->limit
+ * keys, keeping every page in RES. */
+static void run_range(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res)
+{
+    Kvstore__V1__RangeRequest req = range_request(cmd);
+    uint64_t left = cmd->limit;
+    uint8_t *bounds = NULL;
+    kv_status st;
+
+    for (;;) {
+        Kvstore__V1__RangeResponse *page;
+        /* The limit is per page: ask for what is left of --limit. */
+        req.limit = left > UINT32_MAX ? 0 : (uint32_t)left;
+        st = kv_client_range(c, &req, &page);
+        if (st != KV_OK) {
+            blocking_failed(c, st, res);
+            break;
+        }
+        res->pages = kvctl_mem_realloc(res->pages, (res->npages + 1) * sizeof *res->pages);
+        res->pages[res->npages++] = page;
+        if (res->npages == 1) {
+            res->count = page->count;
+            res->revision = page->revision;
+        }
+        if (cmd->limit) {
+            left -= page->n_kvs < left ? page->n_kvs : left;
+            if (left == 0) {
+                res->more = page->more;
+                break;
+            }
+        }
+        int next = kv_client_range_next(&req, page, &bounds);
+        if (next < 0) {
+            fputs("kvctl: out of memory\n", stderr);
+            exit(KVCTL_EXIT_USAGE);
+        }
+        if (next == 0)
+            break;
+    }
+    free(bounds);
+}
+
+/* Runs CMD, which is_blocking(), on C into RES. */
+static void run_blocking(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res)
+{
+    kv_status st = KV_OK;
+
+    if (cmd->op == KVCTL_OP_RANGE) {
+        run_range(c, cmd, res);
+        return;
+    }
+    if (cmd->op == KVCTL_OP_CLEAR_RANGE) {
+        Kvstore__V1__ClearRangeRequest req = KVSTORE__V1__CLEAR_RANGE_REQUEST__INIT;
+        if (cmd->all) {
+            /* Keys are never empty: "\x00" is the first possible one. */
+            req.start = (ProtobufCBinaryData){ 1, (uint8_t *)"" };
+        } else if (cmd->prefix) {
+            req.prefix = (ProtobufCBinaryData){ cmd->key.len, cmd->key.data };
+        } else {
+            req.start = (ProtobufCBinaryData){ cmd->key.len, cmd->key.data };
+            req.end = (ProtobufCBinaryData){ cmd->end.len, cmd->end.data };
+        }
+        st = kv_client_clear_range(c, &req, &res->deleted, &res->revision);
+    } else if (cmd->op == KVCTL_OP_TXN) {
+        st = kv_client_txn(c, cmd->txn, &res->txn);
+    }
+    if (st != KV_OK)
+        blocking_failed(c, st, res);
+    else
+        res->status = KV_OK;
+}
+
+/* Runs the pipelined commands CMDS[0..N) on C. Returns what
+ * kv_client_pipeline_end() returned. */
+static kv_status run_pipelined(kv_client *c, const kvctl_cmd *cmds, kvctl_result *res,
+                               size_t n)
 {
     ProtobufCService *svc = kv_client_service(c);
     exec_slot *slots = kvctl_mem_alloc(n * sizeof *slots);
     kv_status st;
 
     memset(slots, 0, n * sizeof *slots);
-    memset(res, 0, n * sizeof *res);
     kv_client_pipeline_begin(c);
     for (size_t i = 0; i < n; i++) {
         slots[i].c = c;
@@ -179,6 +308,32 @@ kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
     return st;
 }
 
+kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
+                         kvctl_result *res, size_t n)
+{
+    kv_status first = KV_OK;
+
+    memset(res, 0, n * sizeof *res);
+    for (size_t i = 0; i < n;) {
+        kv_status st = KV_OK;
+        if (is_blocking(&cmds[i])) {
+            run_blocking(c, &cmds[i], &res[i]);
+            if (res[i].transport)
+                st = res[i].status;
+            i++;
+        } else {
+            size_t j = i;
+            while (j < n && !is_blocking(&cmds[j]))
+                j++;
+            st = run_pipelined(c, cmds + i, res + i, j - i);
+            i = j;
+        }
+        if (first == KV_OK)
+            first = st;
+    }
+    return first;
+}
+
 void kvctl_exec_fail(kvctl_result *res, const kvctl_result *why)
 {
     memset(res, 0, sizeof *res);
@@ -194,5 +349,10 @@ void kvctl_exec_result_clear(kvctl_result *res)
     free(res->value.data);
     if (res->stats)
         kvstore__v1__stats_response__free_unpacked(res->stats, NULL);
+    for (size_t i = 0; i < res->npages; i++)
+        kvstore__v1__range_response__free_unpacked(res->pages[i], NULL);
+    free(res->pages);
+    if (res->txn)
+        kvstore__v1__txn_response__free_unpacked(res->txn, NULL);
     memset(res, 0, sizeof *res);
 }

@@ -19,13 +19,25 @@ typedef struct kvctl_result {
                          * the server answered; clear: the old value */
     int found;          /* clear: whether the key existed */
     Kvstore__V1__StatsResponse *stats;  /* stats: the answer, owned */
+    kv_client_revs revs;    /* get: the key's revisions, and the store's */
+    uint64_t revision;      /* set, clear, clear range: the revision the
+                             * write made (0: nothing changed); range: the
+                             * store's at the first page */
+    Kvstore__V1__RangeResponse **pages; /* range: every page read, owned */
+    size_t npages;
+    uint64_t count;         /* range: the keys in the whole range */
+    int more;               /* range: --limit stopped before its end */
+    uint64_t deleted;       /* clear range: how many keys went */
+    Kvstore__V1__TxnResponse *txn;      /* txn: the answer, owned */
 } kvctl_result;
 
-/* Runs CMDS[0..N) on C, pipelined in one batch, through the generated
- * stubs, and fills RES[0..N) in order. Returns what
- * kv_client_pipeline_end() returned: KV_OK when the server answered every
- * command (each answer may be an error), else the failure that ended the
- * batch; the commands the lost connection cut off have transport set. */
+/* Runs CMDS[0..N) on C in order and fills RES[0..N). Single-key commands,
+ * ping and stats go pipelined, through the generated stubs; a range (all
+ * its pages), a clear range and a txn each wait for the calls before them
+ * and go through the library's blocking helpers. Returns KV_OK when the
+ * server answered every command (each answer may be an error), else the
+ * transport failure that ended the batch; the commands the lost
+ * connection cut off have transport set. */
 kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
                          kvctl_result *res, size_t n);
 

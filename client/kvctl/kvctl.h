@@ -18,11 +18,14 @@ enum {
     KVCTL_EXIT_USAGE = 2,       /* bad command line, or local I/O failed */
     KVCTL_EXIT_UNREACHABLE = 3, /* could not connect, connection lost, timeout */
     KVCTL_EXIT_SERVER = 4,      /* the server answered another error */
+    KVCTL_EXIT_CONFLICT = 5,    /* a conditional write was refused
+                                 * (--if-revision: FAILED_PRECONDITION) */
 };
 
 typedef enum kvctl_format {
     KVCTL_FORMAT_SIMPLE, /* raw values, "OK", "PONG" */
     KVCTL_FORMAT_JSON,   /* one JSON object per command, bytes in base64 */
+    KVCTL_FORMAT_TABLE,  /* aligned columns with the revisions, for people */
 } kvctl_format;
 
 /* A byte string that may hold NULs. Where kvctl allocates one, data is

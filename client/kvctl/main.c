@@ -2,7 +2,10 @@
  * (-e, then KVCTL_ENDPOINT, then the default), the token file
  * (--token-file, then KVCTL_TOKEN_FILE) and the mode (one command from the
  * command line, the shell, or batch), and runs the one-command mode
- * itself. The other modes live in shell.c and batch.c. */
+ * itself. Options of the command (--prefix, --if-revision...) may sit
+ * anywhere on the line too: getopt collects them and hands them to the
+ * command's parser (parse.c) with the command's words. The other modes
+ * live in shell.c and batch.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -21,19 +24,60 @@
 #include "out.h"
 #include "shell.h"
 #include "token.h"
+#include "txn.h"
 #include "usage.h"
 
-enum { OPT_TIMEOUT = 256, OPT_TOKEN_FILE };
+/* getopt_long's value for kvctl_cmd_options[I] is OPT_COMMAND + I. */
+enum { OPT_TIMEOUT = 256, OPT_TOKEN_FILE, OPT_COMMAND = 512 };
 
-static const struct option long_options[] = {
+static const struct option global_options[] = {
     { "endpoint", required_argument, NULL, 'e' },
     { "write-out", required_argument, NULL, 'w' },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
 };
+
+/* The options getopt_long knows: the global ones, then the commands'.
+ * Returns a malloc'd array, ended by a zeroed row. */
+static struct option *all_options(void)
+{
+    size_t g = sizeof global_options / sizeof global_options[0], n = 0;
+    struct option *v;
+
+    while (kvctl_cmd_options[n].name)
+        n++;
+    v = kvctl_mem_alloc((g + n + 1) * sizeof *v);
+    memcpy(v, global_options, sizeof global_options);
+    for (size_t i = 0; i < n; i++)
+        v[g + i] = (struct option){ kvctl_cmd_options[i].name,
+                                    kvctl_cmd_options[i].has_arg ? required_argument
+                                                                 : no_argument,
+                                    NULL, OPT_COMMAND + (int)i };
+    memset(&v[g + n], 0, sizeof v[g + n]);
+    return v;
+}
+
+/* The command options met on the command line, as words for the
+ * command's parser: "--limit" and its value, in the order given. */
+typedef struct opt_words {
+    kvctl_bytes *w;
+    int n;
+} opt_words;
+
+static void opt_words_add(opt_words *o, const char *text)
+{
+    o->w = kvctl_mem_realloc(o->w, (size_t)(o->n + 1) * sizeof *o->w);
+    kvctl_mem_bytes(&o->w[o->n++], text, strlen(text));
+}
+
+static void opt_words_free(opt_words *o)
+{
+    for (int i = 0; i < o->n; i++)
+        free(o->w[i].data);
+    free(o->w);
+}
 
 /* Prints "kvctl: WHAT (see 'kvctl --help')" as one line on stderr and
  * returns the usage exit code. */
@@ -107,27 +151,74 @@ static int read_all(int fd, kvctl_bytes *b)
     return 0;
 }
 
-/* Runs the one command in ARGV[0..ARGC) and returns its exit code. */
-static int run_one(const kvctl_conf *conf, int argc, char **argv)
+/* Prints "kvctl: ERR (see 'kvctl NAME --help')" and returns the usage
+ * exit code. */
+static int command_usage_error(const char *name, const char *err)
 {
-    kvctl_bytes *words = kvctl_mem_alloc((size_t)argc * sizeof *words);
+    char reason[700];
+
+    kvctl_cmd_usage_reason(name, err, 0, reason, sizeof reason);
+    fprintf(stderr, "kvctl: %s\n", reason);
+    return KVCTL_EXIT_USAGE;
+}
+
+/* Reads the txn of CMD from standard input. Returns 0, or the usage exit
+ * code after printing why. */
+static int read_txn(kvctl_cmd *cmd)
+{
+    kvctl_bytes text;
+    char err[512];
+    int rc;
+
+    if (isatty(STDIN_FILENO))
+        fputs("kvctl: reading the transaction from standard input; end it with Ctrl-D\n",
+              stderr);
+    if (read_all(STDIN_FILENO, &text) < 0) {
+        fprintf(stderr, "kvctl: txn: reading standard input: %s\n", strerror(errno));
+        free(text.data);
+        return KVCTL_EXIT_USAGE;
+    }
+    rc = kvctl_txn_parse_text(text.data, text.len, &cmd->txn, err, sizeof err);
+    free(text.data);
+    return rc < 0 ? command_usage_error("txn", err) : 0;
+}
+
+/* Runs the one command in ARGV[0..ARGC), with the command options OPTS
+ * met among them, and returns its exit code. */
+static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_words *opts)
+{
+    const kvctl_cmd_spec *spec = kvctl_cmd_find(argv[0]);
+    kvctl_bytes *words = kvctl_mem_alloc((size_t)(argc + opts->n + 1) * sizeof *words);
+    int n = 0;
     kvctl_cmd cmd;
     kvctl_result r, why;
     kvctl_out o;
     kv_client *c;
-    char err[512], reason[600];
+    char err[512];
     int code;
 
-    for (int i = 0; i < argc; i++) {
-        words[i].data = (uint8_t *)argv[i];
-        words[i].len = strlen(argv[i]);
+    if (spec && !spec->opts && opts->n) {
+        snprintf(err, sizeof err, "%s: %s is not an option of %s", spec->name,
+                 (const char *)opts->w[0].data, spec->name);
+        free(words);
+        return command_usage_error(spec->name, err);
     }
-    code = kvctl_cmd_parse(words, argc, 1, &cmd, err, sizeof err);
+    /* The command, its options, then "--" so that no argument is taken
+     * for an option again: getopt has sorted them already. */
+    words[n++] = (kvctl_bytes){ (uint8_t *)argv[0], strlen(argv[0]) };
+    for (int i = 0; i < opts->n; i++)
+        words[n++] = opts->w[i];
+    if (spec && spec->opts)
+        words[n++] = (kvctl_bytes){ (uint8_t *)"--", 2 };
+    for (int i = 1; i < argc; i++)
+        words[n++] = (kvctl_bytes){ (uint8_t *)argv[i], strlen(argv[i]) };
+    code = kvctl_cmd_parse(words, n, 1, &cmd, err, sizeof err);
     free(words);
-    if (code < 0) {
-        kvctl_cmd_usage_reason(argv[0], err, 0, reason, sizeof reason);
-        fprintf(stderr, "kvctl: %s\n", reason);
-        return KVCTL_EXIT_USAGE;
+    if (code < 0)
+        return command_usage_error(argv[0], err);
+    if (cmd.txn_from_stdin && (code = read_txn(&cmd)) != 0) {
+        kvctl_cmd_clear(&cmd);
+        return code;
     }
     if (cmd.value_from_stdin) {
         if (isatty(STDIN_FILENO))
@@ -174,88 +265,134 @@ static int print_help(int argc, char **argv)
     return KVCTL_EXIT_OK;
 }
 
+/* What the options said beyond the run's kvctl_conf. */
+typedef struct run_opts {
+    int help, version;
+    const char *endpoint_from;  /* where conf.endpoint came from, for errors */
+    const char *token_from;     /* where conf.token_file came from */
+    opt_words words;            /* the command options met */
+} run_opts;
+
+/* Takes the option getopt_long() returned as OPT into CONF and RO.
+ * Returns 0, or the usage exit code after printing why. */
+static int take_option(int opt, char **argv, kvctl_conf *conf, run_opts *ro)
+{
+    switch (opt) {
+    case 'e':
+        conf->endpoint = optarg;
+        ro->endpoint_from = "-e";
+        return 0;
+    case 'w':
+        if (strcmp(optarg, "simple") == 0)
+            conf->format = KVCTL_FORMAT_SIMPLE;
+        else if (strcmp(optarg, "json") == 0)
+            conf->format = KVCTL_FORMAT_JSON;
+        else if (strcmp(optarg, "table") == 0)
+            conf->format = KVCTL_FORMAT_TABLE;
+        else
+            return usage_error("--write-out must be simple, json or table, not \"%s\"", optarg);
+        return 0;
+    case OPT_TIMEOUT:
+        if (parse_timeout(optarg, &conf->timeout_ms) < 0)
+            return usage_error("--timeout wants a number of seconds, not \"%s\"", optarg);
+        return 0;
+    case OPT_TOKEN_FILE:
+        if (!*optarg)
+            return usage_error("--token-file wants a file name");
+        conf->token_file = optarg;
+        ro->token_from = "--token-file";
+        return 0;
+    case 'h':
+        ro->help = 1;
+        return 0;
+    case 'V':
+        ro->version = 1;
+        return 0;
+    case ':':
+        return usage_error("option %s needs a value", argv[optind - 1]);
+    case '?': {
+        char shortopt[3] = { '-', (char)optopt, 0 };
+        /* getopt_long sets optopt for a long option only when it was
+         * given a value it does not take ("--prefix=x"). */
+        if (optopt && strncmp(argv[optind - 1], "--", 2) == 0)
+            return usage_error("option %s: %.*s takes no value", argv[optind - 1],
+                               (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+        return usage_error("unknown option %s; put -- before a KEY or VALUE "
+                           "that starts with '-'", optopt ? shortopt : argv[optind - 1]);
+    }
+    default: {
+        char word[64];
+        snprintf(word, sizeof word, "--%s", kvctl_cmd_options[opt - OPT_COMMAND].name);
+        opt_words_add(&ro->words, word);
+        if (optarg)
+            opt_words_add(&ro->words, optarg);
+        return 0;
+    }
+    }
+}
+
+/* Reads every option of ARGV into CONF and RO; optind is then the first
+ * operand. Returns 0, or the usage exit code after printing why. */
+static int read_options(int argc, char **argv, kvctl_conf *conf, run_opts *ro)
+{
+    struct option *long_options = all_options();
+    int opt, code = 0;
+
+    opterr = 0;
+    while (!code && (opt = getopt_long(argc, argv, ":e:w:hV", long_options, NULL)) != -1)
+        code = take_option(opt, argv, conf, ro);
+    free(long_options);
+    return code;
+}
+
+/* Runs what the options RO and the operands ARGV[0..ARGC) ask for: help,
+ * the version, one command, the shell or a batch. Returns the exit code. */
+static int run(const kvctl_conf *conf, const run_opts *ro, int argc, char **argv)
+{
+    if (ro->version) {
+        kvctl_usage_version(stdout);
+        return KVCTL_EXIT_OK;
+    }
+    if (ro->help || (argc > 0 && strcmp(argv[0], "help") == 0))
+        return print_help(argc, argv);
+    if (conf->endpoint && !*conf->endpoint)
+        return usage_error("the endpoint is empty");
+    if (conf->endpoint) {
+        /* Parsed here only to refuse a bad one (say, port 70000) as a
+         * usage error before connecting; the library parses it again. */
+        kv_endpoint where;
+        char err[512];
+        if (kv_endpoint_parse(conf->endpoint, KV_DEFAULT_PORT, &where, err, sizeof err) < 0)
+            return usage_error("%s: %s", ro->endpoint_from, err);
+    }
+    if (conf->token_file && check_token_file(conf->token_file, ro->token_from))
+        return KVCTL_EXIT_USAGE;
+    if (argc == 0 && ro->words.n)
+        return usage_error("%s is an option of a command; name the command",
+                           (const char *)ro->words.w[0].data);
+    if (argc > 0)
+        return run_one(conf, argc, argv, &ro->words);
+    if (isatty(STDIN_FILENO))
+        return kvctl_shell_run(conf);
+    return kvctl_batch_run(conf, STDIN_FILENO);
+}
+
 int main(int argc, char **argv)
 {
     kvctl_conf conf = { .timeout_ms = 5000, .format = KVCTL_FORMAT_SIMPLE };
+    run_opts ro = { .endpoint_from = "KVCTL_ENDPOINT", .token_from = "KVCTL_TOKEN_FILE" };
     const char *env = getenv("KVCTL_ENDPOINT");
     const char *token_env = getenv("KVCTL_TOKEN_FILE");
-    const char *token_from = "KVCTL_TOKEN_FILE";
-    const char *endpoint_from = "KVCTL_ENDPOINT";
-    int help = 0, version = 0, opt, code;
+    int code;
 
     if (env && *env)
         conf.endpoint = env;
     if (token_env && *token_env)
         conf.token_file = token_env;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":e:w:hV", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'e':
-            conf.endpoint = optarg;
-            endpoint_from = "-e";
-            break;
-        case 'w':
-            if (strcmp(optarg, "simple") == 0)
-                conf.format = KVCTL_FORMAT_SIMPLE;
-            else if (strcmp(optarg, "json") == 0)
-                conf.format = KVCTL_FORMAT_JSON;
-            else
-                return usage_error("--write-out must be simple or json, not \"%s\"", optarg);
-            break;
-        case OPT_TIMEOUT:
-            if (parse_timeout(optarg, &conf.timeout_ms) < 0)
-                return usage_error("--timeout wants a number of seconds, not \"%s\"", optarg);
-            break;
-        case OPT_TOKEN_FILE:
-            if (!*optarg)
-                return usage_error("--token-file wants a file name");
-            conf.token_file = optarg;
-            token_from = "--token-file";
-            break;
-        case 'h':
-            help = 1;
-            break;
-        case 'V':
-            version = 1;
-            break;
-        case ':':
-            return usage_error("option %s needs a value", argv[optind - 1]);
-        default: {
-            char shortopt[3] = { '-', (char)optopt, 0 };
-            return usage_error("unknown option %s; put -- before a KEY or VALUE "
-                               "that starts with '-'", optopt ? shortopt : argv[optind - 1]);
-        }
-        }
-    }
-    argc -= optind;
-    argv += optind;
-
-    if (version) {
-        kvctl_usage_version(stdout);
-        return KVCTL_EXIT_OK;
-    }
-    if (help || (argc > 0 && strcmp(argv[0], "help") == 0))
-        return print_help(argc, argv);
-    if (conf.endpoint && !*conf.endpoint)
-        return usage_error("the endpoint is empty");
-    if (conf.endpoint) {
-        /* Parsed here only to refuse a bad one (say, port 70000) as a
-         * usage error before connecting; the library parses it again. */
-        kv_endpoint where;
-        char err[512];
-        if (kv_endpoint_parse(conf.endpoint, KV_DEFAULT_PORT, &where, err, sizeof err) < 0)
-            return usage_error("%s: %s", endpoint_from, err);
-    }
-    if (conf.token_file && check_token_file(conf.token_file, token_from))
-        return KVCTL_EXIT_USAGE;
-
-    if (argc > 0)
-        code = run_one(&conf, argc, argv);
-    else if (isatty(STDIN_FILENO))
-        code = kvctl_shell_run(&conf);
-    else
-        code = kvctl_batch_run(&conf, STDIN_FILENO);
-
+    code = read_options(argc, argv, &conf, &ro);
+    if (!code)
+        code = run(&conf, &ro, argc - optind, argv + optind);
+    opt_words_free(&ro.words);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "kvctl: writing standard output: %s\n", strerror(errno));
         return code ? code : KVCTL_EXIT_USAGE;

@@ -1,16 +1,21 @@
 /* out.c - everything kvctl prints about a command: its result on stdout in
- * the simple or JSON format, its error as one line on stderr, and the exit
- * code it stands for. It does not run commands or parse input. */
+ * the simple, JSON or table format, its error as one line on stderr, and
+ * the exit code it stands for. A range's keys are listing.c's to print, a
+ * txn's results txnout.c's, stats' figures stats.c's. It does not run
+ * commands or parse input. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <json.h>
 #include <sodium.h>
 
+#include "listing.h"
 #include "mem.h"
 #include "out.h"
 #include "stats.h"
+#include "table.h"
 #include "text.h"
+#include "txnout.h"
 
 void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines)
 {
@@ -31,6 +36,8 @@ int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r)
                                                        : KVCTL_EXIT_OK;
     if (r->transport)
         return KVCTL_EXIT_UNREACHABLE;
+    if (r->status == KV_FAILED_PRECONDITION && cmd->has_if_revision)
+        return KVCTL_EXIT_CONFLICT;
     if (r->status == KV_NOT_FOUND
         && (cmd->op == KVCTL_OP_GET || cmd->op == KVCTL_OP_CLEAR))
         return KVCTL_EXIT_NOT_FOUND;
@@ -64,18 +71,25 @@ void kvctl_out_quote(const uint8_t *data, size_t len, char *buf, size_t buflen)
     buf[o] = 0;
 }
 
+/* The command word of CMD ("get" for get --prefix too). */
+static const char *name_of(const kvctl_cmd *cmd)
+{
+    return cmd->name ? cmd->name : kvctl_cmd_name(cmd->op);
+}
+
 /* "kvctl: get "k": NOT_FOUND: key not found" on stderr; "kvctl: auth:
  * UNAUTHENTICATED: wrong token" when authentication failed instead. */
 static void print_error(const kvctl_cmd *cmd, const kvctl_result *r)
 {
-    char key[160] = "";
+    char key[400] = "";
 
-    if (kvctl_cmd_has_key(cmd->op) && !r->auth) {
-        key[0] = ' ';
-        kvctl_out_quote(cmd->key.data, cmd->key.len, key + 1, sizeof key - 1);
+    if (!r->auth) {
+        kvctl_cmd_target(cmd, key + 1, sizeof key - 1);
+        if (key[1])
+            key[0] = ' ';
     }
     fprintf(stderr, "kvctl: %s%s: %s%s%s\n",
-            r->auth ? "auth" : kvctl_cmd_name(cmd->op), key,
+            r->auth ? "auth" : name_of(cmd), key,
             kv_status_name(r->status), r->message && *r->message ? ": " : "",
             r->message ? r->message : "");
 }
@@ -85,12 +99,17 @@ static void print_error(const kvctl_cmd *cmd, const kvctl_result *r)
  * escapes, as redis-cli does: a stored ESC [31m must not turn the user's
  * terminal red, nor other escapes retitle or rewrite it. Scripts read a
  * pipe or a file, and get the bytes as stored. */
+void kvctl_out_value(const kvctl_out *o, const uint8_t *data, size_t len)
+{
+    if (o->tty && !kvctl_text_is_plain(data, len))
+        kvctl_text_put_quoted(o->fp, data, len);
+    else if (len)
+        fwrite(data, 1, len, o->fp);
+}
+
 static void put_value(const kvctl_out *o, const kvctl_bytes *b)
 {
-    if (o->tty && !kvctl_text_is_plain(b->data, b->len))
-        kvctl_text_put_quoted(o->fp, b->data, b->len);
-    else if (b->len)
-        fwrite(b->data, 1, b->len, o->fp);
+    kvctl_out_value(o, b->data, b->len);
 }
 
 static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
@@ -125,20 +144,105 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
     case KVCTL_OP_STATS:
         kvctl_stats_print(o->fp, r->stats, o->lines);
         break;
+    case KVCTL_OP_RANGE:
+        kvctl_listing_simple(o, cmd, r);
+        break;
+    case KVCTL_OP_CLEAR_RANGE:
+        fprintf(o->fp, "%llu\n", (unsigned long long)r->deleted);
+        break;
+    case KVCTL_OP_TXN:
+        kvctl_txnout_simple(o, cmd, r);
+        break;
     }
+}
+
+/* -w table: the result in columns with its revisions. Ping and stats,
+ * which have none, print as in the simple format. */
+static void print_table(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_result *r)
+{
+    static const char *const get_cols[] = { "KEY", "VALUE", "CREATE", "MOD", "VERSION" };
+    static const char *const set_cols[] = { "KEY", "REVISION" };
+    static const char *const clear_cols[] = { "KEY", "VALUE", "REVISION" };
+    static const char *const clear_range_cols[] = { "DELETED", "REVISION" };
+    kvctl_table t;
+
+    if (r->status != KV_OK || cmd->op == KVCTL_OP_PING || cmd->op == KVCTL_OP_STATS) {
+        print_simple(&(kvctl_out){ o->fp, KVCTL_FORMAT_SIMPLE, o->lines, o->tty }, cmd, r);
+        return;
+    }
+    switch (cmd->op) {
+    case KVCTL_OP_GET:
+        kvctl_table_init(&t, 5, get_cols);
+        kvctl_table_bytes(&t, cmd->key.data, cmd->key.len);
+        kvctl_table_bytes(&t, r->value.data, r->value.len);
+        kvctl_table_number(&t, r->revs.create_revision);
+        kvctl_table_number(&t, r->revs.mod_revision);
+        kvctl_table_number(&t, r->revs.version);
+        kvctl_table_print(&t, o->fp);
+        fprintf(o->fp, "revision %llu\n", (unsigned long long)r->revs.revision);
+        break;
+    case KVCTL_OP_SET:
+        kvctl_table_init(&t, 2, set_cols);
+        kvctl_table_bytes(&t, cmd->key.data, cmd->key.len);
+        kvctl_table_number(&t, r->revision);
+        kvctl_table_print(&t, o->fp);
+        break;
+    case KVCTL_OP_CLEAR:
+        if (!r->found)
+            break;      /* as the simple format: nothing, exit 1 */
+        kvctl_table_init(&t, 3, clear_cols);
+        kvctl_table_bytes(&t, cmd->key.data, cmd->key.len);
+        kvctl_table_bytes(&t, r->value.data, r->value.len);
+        kvctl_table_number(&t, r->revision);
+        kvctl_table_print(&t, o->fp);
+        break;
+    case KVCTL_OP_CLEAR_RANGE:
+        kvctl_table_init(&t, 2, clear_range_cols);
+        kvctl_table_number(&t, r->deleted);
+        kvctl_table_number(&t, r->revision);
+        kvctl_table_print(&t, o->fp);
+        break;
+    case KVCTL_OP_RANGE:
+        kvctl_listing_table(o->fp, cmd, r);
+        break;
+    case KVCTL_OP_TXN:
+        kvctl_txnout_table(o->fp, cmd, r);
+        break;
+    default:
+        break;
+    }
+}
+
+void kvctl_out_json_bytes(json_object *obj, const char *field, const uint8_t *data,
+                          size_t len)
+{
+    size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    char *s = kvctl_mem_alloc(n);
+
+    sodium_bin2base64(s, n, len ? data : (const unsigned char *)"", len,
+                      sodium_base64_VARIANT_ORIGINAL);
+    json_object_object_add(obj, field, json_object_new_string(s));
+    free(s);
 }
 
 /* Adds FIELD = base64(B) to OBJ. */
 static void json_add_base64(json_object *obj, const char *field,
                             const kvctl_bytes *b)
 {
-    size_t n = sodium_base64_ENCODED_LEN(b->len, sodium_base64_VARIANT_ORIGINAL);
-    char *s = kvctl_mem_alloc(n);
+    kvctl_out_json_bytes(obj, field, b->data, b->len);
+}
 
-    sodium_bin2base64(s, n, b->len ? b->data : (const unsigned char *)"", b->len,
-                      sodium_base64_VARIANT_ORIGINAL);
-    json_object_object_add(obj, field, json_object_new_string(s));
-    free(s);
+/* Adds the range CMD selects to OBJ: "all", "prefix", or "start" and "end". */
+static void json_add_selector(json_object *obj, const kvctl_cmd *cmd)
+{
+    if (cmd->all) {
+        json_object_object_add(obj, "all", json_object_new_boolean(1));
+    } else if (cmd->prefix) {
+        json_add_base64(obj, "prefix", &cmd->key);
+    } else {
+        json_add_base64(obj, "start", &cmd->key);
+        json_add_base64(obj, "end", &cmd->end);
+    }
 }
 
 /* Prints OBJ on one line and frees it. */
@@ -155,10 +259,11 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
 {
     json_object *obj = json_object_new_object();
 
-    json_object_object_add(obj, "command",
-                           json_object_new_string(kvctl_cmd_name(cmd->op)));
+    json_object_object_add(obj, "command", json_object_new_string(name_of(cmd)));
     if (kvctl_cmd_has_key(cmd->op))
         json_add_base64(obj, "key", &cmd->key);
+    else if (cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE)
+        json_add_selector(obj, cmd);
     json_object_object_add(obj, "code",
                            json_object_new_string(kv_status_name(r->status)));
     if (r->status != KV_OK) {
@@ -182,16 +287,33 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         break;
     case KVCTL_OP_GET:
         json_add_base64(obj, "value", &r->value);
+        json_object_object_add(obj, "create_revision",
+                               json_object_new_uint64(r->revs.create_revision));
+        json_object_object_add(obj, "mod_revision", json_object_new_uint64(r->revs.mod_revision));
+        json_object_object_add(obj, "version", json_object_new_uint64(r->revs.version));
+        json_object_object_add(obj, "revision", json_object_new_uint64(r->revs.revision));
         break;
     case KVCTL_OP_SET:
+        json_object_object_add(obj, "revision", json_object_new_uint64(r->revision));
         break;
     case KVCTL_OP_CLEAR:
         json_object_object_add(obj, "found", json_object_new_boolean(r->found));
         if (r->found)
             json_add_base64(obj, "value", &r->value);
+        json_object_object_add(obj, "revision", json_object_new_uint64(r->revision));
         break;
     case KVCTL_OP_STATS:
         kvctl_stats_json(obj, r->stats);
+        break;
+    case KVCTL_OP_RANGE:
+        kvctl_listing_json(obj, cmd, r);
+        break;
+    case KVCTL_OP_CLEAR_RANGE:
+        json_object_object_add(obj, "deleted", json_object_new_uint64(r->deleted));
+        json_object_object_add(obj, "revision", json_object_new_uint64(r->revision));
+        break;
+    case KVCTL_OP_TXN:
+        kvctl_txnout_json(obj, cmd, r);
         break;
     }
     json_print(o->fp, obj);
@@ -202,6 +324,8 @@ int kvctl_out_result(const kvctl_out *o, const kvctl_cmd *cmd,
 {
     if (o->format == KVCTL_FORMAT_JSON)
         print_json(o, cmd, r);
+    else if (o->format == KVCTL_FORMAT_TABLE)
+        print_table(o, cmd, r);
     else
         print_simple(o, cmd, r);
     if (r->status != KV_OK) {

@@ -1,9 +1,10 @@
-/* out.h - printing results (simple or JSON) and one-line errors, and the
- * exit code each result means. */
+/* out.h - printing results (simple, JSON or table) and one-line errors,
+ * and the exit code each result means. */
 #ifndef KVCTL_OUT_H
 #define KVCTL_OUT_H
 
 #include <stdio.h>
+#include <json.h>
 #include "cmd.h"
 #include "exec.h"
 
@@ -26,7 +27,8 @@ int kvctl_out_result(const kvctl_out *o, const kvctl_cmd *cmd,
                      const kvctl_result *r);
 
 /* The exit code of result R of CMD: 2 when R->auth says the token file
- * could not be used (INVALID_ARGUMENT), else by its status. */
+ * could not be used (INVALID_ARGUMENT), 5 for a conditional write refused
+ * (FAILED_PRECONDITION), else by its status. */
 int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r);
 
 /* Prints a command line that could not be parsed: "kvctl: REASON" on
@@ -38,5 +40,14 @@ void kvctl_out_usage(const kvctl_out *o, const char *name, const char *reason);
  * double-quoted C-style string (kvctl_text_escape() for each byte), cut
  * with "..." after the quote when it does not fit. */
 void kvctl_out_quote(const uint8_t *data, size_t len, char *buf, size_t buflen);
+
+/* Writes a key or a value from the server: the raw bytes, except on a
+ * terminal (o->tty), where anything but plain text goes in double quotes
+ * with escapes (text.h). */
+void kvctl_out_value(const kvctl_out *o, const uint8_t *data, size_t len);
+
+/* Adds FIELD = base64(DATA[0..LEN)) to the JSON object OBJ. */
+void kvctl_out_json_bytes(json_object *obj, const char *field, const uint8_t *data,
+                          size_t len);
 
 #endif

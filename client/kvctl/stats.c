@@ -24,6 +24,7 @@ static const struct stats_field {
     FIELD(errors_total),
     FIELD(keys),
     FIELD(data_bytes),
+    FIELD(revision),
     FIELD(engine_memory_bytes),
     FIELD(resident_memory_bytes),
     FIELD(max_memory_bytes),

@@ -1,6 +1,7 @@
 /* usage.c - the help texts kvctl prints: --help, --version and the shell's
  * help. The per-command texts live with the command table in cmd.c; the
  * long form of all of it is the man page, kvctl.1.scd. */
+#include <string.h>
 #include <kvstore/client.h>
 
 #include "cmd.h"
@@ -11,9 +12,12 @@ static void print_commands(FILE *fp, int shell)
 {
     for (const kvctl_cmd_spec *s = kvctl_cmd_specs; s->name; s++) {
         const char *args = kvctl_cmd_args(s, shell);
-        char head[40];
+        char head[64];
         snprintf(head, sizeof head, "%s%s%s", s->name, *args ? " " : "", args);
-        fprintf(fp, "  %-18s %s\n", head, kvctl_cmd_summary(s, shell));
+        if (strlen(head) > 18)  /* txn's words: the summary on a line of its own */
+            fprintf(fp, "  %s\n  %-18s %s\n", head, "", kvctl_cmd_summary(s, shell));
+        else
+            fprintf(fp, "  %-18s %s\n", head, kvctl_cmd_summary(s, shell));
     }
 }
 
@@ -30,8 +34,10 @@ void kvctl_usage_print(FILE *fp)
           "Options:\n"
           "  -e, --endpoint HOST:PORT  server to use (default: $KVCTL_ENDPOINT,\n"
           "                            else 127.0.0.1:7379)\n"
-          "  -w, --write-out FORMAT    simple (default) or json: one JSON object per\n"
-          "                            command, keys and values in base64\n"
+          "  -w, --write-out FORMAT    simple (default); json: one JSON object per\n"
+          "                            command, keys and values in base64, with\n"
+          "                            the revisions; table: columns for people,\n"
+          "                            with the revisions\n"
           "      --timeout SECONDS     limit for connecting and for each call\n"
           "                            (default 5; 0 waits forever)\n"
           "      --token-file FILE     authenticate with the token in FILE (its first\n"
@@ -39,6 +45,13 @@ void kvctl_usage_print(FILE *fp)
           "                            --auth-token-file (default: $KVCTL_TOKEN_FILE)\n"
           "  -h, --help                this help; 'kvctl COMMAND --help' for a command\n"
           "  -V, --version             print the version\n"
+          "Command options (see 'kvctl COMMAND --help'):\n"
+          "  --prefix                  get, range, clear: KEY is a prefix\n"
+          "  --limit N, --keys-only, --count, --reverse\n"
+          "                            get --prefix, range: how to list\n"
+          "  --if-revision N           set, clear: only if KEY's mod_revision is N\n"
+          "                            (0: only if KEY is absent)\n"
+          "  --range, --all            clear: the keys from START to END, or all\n"
           "Put -- before a KEY or VALUE that starts with '-'.\n"
           "\n"
           "Without a COMMAND, kvctl reads commands from standard input, one per\n"
@@ -56,6 +69,8 @@ void kvctl_usage_print(FILE *fp)
           "  3  could not connect to the server, or it did not answer in time\n"
           "  4  the server answered another error (code and message on stderr),\n"
           "     such as a wrong token: kvctl: auth: UNAUTHENTICATED: wrong token\n"
+          "  5  a conditional write was refused: set or clear --if-revision N and\n"
+          "     the key's mod_revision is not N (FAILED_PRECONDITION)\n"
           "Errors are one line on stderr: kvctl: get \"k\": NOT_FOUND: key not found\n"
           "\n"
           "Examples:\n"
@@ -63,6 +78,9 @@ void kvctl_usage_print(FILE *fp)
           "  kvctl set photo < photo.jpg         kvctl get photo > copy.jpg\n"
           "  for k in a b c; do echo \"set $k 1\"; done | kvctl\n"
           "  kvctl -w json get greeting | jq -r .value | base64 -d\n"
+          "  kvctl get --prefix user/            kvctl range a b --keys-only\n"
+          "  kvctl set --if-revision 0 lock me   (create only if absent)\n"
+          "  kvctl txn mod lock = 7 then clear lock else get lock\n"
           "  kvctl --token-file ~/.kvstore-token stats\n"
           "See kvctl(1) for more.\n", fp);
 }

@@ -6,7 +6,11 @@
  *        kvstore__v1__kv__get(kv_client_service(c), &req, on_get, &data);
  *    The closure receives the decoded response, or NULL when the call failed;
  *    kv_client_last_status()/kv_client_last_message() then say why.
- *  - A blocking convenience API (kv_client_ping/get/set/clear) on top.
+ *  - A blocking convenience API (kv_client_ping/get/set/clear) on top, and
+ *    for the v2 data model: revisions (kv_client_get_rev/set_rev/
+ *    clear_rev), conditional writes (kv_client_cas, kv_client_cas_clear),
+ *    ordered ranges read a page at a time (kv_client_range and
+ *    kv_client_range_next), kv_client_clear_range and kv_client_txn.
  *
  * Calls are synchronous: the closure has run when the stub returns. Between
  * kv_client_pipeline_begin() and kv_client_pipeline_end() calls are queued
@@ -102,6 +106,98 @@ kv_status kv_client_get(kv_client *c, const void *key, size_t klen,
  * old value as kv_client_get's do. */
 kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
                           int *found, uint8_t **value, size_t *vlen);
+
+/* The data model v2 (docs/PROTOCOL.md): the store counts revisions, one
+ * per request that changes data; each key records the revision that
+ * created it, the revision of its last change (the number a conditional
+ * write compares) and how many times it was written. These helpers are
+ * blocking: each waits for its answer (and for every call queued before
+ * it), so do not call them between kv_client_pipeline_begin() and _end().
+ * A server that predates v2 answers KV_UNIMPLEMENTED for Range, ClearRange
+ * and Txn, and 0 for every revision. */
+
+/* What a Get answers besides the value. */
+typedef struct kv_client_revs {
+    uint64_t create_revision;   /* the revision that created the key */
+    uint64_t mod_revision;      /* the revision of its last change */
+    uint64_t version;           /* writes since it was created; 1 after the first */
+    uint64_t revision;          /* the store's revision at the read */
+} kv_client_revs;
+
+/* kv_client_get, and *REVS (may be NULL) filled from the answer; all zero
+ * on failure. */
+kv_status kv_client_get_rev(kv_client *c, const void *key, size_t klen,
+                            uint8_t **value, size_t *vlen, kv_client_revs *revs);
+
+/* kv_client_set, and *REVISION (may be NULL) the revision the write made;
+ * 0 on failure. */
+kv_status kv_client_set_rev(kv_client *c, const void *key, size_t klen,
+                            const void *value, size_t vlen, uint64_t *revision);
+
+/* kv_client_clear, and *REVISION (may be NULL) the revision of the
+ * removal: 0 when the key was absent (nothing changed) or on failure. */
+kv_status kv_client_clear_rev(kv_client *c, const void *key, size_t klen,
+                              int *found, uint8_t **value, size_t *vlen,
+                              uint64_t *revision);
+
+/* Compare-and-set: stores VALUE under KEY only if the key's mod_revision
+ * is IF_MOD_REVISION, where an absent key's is 0 (so 0 means "create, only
+ * if absent"). KV_FAILED_PRECONDITION when it is not: nothing changed, and
+ * kv_client_last_message() names the key's current mod_revision. Else as
+ * kv_client_set_rev. */
+kv_status kv_client_cas(kv_client *c, const void *key, size_t klen,
+                        const void *value, size_t vlen, uint64_t if_mod_revision,
+                        uint64_t *revision);
+
+/* Compare-and-clear: kv_client_clear_rev only if the key's mod_revision is
+ * IF_MOD_REVISION; KV_FAILED_PRECONDITION as kv_client_cas says. */
+kv_status kv_client_cas_clear(kv_client *c, const void *key, size_t klen,
+                              uint64_t if_mod_revision, int *found,
+                              uint8_t **value, size_t *vlen, uint64_t *revision);
+
+/* Reads one page of the range REQ selects ([start, end), or a prefix; in
+ * byte order, or descending with reverse; at most limit keys, and never
+ * more than the server's page or frame allows). Returns KV_OK with *PAGE
+ * the answer, which the caller frees with
+ * kvstore__v1__range_response__free_unpacked(*PAGE, NULL); else the
+ * failure and *PAGE NULL. (*PAGE)->more says whether keys are left: ask
+ * kv_client_range_next() for the request that reads them. REQ is not
+ * changed and need live only during the call. */
+kv_status kv_client_range(kv_client *c, const Kvstore__V1__RangeRequest *req,
+                          Kvstore__V1__RangeResponse **page);
+
+/* Paging: turns REQ, the request whose answer was PAGE, into the request
+ * for the page after PAGE: start = PAGE's last key + "\x00" (reverse: end
+ * = PAGE's last key), the other bound kept, and a prefix turned into the
+ * [start, end) it stands for. Limit and flags are left as they are (the
+ * limit is per page: lower it yourself to stop at a total). The new bounds
+ * are copied into *BOUNDS, a buffer this function owns through the
+ * caller: pass the address of a NULL pointer on the first call and the
+ * same one after, and free(*BOUNDS) once done with REQ (it is replaced,
+ * and the old one freed, on each call). PAGE may be freed afterwards.
+ * Returns 1 when REQ now asks for the next page, 0 when PAGE was the last
+ * (not more, or no keys: count_only), -1 when out of memory (REQ unchanged). */
+int kv_client_range_next(Kvstore__V1__RangeRequest *req,
+                         const Kvstore__V1__RangeResponse *page, uint8_t **bounds);
+
+/* Removes every key of the range REQ selects, as one write. *DELETED and
+ * *REVISION (either may be NULL) receive how many keys went and the
+ * revision of the removal (0 when nothing was deleted); both 0 on failure.
+ * A request with no selector is KV_INVALID_ARGUMENT (from the server), so
+ * that a forgotten field never wipes the store: to clear everything, set
+ * start to the one byte "\x00". */
+kv_status kv_client_clear_range(kv_client *c, const Kvstore__V1__ClearRangeRequest *req,
+                                uint64_t *deleted, uint64_t *revision);
+
+/* Runs the transaction REQ, built by the caller with the generated types
+ * (compares, then the success and the failure operations). Returns KV_OK
+ * when it ran, whichever branch: *RESP then holds the answer (succeeded
+ * says which branch, results has one entry per operation run), which the
+ * caller frees with kvstore__v1__txn_response__free_unpacked(*RESP, NULL).
+ * Else the failure (KV_INVALID_ARGUMENT for a Txn the server refuses as a
+ * whole, nothing applied) and *RESP NULL. */
+kv_status kv_client_txn(kv_client *c, const Kvstore__V1__TxnRequest *req,
+                        Kvstore__V1__TxnResponse **resp);
 
 /* Presents TOKEN[0..LEN) to a server started with --auth-token-file; until
  * this succeeds every other call is KV_UNAUTHENTICATED. A wrong token is

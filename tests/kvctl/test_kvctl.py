@@ -154,7 +154,7 @@ class TestJson(KvctlTest):
         self.assertEqual(self.json_of("ping"),
                          {"command": "ping", "code": "OK", "reply": "PONG"})
         self.assertEqual(self.json_of("set", "k\xe9", "v"),
-                         {"command": "set", "code": "OK",
+                         {"command": "set", "code": "OK", "revision": 1,
                           "key": base64.b64encode("k\xe9".encode()).decode()})
         self.ok("set", "bin", "-", stdin=ALL_BYTES)
         got = self.json_of("get", "bin")
@@ -166,7 +166,7 @@ class TestJson(KvctlTest):
                          (True, ALL_BYTES))
         absent = self.json_of("clear", "bin", code=1)
         self.assertEqual(absent, {"command": "clear", "code": "OK", "found": False,
-                                  "key": "Ymlu"})
+                                  "key": "Ymlu", "revision": 0})
 
     def test_errors_carry_code_and_message(self):
         obj = self.json_of("get", "nope", code=1)
@@ -285,17 +285,28 @@ class TestHelp(unittest.TestCase):
                      b"KVCTL_ENDPOINT", b"--write-out", b"--timeout", b"--token-file",
                      b"KVCTL_TOKEN_FILE", b"Exit status"):
             self.assertIn(word, r.stdout)
-        for code in range(5):
+        for code in range(6):
             self.assertRegex(r.stdout, rb"\n  %d  " % code)
+        for word in (b"range", b"txn", b"--prefix", b"--if-revision", b"--limit",
+                     b"--keys-only", b"--count", b"--reverse", b"table"):
+            self.assertIn(word, r.stdout)
 
     def test_command_help(self):
-        for cmd in ("ping", "get", "set", "clear", "stats"):
+        for cmd in ("ping", "get", "set", "clear", "range", "txn", "stats"):
             with self.subTest(cmd=cmd):
                 r = kvctl(cmd, "--help")
                 self.assertEqual(r.returncode, 0)
                 self.assertTrue(r.stdout.startswith(b"Usage: kvctl " + cmd.encode()))
                 self.assertEqual(kvctl("help", cmd).stdout, r.stdout)
         self.assertTrue(kvctl("stats", "--help").stdout.startswith(b"Usage: kvctl stats\n"))
+        self.assertTrue(kvctl("get", "--help").stdout.startswith(
+            b"Usage: kvctl get [--prefix [--limit N] [--keys-only] [--count] [--reverse]] KEY\n"))
+        self.assertTrue(kvctl("set", "--help").stdout.startswith(
+            b"Usage: kvctl set [--if-revision N] KEY [VALUE]\n"))
+        txn = kvctl("txn", "--help").stdout
+        for word in (b"then", b"else", b"value KEY", b"mod KEY", b"create KEY", b"version KEY",
+                     b"get-prefix", b"clear-range", b"clear-prefix", b"SUCCESS", b"FAILURE"):
+            self.assertIn(word, txn)
 
     def test_version(self):
         r = kvctl("--version")
@@ -308,7 +319,9 @@ class TestHelp(unittest.TestCase):
             page = f.read()
         self.assertIn(b".TH", page)
         self.assertIn(b"EXIT STATUS", page)
-        for word in (b"stats", b"--token-file", b"KVCTL_TOKEN_FILE"):
+        for word in (b"stats", b"--token-file", b"KVCTL_TOKEN_FILE", b"range", b"txn",
+                     b"REVISIONS", b"TRANSACTIONS", b"TABLE OUTPUT", b"if-revision",
+                     b"clear-prefix", b"mod_revision"):
             self.assertIn(word, page)
 
 
@@ -468,7 +481,7 @@ class TestShell(KvctlTest):
         t.send(b"help\r")
         self.assertIn(b"quit", t.expect(self.prompt))
         t.send(b"help set\r")
-        self.assertIn(b"Usage: set KEY", t.expect(self.prompt))
+        self.assertIn(b"Usage: set [--if-revision N] KEY VALUE", t.expect(self.prompt))
         t.send(b"ping still alive\r")
         self.assertIn(b"still alive", t.expect(self.prompt))
         t.send(b"quit\r")
@@ -528,11 +541,12 @@ class TestShell(KvctlTest):
 # The figures of "kvctl stats", in the order it prints them.
 STATS_NUMBERS = ["uptime_seconds", "connections_current", "connections_total",
                  "connections_rejected", "connections_closed_output", "requests_total",
-                 "errors_total", "keys", "data_bytes", "engine_memory_bytes",
+                 "errors_total", "keys", "data_bytes", "revision", "engine_memory_bytes",
                  "resident_memory_bytes", "max_memory_bytes", "engine_file_bytes",
                  "engine_map_bytes", "engine_last_sync_unix_ms", "input_buffer_bytes",
                  "output_buffer_bytes", "auth_refused"]
-METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth")]
+METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth",
+                                           "Range", "ClearRange", "Txn")]
 
 
 class TestStats(KvctlTest):
@@ -555,6 +569,7 @@ class TestStats(KvctlTest):
             self.assertRegex(got[name], r"^\d+$", name)
         self.assertEqual(got["keys"], "3")
         self.assertEqual(got["data_bytes"], "27")
+        self.assertEqual(got["revision"], "3")         # one per Set; the Get changed nothing
         self.assertEqual(got["requests_total"], "4")    # Stats is not in its own figures
         self.assertEqual(got["errors_total"], "1")
         self.assertEqual(got["connections_current"], "1")
@@ -595,6 +610,7 @@ class TestStats(KvctlTest):
                          STATS_NUMBERS + ["engine", "engine_sync", "version"] + METHODS)
         got = dict(pairs)
         self.assertEqual(got["keys"], "2")             # the clear before it counts
+        self.assertEqual(got["revision"], "4")
         self.assertEqual(got["/kvstore.v1.KV/Set"], "3/0")
         self.assertEqual(got["/kvstore.v1.KV/Clear"], "1/0")
         self.assertEqual(got["/kvstore.v1.KV/Get"], "1/1")
@@ -861,7 +877,7 @@ class TestSetSyntaxInTheShell(KvctlTest):
         self.assertNotIn(b"stdin", listing)
         t.send(b"help set\r")
         details = t.expect(self.prompt)
-        self.assertIn(b"Usage: set KEY VALUE\r\n", details)
+        self.assertIn(b"Usage: set [--if-revision N] KEY VALUE\r\n", details)
         self.assertIn(b"VALUE is required", details)
         t.send(b"set k\r")
         self.assertIn(b"kvctl: set: missing VALUE (see 'help set')", t.expect(self.prompt))
@@ -873,10 +889,518 @@ class TestSetSyntaxInTheShell(KvctlTest):
 
     def test_command_line_set_still_reads_stdin(self):
         r = self.kv("set", "--help")
-        self.assertIn(b"Usage: kvctl set KEY [VALUE]", r.stdout)
+        self.assertIn(b"Usage: kvctl set [--if-revision N] KEY [VALUE]", r.stdout)
         self.assertIn(b"read from standard input", r.stdout)
         self.assertEqual(self.ok("set", "k", stdin=b"from stdin"), b"OK\n")
         self.assertEqual(self.ok("get", "k"), b"from stdin")
+
+
+def b64(data):
+    """DATA (bytes or str) as kvctl's JSON writes it."""
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+class V2Test(KvctlTest):
+    """The data model v2 (revisions, conditional writes, Range, ClearRange,
+    Txn): helpers shared by its tests."""
+
+    def json_of(self, *args, code=0, **kw):
+        """Runs kvctl -w json ARGS, checks the exit CODE; its one object."""
+        r = self.kv("-w", "json", *args, **kw)
+        self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, r.stdout)
+        return json.loads(lines[0])
+
+    def fill(self, *pairs):
+        """Sets each (key, value) of PAIRS, in one batch."""
+        script = b"".join(b'set "%s" "%s"\n' % (k.encode(), v.encode()) for k, v in pairs)
+        self.assertEqual(self.ok(stdin=script), b"OK\n" * len(pairs))
+
+    def revision(self):
+        """The store's revision, as stats says."""
+        return self.json_of("stats")["revision"]
+
+
+class TestRevisions(V2Test):
+    def test_get_shows_the_key_revisions_in_json(self):
+        self.ok("set", "k", "v1")                    # revision 1 creates k
+        self.ok("set", "other", "x")                 # 2
+        self.ok("set", "k", "v2")                    # 3
+        got = self.json_of("get", "k")
+        self.assertEqual(got, {"command": "get", "key": b64("k"), "code": "OK",
+                               "value": b64("v2"), "create_revision": 1, "mod_revision": 3,
+                               "version": 2, "revision": 3})
+
+    def test_writes_show_the_revision_they_made(self):
+        self.assertEqual(self.json_of("set", "a", "1")["revision"], 1)
+        self.assertEqual(self.json_of("set", "b", "1")["revision"], 2)
+        cleared = self.json_of("clear", "a")
+        self.assertEqual((cleared["found"], cleared["revision"]), (True, 3))
+        # Nothing changed, no new revision.
+        self.assertEqual(self.json_of("clear", "a", code=1)["revision"], 0)
+        self.assertEqual(self.revision(), 3)
+
+    def test_table(self):
+        self.ok("set", "k", "v1")
+        self.ok("set", "k", "v2")
+        self.assertEqual(self.ok("-w", "table", "get", "k"),
+                         b"KEY  VALUE  CREATE  MOD  VERSION\n"
+                         b"k    v2     1       2    2\n"
+                         b"revision 2\n")
+        self.assertEqual(self.ok("-w", "table", "set", "long key", "v"),
+                         b"KEY       REVISION\n"
+                         b"long key  3\n")
+        self.assertEqual(self.ok("-w", "table", "clear", "k"),
+                         b"KEY  VALUE  REVISION\n"
+                         b"k    v2     4\n")
+        r = self.kv("-w", "table", "clear", "k")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (1, b"", b""))
+
+    def test_table_quotes_bytes_that_are_not_text(self):
+        self.ok("set", "red", stdin=b"\x1b[31m")
+        self.assertIn(b'red  "\\x1b[31m"  1', self.ok("-w", "table", "get", "red"))
+
+    def test_simple_output_is_unchanged(self):
+        self.assertEqual(self.ok("set", "k", "v"), b"OK\n")
+        self.assertEqual(self.ok("get", "k"), b"v")
+
+
+class TestConditionalWrites(V2Test):
+    def test_if_revision_0_creates_only(self):
+        self.assertEqual(self.ok("set", "--if-revision", "0", "lock", "me"), b"OK\n")
+        r = self.kv("set", "--if-revision", "0", "lock", "you")
+        self.assertEqual((r.returncode, r.stdout), (5, b""))
+        self.assertRegex(r.stderr, rb'^kvctl: set "lock": FAILED_PRECONDITION: .*\b1\b.*\n$')
+        self.assertEqual(self.ok("get", "lock"), b"me")
+
+    def test_set_with_the_current_mod_revision(self):
+        self.ok("set", "k", "1")
+        self.ok("set", "k", "2")
+        rev = self.json_of("get", "k")["mod_revision"]
+        self.assertEqual(self.kv("set", "--if-revision", str(rev - 1), "k", "x").returncode, 5)
+        made = self.json_of("set", "k", "3", "--if-revision=%d" % rev)["revision"]
+        self.assertEqual(made, rev + 1)
+        self.assertEqual(self.ok("get", "k"), b"3")
+        # The value may still come from standard input.
+        self.ok("set", "--if-revision", str(made), "k", stdin=b"from stdin")
+        self.assertEqual(self.ok("get", "k"), b"from stdin")
+
+    def test_refused_write_changes_nothing(self):
+        self.ok("set", "k", "v")
+        before = self.revision()
+        obj = self.json_of("set", "--if-revision", "7", "k", "x", code=5)
+        self.assertEqual((obj["code"], obj["key"]), ("FAILED_PRECONDITION", b64("k")))
+        self.assertIn("1", obj["message"])          # the key's mod_revision
+        self.assertEqual(self.revision(), before)
+
+    def test_clear_if_revision(self):
+        self.ok("set", "k", "v")
+        r = self.kv("clear", "--if-revision", "2", "k")
+        self.assertEqual((r.returncode, r.stdout), (5, b""))
+        self.assertRegex(r.stderr, rb'^kvctl: clear "k": FAILED_PRECONDITION: ')
+        self.assertEqual(self.ok("get", "k"), b"v")
+        self.assertEqual(self.ok("clear", "--if-revision", "1", "k"), b"v")
+        self.assertEqual(self.kv("get", "k").returncode, 1)
+
+    def test_batch_lines_take_the_option(self):
+        r = self.kv(stdin=b"set --if-revision 0 k first\n"
+                          b"set --if-revision 0 k second\n"
+                          b"set --if-revision=1 k third\n"
+                          b"get k\n")
+        self.assertEqual(r.stdout, b"OK\n\nOK\nthird\n")
+        self.assertEqual(r.returncode, 5)
+        self.assertIn(b'kvctl: set "k": FAILED_PRECONDITION: ', r.stderr)
+
+    def test_usage_errors(self):
+        for args, why in [(["set", "--if-revision", "x", "k", "v"],
+                           b'set: --if-revision wants a number, not "x"'),
+                          (["set", "--if-revision=-1", "k", "v"], b"wants a number"),
+                          (["set", "--if-revision=18446744073709551616", "k", "v"],
+                           b"wants a number"),
+                          (["get", "--if-revision", "1", "k"],
+                           b"get: --if-revision is not an option of get"),
+                          (["clear", "--if-revision", "1", "--prefix", "k"], b"go alone")]:
+            with self.subTest(args=args):
+                r = self.kv(*args)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertIn(why, r.stderr)
+
+
+class TestRange(V2Test):
+    KEYS = [("a", "1"), ("ab", "2"), ("abc", "3"), ("b", "4"), ("c", "5")]
+
+    def setUp(self):
+        super().setUp()
+        self.fill(*self.KEYS)
+
+    def test_every_key_in_byte_order(self):
+        self.assertEqual(self.ok("range"), b"a\n1\nab\n2\nabc\n3\nb\n4\nc\n5\n")
+
+    def test_start_and_end(self):
+        self.assertEqual(self.ok("range", "ab"), b"ab\n2\nabc\n3\nb\n4\nc\n5\n")
+        self.assertEqual(self.ok("range", "ab", "b"), b"ab\n2\nabc\n3\n")   # END excluded
+        self.assertEqual(self.ok("range", "", "ab"), b"a\n1\n")
+        self.assertEqual(self.ok("range", "x"), b"")                       # empty is no error
+
+    def test_prefix(self):
+        self.assertEqual(self.ok("range", "--prefix", "ab"), b"ab\n2\nabc\n3\n")
+        self.assertEqual(self.ok("get", "--prefix", "a"), b"a\n1\nab\n2\nabc\n3\n")
+        self.assertEqual(self.ok("get", "a", "--prefix"), b"a\n1\nab\n2\nabc\n3\n")
+        self.assertEqual(self.ok("get", "--prefix", "nothing"), b"")
+
+    def test_options(self):
+        self.assertEqual(self.ok("range", "--keys-only"), b"a\nab\nabc\nb\nc\n")
+        self.assertEqual(self.ok("range", "--count"), b"5\n")
+        self.assertEqual(self.ok("get", "--prefix", "a", "--count"), b"3\n")
+        self.assertEqual(self.ok("range", "--reverse", "--keys-only"), b"c\nb\nabc\nab\na\n")
+        self.assertEqual(self.ok("range", "--limit", "2", "--keys-only"), b"a\nab\n")
+        self.assertEqual(self.ok("range", "--limit=2", "--reverse", "a", "b", "--keys-only"),
+                         b"abc\nab\n")
+        self.assertEqual(self.ok("range", "--limit", "0", "--keys-only", "b"), b"b\nc\n")
+
+    def test_json(self):
+        obj = self.json_of("get", "--prefix", "ab")
+        self.assertEqual((obj["command"], obj["code"], obj["prefix"]), ("get", "OK", b64("ab")))
+        self.assertEqual([(base64.b64decode(kv["key"]), base64.b64decode(kv["value"]))
+                          for kv in obj["kvs"]], [(b"ab", b"2"), (b"abc", b"3")])
+        self.assertEqual(obj["kvs"][0], {"key": b64("ab"), "value": b64("2"),
+                                         "create_revision": 2, "mod_revision": 2, "version": 1})
+        self.assertEqual((obj["count"], obj["more"], obj["revision"]), (2, False, 5))
+        limited = self.json_of("range", "a", "c", "--limit", "1", "--keys-only")
+        self.assertEqual((limited["start"], limited["end"]), (b64("a"), b64("c")))
+        self.assertEqual(limited["kvs"], [{"key": b64("a"), "create_revision": 1,
+                                           "mod_revision": 1, "version": 1}])
+        self.assertEqual((limited["count"], limited["more"]), (4, True))
+        counted = self.json_of("range", "--count")
+        self.assertNotIn("kvs", counted)
+        self.assertEqual(counted["count"], 5)
+
+    def test_table(self):
+        self.assertEqual(self.ok("-w", "table", "range", "--prefix", "ab"),
+                         b"KEY  VALUE  CREATE  MOD  VERSION\n"
+                         b"ab   2      2       2    1\n"
+                         b"abc  3      3       3    1\n"
+                         b"2 keys, revision 5\n")
+        self.assertEqual(self.ok("-w", "table", "range", "--limit", "1", "--keys-only"),
+                         b"KEY  CREATE  MOD  VERSION\n"
+                         b"a    1       1    1\n"
+                         b"1 of 5 keys, revision 5\n")
+
+    def test_batch_prints_one_line_of_quoted_words(self):
+        self.ok("set", "sp ace", stdin=b"x\ny")
+        r = self.kv(stdin=b"range a b\nrange --prefix sp --keys-only\nrange --count\n"
+                          b"range zz\nget --prefix sp\nping\n")
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(r.stdout.split(b"\n"),
+                         [b'"a" "1" "ab" "2" "abc" "3"', b'"sp ace"', b"6", b"",
+                          b'"sp ace" "x\\ny"', b"PONG", b""])
+
+    def test_binary_keys(self):
+        self.ok(stdin=b'set "p\\x00\\xff" "\\x01"\nset "p\\x00" "\\x02"\nset "p\\x01" "\\x03"\n')
+        r = self.kv("-w", "json", stdin=b'range --prefix "p\\x00"\n')
+        obj = json.loads(r.stdout)
+        self.assertEqual([base64.b64decode(kv["key"]) for kv in obj["kvs"]],
+                         [b"p\x00", b"p\x00\xff"])
+        self.assertEqual(self.ok("range", "--prefix", "p", "--keys-only"),
+                         b"p\x00\np\x00\xff\np\x01\n")
+
+    def test_on_a_terminal_keys_and_values_are_quoted(self):
+        self.ok("set", "red", stdin=b"\x1b[31m")
+        t = TestShell.start(self, "range", "r")
+        self.assertEqual(t.expect(rb"\r\n"), b"red")
+        self.assertEqual(t.expect(rb"\r\n"), b'"\\x1b[31m"')
+        self.assertEqual(t.wait(), 0)
+
+    def test_usage_errors(self):
+        for args, why in [(["range", "a", "b", "c"], b"range: too many arguments"),
+                          (["range", "--prefix", "a", "b"], b"usage: range --prefix PREFIX"),
+                          (["range", "--prefix"], b"range --prefix: missing PREFIX"),
+                          (["get", "--limit", "3", "k"], b"go with --prefix"),
+                          (["range", "--limit", "x"], b'--limit wants a number, not "x"'),
+                          (["range", "--limit"], b"needs a value"),
+                          (["range", "--prefix=x", "a"], b"takes no value"),
+                          (["ping", "--count"], b"ping: --count is not an option of ping"),
+                          (["--count"], b"--count is an option of a command")]:
+            with self.subTest(args=args):
+                r = self.kv(*args)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertIn(why, r.stderr)
+
+    def test_batch_line_options(self):
+        r = self.kv(stdin=b"range --frob\nget --count k\nset -- --k v\nget -- --k\nget --k\n")
+        self.assertEqual(r.stdout, b"\n\nOK\nv\n\n")
+        errors = r.stderr.decode().splitlines()
+        self.assertEqual(len(errors), 3, r.stderr)
+        self.assertIn('range: unknown option "--frob"', errors[0])
+        self.assertIn("go with --prefix", errors[1])
+        self.assertIn('get: unknown option "--k"', errors[2])
+
+
+class TestRangePages(unittest.TestCase):
+    """A server whose frame limit cuts Range pages short: kvctl reads every
+    page, forward, reversed and by prefix, and stops at --limit."""
+
+    N = 40
+
+    def setUp(self):
+        self.server = Server("--max-frame-bytes", "1024")
+        self.addCleanup(self.server.stop)
+        self.keys = [b"key%03d" % i for i in range(self.N)]
+        script = b"".join(b"set %s %s\n" % (k, b"v" * 100) for k in self.keys)
+        r = self.kv(stdin=script + b"set other x\n")
+        self.assertEqual(r.stdout, b"OK\n" * (self.N + 1), r.stderr)
+
+    def kv(self, *args, **kw):
+        return kvctl("-e", self.server.endpoint, *args, **kw)
+
+    def range_calls(self):
+        r = self.kv("-w", "json", "stats")
+        return {m["method"]: m["calls"] for m in json.loads(r.stdout)["methods"]}[
+            "/kvstore.v1.KV/Range"]
+
+    def keys_of(self, *args):
+        r = self.kv("range", "--keys-only", *args)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        return r.stdout.splitlines()
+
+    def test_every_page_is_read(self):
+        r = self.kv("-w", "json", "range", "--prefix", "key")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        obj = json.loads(r.stdout)
+        self.assertEqual([base64.b64decode(kv["key"]) for kv in obj["kvs"]], self.keys)
+        self.assertEqual((obj["count"], obj["more"]), (self.N, False))
+        self.assertGreater(self.range_calls(), 3)    # it took several pages
+
+    def test_reverse_prefix_and_bounds(self):
+        self.assertEqual(self.keys_of("--prefix", "key", "--reverse"), self.keys[::-1])
+        self.assertEqual(self.keys_of("key005", "key035"), self.keys[5:35])
+        self.assertEqual(self.keys_of("key005", "key035", "--reverse"), self.keys[5:35][::-1])
+        self.assertEqual(self.keys_of("key"), self.keys + [b"other"])
+
+    def test_limit_across_pages(self):
+        self.assertEqual(self.keys_of("--prefix", "key", "--limit", "25"), self.keys[:25])
+        self.assertEqual(self.keys_of("--prefix", "key", "--limit", "25", "--reverse"),
+                         self.keys[::-1][:25])
+        r = self.kv("-w", "json", "range", "--prefix", "key", "--limit", "25")
+        obj = json.loads(r.stdout)
+        self.assertEqual((len(obj["kvs"]), obj["count"], obj["more"]), (25, self.N, True))
+
+
+class TestClearRange(V2Test):
+    def setUp(self):
+        super().setUp()
+        self.fill(("a", "1"), ("ab", "2"), ("b", "3"), ("c", "4"), ("d", "5"))
+
+    def keys(self):
+        return self.ok("range", "--keys-only").splitlines()
+
+    def test_prefix(self):
+        before = self.revision()
+        self.assertEqual(self.ok("clear", "--prefix", "a"), b"2\n")
+        self.assertEqual(self.keys(), [b"b", b"c", b"d"])
+        self.assertEqual(self.revision(), before + 1)       # one write for both keys
+        self.assertEqual(self.ok("clear", "--prefix", "a"), b"0\n")
+        self.assertEqual(self.revision(), before + 1)       # nothing changed
+
+    def test_range(self):
+        self.assertEqual(self.ok("clear", "--range", "ab", "c"), b"2\n")
+        self.assertEqual(self.keys(), [b"a", b"c", b"d"])
+        self.assertEqual(self.ok("clear", "--range", "c"), b"2\n")      # to the end
+        self.assertEqual(self.keys(), [b"a"])
+
+    def test_all(self):
+        self.assertEqual(self.ok("clear", "--all"), b"5\n")
+        self.assertEqual(self.keys(), [])
+
+    def test_json_and_table(self):
+        obj = self.json_of("clear", "--prefix", "a")
+        self.assertEqual(obj, {"command": "clear", "prefix": b64("a"), "code": "OK",
+                               "deleted": 2, "revision": 6})
+        obj = self.json_of("clear", "--range", "b", "c")
+        self.assertEqual((obj["start"], obj["end"], obj["deleted"]), (b64("b"), b64("c"), 1))
+        self.assertEqual(self.json_of("clear", "--all")["all"], True)
+        self.fill(("x", "1"))
+        self.assertEqual(self.ok("-w", "table", "clear", "--prefix", "x"),
+                         b"DELETED  REVISION\n"
+                         b"1        10\n")
+
+    def test_empty_selector_is_refused(self):
+        for args in (["clear", "--prefix", ""], ["clear", "--range", ""]):
+            with self.subTest(args=args):
+                r = self.kv(*args)
+                self.assertEqual((r.returncode, r.stdout), (4, b""))
+                self.assertRegex(r.stderr, rb"^kvctl: clear --(prefix|range) \"\": "
+                                           rb"INVALID_ARGUMENT: .+\n$")
+        self.assertEqual(len(self.keys()), 5)
+
+    def test_batch(self):
+        r = self.kv(stdin=b"clear --prefix a\nclear --range b c\nrange --keys-only\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b'2\n1\n"c" "d"\n'))
+
+    def test_usage_errors(self):
+        for args, why in [(["clear", "--all", "x"], b"clear --all: takes no arguments"),
+                          (["clear", "--range"], b"clear --range: missing START"),
+                          (["clear", "--range", "a", "b", "c"], b"usage: clear --range START [END]"),
+                          (["clear", "--prefix", "a", "--all"], b"go alone")]:
+            with self.subTest(args=args):
+                r = self.kv(*args)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertIn(why, r.stderr)
+        self.assertEqual(len(self.keys()), 5)
+
+
+class TestTxn(V2Test):
+    def setUp(self):
+        super().setUp()
+        self.fill(("counter", "5"), ("p/1", "a"), ("p/2", "b"))   # revisions 1, 2, 3
+
+    def test_success_branch(self):
+        out = self.ok("txn", "value", "counter", "=", "5", "then",
+                      "set", "counter", "6", "get", "counter", "else", "get", "counter")
+        self.assertEqual(out, b'SUCCESS\nOK\n"6"\n')
+        self.assertEqual(self.ok("get", "counter"), b"6")
+
+    def test_failure_branch(self):
+        out = self.ok("txn", "mod", "counter", "=", "9", "then", "set", "counter", "6",
+                      "else", "get", "counter", "get", "nothing", "clear", "nothing")
+        self.assertEqual(out, b'FAILURE\n"5"\n-\n-\n')
+        self.assertEqual(self.ok("get", "counter"), b"5")
+
+    def test_every_compare(self):
+        cases = [(["value", "counter", "=", "5"], True), (["value", "counter", "==", "5"], True),
+                 (["value", "counter", "!=", "5"], False), (["value", "counter", "<", "6"], True),
+                 (["value", "counter", ">", "6"], False), (["value", "nothing", "=", ""], False),
+                 (["mod", "counter", "=", "1"], True), (["mod", "nothing", "=", "0"], True),
+                 (["create", "p/2", ">", "2"], True), (["create", "p/2", "<", "3"], False),
+                 (["version", "counter", "=", "1"], True), (["version", "nothing", "=", "0"], True)]
+        for compare, holds in cases:
+            with self.subTest(compare=compare):
+                out = self.ok("txn", *compare, "then", "else")
+                self.assertEqual(out, b"SUCCESS\n" if holds else b"FAILURE\n")
+        # Several compares: all must hold.
+        self.assertEqual(self.ok("txn", "mod", "counter", "=", "1", "version", "p/1", "=", "2",
+                                 "then"), b"FAILURE\n")
+
+    def test_every_operation(self):
+        out = self.ok("txn", "then", "get-prefix", "p/", "range", "counter", "p/2",
+                      "clear-prefix", "p/", "set", "new", "v", "clear", "counter",
+                      "clear-range", "x", "y")
+        self.assertEqual(out, b'SUCCESS\n[ "p/1" "a" "p/2" "b" ]\n[ "counter" "5" "p/1" "a" ]\n'
+                              b'2\nOK\n"5"\n0\n')
+        self.assertEqual(self.ok("range", "--keys-only"), b"new\n")
+
+    def test_stdin_script(self):
+        script = (
+            b"mod counter = 1\n"
+            b"then\n"
+            b"  set counter 6\n"
+            b"  set log \"counter was 5\\n\"\n"
+            b"else\n"
+            b"  get counter\n")
+        self.assertEqual(self.ok("txn", stdin=script), b"SUCCESS\nOK\nOK\n")
+        self.assertEqual(self.ok("get", "log"), b"counter was 5\n")
+        self.assertEqual(self.ok("txn", stdin=script), b'FAILURE\n"6"\n')
+
+    def test_one_revision_for_all_writes(self):
+        before = self.revision()
+        obj = self.json_of("txn", "then", "set", "a", "1", "set", "b", "2", "clear", "p/1")
+        self.assertEqual((obj["command"], obj["code"], obj["succeeded"]), ("txn", "OK", True))
+        self.assertEqual([r["revision"] for r in obj["results"]], [before + 1] * 3)
+        self.assertEqual(obj["revision"], before + 1)
+        self.assertEqual(self.revision(), before + 1)
+        # A read-only txn changes nothing.
+        self.assertEqual(self.json_of("txn", "then", "get", "a")["revision"], before + 1)
+        self.assertEqual(self.revision(), before + 1)
+
+    def test_json(self):
+        obj = self.json_of("txn", "mod", "counter", ">", "0", "then", "get", "counter",
+                           "get", "nothing", "set", "k", "v", "clear", "p/1", "get-prefix", "p/",
+                           "clear-range", "x", "y")
+        self.assertEqual(obj["results"], [
+            {"op": "get", "key": b64("counter"), "found": True, "value": b64("5"),
+             "create_revision": 1, "mod_revision": 1, "version": 1},
+            {"op": "get", "key": b64("nothing"), "found": False},
+            {"op": "set", "key": b64("k"), "revision": 4},
+            {"op": "clear", "key": b64("p/1"), "found": True, "value": b64("a"), "revision": 4},
+            {"op": "get-prefix", "prefix": b64("p/"), "count": 1, "more": False,
+             "kvs": [{"key": b64("p/2"), "value": b64("b"), "create_revision": 3,
+                      "mod_revision": 3, "version": 1}]},
+            {"op": "clear-range", "start": b64("x"), "end": b64("y"), "deleted": 0,
+             "revision": 0}])                          # nothing changed
+        self.assertEqual((obj["succeeded"], obj["revision"]), (True, 4))
+
+    def test_table(self):
+        out = self.ok("-w", "table", "txn", "then", "get", "counter", "set", "counter", "6",
+                      "get", "nothing")
+        self.assertEqual(out, b"SUCCESS\n"
+                              b"OP   KEY      VALUE     CREATE  MOD  VERSION  REVISION\n"
+                              b"get  counter  5         1       1    1\n"
+                              b"set  counter                                  4\n"
+                              b"get  nothing  (absent)\n"
+                              b"revision 4\n")
+
+    def test_batch_prints_one_line(self):
+        r = self.kv(stdin=b"txn value counter = 5 then set counter 6 get counter\n"
+                          b"txn value counter = 5 then set counter 7 else get counter "
+                          b"get-prefix p/\n"
+                          b"get counter\n")
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(r.stdout, b'SUCCESS OK "6"\nFAILURE "6" [ "p/1" "a" "p/2" "b" ]\n6\n')
+
+    def test_words_that_look_like_options(self):
+        self.assertEqual(self.ok("txn", "--", "value", "counter", "!=", "-1", "then",
+                                 "set", "counter", "--x"), b"SUCCESS\nOK\n")
+        self.assertEqual(self.ok("get", "counter"), b"--x")
+        r = self.kv(stdin=b"txn then set k --y\nget k\n")
+        self.assertEqual(r.stdout, b"SUCCESS OK\n--y\n")
+
+    def test_refused_as_a_whole(self):
+        before = self.revision()
+        r = self.kv("txn", "then", "set", "a", "1", "set", "a", "2")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
+        self.assertRegex(r.stderr, rb"^kvctl: txn: INVALID_ARGUMENT: .+\n$")
+        self.assertEqual(self.kv("get", "a").returncode, 1)
+        self.assertEqual(self.revision(), before)
+
+    def test_syntax_errors(self):
+        for args, why in [([], b"txn: missing 'then'"),
+                          (["mod", "k", "=", "1"], b"txn: missing 'then'"),
+                          (["frob", "k", "=", "1", "then"], b'not "frob" (or \'then\' is missing)'),
+                          (["mod", "k", "<=", "1", "then"], b'CMP is =, !=, < or >, not "<="'),
+                          (["mod", "k", "=", "x", "then"], b'mod compares a number, not "x"'),
+                          (["mod", "k", "="], b"N missing after ="),
+                          (["then", "put", "k", "v"], b'not "put"'),
+                          (["then", "set", "k"], b"VALUE missing after set KEY"),
+                          (["then", "range", "a"], b"END missing after range START")]:
+            with self.subTest(args=args):
+                r = self.kv("txn", *args)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertIn(b"(see 'kvctl txn --help')", r.stderr)
+        r = self.kv("txn", stdin=b'then set k "unterminated\n')
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"txn: unterminated double quote", r.stderr)
+        r = self.kv(stdin=b"txn\nping\n")
+        self.assertEqual((r.returncode, r.stdout), (2, b"\nPONG\n"))
+        self.assertIn(b"txn: missing 'then'", r.stderr)
+
+    def test_shell_help(self):
+        t = TestShell.start(self)
+        t.expect(self.prompt)
+        t.send(b"help txn\r")
+        details = t.expect(self.prompt)
+        self.assertIn(b"Usage: txn [COMPARE...] then [OP...] [else [OP...]]", details)
+        self.assertNotIn(b"standard input", details)
+        t.send(b"txn value counter = 5 then get counter\r")
+        self.assertIn(b'SUCCESS\r\n"5"\r\n', t.expect(self.prompt))
+        t.send(b"quit\r")
+        self.assertEqual(t.wait(), 0)
 
 
 if __name__ == "__main__":

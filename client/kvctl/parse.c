@@ -1,0 +1,311 @@
+/* parse.c - turns the words of one command, from the command line, the
+ * shell or a batch line, into a kvctl_cmd: its options first, then its
+ * arguments, checked against the command table (cmd.c). The words of a
+ * transaction are txn.c's to read. It does no I/O. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "mem.h"
+#include "out.h"
+#include "txn.h"
+
+/* The command options; kvctl_cmd_options lists them in this order. */
+enum {
+    OPT_PREFIX, OPT_LIMIT, OPT_KEYS_ONLY, OPT_COUNT, OPT_REVERSE, OPT_IF_REVISION,
+    OPT_RANGE, OPT_ALL, OPT_COUNT_OF_OPTIONS
+};
+
+const kvctl_cmd_option kvctl_cmd_options[] = {
+    [OPT_PREFIX] = { "prefix", 0 },
+    [OPT_LIMIT] = { "limit", 1 },
+    [OPT_KEYS_ONLY] = { "keys-only", 0 },
+    [OPT_COUNT] = { "count", 0 },
+    [OPT_REVERSE] = { "reverse", 0 },
+    [OPT_IF_REVISION] = { "if-revision", 1 },
+    [OPT_RANGE] = { "range", 0 },
+    [OPT_ALL] = { "all", 0 },
+    [OPT_COUNT_OF_OPTIONS] = { NULL, 0 },
+};
+
+#define BIT(op) (1u << (op))
+#define RANGE_OPTS (BIT(OPT_LIMIT) | BIT(OPT_KEYS_ONLY) | BIT(OPT_COUNT) | BIT(OPT_REVERSE))
+
+/* The options each command takes. */
+static unsigned options_of(kvctl_op op)
+{
+    switch (op) {
+    case KVCTL_OP_GET:
+    case KVCTL_OP_RANGE:
+        return BIT(OPT_PREFIX) | RANGE_OPTS;
+    case KVCTL_OP_SET:
+        return BIT(OPT_IF_REVISION);
+    case KVCTL_OP_CLEAR:
+        return BIT(OPT_IF_REVISION) | BIT(OPT_PREFIX) | BIT(OPT_RANGE) | BIT(OPT_ALL);
+    default:
+        return 0;
+    }
+}
+
+/* The options given, and their values. */
+typedef struct given {
+    unsigned set;           /* BIT(OPT_x) for each option given */
+    uint64_t limit;
+    uint64_t if_revision;
+} given;
+
+/* Reads a decimal uint64 from W into *OUT. Returns 0 or -1. */
+static int parse_number(const kvctl_bytes *w, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (w->len == 0)
+        return -1;
+    for (size_t i = 0; i < w->len; i++) {
+        unsigned d = (unsigned)w->data[i] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Reads the option in WORDS[*I] ("--NAME" or "--NAME=VALUE"; its value may
+ * be the next word, and then *I moves past it) into G. Returns 0, or -1
+ * with ERR set. */
+static int read_option(const kvctl_cmd_spec *spec, const kvctl_bytes *words, int n, int *i,
+                       given *g, char *err, size_t errlen)
+{
+    const kvctl_bytes *w = &words[*i];
+    const char *name = (const char *)w->data + 2;
+    const uint8_t *eq = memchr(name, '=', w->len - 2);
+    size_t nlen = eq ? (size_t)((const char *)eq - name) : w->len - 2;
+    kvctl_bytes value;
+    int o;
+
+    for (o = 0; o < OPT_COUNT_OF_OPTIONS; o++)
+        if (strlen(kvctl_cmd_options[o].name) == nlen
+            && memcmp(kvctl_cmd_options[o].name, name, nlen) == 0)
+            break;
+    if (o == OPT_COUNT_OF_OPTIONS || memchr(w->data, 0, w->len)) {
+        char quoted[80];
+        kvctl_out_quote(w->data, eq ? (size_t)(eq - w->data) : w->len, quoted, sizeof quoted);
+        snprintf(err, errlen, "%s: unknown option %s; put -- before a KEY or VALUE that "
+                 "starts with '-'", spec->name, quoted);
+        return -1;
+    }
+    if (!(options_of(spec->op) & BIT(o))) {
+        snprintf(err, errlen, "%s: --%s is not an option of %s", spec->name,
+                 kvctl_cmd_options[o].name, spec->name);
+        return -1;
+    }
+    g->set |= BIT(o);
+    if (!kvctl_cmd_options[o].has_arg) {
+        if (eq) {
+            snprintf(err, errlen, "%s: --%s takes no value", spec->name, kvctl_cmd_options[o].name);
+            return -1;
+        }
+        return 0;
+    }
+    if (eq) {
+        value.data = (uint8_t *)eq + 1;
+        value.len = w->len - (size_t)(eq + 1 - w->data);
+    } else if (*i + 1 < n) {
+        value = words[++*i];
+    } else {
+        snprintf(err, errlen, "%s: --%s needs a value", spec->name, kvctl_cmd_options[o].name);
+        return -1;
+    }
+    if (parse_number(&value, o == OPT_LIMIT ? &g->limit : &g->if_revision) < 0) {
+        char quoted[64];
+        kvctl_out_quote(value.data, value.len, quoted, sizeof quoted);
+        snprintf(err, errlen, "%s: --%s wants a number, not %s", spec->name,
+                 kvctl_cmd_options[o].name, quoted);
+        return -1;
+    }
+    return 0;
+}
+
+/* The name of argument I (0-based) in ARGS ("KEY", "VALUE"), copied into
+ * BUF without brackets. */
+static const char *arg_name(const char *args, int i, char *buf, size_t len)
+{
+    const char *p = args;
+    size_t n;
+
+    for (; i > 0 && p; i--) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p || !*p)
+        return "argument";
+    p += strspn(p, "[");
+    n = strcspn(p, " ]");
+    snprintf(buf, len, "%.*s", (int)n, p);
+    return buf;
+}
+
+/* The arguments one form of a command takes: "clear --prefix PREFIX". */
+typedef struct form {
+    const char *opt;    /* the option that selects it ("--prefix"), or "" */
+    const char *args;   /* "PREFIX" */
+    int min, max;       /* max -1: no limit */
+} form;
+
+/* Picks the form of SPEC that the options G select. Returns 0, or -1 with
+ * ERR set when they do not go together. */
+static int pick_form(const kvctl_cmd_spec *spec, const given *g, int lines, form *f,
+                     char *err, size_t errlen)
+{
+    unsigned selectors = g->set & (BIT(OPT_PREFIX) | BIT(OPT_RANGE) | BIT(OPT_ALL));
+
+    *f = (form){ "", kvctl_cmd_args(spec, lines), spec->min_args, spec->max_args };
+    if (spec->op == KVCTL_OP_GET && (g->set & RANGE_OPTS) && !(g->set & BIT(OPT_PREFIX))) {
+        snprintf(err, errlen, "get: --limit, --keys-only, --count and --reverse go with "
+                 "--prefix (or use range)");
+        return -1;
+    }
+    if (spec->op == KVCTL_OP_CLEAR
+        && ((selectors & (selectors - 1)) || (selectors && (g->set & BIT(OPT_IF_REVISION))))) {
+        snprintf(err, errlen, "clear: --if-revision, --prefix, --range and --all go alone");
+        return -1;
+    }
+    if (g->set & BIT(OPT_PREFIX))
+        *f = (form){ "--prefix", "PREFIX", 1, 1 };
+    else if (g->set & BIT(OPT_RANGE))
+        *f = (form){ "--range", "START [END]", 1, 2 };
+    else if (g->set & BIT(OPT_ALL))
+        *f = (form){ "--all", "", 0, 0 };
+    return 0;
+}
+
+/* Checks the count NARGS of arguments against form F of SPEC. Returns 0,
+ * or -1 with ERR set. */
+static int check_count(const kvctl_cmd_spec *spec, const form *f, int nargs, int stdin_ok,
+                       char *err, size_t errlen)
+{
+    char name[32];
+    const char *sp = *f->opt ? " " : "";
+
+    if (nargs < f->min || (spec->op == KVCTL_OP_SET && !stdin_ok && nargs < 2)) {
+        snprintf(err, errlen, "%s%s%s: missing %s", spec->name, sp, f->opt,
+                 arg_name(f->args, nargs, name, sizeof name));
+        return -1;
+    }
+    if (f->max >= 0 && nargs > f->max && f->max == 0) {
+        snprintf(err, errlen, "%s%s%s: takes no arguments", spec->name, sp, f->opt);
+        return -1;
+    }
+    if (f->max >= 0 && nargs > f->max) {
+        snprintf(err, errlen, "%s: too many arguments (usage: %s%s%s %s; quote "
+                 "words that contain blanks)", spec->name, spec->name, sp, f->opt, f->args);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills CMD (op and name set) from the options G and the NARGS arguments
+ * ARGS, whose count was checked. Returns 0, or -1 with ERR set. */
+static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, int nargs,
+                int stdin_ok, char *err, size_t errlen)
+{
+    switch (cmd->op) {
+    case KVCTL_OP_STATS:
+        return 0;
+    case KVCTL_OP_PING:
+        if (nargs == 1) {
+            if (memchr(args[0]->data, 0, args[0]->len)) {
+                snprintf(err, errlen, "ping: MESSAGE must not contain NUL bytes");
+                return -1;
+            }
+            cmd->message = kvctl_mem_strdup((const char *)args[0]->data);
+        }
+        return 0;
+    case KVCTL_OP_TXN:
+        return 0;   /* read by the caller: its words are contiguous */
+    default:
+        break;
+    }
+    cmd->has_if_revision = !!(g->set & BIT(OPT_IF_REVISION));
+    cmd->if_revision = g->if_revision;
+    cmd->prefix = !!(g->set & BIT(OPT_PREFIX));
+    cmd->all = !!(g->set & BIT(OPT_ALL));
+    cmd->limit = g->limit;
+    cmd->keys_only = !!(g->set & BIT(OPT_KEYS_ONLY));
+    cmd->count_only = !!(g->set & BIT(OPT_COUNT));
+    cmd->reverse = !!(g->set & BIT(OPT_REVERSE));
+    if (cmd->op == KVCTL_OP_GET && cmd->prefix)
+        cmd->op = KVCTL_OP_RANGE;
+    if (cmd->op == KVCTL_OP_CLEAR && (cmd->prefix || cmd->all || (g->set & BIT(OPT_RANGE))))
+        cmd->op = KVCTL_OP_CLEAR_RANGE;
+    if (nargs > 0)
+        kvctl_mem_bytes(&cmd->key, args[0]->data, args[0]->len);
+    else
+        kvctl_mem_bytes(&cmd->key, NULL, 0);
+    if (cmd->op == KVCTL_OP_SET) {
+        if (nargs == 1 || (stdin_ok && args[1]->len == 1 && args[1]->data[0] == '-'))
+            cmd->value_from_stdin = 1;
+        else
+            kvctl_mem_bytes(&cmd->value, args[1]->data, args[1]->len);
+    } else {
+        kvctl_mem_bytes(&cmd->end, nargs > 1 ? args[1]->data : NULL, nargs > 1 ? args[1]->len : 0);
+    }
+    return 0;
+}
+
+int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
+                    kvctl_cmd *cmd, char *err, size_t errlen)
+{
+    const kvctl_cmd_spec *spec;
+    const kvctl_bytes **args;
+    given g = { 0 };
+    form f;
+    int nargs = 0, options_done, rc = -1;
+
+    memset(cmd, 0, sizeof *cmd);
+    if (n < 1) {
+        snprintf(err, errlen, "no command given");
+        return -1;
+    }
+    spec = memchr(words[0].data, 0, words[0].len) ? NULL
+                                                  : kvctl_cmd_find((const char *)words[0].data);
+    if (!spec) {
+        char quoted[128];
+        kvctl_out_quote(words[0].data, words[0].len, quoted, sizeof quoted);
+        snprintf(err, errlen, "unknown command %s", quoted);
+        return -1;
+    }
+    args = kvctl_mem_alloc((size_t)n * sizeof *args);
+    options_done = !spec->opts;
+    for (int i = 1; i < n; i++) {
+        const kvctl_bytes *w = &words[i];
+        if (!options_done && w->len == 2 && memcmp(w->data, "--", 2) == 0)
+            options_done = 1;
+        else if (!options_done && w->len > 2 && memcmp(w->data, "--", 2) == 0) {
+            if (read_option(spec, words, n, &i, &g, err, errlen) < 0)
+                goto out;
+        } else
+            args[nargs++] = w;
+    }
+    if (pick_form(spec, &g, !stdin_ok, &f, err, errlen) < 0
+        || check_count(spec, &f, nargs, stdin_ok, err, errlen) < 0)
+        goto out;
+    cmd->op = spec->op;
+    cmd->name = spec->name;
+    if (fill(cmd, &g, args, nargs, stdin_ok, err, errlen) < 0)
+        goto out;
+    if (cmd->op == KVCTL_OP_TXN) {
+        if (nargs == 0 && stdin_ok)
+            cmd->txn_from_stdin = 1;
+        else if (kvctl_txn_parse(words + 1, n - 1, &cmd->txn, err, errlen) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(args);
+    if (rc < 0)
+        kvctl_cmd_clear(cmd);
+    return rc;
+}

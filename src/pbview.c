@@ -136,8 +136,11 @@ int kv_pbview_unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator 
             continue;           /* unknown: skipped */
         if (f->kind == K_OTHER)
             return 1;           /* a kind read by protobuf-c only */
-        if (w.wire != f->wire)
-            return -1;          /* a known field of the wrong wire type */
+        if (w.wire != f->wire)  /* a known field of the wrong wire type: */
+            return f->kind == K_BOOL ? 1 : -1;
+                                /* protobuf-c reads a bool of any wire type
+                                   (true when a byte of it is not 0): its
+                                   reading, not a second one */
         if (f->kind == K_BYTES) {
             /* Empty: NULL data, as protobuf-c leaves it. */
             ProtobufCBinaryData b = { (size_t)w.value, w.value ? (uint8_t *)w.data : NULL };

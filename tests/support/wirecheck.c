@@ -164,9 +164,13 @@ int kv_wire_pbview_agrees(const ProtobufCMessageDescriptor *desc, const uint8_t 
     for (unsigned i = 0; rc == 1 && i < desc->n_fields; i++)
         if (!same_field(&desc->fields[i], (const uint8_t *)ours, (const uint8_t *)theirs))
             rc = -1;
-    if (rc < 0)
-        fprintf(stderr, "pbview and protobuf-c differ on a %zu-byte %s: ours %s, theirs %s\n",
+    if (rc < 0) {
+        fprintf(stderr, "pbview and protobuf-c differ on a %zu-byte %s: ours %s, theirs %s:",
                 len, desc->name, ours ? "accepts" : "refuses", theirs ? "accepts" : "refuses");
+        for (size_t i = 0; i < len && i < 64; i++)
+            fprintf(stderr, " %02x", buf[i]);
+        fprintf(stderr, "\n");
+    }
     free(block);
     if (theirs)
         protobuf_c_message_free_unpacked(theirs, NULL);

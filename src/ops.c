@@ -15,12 +15,19 @@ void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc)
     op->engine = env->engine;
     op->limits = &env->limits;
     op->alloc = alloc;
-    op->rev = kv_engine_revision(env->engine) + 1;
+    op->rev = 0;
     op->budget = !env->limits.max_frame_bytes ? SIZE_MAX
                : env->limits.max_frame_bytes > KV_ANSWER_HEADROOM
                ? env->limits.max_frame_bytes - KV_ANSWER_HEADROOM : 0;
     op->in_txn = 0;
     op->why = NULL;
+}
+
+uint64_t kv_op_revision(kv_op *op)
+{
+    if (!op->rev)
+        op->rev = kv_engine_revision(op->engine) + 1;
+    return op->rev;
 }
 
 kv_status kv_op_fail(kv_op *op, kv_status st, const char *fmt, uint64_t a, uint64_t b)
@@ -166,12 +173,12 @@ kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__S
         st = check_mod_revision(op, &in->key, in->if_mod_revision);
     if (st != KV_OK)
         return st;
-    st = kv_engine_set(op->engine, in->key.data, in->key.len, in->value.data, in->value.len,
-                       op->rev);
+    uint64_t rev = kv_op_revision(op);
+    st = kv_engine_set(op->engine, in->key.data, in->key.len, in->value.data, in->value.len, rev);
     if (st != KV_OK)
         return kv_op_engine_failed(op, st);
     out->key = in->key;
-    out->revision = op->rev;
+    out->revision = rev;
     return KV_OK;
 }
 
@@ -184,11 +191,12 @@ kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
         st = check_mod_revision(op, &in->key, in->if_mod_revision);
     if (st != KV_OK)
         return st;
-    st = kv_engine_unset(op->engine, in->key.data, in->key.len, op->alloc, &out->value, op->rev);
+    uint64_t rev = kv_op_revision(op);
+    st = kv_engine_unset(op->engine, in->key.data, in->key.len, op->alloc, &out->value, rev);
     if (st != KV_OK && st != KV_NOT_FOUND)
         return kv_op_engine_failed(op, st);
     out->found = st == KV_OK;
-    out->revision = out->found ? op->rev : 0;
+    out->revision = out->found ? rev : 0;
     return KV_OK;
 }
 
@@ -346,9 +354,10 @@ kv_status kv_op_clear_range(kv_op *op, const Kvstore__V1__ClearRangeRequest *in,
 
     if (st != KV_OK)
         return st;
-    if ((st = kv_engine_unset_range(op->engine, &r, op->rev, &deleted)) != KV_OK)
+    uint64_t rev = kv_op_revision(op);
+    if ((st = kv_engine_unset_range(op->engine, &r, rev, &deleted)) != KV_OK)
         return kv_op_engine_failed(op, st);
     out->deleted = deleted;
-    out->revision = deleted ? op->rev : 0;
+    out->revision = deleted ? rev : 0;
     return KV_OK;
 }

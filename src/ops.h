@@ -26,7 +26,8 @@ typedef struct kv_op {
     kv_engine *engine;
     const kv_limits *limits;
     ProtobufCAllocator *alloc;  /* the request's arena */
-    uint64_t rev;               /* the revision the writes make */
+    uint64_t rev;               /* the revision the writes make; 0 until
+                                   kv_op_revision() fixes it */
     size_t budget;              /* answer bytes left under the frame limit */
     int in_txn;                 /* inside a Txn: values copied (a later
                                    write may move the engine's bytes), a
@@ -35,9 +36,13 @@ typedef struct kv_op {
     const char *why;            /* the reason of the last failure */
 } kv_op;
 
-/* Prepares OP for one request of ENV: its writes make the revision after
- * the engine's, its answer may take a frame of ENV's limit. */
+/* Prepares OP for one request of ENV: its answer may take a frame of ENV's
+ * limit. */
 void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc);
+
+/* The revision OP's writes make: the engine's revision plus one, fixed at
+ * the first call, so that every write of one request (a Txn) shares it. */
+uint64_t kv_op_revision(kv_op *op);
 
 /* The single-key operations. KV_OK with OUT filled, or an error: Get of a
  * missing key outside a Txn is KV_NOT_FOUND; a conditional write whose

@@ -240,6 +240,7 @@ kv_status kv_txn_run(kv_op *op, const Kvstore__V1__TxnRequest *in, Kvstore__V1__
     }
     if (writes && (st = kv_engine_batch_begin(op->engine)) != KV_OK)
         return kv_op_engine_failed(op, st);
+    (void)kv_op_revision(op);           /* one for every write, fixed now */
     for (size_t i = 0; i < n; i++) {
         if ((st = run_op(op, ops[i], &results[i])) != KV_OK) {
             if (writes)

@@ -85,14 +85,3 @@ int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen)
         return 0;
     return !r->end_len || kv_key_cmp(key, klen, r->end, r->end_len) < 0;
 }
-
-/* TODO(issue 13): stubs until the engines implement the v2 operations. */
-kv_status kv_engine_stub_unset_range(kv_engine *e, const kv_range *r, uint64_t rev, uint64_t *d)
-{ (void)e; (void)r; (void)rev; *d = 0; return KV_UNIMPLEMENTED; }
-uint64_t kv_engine_stub_revision(kv_engine *e) { (void)e; return 0; }
-kv_status kv_engine_stub_walk(kv_engine *e, const kv_range *r, int rev, int wv, kv_entry_fn fn, void *ctx)
-{ (void)e; (void)r; (void)rev; (void)wv; (void)fn; (void)ctx; return KV_UNIMPLEMENTED; }
-kv_status kv_engine_stub_count(kv_engine *e, const kv_range *r, uint64_t *n)
-{ (void)e; (void)r; *n = 0; return KV_UNIMPLEMENTED; }
-kv_status kv_engine_stub_batch_begin(kv_engine *e) { (void)e; return KV_UNIMPLEMENTED; }
-kv_status kv_engine_stub_batch_end(kv_engine *e, int keep) { (void)e; (void)keep; return KV_OK; }

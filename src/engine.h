@@ -258,14 +258,6 @@ static inline kv_status kv_engine_close(kv_engine *e)
 static inline const char *kv_engine_last_error(kv_engine *e)
 { return e->ops->last_error ? e->ops->last_error(e) : NULL; }
 
-/* TODO(issue 13): stubs of the v2 operations until the engines have them. */
-kv_status kv_engine_stub_unset_range(kv_engine *e, const kv_range *r, uint64_t rev, uint64_t *d);
-uint64_t kv_engine_stub_revision(kv_engine *e);
-kv_status kv_engine_stub_walk(kv_engine *e, const kv_range *r, int rev, int wv, kv_entry_fn fn, void *ctx);
-kv_status kv_engine_stub_count(kv_engine *e, const kv_range *r, uint64_t *n);
-kv_status kv_engine_stub_batch_begin(kv_engine *e);
-kv_status kv_engine_stub_batch_end(kv_engine *e, int keep);
-
 /* The engines. */
 extern const kv_engine_ops kv_engine_memory;
 extern const kv_engine_ops kv_engine_lmdb;

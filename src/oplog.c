@@ -1,11 +1,12 @@
 /* oplog.c - the replay log of an open transaction; see oplog.h. A record is
- * [kind:1][klen:4][vlen:4][key][value] followed by its own length (4), so
- * the last one can be dropped without a walk. */
+ * [kind:1][klen:4][vlen:4][rev:8][key][value] followed by its own length
+ * (4), so the last one can be dropped without a walk. Host byte order: the
+ * log never leaves the process. */
 #include <stdlib.h>
 #include <string.h>
 #include "oplog.h"
 
-#define HEAD 9
+#define HEAD 17
 #define TAIL 4
 /* A buffer above this is freed on clear rather than kept for the next turn. */
 #define KEEP_BYTES ((size_t)1 << 20)
@@ -14,9 +15,9 @@ static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 int kv_oplog_append(kv_oplog *l, kv_oplog_kind kind, const uint8_t *key, size_t klen,
-                    const uint8_t *value, size_t vlen)
+                    const uint8_t *value, size_t vlen, uint64_t rev)
 {
-    if (klen > UINT32_MAX || vlen > UINT32_MAX - HEAD - TAIL - klen)
+    if (klen > UINT32_MAX - HEAD - TAIL || vlen > UINT32_MAX - HEAD - TAIL - klen)
         return -1;
     size_t n = HEAD + klen + vlen + TAIL;
 
@@ -34,6 +35,7 @@ int kv_oplog_append(kv_oplog *l, kv_oplog_kind kind, const uint8_t *key, size_t 
     p[0] = (uint8_t)kind;
     put32(p + 1, (uint32_t)klen);
     put32(p + 5, (uint32_t)vlen);
+    memcpy(p + 9, &rev, 8);
     if (klen)
         memcpy(p + HEAD, key, klen);
     if (vlen)
@@ -52,6 +54,14 @@ void kv_oplog_drop_last(kv_oplog *l)
     l->count--;
 }
 
+void kv_oplog_truncate(kv_oplog *l, kv_oplog_mark mark)
+{
+    if (mark.len > l->len || mark.count > l->count)
+        return;                 /* a mark from before a clear: nothing of it is left */
+    l->len = mark.len;
+    l->count = mark.count;
+}
+
 int kv_oplog_next(const kv_oplog *l, size_t *pos, kv_oplog_entry *e)
 {
     if (*pos >= l->len)
@@ -60,6 +70,7 @@ int kv_oplog_next(const kv_oplog *l, size_t *pos, kv_oplog_entry *e)
     e->kind = (kv_oplog_kind)p[0];
     e->klen = get32(p + 1);
     e->vlen = get32(p + 5);
+    memcpy(&e->rev, p + 9, 8);
     e->key = p + HEAD;
     e->value = p + HEAD + e->klen;
     *pos += HEAD + e->klen + e->vlen + TAIL;

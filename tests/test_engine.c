@@ -1,10 +1,17 @@
-/* test_engine.c - the memory engine through the engine interface: the
- * lifecycle, overwrite and unset semantics, and the hash table's integrity
- * under growth and heavy deletion (backward-shift deletion must keep every
- * remaining key reachable). Its resizes are incremental, so every request
- * may meet a table half moved: the tests below check each answer and the
- * stats after every request against a reference model while the table
- * grows, shrinks and grows again. */
+/* test_engine.c - the storage engines through the engine interface
+ * (engine.h). First the conformance tests, run once per engine (memory,
+ * and lmdb in a fresh directory per test): revisions on create, overwrite
+ * and unset, the revision left alone by writes that change nothing,
+ * ordered walks (byte order, reverse, bounds, stopping, keys only),
+ * counts, range removal and atomic batches (kept, undone, read from
+ * inside), and a seeded random run of all of them against a sorted
+ * reference model with revisions. Then the memory engine's own: its hash
+ * table's integrity under growth and heavy deletion (backward-shift
+ * deletion must keep every remaining key reachable) while its incremental
+ * resizes leave every request facing a table half moved, each answer and
+ * the stats checked after every request against a model, with the
+ * ordered index walked whole against the same model under the same churn. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,23 +19,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "arena.h"
 #include "engine.h"
 
 typedef struct fixture {
+    const char *engine;
+    char dir[64];       /* the engine's directory; "" for memory */
     kv_engine *e;
     kv_arena arena;
 } fixture;
 
-static int open_memory(void **state)
+/* Setup: opens the engine named by the test's prestate (lmdb in a new
+ * directory under /tmp, syncing nothing: these tests never crash it). */
+static int open_engine(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char err[128];
+    kv_engine_options opts = { .sync = KV_SYNC_NONE };
+    char err[256];
 
-    assert_int_equal(kv_engine_open("memory", NULL, NULL, &f->e, err, sizeof err), KV_OK);
+    assert_non_null(f);
+    f->engine = *state ? *state : "memory";
+    if (strcmp(f->engine, "memory") != 0) {
+        snprintf(f->dir, sizeof f->dir, "/tmp/kvtest-engine.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+    }
+    kv_status st = kv_engine_open(f->engine, f->dir[0] ? f->dir : NULL, &opts, &f->e, err,
+                                  sizeof err);
+    if (st != KV_OK)
+        fail_msg("open %s: %s", f->engine, err);
     kv_arena_init(&f->arena, 4096);
     *state = f;
     return 0;
+}
+
+/* Removes DIR and the files in it (an engine's directory has no subdirectories). */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[512];
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 static int close_engine(void **state)
@@ -37,8 +78,66 @@ static int close_engine(void **state)
 
     assert_int_equal(kv_engine_close(f->e), KV_OK);
     kv_arena_free(&f->arena);
+    if (f->dir[0])
+        remove_dir(f->dir);
     free(f);
     return 0;
+}
+
+#define K(s) (const uint8_t *)(s), sizeof(s) - 1
+
+/* The revision the next request that changes data gets (engine.h). */
+static uint64_t next_rev(fixture *f)
+{
+    return kv_engine_revision(f->e) + 1;
+}
+
+static void set_ok(fixture *f, const uint8_t *key, size_t klen, const char *value)
+{
+    assert_int_equal(kv_engine_set(f->e, key, klen, (const uint8_t *)value, strlen(value),
+                                   next_rev(f)), KV_OK);
+}
+
+static void expect_meta(const kv_meta *m, uint64_t create, uint64_t mod, uint64_t version)
+{
+    assert_int_equal(m->create_revision, create);
+    assert_int_equal(m->mod_revision, mod);
+    assert_int_equal(m->version, version);
+}
+
+/* KEY reads as VALUE with those revisions, through get and get_view. */
+static void expect_get(fixture *f, const uint8_t *key, size_t klen, const char *value,
+                       uint64_t create, uint64_t mod, uint64_t version)
+{
+    ProtobufCBinaryData v, view;
+    kv_meta m, mv;
+
+    assert_int_equal(kv_engine_get(f->e, key, klen, &f->arena.pb, &v, &m), KV_OK);
+    assert_int_equal(v.len, strlen(value));
+    if (v.len)
+        assert_memory_equal(v.data, value, v.len);
+    expect_meta(&m, create, mod, version);
+    assert_int_equal(kv_engine_get_view(f->e, key, klen, &f->arena.pb, &view, &mv), KV_OK);
+    assert_int_equal(view.len, strlen(value));
+    if (view.len)
+        assert_memory_equal(view.data, value, view.len);
+    expect_meta(&mv, create, mod, version);
+}
+
+static void expect_missing(fixture *f, const uint8_t *key, size_t klen)
+{
+    ProtobufCBinaryData v;
+
+    assert_int_equal(kv_engine_get(f->e, key, klen, &f->arena.pb, &v, NULL), KV_NOT_FOUND);
+    assert_int_equal(kv_engine_get_view(f->e, key, klen, &f->arena.pb, &v, NULL), KV_NOT_FOUND);
+}
+
+static uint64_t stats_keys(fixture *f)
+{
+    kv_engine_stats st;
+
+    kv_engine_stats_get(f->e, &st);
+    return st.keys;
 }
 
 static void unknown_engine_is_refused_with_the_list(void **state)
@@ -57,22 +156,22 @@ static void set_get_overwrite_unset(void **state)
     ProtobufCBinaryData v;
     kv_engine_stats st;
 
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"one", 3, 0), KV_OK);
-    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v, NULL), KV_OK);
+    set_ok(f, K("k"), "one");
+    assert_int_equal(kv_engine_get(f->e, K("k"), &f->arena.pb, &v, NULL), KV_OK);
     assert_int_equal(v.len, 3);
     assert_memory_equal(v.data, "one", 3);
-    /* Same length overwrites in place; the copy we got must not change. */
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"two", 3, 0), KV_OK);
+    /* Same length may overwrite in place; the copy we got must not change. */
+    set_ok(f, K("k"), "two");
     assert_memory_equal(v.data, "one", 3);
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"k", 1, (const uint8_t *)"three", 5, 0), KV_OK);
+    set_ok(f, K("k"), "three");
     kv_engine_stats_get(f->e, &st);
     assert_int_equal(st.keys, 1);
     assert_int_equal(st.data_bytes, 6);
-    assert_int_equal(kv_engine_unset(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v, 0), KV_OK);
+    assert_int_equal(kv_engine_unset(f->e, K("k"), &f->arena.pb, &v, next_rev(f)), KV_OK);
     assert_int_equal(v.len, 5);
     assert_memory_equal(v.data, "three", 5);
-    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"k", 1, &f->arena.pb, &v, NULL), KV_NOT_FOUND);
-    assert_int_equal(kv_engine_unset(f->e, (const uint8_t *)"k", 1, NULL, NULL, 0), KV_NOT_FOUND);
+    expect_missing(f, K("k"));
+    assert_int_equal(kv_engine_unset(f->e, K("k"), NULL, NULL, next_rev(f)), KV_NOT_FOUND);
     kv_engine_stats_get(f->e, &st);
     assert_int_equal(st.keys, 0);
     assert_int_equal(st.data_bytes, 0);
@@ -83,10 +182,773 @@ static void empty_value_is_stored(void **state)
     fixture *f = *state;
     ProtobufCBinaryData v = { 7, (uint8_t *)"x" };
 
-    assert_int_equal(kv_engine_set(f->e, (const uint8_t *)"e", 1, NULL, 0, 0), KV_OK);
-    assert_int_equal(kv_engine_get(f->e, (const uint8_t *)"e", 1, &f->arena.pb, &v, NULL), KV_OK);
+    set_ok(f, K("e"), "");
+    assert_int_equal(kv_engine_get(f->e, K("e"), &f->arena.pb, &v, NULL), KV_OK);
     assert_int_equal(v.len, 0);
+    expect_get(f, K("e"), "", 1, 1, 1);
 }
+
+/* A new key gets {REV, REV, 1}; an overwrite keeps create_revision, takes
+ * mod_revision REV and one more version; a key removed and made again
+ * starts over; the store's revision follows every write that changes data. */
+static void revisions_follow_create_overwrite_and_unset(void **state)
+{
+    fixture *f = *state;
+
+    assert_int_equal(kv_engine_revision(f->e), 0);
+    set_ok(f, K("a"), "1");
+    assert_int_equal(kv_engine_revision(f->e), 1);
+    expect_get(f, K("a"), "1", 1, 1, 1);
+    set_ok(f, K("b"), "x");
+    set_ok(f, K("a"), "22");
+    expect_get(f, K("a"), "22", 1, 3, 2);
+    expect_get(f, K("b"), "x", 2, 2, 1);
+    set_ok(f, K("a"), "22");       /* the same value is still a write */
+    expect_get(f, K("a"), "22", 1, 4, 3);
+    assert_int_equal(kv_engine_revision(f->e), 4);
+    assert_int_equal(kv_engine_unset(f->e, K("a"), NULL, NULL, next_rev(f)), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 5);
+    expect_missing(f, K("a"));
+    set_ok(f, K("a"), "new");
+    expect_get(f, K("a"), "new", 6, 6, 1);
+    expect_get(f, K("b"), "x", 2, 2, 1);
+    /* Every write of one request may share a revision (a Txn). */
+    uint64_t rev = next_rev(f);
+    assert_int_equal(kv_engine_set(f->e, K("c"), (const uint8_t *)"c", 1, rev), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("b"), (const uint8_t *)"y", 1, rev), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 7);
+    expect_get(f, K("c"), "c", 7, 7, 1);
+    expect_get(f, K("b"), "y", 2, 7, 2);
+}
+
+/* Revisions wide enough for every varint length an engine may pack. */
+static void large_revisions_are_kept_exactly(void **state)
+{
+    fixture *f = *state;
+    const uint64_t revs[] = { 127, 128, 16383, 16384, 2097151, 2097152, 268435456,
+                              (uint64_t)1 << 35, (uint64_t)1 << 56, UINT64_MAX - 1 };
+    uint64_t first = revs[0];
+
+    for (size_t i = 0; i < sizeof revs / sizeof revs[0]; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "value %zu", i);
+        assert_int_equal(kv_engine_set(f->e, K("wide"), (const uint8_t *)v, strlen(v), revs[i]), KV_OK);
+        assert_int_equal(kv_engine_revision(f->e), revs[i]);
+        expect_get(f, K("wide"), v, first, revs[i], i + 1);
+    }
+}
+
+/* A Clear of a missing key and a range that removes nothing change
+ * nothing: the store's revision stays. */
+static void writes_that_change_nothing_leave_the_revision(void **state)
+{
+    fixture *f = *state;
+    uint64_t deleted = 99;
+
+    set_ok(f, K("m"), "v");
+    assert_int_equal(kv_engine_revision(f->e), 1);
+    assert_int_equal(kv_engine_unset(f->e, K("nope"), NULL, NULL, 2), KV_NOT_FOUND);
+    assert_int_equal(kv_engine_revision(f->e), 1);
+    kv_range r = { K("x"), K("z") };
+    assert_int_equal(kv_engine_unset_range(f->e, &r, 2, &deleted), KV_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(kv_engine_revision(f->e), 1);
+    kv_range backwards = { K("z"), K("a") };
+    assert_int_equal(kv_engine_unset_range(f->e, &backwards, 2, &deleted), KV_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(kv_engine_revision(f->e), 1);
+    expect_get(f, K("m"), "v", 1, 1, 1);
+}
+
+/* What a walk handed over, copied. */
+typedef struct seen_entry {
+    uint8_t key[600];
+    size_t klen;
+    uint8_t value[64];
+    size_t vlen;
+    int value_null;
+    kv_meta meta;
+} seen_entry;
+
+typedef struct seen {
+    seen_entry e[512];
+    size_t n;
+    size_t stop_after;  /* the callback says stop after this many; 0: never */
+} seen;
+
+static int collect(void *ctx, const kv_entry *en)
+{
+    seen *s = ctx;
+
+    if (s->n == sizeof s->e / sizeof s->e[0])
+        fail_msg("walk handed over more keys than the test has");
+    seen_entry *x = &s->e[s->n++];
+    if (en->klen > sizeof x->key)
+        fail_msg("walk handed over a key of %zu bytes", en->klen);
+    memcpy(x->key, en->key, en->klen);
+    x->klen = en->klen;
+    x->vlen = en->vlen;
+    x->value_null = en->value == NULL;
+    if (en->value)
+        memcpy(x->value, en->value, en->vlen < sizeof x->value ? en->vlen : sizeof x->value);
+    x->meta = en->meta;
+    return s->stop_after && s->n == s->stop_after;
+}
+
+static void walk_into(fixture *f, const kv_range *r, int reverse, int with_values, seen *s,
+                      size_t stop_after)
+{
+    s->n = 0;
+    s->stop_after = stop_after;
+    assert_int_equal(kv_engine_walk(f->e, r, reverse, with_values, collect, s), KV_OK);
+}
+
+/* Keys in byte order: memcmp, the shorter first on a tie; 0x00 and 0xff
+ * bytes anywhere. Set in a scrambled order. */
+static const struct { const char *k; size_t len; } ordered[] = {
+    { "\x00", 1 }, { "\x00\x00", 2 }, { "\x00\x01", 2 }, { "\x01", 1 }, { "a", 1 },
+    { "a\x00", 2 }, { "a\x00\x00", 3 }, { "a\x00\xff", 3 }, { "a\x01", 2 }, { "ab", 2 },
+    { "abc", 3 }, { "ab\xff", 3 }, { "b", 1 }, { "\x7f", 1 }, { "\x80", 1 }, { "\xfe\xff", 2 },
+    { "\xff", 1 }, { "\xff\x00", 2 }, { "\xff\xff", 2 }, { "\xff\xff\xff", 3 },
+};
+#define N_ORDERED (sizeof ordered / sizeof ordered[0])
+
+/* The revision set_ordered() gives ordered[J]: its place in the order of
+ * setting, plus one. */
+static uint64_t ordered_rev(size_t j)
+{
+    for (size_t i = 0; i < N_ORDERED; i++)
+        if ((i * 7 + 3) % N_ORDERED == j)
+            return i + 1;
+    return 0;
+}
+
+static void set_ordered(fixture *f)
+{
+    for (size_t i = 1; i < N_ORDERED; i++)
+        assert_true(kv_key_cmp((const uint8_t *)ordered[i - 1].k, ordered[i - 1].len,
+                               (const uint8_t *)ordered[i].k, ordered[i].len) < 0);
+    for (size_t i = 0; i < N_ORDERED; i++) {
+        size_t j = (i * 7 + 3) % N_ORDERED;     /* 7 is prime to 20: a permutation */
+        char v[24];
+        snprintf(v, sizeof v, "v%zu", j);
+        set_ok(f, (const uint8_t *)ordered[j].k, ordered[j].len, v);
+    }
+}
+
+/* S holds ordered[FROM..TO) ascending, or descending when REVERSE. */
+static void expect_ordered(const seen *s, size_t from, size_t to, int reverse)
+{
+    assert_int_equal(s->n, to - from);
+    for (size_t i = 0; i < s->n; i++) {
+        size_t j = reverse ? to - 1 - i : from + i;
+        assert_int_equal(s->e[i].klen, ordered[j].len);
+        assert_memory_equal(s->e[i].key, ordered[j].k, ordered[j].len);
+    }
+}
+
+static void walks_go_in_byte_order_both_ways(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { 0 };
+
+    set_ordered(f);
+    walk_into(f, &all, 0, 1, &s, 0);
+    expect_ordered(&s, 0, N_ORDERED, 0);
+    for (size_t j = 0; j < s.n; j++) {
+        char v[24];
+        size_t i = j;
+        snprintf(v, sizeof v, "v%zu", j);
+        assert_int_equal(s.e[i].vlen, strlen(v));
+        assert_memory_equal(s.e[i].value, v, strlen(v));
+        expect_meta(&s.e[i].meta, ordered_rev(j), ordered_rev(j), 1);
+    }
+    walk_into(f, &all, 1, 1, &s, 0);
+    expect_ordered(&s, 0, N_ORDERED, 1);
+}
+
+/* START is inclusive, END exclusive, either empty for no bound; a range
+ * that ends before it starts is empty. */
+static void walk_bounds(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+
+    set_ordered(f);
+    for (size_t a = 0; a <= N_ORDERED; a++) {
+        for (size_t b = 0; b <= N_ORDERED; b++) {
+            /* a == N_ORDERED: no start bound... as the range's own edge */
+            kv_range r = { 0 };
+            size_t from = 0, to = N_ORDERED;
+            if (a < N_ORDERED) {
+                r.start = (const uint8_t *)ordered[a].k;
+                r.start_len = ordered[a].len;
+                from = a;
+            }
+            if (b < N_ORDERED) {
+                r.end = (const uint8_t *)ordered[b].k;
+                r.end_len = ordered[b].len;
+                to = b;
+            }
+            if (to < from)
+                to = from;
+            for (int reverse = 0; reverse < 2; reverse++) {
+                walk_into(f, &r, reverse, 0, &s, 0);
+                expect_ordered(&s, from, to, reverse);
+            }
+            uint64_t n = 99;
+            assert_int_equal(kv_engine_count(f->e, &r, &n), KV_OK);
+            assert_int_equal(n, to - from);
+        }
+    }
+    /* Bounds that are not keys: between, before and after them all. */
+    kv_range mid = { K("a\x00\x01"), K("ab\x00") };
+    walk_into(f, &mid, 0, 0, &s, 0);
+    expect_ordered(&s, 7, 10, 0);
+    walk_into(f, &mid, 1, 0, &s, 0);
+    expect_ordered(&s, 7, 10, 1);
+    kv_range after = { K("\xff\xff\xff\x00"), 0, 0 };
+    walk_into(f, &after, 0, 0, &s, 0);
+    assert_int_equal(s.n, 0);
+    walk_into(f, &after, 1, 0, &s, 0);
+    assert_int_equal(s.n, 0);
+    kv_range before = { 0, 0, K("\x00") };
+    walk_into(f, &before, 1, 0, &s, 0);
+    assert_int_equal(s.n, 0);
+}
+
+static void walk_stops_when_the_callback_says_so(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { 0 };
+
+    set_ordered(f);
+    walk_into(f, &all, 0, 1, &s, 3);
+    expect_ordered(&s, 0, 3, 0);
+    walk_into(f, &all, 1, 1, &s, 3);
+    expect_ordered(&s, N_ORDERED - 3, N_ORDERED, 1);
+    walk_into(f, &all, 0, 0, &s, 1);
+    expect_ordered(&s, 0, 1, 0);
+}
+
+/* Keys only: no value, its length still told; with values, an empty one
+ * is NULL; revisions either way. */
+static void walk_keys_only_and_with_values(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { 0 };
+
+    set_ok(f, K("a"), "alpha");
+    set_ok(f, K("b"), "");
+    set_ok(f, K("a"), "alpha2");
+    walk_into(f, &all, 0, 0, &s, 0);
+    assert_int_equal(s.n, 2);
+    assert_true(s.e[0].value_null);
+    assert_int_equal(s.e[0].vlen, 6);
+    expect_meta(&s.e[0].meta, 1, 3, 2);
+    assert_true(s.e[1].value_null);
+    assert_int_equal(s.e[1].vlen, 0);
+    expect_meta(&s.e[1].meta, 2, 2, 1);
+    walk_into(f, &all, 0, 1, &s, 0);
+    assert_false(s.e[0].value_null);
+    assert_memory_equal(s.e[0].value, "alpha2", 6);
+    assert_true(s.e[1].value_null);
+    assert_int_equal(s.e[1].vlen, 0);
+}
+
+static void unset_range_removes_just_its_keys(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { 0 };
+    uint64_t deleted, n;
+
+    set_ordered(f);
+    uint64_t rev = next_rev(f);
+    kv_range r = { K("a"), K("b") };      /* ordered[4..12) */
+    assert_int_equal(kv_engine_unset_range(f->e, &r, rev, &deleted), KV_OK);
+    assert_int_equal(deleted, 8);
+    assert_int_equal(kv_engine_revision(f->e), rev);
+    assert_int_equal(stats_keys(f), N_ORDERED - 8);
+    walk_into(f, &all, 0, 0, &s, 0);
+    assert_int_equal(s.n, N_ORDERED - 8);
+    for (size_t i = 0; i < s.n; i++) {
+        size_t j = i < 4 ? i : i + 8;
+        assert_int_equal(s.e[i].klen, ordered[j].len);
+        assert_memory_equal(s.e[i].key, ordered[j].k, ordered[j].len);
+    }
+    assert_int_equal(kv_engine_count(f->e, &r, &n), KV_OK);
+    assert_int_equal(n, 0);
+    expect_missing(f, K("ab"));
+    expect_get(f, K("b"), "v12", ordered_rev(12), ordered_rev(12), 1);
+    /* Unbounded above: the rest from \xff. */
+    kv_range top = { K("\xff"), 0, 0 };
+    assert_int_equal(kv_engine_unset_range(f->e, &top, next_rev(f), &deleted), KV_OK);
+    assert_int_equal(deleted, 4);
+    /* Everything, from the first possible key. */
+    kv_range rest = { K("\x00"), 0, 0 };
+    assert_int_equal(kv_engine_unset_range(f->e, &rest, next_rev(f), &deleted), KV_OK);
+    assert_int_equal(deleted, N_ORDERED - 12);
+    assert_int_equal(stats_keys(f), 0);
+    assert_int_equal(kv_engine_revision(f->e), rev + 2);
+    walk_into(f, &all, 1, 0, &s, 0);
+    assert_int_equal(s.n, 0);
+}
+
+/* Long keys: a two-byte length in the memory engine's items. */
+static void long_keys_keep_their_order(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    uint8_t key[300], val[200];
+    kv_range all = { 0 };
+
+    memset(key, 'k', sizeof key);
+    for (size_t i = 0; i < sizeof val; i++)
+        val[i] = (uint8_t)i;
+    for (size_t len = 120; len <= sizeof key; len += 30) {
+        key[len - 1] = (uint8_t)len;
+        assert_int_equal(kv_engine_set(f->e, key, len, val, len % sizeof val, next_rev(f)), KV_OK);
+    }
+    walk_into(f, &all, 0, 1, &s, 0);
+    assert_int_equal(s.n, 7);
+    for (size_t i = 0; i < s.n; i++) {
+        assert_int_equal(s.e[i].klen, 120 + 30 * i);
+        assert_int_equal(s.e[i].vlen, s.e[i].klen % sizeof val);
+        assert_memory_equal(s.e[i].key, key, s.e[i].klen - 1);
+        assert_memory_equal(s.e[i].value, val, s.e[i].vlen < 64 ? s.e[i].vlen : 64);
+    }
+    walk_into(f, &all, 1, 0, &s, 0);
+    assert_int_equal(s.n, 7);
+    assert_int_equal(s.e[0].klen, 300);
+    assert_int_equal(kv_engine_unset(f->e, key, 180, NULL, NULL, next_rev(f)), KV_OK);
+    kv_range r = { key, 150, key, 240 };
+    uint64_t n;
+    assert_int_equal(kv_engine_count(f->e, &r, &n), KV_OK);
+    assert_int_equal(n, 2);     /* 150 and 210 */
+}
+
+/* Memory engine: a value given as the engine's own bytes of that very key
+ * (a view, shifted): an overwrite in place must move it before writing
+ * the lengths and revisions over it. */
+static void a_value_from_its_own_view_survives_the_overwrite(void **state)
+{
+    fixture *f = *state;
+    uint8_t val[200];
+    ProtobufCBinaryData view;
+
+    for (size_t i = 0; i < sizeof val; i++)
+        val[i] = (uint8_t)i;
+    assert_int_equal(kv_engine_set(f->e, K("own"), val, 150, next_rev(f)), KV_OK);
+    /* Revisions that need more bytes each time push the value on. */
+    uint64_t revs[] = { 200, 20000, 3000000 };
+    size_t skip[] = { 1, 10, 3 }, at = 0, len = 150;
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(kv_engine_get_view(f->e, K("own"), &f->arena.pb, &view, NULL), KV_OK);
+        at += skip[i];
+        len -= skip[i] + 5;
+        assert_int_equal(kv_engine_set(f->e, K("own"), view.data + skip[i], len, revs[i]), KV_OK);
+        assert_int_equal(kv_engine_get(f->e, K("own"), &f->arena.pb, &view, NULL), KV_OK);
+        assert_int_equal(view.len, len);
+        assert_memory_equal(view.data, val + at, len);
+    }
+}
+
+/* The writes of a kept batch stay, with the batch's one revision; reads
+ * inside it see them. */
+static void batch_keep_applies_every_write(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { 0 };
+    uint64_t deleted, n;
+
+    set_ok(f, K("a"), "a1");
+    set_ok(f, K("b"), "b1");
+    set_ok(f, K("c"), "c1");
+    set_ok(f, K("d"), "d1");
+    uint64_t rev = next_rev(f);
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("a"), (const uint8_t *)"a2", 2, rev), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("e"), (const uint8_t *)"e1", 2, rev), KV_OK);
+    assert_int_equal(kv_engine_unset(f->e, K("b"), NULL, NULL, rev), KV_OK);
+    kv_range cd = { K("c"), K("d\x00") };
+    assert_int_equal(kv_engine_unset_range(f->e, &cd, rev, &deleted), KV_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(kv_engine_set(f->e, K("c"), (const uint8_t *)"c2", 2, rev), KV_OK);
+    /* Reads inside see the batch. */
+    expect_get(f, K("a"), "a2", 1, rev, 2);
+    expect_get(f, K("e"), "e1", rev, rev, 1);
+    expect_get(f, K("c"), "c2", rev, rev, 1);
+    expect_missing(f, K("b"));
+    expect_missing(f, K("d"));
+    assert_int_equal(kv_engine_count(f->e, &all, &n), KV_OK);
+    assert_int_equal(n, 3);
+    walk_into(f, &all, 0, 1, &s, 0);
+    assert_int_equal(s.n, 3);
+    assert_memory_equal(s.e[1].key, "c", 1);
+    assert_int_equal(kv_engine_batch_end(f->e, 1), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), rev);
+    expect_get(f, K("a"), "a2", 1, rev, 2);
+    expect_get(f, K("c"), "c2", rev, rev, 1);
+    expect_get(f, K("e"), "e1", rev, rev, 1);
+    expect_missing(f, K("b"));
+    expect_missing(f, K("d"));
+    assert_int_equal(stats_keys(f), 3);
+    walk_into(f, &all, 1, 0, &s, 0);
+    assert_int_equal(s.n, 3);
+    assert_memory_equal(s.e[0].key, "e", 1);
+}
+
+/* A batch undone leaves no trace: values, revisions, the store's
+ * revision, keys it created (one of them removed again) and keys it
+ * removed (one of them made again), the counts and the walks. */
+static void batch_undo_restores_everything(void **state)
+{
+    fixture *f = *state;
+    static seen before, after;
+    kv_range all = { 0 };
+    uint64_t deleted, n;
+    kv_engine_stats st0, st1;
+
+    for (int i = 0; i < 40; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "k%02d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        set_ok(f, (const uint8_t *)k, strlen(k), v);
+    }
+    set_ok(f, K("k05"), "v5 again");
+    walk_into(f, &all, 0, 1, &before, 0);
+    kv_engine_stats_get(f->e, &st0);
+    uint64_t rev0 = kv_engine_revision(f->e), rev = rev0 + 1;
+
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("k05"), (const uint8_t *)"changed, longer", 15, rev), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("k06"), (const uint8_t *)"s", 1, rev), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("new1"), (const uint8_t *)"n", 1, rev), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("new2"), (const uint8_t *)"n", 1, rev), KV_OK);
+    assert_int_equal(kv_engine_unset(f->e, K("new2"), NULL, NULL, rev), KV_OK);
+    assert_int_equal(kv_engine_unset(f->e, K("k07"), NULL, NULL, rev), KV_OK);
+    assert_int_equal(kv_engine_set(f->e, K("k07"), (const uint8_t *)"back", 4, rev), KV_OK);
+    kv_range r = { K("k10"), K("k30") };
+    assert_int_equal(kv_engine_unset_range(f->e, &r, rev, &deleted), KV_OK);
+    assert_int_equal(deleted, 20);
+    expect_get(f, K("k07"), "back", rev, rev, 1);
+    expect_missing(f, K("k15"));
+    assert_int_equal(kv_engine_count(f->e, &all, &n), KV_OK);
+    assert_int_equal(n, 40 - 20 + 1);
+    assert_int_equal(kv_engine_revision(f->e), rev);
+    assert_int_equal(kv_engine_batch_end(f->e, 0), KV_OK);
+
+    assert_int_equal(kv_engine_revision(f->e), rev0);
+    walk_into(f, &all, 0, 1, &after, 0);
+    assert_int_equal(after.n, before.n);
+    for (size_t i = 0; i < after.n; i++) {
+        assert_int_equal(after.e[i].klen, before.e[i].klen);
+        assert_memory_equal(after.e[i].key, before.e[i].key, before.e[i].klen);
+        assert_int_equal(after.e[i].vlen, before.e[i].vlen);
+        assert_memory_equal(after.e[i].value, before.e[i].value, before.e[i].vlen);
+        expect_meta(&after.e[i].meta, before.e[i].meta.create_revision,
+                    before.e[i].meta.mod_revision, before.e[i].meta.version);
+    }
+    expect_get(f, K("k05"), "v5 again", 6, 41, 2);
+    expect_missing(f, K("new1"));
+    expect_missing(f, K("new2"));
+    assert_int_equal(kv_engine_count(f->e, &all, &n), KV_OK);
+    assert_int_equal(n, 40);
+    kv_engine_stats_get(f->e, &st1);
+    assert_int_equal(st1.keys, st0.keys);
+    assert_int_equal(st1.data_bytes, st0.data_bytes);
+    /* The store goes on from where it was. */
+    set_ok(f, K("k99"), "after");
+    expect_get(f, K("k99"), "after", rev, rev, 1);
+}
+
+static void batches_do_not_nest(void **state)
+{
+    fixture *f = *state;
+
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_not_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(kv_engine_batch_end(f->e, 1), KV_OK);
+    /* One can begin again once it ended, and an empty batch changes nothing. */
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(kv_engine_batch_end(f->e, 0), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 0);
+}
+
+/* The sorted reference model: what the engine must hold, with revisions. */
+typedef struct ref_entry {
+    uint8_t key[8];
+    size_t klen;
+    uint8_t value[40];
+    size_t vlen;
+    kv_meta meta;
+} ref_entry;
+
+typedef struct ref {
+    ref_entry e[1024];
+    size_t n;
+    uint64_t revision;
+} ref;
+
+/* The index of KEY in R, or -1 with where it would go in *AT. */
+static long ref_find(const ref *r, const uint8_t *key, size_t klen, size_t *at)
+{
+    size_t lo = 0, hi = r->n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = kv_key_cmp(r->e[mid].key, r->e[mid].klen, key, klen);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *at = lo;
+    return -1;
+}
+
+static void ref_set(ref *r, const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen,
+                    uint64_t rev)
+{
+    size_t at;
+    long i = ref_find(r, key, klen, &at);
+    ref_entry *x;
+
+    if (i < 0) {
+        assert_true(r->n < sizeof r->e / sizeof r->e[0]);
+        memmove(&r->e[at + 1], &r->e[at], (r->n - at) * sizeof r->e[0]);
+        r->n++;
+        x = &r->e[at];
+        memcpy(x->key, key, klen);
+        x->klen = klen;
+        x->meta = (kv_meta){ rev, rev, 1 };
+    } else {
+        x = &r->e[i];
+        x->meta.mod_revision = rev;
+        x->meta.version++;
+    }
+    memcpy(x->value, v, vlen);
+    x->vlen = vlen;
+    r->revision = rev;
+}
+
+static void ref_remove_at(ref *r, size_t i, uint64_t rev)
+{
+    memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof r->e[0]);
+    r->n--;
+    r->revision = rev;
+}
+
+/* The first entry of R at or after KEY (KLEN 0: the first). */
+static size_t ref_lower(const ref *r, const uint8_t *key, size_t klen)
+{
+    size_t at = 0;
+    long i = klen ? ref_find(r, key, klen, &at) : 0;
+
+    return i >= 0 ? (size_t)i : at;
+}
+
+/* R's entries in RANGE: [*FROM, *TO). */
+static void ref_span(const ref *r, const kv_range *range, size_t *from, size_t *to)
+{
+    *from = ref_lower(r, range->start, range->start_len);
+    *to = range->end_len ? ref_lower(r, range->end, range->end_len) : r->n;
+    if (*to < *from)
+        *to = *from;
+}
+
+/* The next number of a deterministic stream (xorshift). */
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* A random key of 1 to 3 bytes from {0x00, 'a', 'b', 0xff}: 84 keys that
+ * share prefixes and sort around both extremes. */
+static size_t random_key(uint64_t *x, uint8_t *out)
+{
+    static const uint8_t alphabet[] = { 0x00, 'a', 'b', 0xff };
+    size_t len = 1 + rnd(x) % 3;
+
+    for (size_t i = 0; i < len; i++)
+        out[i] = alphabet[rnd(x) % 4];
+    return len;
+}
+
+/* A random range: each bound absent (a quarter of the time) or a random key. */
+static void random_range(uint64_t *x, kv_range *r, uint8_t *a, uint8_t *b)
+{
+    *r = (kv_range){ 0 };
+    if (rnd(x) % 4) {
+        r->start_len = random_key(x, a);
+        r->start = a;
+    }
+    if (rnd(x) % 4) {
+        r->end_len = random_key(x, b);
+        r->end = b;
+    }
+}
+
+/* The engine and the model agree on every key of the key space and on
+ * a walk over RANGE (with or without values, either way, maybe cut short)
+ * and its count. */
+static void expect_ref_walk(fixture *f, const ref *md, const kv_range *range, uint64_t *x)
+{
+    static seen s;
+    size_t from, to;
+    int reverse = (int)(rnd(x) % 2), with_values = (int)(rnd(x) % 2);
+    size_t stop = rnd(x) % 3 ? 0 : 1 + rnd(x) % 5;
+    uint64_t n;
+
+    ref_span(md, range, &from, &to);
+    walk_into(f, range, reverse, with_values, &s, stop);
+    size_t want = to - from;
+    if (stop && stop < want)
+        want = stop;
+    assert_int_equal(s.n, want);
+    for (size_t i = 0; i < s.n; i++) {
+        const ref_entry *m = &md->e[reverse ? to - 1 - i : from + i];
+        assert_int_equal(s.e[i].klen, m->klen);
+        assert_memory_equal(s.e[i].key, m->key, m->klen);
+        assert_int_equal(s.e[i].vlen, m->vlen);
+        if (with_values && m->vlen)
+            assert_memory_equal(s.e[i].value, m->value, m->vlen);
+        else
+            assert_true(s.e[i].value_null);
+        expect_meta(&s.e[i].meta, m->meta.create_revision, m->meta.mod_revision, m->meta.version);
+    }
+    assert_int_equal(kv_engine_count(f->e, range, &n), KV_OK);
+    assert_int_equal(n, to - from);
+}
+
+static void expect_ref_get(fixture *f, const ref *md, const uint8_t *key, size_t klen)
+{
+    size_t at;
+    long i = ref_find(md, key, klen, &at);
+    ProtobufCBinaryData v;
+    kv_meta m;
+
+    if (i < 0) {
+        expect_missing(f, key, klen);
+        return;
+    }
+    const ref_entry *e = &md->e[i];
+    assert_int_equal(kv_engine_get(f->e, key, klen, &f->arena.pb, &v, &m), KV_OK);
+    assert_int_equal(v.len, e->vlen);
+    if (v.len)
+        assert_memory_equal(v.data, e->value, v.len);
+    expect_meta(&m, e->meta.create_revision, e->meta.mod_revision, e->meta.version);
+}
+
+/* One random write at REV, in the engine and the model. */
+static void random_write(fixture *f, ref *md, uint64_t *x, uint64_t rev)
+{
+    uint8_t key[8], a[8], b[8], val[40];
+    size_t klen = random_key(x, key);
+    unsigned what = (unsigned)(rnd(x) % 10);
+
+    if (what < 6) {
+        size_t vlen = rnd(x) % 33;
+        memset(val, (int)(rnd(x) & 0xff), vlen);
+        assert_int_equal(kv_engine_set(f->e, key, klen, val, vlen, rev), KV_OK);
+        ref_set(md, key, klen, val, vlen, rev);
+    } else if (what < 9) {
+        size_t at;
+        long i = ref_find(md, key, klen, &at);
+        ProtobufCBinaryData old;
+        kv_status st = kv_engine_unset(f->e, key, klen, &f->arena.pb, &old, rev);
+        if (i < 0) {
+            assert_int_equal(st, KV_NOT_FOUND);
+            return;
+        }
+        assert_int_equal(st, KV_OK);
+        assert_int_equal(old.len, md->e[i].vlen);
+        if (old.len)
+            assert_memory_equal(old.data, md->e[i].value, old.len);
+        ref_remove_at(md, (size_t)i, rev);
+    } else {
+        kv_range r;
+        uint64_t deleted;
+        size_t from, to;
+        random_range(x, &r, a, b);
+        if (!r.start_len && !r.end_len)
+            return;     /* a whole-store clear now and then is enough: see below */
+        ref_span(md, &r, &from, &to);
+        assert_int_equal(kv_engine_unset_range(f->e, &r, rev, &deleted), KV_OK);
+        assert_int_equal(deleted, to - from);
+        for (size_t i = from; i < to; i++)
+            ref_remove_at(md, from, rev);
+    }
+}
+
+/* Random writes (a fixed seed), single and in batches kept or undone,
+ * with reads (get, walks, counts) inside and outside the batches, all
+ * checked against the model. */
+static void random_operations_match_a_sorted_model(void **state)
+{
+    fixture *f = *state;
+    static ref md, saved;
+    uint64_t x = 0x5eed2024u;
+    uint8_t key[8], a[8], b[8];
+    kv_range r;
+    int rounds = strcmp(f->engine, "memory") == 0 ? 20000 : 4000;
+
+    md.n = 0;
+    md.revision = 0;
+    for (int round = 0; round < rounds; round++) {
+        unsigned what = (unsigned)(rnd(&x) % 20);
+        if (what < 10) {
+            random_write(f, &md, &x, kv_engine_revision(f->e) + 1);
+            assert_int_equal(kv_engine_revision(f->e), md.revision);
+        } else if (what < 14) {
+            size_t klen = random_key(&x, key);
+            expect_ref_get(f, &md, key, klen);
+        } else if (what < 18) {
+            random_range(&x, &r, a, b);
+            expect_ref_walk(f, &md, &r, &x);
+        } else if (what < 19) {
+            int keep = (int)(rnd(&x) % 2), writes = (int)(rnd(&x) % 8);
+            uint64_t rev = kv_engine_revision(f->e) + 1;
+            saved = md;
+            assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+            for (int w = 0; w < writes; w++) {
+                random_write(f, &md, &x, rev);
+                random_range(&x, &r, a, b);
+                expect_ref_walk(f, &md, &r, &x);
+                size_t klen = random_key(&x, key);
+                expect_ref_get(f, &md, key, klen);
+            }
+            assert_int_equal(kv_engine_batch_end(f->e, keep), KV_OK);
+            if (!keep)
+                md = saved;
+            assert_int_equal(kv_engine_revision(f->e), md.revision);
+        } else if (rnd(&x) % 50 == 0) {
+            kv_range everything = { K("\x00"), 0, 0 };
+            uint64_t deleted, rev = kv_engine_revision(f->e) + 1;
+            assert_int_equal(kv_engine_unset_range(f->e, &everything, rev, &deleted), KV_OK);
+            assert_int_equal(deleted, md.n);
+            if (md.n)
+                md.revision = rev;
+            md.n = 0;
+        }
+        assert_int_equal(stats_keys(f), md.n);
+        kv_arena_reset(&f->arena);
+    }
+    kv_range all = { 0 };
+    expect_ref_walk(f, &md, &all, &x);
+}
+
+/* ---- The memory engine's own: its hash table and its ordered index ---- */
 
 /* 200,000 keys in, every third out, the rest checked; then all out. */
 static void table_survives_growth_and_churn(void **state)
@@ -100,11 +962,13 @@ static void table_survives_growth_and_churn(void **state)
     for (int i = 0; i < N; i++) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
         int vl = snprintf(val, sizeof val, "v%d", i);
-        assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, (size_t)kl, (uint8_t *)val, (size_t)vl, 0), KV_OK);
+        assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, (size_t)kl, (uint8_t *)val, (size_t)vl,
+                                       next_rev(f)), KV_OK);
     }
     for (int i = 0; i < N; i += 3) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
-        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL, 0), KV_OK);
+        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL, next_rev(f)),
+                         KV_OK);
     }
     for (int i = 0; i < N; i++) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
@@ -124,7 +988,7 @@ static void table_survives_growth_and_churn(void **state)
     assert_int_equal(st.keys, N - (N + 2) / 3);
     for (int i = 0; i < N; i++) {
         int kl = snprintf(key, sizeof key, "key:%012d", i);
-        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL, 0),
+        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, (size_t)kl, NULL, NULL, next_rev(f)),
                          i % 3 == 0 ? KV_NOT_FOUND : KV_OK);
     }
     kv_engine_stats_get(f->e, &st);
@@ -132,21 +996,31 @@ static void table_survives_growth_and_churn(void **state)
 }
 
 /* The reference: what the table must hold. gen[i] < 0: key i is absent;
- * otherwise its value is value_of(i, gen[i]). */
+ * otherwise its value is value_of(i, gen[i]) and its revisions meta[i].
+ * Keys are "key:" and 12 digits, so their byte order is i's order. */
 typedef struct model {
     int n;
     int *gen;
-    uint64_t keys, data_bytes;
+    kv_meta *meta;
+    uint64_t keys, data_bytes, revision;
 } model;
 
 static void model_init(model *md, int n)
 {
     md->n = n;
     md->gen = malloc((size_t)n * sizeof *md->gen);
+    md->meta = calloc((size_t)n, sizeof *md->meta);
     assert_non_null(md->gen);
+    assert_non_null(md->meta);
     for (int i = 0; i < n; i++)
         md->gen[i] = -1;
-    md->keys = md->data_bytes = 0;
+    md->keys = md->data_bytes = md->revision = 0;
+}
+
+static void model_free(model *md)
+{
+    free(md->gen);
+    free(md->meta);
 }
 
 static size_t key_of(int i, char *buf)
@@ -155,7 +1029,7 @@ static size_t key_of(int i, char *buf)
 }
 
 /* 8, 16 or 24 bytes by GEN % 3: a new generation may keep the length (the
- * engine overwrites in place) or change it (a new item). */
+ * engine may overwrite in place) or change it (a new item). */
 static size_t value_of(int i, int gen, char *buf)
 {
     size_t len = 8 + (size_t)(gen % 3) * 8;
@@ -166,20 +1040,47 @@ static size_t value_of(int i, int gen, char *buf)
     return len;
 }
 
+/* Key I takes generation GEN at REV in the model only. */
+static void model_put(model *md, int i, int gen, uint64_t rev)
+{
+    char key[32], val[32];
+    size_t kl = key_of(i, key), vl = value_of(i, gen, val);
+
+    if (md->gen[i] < 0) {
+        md->keys++;
+        md->meta[i] = (kv_meta){ rev, rev, 1 };
+    } else {
+        md->data_bytes -= kl + value_of(i, md->gen[i], val);
+        md->meta[i].mod_revision = rev;
+        md->meta[i].version++;
+    }
+    md->data_bytes += kl + vl;
+    md->gen[i] = gen;
+    md->revision = rev;
+}
+
+/* Key I goes at REV, if the model has it, in the model only. */
+static void model_drop(model *md, int i, uint64_t rev)
+{
+    char key[32], val[32];
+
+    if (md->gen[i] < 0)
+        return;
+    md->keys--;
+    md->data_bytes -= key_of(i, key) + value_of(i, md->gen[i], val);
+    md->gen[i] = -1;
+    md->revision = rev;
+}
+
 /* Sets key I to generation GEN, in the engine and in the model. */
 static void model_set(fixture *f, model *md, int i, int gen)
 {
     char key[32], val[32];
     size_t kl = key_of(i, key), vl = value_of(i, gen, val);
+    uint64_t rev = md->revision + 1;
 
-    assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, kl, (uint8_t *)val, vl, 0), KV_OK);
-    if (md->gen[i] < 0) {
-        md->keys++;
-    } else {
-        md->data_bytes -= kl + value_of(i, md->gen[i], val);
-    }
-    md->data_bytes += kl + vl;
-    md->gen[i] = gen;
+    assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, kl, (uint8_t *)val, vl, rev), KV_OK);
+    model_put(md, i, gen, rev);
 }
 
 /* Clears key I: KV_OK and its value when the model has it, else NOT_FOUND. */
@@ -188,30 +1089,30 @@ static void model_clear(fixture *f, model *md, int i)
     char key[32], val[32];
     size_t kl = key_of(i, key);
     ProtobufCBinaryData old;
+    uint64_t rev = md->revision + 1;
+    kv_status st = kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old, rev);
 
     if (md->gen[i] < 0) {
-        assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old, 0),
-                         KV_NOT_FOUND);
+        assert_int_equal(st, KV_NOT_FOUND);
         return;
     }
     size_t vl = value_of(i, md->gen[i], val);
-    assert_int_equal(kv_engine_unset(f->e, (uint8_t *)key, kl, &f->arena.pb, &old, 0), KV_OK);
+    assert_int_equal(st, KV_OK);
     assert_int_equal(old.len, vl);
     assert_memory_equal(old.data, val, vl);
-    md->keys--;
-    md->data_bytes -= kl + vl;
-    md->gen[i] = -1;
+    model_drop(md, i, rev);
 }
 
 /* Key I reads as the model says, through get and through the engine's
- * borrowed view (get_view): its value, or NOT_FOUND. */
+ * borrowed view (get_view): its value and revisions, or NOT_FOUND. */
 static void expect_key(fixture *f, const model *md, int i)
 {
     char key[32], val[32];
     size_t kl = key_of(i, key);
     ProtobufCBinaryData v, view;
-    kv_status s = kv_engine_get(f->e, (uint8_t *)key, kl, &f->arena.pb, &v, NULL);
-    kv_status sv = kv_engine_get_view(f->e, (uint8_t *)key, kl, &f->arena.pb, &view, NULL);
+    kv_meta m, mv;
+    kv_status s = kv_engine_get(f->e, (uint8_t *)key, kl, &f->arena.pb, &v, &m);
+    kv_status sv = kv_engine_get_view(f->e, (uint8_t *)key, kl, &f->arena.pb, &view, &mv);
 
     if (md->gen[i] < 0) {
         assert_int_equal(s, KV_NOT_FOUND);
@@ -226,6 +1127,8 @@ static void expect_key(fixture *f, const model *md, int i)
     assert_int_equal(view.len, vl);
     if (vl)
         assert_memory_equal(view.data, val, vl);
+    expect_meta(&m, md->meta[i].create_revision, md->meta[i].mod_revision, md->meta[i].version);
+    expect_meta(&mv, md->meta[i].create_revision, md->meta[i].mod_revision, md->meta[i].version);
 }
 
 static void expect_stats(fixture *f, const model *md)
@@ -235,9 +1138,75 @@ static void expect_stats(fixture *f, const model *md)
     kv_engine_stats_get(f->e, &st);
     assert_int_equal(st.keys, md->keys);
     assert_int_equal(st.data_bytes, md->data_bytes);
+    assert_int_equal(kv_engine_revision(f->e), md->revision);
 }
 
-/* Every key of the model, present or absent, reads as it should. */
+/* A walk's check against the model: the keys present, in order. */
+typedef struct index_check {
+    const model *md;
+    int next;       /* the model's key expected next (ascending) */
+    int step;       /* +1, or -1 when walking down */
+    int values;
+} index_check;
+
+/* The model's next present key from I in direction STEP, or -1. */
+static int model_next(const model *md, int i, int step)
+{
+    while (i >= 0 && i < md->n && md->gen[i] < 0)
+        i += step;
+    return i >= 0 && i < md->n ? i : -1;
+}
+
+static int check_entry(void *ctx, const kv_entry *en)
+{
+    index_check *c = ctx;
+    char key[32], val[32];
+
+    c->next = model_next(c->md, c->next, c->step);
+    if (c->next < 0)
+        fail_msg("the index walks past the model's last key");
+    size_t kl = key_of(c->next, key);
+    if (en->klen != kl || memcmp(en->key, key, kl) != 0)
+        fail_msg("the index has %.*s where the model has %s", (int)en->klen, en->key, key);
+    size_t vl = value_of(c->next, c->md->gen[c->next], val);
+    if (en->vlen != vl || (c->values && memcmp(en->value, val, vl) != 0))
+        fail_msg("the index's %s has another value", key);
+    const kv_meta *m = &c->md->meta[c->next];
+    if (memcmp(&en->meta, m, sizeof *m) != 0)
+        fail_msg("the index's %s has other revisions", key);
+    c->next += c->step;
+    return 0;
+}
+
+/* The ordered index holds what the table holds: a walk up (with values)
+ * and one down (keys only) each hand over exactly the model's keys, in
+ * order, and count() agrees over the whole and over a few ranges. */
+static void expect_index(fixture *f, const model *md)
+{
+    kv_range all = { 0 };
+    index_check up = { md, 0, 1, 1 }, down = { md, md->n - 1, -1, 0 };
+    uint64_t n;
+
+    assert_int_equal(kv_engine_walk(f->e, &all, 0, 1, check_entry, &up), KV_OK);
+    assert_int_equal(model_next(md, up.next, 1), -1);
+    assert_int_equal(kv_engine_walk(f->e, &all, 1, 0, check_entry, &down), KV_OK);
+    assert_int_equal(model_next(md, down.next, -1), -1);
+    assert_int_equal(kv_engine_count(f->e, &all, &n), KV_OK);
+    assert_int_equal(n, md->keys);
+    for (int a = 0; a < md->n; a += md->n / 7 + 1) {
+        char ka[32], kb[32];
+        int b = a + md->n / 5;
+        kv_range r = { (uint8_t *)ka, key_of(a, ka), (uint8_t *)kb, key_of(b, kb) };
+        uint64_t want = 0;
+        for (int i = a; i < b && i < md->n; i++)
+            want += md->gen[i] >= 0;
+        assert_int_equal(kv_engine_count(f->e, &r, &n), KV_OK);
+        assert_int_equal(n, want);
+    }
+}
+
+/* Every key of the model, present or absent, reads as it should, and the
+ * index agrees. */
 static void expect_all(fixture *f, const model *md)
 {
     for (int i = 0; i < md->n; i++) {
@@ -246,6 +1215,7 @@ static void expect_all(fixture *f, const model *md)
             kv_arena_reset(&f->arena);
     }
     expect_stats(f, md);
+    expect_index(f, md);
 }
 
 static uint64_t memory_bytes(fixture *f)
@@ -259,10 +1229,7 @@ static uint64_t memory_bytes(fixture *f)
 /* A deterministic stream of numbers below N (xorshift). */
 static int next_below(uint64_t *x, int n)
 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return (int)(*x % (uint64_t)n);
+    return (int)(rnd(x) % (uint64_t)n);
 }
 
 /* 300,000 keys one at a time, through resizes from 1,024 slots to 512K;
@@ -288,9 +1255,11 @@ static void every_key_stays_readable_while_the_table_grows(void **state)
             expect_key(f, &md, i + 1);
         expect_stats(f, &md);
         kv_arena_reset(&f->arena);
+        if (i % 100000 == 99999)
+            expect_index(f, &md);
     }
     expect_all(f, &md);
-    free(md.gen);
+    model_free(&md);
 }
 
 /* While the table grows, every Set is followed by a Clear of an older key
@@ -316,12 +1285,12 @@ static void deletes_during_growth_keep_the_rest_reachable(void **state)
             expect_all(f, &md);
     }
     expect_all(f, &md);
-    free(md.gen);
+    model_free(&md);
 }
 
 /* Grown to 200,000 keys, then cleared down to 100: the table shrinks
- * (memory goes down with it) and keeps the last keys; then it grows back
- * to 200,000 and every key is right again. */
+ * (memory goes down with it: the index's nodes too) and keeps the last
+ * keys; then it grows back to 200,000 and every key is right again. */
 static void table_shrinks_after_mass_deletes_and_grows_back(void **state)
 {
     fixture *f = *state;
@@ -351,12 +1320,13 @@ static void table_shrinks_after_mass_deletes_and_grows_back(void **state)
         kv_arena_reset(&f->arena);
     }
     expect_all(f, &md);
-    free(md.gen);
+    model_free(&md);
 }
 
 /* Random Sets, Gets and Clears over 60,000 keys, in phases that mostly
  * add (the table grows) and phases that mostly remove (it shrinks), three
- * times over; every answer and the stats checked after every request. */
+ * times over; every answer and the stats checked after every request, the
+ * index after every phase. */
 static void random_requests_match_the_reference(void **state)
 {
     fixture *f = *state;
@@ -380,24 +1350,94 @@ static void random_requests_match_the_reference(void **state)
         }
         expect_all(f, &md);
     }
-    free(md.gen);
+    model_free(&md);
 }
+
+/* Ranges cleared from a large store, alone and in batches with Sets
+ * (undone, kept) while the table resizes: the table, the index and the
+ * model agree after each. */
+static void range_clears_and_batches_keep_table_and_index_together(void **state)
+{
+    fixture *f = *state;
+    enum { N = 120000, SETS = 50 };
+    model md;
+    uint64_t x = 0xc0ffee;
+
+    model_init(&md, N);
+    for (int round = 0; round < 12; round++) {
+        for (int k = 0; k < N / 3; k++)
+            model_set(f, &md, next_below(&x, N), next_below(&x, 5));
+        int a = next_below(&x, N), b = a + next_below(&x, N / 4), sets[SETS];
+        char ka[32], kb[32];
+        kv_range r = { (uint8_t *)ka, key_of(a, ka), (uint8_t *)kb, key_of(b, kb) };
+        uint64_t want = 0, deleted, rev = md.revision + 1;
+        int in_batch = round % 3 != 0, keep = round % 3 == 2;
+
+        for (int i = a; i < b && i < N; i++)
+            want += md.gen[i] >= 0;
+        if (in_batch)
+            assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+        assert_int_equal(kv_engine_unset_range(f->e, &r, rev, &deleted), KV_OK);
+        assert_int_equal(deleted, want);
+        if (in_batch) {
+            for (int k = 0; k < SETS; k++) {
+                char key[32], val[32];
+                sets[k] = next_below(&x, N);
+                size_t kl = key_of(sets[k], key), vl = value_of(sets[k], 7, val);
+                assert_int_equal(kv_engine_set(f->e, (uint8_t *)key, kl, (uint8_t *)val, vl, rev),
+                                 KV_OK);
+            }
+            assert_int_equal(kv_engine_batch_end(f->e, keep), KV_OK);
+        }
+        if (!in_batch || keep) {
+            for (int i = a; i < b && i < N; i++)
+                model_drop(&md, i, rev);
+            for (int k = 0; in_batch && k < SETS; k++)
+                model_put(&md, sets[k], 7, rev);
+        }
+        expect_all(f, &md);
+    }
+    model_free(&md);
+}
+
+#define ON(engine, test) \
+    cmocka_unit_test_prestate_setup_teardown(test, open_engine, close_engine, (void *)(engine))
+
+#define CONFORMANCE(engine) \
+    ON(engine, set_get_overwrite_unset), \
+    ON(engine, empty_value_is_stored), \
+    ON(engine, revisions_follow_create_overwrite_and_unset), \
+    ON(engine, large_revisions_are_kept_exactly), \
+    ON(engine, writes_that_change_nothing_leave_the_revision), \
+    ON(engine, walks_go_in_byte_order_both_ways), \
+    ON(engine, walk_bounds), \
+    ON(engine, walk_stops_when_the_callback_says_so), \
+    ON(engine, walk_keys_only_and_with_values), \
+    ON(engine, unset_range_removes_just_its_keys), \
+    ON(engine, long_keys_keep_their_order), \
+    ON(engine, batch_keep_applies_every_write), \
+    ON(engine, batch_undo_restores_everything), \
+    ON(engine, batches_do_not_nest), \
+    ON(engine, random_operations_match_a_sorted_model)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest memory[] = {
         cmocka_unit_test(unknown_engine_is_refused_with_the_list),
-        cmocka_unit_test_setup_teardown(set_get_overwrite_unset, open_memory, close_engine),
-        cmocka_unit_test_setup_teardown(empty_value_is_stored, open_memory, close_engine),
-        cmocka_unit_test_setup_teardown(table_survives_growth_and_churn, open_memory, close_engine),
-        cmocka_unit_test_setup_teardown(every_key_stays_readable_while_the_table_grows,
-                                        open_memory, close_engine),
-        cmocka_unit_test_setup_teardown(deletes_during_growth_keep_the_rest_reachable,
-                                        open_memory, close_engine),
-        cmocka_unit_test_setup_teardown(table_shrinks_after_mass_deletes_and_grows_back,
-                                        open_memory, close_engine),
-        cmocka_unit_test_setup_teardown(random_requests_match_the_reference,
-                                        open_memory, close_engine),
+        CONFORMANCE("memory"),
+        ON("memory", a_value_from_its_own_view_survives_the_overwrite),
+        ON("memory", table_survives_growth_and_churn),
+        ON("memory", every_key_stays_readable_while_the_table_grows),
+        ON("memory", deletes_during_growth_keep_the_rest_reachable),
+        ON("memory", table_shrinks_after_mass_deletes_and_grows_back),
+        ON("memory", random_requests_match_the_reference),
+        ON("memory", range_clears_and_batches_keep_table_and_index_together),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest lmdb[] = {
+        CONFORMANCE("lmdb"),
+    };
+    int failed = cmocka_run_group_tests_name("engine memory", memory, NULL, NULL);
+
+    failed += cmocka_run_group_tests_name("engine lmdb", lmdb, NULL, NULL);
+    return failed;
 }

@@ -79,10 +79,20 @@ def value_of(key, answer):
     return pb.GetResponse.FromString(answer.payload).value
 
 
+def entry_of(key, answer):
+    """The GetResponse a Get of KEY was answered with (value and
+    revisions), or None when absent; AssertionError for any other answer."""
+    if answer.code == NOT_FOUND:
+        return None
+    if answer.code != OK:
+        raise AssertionError("Get %r: code %d %s" % (key, answer.code, answer.message))
+    return pb.GetResponse.FromString(answer.payload)
+
+
 class Conn(kvstore.RawConnection):
     """A RawConnection to ENDPOINT (or a port of 127.0.0.1) whose receive()
     and call() give an Answer; plus set and clear answering (code,
-    message), get the value or None, get_many, and stats the
+    message), get the value or None, get_many, get_entries, and stats the
     StatsResponse."""
 
     def __init__(self, endpoint, timeout=CALL_TIMEOUT, **options):
@@ -103,12 +113,19 @@ class Conn(kvstore.RawConnection):
 
     def get_many(self, keys, batch=256):
         """{key: value or None}, pipelined BATCH at a time."""
+        return self._get_many(keys, batch, value_of)
+
+    def get_entries(self, keys, batch=256):
+        """{key: GetResponse (value, revisions) or None}, pipelined."""
+        return self._get_many(keys, batch, entry_of)
+
+    def _get_many(self, keys, batch, convert):
         out = {}
         for i in range(0, len(keys), batch):
             part = keys[i:i + batch]
             self.send([get_request(k) for k in part])
             for k in part:
-                out[k] = value_of(k, self.receive())
+                out[k] = convert(k, self.receive())
         return out
 
     def clear(self, key):

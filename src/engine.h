@@ -10,7 +10,8 @@
  * say so in their own file.
  *
  * Memory: keys and values passed in are borrowed for the call; the engine
- * copies what it keeps. Values handed back are copied into memory from the
+ * copies what it keeps. They must not be views of the same engine's bytes
+ * (get_view, walk): a write may move those before it has read them. Values handed back are copied into memory from the
  * caller's ProtobufCAllocator (the request arena), so they stay valid after
  * later writes and the caller frees them through that allocator. */
 #ifndef KV_ENGINE_H

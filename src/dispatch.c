@@ -7,21 +7,55 @@
 #include "envelope.h"
 #include "frame.h"
 #include "pbview.h"
+#include "varint.h"
+
+/* Answers whose payload is at most this (by kv_pbview_bound) are packed
+ * in one pass, in place, their head written after; larger ones are
+ * measured first, so that a large value is not moved. */
+#define ONE_PASS_MAX ((size_t)16 << 10)
+
+/* One pass: the payload is packed where a head of the largest size its
+ * bound allows would end it, then the head (frame prefix, envelope fields)
+ * goes before it and, if shorter than allowed, the payload moves down the
+ * few bytes of difference. Measuring every field of a small answer before
+ * packing it cost 190 instructions of a Get's 1,500 (callgrind). */
+static int answer_one_pass(kv_buf *out, uint64_t id, const ProtobufCMessage *msg, size_t bound)
+{
+    size_t head_max = kv_envelope_response_size(id, KV_OK, 0, bound) - bound;
+    size_t frame_max = head_max + bound;
+    size_t at = kv_varint_size(frame_max) + head_max;
+
+    if (kv_buf_reserve(out, at + bound) < 0)
+        return -1;
+    uint8_t *p = kv_buf_tail(out);
+    size_t plen = kv_pbview_pack(msg, p + at);
+    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
+    size_t start = kv_varint_size(n) + (n - plen);
+    if (start != at)
+        memmove(p + start, p + at, plen);
+    uint8_t *h = p + kv_frame_put_prefix(p, (uint32_t)n);
+    kv_envelope_put_response_head(h, id, KV_OK, NULL, 0, plen);
+    kv_buf_commit(out, start + plen);
+    return 0;
+}
 
 int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
 {
     int flat;
-    size_t plen = kv_pbview_size(msg, &flat);
+    size_t bound = kv_pbview_bound(msg, &flat);
 
-    if (!flat)
-        plen = protobuf_c_message_get_packed_size(msg);
+    if (flat && bound <= ONE_PASS_MAX)
+        return answer_one_pass(out, id, msg, bound);
+
+    kv_pbview_sized sized;
+    size_t plen = flat ? kv_pbview_measure(msg, &sized) : protobuf_c_message_get_packed_size(msg);
     size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
     if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
         return -1;
     uint8_t *p = kv_buf_tail(out);
     p += kv_frame_put_prefix(p, (uint32_t)n);
     p += kv_envelope_put_response_head(p, id, KV_OK, NULL, 0, plen);
-    p += flat ? kv_pbview_pack(msg, p) : protobuf_c_message_pack(msg, p);
+    p += flat ? kv_pbview_write(&sized, p) : protobuf_c_message_pack(msg, p);
     kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
     return 0;
 }

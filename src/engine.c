@@ -72,7 +72,9 @@ kv_status kv_engine_copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
 
 int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
+    size_t n = alen < blen ? alen : blen;
+    /* Not memcmp of 0 bytes: an empty value's data may be NULL. */
+    int c = n ? memcmp(a, b, n) : 0;
 
     if (c)
         return c;

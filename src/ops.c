@@ -10,26 +10,6 @@
 #define SET_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
 #define CLEAR_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
 
-void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc)
-{
-    op->engine = env->engine;
-    op->limits = &env->limits;
-    op->alloc = alloc;
-    op->rev = 0;
-    op->budget = !env->limits.max_frame_bytes ? SIZE_MAX
-               : env->limits.max_frame_bytes > KV_ANSWER_HEADROOM
-               ? env->limits.max_frame_bytes - KV_ANSWER_HEADROOM : 0;
-    op->in_txn = 0;
-    op->why = NULL;
-}
-
-uint64_t kv_op_revision(kv_op *op)
-{
-    if (!op->rev)
-        op->rev = kv_engine_revision(op->engine) + 1;
-    return op->rev;
-}
-
 kv_status kv_op_fail(kv_op *op, kv_status st, const char *fmt, uint64_t a, uint64_t b)
 {
     char *msg = op->alloc->alloc(op->alloc->allocator_data, 200);
@@ -60,7 +40,7 @@ kv_status kv_op_engine_failed(kv_op *op, kv_status st)
     return st;
 }
 
-kv_status kv_op_check_key(kv_op *op, const ProtobufCBinaryData *key)
+static inline kv_status check_key(kv_op *op, const ProtobufCBinaryData *key)
 {
     if (key->len == 0) {
         op->why = "key must not be empty";
@@ -83,9 +63,9 @@ static kv_status check_condition(kv_op *op, int has_if)
     return KV_OK;
 }
 
-kv_status kv_op_check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
+static inline kv_status check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
 {
-    kv_status st = kv_op_check_key(op, &in->key);
+    kv_status st = check_key(op, &in->key);
 
     if (st != KV_OK)
         return st;
@@ -96,11 +76,26 @@ kv_status kv_op_check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
     return check_condition(op, SET_IF(in));
 }
 
-kv_status kv_op_check_clear(kv_op *op, const Kvstore__V1__ClearRequest *in)
+static inline kv_status check_clear(kv_op *op, const Kvstore__V1__ClearRequest *in)
 {
-    kv_status st = kv_op_check_key(op, &in->key);
+    kv_status st = check_key(op, &in->key);
 
     return st != KV_OK ? st : check_condition(op, CLEAR_IF(in));
+}
+
+kv_status kv_op_check_key(kv_op *op, const ProtobufCBinaryData *key)
+{
+    return check_key(op, key);
+}
+
+kv_status kv_op_check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
+{
+    return check_set(op, in);
+}
+
+kv_status kv_op_check_clear(kv_op *op, const Kvstore__V1__ClearRequest *in)
+{
+    return check_clear(op, in);
 }
 
 /* A conditional write's test: KV_OK when KEY's mod_revision (0 when
@@ -125,7 +120,7 @@ static kv_status check_mod_revision(kv_op *op, const ProtobufCBinaryData *key, u
 kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__GetResponse *out)
 {
     kv_meta meta;
-    kv_status st = kv_op_check_key(op, &in->key);
+    kv_status st = check_key(op, &in->key);
 
     if (st != KV_OK)
         return st;
@@ -149,13 +144,10 @@ kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__G
 }
 
 /* Refuses a Set that would take the engine past --max-memory-bytes. */
-static kv_status check_memory(kv_op *op, const Kvstore__V1__SetRequest *in)
+static kv_status memory_over(kv_op *op, const Kvstore__V1__SetRequest *in, uint64_t max)
 {
-    uint64_t max = op->limits->max_memory_bytes;
     kv_engine_stats es;
 
-    if (!max)
-        return KV_OK;
     kv_engine_stats_get(op->engine, &es);
     if (es.memory_bytes + in->key.len + in->value.len <= max)
         return KV_OK;
@@ -163,9 +155,16 @@ static kv_status check_memory(kv_op *op, const Kvstore__V1__SetRequest *in)
                       " bytes in use; Clear keys or raise --max-memory-bytes", es.memory_bytes, max);
 }
 
+static inline kv_status check_memory(kv_op *op, const Kvstore__V1__SetRequest *in)
+{
+    uint64_t max = op->limits->max_memory_bytes;
+
+    return max ? memory_over(op, in, max) : KV_OK;
+}
+
 kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__SetResponse *out)
 {
-    kv_status st = kv_op_check_set(op, in);
+    kv_status st = check_set(op, in);
 
     if (st == KV_OK)
         st = check_memory(op, in);
@@ -185,7 +184,7 @@ kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__S
 kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
                       Kvstore__V1__ClearResponse *out)
 {
-    kv_status st = kv_op_check_clear(op, in);
+    kv_status st = check_clear(op, in);
 
     if (st == KV_OK && CLEAR_IF(in))
         st = check_mod_revision(op, &in->key, in->if_mod_revision);

@@ -12,6 +12,7 @@
 #ifndef KV_OPS_H
 #define KV_OPS_H
 
+#include <stdint.h>
 #include "service.h"
 
 /* The most keys one Range page holds (limit 0, or a limit above it). */
@@ -37,12 +38,28 @@ typedef struct kv_op {
 } kv_op;
 
 /* Prepares OP for one request of ENV: its answer may take a frame of ENV's
- * limit. */
-void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc);
+ * limit. Inline, as kv_op_revision: every request runs them. */
+static inline void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAllocator *alloc)
+{
+    size_t max = env->limits.max_frame_bytes;
+
+    op->engine = env->engine;
+    op->limits = &env->limits;
+    op->alloc = alloc;
+    op->rev = 0;
+    op->budget = !max ? SIZE_MAX : max > KV_ANSWER_HEADROOM ? max - KV_ANSWER_HEADROOM : 0;
+    op->in_txn = 0;
+    op->why = NULL;
+}
 
 /* The revision OP's writes make: the engine's revision plus one, fixed at
  * the first call, so that every write of one request (a Txn) shares it. */
-uint64_t kv_op_revision(kv_op *op);
+static inline uint64_t kv_op_revision(kv_op *op)
+{
+    if (!op->rev)
+        op->rev = kv_engine_revision(op->engine) + 1;
+    return op->rev;
+}
 
 /* The single-key operations. KV_OK with OUT filled, or an error: Get of a
  * missing key outside a Txn is KV_NOT_FOUND; a conditional write whose

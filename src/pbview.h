@@ -37,15 +37,46 @@
 int kv_pbview_unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
                      const uint8_t *data, size_t len, ProtobufCMessage **out);
 
-/* The packed size of MSG, as protobuf_c_message_get_packed_size() would
- * say, or 0 with *SUPPORTED cleared when MSG has a field of a kind pbview
- * does not write (then protobuf-c must pack it). */
+/* Messages with more fields than this are left to protobuf-c. */
+#define KV_PBVIEW_MAX_FIELDS 16
+
+/* One field of a measured message: what kv_pbview_write() will write. */
+typedef struct kv_pbview_value {
+    const void *field;          /* private: pbview's plan of the field */
+    uint64_t v;                 /* the varint, or the length of bytes */
+    const uint8_t *data;        /* bytes: the message's own */
+} kv_pbview_value;
+
+/* A flat message measured for packing, so that writing it does not read
+ * its fields a second time (an answer needs its size before its bytes). */
+typedef struct kv_pbview_sized {
+    int flat;                   /* pbview writes it (else protobuf-c must) */
+    unsigned n;                 /* fields to write, in order */
+    kv_pbview_value at[KV_PBVIEW_MAX_FIELDS];
+} kv_pbview_sized;
+
+/* Measures MSG into *OUT for kv_pbview_write(). Returns the packed size,
+ * as protobuf_c_message_get_packed_size() would say, or 0 with out->flat
+ * cleared when MSG has a field of a kind pbview does not write. OUT points
+ * into MSG: write it before MSG changes. */
+size_t kv_pbview_measure(const ProtobufCMessage *msg, kv_pbview_sized *out);
+
+/* Writes what kv_pbview_measure() measured (flat) at OUT, byte for byte as
+ * protobuf_c_message_pack() would, except that unknown fields are not
+ * written. Returns the bytes written: the measured size. */
+size_t kv_pbview_write(const kv_pbview_sized *in, uint8_t *out);
+
+/* kv_pbview_measure() for its size and whether pbview writes MSG (in
+ * *SUPPORTED). */
 size_t kv_pbview_size(const ProtobufCMessage *msg, int *supported);
 
-/* Packs MSG (kv_pbview_size() supported it) into OUT, byte for byte as
- * protobuf_c_message_pack() would, except that unknown fields (which an
- * answer built by a handler never has) are not written. Returns the bytes
- * written. */
+/* The most bytes MSG can take packed, from the lengths of its bytes fields
+ * alone, so cheaper than kv_pbview_measure(); *FLAT as there (0: 0). */
+size_t kv_pbview_bound(const ProtobufCMessage *msg, int *flat);
+
+/* Packs MSG (flat) at OUT in one pass, byte for byte as
+ * protobuf_c_message_pack() would (OUT has room for kv_pbview_bound());
+ * returns the bytes written. */
 size_t kv_pbview_pack(const ProtobufCMessage *msg, uint8_t *out);
 
 #endif

@@ -85,13 +85,8 @@ static inline uint8_t *kv_varint_put(uint8_t *out, uint64_t v)
 /* The bytes kv_varint_put() writes for V (1..KV_VARINT_MAX). */
 static inline size_t kv_varint_size(uint64_t v)
 {
-    size_t n = 1;
-
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    /* 7 bits a byte: the bits V needs (1 for 0), rounded up to sevens. */
+    return (size_t)(64 - __builtin_clzll(v | 1) + 6) / 7;
 }
 
 #endif

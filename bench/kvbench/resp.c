@@ -64,7 +64,7 @@ static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
  * "\n" ends it (not RESP). */
 static ptrdiff_t line_len(const uint8_t *p, size_t n)
 {
-    const uint8_t *nl = memchr(p, '\n', n);
+    const uint8_t *nl = n ? memchr(p, '\n', n) : NULL;   /* P may be NULL when N is 0 */
 
     if (!nl)
         return -2;

@@ -39,23 +39,39 @@ static int answer_one_pass(kv_buf *out, uint64_t id, const ProtobufCMessage *msg
     return 0;
 }
 
+/* Reserves room for an answer with a payload of PLEN bytes and writes its
+ * head; returns where the payload goes, or NULL when memory is out. */
+static uint8_t *answer_head(kv_buf *out, uint64_t id, size_t plen)
+{
+    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
+
+    if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
+        return NULL;
+    uint8_t *p = kv_buf_tail(out);
+    p += kv_frame_put_prefix(p, (uint32_t)n);
+    return p + kv_envelope_put_response_head(p, id, KV_OK, NULL, 0, plen);
+}
+
 int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
 {
     int flat;
     size_t bound = kv_pbview_bound(msg, &flat);
+    uint8_t *p;
 
-    if (flat && bound <= ONE_PASS_MAX)
+    if (flat == KV_PBVIEW_EXACT) {          /* packed by hand: sized exactly */
+        if (!(p = answer_head(out, id, bound)))
+            return -1;
+        p += kv_pbview_pack(msg, p);
+    } else if (flat && bound <= ONE_PASS_MAX) {
         return answer_one_pass(out, id, msg, bound);
-
-    kv_pbview_sized sized;
-    size_t plen = flat ? kv_pbview_measure(msg, &sized) : protobuf_c_message_get_packed_size(msg);
-    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen);
-    if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
-        return -1;
-    uint8_t *p = kv_buf_tail(out);
-    p += kv_frame_put_prefix(p, (uint32_t)n);
-    p += kv_envelope_put_response_head(p, id, KV_OK, NULL, 0, plen);
-    p += flat ? kv_pbview_write(&sized, p) : protobuf_c_message_pack(msg, p);
+    } else {
+        kv_pbview_sized sized;
+        size_t plen = flat ? kv_pbview_measure(msg, &sized)
+                           : protobuf_c_message_get_packed_size(msg);
+        if (!(p = answer_head(out, id, plen)))
+            return -1;
+        p += flat ? kv_pbview_write(&sized, p) : protobuf_c_message_pack(msg, p);
+    }
     kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
     return 0;
 }

@@ -252,15 +252,26 @@ static size_t number_size(uint64_t v)   /* key and varint; 0 is not sent */
     return v ? field_size(v) : 0;
 }
 
-/* What a walk fills: the page so far. */
+/* What a walk fills: the page so far. Its memory grows with what the
+ * answer holds, not with the limit asked for (a Txn may hold 128 Ranges):
+ * each KeyValue comes with its bytes in one arena block, and the array of
+ * pointers doubles as it fills. */
 typedef struct page {
     kv_op *op;
     Kvstore__V1__RangeResponse *out;
-    Kvstore__V1__KeyValue *kvs;
-    size_t cap;                 /* KeyValues allocated */
+    size_t limit;               /* keys the page may hold */
+    size_t room;                /* pointers out->kvs has room for */
     int keys_only;
     kv_status st;
 } page;
+
+/* Stops the walk for want of memory. */
+static int page_oom(page *pg)
+{
+    pg->st = KV_RESOURCE_EXHAUSTED;
+    pg->op->why = "server out of memory";
+    return 1;
+}
 
 /* kv_entry_fn: copies one key (and value) into the page, unless the page
  * is full or its answer would pass the budget. */
@@ -268,30 +279,39 @@ static int page_add(void *ctx, const kv_entry *e)
 {
     page *pg = ctx;
     kv_op *op = pg->op;
+    ProtobufCAllocator *a = op->alloc;
+    Kvstore__V1__RangeResponse *out = pg->out;
     size_t vlen = pg->keys_only ? 0 : e->vlen;
 
-    if (pg->out->n_kvs == pg->cap)
+    if (out->n_kvs == pg->limit)
         return 1;
     size_t body = field_size(e->klen) + e->klen + (vlen ? field_size(vlen) + vlen : 0) +
                   number_size(e->meta.create_revision) + number_size(e->meta.mod_revision) +
                   number_size(e->meta.version);
     size_t need = field_size(body) + body;
     if (need > op->budget) {
-        if (!pg->out->n_kvs)
+        if (!out->n_kvs)
             pg->st = kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "the first key of the range needs %"
                                 PRIu64 " bytes, more than the %" PRIu64 " an answer frame has "
                                 "left (--max-frame-bytes); read it with Get or keys_only", need,
                                 op->budget);
         return 1;
     }
-    Kvstore__V1__KeyValue *kv = &pg->kvs[pg->out->n_kvs];
-    kvstore__v1__key_value__init(kv);
-    uint8_t *bytes = op->alloc->alloc(op->alloc->allocator_data, e->klen + vlen);
-    if (!bytes) {
-        pg->st = KV_RESOURCE_EXHAUSTED;
-        op->why = "server out of memory";
-        return 1;
+    if (out->n_kvs == pg->room) {
+        size_t room = pg->room ? pg->room * 2 : 64;
+        Kvstore__V1__KeyValue **kvs = a->alloc(a->allocator_data, room * sizeof *kvs);
+        if (!kvs)
+            return page_oom(pg);
+        if (out->n_kvs)
+            memcpy(kvs, out->kvs, out->n_kvs * sizeof *kvs);
+        out->kvs = kvs;
+        pg->room = room;
     }
+    Kvstore__V1__KeyValue *kv = a->alloc(a->allocator_data, sizeof *kv + e->klen + vlen);
+    if (!kv)
+        return page_oom(pg);
+    uint8_t *bytes = (uint8_t *)(kv + 1);
+    kvstore__v1__key_value__init(kv);
     memcpy(bytes, e->key, e->klen);
     kv->key = (ProtobufCBinaryData){ e->klen, bytes };
     if (vlen) {
@@ -301,7 +321,7 @@ static int page_add(void *ctx, const kv_entry *e)
     kv->create_revision = e->meta.create_revision;
     kv->mod_revision = e->meta.mod_revision;
     kv->version = e->meta.version;
-    pg->out->kvs[pg->out->n_kvs++] = kv;
+    out->kvs[out->n_kvs++] = kv;
     op->budget -= need;
     return 0;
 }
@@ -319,22 +339,14 @@ kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
     if ((st = kv_engine_count(op->engine, &r, &count)) != KV_OK)
         return kv_op_engine_failed(op, st);
     out->count = count;
+    out->n_kvs = 0;
     if (in->count_only || !count) {
         out->more = 0;
         return KV_OK;
     }
-    page pg = { op, out, NULL, in->limit && in->limit < KV_RANGE_MAX_PAGE ? in->limit
-                                                                         : KV_RANGE_MAX_PAGE,
-                in->keys_only, KV_OK };
-    if (pg.cap > count)
-        pg.cap = (size_t)count;
-    pg.kvs = op->alloc->alloc(op->alloc->allocator_data, pg.cap * sizeof *pg.kvs);
-    out->kvs = op->alloc->alloc(op->alloc->allocator_data, pg.cap * sizeof *out->kvs);
-    if (!pg.kvs || !out->kvs) {
-        op->why = "server out of memory";
-        return KV_RESOURCE_EXHAUSTED;
-    }
-    out->n_kvs = 0;
+    page pg = { op, out, in->limit && in->limit < KV_RANGE_MAX_PAGE ? in->limit
+                                                                   : KV_RANGE_MAX_PAGE,
+                0, in->keys_only, KV_OK };
     st = kv_engine_walk(op->engine, &r, in->reverse, !in->keys_only, page_add, &pg);
     if (st != KV_OK)
         return kv_op_engine_failed(op, st);

@@ -35,7 +35,15 @@ typedef struct pv_plan {
                                    the bytes of its bytes fields */
     unsigned n_bytes;           /* its bytes fields, */
     uint32_t bytes_offset[PV_MAX_FIELDS];  /* at these offsets */
+    const kv_pbview_packer *packer;        /* written by hand; NULL: by plan */
 } pv_plan;
+
+/* The hand-written packers (kv_pbview_use_packer), by message type. */
+#define PV_PACKERS 8
+static struct {
+    const ProtobufCMessageDescriptor *desc;
+    const kv_pbview_packer *packer;
+} packers[PV_PACKERS];
 
 static int kind_of(const ProtobufCFieldDescriptor *f)
 {
@@ -66,26 +74,32 @@ static int kind_of(const ProtobufCFieldDescriptor *f)
  * per answer). Should more types than PV_PLANS come, the rest are planned
  * afresh at each call in a scratch plan: correct, only slower. A message
  * type with more than PV_MAX_FIELDS fields is not flat. */
-static pv_plan plan_scratch;
-static const pv_plan *plan_last = &plan_scratch;   /* an answer asks twice */
+static pv_plan plans[PV_PLANS], plan_scratch;
 
 static const pv_plan *plan_lookup(const ProtobufCMessageDescriptor *desc);
 
+/* The slot of DESC's plan when nothing collided with it. */
+static inline size_t plan_home(const ProtobufCMessageDescriptor *desc)
+{
+    return ((uintptr_t)desc >> 3) % PV_PLANS;
+}
+
 static inline const pv_plan *plan_of(const ProtobufCMessageDescriptor *desc)
 {
-    return plan_last->desc == desc ? plan_last : plan_lookup(desc);
+    const pv_plan *at = &plans[plan_home(desc)];
+
+    return at->desc == desc ? at : plan_lookup(desc);
 }
 
 static const pv_plan *plan_lookup(const ProtobufCMessageDescriptor *desc)
 {
-    static pv_plan plans[PV_PLANS];
-    size_t h = ((uintptr_t)desc >> 3) % PV_PLANS;
+    size_t h = plan_home(desc);
     pv_plan *pl = &plan_scratch;
 
     for (size_t i = 0; i < PV_PLANS; i++) {
         pv_plan *at = &plans[(h + i) % PV_PLANS];
         if (at->desc == desc)
-            return plan_last = at;
+            return at;
         if (!at->desc) {
             pl = at;
             break;
@@ -96,6 +110,10 @@ static const pv_plan *plan_lookup(const ProtobufCMessageDescriptor *desc)
     pl->n = pl->flat ? desc->n_fields : 0;
     pl->fixed = 0;
     pl->n_bytes = 0;
+    pl->packer = NULL;
+    for (unsigned i = 0; i < PV_PACKERS; i++)
+        if (packers[i].desc == desc)
+            pl->packer = packers[i].packer;
     for (unsigned i = 0; i < pl->n; i++) {
         const ProtobufCFieldDescriptor *fd = &desc->fields[i];
         pv_field *f = &pl->f[i];
@@ -115,7 +133,7 @@ static const pv_plan *plan_lookup(const ProtobufCMessageDescriptor *desc)
         if (f->kind == K_BYTES)
             pl->bytes_offset[pl->n_bytes++] = f->offset;
     }
-    return plan_last = pl;
+    return pl;
 }
 
 /* Stores the varint V of field F into the message at M. RAW is the
@@ -297,6 +315,12 @@ size_t kv_pbview_measure(const ProtobufCMessage *msg, kv_pbview_sized *out)
     unsigned k = 0;
 
     out->flat = pl->flat;
+    out->msg = msg;
+    out->packer = pl->packer;
+    if (pl->packer) {
+        out->n = 0;
+        return pl->packer->size(msg);
+    }
     for (const pv_field *f = pl->f, *end = pl->flat ? f + pl->n : f; f < end; f++) {
         const uint8_t *data = NULL;
         uint64_t v;
@@ -317,6 +341,10 @@ size_t kv_pbview_bound(const ProtobufCMessage *msg, int *flat)
     *flat = pl->flat;
     if (!pl->flat)
         return 0;
+    if (pl->packer) {
+        *flat = KV_PBVIEW_EXACT;
+        return pl->packer->size(msg);
+    }
     for (unsigned i = 0; i < pl->n_bytes; i++) {
         ProtobufCBinaryData b;
         memcpy(&b, (const uint8_t *)msg + pl->bytes_offset[i], sizeof b);
@@ -330,6 +358,8 @@ size_t kv_pbview_write(const kv_pbview_sized *in, uint8_t *out)
 {
     uint8_t *p = out;
 
+    if (in->packer)
+        return in->packer->pack(in->msg, out);
     for (unsigned i = 0; i < in->n; i++)
         p = put_field(p, in->at[i].field, in->at[i].v, in->at[i].data);
     return (size_t)(p - out);
@@ -350,6 +380,8 @@ size_t kv_pbview_pack(const ProtobufCMessage *msg, uint8_t *out)
     const uint8_t *m = (const uint8_t *)msg;
     uint8_t *p = out;
 
+    if (pl->packer)
+        return pl->packer->pack(msg, out);
     for (const pv_field *f = pl->f, *end = f + pl->n; f < end; f++) {
         const uint8_t *data = NULL;
         uint64_t v;
@@ -357,4 +389,18 @@ size_t kv_pbview_pack(const ProtobufCMessage *msg, uint8_t *out)
             p = put_field(p, f, v, data);
     }
     return (size_t)(p - out);
+}
+
+int kv_pbview_use_packer(const ProtobufCMessageDescriptor *desc, const kv_pbview_packer *packer)
+{
+    for (unsigned i = 0; i < PV_PACKERS; i++) {
+        if (packers[i].desc && packers[i].desc != desc)
+            continue;
+        packers[i].desc = desc;
+        packers[i].packer = packer;
+        /* A plan built before this call takes the packer too. */
+        ((pv_plan *)plan_of(desc))->packer = packer;
+        return 0;
+    }
+    return -1;
 }

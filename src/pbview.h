@@ -47,10 +47,26 @@ typedef struct kv_pbview_value {
     const uint8_t *data;        /* bytes: the message's own */
 } kv_pbview_value;
 
+/* A packer written by hand for one message type whose answers are the hot
+ * path, where reading fields by plan costs more than the rest of the
+ * request (see hotpack.c). SIZE: the exact packed size; PACK: the bytes
+ * protobuf_c_message_pack() writes; returns their number. */
+typedef struct kv_pbview_packer {
+    size_t (*size)(const ProtobufCMessage *msg);
+    size_t (*pack)(const ProtobufCMessage *msg, uint8_t *out);
+} kv_pbview_packer;
+
+/* From now on pbview packs messages of type DESC (flat) with PACKER
+ * (static; NULL: by plan again). Returns 0, or -1 when too many types
+ * have one (8). */
+int kv_pbview_use_packer(const ProtobufCMessageDescriptor *desc, const kv_pbview_packer *packer);
+
 /* A flat message measured for packing, so that writing it does not read
  * its fields a second time (an answer needs its size before its bytes). */
 typedef struct kv_pbview_sized {
     int flat;                   /* pbview writes it (else protobuf-c must) */
+    const ProtobufCMessage *msg;
+    const kv_pbview_packer *packer;     /* its type's packer, or NULL */
     unsigned n;                 /* fields to write, in order */
     kv_pbview_value at[KV_PBVIEW_MAX_FIELDS];
 } kv_pbview_sized;
@@ -71,7 +87,9 @@ size_t kv_pbview_write(const kv_pbview_sized *in, uint8_t *out);
 size_t kv_pbview_size(const ProtobufCMessage *msg, int *supported);
 
 /* The most bytes MSG can take packed, from the lengths of its bytes fields
- * alone, so cheaper than kv_pbview_measure(); *FLAT as there (0: 0). */
+ * alone, so cheaper than kv_pbview_measure(); *FLAT as there (0: 0), or
+ * KV_PBVIEW_EXACT when the bound is the packed size (a packer's). */
+#define KV_PBVIEW_EXACT 2
 size_t kv_pbview_bound(const ProtobufCMessage *msg, int *flat);
 
 /* Packs MSG (flat) at OUT in one pass, byte for byte as

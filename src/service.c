@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <ev.h>
+#include "hotpack.h"
 #include "ops.h"
 #include "service.h"
 #include "txn.h"
@@ -265,6 +266,7 @@ static const ProtobufCMessageDescriptor *const *service_inputs(void)
 
 void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *peer)
 {
+    kv_hotpack_use(1);
     memset(x, 0, sizeof *x);
     if (peer)
         x->peer = *peer;

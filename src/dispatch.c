@@ -58,11 +58,7 @@ int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
     size_t bound = kv_pbview_bound(msg, &flat);
     uint8_t *p;
 
-    if (flat == KV_PBVIEW_EXACT) {          /* packed by hand: sized exactly */
-        if (!(p = answer_head(out, id, bound)))
-            return -1;
-        p += kv_pbview_pack(msg, p);
-    } else if (flat && bound <= ONE_PASS_MAX) {
+    if (flat && bound <= ONE_PASS_MAX) {
         return answer_one_pass(out, id, msg, bound);
     } else {
         kv_pbview_sized sized;

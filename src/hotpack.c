@@ -47,6 +47,17 @@ static inline uint8_t *put_bytes(uint8_t *p, uint8_t key, const ProtobufCBinaryD
     return p;
 }
 
+/* Bounds: each number at most a key and ten bytes, bytes a key, a length
+ * of at most ten and their own. */
+#define NUMBER_MAX (1 + KV_VARINT_MAX)
+
+static size_t get_bound(const ProtobufCMessage *msg)
+{
+    const Kvstore__V1__GetResponse *g = (const Kvstore__V1__GetResponse *)(const void *)msg;
+
+    return NUMBER_MAX + g->value.len + 4 * NUMBER_MAX + 2;
+}
+
 static size_t get_size(const ProtobufCMessage *msg)
 {
     const Kvstore__V1__GetResponse *g = (const Kvstore__V1__GetResponse *)(const void *)msg;
@@ -71,6 +82,13 @@ static size_t get_pack(const ProtobufCMessage *msg, uint8_t *out)
     return (size_t)(p - out);
 }
 
+static size_t set_bound(const ProtobufCMessage *msg)
+{
+    const Kvstore__V1__SetResponse *s = (const Kvstore__V1__SetResponse *)(const void *)msg;
+
+    return NUMBER_MAX + s->key.len + NUMBER_MAX;
+}
+
 static size_t set_size(const ProtobufCMessage *msg)
 {
     const Kvstore__V1__SetResponse *s = (const Kvstore__V1__SetResponse *)(const void *)msg;
@@ -86,8 +104,8 @@ static size_t set_pack(const ProtobufCMessage *msg, uint8_t *out)
     return (size_t)(put_u64(p, KEY(2, KV_WT_VARINT), s->revision) - out);
 }
 
-static const kv_pbview_packer get_packer = { get_size, get_pack };
-static const kv_pbview_packer set_packer = { set_size, set_pack };
+static const kv_pbview_packer get_packer = { get_bound, get_size, get_pack };
+static const kv_pbview_packer set_packer = { set_bound, set_size, set_pack };
 
 void kv_hotpack_use(int on)
 {

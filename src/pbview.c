@@ -341,10 +341,8 @@ size_t kv_pbview_bound(const ProtobufCMessage *msg, int *flat)
     *flat = pl->flat;
     if (!pl->flat)
         return 0;
-    if (pl->packer) {
-        *flat = KV_PBVIEW_EXACT;
-        return pl->packer->size(msg);
-    }
+    if (pl->packer)
+        return pl->packer->bound(msg);
     for (unsigned i = 0; i < pl->n_bytes; i++) {
         ProtobufCBinaryData b;
         memcpy(&b, (const uint8_t *)msg + pl->bytes_offset[i], sizeof b);

@@ -49,9 +49,11 @@ typedef struct kv_pbview_value {
 
 /* A packer written by hand for one message type whose answers are the hot
  * path, where reading fields by plan costs more than the rest of the
- * request (see hotpack.c). SIZE: the exact packed size; PACK: the bytes
- * protobuf_c_message_pack() writes; returns their number. */
+ * request (see hotpack.c). BOUND: at least the packed size, from what is
+ * cheap to read (the lengths of bytes); SIZE: the exact packed size;
+ * PACK: the bytes protobuf_c_message_pack() writes; returns their number. */
 typedef struct kv_pbview_packer {
+    size_t (*bound)(const ProtobufCMessage *msg);
     size_t (*size)(const ProtobufCMessage *msg);
     size_t (*pack)(const ProtobufCMessage *msg, uint8_t *out);
 } kv_pbview_packer;
@@ -87,9 +89,7 @@ size_t kv_pbview_write(const kv_pbview_sized *in, uint8_t *out);
 size_t kv_pbview_size(const ProtobufCMessage *msg, int *supported);
 
 /* The most bytes MSG can take packed, from the lengths of its bytes fields
- * alone, so cheaper than kv_pbview_measure(); *FLAT as there (0: 0), or
- * KV_PBVIEW_EXACT when the bound is the packed size (a packer's). */
-#define KV_PBVIEW_EXACT 2
+ * alone, so cheaper than kv_pbview_measure(); *FLAT as there (0: 0). */
 size_t kv_pbview_bound(const ProtobufCMessage *msg, int *flat);
 
 /* Packs MSG (flat) at OUT in one pass, byte for byte as

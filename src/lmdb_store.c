@@ -197,15 +197,20 @@ int kv_lmdb_store_open(MDB_env *env, const char *path, kv_lmdb_store *out,
             return -1;
         }
     }
+    /* A migration rewrites every record: it is committed with LMDB's own
+     * syncs whatever --sync says, since a commit under MDB_NOSYNC that a
+     * power loss caught half written could damage the whole store, which
+     * was whole before it. */
+    unsigned flags = 0;
+    int nosync = migrated && mdb_env_get_flags(env, &flags) == 0 && (flags & MDB_NOSYNC);
+    if (nosync)
+        (void)mdb_env_set_flags(env, MDB_NOSYNC, 0);
     rc = mdb_txn_commit(txn);
+    if (nosync)
+        (void)mdb_env_set_flags(env, MDB_NOSYNC, 1);
     if (rc != 0) {
         snprintf(err, errlen, "cannot %s %s: %s%s", migrated ? "migrate" : "write in", path,
                  mdb_strerror(rc), migrated && rc == MDB_MAP_FULL ? MIGRATE_ROOM : "");
-        return -1;
-    }
-    /* Made durable before any request runs on it, whatever --sync says. */
-    if (migrated && (rc = mdb_env_sync(env, 1)) != 0) {
-        snprintf(err, errlen, "cannot sync %s after migrating it: %s", path, mdb_strerror(rc));
         return -1;
     }
     return 0;

@@ -56,8 +56,12 @@ void kv_oplog_drop_last(kv_oplog *l)
 
 void kv_oplog_truncate(kv_oplog *l, kv_oplog_mark mark)
 {
+    /* A mark past the end can only be one taken before a clear (which the
+     * engine never lets happen between marking and truncating: every clear
+     * follows the batch's end); nothing of it is left to cut. A mark before
+     * a clear and a log grown back past it would not be noticed here. */
     if (mark.len > l->len || mark.count > l->count)
-        return;                 /* a mark from before a clear: nothing of it is left */
+        return;
     l->len = mark.len;
     l->count = mark.count;
 }

@@ -18,8 +18,10 @@ typedef enum kv_oplog_kind {
     KV_OPLOG_UNSET = 2,         /* key, rev; the value is empty */
     KV_OPLOG_UNSET_RANGE = 3,   /* key: the range's start, value: its end
                                    (either empty: unbounded), rev */
-    KV_OPLOG_BATCH_BEGIN = 4,   /* no key, value or rev: the records up to */
-    KV_OPLOG_BATCH_END = 5,     /* the next BATCH_END are one kept batch */
+    /* No key, value or rev: the records between a BATCH_BEGIN and the next
+     * BATCH_END are one kept batch. */
+    KV_OPLOG_BATCH_BEGIN = 4,
+    KV_OPLOG_BATCH_END = 5,
 } kv_oplog_kind;
 
 /* One record, pointing into the log (valid until the log changes). */

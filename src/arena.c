@@ -94,6 +94,11 @@ void kv_arena_reset(kv_arena *a)
     }
 }
 
+int kv_arena_spilled(const kv_arena *a)
+{
+    return a->big != NULL || (a->head && a->head->next != NULL);
+}
+
 void kv_arena_free(kv_arena *a)
 {
     chain_free(a->big);

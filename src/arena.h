@@ -29,6 +29,10 @@ void *kv_arena_alloc(kv_arena *a, size_t size);
 /* Forgets every allocation; keeps one chunk for reuse. */
 void kv_arena_reset(kv_arena *a);
 
+/* Whether A holds more than its one chunk (an oversized block, or chunks
+ * chained): worth a reset as soon as what it holds is no longer used. */
+int kv_arena_spilled(const kv_arena *a);
+
 /* Releases all memory of A. */
 void kv_arena_free(kv_arena *a);
 

@@ -53,7 +53,8 @@ static inline kv_status check_key(kv_op *op, const ProtobufCBinaryData *key)
     return KV_OK;
 }
 
-/* Refuses IF_REV where a Txn runs the write (its compares say when). */
+/* Refuses a condition (HAS_IF) where a Txn runs the write: its compares
+ * say when. */
 static kv_status check_condition(kv_op *op, int has_if)
 {
     if (has_if && op->in_txn) {
@@ -117,6 +118,17 @@ static kv_status check_mod_revision(kv_op *op, const ProtobufCBinaryData *key, u
                       "the key's mod_revision is %" PRIu64, want, meta.mod_revision);
 }
 
+/* Inside a Txn: refuses a value of VLEN bytes that the answer has no
+ * room left for, before it is copied. */
+static kv_status check_fits(kv_op *op, size_t vlen)
+{
+    if (vlen < op->budget)
+        return KV_OK;
+    return kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "the Txn's answer would pass the frame limit "
+                      "(--max-frame-bytes) with a value of %" PRIu64 " bytes; %" PRIu64
+                      " were left", vlen, op->budget);
+}
+
 kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__GetResponse *out)
 {
     kv_meta meta;
@@ -125,12 +137,20 @@ kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__G
     if (st != KV_OK)
         return st;
     /* Outside a Txn a view of the engine's bytes, not a copy: the caller
-     * packs the answer before anything can write to the engine. */
-    if (op->in_txn)
-        st = kv_engine_get(op->engine, in->key.data, in->key.len, op->alloc, &out->value, &meta);
-    else
-        st = kv_engine_get_view(op->engine, in->key.data, in->key.len, op->alloc, &out->value,
-                                &meta);
+     * packs the answer before anything can write to the engine. Inside
+     * one, a later write may move them, so the value is copied, once it is
+     * known to fit the answer. */
+    st = kv_engine_get_view(op->engine, in->key.data, in->key.len, op->alloc, &out->value,
+                            &meta);
+    if (st == KV_OK && op->in_txn) {
+        if ((st = check_fits(op, out->value.len)) != KV_OK)
+            return st;
+        if (kv_engine_copy_out(op->alloc, out->value.data, out->value.len,
+                               &out->value) != KV_OK) {
+            op->why = "server out of memory";
+            return KV_RESOURCE_EXHAUSTED;
+        }
+    }
     out->revision = kv_engine_revision(op->engine);
     if (st == KV_NOT_FOUND && op->in_txn)
         return KV_OK;           /* found = false */
@@ -166,10 +186,11 @@ kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__S
 {
     kv_status st = check_set(op, in);
 
-    if (st == KV_OK)
-        st = check_memory(op, in);
+    /* The condition first: a refused compare-and-set is told why. */
     if (st == KV_OK && SET_IF(in))
         st = check_mod_revision(op, &in->key, in->if_mod_revision);
+    if (st == KV_OK)
+        st = check_memory(op, in);
     if (st != KV_OK)
         return st;
     uint64_t rev = kv_op_revision(op);
@@ -188,6 +209,12 @@ kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
 
     if (st == KV_OK && CLEAR_IF(in))
         st = check_mod_revision(op, &in->key, in->if_mod_revision);
+    if (st == KV_OK && op->in_txn) {    /* the old value must fit the answer */
+        ProtobufCBinaryData v;
+        if (kv_engine_get_view(op->engine, in->key.data, in->key.len, op->alloc, &v,
+                               NULL) == KV_OK)
+            st = check_fits(op, v.len);
+    }
     if (st != KV_OK)
         return st;
     uint64_t rev = kv_op_revision(op);
@@ -236,7 +263,7 @@ kv_status kv_op_select(kv_op *op, const ProtobufCBinaryData *start, const Protob
     return KV_OK;
 }
 
-static size_t field_size(size_t len)    /* key, varint length, bytes */
+static size_t field_size(size_t len)    /* a key and LEN's varint */
 {
     size_t n = 1;
 
@@ -290,7 +317,9 @@ static int page_add(void *ctx, const kv_entry *e)
                   number_size(e->meta.version);
     size_t need = field_size(body) + body;
     if (need > op->budget) {
-        if (!out->n_kvs)
+        /* Alone, a Range with room for no key would page forever; in a
+         * Txn it answers an empty page (more = true) and the Txn goes on. */
+        if (!out->n_kvs && !op->in_txn)
             pg->st = kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "the first key of the range needs %"
                                 PRIu64 " bytes, more than the %" PRIu64 " an answer frame has "
                                 "left (--max-frame-bytes); read it with Get or keys_only", need,

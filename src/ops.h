@@ -20,7 +20,10 @@
 /* The most compares, and the most operations in each branch, of a Txn. */
 #define KV_TXN_MAX_COMPARES 128u
 #define KV_TXN_MAX_OPS 128u
-/* Bytes of a frame kept for the envelope around an answer's payload. */
+/* Bytes of a frame kept for what an answer holds besides its pages and
+ * results: the envelope around the payload (id, payload key and length:
+ * 17), and a RangeResponse's more, count and revision or a TxnResponse's
+ * succeeded and revision (24 at most). */
 #define KV_ANSWER_HEADROOM 64u
 
 typedef struct kv_op {
@@ -75,7 +78,8 @@ kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
  * or above), cut short so that its answer stays within op->budget, which
  * it lowers by what the page takes. KeyValues and their bytes come from
  * op->alloc. KV_INVALID_ARGUMENT for prefix together with start or end;
- * KV_RESOURCE_EXHAUSTED when not even one key fits the budget. */
+ * KV_RESOURCE_EXHAUSTED when not even one key fits the budget, except in a
+ * Txn, where the page is then empty (more = true). */
 kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
                       Kvstore__V1__RangeResponse *out);
 kv_status kv_op_clear_range(kv_op *op, const Kvstore__V1__ClearRangeRequest *in,

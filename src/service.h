@@ -1,6 +1,6 @@
-/* service.h - the KV service: the one place where request semantics live
- * (what Ping, Get, Set, Clear, Stats and Auth mean, which inputs are
- * invalid, how engine results map to answers).
+/* service.h - the KV service: the rpc handlers, each running its
+ * operation (the data model's in ops.c and txn.c; Ping, Stats and Auth
+ * here) and answering it.
  *
  * One kv_service per client connection, because a connection has state of
  * its own that every call reads: whether it authenticated, how often it

@@ -490,6 +490,13 @@ size_t kv_session_process(kv_session *s)
             break;
         }
         dispatch_one(s, kv_buf_head(&s->in) + off, len);
+        /* Its answer is packed and a kept call has an arena of its own, so
+         * nothing of this request is used any more: a request that filled
+         * the arena beyond its first chunk (a Txn that copied values and
+         * then failed, with a short answer) gives it back now, not after
+         * every request its client pipelined behind it. */
+        if (kv_arena_spilled(s->ctx->arena))
+            kv_arena_reset(s->ctx->arena);
         if (s->state != KV_SESSION_OPEN)
             break;      /* out of memory for its answer: the input is gone */
         kv_buf_consume(&s->in, off + len);

@@ -8,6 +8,13 @@
 #include "ops.h"
 #include "txn.h"
 
+/* The most a length-delimited field's key and length take (a key below
+ * field 16, a length of up to 5 bytes). */
+#define FIELD_HEAD_MAX 6u
+/* What a Range result takes besides its keys: its entry in results and
+ * its field in the TxnOpResult, then more, count and revision. */
+#define RANGE_RESULT_FIXED (2 * FIELD_HEAD_MAX + 2 + 2 * (1 + 10))
+
 typedef Kvstore__V1__TxnOp TxnOp;
 typedef Kvstore__V1__TxnOpResult TxnOpResult;
 
@@ -154,7 +161,8 @@ static kv_status compare_holds(kv_op *op, const Kvstore__V1__Compare *c, int *ho
 }
 
 /* Runs operation T into result R, lowering op->budget by what R takes
- * when packed (a Range page is cut to fit what is left). */
+ * when packed; a Range page is cut to fit what is left (its own fields
+ * were set aside by kv_txn_run). */
 static kv_status run_op(kv_op *op, const TxnOp *t, TxnOpResult *r)
 {
     ProtobufCAllocator *a = op->alloc;
@@ -190,12 +198,9 @@ static kv_status run_op(kv_op *op, const TxnOp *t, TxnOpResult *r)
         break;
     }
 #undef RESULT
-    if (st != KV_OK)
+    if (st != KV_OK || t->op_case == KVSTORE__V1__TXN_OP__OP_RANGE)
         return st;
-    /* A Range counted its page's keys; its own fields and the result
-     * around it take a few bytes more. */
-    size_t need = t->op_case == KVSTORE__V1__TXN_OP__OP_RANGE
-                  ? 48 : protobuf_c_message_get_packed_size(&r->base) + 6;
+    size_t need = protobuf_c_message_get_packed_size(&r->base) + FIELD_HEAD_MAX;
     if (need > op->budget)
         return kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "the Txn's answer would pass the frame "
                           "limit (--max-frame-bytes) at %" PRIu64 " bytes more; %" PRIu64
@@ -238,6 +243,18 @@ kv_status kv_txn_run(kv_op *op, const Kvstore__V1__TxnRequest *in, Kvstore__V1__
         op->why = "server out of memory";
         return KV_RESOURCE_EXHAUSTED;
     }
+    /* A Range's page is cut to the budget it finds, so what every Range
+     * result takes besides its keys is set aside first: a later Range then
+     * still has room for its own fields, if for no key (more = true). */
+    size_t ranges = 0;
+    for (size_t i = 0; i < n; i++)
+        ranges += ops[i]->op_case == KVSTORE__V1__TXN_OP__OP_RANGE;
+    if (ranges * RANGE_RESULT_FIXED > op->budget)
+        return kv_op_fail(op, KV_RESOURCE_EXHAUSTED, "the Txn's answer would pass the frame "
+                          "limit (--max-frame-bytes): its Ranges alone need %" PRIu64
+                          " bytes; %" PRIu64 " are left", ranges * RANGE_RESULT_FIXED,
+                          op->budget);
+    op->budget -= ranges * RANGE_RESULT_FIXED;
     if (writes && (st = kv_engine_batch_begin(op->engine)) != KV_OK)
         return kv_op_engine_failed(op, st);
     (void)kv_op_revision(op);           /* one for every write, fixed now */

@@ -53,6 +53,7 @@ void kv_arena_init(kv_arena *a, size_t chunk_size)
     a->head = NULL;
     a->big = NULL;
     a->chunk_size = chunk_size;
+    a->spilled = 0;
 }
 
 void *kv_arena_alloc(kv_arena *a, size_t size)
@@ -69,12 +70,15 @@ void *kv_arena_alloc(kv_arena *a, size_t size)
             return NULL;
         c->next = a->big;
         a->big = c;
+        a->spilled = 1;
         return c->data;
     }
     if (!c || c->size - c->used < need) {
         c = chunk_new(a->chunk_size);
         if (!c)
             return NULL;
+        if (a->head)
+            a->spilled = 1;
         c->next = a->head;
         a->head = c;
     }
@@ -85,6 +89,7 @@ void *kv_arena_alloc(kv_arena *a, size_t size)
 
 void kv_arena_reset(kv_arena *a)
 {
+    a->spilled = 0;
     chain_free(a->big);
     a->big = NULL;
     if (a->head) {
@@ -94,15 +99,11 @@ void kv_arena_reset(kv_arena *a)
     }
 }
 
-int kv_arena_spilled(const kv_arena *a)
-{
-    return a->big != NULL || (a->head && a->head->next != NULL);
-}
-
 void kv_arena_free(kv_arena *a)
 {
     chain_free(a->big);
     chain_free(a->head);
     a->big = NULL;
     a->head = NULL;
+    a->spilled = 0;
 }

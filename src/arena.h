@@ -17,6 +17,10 @@ typedef struct kv_arena {
     struct kv_arena_chunk *head;    /* private: current chunk, chained to older ones */
     struct kv_arena_chunk *big;     /* private: oversized blocks, freed on reset */
     size_t chunk_size;              /* private: size of a regular chunk */
+    int spilled;                    /* read-only: holds more than one chunk (an
+                                       oversized block, or chunks chained): worth
+                                       a reset as soon as what it holds is no
+                                       longer used */
 } kv_arena;
 
 /* Prepares A with chunks of CHUNK_SIZE bytes (no allocation yet). */
@@ -29,9 +33,7 @@ void *kv_arena_alloc(kv_arena *a, size_t size);
 /* Forgets every allocation; keeps one chunk for reuse. */
 void kv_arena_reset(kv_arena *a);
 
-/* Whether A holds more than its one chunk (an oversized block, or chunks
- * chained): worth a reset as soon as what it holds is no longer used. */
-int kv_arena_spilled(const kv_arena *a);
+
 
 /* Releases all memory of A. */
 void kv_arena_free(kv_arena *a);

@@ -495,7 +495,7 @@ size_t kv_session_process(kv_session *s)
          * the arena beyond its first chunk (a Txn that copied values and
          * then failed, with a short answer) gives it back now, not after
          * every request its client pipelined behind it. */
-        if (kv_arena_spilled(s->ctx->arena))
+        if (s->ctx->arena->spilled)
             kv_arena_reset(s->ctx->arena);
         if (s->state != KV_SESSION_OPEN)
             break;      /* out of memory for its answer: the input is gone */

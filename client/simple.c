@@ -102,6 +102,14 @@ kv_status kv_client_ping(kv_client *c, const char *message, char **reply)
     return deliver(c, &r, (uint8_t **)reply, NULL);
 }
 
+/* What a conditional write answered with revision 0 means. A server
+ * before protocol v2 does not know if_mod_revision: it skips the unknown
+ * field and writes unconditionally, answering as for a plain write. A v2
+ * server's successful Set always makes a revision (>= 1), and so does its
+ * Clear of a key it found, so revision 0 there says the check never ran. */
+#define PRE_V2_WRITE "the server does not support conditional writes (a server before " \
+                     "protocol v2): the write was applied without its check"
+
 /* Set, conditional when IF_REV is not NULL. */
 static kv_status set_call(kv_client *c, const void *key, size_t klen, const void *value,
                           size_t vlen, const uint64_t *if_rev, uint64_t *revision)
@@ -118,6 +126,10 @@ static kv_status set_call(kv_client *c, const void *key, size_t klen, const void
         req.if_mod_revision = *if_rev;
     }
     kvstore__v1__kv__set(kv_client_service(c), &req, on_set, &r);
+    if (r.ok && if_rev && r.revision == 0) {
+        r.ok = 0;
+        kvc_set_status(c, KV_UNIMPLEMENTED, PRE_V2_WRITE);
+    }
     if (revision)
         *revision = r.ok ? r.revision : 0;
     if (r.ok)
@@ -179,6 +191,10 @@ static kv_status clear_call(kv_client *c, const void *key, size_t klen, const ui
         req.if_mod_revision = *if_rev;
     }
     kvstore__v1__kv__clear(kv_client_service(c), &req, on_clear, &r);
+    if (r.ok && if_rev && r.found && r.revision == 0) {
+        r.ok = 0;
+        kvc_set_status(c, KV_UNIMPLEMENTED, PRE_V2_WRITE);
+    }
     kv_status st = deliver(c, &r, value, vlen);
     if (found)
         *found = st == KV_OK && r.found;

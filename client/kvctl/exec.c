@@ -71,12 +71,31 @@ static void on_get(const Kvstore__V1__GetResponse *m, void *data)
                                      m->revision };
 }
 
+/* A conditional write answered OK with revision 0 came from a server
+ * before protocol v2: it does not know if_mod_revision, skips it and
+ * writes, answering as for a plain write. A v2 server's Set always makes a
+ * revision (>= 1), and so does its Clear of a key it found. Records that
+ * in S as UNIMPLEMENTED (the library's kv_client_cas says the same). */
+static void slot_unchecked_write(exec_slot *s)
+{
+    s->res->status = KV_UNIMPLEMENTED;
+    s->res->message = kvctl_mem_strdup("the server does not support conditional writes (a "
+                                       "server before protocol v2): the write was applied "
+                                       "without its check");
+}
+
 static void on_set(const Kvstore__V1__SetResponse *m, void *data)
 {
     exec_slot *s = data;
 
     if (!slot_answer(s, m))
         return;
+    if (s->req.set._if_mod_revision_case
+            == KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION
+        && m->revision == 0) {
+        slot_unchecked_write(s);
+        return;
+    }
     kvctl_mem_bytes(&s->res->value, m->key.data, m->key.len);
     s->res->revision = m->revision;
 }
@@ -87,6 +106,12 @@ static void on_clear(const Kvstore__V1__ClearResponse *m, void *data)
 
     if (!slot_answer(s, m))
         return;
+    if (s->req.clear._if_mod_revision_case
+            == KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION
+        && m->found && m->revision == 0) {
+        slot_unchecked_write(s);
+        return;
+    }
     s->res->found = m->found;
     s->res->revision = m->revision;
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);

@@ -3,9 +3,10 @@
  * (--token-file, then KVCTL_TOKEN_FILE) and the mode (one command from the
  * command line, the shell, or batch), and runs the one-command mode
  * itself. Options of the command (--prefix, --if-revision...) may sit
- * anywhere on the line too: getopt collects them and hands them to the
- * command's parser (parse.c) with the command's words. The other modes
- * live in shell.c and batch.c. */
+ * anywhere on the line too, but for txn, whose words after "txn" are all
+ * its own: getopt collects them and hands them to the command's parser
+ * (parse.c) with the command's words. The other modes live in shell.c and
+ * batch.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -331,16 +332,58 @@ static int take_option(int opt, char **argv, kvctl_conf *conf, run_opts *ro)
     }
 }
 
-/* Reads every option of ARGV into CONF and RO; optind is then the first
- * operand. Returns 0, or the usage exit code after printing why. */
-static int read_options(int argc, char **argv, kvctl_conf *conf, run_opts *ro)
+/* Whether the long option WORD ("--name" or "--name=value") names one of
+ * LONG_OPTIONS exactly. getopt_long() also takes a unique prefix ("--pre"
+ * for --prefix), which the parser of shell and batch lines (parse.c) does
+ * not: kvctl takes whole names only, the same on every path. */
+static int long_option_exact(const struct option *long_options, const char *word)
+{
+    size_t n = strcspn(word + 2, "=");
+
+    for (const struct option *o = long_options; o->name; o++)
+        if (strlen(o->name) == n && strncmp(o->name, word + 2, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads the options of ARGV into CONF and RO and its operands, in order,
+ * into OPERANDS (room for ARGC), *N of them. Options may sit anywhere
+ * among the operands, until "--" or the operand "txn": a transaction's
+ * words are all txn.c's, "--" and words that look like options included,
+ * as on a batch line. Returns 0, or the usage exit code after printing
+ * why. */
+static int read_options(int argc, char **argv, kvctl_conf *conf, run_opts *ro,
+                        char **operands, int *n)
 {
     struct option *long_options = all_options();
-    int opt, code = 0;
+    int code = 0;
 
     opterr = 0;
-    while (!code && (opt = getopt_long(argc, argv, ":e:w:hV", long_options, NULL)) != -1)
-        code = take_option(opt, argv, conf, ro);
+    *n = 0;
+    /* "+": getopt_long() stops at the first operand instead of moving the
+     * operands to the end; the loop takes each operand and goes on. */
+    while (!code && optind < argc) {
+        const char *w = argv[optind];
+
+        if (*n > 0 && strcmp(operands[0], "txn") == 0) {
+            operands[(*n)++] = argv[optind++];
+        } else if (strcmp(w, "--") == 0) {
+            optind++;
+            while (optind < argc)
+                operands[(*n)++] = argv[optind++];
+        } else if (w[0] != '-' || w[1] == 0) {
+            operands[(*n)++] = argv[optind++];
+        } else if (w[1] == '-' && !long_option_exact(long_options, w)) {
+            code = usage_error("unknown option %s; put -- before a KEY or VALUE that "
+                               "starts with '-'", w);
+        } else {
+            int opt = getopt_long(argc, argv, "+:e:w:hV", long_options, NULL);
+            if (opt == -1)      /* not an option after all: never stall here */
+                operands[(*n)++] = argv[optind++];
+            else
+                code = take_option(opt, argv, conf, ro);
+        }
+    }
     free(long_options);
     return code;
 }
@@ -355,6 +398,11 @@ static int run(const kvctl_conf *conf, const run_opts *ro, int argc, char **argv
     }
     if (ro->help || (argc > 0 && strcmp(argv[0], "help") == 0))
         return print_help(argc, argv);
+    /* The words after txn are its own, but no transaction starts with
+     * these: "kvctl txn --help" is help, as for the other commands. */
+    if (argc > 1 && strcmp(argv[0], "txn") == 0
+        && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        return print_help(1, argv);
     if (conf->endpoint && !*conf->endpoint)
         return usage_error("the endpoint is empty");
     if (conf->endpoint) {
@@ -383,15 +431,17 @@ int main(int argc, char **argv)
     run_opts ro = { .endpoint_from = "KVCTL_ENDPOINT", .token_from = "KVCTL_TOKEN_FILE" };
     const char *env = getenv("KVCTL_ENDPOINT");
     const char *token_env = getenv("KVCTL_TOKEN_FILE");
-    int code;
+    char **operands = kvctl_mem_alloc((size_t)argc * sizeof *operands);
+    int code, n;
 
     if (env && *env)
         conf.endpoint = env;
     if (token_env && *token_env)
         conf.token_file = token_env;
-    code = read_options(argc, argv, &conf, &ro);
+    code = read_options(argc, argv, &conf, &ro, operands, &n);
     if (!code)
-        code = run(&conf, &ro, argc - optind, argv + optind);
+        code = run(&conf, &ro, n, operands);
+    free(operands);
     opt_words_free(&ro.words);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "kvctl: writing standard output: %s\n", strerror(errno));

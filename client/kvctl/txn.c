@@ -30,15 +30,46 @@ static int next_is(const txn_reader *r, const char *s)
     return r->i < r->n && word_is(&r->words[r->i], s);
 }
 
-/* Takes the next word, which WHAT names, into *W. Returns 0, or -1 with
- * "txn: WHAT missing after WHERE" in the error. */
-static int take(txn_reader *r, const char *what, const char *where, const kvctl_bytes **w)
+/* Whether W is the word "then" or "else" after backslashes, and how many
+ * in *SLASHES. */
+static int is_branch_word(const kvctl_bytes *w, size_t *slashes)
 {
+    size_t n = 0;
+
+    while (n < w->len && w->data[n] == '\\')
+        n++;
+    *slashes = n;
+    return w->len - n == 4
+           && (memcmp(w->data + n, "then", 4) == 0 || memcmp(w->data + n, "else", 4) == 0);
+}
+
+/* Takes the next word, an operand which WHAT names, of the compare or
+ * operation CTX ("set"), into *W (a view of the word). A bare "then" or
+ * "else" there is refused: the likelier mistake is an operand left out
+ * ("then set k else get k" does not mean the value "else"), and one that is
+ * really one of those words is written with one backslash more ("\else"),
+ * which this drops. Returns 0, or -1 with "txn: WHAT missing after WHERE"
+ * (no word left) or "txn: CTX: WHAT missing before 'else'" in the error. */
+static int take(txn_reader *r, const char *what, const char *where, const char *ctx,
+                kvctl_bytes *w)
+{
+    size_t slashes;
+
     if (r->i >= r->n) {
         snprintf(r->err, r->errlen, "txn: %s missing after %s", what, where);
         return -1;
     }
-    *w = &r->words[r->i++];
+    *w = r->words[r->i];
+    if (is_branch_word(w, &slashes)) {
+        if (slashes == 0) {
+            snprintf(r->err, r->errlen, "txn: %s: %s missing before '%.4s'", ctx, what,
+                     (const char *)w->data);
+            return -1;
+        }
+        w->data++;
+        w->len--;
+    }
+    r->i++;
     return 0;
 }
 
@@ -92,7 +123,8 @@ static int read_compare(txn_reader *r, Kvstore__V1__TxnRequest *t)
         { "!=", KVSTORE__V1__COMPARE__OP__NOT_EQUAL }, { "<", KVSTORE__V1__COMPARE__OP__LESS },
         { ">", KVSTORE__V1__COMPARE__OP__GREATER },
     };
-    const kvctl_bytes *tw = &r->words[r->i++], *key, *cmp, *operand;
+    const kvctl_bytes *tw = &r->words[r->i++];
+    kvctl_bytes key, cmp, operand;
     Kvstore__V1__Compare *c;
     char quoted[64];
     size_t ti, oi;
@@ -106,27 +138,28 @@ static int read_compare(txn_reader *r, Kvstore__V1__TxnRequest *t)
                  "version, not %s (or 'then' is missing)", quoted);
         return -1;
     }
-    if (take(r, "KEY", targets[ti].word, &key) < 0 || take(r, "=, !=, < or >", "the KEY", &cmp) < 0)
+    if (take(r, "KEY", targets[ti].word, targets[ti].word, &key) < 0
+        || take(r, "=, !=, < or >", "the KEY", targets[ti].word, &cmp) < 0)
         return -1;
     for (oi = 0; oi < sizeof ops / sizeof ops[0]; oi++)
-        if (word_is(cmp, ops[oi].word))
+        if (word_is(&cmp, ops[oi].word))
             break;
     if (oi == sizeof ops / sizeof ops[0]) {
-        kvctl_out_quote(cmp->data, cmp->len, quoted, sizeof quoted);
+        kvctl_out_quote(cmp.data, cmp.len, quoted, sizeof quoted);
         snprintf(r->err, r->errlen, "txn: a compare's CMP is =, !=, < or >, not %s", quoted);
         return -1;
     }
-    if (take(r, ti == 0 ? "VALUE" : "N", ops[oi].word, &operand) < 0)
+    if (take(r, ti == 0 ? "VALUE" : "N", ops[oi].word, targets[ti].word, &operand) < 0)
         return -1;
     c = kvctl_mem_alloc(sizeof *c);
     kvstore__v1__compare__init(c);
     APPEND(t->compare, t->n_compare, c);
-    c->key = bytes_of(key);
+    c->key = bytes_of(&key);
     c->target = targets[ti].target;
     c->op = ops[oi].op;
     if (ti == 0)
-        c->value = bytes_of(operand);
-    else if (number_of(r, operand, targets[ti].word, &c->number) < 0)
+        c->value = bytes_of(&operand);
+    else if (number_of(r, &operand, targets[ti].word, &c->number) < 0)
         return -1;
     return 0;
 }
@@ -148,7 +181,8 @@ static const struct op_syntax {
     [CLEAR_PREFIX] = { "clear-prefix", 1, "PREFIX", NULL },
 };
 
-/* Builds the TxnOp of KIND from its arguments A and B (B may be NULL). */
+/* Builds the TxnOp of KIND from its arguments A and B (B unused when
+ * KIND takes one). */
 static Kvstore__V1__TxnOp *make_op(op_kind kind, const kvctl_bytes *a, const kvctl_bytes *b)
 {
     Kvstore__V1__TxnOp *op = kvctl_mem_alloc(sizeof *op);
@@ -205,7 +239,8 @@ static Kvstore__V1__TxnOp *make_op(op_kind kind, const kvctl_bytes *a, const kvc
 /* Reads one OP into the array *OPS of *N. Returns 0, or -1 with the error set. */
 static int read_op(txn_reader *r, Kvstore__V1__TxnOp ***ops, size_t *n)
 {
-    const kvctl_bytes *w = &r->words[r->i++], *a = NULL, *b = NULL;
+    const kvctl_bytes *w = &r->words[r->i++];
+    kvctl_bytes a, b = { NULL, 0 };
     char quoted[64], where[64];
     size_t k;
 
@@ -218,12 +253,13 @@ static int read_op(txn_reader *r, Kvstore__V1__TxnOp ***ops, size_t *n)
                  "clear-range or clear-prefix, not %s", quoted);
         return -1;
     }
-    if (take(r, op_syntax[k].arg1, op_syntax[k].word, &a) < 0)
+    if (take(r, op_syntax[k].arg1, op_syntax[k].word, op_syntax[k].word, &a) < 0)
         return -1;
     snprintf(where, sizeof where, "%s %s", op_syntax[k].word, op_syntax[k].arg1);
-    if (op_syntax[k].nargs == 2 && take(r, op_syntax[k].arg2, where, &b) < 0)
+    if (op_syntax[k].nargs == 2
+        && take(r, op_syntax[k].arg2, where, op_syntax[k].word, &b) < 0)
         return -1;
-    APPEND(*ops, *n, make_op((op_kind)k, a, b));
+    APPEND(*ops, *n, make_op((op_kind)k, &a, &b));
     return 0;
 }
 
@@ -234,6 +270,9 @@ int kvctl_txn_parse(const kvctl_bytes *words, int n, Kvstore__V1__TxnRequest **o
     Kvstore__V1__TxnRequest *t = kvctl_mem_alloc(sizeof *t);
 
     kvstore__v1__txn_request__init(t);
+    /* "txn -- ...", as other commands take "--" before their operands. */
+    if (next_is(&r, "--"))
+        r.i++;
     while (r.i < n && !next_is(&r, "then"))
         if (read_compare(&r, t) < 0)
             goto err;

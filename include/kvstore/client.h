@@ -114,7 +114,9 @@ kv_status kv_client_clear(kv_client *c, const void *key, size_t klen,
  * blocking: each waits for its answer (and for every call queued before
  * it), so do not call them between kv_client_pipeline_begin() and _end().
  * A server that predates v2 answers KV_UNIMPLEMENTED for Range, ClearRange
- * and Txn, and 0 for every revision. */
+ * and Txn, and 0 for every revision; it ignores if_mod_revision, so
+ * kv_client_cas and kv_client_cas_clear report its unconditional writes
+ * as KV_UNIMPLEMENTED (see there). */
 
 /* What a Get answers besides the value. */
 typedef struct kv_client_revs {
@@ -144,13 +146,23 @@ kv_status kv_client_clear_rev(kv_client *c, const void *key, size_t klen,
  * is IF_MOD_REVISION, where an absent key's is 0 (so 0 means "create, only
  * if absent"). KV_FAILED_PRECONDITION when it is not: nothing changed, and
  * kv_client_last_message() names the key's current mod_revision. Else as
- * kv_client_set_rev. */
+ * kv_client_set_rev.
+ * KV_UNIMPLEMENTED, *REVISION 0, when the server answered OK with revision
+ * 0: a server before protocol v2, which does not know if_mod_revision and
+ * stored VALUE without checking it (a v2 server's writes always make a
+ * revision of at least 1). kv_client_last_message() then says "the server
+ * does not support conditional writes (a server before protocol v2): the
+ * write was applied without its check". */
 kv_status kv_client_cas(kv_client *c, const void *key, size_t klen,
                         const void *value, size_t vlen, uint64_t if_mod_revision,
                         uint64_t *revision);
 
 /* Compare-and-clear: kv_client_clear_rev only if the key's mod_revision is
- * IF_MOD_REVISION; KV_FAILED_PRECONDITION as kv_client_cas says. */
+ * IF_MOD_REVISION; KV_FAILED_PRECONDITION as kv_client_cas says. When the
+ * server answered found with revision 0, a server before protocol v2 removed
+ * the key without the check: KV_UNIMPLEMENTED with kv_client_cas's message,
+ * *FOUND 0, *VALUE NULL, *REVISION 0. (An absent key is found = 0 and
+ * revision 0 on every server: that is KV_OK.) */
 kv_status kv_client_cas_clear(kv_client *c, const void *key, size_t klen,
                               uint64_t if_mod_revision, int *found,
                               uint8_t **value, size_t *vlen, uint64_t *revision);

@@ -1,8 +1,10 @@
 /* test_client_v2.c - the C client library's blocking helpers for the v2
  * data model (include/kvstore/client.h), which kvctl's range, clear range
  * and txn are built on: each against a real kvstored (support/fixture.c;
- * once per engine), and kv_client_range_next on pages made up here. The
- * server's rules themselves are tests/test_data_model.c's to check. */
+ * once per engine), and kv_client_range_next on pages made up here; the
+ * conditional writes also against a fake server before protocol v2 (a
+ * child process here). The server's rules themselves are
+ * tests/test_data_model.c's to check. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <kvstore/client.h>
+#include "frame.h"
 #include "support/fixture.h"
 
 #define B(s) ((ProtobufCBinaryData){ sizeof(s) - 1, (uint8_t *)(s) })
@@ -97,6 +105,159 @@ static void cas(void **state)
     free(v);
     assert_int_equal(rev, 3);
     assert_int_equal(kv_client_get(c, "lock", 4, NULL, NULL), KV_NOT_FOUND);
+}
+
+/* A server before protocol v2, as far as conditional writes go: it does
+ * not know if_mod_revision, skips it and writes, answering as for a plain
+ * write: Set with an empty SetResponse, Clear with found (but for the key
+ * "absent") and the old value "old", never a revision. Tests cannot start
+ * an old kvstored, so this child process serves one connection. */
+typedef struct fake_v1 {
+    pid_t pid;
+    char endpoint[64];
+} fake_v1;
+
+/* Answers the RpcRequest BODY[0..LEN) on FD. Returns 0, or -1 to stop. */
+static int fake_v1_answer(int fd, const uint8_t *body, size_t len)
+{
+    Kvstore__V1__RpcRequest *req = kvstore__v1__rpc_request__unpack(NULL, len, body);
+    Kvstore__V1__RpcResponse resp = KVSTORE__V1__RPC_RESPONSE__INIT;
+    Kvstore__V1__ClearResponse clear = KVSTORE__V1__CLEAR_RESPONSE__INIT;
+    uint8_t payload[64], frame[128];
+    size_t n, pre;
+
+    if (!req)
+        return -1;
+    resp.id = req->id;
+    if (strcmp(req->method, "/kvstore.v1.KV/Clear") == 0) {
+        Kvstore__V1__ClearRequest *cr = kvstore__v1__clear_request__unpack(
+            NULL, req->payload.len, req->payload.data);
+        clear.found = cr && !(cr->key.len == 6 && memcmp(cr->key.data, "absent", 6) == 0);
+        if (clear.found)
+            clear.value = B("old");
+        if (cr)
+            kvstore__v1__clear_request__free_unpacked(cr, NULL);
+        resp.payload = (ProtobufCBinaryData){ kvstore__v1__clear_response__pack(&clear, payload),
+                                              payload };
+    } else if (strcmp(req->method, "/kvstore.v1.KV/Set") != 0) {
+        resp.code = KVSTORE__V1__STATUS_CODE__UNIMPLEMENTED;
+        resp.message = (char *)"unknown method";
+    }
+    kvstore__v1__rpc_request__free_unpacked(req, NULL);
+    n = kvstore__v1__rpc_response__get_packed_size(&resp);
+    if (n + KV_FRAME_PREFIX_MAX > sizeof frame)
+        return -1;
+    pre = kv_frame_put_prefix(frame, (uint32_t)n);
+    kvstore__v1__rpc_response__pack(&resp, frame + pre);
+    return kv_test_send_all(fd, frame, pre + n);
+}
+
+/* The child: serves the first connection on LFD until it closes, for 30
+ * seconds at most (should the test fail before it connects). */
+static void fake_v1_serve(int lfd)
+{
+    uint8_t buf[4096];
+    size_t len = 0, off, blen;
+    int fd;
+
+    alarm(30);
+    fd = accept(lfd, NULL, NULL);
+
+    while (fd >= 0) {
+        kv_frame_result fr = kv_frame_decode(buf, len, sizeof buf - KV_FRAME_PREFIX_MAX,
+                                             &off, &blen);
+        if (fr == KV_FRAME_PARTIAL) {
+            ssize_t got = recv(fd, buf + len, sizeof buf - len, 0);
+            if (got <= 0)
+                break;
+            len += (size_t)got;
+            continue;
+        }
+        if (fr != KV_FRAME_OK || fake_v1_answer(fd, buf + off, blen) < 0)
+            break;
+        len -= off + blen;
+        memmove(buf, buf + off + blen, len);
+    }
+    _exit(0);
+}
+
+static void fake_v1_start(fake_v1 *f)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    snprintf(f->endpoint, sizeof f->endpoint, "127.0.0.1:%d", ntohs(a.sin_port));
+    f->pid = fork();
+    assert_true(f->pid >= 0);
+    if (f->pid == 0)
+        fake_v1_serve(lfd);
+    close(lfd);
+}
+
+/* Waits for the child, which ends when the client closes its connection. */
+static void fake_v1_wait(fake_v1 *f)
+{
+    int status;
+
+    assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A conditional write that a server before v2 applied unconditionally is
+ * not reported as a success. */
+static void cas_before_v2(void **state)
+{
+    static const char why[] = "the server does not support conditional writes (a server "
+                              "before protocol v2): the write was applied without its check";
+    char err[256];
+    fake_v1 f;
+    kv_client *c;
+    uint64_t rev = 9;
+    uint8_t *v = (uint8_t *)why;
+    size_t vlen = 9;
+    int found = 1;
+
+    (void)state;
+    fake_v1_start(&f);
+    c = kv_client_connect(f.endpoint, KV_TEST_TIMEOUT_MS, err, sizeof err);
+    assert_non_null(c);
+
+    assert_int_equal(kv_client_cas(c, "k", 1, "v", 1, 0, &rev), KV_UNIMPLEMENTED);
+    assert_int_equal(rev, 0);
+    assert_int_equal(kv_client_last_status(c), KV_UNIMPLEMENTED);
+    assert_string_equal(kv_client_last_message(c), why);
+    assert_int_equal(kv_client_cas(c, "k", 1, "v", 1, 7, NULL), KV_UNIMPLEMENTED);
+
+    rev = 9;
+    assert_int_equal(kv_client_cas_clear(c, "k", 1, 3, &found, &v, &vlen, &rev),
+                     KV_UNIMPLEMENTED);
+    assert_false(found);
+    assert_null(v);
+    assert_int_equal(vlen, 0);
+    assert_int_equal(rev, 0);
+    assert_string_equal(kv_client_last_message(c), why);
+    assert_int_equal(kv_client_cas_clear(c, "k", 1, 3, NULL, NULL, NULL, NULL),
+                     KV_UNIMPLEMENTED);
+
+    /* Nothing was found, so nothing was written: no revision is right. */
+    assert_int_equal(kv_client_cas_clear(c, "absent", 6, 0, &found, &v, &vlen, &rev), KV_OK);
+    assert_false(found);
+    free(v);
+    /* Plain writes: revision 0 is all such a server can say, and no error. */
+    assert_int_equal(kv_client_set_rev(c, "k", 1, "v", 1, &rev), KV_OK);
+    assert_int_equal(rev, 0);
+    assert_int_equal(kv_client_clear_rev(c, "k", 1, &found, &v, &vlen, &rev), KV_OK);
+    assert_true(found);
+    assert_int_equal(vlen, 3);
+    assert_memory_equal(v, "old", 3);
+    free(v);
+    kv_client_free(c);
+    fake_v1_wait(&f);
 }
 
 /* Reads the whole range REQ selects, PAGE keys at a time, into KEYS (a
@@ -319,6 +480,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(revisions, kv_fixture_setup, kv_fixture_teardown),
         cmocka_unit_test_setup_teardown(cas, kv_fixture_setup, kv_fixture_teardown),
+        cmocka_unit_test(cas_before_v2),
         cmocka_unit_test_setup_teardown(range_pages, kv_fixture_setup, kv_fixture_teardown),
         cmocka_unit_test(range_next_bounds),
         cmocka_unit_test_setup_teardown(clear_range, kv_fixture_setup, kv_fixture_teardown),

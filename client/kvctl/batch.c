@@ -72,6 +72,59 @@ static void entry_clear(batch_entry *e)
     free(e->reason);
 }
 
+/* A chunk being printed in input order as its results come (the hooks
+ * of kvctl_exec_run), so that a range's pages follow the lines before it. */
+typedef struct chunk_out {
+    kvctl_out o;
+    batch_entry *e;         /* the chunk's entries ... */
+    size_t n;
+    size_t next;            /* ... printed up to here */
+    const kvctl_cmd *cmds;  /* the commands run: the entries that are one */
+    kvctl_result *res;
+    int *code;              /* see kvctl_batch_run */
+    int stopped;            /* the connection failed: print no more */
+} chunk_out;
+
+/* Prints the usage errors of the lines from P->next to the next command. */
+static void chunk_print_usage(chunk_out *p)
+{
+    for (; p->next < p->n && !p->e[p->next].ok; p->next++) {
+        kvctl_out_usage(&p->o, p->e[p->next].name, p->e[p->next].reason);
+        if (!*p->code)
+            *p->code = KVCTL_EXIT_USAGE;
+    }
+}
+
+static int chunk_page(void *arg, const kvctl_cmd *cmd, kvctl_result *r,
+                      const Kvstore__V1__RangeResponse *page)
+{
+    chunk_out *p = arg;
+
+    return p->stopped ? 0 : kvctl_out_page(&p->o, cmd, r, page);
+}
+
+/* Prints result I, the command of entry P->next, and the usage errors
+ * after it. */
+static void chunk_done(void *arg, size_t i)
+{
+    chunk_out *p = arg;
+    int ec;
+
+    if (p->stopped)
+        return;
+    ec = kvctl_out_result(&p->o, &p->cmds[i], &p->res[i]);
+    p->next++;
+    if (ec == KVCTL_EXIT_UNREACHABLE || p->res[i].auth) {
+        /* Print the first failure only: the rest failed the same way. */
+        *p->code = ec;
+        p->stopped = 1;
+        return;
+    }
+    if (!*p->code)
+        *p->code = ec;
+    chunk_print_usage(p);
+}
+
 /* Runs and prints the N entries of E, connecting *C first if needed.
  * Updates *CODE (see kvctl_batch_run). Returns -1 when the connection or
  * its authentication failed and the batch must stop, else 0. */
@@ -80,49 +133,31 @@ static int chunk_run(const kvctl_conf *conf, kv_client **c, const kvctl_out *o,
 {
     kvctl_cmd *cmds = kvctl_mem_alloc(n * sizeof *cmds);
     kvctl_result *res = kvctl_mem_alloc(n * sizeof *res);
-    size_t m = 0, j = 0;
-    int rc = 0;
+    chunk_out p = { *o, e, n, 0, cmds, res, code, 0 };
+    size_t m = 0;
 
     for (size_t i = 0; i < n; i++)
         if (e[i].ok)
             cmds[m++] = e[i].cmd;   /* shallow: e[i] keeps ownership */
+    chunk_print_usage(&p);
     if (m && !*c) {
         kvctl_result why;
         *c = kvctl_conn_open(conf, &why);
         if (!*c)
-            for (size_t i = 0; i < m; i++)
+            for (size_t i = 0; i < m; i++) {
                 kvctl_exec_fail(&res[i], &why);
+                chunk_done(&p, i);
+            }
         kvctl_exec_result_clear(&why);
     }
     if (m && *c)
-        kvctl_exec_run(*c, cmds, res, m);
-
-    for (size_t i = 0; i < n; i++) {
-        int ec, stop;
-        if (!e[i].ok) {
-            kvctl_out_usage(o, e[i].name, e[i].reason);
-            if (!*code)
-                *code = KVCTL_EXIT_USAGE;
-            continue;
-        }
-        ec = kvctl_out_result(o, &cmds[j], &res[j]);
-        stop = ec == KVCTL_EXIT_UNREACHABLE || res[j].auth;
-        j++;
-        if (stop) {
-            /* Print the first failure only: the rest failed the same way. */
-            *code = ec;
-            rc = -1;
-            break;
-        }
-        if (!*code)
-            *code = ec;
-    }
+        kvctl_exec_run(*c, cmds, res, m, &(kvctl_exec_hooks){ &p, chunk_page, chunk_done });
     fflush(o->fp);
     for (size_t i = 0; i < m; i++)
         kvctl_exec_result_clear(&res[i]);
     free(res);
     free(cmds);
-    return rc;
+    return p.stopped ? -1 : 0;
 }
 
 int kvctl_batch_run(const kvctl_conf *conf, int fd)

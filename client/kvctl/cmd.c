@@ -53,6 +53,9 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "(see 'get -w json') is N, an absent key's being 0: --if-revision 0\n"
       "creates KEY only if it is absent. Otherwise nothing changes and kvctl\n"
       "exits 5: FAILED_PRECONDITION, the message naming the key's mod_revision.\n"
+      "A server before protocol v2 ignores --if-revision and stores the value\n"
+      "anyway; kvctl tells by the revision 0 it answers and exits 4\n"
+      "(UNIMPLEMENTED: the write was applied without its check).\n"
       "-w json and -w table show the revision the write made.\n",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
       "VALUE is required and taken literally, even '-': the shell reads its\n"
@@ -61,7 +64,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "'kvctl set KEY < FILE' outside the shell.\n"
       "With --if-revision N the value is stored only if the key's mod_revision\n"
       "is N (0: only if KEY is absent); else FAILED_PRECONDITION, nothing\n"
-      "changed.\n" },
+      "changed. On a server before protocol v2, which writes without the\n"
+      "check, UNIMPLEMENTED.\n" },
     { "clear", KVCTL_OP_CLEAR, "KEY", NULL, 1, 1,
       "[--if-revision N | --prefix | --range | --all]",
       "remove KEY and print its value; --prefix: every key under it",
@@ -70,6 +74,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "it prints nothing and exits 1.\n"
       "With --if-revision N, KEY is removed only if its mod_revision is N;\n"
       "otherwise nothing changes and kvctl exits 5 (FAILED_PRECONDITION).\n"
+      "A server before protocol v2 removes KEY without the check: exit 4\n"
+      "(UNIMPLEMENTED), as for set.\n"
       "-w json and -w table show the revision the removal made.\n"
       "Several keys at once, as one write, printing how many were removed:\n"
       "  clear --prefix PREFIX    every key that starts with PREFIX\n"
@@ -90,7 +96,9 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "prefix and range lists the keys that start with it.\n"
       "The server answers a page at a time; kvctl reads all the pages, so the\n"
       "list is complete, but one read in several pages is not a snapshot:\n"
-      "writes made between two pages may show.\n"
+      "writes made between two pages may show. Each page is printed as it\n"
+      "comes (but with -w table), so a long list takes little memory; when a\n"
+      "later page fails, what was printed stays and the error follows.\n"
       RANGE_OPTIONS_HELP
       "Prints each key, then its value, one line each (raw bytes; on a\n"
       "terminal quoted when not plain text, as get does). In batch mode, and\n"
@@ -127,6 +135,11 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "  set KEY VALUE            range START END (END \"\": to the last key)\n"
       "  clear KEY                clear-prefix PREFIX\n"
       "                           clear-range START END\n"
+      "Every word after txn is its own: put kvctl's options before txn.\n"
+      "A bare then or else where a KEY, VALUE, N, START, END or PREFIX is due\n"
+      "is refused (\"set: VALUE missing before 'else'\"); for an operand that\n"
+      "is one of those words, add a backslash, which kvctl drops, quoted so\n"
+      "that it stays: kvctl txn then set mode '\\else'.\n"
       "A range in a transaction reads one page (the server's page size at\n"
       "most). Conditional writes (--if-revision) are compares here.\n"
       "Prints SUCCESS (the compares held) or FAILURE, then a line per OP\n"
@@ -153,6 +166,10 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "  set KEY VALUE            range START END (END \"\": to the last key)\n"
       "  clear KEY                clear-prefix PREFIX\n"
       "                           clear-range START END\n"
+      "A bare then or else where a KEY, VALUE, N, START, END or PREFIX is due\n"
+      "is refused (\"set: VALUE missing before 'else'\"); for an operand that\n"
+      "is one of those words, add a backslash, which kvctl drops: set mode\n"
+      "'\\else'.\n"
       "Prints SUCCESS (the compares held) or FAILURE, then for each OP run:\n"
       "for get and clear the value as a double-quoted string (- when the key\n"
       "was absent), OK for set, [ \"k1\" \"v1\" ... ] for a range, the number of\n"

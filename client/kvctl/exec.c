@@ -1,9 +1,10 @@
 /* exec.c - runs kvctl commands on a kv_client: through protoc-c's generated
  * KV stubs, pipelined between kv_client_pipeline_begin() and _end(), or,
  * for a range read page after page, a clear range and a txn, through the
- * library's blocking helpers; and keeps each answer in a kvctl_result. It
- * prints nothing and opens no connection; all protocol work is the client
- * library's. */
+ * library's blocking helpers; and keeps each answer in a kvctl_result,
+ * but for a range's pages, which it hands to its caller's hook as they
+ * come. It prints nothing and opens no connection; all protocol work is
+ * the client library's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,16 +225,20 @@ static Kvstore__V1__RangeRequest range_request(const kvctl_cmd *cmd)
 }
 
 /* Reads the range of CMD page after page until its end or cmd->limit
- * keys, keeping every page in RES. */
-static void run_range(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res)
+ * keys, handing each page to HOOKS as it comes (and freeing it, unless the
+ * hook keeps it in RES): so that a range of any size takes the memory of
+ * one page, not of all of them. */
+static void run_range(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res,
+                      const kvctl_exec_hooks *hooks)
 {
     Kvstore__V1__RangeRequest req = range_request(cmd);
     uint64_t left = cmd->limit;
     uint8_t *bounds = NULL;
     kv_status st;
 
-    for (;;) {
+    for (int first = 1;; first = 0) {
         Kvstore__V1__RangeResponse *page;
+        int taken = 0, next = 0, last = 0;
         /* The limit is per page: ask for what is left of --limit. */
         req.limit = left > UINT32_MAX ? 0 : (uint32_t)left;
         st = kv_client_range(c, &req, &page);
@@ -241,37 +246,47 @@ static void run_range(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res)
             blocking_failed(c, st, res);
             break;
         }
-        res->pages = kvctl_mem_realloc(res->pages, (res->npages + 1) * sizeof *res->pages);
-        res->pages[res->npages++] = page;
-        if (res->npages == 1) {
+        if (first) {
             res->count = page->count;
             res->revision = page->revision;
         }
+        if (hooks && hooks->page)
+            taken = hooks->page(hooks->arg, cmd, res, page);
         if (cmd->limit) {
             left -= page->n_kvs < left ? page->n_kvs : left;
             if (left == 0) {
                 res->more = page->more;
-                break;
+                last = 1;
             }
         }
-        int next = kv_client_range_next(&req, page, &bounds);
-        if (next < 0) {
-            fputs("kvctl: out of memory\n", stderr);
-            exit(KVCTL_EXIT_USAGE);
+        if (!last) {
+            next = kv_client_range_next(&req, page, &bounds);
+            if (next < 0) {
+                fputs("kvctl: out of memory\n", stderr);
+                exit(KVCTL_EXIT_USAGE);
+            }
         }
-        if (next == 0)
+        if (taken) {
+            kvstore__v1__range_response__free_unpacked(page, NULL);
+        } else {
+            res->pages = kvctl_mem_realloc(res->pages, (res->npages + 1) * sizeof *res->pages);
+            res->pages[res->npages++] = page;
+        }
+        if (!next)
             break;
     }
     free(bounds);
 }
 
-/* Runs CMD, which is_blocking(), on C into RES. */
-static void run_blocking(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res)
+/* Runs CMD, which is_blocking(), on C into RES; a range's pages go to
+ * HOOKS. */
+static void run_blocking(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res,
+                         const kvctl_exec_hooks *hooks)
 {
     kv_status st = KV_OK;
 
     if (cmd->op == KVCTL_OP_RANGE) {
-        run_range(c, cmd, res);
+        run_range(c, cmd, res, hooks);
         return;
     }
     if (cmd->op == KVCTL_OP_CLEAR_RANGE) {
@@ -334,27 +349,28 @@ static kv_status run_pipelined(kv_client *c, const kvctl_cmd *cmds, kvctl_result
 }
 
 kv_status kvctl_exec_run(kv_client *c, const kvctl_cmd *cmds,
-                         kvctl_result *res, size_t n)
+                         kvctl_result *res, size_t n, const kvctl_exec_hooks *hooks)
 {
     kv_status first = KV_OK;
 
     memset(res, 0, n * sizeof *res);
     for (size_t i = 0; i < n;) {
         kv_status st = KV_OK;
+        size_t j = i + 1;
         if (is_blocking(&cmds[i])) {
-            run_blocking(c, &cmds[i], &res[i]);
+            run_blocking(c, &cmds[i], &res[i], hooks);
             if (res[i].transport)
                 st = res[i].status;
-            i++;
         } else {
-            size_t j = i;
             while (j < n && !is_blocking(&cmds[j]))
                 j++;
             st = run_pipelined(c, cmds + i, res + i, j - i);
-            i = j;
         }
         if (first == KV_OK)
             first = st;
+        for (; i < j; i++)
+            if (hooks && hooks->done)
+                hooks->done(hooks->arg, i);
     }
     return first;
 }

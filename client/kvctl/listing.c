@@ -1,6 +1,7 @@
 /* listing.c - prints the keys and values of range pages: as lines, as one
- * line of quoted words, as JSON, as a table. Reading the pages is exec.c's
- * job; the object around the JSON and the errors are out.c's. */
+ * line of quoted words, as JSON (each a page at a time, as the pages come),
+ * as a table (all pages at once). Reading the pages is exec.c's job; the
+ * object around the JSON and the errors are out.c's. */
 #include <inttypes.h>
 
 #include "listing.h"
@@ -35,18 +36,14 @@ void kvctl_listing_words(FILE *fp, const Kvstore__V1__RangeResponse *page)
     }
 }
 
-void kvctl_listing_simple(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_result *r)
+void kvctl_listing_simple_page(const kvctl_out *o, const kvctl_cmd *cmd,
+                               const Kvstore__V1__RangeResponse *page, uint64_t *shown)
 {
-    int first = 1;
-
-    if (cmd->count_only) {
-        fprintf(o->fp, "%" PRIu64 "\n", r->count);
-        return;
-    }
-    FOR_EACH_KV(r, kv) {
+    for (size_t k = 0; k < page->n_kvs; k++, (*shown)++) {
+        const Kvstore__V1__KeyValue *kv = page->kvs[k];
         if (o->lines) {
             /* One line of words: the shell's quoting reads them back. */
-            if (!first)
+            if (*shown)
                 fputc(' ', o->fp);
             kvctl_text_put_quoted(o->fp, kv->key.data, kv->key.len);
             if (!cmd->keys_only) {
@@ -61,8 +58,19 @@ void kvctl_listing_simple(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_
                 fputc('\n', o->fp);
             }
         }
-        first = 0;
     }
+}
+
+void kvctl_listing_simple(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_result *r)
+{
+    uint64_t shown = r->shown;
+
+    if (cmd->count_only) {
+        fprintf(o->fp, "%" PRIu64 "\n", r->count);
+        return;
+    }
+    for (size_t p = 0; p < r->npages; p++)
+        kvctl_listing_simple_page(o, cmd, r->pages[p], &shown);
     if (o->lines)
         fputc('\n', o->fp);
 }
@@ -101,6 +109,18 @@ void kvctl_listing_json(json_object *obj, const kvctl_cmd *cmd, const kvctl_resu
     json_object_object_add(obj, "count", json_object_new_uint64(r->count));
     json_object_object_add(obj, "more", json_object_new_boolean(r->more));
     json_object_object_add(obj, "revision", json_object_new_uint64(r->revision));
+}
+
+void kvctl_listing_json_page(FILE *fp, const kvctl_cmd *cmd,
+                             const Kvstore__V1__RangeResponse *page, uint64_t *shown)
+{
+    for (size_t k = 0; k < page->n_kvs; k++, (*shown)++) {
+        json_object *o = kv_json(page->kvs[k], cmd->keys_only);
+        if (*shown)
+            fputc(',', fp);
+        fputs(json_object_to_json_string_ext(o, KVCTL_JSON_FLAGS), fp);
+        json_object_put(o);
+    }
 }
 
 void kvctl_listing_table(FILE *fp, const kvctl_cmd *cmd, const kvctl_result *r)

@@ -11,16 +11,30 @@
  * value, a line each (kvctl_out_value: raw, quoted on a terminal); only
  * the keys with --keys-only; only the count with --count. In lines mode
  * (o->lines) one line instead: the keys and values as double-quoted
- * strings, space-separated. */
+ * strings, space-separated. Prints the pages R kept, after the R->shown
+ * keys kvctl_listing_simple_page() printed, then ends the listing. */
 void kvctl_listing_simple(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_result *r);
+
+/* Prints the keys of PAGE as kvctl_listing_simple() does, *SHOWN keys of
+ * the same listing having gone before (in lines mode a blank separates
+ * them), and adds PAGE's to *SHOWN. */
+void kvctl_listing_simple_page(const kvctl_out *o, const kvctl_cmd *cmd,
+                               const Kvstore__V1__RangeResponse *page, uint64_t *shown);
 
 /* Adds R to the JSON object OBJ: "kvs": [{"key", "value", "create_revision",
  * "mod_revision", "version"}, ...] (no "value" with --keys-only, no "kvs"
  * with --count), then "count", "more" and "revision". */
 void kvctl_listing_json(json_object *obj, const kvctl_cmd *cmd, const kvctl_result *r);
 
-/* Prints R as a table, a row per key with its revisions, and a last line
- * "N keys, revision R" ("N of COUNT keys" when --limit stopped it). */
+/* Prints the elements of "kvs" for PAGE, as kvctl_listing_json() makes
+ * them, to FP: each after a comma but the first of the listing, *SHOWN
+ * elements having gone before; adds PAGE's to *SHOWN. */
+void kvctl_listing_json_page(FILE *fp, const kvctl_cmd *cmd,
+                             const Kvstore__V1__RangeResponse *page, uint64_t *shown);
+
+/* Prints R as a table, a row per key of the pages it kept (all of them: a
+ * column is as wide as its widest cell) with its revisions, and a last
+ * line "N keys, revision R" ("N of COUNT keys" when --limit stopped it). */
 void kvctl_listing_table(FILE *fp, const kvctl_cmd *cmd, const kvctl_result *r);
 
 /* Writes the keys and values of PAGE to FP as double-quoted strings, each

@@ -233,13 +233,13 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
         }
     }
 
+    kvctl_out_init(&o, conf->format, 0);
     c = kvctl_conn_open(conf, &why);
     if (c)
-        kvctl_exec_run(c, &cmd, &r, 1);
+        kvctl_exec_run(c, &cmd, &r, 1, &(kvctl_exec_hooks){ &o, kvctl_out_page, NULL });
     else
         kvctl_exec_fail(&r, &why);
     kvctl_exec_result_clear(&why);
-    kvctl_out_init(&o, conf->format, 0);
     code = kvctl_out_result(&o, &cmd, &r);
     kvctl_exec_result_clear(&r);
     kvctl_cmd_clear(&cmd);

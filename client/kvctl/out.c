@@ -1,8 +1,9 @@
 /* out.c - everything kvctl prints about a command: its result on stdout in
  * the simple, JSON or table format, its error as one line on stderr, and
- * the exit code it stands for. A range's keys are listing.c's to print, a
- * txn's results txnout.c's, stats' figures stats.c's. It does not run
- * commands or parse input. */
+ * the exit code it stands for; a range's as its pages come, through the
+ * page hook of exec.h. A range's keys are listing.c's to print, a txn's
+ * results txnout.c's, stats' figures stats.c's. It does not run commands
+ * or parse input. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -248,14 +249,14 @@ static void json_add_selector(json_object *obj, const kvctl_cmd *cmd)
 /* Prints OBJ on one line and frees it. */
 static void json_print(FILE *fp, json_object *obj)
 {
-    fputs(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN
-                                              | JSON_C_TO_STRING_NOSLASHESCAPE), fp);
+    fputs(json_object_to_json_string_ext(obj, KVCTL_JSON_FLAGS), fp);
     fputc('\n', fp);
     json_object_put(obj);
 }
 
-static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
-                       const kvctl_result *r)
+/* The start of the JSON object of R, the result of CMD: "command", what
+ * it is about, "code". */
+static json_object *json_start(const kvctl_cmd *cmd, const kvctl_result *r)
 {
     json_object *obj = json_object_new_object();
 
@@ -266,16 +267,95 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         json_add_selector(obj, cmd);
     json_object_object_add(obj, "code",
                            json_object_new_string(kv_status_name(r->status)));
-    if (r->status != KV_OK) {
-        const char *msg = r->message ? r->message : "";
-        size_t n = strlen(msg) + sizeof "auth: ";
-        char *text = kvctl_mem_alloc(n);
+    return obj;
+}
 
-        /* "auth: wrong token": the command never ran, authenticating its
-         * connection failed (as on stderr). */
-        snprintf(text, n, "%s%s", r->auth ? "auth: " : "", msg);
-        json_object_object_add(obj, "message", json_object_new_string(text));
-        free(text);
+/* Adds "message": why R failed, to OBJ. */
+static void json_add_message(json_object *obj, const kvctl_result *r)
+{
+    const char *msg = r->message ? r->message : "";
+    size_t n = strlen(msg) + sizeof "auth: ";
+    char *text = kvctl_mem_alloc(n);
+
+    /* "auth: wrong token": the command never ran, authenticating its
+     * connection failed (as on stderr). */
+    snprintf(text, n, "%s%s", r->auth ? "auth: " : "", msg);
+    json_object_object_add(obj, "message", json_object_new_string(text));
+    free(text);
+}
+
+/* Prints OBJ, a JSON object, without the brace that ends it (SKIP_END)
+ * or the one that starts it (!SKIP_END), and frees it: the pieces of an
+ * object printed in parts, byte for byte as json_print() prints it whole. */
+static void json_print_part(FILE *fp, json_object *obj, int skip_end)
+{
+    const char *s = json_object_to_json_string_ext(obj, KVCTL_JSON_FLAGS);
+    size_t n = strlen(s);
+
+    if (skip_end)
+        fwrite(s, 1, n - 1, fp);
+    else
+        fputs(s + 1, fp);
+    json_object_put(obj);
+}
+
+int kvctl_out_page(void *out, const kvctl_cmd *cmd, kvctl_result *r,
+                   const Kvstore__V1__RangeResponse *page)
+{
+    const kvctl_out *o = out;
+
+    if (o->format == KVCTL_FORMAT_TABLE || cmd->count_only)
+        return 0;
+    if (o->format == KVCTL_FORMAT_JSON) {
+        if (!r->streamed) {
+            /* As print_json() and kvctl_listing_json() would put it. */
+            json_print_part(o->fp, json_start(cmd, r), 1);
+            fputs(",\"kvs\":[", o->fp);
+        }
+        kvctl_listing_json_page(o->fp, cmd, page, &r->shown);
+    } else {
+        kvctl_listing_simple_page(o, cmd, page, &r->shown);
+    }
+    r->streamed = 1;
+    return 1;
+}
+
+/* Ends the JSON object of the range R that kvctl_out_page() started: the
+ * rest of what kvctl_listing_json() adds, and, when a later page failed,
+ * "more": true and "error" (the object already says "code": "OK"). */
+static void json_range_end(const kvctl_out *o, const kvctl_result *r)
+{
+    json_object *rest = json_object_new_object();
+
+    json_object_object_add(rest, "count", json_object_new_uint64(r->count));
+    json_object_object_add(rest, "more", json_object_new_boolean(r->more
+                                                                 || r->status != KV_OK));
+    json_object_object_add(rest, "revision", json_object_new_uint64(r->revision));
+    if (r->status != KV_OK) {
+        json_object *error = json_object_new_object();
+        json_object_object_add(error, "code",
+                               json_object_new_string(kv_status_name(r->status)));
+        json_add_message(error, r);
+        json_object_object_add(rest, "error", error);
+    }
+    fputc(']', o->fp);
+    fputc(',', o->fp);
+    json_print_part(o->fp, rest, 0);
+    fputc('\n', o->fp);
+}
+
+static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
+                       const kvctl_result *r)
+{
+    json_object *obj;
+
+    if (cmd->op == KVCTL_OP_RANGE && r->streamed) {
+        json_range_end(o, r);
+        return;
+    }
+    obj = json_start(cmd, r);
+    if (r->status != KV_OK) {
+        json_add_message(obj, r);
         json_print(o->fp, obj);
         return;
     }

@@ -8,6 +8,10 @@
 #include "cmd.h"
 #include "exec.h"
 
+/* How kvctl writes JSON (json_object_to_json_string_ext): one line, and
+ * "/" not escaped. */
+#define KVCTL_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 typedef struct kvctl_out {
     FILE *fp;            /* results go here (stdout); errors go to stderr */
     kvctl_format format;
@@ -22,9 +26,22 @@ void kvctl_out_init(kvctl_out *o, kvctl_format format, int lines);
 
 /* Prints the result R of CMD: the result on o->fp; when it failed, also
  * one line "kvctl: get "k": CODE: message" on stderr ("kvctl: auth: CODE:
- * message" when R->auth). Returns the exit code R means (KVCTL_EXIT_*). */
+ * message" when R->auth). For a range kvctl_out_page() started, the rest
+ * of it. Returns the exit code R means (KVCTL_EXIT_*). */
 int kvctl_out_result(const kvctl_out *o, const kvctl_cmd *cmd,
                      const kvctl_result *r);
+
+/* The page hook of kvctl_exec_run() (exec.h), OUT being a kvctl_out:
+ * prints PAGE of the range CMD at once in the simple and JSON formats
+ * (the start of R's output with its first page; kvctl_out_result() ends
+ * it) and returns 1. Returns 0, printing nothing, for -w table (a column
+ * is as wide as its widest cell, over all pages) and --count (no keys):
+ * kvctl_out_result() prints those whole. When a later page fails, what
+ * was printed stays: the simple format stops there (in lines mode the
+ * line ends), the JSON object ends with "more": true and "error": {"code",
+ * "message"}. */
+int kvctl_out_page(void *out, const kvctl_cmd *cmd, kvctl_result *r,
+                   const Kvstore__V1__RangeResponse *page);
 
 /* The exit code of result R of CMD: 2 when R->auth says the token file
  * could not be used (INVALID_ARGUMENT), 5 for a conditional write refused

@@ -90,7 +90,8 @@ static void shell_run(shell *sh, const kvctl_bytes *w, int n)
         kvctl_exec_result_clear(&why);
     }
     if (sh->c)
-        kvctl_exec_run(sh->c, &cmd, &r, 1);
+        kvctl_exec_run(sh->c, &cmd, &r, 1,
+                       &(kvctl_exec_hooks){ &sh->out, kvctl_out_page, NULL });
     kvctl_out_result(&sh->out, &cmd, &r);
     if (r.transport) {   /* reconnect on the next command */
         kv_client_free(sh->c);

@@ -7,13 +7,16 @@
 #include "kvctl.h"
 
 /* Parses WORDS[0..N), the words after "txn":
- *     [COMPARE...] then [OP...] [else [OP...]]
+ *     [--] [COMPARE...] then [OP...] [else [OP...]]
  *     COMPARE: value|mod|create|version KEY =|==|!=|<|> OPERAND
  *     OP:      get KEY | set KEY VALUE | clear KEY | range START END |
  *              get-prefix PREFIX | clear-range START END | clear-prefix PREFIX
- * (the command's help, in cmd.c, is the reference). Returns 0 and sets
- * *OUT to a request the caller frees with kvctl_txn_free(), or -1 with a
- * one-line reason starting with "txn: " in ERR and *OUT NULL. */
+ * (the command's help, in cmd.c, is the reference). A bare "then" or
+ * "else" where an operand is due is an error naming the missing operand;
+ * "\then" and "\else" (one backslash more than meant) are the operands
+ * themselves. Returns 0 and sets *OUT to a request the caller frees with
+ * kvctl_txn_free(), or -1 with a one-line reason starting with "txn: " in
+ * ERR and *OUT NULL. */
 int kvctl_txn_parse(const kvctl_bytes *words, int n, Kvstore__V1__TxnRequest **out,
                     char *err, size_t errlen);
 

@@ -181,8 +181,8 @@ export interface RangePageQuery extends Selector {
 }
 
 export interface RangeQuery extends Selector {
-  /** The most keys to yield in all (default: all). */
-  limit?: number;
+  /** The most keys to yield in all (absent, null or 0: all, as the wire's limit 0). */
+  limit?: number | null;
   /** Keys per Range call (default 0: the server's maximum page). */
   pageSize?: number;
   keysOnly?: boolean;
@@ -202,7 +202,10 @@ export interface Page {
 }
 
 export interface ClearOptions extends CallOptions {
-  /** Clear only if the key's mod_revision is this (0: only if absent); else FailedPreconditionError. */
+  /**
+   * Clear only if the key's mod_revision is this (0: only if absent); else FailedPreconditionError.
+   * A server before protocol v2 clears without the check: an RpcError UNIMPLEMENTED then.
+   */
   ifModRevision?: number;
 }
 
@@ -325,7 +328,8 @@ export class Client {
   getEntry(key: BytesInput, options?: CallOptions): Promise<Entry>;
   /**
    * Sets only if the key's mod_revision is modRevision (0: only if absent). Resolves with the
-   * revision written; rejects with FailedPreconditionError otherwise.
+   * revision written; rejects with FailedPreconditionError otherwise, and with an RpcError
+   * UNIMPLEMENTED when a server before protocol v2 wrote without the check.
    */
   cas(key: BytesInput, value: BytesInput, modRevision: number, options?: CallOptions): Promise<number>;
   /** The keys of a range or prefix, paged transparently: for await (const e of client.range({ prefix })). */

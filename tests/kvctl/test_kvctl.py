@@ -19,6 +19,7 @@ import time
 import unittest
 
 from kvstored import Server
+from threadserver import ThreadServer
 
 KVCTL = os.environ.get("KVCTL", "")
 KVSTORED = os.environ.get("KVSTORED", "")
@@ -1140,6 +1141,27 @@ class TestRange(V2Test):
         self.assertIn("go with --prefix", errors[1])
         self.assertIn('get: unknown option "--k"', errors[2])
 
+    def test_options_are_spelt_out_on_every_path(self):
+        # getopt_long would take a unique prefix on the command line; a
+        # batch line never did: neither does now.
+        for args, why in [(["get", "--pre", "a"], b"unknown option --pre;"),
+                          (["range", "--key", "a"], b"unknown option --key;"),
+                          (["range", "--lim=1"], b"unknown option --lim=1;"),
+                          (["--end", self.server.endpoint, "ping"], b"unknown option --end;"),
+                          (["--write", "json", "ping"], b"unknown option --write;")]:
+            with self.subTest(args=args):
+                r = self.kv(*args)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertIn(why, r.stderr)
+        r = self.kv(stdin=b"get --pre a\nrange --key a\n")
+        self.assertEqual((r.returncode, r.stdout), (2, b"\n\n"))
+        self.assertIn(b'get: unknown option "--pre"', r.stderr)
+        self.assertIn(b'range: unknown option "--key"', r.stderr)
+        self.assertEqual(self.ok("get", "--prefix", "ab", "--keys-only"), b"ab\nabc\n")
+        self.assertEqual(self.ok("--write-out=json", "--endpoint", self.server.endpoint,
+                                 "ping"), b'{"command":"ping","code":"OK","reply":"PONG"}\n')
+
 
 class TestRangePages(unittest.TestCase):
     """A server whose frame limit cuts Range pages short: kvctl reads every
@@ -1359,6 +1381,62 @@ class TestTxn(V2Test):
         r = self.kv(stdin=b"txn then set k --y\nget k\n")
         self.assertEqual(r.stdout, b"SUCCESS OK\n--y\n")
 
+    def test_a_missing_operand_before_then_or_else_is_refused(self):
+        for words, why in [(["then", "set", "k", "else", "get", "k"],
+                            b"txn: set: VALUE missing before 'else'"),
+                           (["then", "get", "else"], b"txn: get: KEY missing before 'else'"),
+                           (["then", "range", "a", "else"],
+                            b"txn: range: END missing before 'else'"),
+                           (["value", "k", "=", "then", "set", "a", "b"],
+                            b"txn: value: VALUE missing before 'then'"),
+                           (["mod", "then"], b"txn: mod: KEY missing before 'then'"),
+                           (["mod", "k", "then"], b"txn: mod: =, !=, < or > missing before 'then'")]:
+            with self.subTest(words=words):
+                r = self.kv("txn", *words)
+                self.assertEqual((r.returncode, r.stdout), (2, b""))
+                self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+                self.assertIn(why, r.stderr)
+                # A batch line says the same.
+                r = self.kv(stdin=" ".join(["txn", *words]).encode() + b"\n")
+                self.assertEqual((r.returncode, r.stdout), (2, b"\n"))
+                self.assertIn(why, r.stderr)
+        self.assertEqual(self.kv("get", "k").returncode, 1)       # nothing was set
+
+    def test_then_and_else_as_operands_take_a_backslash(self):
+        self.assertEqual(self.ok("txn", "then", "set", "k", "\\else", "set", "\\then", "\\\\then",
+                                 "else", "get", "\\else"), b"SUCCESS\nOK\nOK\n")
+        self.assertEqual(self.ok("get", "k"), b"else")
+        self.assertEqual(self.ok("get", "then"), b"\\then")    # one backslash dropped
+        self.assertEqual(self.ok("txn", "value", "k", "=", "\\else", "then", "get", "\\then"),
+                         b'SUCCESS\n"\\\\then"\n')
+        # On a batch line, quoted so that the line's own escapes keep it.
+        r = self.kv(stdin=b"txn then set k '\\then'\nget k\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b"SUCCESS OK\nthen\n"))
+        # Other words starting with a backslash are as they are.
+        self.assertEqual(self.ok("txn", "then", "set", "k", "\\thenx"), b"SUCCESS\nOK\n")
+        self.assertEqual(self.ok("get", "k"), b"\\thenx")
+
+    def test_command_line_and_batch_line_read_the_same_words(self):
+        # The words after txn are all its own: "--" and words that look like
+        # options reach it, on the command line as on a batch line.
+        words = ["then", "set", "a", "--", "set", "b", "--limit", "set", "c", "-w",
+                 "get", "a"]
+        line = self.ok("txn", *words)
+        self.assertEqual(line, b'SUCCESS\nOK\nOK\nOK\n"--"\n')
+        r = self.kv(stdin=b"txn " + " ".join(words).encode() + b"\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b'SUCCESS OK OK OK "--"\n'))
+        self.assertEqual([self.ok("get", k) for k in ("a", "b", "c")], [b"--", b"--limit", b"-w"])
+        r = self.kv("txn", "then", "set", "a", "--", "b")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b'an operation is get, set, clear, range, get-prefix, clear-range or '
+                      b'clear-prefix, not "b"', r.stderr)
+        r = self.kv(stdin=b"txn then set a -- b\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b'clear-prefix, not "b"', r.stderr)
+        # Options of kvctl go before txn.
+        obj = json.loads(self.ok("-w", "json", "txn", "then", "get", "a"))
+        self.assertEqual(obj["results"][0]["value"], b64("--"))
+
     def test_refused_as_a_whole(self):
         before = self.revision()
         r = self.kv("txn", "then", "set", "a", "1", "set", "a", "2")
@@ -1401,6 +1479,277 @@ class TestTxn(V2Test):
         self.assertIn(b'SUCCESS\r\n"5"\r\n', t.expect(self.prompt))
         t.send(b"quit\r")
         self.assertEqual(t.wait(), 0)
+
+
+class TestRangeMemory(unittest.TestCase):
+    """kvctl prints a range page by page as it reads it, in the simple and
+    JSON formats: its memory is about one page's, however long the range
+    (-w table alone holds every row, to size its columns)."""
+
+    N = 200000
+    VALUE = b"v" * 200          # 200,000 keys: some 42 MB of keys and values
+    MIB = 1024 * 1024
+
+    def setUp(self):
+        self.server = Server()
+        self.addCleanup(self.server.stop)
+        script = b"".join(b"set key%06d %s\n" % (i, self.VALUE) for i in range(self.N))
+        r = kvctl("-e", self.server.endpoint, stdin=script, timeout=120)
+        self.assertEqual((r.returncode, r.stderr, len(r.stdout)), (0, b"", 3 * self.N))
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    # Runs its arguments, then writes their exit status and peak resident
+    # size in KiB (getrusage of its children: the one) on stderr. A process
+    # of its own, small and always the same: a child's peak counts what it
+    # had from its parent before exec, and this test's is large.
+    MEASURE = ("import resource, subprocess, sys\n"
+               "code = subprocess.call(sys.argv[1:], stderr=subprocess.DEVNULL)\n"
+               "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+               "sys.stderr.write('%d %d' % (code, peak))\n")
+
+    def run_measured(self, *args, stdin=b""):
+        """Runs kvctl ARGS with STDIN; its exit status, stdout and peak
+        resident size in bytes."""
+        env = dict(os.environ)
+        env.pop("KVCTL_ENDPOINT", None)
+        # Under AddressSanitizer freed pages wait in a quarantine (256 MB)
+        # before reuse, which would count them all; without ASan, ignored.
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                     "quarantine_size_mb=0"]))
+        path = os.path.join(self.tmp.name, "out")
+        with open(path, "wb") as out:
+            r = subprocess.run(["/usr/bin/python3", "-c", self.MEASURE, KVCTL,
+                                "-e", self.server.endpoint, *args], input=stdin, stdout=out,
+                               stderr=subprocess.PIPE, env=env, timeout=RUN_TIMEOUT * 2)
+        code, peak_kib = map(int, r.stderr.split())
+        with open(path, "rb") as f:
+            return code, f.read(), peak_kib * 1024
+
+    def test_peak_memory_stays_about_one_page(self):
+        code, out, base = self.run_measured("range", "--count")      # one page, no keys
+        self.assertEqual((code, out), (0, b"%d\n" % self.N))
+        # Keeping every page would take more than the 42 MB of data (some
+        # 50 MB in the simple format, 370 MB in JSON, before this change);
+        # one page at a time takes a few MB above kvctl's own.
+        bound = 24 * self.MIB
+        code, out, peak = self.run_measured("range")
+        self.assertEqual(code, 0)
+        self.assertEqual(out.count(b"\n"), 2 * self.N)
+        self.assertTrue(out.endswith(b"key%06d\n%s\n" % (self.N - 1, self.VALUE)))
+        self.assertLess(peak - base, bound, "simple: peak %d MB" % (peak // self.MIB))
+        code, out, peak = self.run_measured("-w", "json", "get", "--prefix", "key")
+        self.assertEqual(code, 0)
+        obj = json.loads(out)
+        self.assertEqual((len(obj["kvs"]), obj["count"], obj["more"]), (self.N, self.N, False))
+        self.assertEqual(obj["kvs"][-1]["key"], b64(b"key%06d" % (self.N - 1)))
+        self.assertLess(peak - base, bound, "json: peak %d MB" % (peak // self.MIB))
+        # Batch mode: the range on one line of words.
+        code, out, peak = self.run_measured(stdin=b"range key\nping\n")
+        self.assertEqual(code, 0)
+        lines = out.split(b"\n")
+        self.assertEqual((len(lines), lines[1], lines[2]), (3, b"PONG", b""))
+        self.assertEqual(lines[0].count(b" "), 2 * self.N - 1)
+        self.assertLess(peak - base, bound, "batch: peak %d MB" % (peak // self.MIB))
+
+
+def varint(n):
+    """N as a protobuf varint."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def read_varint(buf, pos):
+    """The varint at BUF[POS:] and the position after it; IndexError when
+    BUF ends inside it."""
+    n = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, pos
+
+
+def pb_fields(buf):
+    """The fields of a protobuf message, {number: [value, ...]}: varints as
+    ints, length-delimited fields as bytes (all this file needs)."""
+    fields, pos = {}, 0
+    while pos < len(buf):
+        key, pos = read_varint(buf, pos)
+        if key & 7 == 0:
+            value, pos = read_varint(buf, pos)
+        elif key & 7 == 2:
+            n, pos = read_varint(buf, pos)
+            value, pos = bytes(buf[pos:pos + n]), pos + n
+        else:
+            raise ValueError("wire type %d" % (key & 7))
+        fields.setdefault(key >> 3, []).append(value)
+    return fields
+
+
+def pb(*fields):
+    """A protobuf message of (number, value) fields: an int as a varint,
+    bytes length-delimited."""
+    out = b""
+    for number, value in fields:
+        if isinstance(value, int):
+            out += varint(number << 3) + varint(value)
+        else:
+            out += varint(number << 3 | 2) + varint(len(value)) + value
+    return out
+
+
+class FakeServer(ThreadServer):
+    """A kvstore server in a thread, for answers no kvstored of today gives:
+    it speaks the envelope of docs/PROTOCOL.md ("Writing a client") by hand
+    and answers each call with ANSWER(method, payload) -> (code, payload
+    or message). CALLS records (method, payload) of every call."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.calls = []
+        super().__init__()
+
+    def serve(self, conn):
+        buf = b""
+        with conn:
+            while True:
+                try:
+                    n, pos = read_varint(buf, 0)
+                except IndexError:
+                    n, pos = None, 0
+                if n is None or len(buf) < pos + n:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                    continue
+                request, buf = pb_fields(buf[pos:pos + n]), buf[pos + n:]
+                method = request.get(2, [b""])[0].decode()
+                payload = request.get(3, [b""])[0]
+                self.calls.append((method, payload))
+                code, out = self.answer(method, payload)
+                reply = [(1, request.get(1, [0])[0])]
+                reply += [(2, code), (3, out)] if code else [(4, out)] if out else []
+                body = pb(*reply)
+                conn.sendall(varint(len(body)) + body)
+
+
+def before_v2(method, payload):
+    """The answers of a server before protocol v2: it does not know
+    if_mod_revision, skips it and writes, answering as for a plain write:
+    Set with an empty SetResponse, Clear with found = true and the old
+    value, never a revision; no Range, ClearRange or Txn."""
+    if method == "/kvstore.v1.KV/Set":
+        return 0, b""
+    if method == "/kvstore.v1.KV/Clear":
+        return 0, pb((1, 1), (2, b"old"))
+    if method == "/kvstore.v1.KV/Ping":
+        return 0, pb((1, b"PONG"))
+    return 12, b"unknown method"                # UNIMPLEMENTED
+
+
+class TestServerBeforeV2(unittest.TestCase):
+    """A conditional write (--if-revision) that a server before protocol
+    v2 applied without its check is an error, not an OK."""
+
+    WHY = (b"UNIMPLEMENTED: the server does not support conditional writes (a server before "
+           b"protocol v2): the write was applied without its check")
+
+    def setUp(self):
+        self.server = FakeServer(before_v2)
+        self.addCleanup(self.server.close)
+
+    def kv(self, *args, **kw):
+        return kvctl("-e", self.server.endpoint, *args, **kw)
+
+    def test_set_if_revision(self):
+        r = self.kv("set", "--if-revision", "3", "k", "v")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
+        self.assertEqual(r.stderr, b'kvctl: set "k": ' + self.WHY + b"\n")
+        method, payload = self.server.calls[-1]
+        self.assertEqual((method, pb_fields(payload)[4]), ("/kvstore.v1.KV/Set", [3]))
+        r = self.kv("set", "--if-revision", "0", "k", stdin=b"from stdin")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
+        self.assertIn(self.WHY, r.stderr)
+
+    def test_clear_if_revision(self):
+        r = self.kv("clear", "--if-revision", "3", "k")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
+        self.assertEqual(r.stderr, b'kvctl: clear "k": ' + self.WHY + b"\n")
+        self.assertEqual(pb_fields(self.server.calls[-1][1])[2], [3])
+
+    def test_json_table_and_batch(self):
+        r = self.kv("-w", "json", "set", "--if-revision", "0", "k", "v")
+        self.assertEqual(r.returncode, 4)
+        obj = json.loads(r.stdout)
+        self.assertEqual((obj["code"], "UNIMPLEMENTED: " + obj["message"]),
+                         ("UNIMPLEMENTED", self.WHY.decode()))
+        r = self.kv("-w", "table", "clear", "--if-revision", "1", "k")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
+        r = self.kv(stdin=b"set --if-revision 0 k v\nset k v\nclear --if-revision 1 k\n"
+                          b"clear k\nping\n")
+        self.assertEqual((r.returncode, r.stdout), (4, b"\nOK\n\nold\nPONG\n"))
+        self.assertEqual(r.stderr.count(self.WHY), 2, r.stderr)
+
+    def test_plain_writes_are_fine(self):
+        # Revision 0 is all such a server can say of a plain write.
+        r = self.kv("set", "k", "v")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"OK\n", b""))
+        r = self.kv("clear", "k")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"old", b""))
+
+
+def range_then_failure(method, payload):
+    """A Range whose first page comes and whose second fails (as when the
+    next key does not fit the frame): keys a and b of 5, then
+    RESOURCE_EXHAUSTED."""
+    if method != "/kvstore.v1.KV/Range":
+        return (0, pb((1, b"PONG"))) if method == "/kvstore.v1.KV/Ping" else (12, b"no")
+    if 1 in pb_fields(payload):                 # a start: the second page
+        return 8, b"the next key does not fit"
+    kvs = [pb((1, k), (2, v), (3, 1), (4, 2), (5, 1)) for k, v in ((b"a", b"1"), (b"b", b"2"))]
+    return 0, pb(*[(1, kv) for kv in kvs], (2, 1), (3, 5), (4, 7))
+
+
+class TestRangeFailsAfterItsFirstPage(unittest.TestCase):
+    """A range is printed as its pages come, so a page that fails after
+    others were printed leaves them printed, and says so."""
+
+    def setUp(self):
+        self.server = FakeServer(range_then_failure)
+        self.addCleanup(self.server.close)
+
+    def kv(self, *args, **kw):
+        return kvctl("-e", self.server.endpoint, *args, **kw)
+
+    def test_simple(self):
+        r = self.kv("range")
+        self.assertEqual((r.returncode, r.stdout), (4, b"a\n1\nb\n2\n"))
+        self.assertEqual(r.stderr, b"kvctl: range: RESOURCE_EXHAUSTED: the next key does not fit\n")
+
+    def test_batch_keeps_one_line_per_command(self):
+        r = self.kv(stdin=b"range\nping\n")
+        self.assertEqual((r.returncode, r.stdout), (4, b'"a" "1" "b" "2"\nPONG\n'))
+
+    def test_json_says_more_and_why(self):
+        r = self.kv("-w", "json", "range", "--keys-only")
+        self.assertEqual(r.returncode, 4)
+        obj = json.loads(r.stdout)
+        self.assertEqual([kv["key"] for kv in obj["kvs"]], [b64("a"), b64("b")])
+        self.assertEqual((obj["count"], obj["more"], obj["revision"]), (5, True, 7))
+        self.assertEqual(obj["error"], {"code": "RESOURCE_EXHAUSTED",
+                                        "message": "the next key does not fit"})
+
+    def test_table_prints_nothing(self):
+        r = self.kv("-w", "table", "range")
+        self.assertEqual((r.returncode, r.stdout), (4, b""))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,20 @@
 
 const { loadProto } = require('./proto');
 const { Connection } = require('./connection');
-const { makeError } = require('./errors');
+const { makeError, makeErrorNamed } = require('./errors');
 const { Txn } = require('./txn');
 const {
   UINT32_MAX, asBytes, num, checkUint, selector, prefixEnd, entryOfGet, pageOf, clearedValue,
 } = require('./values');
 
 const DEFAULT_TIMEOUT = 5000;
+
+// What a conditional write answered OK with revision 0 means: a server
+// before protocol v2 does not know if_mod_revision, skips it and writes,
+// answering as for a plain write. A v2 server's Set always makes a revision
+// (>= 1), and so does its Clear of a key it found.
+const PRE_V2_WRITE = 'the server does not support conditional writes (a server before '
+  + 'protocol v2): the write was applied without its check';
 
 // protobufjs reads a string given for a bytes field as base64; a key
 // written "k" would silently become empty. Here a string in a bytes field
@@ -127,13 +134,23 @@ class Client {
   // Removes KEY; resolves with its old value (a Buffer), or null when absent.
   // OPTIONS.ifModRevision: only when the key's mod_revision is that (0: only
   // when absent, which then changes nothing); else rejects with
-  // FailedPreconditionError and the key stays.
+  // FailedPreconditionError and the key stays. A server before protocol v2
+  // ignores ifModRevision and removes the key anyway: that answer (found,
+  // but no revision) rejects with an RpcError UNIMPLEMENTED saying so.
   async clear(key, options = {}) {
     const request = { key: asBytes(key, 'key') };
-    if (options.ifModRevision !== undefined && options.ifModRevision !== null) {
-      request.if_mod_revision = checkUint(options.ifModRevision, 'ifModRevision');
-    }
-    return clearedValue(await this.call('Clear', request, options));
+    const conditional = options.ifModRevision !== undefined && options.ifModRevision !== null;
+    if (conditional) request.if_mod_revision = checkUint(options.ifModRevision, 'ifModRevision');
+    const answer = await this.call('Clear', request, options);
+    if (conditional && answer.found && num(answer.revision) === 0) throw this._preV2Write('Clear');
+    return clearedValue(answer);
+  }
+
+  // The error of a conditional write of the rpc NAME that a server before
+  // protocol v2 applied without its check.
+  _preV2Write(name) {
+    return makeErrorNamed(this.proto.StatusCode, 'UNIMPLEMENTED', PRE_V2_WRITE,
+      this.proto.methodPath(this.service.methods[name]));
   }
 
   // KEY with its revisions: { key, value, createRevision, modRevision,
@@ -148,14 +165,19 @@ class Client {
   // MOD_REVISION, where 0 means "only if absent" (create-only). Resolves with
   // the revision the write made; otherwise rejects with
   // FailedPreconditionError (FAILED_PRECONDITION, 9; its details say the
-  // current mod_revision) and nothing changes.
+  // current mod_revision) and nothing changes. A server before protocol v2
+  // ignores the condition and stores VALUE anyway: that answer (OK, but
+  // revision 0) rejects with an RpcError UNIMPLEMENTED (12) whose details
+  // say the write was applied without its check.
   async cas(key, value, modRevision, options) {
     const request = {
       key: asBytes(key, 'key'),
       value: asBytes(value, 'value'),
       if_mod_revision: checkUint(modRevision, 'modRevision'),
     };
-    return num((await this.call('Set', request, options)).revision);
+    const revision = num((await this.call('Set', request, options)).revision);
+    if (revision === 0) throw this._preV2Write('Set');
+    return revision;
   }
 
   // One Range call. QUERY: { start, end, prefix, limit, keysOnly, reverse }:
@@ -175,14 +197,16 @@ class Client {
   // first on a tie) or descending with reverse, as an async iterator of
   // entries that pages transparently:
   //   for await (const e of client.range({ prefix: 'user/' })) ...
-  // QUERY: { start, end, prefix, limit (most keys in all; default all),
+  // QUERY: { start, end, prefix, limit (most keys in all; default, null or
+  // 0: all, as the wire's limit 0 and kvctl's --limit 0 mean),
   // pageSize (keys per call; default 0, the server's maximum page),
   // keysOnly, reverse }. Each page is fetched when the iteration reaches it,
   // a read of its own moment (see each entry's revision), not a snapshot.
   // OPTIONS.timeout bounds each page's call.
   range(query = {}, options = {}) {
     const fields = selector(query);
-    const limit = query.limit === undefined || query.limit === null ? null : checkUint(query.limit, 'limit');
+    const limit = query.limit === undefined || query.limit === null
+      ? null : checkUint(query.limit, 'limit') || null;
     const pageSize = checkUint(query.pageSize === undefined ? 0 : query.pageSize, 'pageSize', UINT32_MAX);
     return this._rangePages(fields, limit, pageSize, Boolean(query.keysOnly), Boolean(query.reverse), options);
   }

@@ -7,8 +7,10 @@
 
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const kvstore = require('..');
 const { compare, op } = kvstore;
+const { FrameReader, frame } = require('../lib/framing');
 const { startServer } = require('./support');
 
 let server;
@@ -215,8 +217,17 @@ describe('range', () => {
     assert.deepEqual(keysOf(await collect(client.range({ prefix: 'lim/', limit: 5, pageSize: 2 }))), keys.slice(0, 5));
     assert.deepEqual(keysOf(await collect(client.range({ prefix: 'lim/', limit: 3, reverse: true }))),
       [...keys].reverse().slice(0, 3));
-    assert.deepEqual(await collect(client.range({ prefix: 'lim/', limit: 0 })), []);
     assert.equal((await collect(client.range({ prefix: 'lim/', limit: 100 }))).length, 12);
+  });
+
+  test('limit 0 is no limit', async () => {
+    // As the wire's limit 0 and kvctl's --limit 0: every key, on every page.
+    const keys = await fill('lim0/', 12);
+    assert.deepEqual(keysOf(await collect(client.range({ prefix: 'lim0/', limit: 0 }))), keys);
+    assert.deepEqual(keysOf(await collect(client.range({ prefix: 'lim0/', limit: 0, pageSize: 5 }))), keys);
+    assert.deepEqual(keysOf(await collect(client.range({ prefix: 'lim0/', limit: 0, pageSize: 5, reverse: true }))),
+      [...keys].reverse());
+    assert.deepEqual(keysOf(await collect(client.range({ prefix: 'lim0/', limit: null }))), keys);
   });
 
   test('keysOnly', async () => {
@@ -472,5 +483,94 @@ describe('txn', () => {
       .if(compare.createRevision(`txcc/${i}`).equal(0)).then(op.set(`txcc/${i}`, 'v')).commit()));
     assert.ok(results.every((r) => r.succeeded));
     assert.equal(new Set(results.map((r) => r.revision)).size, 20);
+  });
+});
+
+// A server before protocol v2, as far as conditional writes go: it does not
+// know if_mod_revision, skips it and writes, answering as for a plain
+// write: Set with an empty SetResponse, Clear with found = true (but for the
+// key "absent"), the old value "old" and no revision. Tests cannot start an
+// old kvstored, so this one speaks the varint-framed envelope by hand
+// (docs/PROTOCOL.md, "Writing a client"). Resolves with { endpoint,
+// requests (each { method, payload }), close() }.
+async function startFakeV1() {
+  const proto = kvstore.loadProto();
+  const type = (name) => proto.root.lookupType(`kvstore.v1.${name}`);
+  const requests = [];
+  const sockets = new Set();
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    const reader = new FrameReader();
+    sock.on('data', (chunk) => {
+      for (const body of reader.push(chunk)) {
+        const request = proto.RpcRequest.decode(body);
+        requests.push({ method: request.method, payload: Buffer.from(request.payload) });
+        const answer = { id: request.id, code: 0 };
+        if (request.method === '/kvstore.v1.KV/Set') {
+          answer.payload = Buffer.alloc(0);
+        } else if (request.method === '/kvstore.v1.KV/Clear') {
+          const found = Buffer.from(type('ClearRequest').decode(request.payload).key).toString() !== 'absent';
+          answer.payload = type('ClearResponse').encode({ found, value: found ? Buffer.from('old') : undefined }).finish();
+        } else {
+          answer.code = proto.StatusCode.values.UNIMPLEMENTED;
+          answer.message = 'unknown method';
+        }
+        sock.write(frame(proto.RpcResponse.encode(answer).finish()));
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `127.0.0.1:${server.address().port}`,
+    requests,
+    close: () => {
+      for (const sock of sockets) sock.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('a server before protocol v2', () => {
+  const PRE_V2 = 'the server does not support conditional writes (a server before protocol v2): '
+    + 'the write was applied without its check';
+  let fake;
+  let old;
+
+  before(async () => {
+    fake = await startFakeV1();
+    old = await kvstore.connect(fake.endpoint, { timeout: 10000 });
+  });
+
+  after(async () => {
+    await old.close();
+    await fake.close();
+  });
+
+  test('cas is an error, not a success', async () => {
+    for (const rev of [0, 7]) {
+      await assert.rejects(old.cas('k', 'v', rev), (err) => {
+        assert.ok(err instanceof kvstore.RpcError);
+        assert.deepEqual([err.code, err.codeName, err.details, err.method],
+          [12, 'UNIMPLEMENTED', PRE_V2, '/kvstore.v1.KV/Set']);
+        return true;
+      });
+      const sent = fake.requests[fake.requests.length - 1];
+      const request = kvstore.loadProto().root.lookupType('kvstore.v1.SetRequest').decode(sent.payload);
+      assert.equal(Number(request.if_mod_revision), rev);
+    }
+  });
+
+  test('a conditional clear is an error', async () => {
+    await assert.rejects(old.clear('k', { ifModRevision: 3 }),
+      { codeName: 'UNIMPLEMENTED', details: PRE_V2, method: '/kvstore.v1.KV/Clear' });
+    // Nothing found: nothing written, so no revision is right.
+    assert.equal(await old.clear('absent', { ifModRevision: 0 }), null);
+  });
+
+  test('plain writes are fine', async () => {
+    // Revision 0 is all such a server can say of a plain write.
+    await old.set('k', 'v');
+    assert.deepEqual(await old.clear('k'), b('old'));
   });
 });

@@ -93,8 +93,9 @@ class Client(Calls):
         keep a frame within its limit), the next starting after the last
         key seen. Pages are fetched as the iteration reaches them, so each
         is a read of its own moment (see its revision), not a snapshot of
-        the whole range. LIMIT (None: all) stops after that many keys.
-        TIMEOUT bounds each page's call.
+        the whole range. LIMIT stops after that many keys (None or 0: no
+        limit, as the wire's limit 0 and kvctl's --limit 0 mean). TIMEOUT
+        bounds each page's call.
 
             for e in c.range(prefix=b"user/"):
                 print(e.key, e.value)
@@ -102,6 +103,8 @@ class Client(Calls):
         fields = selector(start, end, prefix)
         if limit is not None:
             check_uint(limit, "limit")
+        if limit == 0:
+            limit = None
         check_uint(page_size, "page_size", UINT32_MAX)
         return self._range_pages(fields, limit, keys_only, reverse, page_size, timeout)
 

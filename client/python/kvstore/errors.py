@@ -45,7 +45,9 @@ class ResourceExhausted(RpcError):
 
 
 class Unimplemented(RpcError):
-    """UNIMPLEMENTED: the server has no such method."""
+    """UNIMPLEMENTED: the server has no such method; or, raised by the
+    client, a conditional write (cas(), clear() with if_mod_revision) that
+    a server before protocol v2 applied without its check."""
 
 
 class DeadlineExceeded(RpcError, TimeoutError):

@@ -8,7 +8,7 @@ _call(method, request, convert, timeout).
 """
 
 from . import _proto
-from .errors import RpcError, error_for
+from .errors import RpcError, error_for, status_code
 from .values import (UINT32_MAX, Entry, as_bytes, check_uint, cleared_value, page_of,
                      selector)
 
@@ -26,6 +26,26 @@ def finish(method, outcome, convert=None):
         raise error_for(outcome.code, outcome.message, path)
     answer = _proto.message_class(method.output_type).FromString(outcome.payload)
     return convert(answer) if convert else answer
+
+
+# What a conditional write answered OK with revision 0 means: a server
+# before protocol v2 does not know if_mod_revision, skips it and writes,
+# answering as for a plain write. A v2 server's Set always makes a revision
+# (>= 1), and so does its Clear of a key it found.
+PRE_V2_WRITE = ("the server does not support conditional writes (a server before "
+                "protocol v2): the write was applied without its check")
+
+
+def _checked(method, unchecked, convert):
+    """CONVERT for the answer of the conditional write METHOD, raising
+    Unimplemented (PRE_V2_WRITE) when UNCHECKED(answer) says a server
+    before protocol v2 wrote without the check."""
+    def check(answer):
+        if unchecked(answer):
+            raise error_for(status_code("UNIMPLEMENTED"), PRE_V2_WRITE,
+                            _proto.method_path(method))
+        return convert(answer)
+    return check
 
 
 def _make_stub(method):
@@ -101,11 +121,16 @@ class Calls:
         """Removes KEY. Returns its old value, or None when it was absent.
         With IF_MOD_REVISION, only when the key's mod_revision is that
         (0: only when absent, which then changes nothing); else raises
-        FailedPrecondition and the key stays."""
+        FailedPrecondition and the key stays. A server before protocol v2
+        ignores IF_MOD_REVISION and removes the key anyway: that answer
+        (found, but no revision) raises Unimplemented, saying so."""
         request = _request("Clear", key=as_bytes(key))
+        convert = cleared_value
         if if_mod_revision is not None:
             request.if_mod_revision = check_uint(if_mod_revision, "if_mod_revision")
-        return self._call(_method("Clear"), request, cleared_value, timeout)
+            convert = _checked(_method("Clear"), lambda r: r.found and r.revision == 0,
+                               cleared_value)
+        return self._call(_method("Clear"), request, convert, timeout)
 
     def get_entry(self, key, *, timeout=DEFAULT):
         """Returns KEY as an Entry: its value with its create_revision,
@@ -125,10 +150,17 @@ class Calls:
 
             e = c.get_entry(b"counter")
             c.cas(b"counter", b"%d" % (int(e.value) + 1), e.mod_revision)
+
+        A server before protocol v2 ignores the condition and stores VALUE
+        anyway: that answer (OK, but revision 0) raises Unimplemented
+        (code 12), its message saying that the write was applied without
+        its check.
         """
         request = _request("Set", key=as_bytes(key), value=as_bytes(value, "value"),
                            if_mod_revision=check_uint(mod_revision, "mod_revision"))
-        return self._call(_method("Set"), request, lambda r: r.revision, timeout)
+        return self._call(_method("Set"), request,
+                          _checked(_method("Set"), lambda r: r.revision == 0,
+                                   lambda r: r.revision), timeout)
 
     def range_page(self, start=None, end=None, *, prefix=None, limit=0, keys_only=False,
                    reverse=False, timeout=DEFAULT):

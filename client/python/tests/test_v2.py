@@ -231,8 +231,18 @@ class TestRange(V2Test):
                          keys[:5])
         self.assertEqual([e.key for e in self.c.range(prefix=b"lim/", limit=3, reverse=True)],
                          keys[::-1][:3])
-        self.assertEqual(list(self.c.range(prefix=b"lim/", limit=0)), [])
         self.assertEqual(len(list(self.c.range(prefix=b"lim/", limit=100))), 12)
+
+    def test_limit_0_is_no_limit(self):
+        # As the wire's limit 0 and kvctl's --limit 0: every key, on every page.
+        keys = self.fill(b"lim0/", 12)
+        self.assertEqual([e.key for e in self.c.range(prefix=b"lim0/", limit=0)], keys)
+        self.assertEqual([e.key for e in self.c.range(prefix=b"lim0/", limit=0, page_size=5)],
+                         keys)
+        self.assertEqual([e.key for e in self.c.range(prefix=b"lim0/", limit=0, reverse=True,
+                                                      page_size=5)], keys[::-1])
+        self.assertEqual(list(self.c.range(prefix=b"lim0/", limit=0)),
+                         list(self.c.range(prefix=b"lim0/", limit=None)))
 
     def test_keys_only(self):
         keys = self.fill(b"ko/", 5)

@@ -54,20 +54,17 @@ static uint8_t *answer_head(kv_buf *out, uint64_t id, size_t plen)
 
 int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
 {
+    kv_pbview_sized sized;
     int flat;
     size_t bound = kv_pbview_bound(msg, &flat);
-    uint8_t *p;
 
-    if (flat && bound <= ONE_PASS_MAX) {
+    if (flat && bound <= ONE_PASS_MAX)
         return answer_one_pass(out, id, msg, bound);
-    } else {
-        kv_pbview_sized sized;
-        size_t plen = flat ? kv_pbview_measure(msg, &sized)
-                           : protobuf_c_message_get_packed_size(msg);
-        if (!(p = answer_head(out, id, plen)))
-            return -1;
-        p += flat ? kv_pbview_write(&sized, p) : protobuf_c_message_pack(msg, p);
-    }
+    size_t plen = flat ? kv_pbview_measure(msg, &sized) : protobuf_c_message_get_packed_size(msg);
+    uint8_t *p = answer_head(out, id, plen);
+    if (!p)
+        return -1;
+    p += flat ? kv_pbview_write(&sized, p) : protobuf_c_message_pack(msg, p);
     kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "ops.h"
+#include "varint.h"
 
 #define SET_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
 #define CLEAR_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
@@ -263,18 +264,13 @@ kv_status kv_op_select(kv_op *op, const ProtobufCBinaryData *start, const Protob
     return KV_OK;
 }
 
-static size_t field_size(size_t len)    /* a key and LEN's varint */
+/* A field's key (one byte below field 16) and the varint of LEN. */
+static inline size_t field_size(uint64_t len)
 {
-    size_t n = 1;
-
-    while (len >= 0x80) {
-        len >>= 7;
-        n++;
-    }
-    return 1 + n;
+    return 1 + kv_varint_size(len);
 }
 
-static size_t number_size(uint64_t v)   /* key and varint; 0 is not sent */
+static inline size_t number_size(uint64_t v)    /* 0 is not sent */
 {
     return v ? field_size(v) : 0;
 }

@@ -6,6 +6,17 @@
 
 #define MS(ns) ((double)(ns) / 1e6)
 
+
+/* The latency summary's table, in milliseconds, as redis-benchmark prints it. */
+static void print_latency(double avg, double min, double p50, double p95, double p99,
+                          double p999, double max)
+{
+    printf("    %9s %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "p99.9",
+           "max");
+    printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99, p999,
+           max);
+}
+
 void kb_report_csv_header(void)
 {
     printf("\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\","
@@ -49,10 +60,7 @@ void kb_report_result(kb_style style, const kb_plan *p, const kb_result *r)
         printf("\nSummary:\n");
         printf("  throughput summary: %.2f requests per second\n", rps);
         printf("  latency summary (msec):\n");
-        printf("    %9s %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "p99.9",
-               "max");
-        printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99,
-               p999, max);
+        print_latency(avg, min, p50, p95, p99, p999, max);
         break;
     }
     fflush(stdout);
@@ -126,10 +134,7 @@ void kb_report_scan(kb_style style, const kb_scan_plan *p, const kb_scan_result 
         printf("\nSummary:\n");
         printf("  throughput summary: %.2f keys per second, %.2f pages per second\n", kps, pps);
         printf("  latency summary (msec per page):\n");
-        printf("    %9s %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "p99.9",
-               "max");
-        printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", avg, min, p50, p95, p99,
-               p999, max);
+        print_latency(avg, min, p50, p95, p99, p999, max);
         break;
     }
     fflush(stdout);

@@ -15,6 +15,22 @@
     "the store's revision at the read); -w table shows them in columns.\n"
 
 /* The options of a range, for range and get --prefix. */
+/* The words of a transaction, for txn's help on the command line and in
+ * the shell. */
+#define TXN_GRAMMAR_HELP \
+  "A COMPARE is TARGET KEY CMP OPERAND, read as \"KEY's TARGET is CMP\n" \
+  "OPERAND\"; CMP is =, !=, < or >:\n" \
+  "  value KEY CMP VALUE      the value, byte by byte (an absent key has\n" \
+  "                           none: every value compare on it is false)\n" \
+  "  mod KEY CMP N            its mod_revision (0 when absent)\n" \
+  "  create KEY CMP N         its create_revision (0 when absent)\n" \
+  "  version KEY CMP N        its version (0 when absent)\n" \
+  "An OP is one of:\n" \
+  "  get KEY                  get-prefix PREFIX\n" \
+  "  set KEY VALUE            range START END (END \"\": to the last key)\n" \
+  "  clear KEY                clear-prefix PREFIX\n" \
+  "                           clear-range START END\n"
+
 #define RANGE_OPTIONS_HELP \
     "  --limit N     stop after N keys (0, the default: no limit)\n" \
     "  --keys-only   the keys without their values\n" \
@@ -123,18 +139,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "    get counter\n"
       "  EOF\n"
       "\n"
-      "A COMPARE is TARGET KEY CMP OPERAND, read as \"KEY's TARGET is CMP\n"
-      "OPERAND\"; CMP is =, !=, < or >:\n"
-      "  value KEY CMP VALUE      the value, byte by byte (an absent key has\n"
-      "                           none: every value compare on it is false)\n"
-      "  mod KEY CMP N            its mod_revision (0 when absent)\n"
-      "  create KEY CMP N         its create_revision (0 when absent)\n"
-      "  version KEY CMP N        its version (0 when absent)\n"
-      "An OP is one of:\n"
-      "  get KEY                  get-prefix PREFIX\n"
-      "  set KEY VALUE            range START END (END \"\": to the last key)\n"
-      "  clear KEY                clear-prefix PREFIX\n"
-      "                           clear-range START END\n"
+      TXN_GRAMMAR_HELP
       "Every word after txn is its own: put kvctl's options before txn.\n"
       "A bare then or else where a KEY, VALUE, N, START, END or PREFIX is due\n"
       "is refused (\"set: VALUE missing before 'else'\"); for an operand that\n"
@@ -154,18 +159,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "\n"
       "  txn mod counter = 5 then set counter 6 set log \"was 5\" else get counter\n"
       "\n"
-      "A COMPARE is TARGET KEY CMP OPERAND, read as \"KEY's TARGET is CMP\n"
-      "OPERAND\"; CMP is =, !=, < or >:\n"
-      "  value KEY CMP VALUE      the value, byte by byte (an absent key has\n"
-      "                           none: every value compare on it is false)\n"
-      "  mod KEY CMP N            its mod_revision (0 when absent)\n"
-      "  create KEY CMP N         its create_revision (0 when absent)\n"
-      "  version KEY CMP N        its version (0 when absent)\n"
-      "An OP is one of:\n"
-      "  get KEY                  get-prefix PREFIX\n"
-      "  set KEY VALUE            range START END (END \"\": to the last key)\n"
-      "  clear KEY                clear-prefix PREFIX\n"
-      "                           clear-range START END\n"
+      TXN_GRAMMAR_HELP
       "A bare then or else where a KEY, VALUE, N, START, END or PREFIX is due\n"
       "is refused (\"set: VALUE missing before 'else'\"); for an operand that\n"
       "is one of those words, add a backslash, which kvctl drops: set mode\n"

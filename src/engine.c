@@ -2,6 +2,7 @@
  * sync modes. Add an engine by adding its ops table to `engines`. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "engine.h"
 
 static const kv_engine_ops *const engines[] = {
@@ -86,4 +87,12 @@ int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen)
     if (r->start_len && kv_key_cmp(key, klen, r->start, r->start_len) < 0)
         return 0;
     return !r->end_len || kv_key_cmp(key, klen, r->end, r->end_len) < 0;
+}
+
+uint64_t kv_engine_now_ms(const kv_engine *e)
+{
+    struct timespec ts;
+
+    clock_gettime(e->ops->clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

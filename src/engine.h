@@ -57,6 +57,7 @@ typedef struct kv_engine_stats {
     uint64_t last_sync_ms;  /* when writes were last made durable, ms since
                                the epoch; 0: not since open */
     const char *sync;       /* sync mode name (static), NULL: no files */
+    uint64_t keys_with_ttl; /* v2.1: keys that have a deadline (due ones too) */
 } kv_engine_stats;
 
 /* What an engine keeps about a key besides its bytes: the data model's
@@ -65,6 +66,8 @@ typedef struct kv_meta {
     uint64_t create_revision;   /* the revision of the write that created it */
     uint64_t mod_revision;      /* the revision of its last write */
     uint64_t version;           /* writes since it was created; 1 after the first */
+    uint64_t expires_ms;        /* v2.1: when it expires, in ms on the engine's
+                                   clock (kv_engine_now_ms); 0: never */
 } kv_meta;
 
 /* A key handed to a walk's callback: views of the engine's own bytes,
@@ -100,9 +103,20 @@ typedef int (*kv_entry_fn)(void *ctx, const kv_entry *entry);
  * range) leave the revision alone. The service gives every write of one
  * request the same REV (a Txn, a ClearRange), and every request that
  * changes data revision() + 1: so the same writes in the same order leave
- * every engine, on every node, with the same keys and revisions. */
+ * every engine, on every node, with the same keys and revisions.
+ *
+ * Expiry (v2.1): a key may carry a deadline, meta.expires_ms, in ms on the
+ * engine's clock (CLOCK below). Engines only store deadlines and find the
+ * keys whose deadline has come (walk_expiring): they never hide or remove
+ * a key by themselves. Which keys count as gone, and when they are removed
+ * (at a revision, as any write), is decided in one place above them
+ * (expire.c), so that in a cluster only the leader decides it. */
 typedef struct kv_engine_ops {
     const char *name;   /* what --engine selects, e.g. "memory" */
+    int clock;          /* the clock of deadlines (clock_gettime's id):
+                           CLOCK_MONOTONIC for an engine that forgets at
+                           exit, CLOCK_REALTIME for one whose deadlines
+                           must hold across restarts */
 
     /* Opens an instance keeping its files in DIR (may be NULL for engines
      * with no files). Returns KV_OK and *OUT, or an error with a one-line
@@ -126,21 +140,37 @@ typedef struct kv_engine_ops {
                           ProtobufCBinaryData *value, kv_meta *meta);
 
     /* Stores VALUE under KEY at revision REV (see above), replacing any old
-     * value. KV_OK, or KV_RESOURCE_EXHAUSTED when memory is out (the old
-     * value and the revisions are kept). */
+     * value, with the deadline EXPIRES (0: none; it replaces the old one).
+     * When SEEN is not NULL and the key existed, SEEN(CTX, old entry) is
+     * called once, with the old value and meta, before they are replaced
+     * (its return value is ignored): what a watch's prev_kv needs, without
+     * a lookup of its own. KV_OK, or KV_RESOURCE_EXHAUSTED when memory is
+     * out (the old value, deadline and revisions are kept; SEEN may have
+     * been called). */
     kv_status (*set)(kv_engine *e, const uint8_t *key, size_t klen,
-                     const uint8_t *value, size_t vlen, uint64_t rev);
+                     const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
+                     kv_entry_fn seen, void *ctx);
+
+    /* Sets KEY's deadline to EXPIRES (0: none), changing nothing else: not
+     * its value, not its revisions, not the store's revision. KV_OK,
+     * KV_NOT_FOUND, or KV_RESOURCE_EXHAUSTED with nothing changed. Not
+     * inside a batch. */
+    kv_status (*touch)(kv_engine *e, const uint8_t *key, size_t klen, uint64_t expires);
 
     /* Removes KEY at revision REV. KV_OK with the old value copied into
-     * *OLD from ALLOC (skipped when OLD is NULL), or KV_NOT_FOUND when it
-     * was absent (the revision does not move). */
+     * *OLD from ALLOC (skipped when OLD is NULL) and its meta in *OLD_META
+     * (skipped when NULL), or KV_NOT_FOUND when it was absent (the
+     * revision does not move). */
     kv_status (*unset)(kv_engine *e, const uint8_t *key, size_t klen,
-                       ProtobufCAllocator *alloc, ProtobufCBinaryData *old, uint64_t rev);
+                       ProtobufCAllocator *alloc, ProtobufCBinaryData *old,
+                       kv_meta *old_meta, uint64_t rev);
 
     /* Removes every key of R at revision REV; their number in *DELETED.
-     * KV_OK, or an error with nothing removed. */
+     * When FN is not NULL it is called for each key removed, in key order,
+     * with its value and meta, before the removal (return value ignored).
+     * KV_OK, or an error with nothing removed (FN may have been called). */
     kv_status (*unset_range)(kv_engine *e, const kv_range *r, uint64_t rev,
-                             uint64_t *deleted);
+                             uint64_t *deleted, kv_entry_fn fn, void *ctx);
 
     /* The store's revision: that of the last write that changed data, 0 on
      * a new store. Engines that keep files keep it across restarts. */
@@ -155,6 +185,16 @@ typedef struct kv_engine_ops {
 
     /* The number of keys in R in *N. KV_OK, or an engine error. */
     kv_status (*count)(kv_engine *e, const kv_range *r, uint64_t *n);
+
+    /* Calls FN for every key whose deadline is at or before NOW (and not
+     * 0), once each, in no particular order (roughly earliest first),
+     * until FN returns nonzero or they run out; values only WITH_VALUES,
+     * as walk. KV_OK, or an engine error. */
+    kv_status (*walk_expiring)(kv_engine *e, uint64_t now, int with_values,
+                               kv_entry_fn fn, void *ctx);
+
+    /* The earliest deadline of any key, 0 when no key has one. */
+    uint64_t (*next_deadline)(kv_engine *e);
 
     /* An atomic batch, for a Txn: the writes between batch_begin and
      * batch_end apply all or none. batch_end with KEEP 0 undoes every
@@ -233,14 +273,36 @@ static inline kv_status kv_engine_get_view(kv_engine *e, const uint8_t *k, size_
 { return e->ops->get_view ? e->ops->get_view(e, k, kl, v, m) : e->ops->get(e, k, kl, a, v, m); }
 static inline kv_status kv_engine_set(kv_engine *e, const uint8_t *k, size_t kl,
                                       const uint8_t *v, size_t vl, uint64_t rev)
-{ return e->ops->set(e, k, kl, v, vl, rev); }
+{ return e->ops->set(e, k, kl, v, vl, rev, 0, NULL, NULL); }
+static inline kv_status kv_engine_set_ttl(kv_engine *e, const uint8_t *k, size_t kl,
+                                          const uint8_t *v, size_t vl, uint64_t rev,
+                                          uint64_t expires, kv_entry_fn seen, void *ctx)
+{ return e->ops->set(e, k, kl, v, vl, rev, expires, seen, ctx); }
+static inline kv_status kv_engine_touch(kv_engine *e, const uint8_t *k, size_t kl,
+                                        uint64_t expires)
+{ return e->ops->touch(e, k, kl, expires); }
+static inline kv_status kv_engine_walk_expiring(kv_engine *e, uint64_t now, int with_values,
+                                                kv_entry_fn fn, void *ctx)
+{ return e->ops->walk_expiring(e, now, with_values, fn, ctx); }
+static inline uint64_t kv_engine_next_deadline(kv_engine *e)
+{ return e->ops->next_deadline(e); }
+/* Now on E's clock, in ms (see kv_engine_ops.clock). */
+uint64_t kv_engine_now_ms(const kv_engine *e);
 static inline kv_status kv_engine_unset(kv_engine *e, const uint8_t *k, size_t kl,
                                         ProtobufCAllocator *a, ProtobufCBinaryData *old,
                                         uint64_t rev)
-{ return e->ops->unset(e, k, kl, a, old, rev); }
+{ return e->ops->unset(e, k, kl, a, old, NULL, rev); }
+static inline kv_status kv_engine_unset_meta(kv_engine *e, const uint8_t *k, size_t kl,
+                                             ProtobufCAllocator *a, ProtobufCBinaryData *old,
+                                             kv_meta *old_meta, uint64_t rev)
+{ return e->ops->unset(e, k, kl, a, old, old_meta, rev); }
 static inline kv_status kv_engine_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
                                               uint64_t *deleted)
-{ return e->ops->unset_range(e, r, rev, deleted); }
+{ return e->ops->unset_range(e, r, rev, deleted, NULL, NULL); }
+static inline kv_status kv_engine_unset_range_each(kv_engine *e, const kv_range *r,
+                                                   uint64_t rev, uint64_t *deleted,
+                                                   kv_entry_fn fn, void *ctx)
+{ return e->ops->unset_range(e, r, rev, deleted, fn, ctx); }
 static inline uint64_t kv_engine_revision(kv_engine *e)
 { return e->ops->revision(e); }
 static inline kv_status kv_engine_walk(kv_engine *e, const kv_range *r, int reverse,

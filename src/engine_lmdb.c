@@ -655,10 +655,14 @@ static kv_status set_op(lmdb_engine *l, const uint8_t *key, size_t klen,
 }
 
 static kv_status lmdb_set(kv_engine *e, const uint8_t *key, size_t klen,
-                          const uint8_t *value, size_t vlen, uint64_t rev)
+                          const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
+                          kv_entry_fn seen, void *ctx)
 {
     lmdb_engine *l = LMDB(e);
 
+    (void)expires; /* TODO(14): deadlines */
+    (void)seen;
+    (void)ctx;
     op_begin(l);
     return op_end(l, "Set", set_op(l, key, klen, value, vlen, rev));
 }
@@ -686,10 +690,13 @@ static kv_status unset_op(lmdb_engine *l, const uint8_t *key, size_t klen,
 }
 
 static kv_status lmdb_unset(kv_engine *e, const uint8_t *key, size_t klen,
-                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old, uint64_t rev)
+                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old,
+                            kv_meta *old_meta, uint64_t rev)
 {
     lmdb_engine *l = LMDB(e);
 
+    if (old_meta)   /* TODO(14) */
+        *old_meta = (kv_meta){ 0 };
     op_begin(l);
     return op_end(l, "Clear", unset_op(l, key, klen, alloc, old, rev));
 }
@@ -717,10 +724,12 @@ static kv_status unset_range_op(lmdb_engine *l, const kv_range *r, uint64_t rev,
 }
 
 static kv_status lmdb_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
-                                  uint64_t *deleted)
+                                  uint64_t *deleted, kv_entry_fn fn, void *ctx)
 {
     lmdb_engine *l = LMDB(e);
 
+    (void)fn;   /* TODO(14) */
+    (void)ctx;
     op_begin(l);
     *deleted = 0;
     return op_end(l, "ClearRange", unset_range_op(l, r, rev, deleted));
@@ -1007,8 +1016,31 @@ static kv_status lmdb_open(const char *dir, const kv_engine_options *opts,
     return KV_OK;
 }
 
+static kv_status lmdb_touch(kv_engine *e, const uint8_t *key, size_t klen, uint64_t expires)
+{
+    (void)e; (void)key; (void)klen; (void)expires;
+    return KV_UNIMPLEMENTED;    /* TODO(14) */
+}
+
+static kv_status lmdb_walk_expiring(kv_engine *e, uint64_t now, int with_values,
+                                    kv_entry_fn fn, void *ctx)
+{
+    (void)e; (void)now; (void)with_values; (void)fn; (void)ctx;
+    return KV_OK;   /* TODO(14) */
+}
+
+static uint64_t lmdb_next_deadline(kv_engine *e)
+{
+    (void)e;
+    return 0;   /* TODO(14) */
+}
+
 const kv_engine_ops kv_engine_lmdb = {
     .name = "lmdb",
+    .clock = CLOCK_REALTIME,
+    .touch = lmdb_touch,
+    .walk_expiring = lmdb_walk_expiring,
+    .next_deadline = lmdb_next_deadline,
     .open = lmdb_open,
     .get = lmdb_get,
     .get_view = lmdb_get_view,

@@ -478,7 +478,7 @@ static __attribute__((noinline)) kv_status overwrite(mem_engine *m, mem_slot *s,
     mem_item_view was;
     mem_item_open_tail(tail, &was);
     size_t old_size = (size_t)(was.value + was.vlen - (const uint8_t *)old);
-    kv_meta meta = { was.meta.create_revision, rev, was.meta.version + 1 };
+    kv_meta meta = { was.meta.create_revision, rev, was.meta.version + 1, 0 };
     uint8_t head[MEM_ITEM_HEAD_MAX];
     size_t headlen = mem_item_head(head, vlen, &meta);
     size_t size = (size_t)(tail - (uint8_t *)old) + headlen + vlen;
@@ -518,7 +518,7 @@ static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
             return out_of_memory(m, "Set");
         s = find(&m->cur, key, klen, h);
     }
-    kv_meta meta = { rev, rev, 1 };
+    kv_meta meta = { rev, rev, 1, 0 };
     uint8_t head[MEM_ITEM_HEAD_MAX];
     size_t headlen = mem_item_head(head, vlen, &meta);
     size_t size = mem_item_size(klen, vlen, headlen);
@@ -542,8 +542,10 @@ static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
 /* The hot path is an overwrite of a key written before with a value of
  * the same length: two varints and the value rewritten where they are. */
 static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
-                         const uint8_t *value, size_t vlen, uint64_t rev)
+                         const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
+                         kv_entry_fn seen, void *ctx)
 {
+    (void)expires; (void)seen; (void)ctx;
     mem_engine *m = (mem_engine *)e;
     uint64_t h = hash_key(key, klen);
     mem_slot *s = lookup(m, key, klen, h, NULL);
@@ -572,8 +574,10 @@ static void remove_item(mem_engine *m, mem_table *in, mem_slot *s, const mem_ite
 }
 
 static kv_status mem_unset(kv_engine *e, const uint8_t *key, size_t klen,
-                           ProtobufCAllocator *alloc, ProtobufCBinaryData *old, uint64_t rev)
+                           ProtobufCAllocator *alloc, ProtobufCBinaryData *old,
+                           kv_meta *old_meta, uint64_t rev)
 {
+    (void)old_meta;
     mem_engine *m = (mem_engine *)e;
     mem_table *in;
     mem_slot *s = lookup(m, key, klen, hash_key(key, klen), &in);
@@ -613,8 +617,9 @@ static kv_status mem_count(kv_engine *e, const kv_range *r, uint64_t *n)
  * the next key is where the last one was (a descent would walk over the
  * leaves emptied so far, quadratic in a large range). */
 static kv_status mem_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
-                                 uint64_t *deleted)
+                                 uint64_t *deleted, kv_entry_fn fn, void *ctx)
 {
+    (void)fn; (void)ctx;
     mem_engine *m = (mem_engine *)e;
     uint64_t n;
 
@@ -803,8 +808,31 @@ static kv_status mem_close(kv_engine *e)
     return KV_OK;
 }
 
+static kv_status mem_touch(kv_engine *e, const uint8_t *key, size_t klen, uint64_t expires)
+{
+    (void)e; (void)key; (void)klen; (void)expires;
+    return KV_UNIMPLEMENTED;
+}
+
+static kv_status mem_walk_expiring(kv_engine *e, uint64_t now, int with_values,
+                                   kv_entry_fn fn, void *ctx)
+{
+    (void)e; (void)now; (void)with_values; (void)fn; (void)ctx;
+    return KV_OK;
+}
+
+static uint64_t mem_next_deadline(kv_engine *e)
+{
+    (void)e;
+    return 0;
+}
+
 const kv_engine_ops kv_engine_memory = {
     .name = "memory",
+    .clock = CLOCK_MONOTONIC,
+    .touch = mem_touch,
+    .walk_expiring = mem_walk_expiring,
+    .next_deadline = mem_next_deadline,
     .open = mem_open,
     .get = mem_get,
     .get_view = mem_get_view,

@@ -62,7 +62,7 @@ static int meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v)
  * {1, 1, 1}; the number of keys in *KEYS. An LMDB code (ENOMEM too). */
 static int migrate_records(MDB_txn *txn, MDB_dbi kv, uint64_t *keys)
 {
-    static const kv_meta first = { 1, 1, 1 };
+    static const kv_meta first = { 1, 1, 1, 0 };
     const size_t head = kv_lmdb_head_size(&first);
     MDB_cursor *cur;
     MDB_val k, v;
@@ -319,7 +319,7 @@ int kv_lmdb_get(MDB_txn *txn, MDB_dbi kv, const uint8_t *key, size_t klen,
 int kv_lmdb_put(MDB_txn *txn, MDB_dbi kv, const uint8_t *key, size_t klen,
                 const uint8_t *value, size_t vlen, uint64_t rev, kv_lmdb_old *old)
 {
-    kv_meta m = { rev, rev, 1 };
+    kv_meta m = { rev, rev, 1, 0 };
     MDB_val k = val(key, klen), v = { kv_lmdb_head_size(&m) + vlen, NULL };
     /* Reserved, then filled: the header and the value go into the page
      * without a scratch copy. NOOVERWRITE hands back the old record in the

@@ -230,6 +230,19 @@ static void svc_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReques
     closure(NULL, data);
 }
 
+#define TODO14(name, Req, Resp)                                                     \
+    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in, \
+                           Kvstore__V1__##Resp##_Closure closure, void *data)        \
+    {                                                                               \
+        (void)svc;                                                                  \
+        (void)in;                                                                   \
+        kv_call_fail(data, KV_UNIMPLEMENTED, "not yet");                            \
+        closure(NULL, data);                                                        \
+    }
+TODO14(touch, TouchRequest, TouchResponse)
+TODO14(watch, WatchRequest, WatchResponse)
+TODO14(cancel_watch, CancelWatchRequest, CancelWatchResponse)
+
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
                         ProtobufCClosure closure, void *data)
@@ -283,6 +296,9 @@ void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *pe
     x->service.range = svc_range;
     x->service.clear_range = svc_clear_range;
     x->service.txn = svc_txn;
+    x->service.touch = svc_touch;
+    x->service.watch = svc_watch;
+    x->service.cancel_watch = svc_cancel_watch;
     x->inputs = service_inputs();
     if (env->handlers) {
         x->service = *env->handlers;

@@ -728,7 +728,7 @@ static void ref_set(ref *r, const uint8_t *key, size_t klen, const uint8_t *v, s
         x = &r->e[at];
         memcpy(x->key, key, klen);
         x->klen = klen;
-        x->meta = (kv_meta){ rev, rev, 1 };
+        x->meta = (kv_meta){ rev, rev, 1, 0 };
     } else {
         x = &r->e[i];
         x->meta.mod_revision = rev;
@@ -1048,7 +1048,7 @@ static void model_put(model *md, int i, int gen, uint64_t rev)
 
     if (md->gen[i] < 0) {
         md->keys++;
-        md->meta[i] = (kv_meta){ rev, rev, 1 };
+        md->meta[i] = (kv_meta){ rev, rev, 1, 0 };
     } else {
         md->data_bytes -= kl + value_of(i, md->gen[i], val);
         md->meta[i].mod_revision = rev;

@@ -167,7 +167,7 @@ static void do_set(run *r, unsigned k, size_t vlen, uint8_t fill)
     if (mk->len < 0) {
         r->md.keys++;
         r->md.data_bytes += kl;
-        mk->meta = (kv_meta){ rev, rev, 1 };
+        mk->meta = (kv_meta){ rev, rev, 1, 0 };
     } else {
         r->md.data_bytes -= (size_t)mk->len;
         mk->meta.mod_revision = rev;

@@ -129,6 +129,9 @@ static void later_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthRequ
 LATER_UNUSED(range, RangeRequest, RangeResponse)
 LATER_UNUSED(clear_range, ClearRangeRequest, ClearRangeResponse)
 LATER_UNUSED(txn, TxnRequest, TxnResponse)
+LATER_UNUSED(touch, TouchRequest, TouchResponse)
+LATER_UNUSED(watch, WatchRequest, WatchResponse)
+LATER_UNUSED(cancel_watch, CancelWatchRequest, CancelWatchResponse)
 
 const Kvstore__V1__KV_Service later_handlers = KVSTORE__V1__KV__INIT(later_);
 

@@ -117,19 +117,6 @@ kv_status kv_op_check_clear(kv_op *op, const Kvstore__V1__ClearRequest *in)
     return check_clear(op, in);
 }
 
-kv_status kv_op_lookup(kv_op *op, const ProtobufCBinaryData *key, ProtobufCBinaryData *value,
-                       kv_meta *meta)
-{
-    kv_status st = kv_engine_get_view(op->engine, key->data, key->len, op->alloc, value, meta);
-
-    if (st == KV_OK && kv_op_due(op, meta->expires_ms)) {
-        *meta = (kv_meta){ 0 };
-        *value = (ProtobufCBinaryData){ 0, NULL };
-        return KV_NOT_FOUND;
-    }
-    return st;
-}
-
 /* A conditional write's test: KV_OK when KEY's mod_revision (0 when
  * absent) is WANT, else KV_FAILED_PRECONDITION saying what it is. */
 static kv_status check_mod_revision(kv_op *op, const ProtobufCBinaryData *key, uint64_t want)
@@ -223,33 +210,27 @@ static inline kv_status expire_first(kv_op *op, const ProtobufCBinaryData *key)
     return kv_expire_key(op, key);
 }
 
-/* The key a Set replaces, as the engine's SEEN callback hands it over:
- * its meta, and its value copied (WANT_VALUE) before the write moves it. */
-typedef struct seen_key {
+/* A Set that watchers and the history see: its PUT event is recorded
+ * when the engine hands over the key it replaces (SEEN), before the write
+ * moves its bytes, so the old value is copied once, into the event; a new
+ * key's event is recorded after the write. A Set that then fails fails
+ * its request, whose events are dropped (kv_watch_discard). */
+typedef struct set_event {
     kv_op *op;
-    int want_value;
+    const Kvstore__V1__SetRequest *in;
+    uint64_t rev, expires, ttl;
     int found;
-    kv_entry entry;
-} seen_key;
+} set_event;
 
 static int seen(void *ctx, const kv_entry *e)
 {
-    seen_key *k = ctx;
-    ProtobufCAllocator *a = k->op->alloc;
+    set_event *x = ctx;
+    kv_watch_hub *h = x->op->watch;
+    kv_meta now = { e->meta.create_revision, x->rev, e->meta.version + 1, x->expires };
 
-    k->found = 1;
-    k->entry = *e;
-    k->entry.value = NULL;
-    if (k->want_value && e->vlen) {
-        uint8_t *copy = a->alloc(a->allocator_data, e->vlen);
-        if (copy) {
-            memcpy(copy, e->value, e->vlen);
-            k->entry.value = copy;
-        } else {
-            k->entry.vlen = 0;  /* prev_kv then lacks its value: said nowhere,
-                                   but memory is out for this request */
-        }
-    }
+    x->found = 1;
+    kv_watch_put(h, x->rev, x->in->key.data, x->in->key.len, x->in->value.data,
+                 x->in->value.len, &now, x->ttl, kv_watch_wants_prev(h) ? e : NULL);
     return 0;
 }
 
@@ -285,16 +266,16 @@ kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__S
         if (st != KV_OK)
             return kv_op_engine_failed(op, st);
     } else {
-        seen_key was = { op, kv_watch_wants_prev(h), 0, { 0 } };
+        set_event x = { op, in, rev, expires, ttl, 0 };
         st = kv_engine_set_ttl(op->engine, in->key.data, in->key.len, in->value.data,
-                               in->value.len, rev, expires, seen, &was);
+                               in->value.len, rev, expires, seen, &x);
         if (st != KV_OK)
             return kv_op_engine_failed(op, st);
-        kv_meta now = was.found ? (kv_meta){ was.entry.meta.create_revision, rev,
-                                             was.entry.meta.version + 1, expires }
-                                : (kv_meta){ rev, rev, 1, expires };
-        kv_watch_put(h, rev, in->key.data, in->key.len, in->value.data, in->value.len, &now,
-                     ttl, was.found && was.want_value ? &was.entry : NULL);
+        if (!x.found) {
+            kv_meta now = { rev, rev, 1, expires };
+            kv_watch_put(h, rev, in->key.data, in->key.len, in->value.data, in->value.len,
+                         &now, ttl, NULL);
+        }
     }
     out->key = in->key;
     out->revision = rev;

@@ -83,15 +83,26 @@ static inline int kv_op_due(kv_op *op, uint64_t expires)
  * so that a live key with a TTL never reads as 0 (no TTL). */
 static inline uint64_t kv_op_ttl_left(kv_op *op, uint64_t expires)
 {
+    if (!expires)
+        return 0;
     uint64_t now = kv_op_now(op);
-
-    return !expires ? 0 : expires > now ? expires - now : 1;
+    return expires > now ? expires - now : 1;
 }
 
 /* A key as reads see it: get_view, with a key past its deadline
- * KV_NOT_FOUND (and *META zero). */
-kv_status kv_op_lookup(kv_op *op, const ProtobufCBinaryData *key, ProtobufCBinaryData *value,
-                       kv_meta *meta);
+ * KV_NOT_FOUND (and *META zero). Inline: every Get runs it. */
+static inline kv_status kv_op_lookup(kv_op *op, const ProtobufCBinaryData *key,
+                                     ProtobufCBinaryData *value, kv_meta *meta)
+{
+    kv_status st = kv_engine_get_view(op->engine, key->data, key->len, op->alloc, value, meta);
+
+    if (st == KV_OK && kv_op_due(op, meta->expires_ms)) {
+        *meta = (kv_meta){ 0 };
+        *value = (ProtobufCBinaryData){ 0, NULL };
+        return KV_NOT_FOUND;
+    }
+    return st;
+}
 
 /* The revision OP's writes make: the engine's revision plus one, fixed at
  * the first call, so that every write of one request (a Txn) shares it. */

@@ -40,7 +40,8 @@ static void fail_op(void *data, const kv_op *op, kv_status st)
             closure(NULL, data);                                                \
             return;                                                             \
         }                                                                       \
-        kv_watch_commit(op_.watch);                                             \
+        if (kv_watch_recording(op_.watch))                                      \
+            kv_watch_commit(op_.watch);                                         \
         closure(out, data);                                                     \
     } while (0)
 

@@ -15,9 +15,17 @@ typedef struct watch_event {
     kv_meta prev_meta;
     size_t klen, vlen, pvlen;
     uint8_t put, expired, has_prev;
-    struct watch_event *next;   /* in the pending list */
+    uint8_t pooled;             /* a block of the hub's pool (else malloc'd) */
+    struct watch_event *next;   /* in the pending list, or the pool's free list */
     uint8_t bytes[];            /* key, value, previous value */
 } watch_event;
+
+/* Events of small keys and values take a block of this size from the
+ * hub's pool: every write records one while a history is kept, and
+ * malloc and free cost a Set some 120 instructions (callgrind) where the
+ * pool's free list costs a few. */
+#define POOL_BLOCK 256u
+#define POOL_CHUNK 64u
 
 #define EV_KEY(e) ((e)->bytes)
 #define EV_VALUE(e) ((e)->bytes + (e)->klen)
@@ -73,6 +81,8 @@ typedef struct prefix_len {
 } prefix_len;
 
 struct kv_watch_hub {
+    kv_watch_state state;       /* must be first (watch.h) */
+    int started;                /* a Watch came: the history is kept */
     kv_watch_config cfg;
     kv_engine *engine;
     /* the history, oldest first: ring[(head + i) % cap] for i < n */
@@ -92,6 +102,9 @@ struct kv_watch_hub {
     kv_watcher *catching;       /* watchers catching up from the history */
     kv_watcher *all;            /* every watcher */
     kv_watcher *touched;        /* during a commit: watchers with events */
+    watch_event *pool;          /* free blocks of POOL_BLOCK bytes */
+    void **chunks;              /* the pool's memory, POOL_CHUNK blocks each */
+    size_t nchunks;
     unsigned pump_round;
     uint64_t next_id;
     uint64_t watchers;
@@ -241,45 +254,84 @@ static int range_has(const kv_watcher *w, const uint8_t *key, size_t klen)
 
 /* ---- events ------------------------------------------------------------ */
 
+static void event_free(kv_watch_hub *h, watch_event *e)
+{
+    if (!e->pooled) {
+        free(e);
+        return;
+    }
+    e->next = h->pool;
+    h->pool = e;
+}
+
+/* An event of SIZE bytes: from the pool when it fits a block. */
+static watch_event *event_alloc(kv_watch_hub *h, size_t size)
+{
+    if (size > POOL_BLOCK) {
+        watch_event *e = malloc(size);
+        if (e)
+            e->pooled = 0;
+        return e;
+    }
+    if (!h->pool) {
+        void **chunks = realloc(h->chunks, (h->nchunks + 1) * sizeof *chunks);
+        if (!chunks)
+            return NULL;
+        h->chunks = chunks;
+        uint8_t *c = malloc((size_t)POOL_BLOCK * POOL_CHUNK);
+        if (!c)
+            return NULL;
+        h->chunks[h->nchunks++] = c;
+        for (size_t i = 0; i < POOL_CHUNK; i++) {
+            watch_event *e = (watch_event *)(void *)(c + i * POOL_BLOCK);
+            e->next = h->pool;
+            h->pool = e;
+        }
+    }
+    watch_event *e = h->pool;
+    h->pool = e->next;
+    e->pooled = 1;
+    return e;
+}
+
 static void pending_free(kv_watch_hub *h)
 {
     for (watch_event *e = h->pending, *next; e; e = next) {
         next = e->next;
-        free(e);
+        event_free(h, e);
     }
     h->pending = NULL;
     h->pending_tail = &h->pending;
     h->pending_failed = 0;
 }
 
-int kv_watch_recording(const kv_watch_hub *h)
+/* Keeps h->state true to the watchers and the history. */
+static void state_update(kv_watch_hub *h)
 {
-    return h && (h->cfg.history_events || h->watchers);
-}
+    int history = h->started && h->cap;
 
-int kv_watch_wants_prev(const kv_watch_hub *h)
-{
-    return h && (h->cfg.history_events || h->wants_prev);
+    h->state.recording = history || h->watchers;
+    h->state.wants_prev = history || h->wants_prev;
 }
 
 static watch_event *event_new(kv_watch_hub *h, uint64_t rev, const uint8_t *key, size_t klen,
                               size_t vlen, const kv_entry *prev)
 {
     size_t pvlen = prev && prev->value ? prev->vlen : 0;
-    watch_event *e = malloc(sizeof *e + klen + vlen + pvlen);
+    watch_event *e = event_alloc(h, sizeof *e + klen + vlen + pvlen);
 
     if (!e) {
         h->pending_failed = 1;
         return NULL;
     }
-    memset(e, 0, sizeof *e);
     e->rev = rev;
     e->klen = klen;
     e->vlen = vlen;
     e->pvlen = pvlen;
+    e->put = e->expired = 0;
     memcpy(EV_KEY(e), key, klen);
+    e->has_prev = prev != NULL;
     if (prev) {
-        e->has_prev = 1;
         e->prev_meta = prev->meta;
         if (pvlen)
             memcpy(EV_PREV(e), prev->value, pvlen);
@@ -458,7 +510,7 @@ static void drop_oldest(kv_watch_hub *h)
     if (e->rev > h->compacted)
         h->compacted = e->rev;
     h->bytes -= EV_SIZE(e);
-    free(e);
+    event_free(h, e);
     h->head = (h->head + 1) % h->cap;
     h->n--;
 }
@@ -470,7 +522,7 @@ static void history_add(kv_watch_hub *h, watch_event *e)
     if (!h->cap) {
         if (e->rev > h->compacted)
             h->compacted = e->rev;
-        free(e);
+        event_free(h, e);
         return;
     }
     size_t size = EV_SIZE(e);
@@ -479,7 +531,7 @@ static void history_add(kv_watch_hub *h, watch_event *e)
     if (size > h->cfg.history_bytes) {     /* too large to keep at all */
         if (e->rev > h->compacted)
             h->compacted = e->rev;
-        free(e);
+        event_free(h, e);
         return;
     }
     h->ring[(h->head + h->n) % h->cap] = e;
@@ -640,6 +692,7 @@ static void watcher_free(kv_watcher *w, const char *reason, uint64_t compact_rev
     w->conn->n--;
     h->watchers--;
     h->wants_prev -= w->prev_kv;
+    state_update(h);
     w->call->on_close = NULL;
     kv_call_end(w->call);
     free(w->batch);
@@ -717,10 +770,12 @@ kv_status kv_watch_open(kv_watch_hub *h, kv_watch_conn *conn, kv_call *call,
     w->call = call;
     w->prev_kv = req->prev_kv;
     w->min_rev = req->start_revision ? req->start_revision : revision + 1;
-    /* From the past: the history holds what came after `compacted`; with
-     * no history, nothing before now is kept. */
-    if (!h->cap && h->compacted < revision)
+    /* From the past: the history holds what came after `compacted`. It
+     * starts with the first Watch; with no history, nothing before now is
+     * kept. */
+    if ((!h->started || !h->cap) && h->compacted < revision)
         h->compacted = revision;
+    h->started = 1;
     int compacted = req->start_revision && req->start_revision <= revision &&
                     req->start_revision <= h->compacted;
     if (req->start_revision && req->start_revision <= revision && !compacted)
@@ -744,6 +799,7 @@ kv_status kv_watch_open(kv_watch_hub *h, kv_watch_conn *conn, kv_call *call,
     conn->n++;
     h->watchers++;
     h->wants_prev += w->prev_kv;
+    state_update(h);
     if (w->next_rev) {
         w->catch_next = h->catching;
         if (h->catching)
@@ -902,6 +958,9 @@ void kv_watch_hub_free(kv_watch_hub *h)
     }
     free(h->buckets);
     free(h->lens);
+    for (size_t i = 0; i < h->nchunks; i++)
+        free(h->chunks[i]);
+    free(h->chunks);
     kv_arena_free(&h->scratch);
     free(h);
 }

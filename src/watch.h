@@ -67,13 +67,28 @@ kv_watch_hub *kv_watch_hub_new(const kv_watch_config *cfg, kv_engine *engine);
 /* Frees the hub. Connections must have ended their watches first. */
 void kv_watch_hub_free(kv_watch_hub *h);
 
-/* Whether writes must be recorded now: a history is kept or someone
- * watches. When not, the writers skip kv_watch_put/delete altogether. */
-int kv_watch_recording(const kv_watch_hub *h);
+/* What the writers ask of the hub before every write, inline: the
+ * first member of the hub (watch.c keeps it current). */
+typedef struct kv_watch_state {
+    int recording;      /* writes must be recorded: someone watches, or a
+                           history is kept (from the first Watch on) */
+    int wants_prev;     /* events must carry the key as it was (PREV):
+                           the history is kept, or a watcher asked prev_kv */
+} kv_watch_state;
 
-/* Whether a watcher wants prev_kv or the history is kept: the writers
- * then hand the key as it was (PREV) with each event. */
-int kv_watch_wants_prev(const kv_watch_hub *h);
+/* Whether writes must be recorded now. When not, the writers skip
+ * kv_watch_put/delete altogether. A server that nobody has watched since
+ * it started keeps no history: a Set costs what it did before watches. */
+static inline int kv_watch_recording(const kv_watch_hub *h)
+{
+    return h && ((const kv_watch_state *)(const void *)h)->recording;
+}
+
+/* Whether the writers must hand the key as it was with each event. */
+static inline int kv_watch_wants_prev(const kv_watch_hub *h)
+{
+    return h && ((const kv_watch_state *)(const void *)h)->wants_prev;
+}
 
 /* Records, for the request running, that KEY was set at REV to VALUE
  * with META (its revisions and version after the write) and a TTL of

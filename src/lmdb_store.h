@@ -46,8 +46,9 @@
  * create_revision of 0, the deadline as the mod_revision) and would not
  * keep the index in step with the keys; the new mark makes it refuse the
  * store instead. A format-2 record is a format-3 record with no
- * deadline, so opening a format-2 store only adds the empty index and the
- * mark; opening a format-1 store (kvstored before revisions: bare values,
+ * deadline (kvstored never wrote one at revision 0: the service's
+ * revisions start at 1, a migration's are 1), so opening a format-2 store
+ * only adds the empty index and the mark; opening a format-1 store (kvstored before revisions: bare values,
  * no revision in "meta") rewrites every record (kv_lmdb_store_open). */
 #ifndef KV_LMDB_STORE_H
 #define KV_LMDB_STORE_H

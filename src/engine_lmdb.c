@@ -20,12 +20,13 @@
  * the expiry above. A key's deadline is in its record (a read needs no
  * second lookup) and in "deadlines", sorted by deadline, so the keys due
  * and the next deadline are a cursor walk from its start rather than a
- * walk of every key. Every write keeps the two in step in the same transaction
- * (lmdb_store.c): a Set moves or removes the entry, a Touch rewrites the
- * record and moves it, a Clear or a range deletion removes it; batches
- * and replays need nothing of their own, since the index is in the same
- * (child) transaction and the oplog keeps each Set's and Touch's
- * deadline. keys_with_ttl is the index's entry count, O(1) (mdb_stat).
+ * walk of every key. Every write keeps the two in step in the same
+ * transaction (lmdb_store.c): a Set moves or removes the entry, a Touch
+ * rewrites the record and moves it, a Clear or a range deletion removes
+ * it; batches and replays need nothing of their own, since the index is
+ * in the same (child) transaction and the oplog keeps each Set's and
+ * Touch's deadline. keys_with_ttl is the index's entry count, O(1)
+ * (mdb_stat).
  *
  * Writes, group commit: the first write of a loop turn opens one write
  * transaction that every later write of the turn joins, whichever
@@ -396,11 +397,13 @@ static int del_range(lmdb_engine *l, const kv_range *r, uint64_t rev, kv_entry_f
                      void *ctx, uint64_t *n)
 {
     kv_lmdb_deleted d = { 0 };
-    MDB_stat ms;
     uint64_t index_pages = 0;
+    MDB_stat ms;
+    int rc;
+
     if (mdb_stat(write_txn(l), l->db.deadlines, &ms) == 0)
         index_pages = ms.ms_branch_pages + ms.ms_leaf_pages;
-    int rc = kv_lmdb_delete_range(write_txn(l), &l->db, r, fn, ctx, &d);
+    rc = kv_lmdb_delete_range(write_txn(l), &l->db, r, fn, ctx, &d);
 
     if (rc != 0 || d.deadlines)
         index_changed(l);

@@ -141,7 +141,7 @@ void kvctl_watch_run(kv_client *c, const kvctl_cmd *cmd, const kvctl_out *o, int
         sigaction(SIGINT, &old, NULL);
         return;
     }
-    r->status = KV_OK;
+    /* Its first frames may have come with the answer, its end too. */
     while (!w->ended && !interrupted && !w->write_failed) {
         st = kv_client_poll(c, POLL_MS);
         if (st != KV_OK && st != KV_DEADLINE_EXCEEDED && st != KV_CANCELLED && !w->ended) {

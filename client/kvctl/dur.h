@@ -6,9 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads TEXT[0..LEN) as a duration into *MS: a decimal number (digits,
- * then optionally '.' and more digits) and a unit, ms, s, m or h; a bare
- * number is seconds. A fraction of a millisecond is rounded up
+/* Reads TEXT[0..LEN) as a duration into *MS: a decimal number (30, 1.5,
+ * .5) and a unit, ms, s, m or h; a bare number is seconds. A fraction of a millisecond is rounded up
  * ("0.5ms" is 1). Returns 0, or -1 for anything else (a sign, blanks, an
  * unknown unit, more than UINT64_MAX milliseconds). */
 int kvctl_dur_parse(const uint8_t *text, size_t len, uint64_t *ms);

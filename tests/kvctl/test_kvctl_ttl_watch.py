@@ -117,8 +117,11 @@ class TestTtl(TtlTest):
         self.assertEqual(self.ttl_ms("k"), 0)
 
     def test_durations(self):
-        for text, low, high in (("500ms", 1, 500), ("1.5m", 60000, 90000), ("2h", 7000000, 7200000),
-                                ("100", 90000, 100000), ("0.25s", 1, 250)):
+        # Long enough that a slow machine never sees one expire; the lower
+        # bounds leave it ten seconds.
+        for text, low, high in (("95000ms", 85000, 95000), ("1.5m", 80000, 90000),
+                                ("2h", 7190000, 7200000), ("100", 90000, 100000),
+                                ("80.25s", 70000, 80250)):
             self.ok("set", "k", "v", "--ttl", text)
             self.assertTrue(low < self.ttl_ms("k") <= high, text)
         for bad in ("5x", "-1s", "", "s", "1.s", " 1s", "1e3", "3 s", "99999999999999999999"):

@@ -69,6 +69,25 @@ int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
     return 0;
 }
 
+/* The stream flag (RpcResponse.stream = 5, true) goes after the payload,
+ * in field order: the head is the answer's, two bytes longer. */
+int kv_dispatch_stream(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
+{
+    size_t plen = protobuf_c_message_get_packed_size(msg);
+    size_t n = kv_envelope_response_size(id, KV_OK, 0, plen) + 2;
+
+    if (n > UINT32_MAX || kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
+        return -1;
+    uint8_t *p = kv_buf_tail(out);
+    p += kv_frame_put_prefix(p, (uint32_t)n);
+    p += kv_envelope_put_response_head(p, id, KV_OK, NULL, 0, plen);
+    p += protobuf_c_message_pack(msg, p);
+    *p++ = (5 << 3) | KV_WT_VARINT;
+    *p++ = 1;
+    kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
+    return 0;
+}
+
 int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message)
 {
     size_t mlen = message ? strlen(message) : 0;

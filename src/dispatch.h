@@ -37,6 +37,11 @@ void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
  * memory is out or the answer exceeds a frame (OUT is then unchanged). */
 int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
 
+/* Appends a stream frame {ID, OK, MSG, stream = true} to OUT (packed by
+ * protobuf-c: stream payloads are not on the hot path). Returns as
+ * kv_dispatch_answer(). */
+int kv_dispatch_stream(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
+
 /* Appends an RpcResponse frame {ID, CODE, MESSAGE} with no payload to OUT.
  * MESSAGE may be NULL. Returns 0 or -1 (out of memory, OUT unchanged). */
 int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message);

@@ -85,6 +85,7 @@
 #include "log.h"
 #include "mem_index.h"
 #include "mem_item.h"
+#include "mem_ttl.h"
 
 #define MIN_CAPACITY 1024
 
@@ -154,6 +155,7 @@ typedef struct mem_engine {
     uint64_t item_bytes;    /* sum of mem_item_size() of the items */
     uint64_t revision;      /* the store's (engine.h) */
     mem_index index;        /* every item, in key order */
+    mem_ttl ttl;            /* every item with a deadline, earliest first */
     mem_batch batch;
     time_t oom_logged_at;   /* monotonic seconds; 0: never logged */
 } mem_engine;
@@ -418,6 +420,21 @@ static kv_status mem_open(const char *dir, const kv_engine_options *opts,
     return KV_OK;
 }
 
+/* Calls FN with IT (its value only WITH_VALUES). Returns FN's answer. */
+static int visit(const mem_item *it, int with_values, kv_entry_fn fn, void *ctx)
+{
+    mem_item_view v;
+    kv_entry entry;
+
+    mem_item_open(it, &v);
+    entry.key = v.key;
+    entry.klen = v.klen;
+    entry.value = with_values && v.vlen ? v.value : NULL;
+    entry.vlen = v.vlen;
+    entry.meta = v.meta;
+    return fn(ctx, &entry);
+}
+
 /* A missing key's answer: NOT_FOUND, its revisions all zero (engine.h). */
 static kv_status not_found(kv_meta *meta)
 {
@@ -471,19 +488,21 @@ static kv_status mem_get_view(kv_engine *e, const uint8_t *key, size_t klen,
 static __attribute__((noinline)) kv_status overwrite(mem_engine *m, mem_slot *s,
                                                      const uint8_t *key, size_t klen,
                                                      const uint8_t *value, size_t vlen,
-                                                     uint64_t rev)
+                                                     uint64_t rev, uint64_t expires)
 {
     mem_item *old = s->item;
     uint8_t *tail = mem_item_tail(old, klen);
     mem_item_view was;
     mem_item_open_tail(tail, &was);
     size_t old_size = (size_t)(was.value + was.vlen - (const uint8_t *)old);
-    kv_meta meta = { was.meta.create_revision, rev, was.meta.version + 1, 0 };
+    kv_meta meta = { was.meta.create_revision, rev, was.meta.version + 1, expires };
     uint8_t head[MEM_ITEM_HEAD_MAX];
     size_t headlen = mem_item_head(head, vlen, &meta);
     size_t size = (size_t)(tail - (uint8_t *)old) + headlen + vlen;
 
-    if (!m->batch.open
+    /* In place only between items without deadlines: an item in the
+     * deadline heap is replaced whole, and the heap told (mem_ttl.h). */
+    if (!m->batch.open && !expires && !was.meta.expires_ms
         && (size <= old_size ? size * 2 >= old_size : size <= malloc_usable_size(old))) {
         mem_item_put_tail(tail, head, headlen, value, vlen);
         m->data_bytes = m->data_bytes + vlen - was.vlen;
@@ -491,13 +510,17 @@ static __attribute__((noinline)) kv_status overwrite(mem_engine *m, mem_slot *s,
         m->revision = rev;
         return KV_OK;
     }
-    if (undo_reserve(m, 1) < 0)
+    if (undo_reserve(m, 1) < 0 || (expires && mem_ttl_reserve(&m->ttl, 1) < 0))
         return out_of_memory(m, "Set");
     mem_item *it = malloc(size);
     if (!it)
         return out_of_memory(m, "Set");
     mem_item_put(it, key, klen, head, headlen, value, vlen);
     mem_index_replace(&m->index, old, it);
+    if (was.meta.expires_ms)
+        mem_ttl_remove(&m->ttl, old);
+    if (expires)
+        mem_ttl_add(&m->ttl, it);
     s->item = it;
     m->data_bytes = m->data_bytes + vlen - was.vlen;
     m->item_bytes = m->item_bytes + size - old_size;
@@ -508,9 +531,10 @@ static __attribute__((noinline)) kv_status overwrite(mem_engine *m, mem_slot *s,
 /* Set of KEY, absent: slot S of cur is where it goes (see mem_set). */
 static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
                                                   const uint8_t *key, size_t klen, uint64_t h,
-                                                  const uint8_t *value, size_t vlen, uint64_t rev)
+                                                  const uint8_t *value, size_t vlen, uint64_t rev,
+                                                  uint64_t expires)
 {
-    if (undo_reserve(m, 1) < 0)
+    if (undo_reserve(m, 1) < 0 || (expires && mem_ttl_reserve(&m->ttl, 1) < 0))
         return out_of_memory(m, "Set");
     /* During a resize cur cannot pass 3/4 (see RESIZE_STEP): no check. */
     if (!m->old.slots && (m->count + 1) * 4 > capacity(&m->cur) * 3) {
@@ -518,7 +542,7 @@ static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
             return out_of_memory(m, "Set");
         s = find(&m->cur, key, klen, h);
     }
-    kv_meta meta = { rev, rev, 1, 0 };
+    kv_meta meta = { rev, rev, 1, expires };
     uint8_t head[MEM_ITEM_HEAD_MAX];
     size_t headlen = mem_item_head(head, vlen, &meta);
     size_t size = mem_item_size(klen, vlen, headlen);
@@ -530,6 +554,8 @@ static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
         free(it);
         return out_of_memory(m, "Set");
     }
+    if (expires)
+        mem_ttl_add(&m->ttl, it);
     s->hash = h;
     s->item = it;
     m->count++;
@@ -545,18 +571,20 @@ static kv_status mem_set(kv_engine *e, const uint8_t *key, size_t klen,
                          const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
                          kv_entry_fn seen, void *ctx)
 {
-    (void)expires; (void)seen; (void)ctx;
     mem_engine *m = (mem_engine *)e;
     uint64_t h = hash_key(key, klen);
     mem_slot *s = lookup(m, key, klen, h, NULL);
 
     if (!s->item)
-        return insert(m, s, key, klen, h, value, vlen, rev);
-    if (!m->batch.open && mem_item_rewrite(mem_item_tail(s->item, klen), value, vlen, rev)) {
+        return insert(m, s, key, klen, h, value, vlen, rev, expires);
+    if (seen)
+        (void)visit(s->item, 1, seen, ctx);
+    if (!m->batch.open && !expires
+        && mem_item_rewrite(mem_item_tail(s->item, klen), value, vlen, rev)) {
         m->revision = rev;
         return KV_OK;
     }
-    return overwrite(m, s, key, klen, value, vlen, rev);
+    return overwrite(m, s, key, klen, value, vlen, rev, expires);
 }
 
 /* Takes IT, whose key is KEY and whose slot is S of table IN, out of the
@@ -567,6 +595,8 @@ static void remove_item(mem_engine *m, mem_table *in, mem_slot *s, const mem_ite
     mem_item_view v;
 
     mem_item_open_tail(mem_item_tail((mem_item *)(uintptr_t)it, klen), &v);
+    if (v.meta.expires_ms)
+        mem_ttl_remove(&m->ttl, (mem_item *)(uintptr_t)it);
     table_remove(m, in, s);
     mem_index_remove(&m->index, key, klen);
     m->data_bytes -= klen + v.vlen;
@@ -577,20 +607,19 @@ static kv_status mem_unset(kv_engine *e, const uint8_t *key, size_t klen,
                            ProtobufCAllocator *alloc, ProtobufCBinaryData *old,
                            kv_meta *old_meta, uint64_t rev)
 {
-    (void)old_meta;
     mem_engine *m = (mem_engine *)e;
     mem_table *in;
     mem_slot *s = lookup(m, key, klen, hash_key(key, klen), &in);
     mem_item *it = s->item;
+    mem_item_view v;
 
     if (!it)
-        return KV_NOT_FOUND;
-    if (old) {
-        mem_item_view v;
-        mem_item_open_tail(mem_item_tail(it, klen), &v);
-        if (kv_engine_copy_out(alloc, v.value, v.vlen, old) != KV_OK)
-            return out_of_memory(m, "Clear");   /* nothing removed */
-    }
+        return not_found(old_meta);
+    mem_item_open_tail(mem_item_tail(it, klen), &v);
+    if (old && kv_engine_copy_out(alloc, v.value, v.vlen, old) != KV_OK)
+        return out_of_memory(m, "Clear");   /* nothing removed */
+    if (old_meta)
+        *old_meta = v.meta;
     if (undo_reserve(m, 1) < 0)
         return out_of_memory(m, "Clear");
     remove_item(m, in, s, it, key, klen);
@@ -619,7 +648,6 @@ static kv_status mem_count(kv_engine *e, const kv_range *r, uint64_t *n)
 static kv_status mem_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
                                  uint64_t *deleted, kv_entry_fn fn, void *ctx)
 {
-    (void)fn; (void)ctx;
     mem_engine *m = (mem_engine *)e;
     uint64_t n;
 
@@ -640,6 +668,8 @@ static kv_status mem_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
         const uint8_t *key = mem_item_key(it, &klen);
         mem_table *in;
         mem_slot *s = lookup(m, key, klen, hash_key(key, klen), &in);
+        if (fn)
+            (void)visit(it, 1, fn, ctx);
         remove_item(m, in, s, it, key, klen);
         wrote(m, it, NULL, rev);
     }
@@ -651,21 +681,6 @@ static kv_status mem_unset_range(kv_engine *e, const kv_range *r, uint64_t rev,
 static uint64_t mem_revision(kv_engine *e)
 {
     return ((mem_engine *)e)->revision;
-}
-
-/* Calls FN with IT (its value only WITH_VALUES). Returns FN's answer. */
-static int visit(const mem_item *it, int with_values, kv_entry_fn fn, void *ctx)
-{
-    mem_item_view v;
-    kv_entry entry;
-
-    mem_item_open(it, &v);
-    entry.key = v.key;
-    entry.klen = v.klen;
-    entry.value = with_values && v.vlen ? v.value : NULL;
-    entry.vlen = v.vlen;
-    entry.meta = v.meta;
-    return fn(ctx, &entry);
 }
 
 static kv_status mem_walk(kv_engine *e, const kv_range *r, int reverse, int with_values,
@@ -708,6 +723,14 @@ static kv_status mem_batch_begin(kv_engine *e)
     return KV_OK;
 }
 
+static int has_deadline(mem_item *it)
+{
+    size_t klen;
+
+    (void)mem_item_key(it, &klen);
+    return mem_item_heap_slot(it, klen) != NULL;
+}
+
 /* Undoes write U of the open batch, the last not yet undone: nothing
  * allocates. A key it removed goes back into the table (which cannot be
  * fuller than before the removal: no shrink starts inside a batch) and
@@ -720,6 +743,12 @@ static void undo_write(mem_engine *m, const mem_undo *u)
     mem_table *in;
     mem_slot *s = lookup(m, key, klen, h, &in);
 
+    /* The heap has the room: undone in reverse, it never holds more
+     * entries than it did at some point of the batch. */
+    if (u->now && has_deadline(u->now))
+        mem_ttl_remove(&m->ttl, u->now);
+    if (u->was && has_deadline(u->was))
+        mem_ttl_add(&m->ttl, u->was);
     if (u->was && u->now) {
         s->item = u->was;
         mem_index_replace(&m->index, u->now, u->was);
@@ -783,7 +812,8 @@ static void mem_stats(kv_engine *e, kv_engine_stats *st)
     st->keys = m->count;
     st->data_bytes = m->data_bytes;
     st->memory_bytes = m->item_bytes + capacity(&m->cur) * sizeof(mem_slot) + m->index.bytes
-                       + m->batch.cap * sizeof(mem_undo);
+                       + m->batch.cap * sizeof(mem_undo) + m->ttl.cap * sizeof(mem_ttl_entry);
+    st->keys_with_ttl = m->ttl.n;
     if (m->old.slots)
         st->memory_bytes += m->old_held * sizeof(mem_slot);
 }
@@ -803,28 +833,72 @@ static kv_status mem_close(kv_engine *e)
         table_free(&m->old);
     }
     mem_index_free(&m->index);
+    mem_ttl_free(&m->ttl);
     free(m->batch.log);
     free(m);
     return KV_OK;
 }
 
+/* A new deadline is a new item (the deadline's bytes sit before the
+ * revisions), put where the old one was in the table, the index and the
+ * heap. Never inside a batch (engine.h), so the old one is freed. */
 static kv_status mem_touch(kv_engine *e, const uint8_t *key, size_t klen, uint64_t expires)
 {
-    (void)e; (void)key; (void)klen; (void)expires;
-    return KV_UNIMPLEMENTED;
+    mem_engine *m = (mem_engine *)e;
+    mem_slot *s = lookup(m, key, klen, hash_key(key, klen), NULL);
+    mem_item *old = s->item;
+    mem_item_view v;
+
+    if (!old)
+        return KV_NOT_FOUND;
+    mem_item_open(old, &v);
+    if (v.meta.expires_ms == expires)
+        return KV_OK;
+    kv_meta meta = v.meta;
+    meta.expires_ms = expires;
+    uint8_t head[MEM_ITEM_HEAD_MAX];
+    size_t headlen = mem_item_head(head, v.vlen, &meta);
+    size_t size = mem_item_size(klen, v.vlen, headlen);
+    mem_item *it = expires && mem_ttl_reserve(&m->ttl, 1) < 0 ? NULL : malloc(size);
+    if (!it)
+        return out_of_memory(m, "Touch");
+    mem_item_put(it, key, klen, head, headlen, v.value, v.vlen);
+    mem_index_replace(&m->index, old, it);
+    if (v.meta.expires_ms)
+        mem_ttl_remove(&m->ttl, old);
+    if (expires)
+        mem_ttl_add(&m->ttl, it);
+    s->item = it;
+    m->item_bytes = m->item_bytes + size - v.size;
+    free(old);
+    return KV_OK;
+}
+
+typedef struct expiring_walk {
+    int with_values;
+    kv_entry_fn fn;
+    void *ctx;
+} expiring_walk;
+
+static int expiring_visit(void *ctx, const mem_item *it)
+{
+    expiring_walk *w = ctx;
+
+    return visit(it, w->with_values, w->fn, w->ctx);
 }
 
 static kv_status mem_walk_expiring(kv_engine *e, uint64_t now, int with_values,
                                    kv_entry_fn fn, void *ctx)
 {
-    (void)e; (void)now; (void)with_values; (void)fn; (void)ctx;
+    expiring_walk w = { with_values, fn, ctx };
+
+    (void)mem_ttl_walk(&((mem_engine *)e)->ttl, now, expiring_visit, &w);
     return KV_OK;
 }
 
 static uint64_t mem_next_deadline(kv_engine *e)
 {
-    (void)e;
-    return 0;
+    return mem_ttl_next(&((mem_engine *)e)->ttl);
 }
 
 const kv_engine_ops kv_engine_memory = {

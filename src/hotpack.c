@@ -55,7 +55,7 @@ static size_t get_bound(const ProtobufCMessage *msg)
 {
     const Kvstore__V1__GetResponse *g = (const Kvstore__V1__GetResponse *)(const void *)msg;
 
-    return NUMBER_MAX + g->value.len + 4 * NUMBER_MAX + 2;
+    return NUMBER_MAX + g->value.len + 5 * NUMBER_MAX + 2;
 }
 
 static size_t get_size(const ProtobufCMessage *msg)
@@ -63,7 +63,8 @@ static size_t get_size(const ProtobufCMessage *msg)
     const Kvstore__V1__GetResponse *g = (const Kvstore__V1__GetResponse *)(const void *)msg;
 
     return bytes_size(&g->value) + u64_size(g->create_revision) + u64_size(g->mod_revision) +
-           u64_size(g->version) + u64_size(g->revision) + (g->found ? 2 : 0);
+           u64_size(g->version) + u64_size(g->revision) + (g->found ? 2 : 0) +
+           u64_size(g->ttl_ms);
 }
 
 static size_t get_pack(const ProtobufCMessage *msg, uint8_t *out)
@@ -79,6 +80,7 @@ static size_t get_pack(const ProtobufCMessage *msg, uint8_t *out)
         *p++ = KEY(6, KV_WT_VARINT);
         *p++ = 1;
     }
+    p = put_u64(p, KEY(7, KV_WT_VARINT), g->ttl_ms);
     return (size_t)(p - out);
 }
 

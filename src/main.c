@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include "endpoint.h"
+#include "expire.h"
 #include "listen.h"
 #include "engine.h"
 #include "log.h"
@@ -87,9 +88,19 @@ static void usage(FILE *f)
 "      --idle-timeout SECONDS  close connections that make no progress (no\n"
 "                              whole request, no answer read) for this long:\n"
 "                              0 = never, else 0.01 to 31536000 (a year);\n"
-"                              default %.0f\n",
+"                              default %.0f; a connection with an open watch\n"
+"                              is never idle\n"
+"\n"
+"Watch and expiry:\n"
+"      --watch-history N       events of recent writes kept for watches that\n"
+"                              start at a past revision (default %u, at most\n"
+"                              64M of them by size; 0 = none, 0 to 10000000);\n"
+"                              older: the watch is canceled as compacted.\n"
+"                              Keys with a TTL are removed in the background,\n"
+"                              at most %u a loop turn, and hidden from reads\n"
+"                              once expired\n",
             kv_engine_names(), DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
-            KV_DEFAULT_IDLE_TIMEOUT);
+            KV_DEFAULT_IDLE_TIMEOUT, KV_WATCH_DEFAULT_HISTORY, KV_EXPIRE_BATCH);
     /* Two calls: ISO C guarantees string literals of 4095 bytes only. */
     fprintf(f,
 "\n"
@@ -216,7 +227,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
            OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_MAX_OUTPUT, OPT_IDLE, OPT_AUTH, OPT_SYNC,
-           OPT_SYNC_INTERVAL, OPT_MAP_SIZE, OPT_LOG_LEVEL, OPT_LOG_FORMAT };
+           OPT_SYNC_INTERVAL, OPT_MAP_SIZE, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_WATCH_HISTORY };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "engine", required_argument, NULL, 'e' },
@@ -235,6 +246,7 @@ int main(int argc, char **argv)
         { "lmdb-map-size", required_argument, NULL, OPT_MAP_SIZE },
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+        { "watch-history", required_argument, NULL, OPT_WATCH_HISTORY },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -247,6 +259,7 @@ int main(int argc, char **argv)
         .input_budget = KV_DEFAULT_INPUT_BUDGET,
         .output_budget = KV_DEFAULT_OUTPUT_BUDGET,
         .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0 },
+        .watch_history = KV_WATCH_DEFAULT_HISTORY,
     };
     kv_engine_options eopts = { .sync = KV_SYNC_ALWAYS,
                                 .sync_interval_ms = DEFAULT_SYNC_INTERVAL_MS };
@@ -285,6 +298,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_MEMORY:
             cfg.limits.max_memory_bytes = size_flag("max-memory-bytes", optarg, 0, UINT64_MAX);
+            break;
+        case OPT_WATCH_HISTORY:
+            cfg.watch_history = size_flag("watch-history", optarg, 0, 10000000);
             break;
         case OPT_MAX_CLIENTS:
             cfg.max_clients = size_flag("max-clients", optarg, 1, 1000000);

@@ -3,11 +3,19 @@
  * encoding). Owns the layout only; the hash table and the ordered index
  * (engine_memory.c, mem_index.c) hold pointers to items and read and write
  * them through these functions. Two forms, told apart by the low bit of
- * the value's length:
+ * the value's length word (vlen*4 + T*2 + once):
  *
- *   written once:   [klen][key][vlen*2+1][mod_revision][value]
+ *   written once:   [klen][key][vlen*4+T*2+1][ttl][mod_revision][value]
  *                   (create_revision is mod_revision, version 1)
- *   written again:  [klen][key][vlen*2][version][mod_revision][create_revision][value]
+ *   written again:  [klen][key][vlen*4+T*2][ttl][version][mod_revision][create_revision][value]
+ *
+ * where [ttl] is there only when T is 1, for a key with a deadline: the
+ * deadline as a varint, then 4 bytes (host order) holding the item's
+ * place in the engine's deadline heap (mem_ttl.h), which the heap updates
+ * as it reorders, so that a key's deadline is found and removed in
+ * O(log n) without a lookup table of its own. A key without a deadline
+ * pays nothing but the second flag bit (a value of 32..63 bytes takes a
+ * 2-byte length word, still inside the chunk below).
  *
  * Why: a 16-byte key with a 32-byte value, loaded once, takes 1 + 16 + 1 +
  * 3 + 32 = 53 bytes while the store's revision is under 2^21 (and at most
@@ -44,7 +52,11 @@ typedef struct mem_item_view {
 } mem_item_view;
 
 /* The most bytes between the key and the value. */
-#define MEM_ITEM_HEAD_MAX (4 * KV_VARINT_MAX)
+#define MEM_ITEM_HEAD_MAX (5 * KV_VARINT_MAX + 4)
+
+/* The bits of the value's length word. */
+#define MEM_ITEM_ONCE 1u
+#define MEM_ITEM_TTL 2u
 
 /* Reads the varint at *P and moves *P past it. Not kv_varint_get(): an
  * item's varints are this engine's own, complete by construction, so the
@@ -94,12 +106,19 @@ static inline size_t mem_item_head(uint8_t head[MEM_ITEM_HEAD_MAX], size_t vlen,
                                    const kv_meta *meta)
 {
     uint8_t *p;
+    int once = meta->version == 1 && meta->create_revision == meta->mod_revision;
+    uint64_t word = (uint64_t)vlen << 2 | (meta->expires_ms ? MEM_ITEM_TTL : 0) |
+                    (once ? MEM_ITEM_ONCE : 0);
 
-    if (meta->version == 1 && meta->create_revision == meta->mod_revision) {
-        p = kv_varint_put(head, (uint64_t)vlen << 1 | 1);
+    p = kv_varint_put(head, word);
+    if (meta->expires_ms) {
+        p = kv_varint_put(p, meta->expires_ms);
+        memset(p, 0, 4);
+        p += 4;
+    }
+    if (once) {
         p = kv_varint_put(p, meta->mod_revision);
     } else {
-        p = kv_varint_put(head, (uint64_t)vlen << 1);
         p = kv_varint_put(p, meta->version);
         p = kv_varint_put(p, meta->mod_revision);
         p = kv_varint_put(p, meta->create_revision);
@@ -157,8 +176,13 @@ static inline void mem_item_open_tail(const uint8_t *p, mem_item_view *v)
 {
     uint64_t lv = mem_item_varint(&p);
 
-    v->vlen = (size_t)(lv >> 1);
-    if (lv & 1) {
+    v->vlen = (size_t)(lv >> 2);
+    v->meta.expires_ms = 0;
+    if (lv & MEM_ITEM_TTL) {
+        v->meta.expires_ms = mem_item_varint(&p);
+        p += 4;
+    }
+    if (lv & MEM_ITEM_ONCE) {
         v->meta.mod_revision = v->meta.create_revision = mem_item_varint(&p);
         v->meta.version = 1;
     } else {
@@ -188,7 +212,7 @@ static inline int mem_item_rewrite(uint8_t *tail, const uint8_t *value, size_t v
 {
     const uint8_t *q = tail;
 
-    if (mem_item_varint(&q) != (uint64_t)vlen << 1)
+    if (mem_item_varint(&q) != (uint64_t)vlen << 2)    /* again, no deadline */
         return 0;
     uint8_t *at_version = tail + (q - tail);
     uint64_t version = mem_item_varint(&q) + 1;
@@ -228,6 +252,21 @@ static inline void mem_item_put(mem_item *it, const uint8_t *key, size_t klen,
     if (klen)
         memcpy(p, key, klen);
     mem_item_put_tail(p + klen, head, headlen, value, vlen);
+}
+
+/* The 4 bytes of a key with a deadline that hold its place in the
+ * deadline heap, found from the part after its KLEN-byte key; NULL for a
+ * key without a deadline. */
+static inline uint8_t *mem_item_heap_slot(mem_item *it, size_t klen)
+{
+    uint8_t *p = mem_item_tail(it, klen);
+    const uint8_t *q = p;
+    uint64_t lv = mem_item_varint(&q);
+
+    if (!(lv & MEM_ITEM_TTL))
+        return NULL;
+    (void)mem_item_varint(&q);
+    return p + (q - p);
 }
 
 #endif

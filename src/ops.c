@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "expire.h"
 #include "ops.h"
 #include "varint.h"
+#include "watch.h"
 
 #define SET_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
 #define CLEAR_IF(in) ((in)->_if_mod_revision_case == KVSTORE__V1__CLEAR_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION)
@@ -65,6 +67,14 @@ static kv_status check_condition(kv_op *op, int has_if)
     return KV_OK;
 }
 
+static kv_status check_ttl(kv_op *op, uint64_t ttl_ms)
+{
+    if (ttl_ms <= KV_TTL_MAX_MS)
+        return KV_OK;
+    return kv_op_fail(op, KV_INVALID_ARGUMENT, "ttl_ms %" PRIu64 " exceeds the maximum of %"
+                      PRIu64 " (about 31.7 years)", ttl_ms, KV_TTL_MAX_MS);
+}
+
 static inline kv_status check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
 {
     kv_status st = check_key(op, &in->key);
@@ -75,6 +85,13 @@ static inline kv_status check_set(kv_op *op, const Kvstore__V1__SetRequest *in)
         return kv_op_fail(op, KV_INVALID_ARGUMENT,
                           "value of %" PRIu64 " bytes exceeds the limit of %" PRIu64 " bytes",
                           in->value.len, op->limits->max_value_bytes);
+    if (in->ttl_ms && in->keep_ttl) {
+        op->why = "ttl_ms and keep_ttl cannot be given together: keep_ttl keeps the key's TTL, "
+                  "ttl_ms gives it a new one";
+        return KV_INVALID_ARGUMENT;
+    }
+    if ((st = check_ttl(op, in->ttl_ms)) != KV_OK)
+        return st;
     return check_condition(op, SET_IF(in));
 }
 
@@ -106,7 +123,7 @@ static kv_status check_mod_revision(kv_op *op, const ProtobufCBinaryData *key, u
 {
     ProtobufCBinaryData v;
     kv_meta meta = { 0 };
-    kv_status st = kv_engine_get_view(op->engine, key->data, key->len, op->alloc, &v, &meta);
+    kv_status st = kv_op_lookup(op, key, &v, &meta);
 
     if (st != KV_OK && st != KV_NOT_FOUND)
         return kv_op_engine_failed(op, st);
@@ -141,8 +158,7 @@ kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__G
      * packs the answer before anything can write to the engine. Inside
      * one, a later write may move them, so the value is copied, once it is
      * known to fit the answer. */
-    st = kv_engine_get_view(op->engine, in->key.data, in->key.len, op->alloc, &out->value,
-                            &meta);
+    st = kv_op_lookup(op, &in->key, &out->value, &meta);
     if (st == KV_OK && op->in_txn) {
         if ((st = check_fits(op, out->value.len)) != KV_OK)
             return st;
@@ -161,6 +177,7 @@ kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__G
     out->create_revision = meta.create_revision;
     out->mod_revision = meta.mod_revision;
     out->version = meta.version;
+    out->ttl_ms = kv_op_ttl_left(op, meta.expires_ms);
     return KV_OK;
 }
 
@@ -183,6 +200,40 @@ static inline kv_status check_memory(kv_op *op, const Kvstore__V1__SetRequest *i
     return max ? memory_over(op, in, max) : KV_OK;
 }
 
+/* Outside a Txn (which does it for all its keys before it starts), a
+ * write first removes its key if it has expired: at a revision of its
+ * own, before the write's. */
+static inline kv_status expire_first(kv_op *op, const ProtobufCBinaryData *key)
+{
+    if (op->in_txn || !kv_expire_any_due(op))
+        return KV_OK;
+    return kv_expire_key(op, key);
+}
+
+/* A Set that watchers and the history see: its PUT event is recorded
+ * when the engine hands over the key it replaces (SEEN), before the write
+ * moves its bytes, so the old value is copied once, into the event; a new
+ * key's event is recorded after the write. A Set that then fails fails
+ * its request, whose events are dropped (kv_watch_discard). */
+typedef struct set_event {
+    kv_op *op;
+    const Kvstore__V1__SetRequest *in;
+    uint64_t rev, expires, ttl;
+    int found;
+} set_event;
+
+static int seen(void *ctx, const kv_entry *e)
+{
+    set_event *x = ctx;
+    kv_watch_hub *h = x->op->watch;
+    kv_meta now = { e->meta.create_revision, x->rev, e->meta.version + 1, x->expires };
+
+    x->found = 1;
+    kv_watch_put(h, x->rev, x->in->key.data, x->in->key.len, x->in->value.data,
+                 x->in->value.len, &now, x->ttl, kv_watch_wants_prev(h) ? e : NULL);
+    return 0;
+}
+
 kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__SetResponse *out)
 {
     kv_status st = check_set(op, in);
@@ -192,14 +243,63 @@ kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__S
         st = check_mod_revision(op, &in->key, in->if_mod_revision);
     if (st == KV_OK)
         st = check_memory(op, in);
+    if (st == KV_OK)
+        st = expire_first(op, &in->key);
     if (st != KV_OK)
         return st;
+    uint64_t expires = 0, ttl = in->ttl_ms;
+    if (ttl) {
+        expires = kv_op_now(op) + ttl;
+    } else if (in->keep_ttl) {
+        ProtobufCBinaryData v;
+        kv_meta m;
+        if (kv_op_lookup(op, &in->key, &v, &m) == KV_OK && m.expires_ms) {
+            expires = m.expires_ms;
+            ttl = kv_op_ttl_left(op, expires);
+        }
+    }
     uint64_t rev = kv_op_revision(op);
-    st = kv_engine_set(op->engine, in->key.data, in->key.len, in->value.data, in->value.len, rev);
-    if (st != KV_OK)
-        return kv_op_engine_failed(op, st);
+    kv_watch_hub *h = op->watch;
+    if (!kv_watch_recording(h)) {
+        st = kv_engine_set_ttl(op->engine, in->key.data, in->key.len, in->value.data,
+                               in->value.len, rev, expires, NULL, NULL);
+        if (st != KV_OK)
+            return kv_op_engine_failed(op, st);
+    } else {
+        set_event x = { op, in, rev, expires, ttl, 0 };
+        st = kv_engine_set_ttl(op->engine, in->key.data, in->key.len, in->value.data,
+                               in->value.len, rev, expires, seen, &x);
+        if (st != KV_OK)
+            return kv_op_engine_failed(op, st);
+        if (!x.found) {
+            kv_meta now = { rev, rev, 1, expires };
+            kv_watch_put(h, rev, in->key.data, in->key.len, in->value.data, in->value.len,
+                         &now, ttl, NULL);
+        }
+    }
     out->key = in->key;
     out->revision = rev;
+    return KV_OK;
+}
+
+kv_status kv_op_touch(kv_op *op, const Kvstore__V1__TouchRequest *in,
+                      Kvstore__V1__TouchResponse *out)
+{
+    ProtobufCBinaryData v;
+    kv_meta m;
+    kv_status st = check_key(op, &in->key);
+
+    if (st == KV_OK)
+        st = check_ttl(op, in->ttl_ms);
+    if (st != KV_OK)
+        return st;
+    st = kv_op_lookup(op, &in->key, &v, &m);
+    if (st == KV_OK)
+        st = kv_engine_touch(op->engine, in->key.data, in->key.len,
+                             in->ttl_ms ? kv_op_now(op) + in->ttl_ms : 0);
+    if (st != KV_OK && st != KV_NOT_FOUND)
+        return kv_op_engine_failed(op, st);
+    out->found = st == KV_OK;
     return KV_OK;
 }
 
@@ -212,18 +312,27 @@ kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
         st = check_mod_revision(op, &in->key, in->if_mod_revision);
     if (st == KV_OK && op->in_txn) {    /* the old value must fit the answer */
         ProtobufCBinaryData v;
-        if (kv_engine_get_view(op->engine, in->key.data, in->key.len, op->alloc, &v,
-                               NULL) == KV_OK)
+        kv_meta m;
+        if (kv_op_lookup(op, &in->key, &v, &m) == KV_OK)
             st = check_fits(op, v.len);
     }
+    if (st == KV_OK)
+        st = expire_first(op, &in->key);
     if (st != KV_OK)
         return st;
     uint64_t rev = kv_op_revision(op);
-    st = kv_engine_unset(op->engine, in->key.data, in->key.len, op->alloc, &out->value, rev);
+    kv_meta was;
+    st = kv_engine_unset_meta(op->engine, in->key.data, in->key.len, op->alloc, &out->value,
+                              &was, rev);
     if (st != KV_OK && st != KV_NOT_FOUND)
         return kv_op_engine_failed(op, st);
     out->found = st == KV_OK;
     out->revision = out->found ? rev : 0;
+    if (out->found && kv_watch_recording(op->watch)) {
+        kv_entry e = { in->key.data, in->key.len, out->value.data, out->value.len, was };
+        kv_watch_delete(op->watch, rev, in->key.data, in->key.len,
+                        kv_watch_wants_prev(op->watch) ? &e : NULL, 0);
+    }
     return KV_OK;
 }
 
@@ -306,11 +415,14 @@ static int page_add(void *ctx, const kv_entry *e)
     Kvstore__V1__RangeResponse *out = pg->out;
     size_t vlen = pg->keys_only ? 0 : e->vlen;
 
+    if (kv_op_due(op, e->meta.expires_ms))
+        return 0;               /* expired: gone for reads */
     if (out->n_kvs == pg->limit)
         return 1;
+    uint64_t ttl = kv_op_ttl_left(op, e->meta.expires_ms);
     size_t body = field_size(e->klen) + e->klen + (vlen ? field_size(vlen) + vlen : 0) +
                   number_size(e->meta.create_revision) + number_size(e->meta.mod_revision) +
-                  number_size(e->meta.version);
+                  number_size(e->meta.version) + number_size(ttl);
     size_t need = field_size(body) + body;
     if (need > op->budget) {
         /* Alone, a Range with room for no key would page forever; in a
@@ -346,6 +458,7 @@ static int page_add(void *ctx, const kv_entry *e)
     kv->create_revision = e->meta.create_revision;
     kv->mod_revision = e->meta.mod_revision;
     kv->version = e->meta.version;
+    kv->ttl_ms = ttl;
     out->kvs[out->n_kvs++] = kv;
     op->budget -= need;
     return 0;
@@ -363,6 +476,12 @@ kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
     out->revision = kv_engine_revision(op->engine);
     if ((st = kv_engine_count(op->engine, &r, &count)) != KV_OK)
         return kv_op_engine_failed(op, st);
+    if (kv_expire_any_due(op)) {
+        uint64_t due;
+        if ((st = kv_expire_count(op, &r, &due)) != KV_OK)
+            return st;
+        count -= due < count ? due : count;
+    }
     out->count = count;
     out->n_kvs = 0;
     if (in->count_only || !count) {
@@ -381,6 +500,21 @@ kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
     return KV_OK;
 }
 
+/* kv_entry_fn for a ClearRange that watchers see: each key removed. */
+typedef struct removal {
+    kv_op *op;
+    uint64_t rev;
+    int prev;
+} removal;
+
+static int record_removal(void *ctx, const kv_entry *e)
+{
+    removal *rm = ctx;
+
+    kv_watch_delete(rm->op->watch, rm->rev, e->key, e->klen, rm->prev ? e : NULL, 0);
+    return 0;
+}
+
 kv_status kv_op_clear_range(kv_op *op, const Kvstore__V1__ClearRangeRequest *in,
                             Kvstore__V1__ClearRangeResponse *out)
 {
@@ -388,10 +522,16 @@ kv_status kv_op_clear_range(kv_op *op, const Kvstore__V1__ClearRangeRequest *in,
     uint64_t deleted = 0;
     kv_status st = kv_op_select(op, &in->start, &in->end, &in->prefix, 1, &r);
 
+    if (st == KV_OK && !op->in_txn && kv_expire_any_due(op))
+        st = kv_expire_range(op, &r);
     if (st != KV_OK)
         return st;
     uint64_t rev = kv_op_revision(op);
-    if ((st = kv_engine_unset_range(op->engine, &r, rev, &deleted)) != KV_OK)
+    removal rm = { op, rev, kv_watch_wants_prev(op->watch) };
+    st = kv_watch_recording(op->watch)
+             ? kv_engine_unset_range_each(op->engine, &r, rev, &deleted, record_removal, &rm)
+             : kv_engine_unset_range(op->engine, &r, rev, &deleted);
+    if (st != KV_OK)
         return kv_op_engine_failed(op, st);
     out->deleted = deleted;
     out->revision = deleted ? rev : 0;

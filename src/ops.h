@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include "service.h"
 
+struct kv_watch_hub;
+
 /* The most keys one Range page holds (limit 0, or a limit above it). */
 #define KV_RANGE_MAX_PAGE 10000u
 /* The most compares, and the most operations in each branch, of a Txn. */
@@ -38,6 +40,9 @@ typedef struct kv_op {
                                    Get of a missing key is found = false,
                                    conditional writes refused */
     const char *why;            /* the reason of the last failure */
+    struct kv_watch_hub *watch; /* where writes record their events; NULL: none */
+    uint64_t *expired_keys;     /* counts keys removed by expiry; NULL: none */
+    uint64_t now;               /* ms on the engine's clock; 0 until kv_op_now() */
 } kv_op;
 
 /* Prepares OP for one request of ENV: its answer may take a frame of ENV's
@@ -53,6 +58,50 @@ static inline void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAll
     op->budget = !max ? SIZE_MAX : max > KV_ANSWER_HEADROOM ? max - KV_ANSWER_HEADROOM : 0;
     op->in_txn = 0;
     op->why = NULL;
+    op->watch = env->watch;
+    op->expired_keys = env->expired_keys;
+    op->now = 0;
+}
+
+/* Now on the engine's clock, read once per request: every expiry decision
+ * of one request sees the same instant. */
+static inline uint64_t kv_op_now(kv_op *op)
+{
+    if (!op->now)
+        op->now = kv_engine_now_ms(op->engine);
+    return op->now;
+}
+
+/* Whether a key with the deadline EXPIRES (0: none) has expired: it is
+ * gone for every read (expire.h). */
+static inline int kv_op_due(kv_op *op, uint64_t expires)
+{
+    return expires && expires <= kv_op_now(op);
+}
+
+/* The milliseconds left to a key with the deadline EXPIRES, rounded up,
+ * so that a live key with a TTL never reads as 0 (no TTL). */
+static inline uint64_t kv_op_ttl_left(kv_op *op, uint64_t expires)
+{
+    if (!expires)
+        return 0;
+    uint64_t now = kv_op_now(op);
+    return expires > now ? expires - now : 1;
+}
+
+/* A key as reads see it: get_view, with a key past its deadline
+ * KV_NOT_FOUND (and *META zero). Inline: every Get runs it. */
+static inline kv_status kv_op_lookup(kv_op *op, const ProtobufCBinaryData *key,
+                                     ProtobufCBinaryData *value, kv_meta *meta)
+{
+    kv_status st = kv_engine_get_view(op->engine, key->data, key->len, op->alloc, value, meta);
+
+    if (st == KV_OK && kv_op_due(op, meta->expires_ms)) {
+        *meta = (kv_meta){ 0 };
+        *value = (ProtobufCBinaryData){ 0, NULL };
+        return KV_NOT_FOUND;
+    }
+    return st;
 }
 
 /* The revision OP's writes make: the engine's revision plus one, fixed at
@@ -73,6 +122,10 @@ kv_status kv_op_get(kv_op *op, const Kvstore__V1__GetRequest *in, Kvstore__V1__G
 kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__SetResponse *out);
 kv_status kv_op_clear(kv_op *op, const Kvstore__V1__ClearRequest *in,
                       Kvstore__V1__ClearResponse *out);
+
+/* Touch (v2.1): a live key's TTL set or removed, nothing else changed. */
+kv_status kv_op_touch(kv_op *op, const Kvstore__V1__TouchRequest *in,
+                      Kvstore__V1__TouchResponse *out);
 
 /* Range: a page of at most the request's limit (KV_RANGE_MAX_PAGE when 0
  * or above), cut short so that its answer stays within op->budget, which

@@ -15,6 +15,7 @@
 #include "endpoint.h"
 #include "listen.h"
 #include "log.h"
+#include "expire.h"
 #include "server.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
@@ -189,6 +190,57 @@ static void sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
     arm_sync(s);
 }
 
+/* Arms the active expiry for the engine's earliest deadline (at once when
+ * it has come), unless it is armed for as soon already. */
+static void arm_expiry(kv_server *s)
+{
+    kv_engine *e = s->env.engine;
+    uint64_t next = kv_engine_next_deadline(e);
+
+    if (!next) {
+        ev_timer_stop(s->loop, &s->expire_w);
+        return;
+    }
+    uint64_t now = kv_engine_now_ms(e);
+    double delay = next > now ? (double)(next - now) / 1000.0 : 0.;
+    if (ev_is_active(&s->expire_w) && ev_timer_remaining(s->loop, &s->expire_w) <= delay)
+        return;
+    ev_timer_stop(s->loop, &s->expire_w);
+    ev_timer_set(&s->expire_w, delay, 0.);
+    ev_timer_start(s->loop, &s->expire_w);
+}
+
+/* One cycle of the active expiry (expire.h): at most KV_EXPIRE_BATCH keys,
+ * so that no loop turn stalls for a mass expiry; the next cycle is armed
+ * for the next turn while expired keys remain. */
+static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, expire_w));
+    kv_op op;
+    size_t removed;
+    int more;
+
+    (void)loop;
+    (void)revents;
+    kv_op_init(&op, &s->env, &s->expire_arena.pb);
+    kv_status st = kv_expire_cycle(&op, KV_EXPIRE_BATCH, &removed, &more);
+    kv_arena_reset(&s->expire_arena);
+    if (st != KV_OK)
+        kv_log(KV_LOG_ERROR, "expiry: removing expired keys failed: %s; retrying in 1 s",
+               op.why ? op.why : "engine error");
+    if (removed)
+        s->must_flush = 1;
+    if (st != KV_OK) {
+        ev_timer_set(&s->expire_w, 1., 0.);
+        ev_timer_start(s->loop, &s->expire_w);
+    } else if (more) {
+        ev_timer_set(&s->expire_w, 0., 0.);
+        ev_timer_start(s->loop, &s->expire_w);
+    } else {
+        arm_expiry(s);
+    }
+}
+
 /* The end of every loop turn, as Redis's beforeSleep: first the engine
  * makes this turn's writes as durable as its sync mode promises (one
  * flush for all connections: group commit), then the answers go out, one
@@ -202,8 +254,13 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
     (void)loop;
     (void)revents;
-    if (!s->pending)
+    if (kv_watch_catching_up(s->env.watch))
+        kv_watch_pump(s->env.watch);
+    if (!s->pending && !s->must_flush)
         return;
+    if (!ev_is_active(&s->expire_w) || s->pending)
+        arm_expiry(s);
+    s->must_flush = 0;
     if (e->ops->flush && e->ops->flush(e) != KV_OK) {
         const char *why = kv_engine_last_error(e);
         kv_log(KV_LOG_ERROR, "engine flush failed%s%s%s; closing the connections it "
@@ -310,7 +367,8 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    s->env = (kv_service_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard, NULL };
+    s->env = (kv_service_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard,
+                               NULL, &s->expired_keys, NULL };
     s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
@@ -321,6 +379,13 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     if (s->listen_fd < 0)
         return -1;
     kv_arena_init(&s->arena, ARENA_CHUNK);
+    kv_arena_init(&s->expire_arena, ARENA_CHUNK);
+    kv_watch_config wc = { cfg->watch_history, KV_WATCH_HISTORY_MAX_BYTES, cfg->max_frame_bytes };
+    if (!(s->env.watch = kv_watch_hub_new(&wc, engine))) {
+        snprintf(err, errlen, "out of memory for a watch history of %zu events",
+                 cfg->watch_history);
+        return -1;
+    }
     s->conn_ctx = (kv_conn_ctx){
         .loop = s->loop,
         .idle_timeout = cfg->idle_timeout,
@@ -340,9 +405,11 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_prepare_init(&s->flush_w, flush_cb);
     ev_timer_init(&s->sync_w, sync_cb, 0., 0.);
     ev_init(&s->shed_w, shed_cb);
+    ev_init(&s->expire_w, expire_cb);
     s->shed_w.repeat = SHED_INTERVAL;
     kv_auth_guard_init(&s->auth_guard);
     ev_prepare_start(s->loop, &s->flush_w);
+    arm_expiry(s);      /* keys whose deadline passed while it was down */
     ev_signal_init(&s->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&s->sigterm_w, signal_cb, SIGTERM);
     s->sigint_w.data = s->sigterm_w.data = s;
@@ -372,6 +439,8 @@ void kv_server_free(kv_server *s)
         kv_conn_close(s->conns, "server stopped");
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    kv_watch_hub_free(s->env.watch);
     kv_arena_free(&s->arena);
+    kv_arena_free(&s->expire_arena);
     ev_loop_destroy(s->loop);
 }

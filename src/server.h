@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "service.h"
 #include "stats.h"
+#include "watch.h"
 
 /* What main() hands the server; see kvstored --help. */
 typedef struct kv_server_config {
@@ -25,6 +26,7 @@ typedef struct kv_server_config {
     size_t output_budget;       /* bytes of unread answers across all connections */
     kv_limits limits;           /* request limits enforced by the service */
     const kv_auth *auth;        /* token every connection must present, or NULL */
+    size_t watch_history;       /* events kept for watches from the past */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
@@ -50,6 +52,11 @@ typedef struct kv_server {
     ev_timer shed_w;            /* private: while stats.output_bytes is over the
                                    output budget, closes the connections
                                    that stopped reading (see shed_cb) */
+    ev_timer expire_w;          /* private: the active expiry's next cycle */
+    kv_arena expire_arena;      /* private: a cycle's memory */
+    uint64_t expired_keys;      /* keys removed by expiry (Stats) */
+    int must_flush;             /* private: the engine has writes of no
+                                   connection's to flush this turn (expiry) */
     struct kv_conn *pending;    /* connections with answers to write this turn */
     int listen_fd;
     kv_service_env env;         /* what every connection's service shares;

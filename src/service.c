@@ -27,17 +27,21 @@ static void fail_op(void *data, const kv_op *op, kv_status st)
 }
 
 /* Runs a data model operation FN for one rpc (ops.h) and answers it: the
- * answer OUT, or the failure. */
+ * answer OUT, or the failure. The events its writes recorded go to the
+ * watchers when it succeeded, and are dropped when it failed. */
 #define RUN_OP(svc, fn, in, out, closure, data)                                 \
     do {                                                                        \
         kv_op op_;                                                              \
         kv_op_init(&op_, SVC(svc)->env, ((kv_call *)(data))->alloc);            \
         kv_status st_ = fn(&op_, in, out);                                      \
         if (st_ != KV_OK) {                                                     \
+            kv_watch_discard(op_.watch);                                        \
             fail_op(data, &op_, st_);                                           \
             closure(NULL, data);                                                \
             return;                                                             \
         }                                                                       \
+        if (kv_watch_recording(op_.watch))                                      \
+            kv_watch_commit(op_.watch);                                         \
         closure(out, data);                                                     \
     } while (0)
 
@@ -177,6 +181,13 @@ static void svc_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequ
     out.connections_closed_output = st->conns_closed_output;
     out.auth_refused = SVC(svc)->env->guard ? SVC(svc)->env->guard->refused : 0;
     out.revision = kv_engine_revision(SVC(svc)->env->engine);
+    kv_watch_stats ws;
+    kv_watch_stats_get(SVC(svc)->env->watch, &ws);
+    out.expired_keys_total = SVC(svc)->env->expired_keys ? *SVC(svc)->env->expired_keys : 0;
+    out.keys_with_ttl = es.keys_with_ttl;
+    out.watchers = ws.watchers;
+    out.watch_events_total = ws.events_sent;
+    out.watch_history_oldest = ws.oldest;
     out.engine = (char *)SVC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
@@ -230,18 +241,60 @@ static void svc_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReques
     closure(NULL, data);
 }
 
-#define TODO14(name, Req, Resp)                                                     \
-    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in, \
-                           Kvstore__V1__##Resp##_Closure closure, void *data)        \
-    {                                                                               \
-        (void)svc;                                                                  \
-        (void)in;                                                                   \
-        kv_call_fail(data, KV_UNIMPLEMENTED, "not yet");                            \
-        closure(NULL, data);                                                        \
+static void svc_touch(Kvstore__V1__KV_Service *svc, const Kvstore__V1__TouchRequest *in,
+                       Kvstore__V1__TouchResponse_Closure closure, void *data)
+{
+    Kvstore__V1__TouchResponse out = KVSTORE__V1__TOUCH_RESPONSE__INIT;
+
+    RUN_OP(svc, kv_op_touch, in, &out, closure, data);
+}
+
+/* Watch keeps its call: the hub answers it (the watch_id) and sends its
+ * stream frames from then on (watch.h). */
+static void svc_watch(Kvstore__V1__KV_Service *svc, const Kvstore__V1__WatchRequest *in,
+                       Kvstore__V1__WatchResponse_Closure closure, void *data)
+{
+    kv_service *x = SVC(svc);
+    kv_watch_hub *h = x->env->watch;
+    const char *why = "server out of memory";
+    kv_status st = KV_RESOURCE_EXHAUSTED;
+    kv_call *call;
+
+    if (!h) {
+        kv_call_fail(data, KV_UNIMPLEMENTED, "this server keeps no watches");
+        closure(NULL, data);
+        return;
     }
-TODO14(touch, TouchRequest, TouchResponse)
-TODO14(watch, WatchRequest, WatchResponse)
-TODO14(cancel_watch, CancelWatchRequest, CancelWatchResponse)
+    if (!(call = kv_call_defer(data))) {
+        kv_call_fail(data, st, why);
+        closure(NULL, data);
+        return;
+    }
+    st = kv_watch_open(h, &x->watches, call, in, kv_engine_revision(x->env->engine), &why);
+    if (st != KV_OK) {
+        kv_call_fail(call, st, why);
+        closure(NULL, call);
+    }
+}
+
+static void svc_cancel_watch(Kvstore__V1__KV_Service *svc,
+                              const Kvstore__V1__CancelWatchRequest *in,
+                              Kvstore__V1__CancelWatchResponse_Closure closure, void *data)
+{
+    Kvstore__V1__CancelWatchResponse out = KVSTORE__V1__CANCEL_WATCH_RESPONSE__INIT;
+    kv_service *x = SVC(svc);
+
+    if (!x->env->watch || kv_watch_cancel(x->env->watch, &x->watches, in->watch_id) != KV_OK) {
+        kv_op op;
+        kv_op_init(&op, x->env, ((kv_call *)data)->alloc);
+        fail_op(data, &op, kv_op_fail(&op, KV_NOT_FOUND, "no watch %" PRIu64 " on this "
+                                      "connection (it has %" PRIu64 " open)", in->watch_id,
+                                      x->watches.n));
+        closure(NULL, data);
+        return;
+    }
+    closure(&out, data);
+}
 
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "authguard.h"
 #include "kvstore/v1/kv.pb-c.h"
+#include "watch.h"
 
 /* What a request may ask for; see kvstored --help. */
 typedef struct kv_limits {
@@ -33,6 +34,8 @@ typedef struct kv_service_env {
     kv_limits limits;
     const kv_auth *auth;        /* NULL: no authentication required */
     kv_auth_guard *guard;       /* failed Auth calls per address, server-wide */
+    struct kv_watch_hub *watch; /* watches and the event history; NULL: none */
+    uint64_t *expired_keys;     /* keys removed by expiry; NULL: not counted */
     const Kvstore__V1__KV_Service *handlers;
                                 /* NULL: kvstore's own. Otherwise the method
                                    handlers to run behind the Auth gate (tests
@@ -52,6 +55,7 @@ typedef struct kv_service {
                                            NULL: the proto's for all */
     int hang_up;                        /* read-only for the session: stop
                                            reading after this answer */
+    kv_watch_conn watches;              /* this connection's watches */
 } kv_service;
 
 /* Prepares X to serve one connection from PEER (copied; may be NULL when

@@ -226,7 +226,8 @@ static void answer(kv_session *s, kv_call *call, const ProtobufCMessage *msg)
         session_broken(s);
         return;
     }
-    count_answer(s, call->method, call->status);
+    if (!call->counted)
+        count_answer(s, call->method, call->status);
     frame_written(s, call, b, cap, len, 1);
 }
 
@@ -316,7 +317,9 @@ kv_call *kv_call_defer(void *closure_data)
     return &k->call;
 }
 
-int kv_call_send(kv_call *call, const ProtobufCMessage *msg)
+/* One more frame of the kept CALL: its answer (the first frame, counted
+ * as the call's answer) or, STREAM, a stream frame. */
+static int call_frame(kv_call *call, const ProtobufCMessage *msg, int stream)
 {
     kv_session *s = call->session;
 
@@ -326,10 +329,41 @@ int kv_call_send(kv_call *call, const ProtobufCMessage *msg)
     if (!b)
         return -1;
     size_t cap = b->cap, len = kv_buf_len(b);
-    if (kv_dispatch_answer(b, call->id, msg) < 0)
+    if ((stream ? kv_dispatch_stream(b, call->id, msg) : kv_dispatch_answer(b, call->id, msg)) < 0)
         return -1;
+    if (!call->counted) {
+        call->counted = 1;
+        count_answer(s, call->method, KV_OK);
+    }
     frame_written(s, call, b, cap, len, 0);
     return 0;
+}
+
+int kv_call_send(kv_call *call, const ProtobufCMessage *msg)
+{
+    return call_frame(call, msg, 0);
+}
+
+int kv_call_stream(kv_call *call, const ProtobufCMessage *msg)
+{
+    return call_frame(call, msg, 1);
+}
+
+void kv_call_end(kv_call *call)
+{
+    kv_session *s = call->session;
+    struct kv_kept_call *k = KEPT_OF(call);
+
+    if (s) {
+        /* Frames it wrote while waiting behind earlier answers still go. */
+        if (call->slot) {
+            kv_buf *b = &call->slot->frames;
+            frame_written(s, call, b, b->cap, kv_buf_len(b), 1);
+        }
+        kept_unlink(k);
+    }
+    kv_arena_free(&k->arena);
+    free(k);
 }
 
 /* ---- the session ----------------------------------------------------- */

@@ -183,6 +183,7 @@ typedef struct kv_call {
     unsigned method;            /* private: index in the service descriptor */
     int answered;               /* private: closure ran (or the call was kept) */
     int kept;                   /* private: a struct kv_kept_call on the heap */
+    int counted;                /* private: its answer is in the figures */
     kv_session *session;        /* private: NULL once the connection is gone */
     struct kv_slot *slot;       /* private: its place in the answer order while
                                    its first frame waits for earlier answers */
@@ -201,8 +202,18 @@ void kv_call_fail(void *closure_data, kv_status status, const char *message);
  * returns: copy what the answer needs. */
 kv_call *kv_call_defer(void *closure_data);
 
-/* Sends MSG as one more frame of the kept CALL (a stream), before its final
- * answer. Returns 0, -1 when the connection is gone or memory is out. */
+/* Sends MSG as one more frame of the kept CALL, before its final answer;
+ * the first is counted as the call's answer. Returns 0, -1 when the
+ * connection is gone or memory is out. */
 int kv_call_send(kv_call *call, const ProtobufCMessage *msg);
+
+/* As kv_call_send, as a stream frame (RpcResponse.stream = true): what a
+ * Watch sends after its answer. */
+int kv_call_stream(kv_call *call, const ProtobufCMessage *msg);
+
+/* Frees the kept CALL without a final frame: a stream whose answer and
+ * last frame were sent (kv_call_send, kv_call_stream), or one whose
+ * connection is gone. Frames it sent still go out in their order. */
+void kv_call_end(kv_call *call);
 
 #endif

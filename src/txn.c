@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "ops.h"
+#include "expire.h"
 #include "txn.h"
 
 /* The most a length-delimited field's key and length take (a key below
@@ -135,7 +136,7 @@ static kv_status compare_holds(kv_op *op, const Kvstore__V1__Compare *c, int *ho
     ProtobufCBinaryData v;
     kv_meta m = { 0 };
     int cmp;
-    kv_status st = kv_engine_get_view(op->engine, c->key.data, c->key.len, op->alloc, &v, &m);
+    kv_status st = kv_op_lookup(op, &c->key, &v, &m);
 
     if (st != KV_OK && st != KV_NOT_FOUND)
         return kv_op_engine_failed(op, st);
@@ -212,6 +213,31 @@ oom:
     return KV_RESOURCE_EXHAUSTED;
 }
 
+/* Removes the expired keys the branch OPS[0..N) writes, each removal a
+ * write of its own before the Txn's (expire.h): inside the batch the keys
+ * are then simply absent. */
+static kv_status expire_first(kv_op *op, TxnOp *const *ops, size_t n)
+{
+    kv_status st = KV_OK;
+
+    if (!kv_expire_any_due(op))
+        return KV_OK;
+    for (size_t i = 0; i < n && st == KV_OK; i++) {
+        const TxnOp *t = ops[i];
+        if (t->op_case == KVSTORE__V1__TXN_OP__OP_SET) {
+            st = kv_expire_key(op, &t->set->key);
+        } else if (t->op_case == KVSTORE__V1__TXN_OP__OP_CLEAR) {
+            st = kv_expire_key(op, &t->clear->key);
+        } else if (t->op_case == KVSTORE__V1__TXN_OP__OP_CLEAR_RANGE) {
+            const Kvstore__V1__ClearRangeRequest *c = t->clear_range;
+            kv_range r;
+            if ((st = kv_op_select(op, &c->start, &c->end, &c->prefix, 1, &r)) == KV_OK)
+                st = kv_expire_range(op, &r);
+        }
+    }
+    return st;
+}
+
 kv_status kv_txn_run(kv_op *op, const Kvstore__V1__TxnRequest *in, Kvstore__V1__TxnResponse *out)
 {
     int writes_s, writes_f, holds = 1;
@@ -255,6 +281,8 @@ kv_status kv_txn_run(kv_op *op, const Kvstore__V1__TxnRequest *in, Kvstore__V1__
                           " bytes; %" PRIu64 " are left", ranges * RANGE_RESULT_FIXED,
                           op->budget);
     op->budget -= ranges * RANGE_RESULT_FIXED;
+    if (writes && (st = expire_first(op, ops, n)) != KV_OK)
+        return st;
     if (writes && (st = kv_engine_batch_begin(op->engine)) != KV_OK)
         return kv_op_engine_failed(op, st);
     (void)kv_op_revision(op);           /* one for every write, fixed now */

@@ -4,6 +4,7 @@
 // is callable at once as client.call('Name', request) (or client.Name in JS).
 /// <reference types="node" />
 import type { Long, Service, Root, Type, Enum, Method } from 'protobufjs';
+import { EventEmitter } from 'node:events';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -39,12 +40,18 @@ export interface GetResponse {
   revision: Uint64;
   /** True on OK; false only inside a Txn, for a missing key. */
   found: boolean;
+  /** Milliseconds the key has left, rounded up; 0: it does not expire. */
+  ttl_ms: Uint64;
 }
 export interface SetRequest {
   key?: BytesInput;
   value?: BytesInput;
+  /** The key expires this many ms after the write; 0: it does not (and loses any TTL, unless keep_ttl). */
+  ttl_ms?: number | Long;
   /** Write only if the key's mod_revision is this (0: only if absent); leave out for none. */
   if_mod_revision?: number | Long;
+  /** With ttl_ms 0: keep the TTL the key has. */
+  keep_ttl?: boolean;
 }
 export interface SetResponse { key: Buffer; revision: Uint64 }
 export interface ClearRequest { key?: BytesInput; if_mod_revision?: number | Long }
@@ -98,6 +105,31 @@ export interface TxnOpResult {
 }
 export interface TxnRequest { compare?: Compare[]; success?: TxnOp[]; failure?: TxnOp[] }
 export interface TxnResponse { succeeded: boolean; results: TxnOpResult[]; revision: Uint64 }
+export interface TouchRequest { key?: BytesInput; ttl_ms?: number | Long }
+export interface TouchResponse { found: boolean }
+export interface WatchRequest {
+  key?: BytesInput;
+  end?: BytesInput;
+  prefix?: BytesInput;
+  start_revision?: number | Long;
+  prev_kv?: boolean;
+}
+export interface WatchEventMessage {
+  /** PUT 0, DELETE 1. */
+  type: 0 | 1;
+  kv: KeyValue;
+  prev_kv?: KeyValue | null;
+  expired: boolean;
+}
+export interface WatchResponse {
+  watch_id: Uint64;
+  events: WatchEventMessage[];
+  canceled: boolean;
+  cancel_reason: string;
+  compact_revision: Uint64;
+}
+export interface CancelWatchRequest { watch_id?: number | Long }
+export interface CancelWatchResponse {}
 export interface AuthRequest { token?: BytesInput }
 export interface AuthResponse {}
 export interface StatsRequest {}
@@ -126,12 +158,17 @@ export interface StatsResponse {
   connections_closed_output: Uint64;
   auth_refused: Uint64;
   revision: Uint64;
+  expired_keys_total: Uint64;
+  keys_with_ttl: Uint64;
+  watchers: Uint64;
+  watch_events_total: Uint64;
+  watch_history_oldest: Uint64;
 }
 
 /** A hand-built envelope for Client.exchange(); the client assigns the id. */
 export interface RpcRequestEnvelope { method: string; payload?: Uint8Array }
-/** The server's envelope, whatever its code. */
-export interface RpcResponse { id: number; code: number; message: string; payload: Buffer }
+/** The server's envelope, whatever its code; stream: a stream frame (a Watch's events), not an answer. */
+export interface RpcResponse { id: number; code: number; message: string; payload: Buffer; stream: boolean }
 
 /** A call that failed: gRPC status number and name, the server's message. */
 export class RpcError extends Error {
@@ -148,6 +185,16 @@ export class RpcError extends Error {
 export class KeyNotFoundError extends RpcError {}
 /** FAILED_PRECONDITION: a conditional write refused (the key's mod_revision was another); nothing changed. */
 export class FailedPreconditionError extends RpcError {}
+/** The server ended a watch (its last frame said canceled). Not an RpcError: the stream was ended. */
+export class WatchCanceledError extends Error {
+  readonly watchId: number;
+  /** The server's words ("compacted", "too slow", ...). */
+  readonly cancelReason: string;
+  /** In the compacted case, the oldest revision a watch may start from now; else 0. */
+  readonly compactRevision: number;
+  /** compactRevision > 0. */
+  readonly compacted: boolean;
+}
 
 /** One key as the server holds it; revisions are numbers. */
 export interface Entry {
@@ -162,6 +209,84 @@ export interface Entry {
   version: number;
   /** The store's revision at the read. */
   revision: number;
+  /** Milliseconds the key has left, rounded up; 0: it does not expire. */
+  ttlMs: number;
+}
+
+/** Expiry options of a write (set, cas, op.set). */
+export interface TtlOptions {
+  /** The key expires this many ms after the write (at most 10^12); absent, null or 0: it does not. */
+  ttlMs?: number | null;
+  /** Keep the TTL the key has (with no ttlMs); none for a new key. */
+  keepTtl?: boolean;
+}
+export interface SetOptions extends CallOptions, TtlOptions {}
+
+/** A key in a watch event. */
+export interface KeyValueEntry {
+  key: Buffer;
+  /** Empty in a DELETE's kv. */
+  value: Buffer;
+  createRevision: number;
+  /** The revision of the change (a DELETE's: the deletion's). */
+  modRevision: number;
+  version: number;
+  /** PUT: the TTL the write gave, as ms left then; 0: none. */
+  ttlMs: number;
+}
+
+/** One change seen by a watch. */
+export interface WatchEvent {
+  type: 'PUT' | 'DELETE';
+  /** The key after the change; for a DELETE only key and modRevision. */
+  kv: KeyValueEntry;
+  /** The key before the change, with prevKv and when it existed; else null. */
+  prevKv: KeyValueEntry | null;
+  /** A DELETE made by expiry. */
+  expired: boolean;
+  /** kv.modRevision. */
+  revision: number;
+}
+
+/** What to watch: key (one), key + end ([key, end); end "\0": no upper bound), or prefix. */
+export interface WatchQuery {
+  key?: BytesInput;
+  end?: BytesInput;
+  prefix?: BytesInput;
+  /** 0 or absent: changes after now; N: every change of revision >= N (history, then live). */
+  startRevision?: number;
+  /** Events carry the key as it was before the change. */
+  prevKv?: boolean;
+}
+
+/**
+ * A watch: an async iterator of events and an EventEmitter ('event', 'error', 'end').
+ * Events are queued for the iteration unless an 'event' listener is attached and no iteration has started.
+ */
+export class Watch extends EventEmitter implements AsyncIterable<WatchEvent> {
+  /** The server's id of the watch (0 until ready). */
+  readonly watchId: number;
+  /** The revision of the last event taken by the iteration or nextEvent(). */
+  readonly lastRevision: number;
+  /** Resolves with the watch's id once the server answered; rejects with the Watch call's RpcError. */
+  readonly ready: Promise<number>;
+  /** True once cancel() ran, the server ended the watch, or the connection was lost. */
+  readonly closed: boolean;
+  /**
+   * The next event, waiting up to timeout ms (absent: no limit); null when the time is up or the
+   * client ended the watch. Rejects with WatchCanceledError, the Watch call's RpcError, or UNAVAILABLE.
+   */
+  nextEvent(timeout?: number | null): Promise<WatchEvent | null>;
+  /** for await: ends after cancel(); leaving the loop early cancels the watch. */
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent>;
+  /** CancelWatch (unless ended already); drops what was not read. NOT_FOUND is no error. */
+  cancel(options?: CallOptions): Promise<void>;
+  /** cancel(), never rejecting. */
+  close(options?: CallOptions): Promise<void>;
+  on(event: 'event', listener: (event: WatchEvent) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'end', listener: () => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /** Which keys: [start, end) (no end: no upper bound), or those beginning with prefix (not both). */
@@ -237,7 +362,7 @@ export const op: {
   /** Result: Entry, or null for a missing key. */
   get(key: BytesInput): TxnOperation;
   /** Result: the revision written. */
-  set(key: BytesInput, value: BytesInput): TxnOperation;
+  set(key: BytesInput, value: BytesInput, options?: TtlOptions): TxnOperation;
   /** Result: the old value, or null when absent. */
   clear(key: BytesInput): TxnOperation;
   /** One page; result: Page. */
@@ -308,6 +433,10 @@ export class Client {
   Range(request?: RangeRequest, options?: CallOptions): Promise<RangeResponse>;
   ClearRange(request: ClearRangeRequest, options?: CallOptions): Promise<ClearRangeResponse>;
   Txn(request: TxnRequest, options?: CallOptions): Promise<TxnResponse>;
+  Touch(request: TouchRequest, options?: CallOptions): Promise<TouchResponse>;
+  /** The raw rpc: its stream frames are dropped (use watch()). */
+  Watch(request: WatchRequest, options?: CallOptions): Promise<WatchResponse>;
+  CancelWatch(request: CancelWatchRequest, options?: CallOptions): Promise<CancelWatchResponse>;
   /** Any rpc of the loaded service, by name. */
   call(name: string, request?: object, options?: CallOptions): Promise<any>;
   /** A method path and a serialized request; resolves with the serialized answer. */
@@ -319,7 +448,12 @@ export class Client {
   ping(message?: string, options?: CallOptions): Promise<string>;
   /** The value; rejects with KeyNotFoundError when absent. */
   get(key: BytesInput, options?: CallOptions): Promise<Buffer>;
-  set(key: BytesInput, value: BytesInput, options?: CallOptions): Promise<void>;
+  /** With ttlMs the key expires; without, it loses any TTL unless keepTtl. */
+  set(key: BytesInput, value: BytesInput, options?: SetOptions): Promise<void>;
+  /** Sets the key's TTL to ttlMs from now (0: none); false when the key is missing or expired. */
+  touch(key: BytesInput, ttlMs: number, options?: CallOptions): Promise<boolean>;
+  /** Watches a key, range or prefix; the Watch call is sent at once. */
+  watch(query: WatchQuery, options?: CallOptions): Watch;
   /** The old value, or null when the key was absent. With ifModRevision: a conditional clear. */
   clear(key: BytesInput, options?: ClearOptions): Promise<Buffer | null>;
   auth(token: BytesInput, options?: CallOptions): Promise<void>;
@@ -331,7 +465,7 @@ export class Client {
    * revision written; rejects with FailedPreconditionError otherwise, and with an RpcError
    * UNIMPLEMENTED when a server before protocol v2 wrote without the check.
    */
-  cas(key: BytesInput, value: BytesInput, modRevision: number, options?: CallOptions): Promise<number>;
+  cas(key: BytesInput, value: BytesInput, modRevision: number, options?: SetOptions): Promise<number>;
   /** The keys of a range or prefix, paged transparently: for await (const e of client.range({ prefix })). */
   range(query?: RangeQuery, options?: CallOptions): AsyncGenerator<Entry, void, undefined>;
   /** One Range call. */

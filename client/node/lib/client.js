@@ -8,8 +8,10 @@ const { loadProto } = require('./proto');
 const { Connection } = require('./connection');
 const { makeError, makeErrorNamed } = require('./errors');
 const { Txn } = require('./txn');
+const { Watch } = require('./watch');
 const {
   UINT32_MAX, asBytes, num, checkUint, selector, prefixEnd, entryOfGet, pageOf, clearedValue,
+  setFields, watchFields,
 } = require('./values');
 
 const DEFAULT_TIMEOUT = 5000;
@@ -120,9 +122,22 @@ class Client {
     return Buffer.from((await this.call('Get', { key: asBytes(key, 'key') }, options)).value);
   }
 
-  // Stores VALUE under KEY, overwriting.
-  async set(key, value, options) {
-    await this.call('Set', { key: asBytes(key, 'key'), value: asBytes(value, 'value') }, options);
+  // Stores VALUE under KEY, overwriting. OPTIONS.ttlMs > 0: the key expires
+  // that many ms after the write (at most 10^12). Without it the key does not
+  // expire, losing any time to live it had, unless OPTIONS.keepTtl: then it
+  // keeps what was left (none for a new key). Both, or a ttlMs above the
+  // maximum: INVALID_ARGUMENT.
+  async set(key, value, options = {}) {
+    const request = { key: asBytes(key, 'key'), value: asBytes(value, 'value'), ...setFields(options) };
+    await this.call('Set', request, options);
+  }
+
+  // Sets KEY's time to live to TTL_MS ms from now (0: it no longer expires),
+  // leaving its value and revisions alone (no revision, no watch event).
+  // Resolves with true, or false when KEY is missing or expired.
+  async touch(key, ttlMs, options) {
+    const request = { key: asBytes(key, 'key'), ttl_ms: checkUint(ttlMs, 'ttlMs') };
+    return Boolean((await this.call('Touch', request, options)).found);
   }
 
   // Presents TOKEN (string or bytes) to a server started with
@@ -154,7 +169,8 @@ class Client {
   }
 
   // KEY with its revisions: { key, value, createRevision, modRevision,
-  // version, revision } (revision: the store's at the read). Rejects with
+  // version, revision, ttlMs } (revision: the store's at the read; ttlMs:
+  // the ms it has left, 0 when it does not expire). Rejects with
   // KeyNotFoundError when absent; get() is the same, value only.
   async getEntry(key, options) {
     const bytes = asBytes(key, 'key');
@@ -168,12 +184,15 @@ class Client {
   // current mod_revision) and nothing changes. A server before protocol v2
   // ignores the condition and stores VALUE anyway: that answer (OK, but
   // revision 0) rejects with an RpcError UNIMPLEMENTED (12) whose details
-  // say the write was applied without its check.
-  async cas(key, value, modRevision, options) {
+  // say the write was applied without its check. OPTIONS: { ttlMs, keepTtl }
+  // as for set(): a lock that frees itself is cas('lock', 'me', 0,
+  // { ttlMs: 10000 }), kept alive with touch().
+  async cas(key, value, modRevision, options = {}) {
     const request = {
       key: asBytes(key, 'key'),
       value: asBytes(value, 'value'),
       if_mod_revision: checkUint(modRevision, 'modRevision'),
+      ...setFields(options),
     };
     const revision = num((await this.call('Set', request, options)).revision);
     if (revision === 0) throw this._preV2Write('Set');
@@ -249,6 +268,22 @@ class Client {
   // .commit() (see lib/txn.js).
   txn() {
     return new Txn(this);
+  }
+
+  // Watches QUERY: { key } one key, { key, end } the range [key, end) (end
+  // "\0": no upper bound), or { prefix }; startRevision (0 or none: the
+  // changes after now; N: every change of revision >= N, replayed from the
+  // server's history, then live), prevKv (events carry the key as it was).
+  // Returns a Watch (lib/watch.js) at once, its Watch call already sent, so
+  // the calls made after it are seen: an async iterator of events
+  //   for await (const ev of client.watch({ prefix: 'cfg/' })) ...
+  // ({ type: 'PUT' | 'DELETE', kv, prevKv, expired, revision }) and an
+  // EventEmitter ('event', 'error', 'end'). watch.ready resolves with the
+  // watch's id, or rejects with the Watch call's RpcError (INVALID_ARGUMENT
+  // for a selector the server refuses). Other calls go on meanwhile.
+  // OPTIONS.timeout bounds the Watch call, not the wait for events.
+  watch(query = {}, options = {}) {
+    return new Watch(this, watchFields(query), options);
   }
 }
 

@@ -2,6 +2,9 @@
 // Sends RpcRequest envelopes and resolves each with its RpcResponse, matched
 // by id; knows nothing of methods or messages (lib/client.js does that).
 // Any number of calls may be in flight at once; answers come back in order.
+// Stream frames (RpcResponse.stream = true: a Watch's events, sent between
+// the answers of other calls) never resolve a call: they go to the stream
+// registered for their id (exchange's STREAM), or nowhere.
 'use strict';
 
 const net = require('node:net');
@@ -37,6 +40,8 @@ class Connection {
     // id -> { resolve, timer } or null once the call gave up (timed out).
     // Insertion-ordered: an answer with id 0 belongs to the oldest call.
     this.inflight = new Map();
+    // id of a Watch call -> { onFrame(response), onLost(error) }.
+    this.streams = new Map();
     this.reader = new FrameReader();
     this.broken = null;       // why the connection is gone, once it is
     this.corked = false;
@@ -80,8 +85,11 @@ class Connection {
   // Sends ENVELOPE (a plain object or RpcRequest; its id is replaced) and
   // resolves with the RpcResponse, whatever its code. Rejects only when no
   // answer came: DEADLINE_EXCEEDED after TIMEOUT ms (0: none), or
-  // UNAVAILABLE when the connection is or gets closed.
-  exchange(envelope, timeout) {
+  // UNAVAILABLE when the connection is or gets closed. STREAM ({ onFrame,
+  // onLost, id }) gets the stream frames of the call's id from the moment
+  // it is sent (its id is set) until closeStream(id); a call that fails
+  // keeps none. The socket keeps the process alive while a stream is open.
+  exchange(envelope, timeout, stream = null) {
     const method = envelope.method || '';
     if (this.broken !== null) {
       return Promise.reject(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', this.broken, method));
@@ -89,11 +97,16 @@ class Connection {
     const id = this.nextId++;
     const request = this.proto.RpcRequest.create({ method, payload: envelope.payload || Buffer.alloc(0), id });
     const body = this.proto.RpcRequest.encode(request).finish();
-    return new Promise((resolve, reject) => {
+    if (stream) {
+      stream.id = id;
+      this.streams.set(id, stream);
+    }
+    const answered = new Promise((resolve, reject) => {
       const call = { resolve, reject, method, timer: null };
       if (timeout > 0) {
         call.timer = setTimeout(() => {
           this.inflight.set(id, null);   // a late answer will be dropped
+          this.streams.delete(id);
           this._idle();
           reject(makeErrorNamed(this.proto.StatusCode, 'DEADLINE_EXCEEDED',
                                 `no answer from ${this.endpoint} within ${timeout} ms`, method));
@@ -103,6 +116,16 @@ class Connection {
       this.socket.ref();
       this._write(frame(body));
     });
+    if (!stream) return answered;
+    return answered.then((response) => {
+      if (response.code !== 0) this.closeStream(id);
+      return response;
+    });
+  }
+
+  // Stops sending the frames of the call ID anywhere; later ones are dropped.
+  closeStream(id) {
+    if (this.streams.delete(id)) this._idle();
   }
 
   // Closes the socket; calls in flight reject with UNAVAILABLE. Resolves
@@ -147,6 +170,12 @@ class Connection {
 
   _deliver(response) {
     response.id = typeof response.id === 'number' ? response.id : response.id.toNumber();
+    if (response.stream) {
+      // A stream frame: never an answer, whatever its id says.
+      const stream = this.streams.get(response.id);
+      if (stream) stream.onFrame(response);
+      return;
+    }
     let id = response.id;
     if (id === 0 && response.code !== 0 && this.inflight.size) {
       // The server could not read a request: answers come in order, so it
@@ -164,6 +193,8 @@ class Connection {
   }
 
   _idle() {
+    if (this.broken !== null) return;
+    if (this.streams.size) return;
     for (const call of this.inflight.values()) if (call) return;
     this.socket.unref();
   }
@@ -174,11 +205,14 @@ class Connection {
     this.socket.destroy();
     const calls = [...this.inflight.values()];
     this.inflight.clear();
+    const streams = [...this.streams.values()];
+    this.streams.clear();
     for (const call of calls) {
       if (!call) continue;
       clearTimeout(call.timer);
       call.reject(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', why, call.method));
     }
+    for (const stream of streams) stream.onLost(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', why));
   }
 }
 

@@ -36,6 +36,24 @@ class FailedPreconditionError extends RpcError {
   }
 }
 
+// The server ended a watch (its stream's last frame said canceled): what
+// the watch's iteration throws once the events before it are read, and its
+// 'error' event. cancelReason: the server's words; compactRevision: in the
+// compacted case (a startRevision older than the history the server keeps)
+// the oldest revision a watch may start from now, else 0. Not an RpcError:
+// every call succeeded, the stream was ended.
+class WatchCanceledError extends Error {
+  constructor(watchId, cancelReason, compactRevision) {
+    super(`watch ${watchId} canceled by the server: ${cancelReason || 'no reason given'}${
+      compactRevision ? ` (compacted: the oldest revision available is ${compactRevision})` : ''}`);
+    this.name = 'WatchCanceledError';
+    this.watchId = watchId;
+    this.cancelReason = cancelReason || '';
+    this.compactRevision = compactRevision || 0;
+    this.compacted = this.compactRevision > 0;
+  }
+}
+
 const CLASSES = { NOT_FOUND: KeyNotFoundError, FAILED_PRECONDITION: FailedPreconditionError };
 
 // Builds the error for status CODE, naming it from the proto's StatusCode
@@ -51,4 +69,6 @@ function makeErrorNamed(statusEnum, codeName, details, method) {
   return makeError(statusEnum, statusEnum.values[codeName], details, method);
 }
 
-module.exports = { RpcError, KeyNotFoundError, FailedPreconditionError, makeError, makeErrorNamed };
+module.exports = {
+  RpcError, KeyNotFoundError, FailedPreconditionError, WatchCanceledError, makeError, makeErrorNamed,
+};

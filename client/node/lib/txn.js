@@ -21,7 +21,7 @@
 // keys removed.
 'use strict';
 
-const { UINT32_MAX, asBytes, checkUint, selector, txnResult } = require('./values');
+const { UINT32_MAX, asBytes, checkUint, selector, setFields, txnResult } = require('./values');
 
 // The numbers of Compare.Target and Compare.Op, fixed by kv.proto.
 const TARGET = { VALUE: 0, MOD_REVISION: 1, CREATE_REVISION: 2, VERSION: 3 };
@@ -82,8 +82,11 @@ function rangeRequest(query = {}) {
 const op = Object.freeze({
   // Its result: the entry, or null for a missing key.
   get: (key) => tagged('op', { get: { key: asBytes(key, 'key') } }),
-  // Unconditional (the compares are the condition); its result: the revision written.
-  set: (key, value) => tagged('op', { set: { key: asBytes(key, 'key'), value: asBytes(value, 'value') } }),
+  // Unconditional (the compares are the condition); its result: the
+  // revision written. OPTIONS: { ttlMs, keepTtl } as for client.set().
+  set: (key, value, options) => tagged('op', {
+    set: { key: asBytes(key, 'key'), value: asBytes(value, 'value'), ...setFields(options) },
+  }),
   // Its result: the old value, or null when absent.
   clear: (key) => tagged('op', { clear: { key: asBytes(key, 'key') } }),
   // QUERY: { start, end, prefix, limit, keysOnly, countOnly, reverse }; one

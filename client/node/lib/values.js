@@ -1,6 +1,6 @@
 // lib/values.js - the plain values the v2 helpers return (entries, pages,
-// Txn results), built from decoded response messages, and the request
-// pieces they share (bytes, selectors, numbers). No I/O here.
+// Txn results, watch events), built from decoded response messages, and the
+// request pieces they share (bytes, selectors, expiry, numbers). No I/O here.
 'use strict';
 
 const UINT32_MAX = 0xffffffff;
@@ -62,7 +62,8 @@ function prefixEnd(prefix) {
 }
 
 // One key with its revisions: { key, value, createRevision, modRevision,
-// version, revision } (revision: the store's at the read).
+// version, revision, ttlMs } (revision: the store's at the read; ttlMs: the
+// milliseconds it has left, rounded up, 0 when it does not expire).
 function entry(key, kv, revision) {
   return {
     key: buffer(key),
@@ -71,7 +72,63 @@ function entry(key, kv, revision) {
     modRevision: num(kv.mod_revision),
     version: num(kv.version),
     revision: num(revision),
+    ttlMs: num(kv.ttl_ms),
   };
+}
+
+// A KeyValue message of a watch event as { key, value, createRevision,
+// modRevision, version, ttlMs }.
+function keyValue(kv) {
+  return {
+    key: buffer(kv.key),
+    value: buffer(kv.value),
+    createRevision: num(kv.create_revision),
+    modRevision: num(kv.mod_revision),
+    version: num(kv.version),
+    ttlMs: num(kv.ttl_ms),
+  };
+}
+
+const EVENT_TYPES = ['PUT', 'DELETE'];
+
+// The events of a decoded WatchResponse as { type: 'PUT' | 'DELETE', kv,
+// prevKv (null unless asked for and the key existed), expired, revision }.
+function watchEvents(answer) {
+  return (answer.events || []).map((e) => {
+    const kv = keyValue(e.kv || {});
+    return {
+      type: EVENT_TYPES[e.type || 0] || e.type,
+      kv,
+      prevKv: e.prev_kv ? keyValue(e.prev_kv) : null,
+      expired: Boolean(e.expired),
+      revision: kv.modRevision,
+    };
+  });
+}
+
+// The expiry fields of a SetRequest from OPTIONS { ttlMs, keepTtl }: ttlMs
+// absent, null or 0: the key does not expire. Both together are the
+// server's to refuse (INVALID_ARGUMENT).
+function setFields(options = {}) {
+  const fields = {};
+  if (options.ttlMs !== undefined && options.ttlMs !== null) fields.ttl_ms = checkUint(options.ttlMs, 'ttlMs');
+  if (options.keepTtl) fields.keep_ttl = true;
+  return fields;
+}
+
+// The fields of a WatchRequest from QUERY { key, end, prefix, startRevision,
+// prevKv }: one key, [key, end) (end "\0": no upper bound) or a prefix;
+// the server refuses other combinations (INVALID_ARGUMENT).
+function watchFields(query = {}) {
+  const fields = {};
+  for (const name of ['key', 'end', 'prefix']) {
+    if (query[name] !== undefined && query[name] !== null) fields[name] = asBytes(query[name], name);
+  }
+  if (query.startRevision !== undefined && query.startRevision !== null) {
+    fields.start_revision = checkUint(query.startRevision, 'startRevision');
+  }
+  if (query.prevKv) fields.prev_kv = true;
+  return fields;
 }
 
 // The entry of a GetResponse for KEY; inside a Txn, null for a missing key
@@ -112,5 +169,5 @@ function txnResult(answer, ops) {
 
 module.exports = {
   UINT32_MAX, asBytes, buffer, num, checkUint, selector, prefixEnd,
-  entry, entryOfGet, pageOf, clearedValue, txnResult,
+  entry, entryOfGet, pageOf, clearedValue, txnResult, keyValue, watchEvents, setFields, watchFields,
 };

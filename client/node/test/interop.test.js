@@ -1,5 +1,6 @@
 // Interop: a value written by one client is read back by another, byte for
-// byte: C (kvctl, from $KVCTL) <-> Node, and Python <-> Node.
+// byte: C (kvctl, from $KVCTL) <-> Node, and Python <-> Node (with a TTL,
+// and seen by a watch).
 'use strict';
 
 const { test, describe, before, after } = require('node:test');
@@ -60,6 +61,30 @@ describe('Python and Node', { skip: pythonSkip() }, () => {
     const key = Buffer.from('\0from-python-to-node\xff', 'latin1');
     run([PYTHON, PY_CLI, server.endpoint, 'set', key.toString('hex'), VALUE.toString('hex')]);
     assert.ok(VALUE.equals(await client.get(key)));
+  });
+
+  test('a TTL both ways', async () => {
+    const LONG = 600000;
+    const cli = (...args) => run([PYTHON, PY_CLI, server.endpoint, ...args]).toString().trim();
+    cli('set', Buffer.from('ttl-from-python').toString('hex'), Buffer.from('v').toString('hex'), String(LONG));
+    const ttl = (await client.getEntry('ttl-from-python')).ttlMs;
+    assert.ok(ttl > 0 && ttl <= LONG, `${ttl}`);
+    await client.set('ttl-from-node', 'v', { ttlMs: LONG });
+    const seen = Number(cli('ttl', Buffer.from('ttl-from-node').toString('hex')));
+    assert.ok(seen > 0 && seen <= LONG, `${seen}`);
+  });
+
+  test('Node watches a Python write', async () => {
+    const w = client.watch({ prefix: 'watched-from-node/' });
+    try {
+      await w.ready;
+      run([PYTHON, PY_CLI, server.endpoint, 'set', Buffer.from('watched-from-node/k').toString('hex'), VALUE.toString('hex')]);
+      const ev = await w.nextEvent(30000);
+      assert.ok(ev, 'no event within 30 s');
+      assert.deepEqual([ev.type, ev.kv.key.toString(), VALUE.equals(ev.kv.value)], ['PUT', 'watched-from-node/k', true]);
+    } finally {
+      await w.cancel();
+    }
   });
 
   test('Node writes, Python reads', async () => {

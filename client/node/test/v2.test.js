@@ -66,7 +66,7 @@ describe('revisions', () => {
     let e = await client.getEntry('rev/e');
     assert.deepEqual(e, {
       key: b('rev/e'), value: b('one'), createRevision: created, modRevision: created, version: 1,
-      revision: e.revision,
+      revision: e.revision, ttlMs: 0,
     });
     assert.ok(e.revision >= created);
     await client.set('rev/other', 'x');

@@ -8,9 +8,16 @@
         c.get_entry(b"k").mod_revision          # revisions
         for e in c.range(prefix=b"k"):          # ordered, paged for you
             print(e.key, e.value)
+        c.set(b"s", b"v", ttl_ms=30000)         # expires in 30 s
+        with c.watch(prefix=b"cfg/") as w:      # changes, as they happen
+            for event in w:
+                print(event.type, event.kv.key)
+
+kvstore.aio has the asyncio client (AsyncClient).
 
 This file only gathers the public names; see client.py, pipeline.py,
-stubs.py, txn.py, values.py, connection.py, raw.py and errors.py.
+stubs.py, txn.py, watch.py, values.py, connection.py, raw.py, errors.py
+and aio.py.
 """
 
 # The generated kvstore/v1/kv_pb2.py may live in another directory on
@@ -22,12 +29,14 @@ from .client import Client  # noqa: E402
 from .connection import parse_endpoint  # noqa: E402
 from .errors import (  # noqa: E402
     DeadlineExceeded, FailedPrecondition, InvalidArgument, KeyNotFound, ResourceExhausted,
-    RpcError, Unauthenticated, Unavailable, Unimplemented, status_code, status_name)
+    RpcError, Unauthenticated, Unavailable, Unimplemented, WatchCanceled, status_code,
+    status_name)
 from .pipeline import Pipeline, Reply  # noqa: E402
 from .raw import RawConnection  # noqa: E402
 from . import txn  # noqa: E402
 from .txn import Txn  # noqa: E402
-from .values import Entry, Page, TxnResult, prefix_end  # noqa: E402
+from .values import Entry, KeyValue, Page, TxnResult, WatchEvent, prefix_end  # noqa: E402
+from .watch import Watch  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -39,7 +48,8 @@ def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
 
 __all__ = [
     "Client", "Pipeline", "Reply", "RawConnection", "connect", "pb", "service", "parse_endpoint",
-    "Entry", "Page", "Txn", "TxnResult", "txn", "prefix_end",
+    "Entry", "Page", "Txn", "TxnResult", "txn", "prefix_end", "Watch", "WatchEvent", "KeyValue",
     "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted", "FailedPrecondition",
-    "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "status_code", "status_name",
+    "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "WatchCanceled",
+    "status_code", "status_name",
 ]

@@ -10,7 +10,7 @@ from . import _proto
 from .connection import Connection
 from .pipeline import Pipeline
 from .stubs import DEFAULT, Calls, bind_service, finish
-from .values import UINT32_MAX, check_uint, prefix_end, selector
+from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .errors import error_for
 
 
@@ -23,8 +23,8 @@ class Client(Calls):
     for a server started with --auth-token-file, is sent with Auth at once.
     Raises Unavailable when the server cannot be reached (an RpcError
     UNAUTHENTICATED for a wrong token). Close it with
-    close() or use it in a with block. One call at a time runs on a
-    connection; threads calling one Client take turns.
+    close() or use it in a with block. Threads may share a Client: their
+    calls share the connection, in flight together.
     """
 
     def __init__(self, endpoint=None, timeout=5.0, connect_timeout=None, token=None):
@@ -111,28 +111,42 @@ class Client(Calls):
     def _range_pages(self, fields, limit, keys_only, reverse, page_size, timeout):
         left = limit
         while left is None or left > 0:
-            want = page_size
-            if left is not None:
-                want = min(page_size or left, left, UINT32_MAX)
-            page = self.range_page(limit=want, keys_only=keys_only, reverse=reverse,
-                                   timeout=timeout, **fields)
+            page = self.range_page(limit=page_limit(page_size, left), keys_only=keys_only,
+                                   reverse=reverse, timeout=timeout, **fields)
             entries = page.entries if left is None else page.entries[:left]
             yield from entries
             if left is not None:
                 left -= len(entries)
-            if not page.more:
+            fields = next_page(fields, page, reverse)
+            if fields is None:
                 return
-            if not page.entries:
-                raise RuntimeError("Range answered more = true with no keys: cannot page on")
-            # The next page: after the last key seen. A prefix becomes the
-            # [start, end) it stands for, as a prefix cannot go with either.
-            if "prefix" in fields:
-                fields = {"start": fields["prefix"], "end": prefix_end(fields["prefix"])}
-            last = page.entries[-1].key
-            if reverse:
-                fields["end"] = last
-            else:
-                fields["start"] = last + b"\x00"
+
+    def watch(self, key=None, end=None, *, prefix=None, start_revision=0, prev_kv=False,
+              timeout=DEFAULT):
+        """Watches one KEY, the range [KEY, END) (END b"\\x00": no upper
+        bound, so key=b"\\x00", end=b"\\x00" is every key) or the keys
+        beginning with PREFIX. Returns a Watch (kvstore.watch) once the
+        server has answered: iterate it for WatchEvent (type "PUT" or
+        "DELETE", kv, prev_kv, expired; revision), in revision order.
+
+        START_REVISION 0: the changes after now; N > 0: every change of
+        revision >= N, replayed from the server's history, then live (older
+        than that history: the iteration raises WatchCanceled with
+        compact_revision). PREV_KV: events carry the key as it was before
+        (prev_kv). Raises InvalidArgument for a selector the server refuses
+        (PREFIX with KEY or END, END without KEY, none), ResourceExhausted
+        past the server's watches per connection. TIMEOUT bounds the Watch
+        call, not the wait for events.
+
+        Other calls of this client go on while the watch is open (from any
+        thread): events that come meanwhile are kept for it.
+
+            with c.watch(prefix=b"cfg/") as w:
+                for event in w:
+                    print(event.type, event.kv.key, event.kv.value)
+        """
+        from .watch import Watch
+        return Watch(self, watch_fields(key, end, prefix, start_revision, prev_kv), timeout)
 
     def _timeout(self, timeout):
         return self.timeout if timeout is DEFAULT else timeout

@@ -4,12 +4,20 @@ Owns the socket and the table of calls in flight. It sends RpcRequest
 envelopes and hands back RpcResponse envelopes matched by id; it knows
 nothing about methods or messages (kvstore.client does that).
 
-All I/O happens inside exchange(), on the caller's thread: the socket is
-non-blocking and one selector loop writes requests while it reads answers,
-as docs/PROTOCOL.md asks (the server stops reading from a client that does
-not read). Bytes of a request still unsent when a call times out stay queued
-and go out first on the next call, so a timeout never tears a frame and the
-connection stays usable; a late answer to a call that timed out is dropped.
+All I/O happens on the callers' threads, inside exchange() and
+wait_stream(): the socket is non-blocking and one selector loop writes
+requests while it reads answers, as docs/PROTOCOL.md asks (the server stops
+reading from a client that does not read). One thread at a time runs that
+loop (the reader); the others wait for it to hand them their answers, and
+take the role over when it leaves. Bytes of a request still unsent when a
+call times out stay queued and go out first on the next call, so a timeout
+never tears a frame and the connection stays usable; a late answer to a
+call that timed out is dropped.
+
+Stream frames (RpcResponse.stream = true: the events of a Watch, sent
+between the answers of other calls) are never taken for answers: they are
+kept, by the id of the Watch call, until the watch reads them
+(open_stream, take_stream, wait_stream, close_stream).
 """
 
 import collections
@@ -75,9 +83,21 @@ def connect(endpoint, timeout, source_address=None):
     return sock
 
 
+class _Call:
+    """One request waiting for its answer: OUTCOME is None until the
+    RpcResponse (or the RpcError that ended the call) is there."""
+
+    __slots__ = ("method", "outcome")
+
+    def __init__(self, method):
+        self.method = method
+        self.outcome = None
+
+
 class Connection:
-    """A connected socket plus the calls in flight on it. Thread-safe: one
-    exchange() runs at a time."""
+    """A connected socket plus the calls in flight on it. Thread-safe:
+    threads may call exchange() at the same time (their requests share the
+    socket), and a thread waiting for stream frames lets them."""
 
     def __init__(self, endpoint=None, connect_timeout=5.0):
         self.endpoint = endpoint or "%s:%d" % (DEFAULT_HOST, DEFAULT_PORT)
@@ -85,16 +105,25 @@ class Connection:
         sock.setblocking(False)
         self._sock = sock
         self._selector = selectors.DefaultSelector()
-        self._selector.register(sock, selectors.EVENT_READ)
+        self._selector.register(sock, selectors.EVENT_READ, "sock")
+        # A socket pair written to wake the reader out of select() when
+        # another thread has queued bytes to send; made the first time that
+        # happens (a single-threaded client never needs it).
+        self._wake_r = self._wake_w = None
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)   # after each turn of the reader
+        self._reading = False            # a thread runs the selector loop
         self._next_id = 1
         self._out = bytearray()          # bytes not yet written to the socket
         self._reader = FrameReader()
-        # id -> slot index in the running exchange, or None once abandoned.
+        # id -> _Call, or None once abandoned (timed out, interrupted).
         # Ordered: an answer with id 0 belongs to the oldest call in flight.
         self._inflight = collections.OrderedDict()
+        # id of a Watch call -> deque of its stream frames not yet taken.
+        self._streams = {}
         self._broken = None              # why the connection is gone, once it is
         self._closing = False            # close() was called
+        self._released = False           # socket and selector closed
 
     @property
     def closed(self):
@@ -105,7 +134,7 @@ class Connection:
         made afterwards raise Unavailable."""
         self._closing = True
         try:
-            # Wakes a thread blocked in exchange() now, not at its deadline.
+            # Wakes a thread blocked in select() now, not at its deadline.
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
@@ -118,59 +147,153 @@ class Connection:
         request, its RpcResponse or the RpcError that ended it (a timeout,
         a lost connection). TIMEOUT in seconds bounds the whole exchange
         (None: wait forever). Never raises for a single call's failure."""
+        return self._exchange(requests, timeout, False)[0]
+
+    def open_stream(self, request, timeout=None):
+        """exchange() of one request that opens a stream (Watch): its stream
+        frames are kept from the moment it is sent. Returns (outcome, id):
+        while the outcome is an OK answer, take_stream(id) and
+        wait_stream(id) give the frames; close_stream(id) ends that. A
+        failed call keeps nothing."""
+        outcomes, ids = self._exchange([request], timeout, True)
+        outcome = outcomes[0]
+        if isinstance(outcome, Exception) or outcome.code != 0:
+            self.close_stream(ids[0])
+        return outcome, ids[0]
+
+    def take_stream(self, call_id):
+        """The stream frames of CALL_ID received so far (RpcResponse, in the
+        order they came), removed from the connection's keeping."""
+        with self._lock:
+            sink = self._streams.get(call_id)
+            if not sink:
+                return []
+            frames = list(sink)
+            sink.clear()
+            return frames
+
+    def wait_stream(self, call_id, timeout=None):
+        """Reads until a stream frame of CALL_ID is kept, TIMEOUT seconds
+        (None: no limit) pass, or the stream was closed. Returns whether a
+        frame is there. Raises Unavailable when the connection is gone and
+        no frame is left."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            results = [None] * len(requests)
+            def ready():
+                return bool(self._streams.get(call_id)) or call_id not in self._streams
+            self._run(ready, deadline)
+            if self._streams.get(call_id):
+                return True
+            if self._broken is not None and call_id in self._streams:
+                raise _unavailable(self._broken)
+            return False
+
+    def close_stream(self, call_id):
+        """Stops keeping the frames of CALL_ID; later ones are dropped."""
+        with self._lock:
+            self._streams.pop(call_id, None)
+            self._changed.notify_all()
+
+    def _exchange(self, requests, timeout, stream):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
             if self._broken is not None:
-                return [_unavailable(self._broken, r.method) for r in requests]
-            waiting = {}
-            for index, request in enumerate(requests):
+                return [_unavailable(self._broken, r.method) for r in requests], []
+            calls, ids = [], []
+            for request in requests:
                 envelope = _proto.RpcRequest()
                 envelope.CopyFrom(request)
                 envelope.id = self._next_id
                 self._next_id += 1
-                self._inflight[envelope.id] = index
-                waiting[envelope.id] = request.method
+                call = _Call(request.method)
+                self._inflight[envelope.id] = call
+                if stream:
+                    self._streams[envelope.id] = collections.deque()
+                calls.append(call)
+                ids.append(envelope.id)
                 self._out += frame(envelope.SerializeToString())
+            self._wake()        # a reader in select() must now wait to write too
             try:
-                self._pump(results, waiting, deadline, timeout)
+                self._run(lambda: all(c.outcome is not None for c in calls), deadline)
             finally:
-                # Interrupted (KeyboardInterrupt...): whatever still waits is
-                # abandoned, so its late answer cannot land in another call.
-                for call_id in waiting:
-                    if call_id in self._inflight:
-                        self._inflight[call_id] = None
-            return results
+                # Timed out or interrupted (KeyboardInterrupt...): what still
+                # waits is abandoned, so its late answer cannot land in
+                # another call.
+                for call_id, call in zip(ids, calls):
+                    if call.outcome is None:
+                        late = ("no answer from %s within %gs" % (self.endpoint, timeout)
+                                if timeout is not None else "abandoned")
+                        call.outcome = _deadline_exceeded(late, call.method)
+                        if call_id in self._inflight:
+                            self._inflight[call_id] = None
+                        self._streams.pop(call_id, None)
+            return [c.outcome for c in calls], ids
 
-    def _pump(self, results, waiting, deadline, timeout):
-        # Runs the socket until every id in WAITING has a result.
-        while waiting:
-            if self._broken is not None:
-                for call_id, method in waiting.items():
-                    results[self._inflight.pop(call_id)] = _unavailable(self._broken, method)
-                waiting.clear()
-                return
+    def _run(self, done, deadline):
+        # With the lock held: until DONE() is true, the connection is gone or
+        # DEADLINE (monotonic; None: none) passes, either runs the selector
+        # loop (when no other thread does) or waits for the thread that
+        # does to report a turn.
+        while not done() and self._broken is None:
             wait = None
             if deadline is not None:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
-                    self._abandon(results, waiting, timeout)
                     return
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0)
-            self._selector.modify(self._sock, events)
-            for _key, ready in self._selector.select(wait):
-                if ready & selectors.EVENT_WRITE:
-                    self._write()
-                if ready & selectors.EVENT_READ and self._broken is None:
-                    self._read(results, waiting)
+            if self._reading:
+                self._changed.wait(wait)
+                continue
+            self._reading = True
+            try:
+                self._turn(wait)
+            finally:
+                self._reading = False
+                if self._broken is not None:
+                    self._release()
+                self._changed.notify_all()
 
-    def _abandon(self, results, waiting, timeout):
-        # The deadline passed: the calls fail, their late answers will be dropped.
-        for call_id, method in waiting.items():
-            results[self._inflight[call_id]] = _deadline_exceeded(
-                "no answer from %s within %gs" % (self.endpoint, timeout), method)
-            self._inflight[call_id] = None
-        waiting.clear()
+    def _turn(self, wait):
+        # One select() (without the lock, so other threads may queue
+        # requests meanwhile: they wake us), then the writes and reads it
+        # allows (with the lock).
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0)
+        self._selector.modify(self._sock, events, "sock")
+        self._lock.release()
+        try:
+            ready = self._selector.select(wait)
+        finally:
+            self._lock.acquire()
+        for key, mask in ready:
+            if self._broken is not None:
+                return
+            if key.data == "wake":
+                self._drain_wake()
+                continue
+            if mask & selectors.EVENT_WRITE:
+                self._write()
+            if mask & selectors.EVENT_READ and self._broken is None:
+                self._read()
+
+    def _wake(self):
+        # Makes the thread in select(), if any, come back and look at _out.
+        if not self._reading:
+            return
+        if self._wake_w is None:
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            self._wake_w.send(b"w")
+        except (BlockingIOError, InterruptedError):
+            pass                        # already full of wake-ups
+
+    def _drain_wake(self):
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
 
     def _write(self):
         try:
@@ -183,13 +306,14 @@ class Connection:
             return
         del self._out[:sent]
 
-    def _read(self, results, waiting):
+    def _read(self):
         try:
             data = self._sock.recv(_RECV_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fail("connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
+            self._fail("the client closed the connection" if self._closing
+                       else "connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
             return
         if not data:
             self._fail("the client closed the connection" if self._closing
@@ -207,9 +331,15 @@ class Connection:
             except Exception as exc:  # DecodeError; the stream is still framed
                 self._fail("undecodable answer from %s: %s" % (self.endpoint, exc))
                 return
-            self._deliver(response, results, waiting)
+            self._deliver(response)
 
-    def _deliver(self, response, results, waiting):
+    def _deliver(self, response):
+        if response.stream:
+            # A stream frame: never an answer, whatever its id says.
+            sink = self._streams.get(response.id)
+            if sink is not None:
+                sink.append(response)
+            return      # a stream nobody keeps (closed, or a raw Watch): dropped
         call_id = response.id
         if call_id == 0 and response.code != 0 and self._inflight:
             # The server could not read a request: answers come in order, so
@@ -217,19 +347,36 @@ class Connection:
             call_id = next(iter(self._inflight))
         if call_id not in self._inflight:
             return  # not ours (a stray id): nothing waits for it
-        index = self._inflight.pop(call_id)
-        waiting.pop(call_id, None)
-        if index is not None:
-            results[index] = response
+        call = self._inflight.pop(call_id)
+        if call is not None:
+            call.outcome = response
 
     def _fail(self, why):
-        # Marks the connection gone and closes the socket; the calls still
-        # waiting see self._broken on the next turn of _pump().
-        if self._broken is None:
-            self._broken = why
+        # Marks the connection gone: every call still waiting gets
+        # Unavailable, stream waiters see _broken. The socket and selector
+        # are closed now, or by the reader when it leaves select().
+        if self._broken is not None:
+            return
+        self._broken = why
+        for call in self._inflight.values():
+            if call is not None:
+                call.outcome = _unavailable(why, call.method)
+        self._inflight.clear()
+        if self._reading:
             try:
-                self._selector.unregister(self._sock)
-            except (KeyError, ValueError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
                 pass
-            self._selector.close()
-            self._sock.close()
+        else:
+            self._release()
+        self._changed.notify_all()
+
+    def _release(self):
+        if self._released:
+            return
+        self._released = True
+        self._selector.close()
+        self._sock.close()
+        if self._wake_r is not None:
+            self._wake_r.close()
+            self._wake_w.close()

@@ -2,7 +2,8 @@
 
 Every non-OK answer becomes an RpcError carrying the code's name, number and
 the server's message. The client raises DEADLINE_EXCEEDED for its own
-timeouts and UNAVAILABLE for a refused or lost connection, as gRPC does.
+timeouts and UNAVAILABLE for a refused or lost connection, as gRPC does. A
+watch that the server ends raises WatchCanceled.
 """
 
 from . import _proto
@@ -67,6 +68,42 @@ class FailedPrecondition(RpcError):
     if_mod_revision, a Set or Clear with if_mod_revision) refused because
     the key's mod_revision was not the one given; nothing changed. The
     message says the key's current mod_revision."""
+
+
+class WatchCanceled(Exception):
+    """The server ended a watch (its stream's last frame said canceled):
+    raised by the watch's iteration once the events before it are read.
+
+    watch_id          the watch's id
+    cancel_reason     why, in English (the server's words: "compacted",
+                      "too slow", ...)
+    compact_revision  in the compacted case (start_revision older than the
+                      history the server keeps): the oldest revision a
+                      watch may start from now; else 0
+    compacted         compact_revision > 0
+
+    Not an RpcError: the calls all succeeded; the stream was ended. A
+    watch the client canceled itself (cancel(), close()) just stops.
+    """
+
+    def __init__(self, watch_id, cancel_reason="", compact_revision=0):
+        self.watch_id = int(watch_id)
+        self.cancel_reason = cancel_reason
+        self.compact_revision = int(compact_revision)
+        super().__init__(str(self))
+
+    @property
+    def compacted(self):
+        return self.compact_revision > 0
+
+    def __str__(self):
+        more = (" (compacted: the oldest revision available is %d)" % self.compact_revision
+                if self.compact_revision else "")
+        return "watch %d canceled by the server: %s%s" % (self.watch_id, self.cancel_reason
+                                                           or "no reason given", more)
+
+    def __reduce__(self):
+        return (type(self), (self.watch_id, self.cancel_reason, self.compact_revision))
 
 
 _BY_NAME = {

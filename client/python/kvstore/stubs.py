@@ -9,8 +9,8 @@ _call(method, request, convert, timeout).
 
 from . import _proto
 from .errors import RpcError, error_for, status_code
-from .values import (UINT32_MAX, Entry, as_bytes, check_uint, cleared_value, page_of,
-                     selector)
+from .values import (UINT32_MAX, as_bytes, check_uint, cleared_value, entry_of_get, page_of,
+                     selector, set_fields)
 
 # "Use the client's default timeout", as opposed to None (wait forever).
 DEFAULT = object()
@@ -90,8 +90,8 @@ def _request(name, **fields):
 class Calls:
     """The rpc methods (Ping, Get, Set, Clear, Stats, Auth, Range, ... from
     the descriptor) and the helpers that take and return plain values:
-    ping, get, get_entry, set, cas, clear, auth, range_page, count,
-    clear_range and txn (Client adds range, which pages)."""
+    ping, get, get_entry, set, cas, touch, clear, auth, range_page, count,
+    clear_range and txn (Client adds range, which pages, and watch)."""
 
     def _call(self, method, request, convert, timeout):
         raise NotImplementedError
@@ -106,10 +106,25 @@ class Calls:
         return self._call(_method("Get"), _request("Get", key=as_bytes(key)),
                           lambda r: r.value, timeout)
 
-    def set(self, key, value, *, timeout=DEFAULT):
-        """Stores VALUE under KEY (overwriting). Returns None."""
-        request = _request("Set", key=as_bytes(key), value=as_bytes(value, "value"))
+    def set(self, key, value, *, ttl_ms=None, keep_ttl=False, timeout=DEFAULT):
+        """Stores VALUE under KEY (overwriting). Returns None.
+
+        TTL_MS > 0: the key expires that many milliseconds after the write
+        (at most 10**12). Without it the key does not expire, losing any
+        time to live it had, unless KEEP_TTL: then it keeps what was left
+        of it (none for a new key). TTL_MS with KEEP_TTL, or above the
+        maximum, raises InvalidArgument."""
+        request = _request("Set", key=as_bytes(key), value=as_bytes(value, "value"),
+                           **set_fields(ttl_ms, keep_ttl))
         return self._call(_method("Set"), request, lambda r: None, timeout)
+
+    def touch(self, key, ttl_ms, *, timeout=DEFAULT):
+        """Sets the time to live of KEY to TTL_MS milliseconds from now (0:
+        it no longer expires), leaving its value and revisions as they are
+        (no revision, no watch event). Returns True, or False when KEY is
+        missing or expired."""
+        request = _request("Touch", key=as_bytes(key), ttl_ms=check_uint(ttl_ms, "ttl_ms"))
+        return self._call(_method("Touch"), request, lambda r: r.found, timeout)
 
     def auth(self, token, *, timeout=DEFAULT):
         """Presents TOKEN (bytes or str) to a server started with
@@ -134,14 +149,14 @@ class Calls:
 
     def get_entry(self, key, *, timeout=DEFAULT):
         """Returns KEY as an Entry: its value with its create_revision,
-        mod_revision and version, and the store's revision at the read.
+        mod_revision and version, the store's revision at the read, and
+        ttl_ms, the milliseconds it has left (0: it does not expire).
         Raises KeyNotFound when absent (get() is the same, value only)."""
         key = as_bytes(key)
         return self._call(_method("Get"), _request("Get", key=key),
-                          lambda r: Entry(key, r.value, r.create_revision, r.mod_revision,
-                                          r.version, r.revision), timeout)
+                          lambda r: entry_of_get(key, r), timeout)
 
-    def cas(self, key, value, mod_revision, *, timeout=DEFAULT):
+    def cas(self, key, value, mod_revision, *, ttl_ms=None, keep_ttl=False, timeout=DEFAULT):
         """Compare-and-set: stores VALUE under KEY only if the key's
         mod_revision is MOD_REVISION, where 0 means "only if KEY is absent"
         (create-only). Returns the revision the write made. Otherwise
@@ -154,10 +169,12 @@ class Calls:
         A server before protocol v2 ignores the condition and stores VALUE
         anyway: that answer (OK, but revision 0) raises Unimplemented
         (code 12), its message saying that the write was applied without
-        its check.
+        its check. TTL_MS and KEEP_TTL are set()'s: a lock that frees
+        itself is cas(b"lock", b"me", 0, ttl_ms=10000), kept by touch().
         """
         request = _request("Set", key=as_bytes(key), value=as_bytes(value, "value"),
-                           if_mod_revision=check_uint(mod_revision, "mod_revision"))
+                           if_mod_revision=check_uint(mod_revision, "mod_revision"),
+                           **set_fields(ttl_ms, keep_ttl))
         return self._call(_method("Set"), request,
                           _checked(_method("Set"), lambda r: r.revision == 0,
                                    lambda r: r.revision), timeout)

@@ -18,7 +18,7 @@ A missing key has revisions and version 0, and every VALUE compare on it
 is false. Operations:
 
     t.get(key)                      -> Entry, or None when the key is absent
-    t.set(key, value)               -> the revision written
+    t.set(key, value, ttl_ms=..., keep_ttl=...) -> the revision written
     t.clear(key)                    -> the old value, or None when absent
     t.range(start, end, prefix=..., limit=..., keys_only=..., count_only=...,
             reverse=...)            -> Page
@@ -42,7 +42,7 @@ whole with InvalidArgument, nothing applied.
 
 from . import _proto
 from .stubs import DEFAULT, _method
-from .values import UINT32_MAX, as_bytes, check_uint, selector, txn_result
+from .values import UINT32_MAX, as_bytes, check_uint, selector, set_fields, txn_result
 
 pb = _proto.kv_pb2
 _Target = pb.Compare.Target
@@ -129,10 +129,12 @@ def get(key):
     return pb.TxnOp(get=pb.GetRequest(key=as_bytes(key)))
 
 
-def set(key, value):  # noqa: A001 - the name of the operation
+def set(key, value, *, ttl_ms=None, keep_ttl=False):  # noqa: A001 - the operation's name
     """A Set in a Txn (unconditional: the compares are the condition); its
-    result is the revision written, the Txn's."""
-    return pb.TxnOp(set=pb.SetRequest(key=as_bytes(key), value=as_bytes(value, "value")))
+    result is the revision written, the Txn's. TTL_MS and KEEP_TTL as in
+    Client.set()."""
+    return pb.TxnOp(set=pb.SetRequest(key=as_bytes(key), value=as_bytes(value, "value"),
+                                      **set_fields(ttl_ms, keep_ttl)))
 
 
 def clear(key):

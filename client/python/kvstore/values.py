@@ -1,9 +1,10 @@
 """kvstore.values - the plain values the v2 helpers return, and the request
 pieces they share.
 
-Entry (one key with its revisions), Page (one Range answer) and TxnResult
-(a Txn's outcome), built from the response messages; the fields of a
-Range or ClearRange selector; prefix_end(); as_bytes(). No I/O here.
+Entry (one key with its revisions), Page (one Range answer), TxnResult
+(a Txn's outcome), KeyValue and WatchEvent (what a watch sees), built from
+the response messages; the fields of a Range, ClearRange or Watch selector
+and of a Set's expiry; prefix_end(); as_bytes(). No I/O here.
 """
 
 import collections
@@ -13,7 +14,8 @@ UINT64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 class Entry(collections.namedtuple(
-        "Entry", "key value create_revision mod_revision version revision")):
+        "Entry", "key value create_revision mod_revision version revision ttl_ms",
+        defaults=(0,))):
     """One key as the server holds it (docs/PROTOCOL.md, revisions).
 
     key              the key (bytes)
@@ -22,9 +24,49 @@ class Entry(collections.namedtuple(
     mod_revision     the revision of its last change
     version          writes since it was created (1 after the first)
     revision         the store's revision at the read
+    ttl_ms           milliseconds it has left to live, rounded up; 0: it
+                     does not expire
     """
 
     __slots__ = ()
+
+
+class KeyValue(collections.namedtuple(
+        "KeyValue", "key value create_revision mod_revision version ttl_ms")):
+    """A key in a watch event (WatchEvent.kv and .prev_kv).
+
+    key              the key (bytes)
+    value            its value (bytes; b"" in a DELETE event's kv)
+    create_revision  the revision of the write that created it (0 in a DELETE's kv)
+    mod_revision     the revision of this change (a DELETE's: the deletion's)
+    version          writes since it was created (0 in a DELETE's kv)
+    ttl_ms           PUT: the time to live the write gave, in ms left at that
+                     moment; 0: none
+    """
+
+    __slots__ = ()
+
+
+class WatchEvent(collections.namedtuple("WatchEvent", "type kv prev_kv expired")):
+    """One change seen by a watch.
+
+    type     "PUT" (a write) or "DELETE" (WatchEvent.PUT, WatchEvent.DELETE)
+    kv       the key after the change, a KeyValue; for a DELETE only its
+             key and mod_revision (the deletion's revision)
+    prev_kv  the key before the change (a KeyValue), when the watch asked
+             prev_kv=True and the key existed; else None
+    expired  True for a DELETE made by expiry (the key's time to live ran out)
+
+    revision is kv.mod_revision, the revision of the change.
+    """
+
+    __slots__ = ()
+    PUT = "PUT"
+    DELETE = "DELETE"
+
+    @property
+    def revision(self):
+        return self.kv.mod_revision
 
 
 class Page:
@@ -95,14 +137,82 @@ def entry_of_get(key, answer, in_txn=False):
     if in_txn and not answer.found:
         return None
     return Entry(key, answer.value, answer.create_revision, answer.mod_revision,
-                 answer.version, answer.revision)
+                 answer.version, answer.revision, answer.ttl_ms)
 
 
 def page_of(answer):
     """Page of a RangeResponse."""
     revision = answer.revision
-    return Page([Entry(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, revision)
+    return Page([Entry(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, revision,
+                       kv.ttl_ms)
                  for kv in answer.kvs], answer.more, answer.count, revision)
+
+
+def key_value(kv):
+    """KeyValue of a KeyValue message."""
+    return KeyValue(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.ttl_ms)
+
+
+_EVENT_TYPES = {0: WatchEvent.PUT, 1: WatchEvent.DELETE}
+
+
+def watch_events(answer):
+    """The WatchEvents of a WatchResponse, in order."""
+    return [WatchEvent(_EVENT_TYPES.get(e.type, e.type), key_value(e.kv),
+                       key_value(e.prev_kv) if e.HasField("prev_kv") else None, e.expired)
+            for e in answer.events]
+
+
+def watch_fields(key=None, end=None, prefix=None, start_revision=0, prev_kv=False):
+    """The fields of a WatchRequest: one KEY, [KEY, END) (END b"\\x00": no
+    upper bound), or a PREFIX. Which combinations are allowed is the
+    server's to say (INVALID_ARGUMENT)."""
+    fields = {}
+    for name, value in (("key", key), ("end", end), ("prefix", prefix)):
+        if value is not None:
+            fields[name] = as_bytes(value, name)
+    fields["start_revision"] = check_uint(start_revision, "start_revision")
+    fields["prev_kv"] = bool(prev_kv)
+    return fields
+
+
+def set_fields(ttl_ms=None, keep_ttl=False):
+    """The expiry fields of a SetRequest: ttl_ms (None or 0: the key does
+    not expire) and keep_ttl. Both together are the server's to refuse."""
+    fields = {}
+    if ttl_ms is not None:
+        fields["ttl_ms"] = check_uint(ttl_ms, "ttl_ms")
+    if keep_ttl:
+        fields["keep_ttl"] = True
+    return fields
+
+
+def page_limit(page_size, left):
+    """The limit of the next Range call of a paged range: PAGE_SIZE (0: the
+    server's page), capped by the LEFT keys still wanted (None: all)."""
+    if left is None:
+        return page_size
+    return min(page_size or left, left, UINT32_MAX)
+
+
+def next_page(fields, page, reverse):
+    """The selector of the Range call after PAGE (made with FIELDS), or
+    None when PAGE was the last: after the last key seen, a prefix turned
+    into the [start, end) it stands for (a prefix cannot go with either)."""
+    if not page.more:
+        return None
+    if not page.entries:
+        raise RuntimeError("Range answered more = true with no keys: cannot page on")
+    if "prefix" in fields:
+        fields = {"start": fields["prefix"], "end": prefix_end(fields["prefix"])}
+    else:
+        fields = dict(fields)
+    last = page.entries[-1].key
+    if reverse:
+        fields["end"] = last
+    else:
+        fields["start"] = last + b"\x00"
+    return fields
 
 
 def cleared_value(answer):

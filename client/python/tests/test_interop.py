@@ -1,5 +1,6 @@
 """Interop: a value written by one client is read back by another, byte for
-byte: C (kvctl, from $KVCTL) <-> Python, and Node <-> Python."""
+byte: C (kvctl, from $KVCTL) <-> Python, and Node <-> Python (with a TTL,
+and seen by a watch)."""
 
 import os
 import shutil
@@ -14,6 +15,7 @@ NODE_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "node"))
 NODE_CLI = os.path.join(NODE_DIR, "test", "interop-cli.js")
 VALUE = b"\x00interop\xff\x00" + bytes(range(256))
 TIMEOUT = 30
+LONG = 600000       # a TTL (ms) that never runs out during a test
 
 server = None
 
@@ -73,6 +75,22 @@ class TestWithNode(unittest.TestCase):
         key = b"\x00from-python\xff"
         self.c.set(key, VALUE)
         self.assertEqual(bytes.fromhex(run(self.node + ["get", key.hex()]).decode().strip()), VALUE)
+
+    def test_ttl_both_ways(self):
+        run(self.node + ["set", b"ttl-from-node".hex(), b"v".hex(), str(LONG)])
+        self.assertTrue(0 < self.c.get_entry(b"ttl-from-node").ttl_ms <= LONG)
+        self.c.set(b"ttl-from-python", b"v", ttl_ms=LONG)
+        ttl = int(run(self.node + ["ttl", b"ttl-from-python".hex()]).decode())
+        self.assertTrue(0 < ttl <= LONG, ttl)
+
+    def test_python_watches_a_node_write(self):
+        with self.c.watch(prefix=b"watched-from-python/") as w:
+            run(self.node + ["set", b"watched-from-python/k".hex(), VALUE.hex(), str(LONG)])
+            event = w.next_event(timeout=TIMEOUT)
+            self.assertIsNotNone(event, "no event within %ds" % TIMEOUT)
+            self.assertEqual((event.type, event.kv.key, event.kv.value),
+                             ("PUT", b"watched-from-python/k", VALUE))
+            self.assertTrue(0 < event.kv.ttl_ms <= LONG)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,460 @@
+"""kvstore.aio - AsyncClient: the client for asyncio.
+
+The same helpers and rpc methods as kvstore.Client, each a coroutine, on a
+connection that any number of tasks use at once (their calls are in flight
+together, matched by id), plus range() as an async iterator and watch():
+
+    import asyncio
+    import kvstore.aio
+
+    async def main():
+        async with await kvstore.aio.connect("127.0.0.1:7379") as c:
+            await c.set(b"cfg/mode", b"on", ttl_ms=30000)
+            print((await c.get_entry(b"cfg/mode")).ttl_ms)
+            async with c.watch(prefix=b"cfg/") as w:
+                async for event in w:
+                    print(event.type, event.kv.key, event.kv.value)
+
+    asyncio.run(main())
+
+A task reads the socket for the connection; stream frames (the events of
+a watch) go to their watch by id, whatever calls are in flight.
+"""
+
+import asyncio
+import collections
+import socket
+
+from . import _proto
+from .connection import _deadline_exceeded, _unavailable, parse_endpoint
+from .errors import error_for
+from .framing import FrameReader, FramingError, frame
+from .stubs import DEFAULT, Calls, _method, bind_service, finish
+from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
+from .watch import _NOT_FOUND, Stream, start
+
+_RECV_BYTES = 1 << 20
+
+__all__ = ["AsyncClient", "AsyncWatch", "connect"]
+
+
+class AsyncConnection:
+    """One TCP connection for asyncio: ids, futures of the calls in flight,
+    the streams of the watches, and the task that reads. Use open()."""
+
+    def __init__(self, reader, writer, endpoint):
+        self.endpoint = endpoint
+        self._reader = reader
+        self._writer = writer
+        self._frames = FrameReader()
+        self._next_id = 1
+        # id -> Future, or None once abandoned. Ordered: an answer with id 0
+        # belongs to the oldest call in flight.
+        self._inflight = collections.OrderedDict()
+        self._streams = {}          # id of a Watch call -> its AsyncWatch
+        self._broken = None
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._read_loop())
+
+    @classmethod
+    async def open(cls, endpoint, timeout):
+        """Connects within TIMEOUT seconds (None: no limit). Raises
+        DeadlineExceeded or Unavailable as the blocking client does."""
+        host, port = parse_endpoint(endpoint)
+        where = endpoint or "%s:%d" % (host, port)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except asyncio.TimeoutError:
+            raise _deadline_exceeded("could not connect to %s within %gs"
+                                     % (where, timeout)) from None
+        except OSError as exc:
+            raise _unavailable("could not connect to %s: %s"
+                               % (where, exc.strerror or exc)) from None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer, where)
+
+    @property
+    def closed(self):
+        return self._broken is not None
+
+    async def close(self):
+        """Closes the connection; calls in flight raise Unavailable."""
+        self._closing = True
+        self._fail("the client closed the connection")
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        try:
+            await self._writer.wait_closed()
+        except OSError:
+            pass
+
+    async def call(self, request, timeout=None, stream=None):
+        """Sends REQUEST (an RpcRequest; its id is assigned here) and returns
+        its RpcResponse, or the RpcError that ended it (a timeout, a lost
+        connection): never raises for the call's failure. STREAM (an
+        AsyncWatch) gets the stream frames of the call's id, from the
+        moment it is sent until close_stream(CALL_ID), CALL_ID being set as
+        its _call_id."""
+        if self._broken is not None:
+            return _unavailable(self._broken, request.method)
+        envelope = _proto.RpcRequest()
+        envelope.CopyFrom(request)
+        call_id = envelope.id = self._next_id
+        self._next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[call_id] = future
+        if stream is not None:
+            stream._call_id = call_id
+            self._streams[call_id] = stream
+        self._writer.write(frame(envelope.SerializeToString()))
+        try:
+            await self._writer.drain()
+            if timeout is None:
+                return await future
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return _deadline_exceeded("no answer from %s within %gs" % (self.endpoint, timeout),
+                                      request.method)
+        except (ConnectionError, OSError) as exc:   # from drain()
+            self._fail("connection to %s lost while sending: %s"
+                       % (self.endpoint, exc.strerror or exc))
+            return _unavailable(self._broken, request.method)
+        finally:
+            if not future.done() or future.cancelled():
+                # Timed out or cancelled: its late answer will be dropped,
+                # and so will the frames of a Watch that never opened.
+                if call_id in self._inflight:
+                    self._inflight[call_id] = None
+                future.cancel()
+                self._streams.pop(call_id, None)
+
+    def close_stream(self, call_id):
+        """Stops sending the frames of CALL_ID anywhere; later ones are dropped."""
+        self._streams.pop(call_id, None)
+
+    async def _read_loop(self):
+        try:
+            while True:
+                data = await self._reader.read(_RECV_BYTES)
+                if not data:
+                    self._fail("the client closed the connection" if self._closing
+                               else "connection closed by the server %s" % self.endpoint)
+                    return
+                try:
+                    bodies = self._frames.feed(data)
+                except FramingError as exc:
+                    self._fail("bad frame from %s: %s" % (self.endpoint, exc))
+                    return
+                for body in bodies:
+                    response = _proto.RpcResponse()
+                    try:
+                        response.ParseFromString(body)
+                    except Exception as exc:  # DecodeError; the stream is still framed
+                        self._fail("undecodable answer from %s: %s" % (self.endpoint, exc))
+                        return
+                    self._deliver(response)
+        except OSError as exc:
+            self._fail("connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
+
+    def _deliver(self, response):
+        if response.stream:
+            # A stream frame: never an answer, whatever its id says.
+            watch = self._streams.get(response.id)
+            if watch is not None:
+                watch._feed(response)
+            return
+        call_id = response.id
+        if call_id == 0 and response.code != 0 and self._inflight:
+            call_id = next(iter(self._inflight))
+        if call_id not in self._inflight:
+            return
+        future = self._inflight.pop(call_id)
+        if future is not None and not future.done():
+            future.set_result(response)
+
+    def _fail(self, why):
+        if self._broken is not None:
+            return
+        self._broken = why
+        for future in self._inflight.values():
+            if future is not None and not future.done():
+                future.set_result(_unavailable(why))
+        self._inflight.clear()
+        streams, self._streams = list(self._streams.values()), {}
+        for watch in streams:
+            watch._lost(_unavailable(why))
+        self._writer.close()
+
+
+class AsyncClient(Calls):
+    """A connection to one kvstored for asyncio; make it with
+    `await kvstore.aio.connect(...)`. Every helper of kvstore.Client
+    (get, get_entry, set, cas, touch, clear, range_page, count,
+    clear_range, txn().commit(), ping, auth) and every rpc method (Get,
+    Set, ... Watch) is a coroutine here; range() is an async iterator and
+    watch() an AsyncWatch. Any number of tasks may call at once. TIMEOUT:
+    seconds per call (None: none)."""
+
+    def __init__(self, connection, timeout=5.0):
+        self._conn = connection
+        self.endpoint = connection.endpoint
+        self.timeout = timeout
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    def __repr__(self):
+        return "<kvstore.aio.AsyncClient %s%s>" % (self.endpoint, " closed" if self.closed else "")
+
+    @property
+    def closed(self):
+        return self._conn.closed
+
+    async def close(self):
+        """Closes the connection; later calls raise Unavailable."""
+        await self._conn.close()
+
+    def _timeout(self, timeout):
+        return self.timeout if timeout is DEFAULT else timeout
+
+    async def _call(self, method, request, convert, timeout):
+        envelope = _proto.RpcRequest(method=_proto.method_path(method),
+                                     payload=request.SerializeToString())
+        outcome = await self._conn.call(envelope, self._timeout(timeout))
+        return finish(method, outcome, convert)
+
+    async def exchange(self, envelope, timeout=DEFAULT):
+        """Sends a hand-built RpcRequest; returns the RpcResponse whatever
+        its code (raises only DeadlineExceeded or Unavailable)."""
+        outcome = await self._conn.call(envelope, self._timeout(timeout))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def invoke(self, method, payload=b"", timeout=DEFAULT):
+        """Calls the method path METHOD with the serialized PAYLOAD; returns
+        the serialized answer, raises the RpcError of a non-OK code."""
+        response = await self.exchange(_proto.RpcRequest(method=method, payload=payload), timeout)
+        if response.code != 0:
+            raise error_for(response.code, response.message, method)
+        return response.payload
+
+    def range(self, start=None, end=None, *, prefix=None, limit=None, keys_only=False,
+              reverse=False, page_size=0, timeout=DEFAULT):
+        """Client.range() as an async iterator of Entry:
+
+            async for e in c.range(prefix=b"user/"):
+                print(e.key, e.value)
+        """
+        fields = selector(start, end, prefix)
+        if limit is not None:
+            check_uint(limit, "limit")
+        check_uint(page_size, "page_size", UINT32_MAX)
+        return self._range_pages(fields, limit or None, keys_only, reverse, page_size, timeout)
+
+    async def _range_pages(self, fields, left, keys_only, reverse, page_size, timeout):
+        while left is None or left > 0:
+            page = await self.range_page(limit=page_limit(page_size, left), keys_only=keys_only,
+                                         reverse=reverse, timeout=timeout, **fields)
+            entries = page.entries if left is None else page.entries[:left]
+            for entry in entries:
+                yield entry
+            if left is not None:
+                left -= len(entries)
+            fields = next_page(fields, page, reverse)
+            if fields is None:
+                return
+
+    def watch(self, key=None, end=None, *, prefix=None, start_revision=0, prev_kv=False,
+              timeout=DEFAULT):
+        """Client.watch() for asyncio: an AsyncWatch, to await (the Watch
+        call is answered: changes after that are seen), to use in an
+        `async with` (the same, and cancel() on exit) or to iterate at once
+        with `async for` (it starts then).
+
+            async with c.watch(prefix=b"cfg/") as w:
+                async for event in w:
+                    ...
+        """
+        return AsyncWatch(self, watch_fields(key, end, prefix, start_revision, prev_kv), timeout)
+
+
+bind_service(AsyncClient, _proto.service)
+
+
+class AsyncWatch:
+    """A watch of an AsyncClient (AsyncClient.watch()).
+
+    `await w` (or `async with w`, or the first `async for`) makes the
+    Watch call, raising its RpcError (InvalidArgument...). Then `async for
+    event in w` yields WatchEvent in revision order, as they come; it
+    stops after cancel(), raises WatchCanceled when the server ends the
+    watch and Unavailable when the connection is lost. next_event(timeout)
+    waits at most TIMEOUT seconds (None on none). The events are read from
+    the socket as they come and kept until iterated. watch_id and
+    last_revision as in kvstore.Watch."""
+
+    def __init__(self, client, fields, timeout):
+        self._client = client
+        self._fields = fields
+        self._timeout = timeout
+        self._stream = Stream()
+        self._call_id = None
+        self._opening = None        # the task of the Watch call, once started
+        self._waiter = None         # a Future the iteration waits on
+
+    @property
+    def watch_id(self):
+        return self._stream.watch_id
+
+    @property
+    def last_revision(self):
+        return self._stream.last_revision
+
+    @property
+    def closed(self):
+        return self._stream.ended is not None
+
+    def __repr__(self):
+        return "<kvstore.aio.AsyncWatch %d%s>" % (self.watch_id, " closed" if self.closed else "")
+
+    def __await__(self):
+        return self.start().__await__()
+
+    async def start(self):
+        """Makes the Watch call (once; later calls wait for the same);
+        returns self."""
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        await self._opening
+        return self
+
+    async def _open(self):
+        conn = self._client._conn
+
+        async def opener(envelope, timeout):
+            outcome = await conn.call(envelope, timeout, stream=self)
+            if isinstance(outcome, Exception) or outcome.code != 0:
+                conn.close_stream(self._call_id)
+            return outcome
+        answer = finish(_method("Watch"), await start(self._client, self._fields, self._timeout,
+                                                      opener))
+        self._stream.watch_id = answer.watch_id
+        if self._stream.take_answer(answer):
+            conn.close_stream(self._call_id)
+        self._wake()
+
+    def _feed(self, frame):
+        # A stream frame, from the connection's reading task.
+        if self._stream.take(frame):
+            self._client._conn.close_stream(self._call_id)
+        self._wake()
+
+    def _lost(self, error):
+        if self._stream.ended is None:
+            self._stream.ended = error
+        self._wake()
+
+    def _wake(self):
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        event = await self._next(None)
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def next_event(self, timeout=None):
+        """The next WatchEvent, waiting up to TIMEOUT seconds (None: no
+        limit); None when the time is up, or the watch was closed by the
+        client (see closed)."""
+        return await self._next(timeout)
+
+    async def _next(self, timeout):
+        await self.start()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            try:
+                event = self._stream.next()
+            except StopIteration:
+                return None
+            if event is not None:
+                return event
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return None
+            self._waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(self._waiter, left)
+            except asyncio.TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+
+    async def cancel(self, *, timeout=DEFAULT):
+        """Ends the watch (CancelWatch, unless it has ended already); the
+        events not read are dropped and the iteration stops. Raises the
+        RpcError of the CancelWatch call; NOT_FOUND (the server ended it
+        meanwhile) is no error."""
+        if self._opening is not None and not self._opening.done():
+            await asyncio.wait([self._opening])
+        ended = (self._stream.ended is not None or self._opening is None
+                 or self._opening.cancelled() or self._opening.exception() is not None)
+        self._stream.close()
+        self._wake()
+        conn = self._client._conn
+        try:
+            if not ended:
+                await self._client.CancelWatch(watch_id=self.watch_id, timeout=timeout)
+        except Exception as exc:
+            if getattr(exc, "code", None) != _NOT_FOUND:
+                raise
+        finally:
+            if self._call_id is not None:
+                conn.close_stream(self._call_id)
+
+    async def close(self):
+        """cancel(), never raising."""
+        try:
+            await self.cancel()
+        except Exception:  # an RpcError: nothing more to do about it here
+            pass
+
+    aclose = close
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+
+async def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
+    """An AsyncClient connected to ENDPOINT ("HOST:PORT", default
+    127.0.0.1:7379). TIMEOUT bounds each call (seconds; None: none),
+    CONNECT_TIMEOUT the connect (default: TIMEOUT, or 5 s); TOKEN is sent
+    with Auth at once."""
+    if connect_timeout is None:
+        connect_timeout = timeout if timeout is not None else 5.0
+    client = AsyncClient(await AsyncConnection.open(endpoint, connect_timeout), timeout)
+    if token is not None:
+        try:
+            await client.auth(token)
+        except BaseException:
+            await client.close()
+            raise
+    return client
+

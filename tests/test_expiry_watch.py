@@ -2,20 +2,20 @@
 wire, against a live kvstored: once per engine ($KVSTORED_ENGINE, as every
 Python suite: tests/support/kvstored.py).
 
-Speaks raw frames (a varint length, then an RpcRequest or RpcResponse), so
-that every byte rule of the stream is checked as a client would see it:
-which frames carry stream = true, their ids, what comes before what. Waits
+Speaks raw frames (tests/support/wire.py: a varint length, then an
+RpcRequest or RpcResponse), so that every byte rule of the stream is
+checked as a client would see it: which frames carry stream = true, their
+ids, what comes before what. Waits
 are for events, with generous deadlines; no assertion depends on how fast
 this machine is (TTLs are either far longer than the test or short ones
 waited for until they are gone).
 """
 
 import os
-import socket
-import sys
 import time
 import unittest
 
+import wire
 from kvstore import pb
 from kvstored import Server
 
@@ -25,62 +25,17 @@ LONG_TTL = 3600 * 1000  # never expires during a test
 OK, INVALID, NOT_FOUND, EXHAUSTED = 0, 3, 5, 8
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-class Conn:
-    """One connection: send requests, read every frame; stream frames are
-    kept in .streams (by arrival) and answers returned in order."""
+class Conn(wire.Connection):
+    """One connection (tests/support/wire.py) that also keeps the stream
+    frames met while waiting for an answer in .streams, by arrival."""
 
     def __init__(self, endpoint):
-        host, port = endpoint.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=DEADLINE)
-        self.buf = b""
-        self.next_id = 0
+        super().__init__(endpoint, timeout=DEADLINE)
         self.streams = []
 
-    def close(self):
-        self.sock.close()
-
-    def send(self, method, msg):
-        self.next_id += 1
-        env = pb.RpcRequest(id=self.next_id, method="/kvstore.v1.KV/" + method,
-                            payload=msg.SerializeToString()).SerializeToString()
-        self.sock.sendall(varint(len(env)) + env)
-        return self.next_id
-
     def frame(self, timeout=DEADLINE):
-        """The next frame (an RpcResponse); raises socket.timeout."""
-        self.sock.settimeout(timeout)
-        while True:
-            n = shift = i = 0
-            whole = False
-            while i < len(self.buf):
-                b = self.buf[i]
-                n |= (b & 0x7F) << shift
-                shift += 7
-                i += 1
-                if b < 0x80:
-                    whole = True
-                    break
-            if whole and len(self.buf) >= i + n:
-                body, self.buf = self.buf[i:i + n], self.buf[i + n:]
-                r = pb.RpcResponse()
-                r.ParseFromString(body)
-                return r
-            data = self.sock.recv(1 << 20)
-            if not data:
-                raise EOFError("server closed the connection")
-            self.buf += data
+        """The next frame (an RpcResponse), answer or stream frame."""
+        return self.recv(timeout)
 
     def answer(self, rid, resp_type):
         """The answer to request RID; stream frames met on the way are kept."""

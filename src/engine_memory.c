@@ -482,6 +482,34 @@ static kv_status mem_get_view(kv_engine *e, const uint8_t *key, size_t klen,
     return KV_OK;
 }
 
+/* Rewrites IT's part after its KLEN-byte key (WAS, decoded) with HEAD and
+ * the value, in place, keeping the deadline heap in step: the item stays
+ * where it is, so the table and the index are untouched (a Set with a TTL
+ * of a key that has one costs a heap sift, not a new item and an index
+ * descent). Returns 0, or -1 with nothing changed when the heap has no
+ * room for a first deadline. */
+static int rewrite_in_place(mem_engine *m, mem_item *it, size_t klen, const mem_item_view *was,
+                            const uint8_t *head, size_t headlen, const uint8_t *value,
+                            size_t vlen, uint64_t expires)
+{
+    uint8_t place[4];
+
+    if (expires && !was->meta.expires_ms && mem_ttl_reserve(&m->ttl, 1) < 0)
+        return -1;
+    if (was->meta.expires_ms && expires)
+        memcpy(place, mem_item_heap_slot(it, klen), 4);    /* its heap place stays */
+    else if (was->meta.expires_ms)
+        mem_ttl_remove(&m->ttl, it);
+    mem_item_put_tail(mem_item_tail(it, klen), head, headlen, value, vlen);
+    if (was->meta.expires_ms && expires) {
+        memcpy(mem_item_heap_slot(it, klen), place, 4);
+        mem_ttl_changed(&m->ttl, it);
+    } else if (expires) {
+        mem_ttl_add(&m->ttl, it);
+    }
+    return 0;
+}
+
 /* Set of KEY, held by OLD in slot S, when mem_set's fast path (see
  * mem_item_rewrite) could not: the item is rewritten in place when the new
  * one fits its chunk (and wastes at most half of it), else a new item
@@ -503,11 +531,10 @@ static __attribute__((noinline)) kv_status overwrite(mem_engine *m, mem_slot *s,
     size_t headlen = mem_item_head(head, vlen, &meta);
     size_t size = (size_t)(tail - (uint8_t *)old) + headlen + vlen;
 
-    /* In place only between items without deadlines: an item in the
-     * deadline heap is replaced whole, and the heap told (mem_ttl.h). */
-    if (!m->batch.open && !expires && !was.meta.expires_ms
+    if (!m->batch.open
         && (size <= old_size ? size * 2 >= old_size : size <= malloc_usable_size(old))) {
-        mem_item_put_tail(tail, head, headlen, value, vlen);
+        if (rewrite_in_place(m, old, klen, &was, head, headlen, value, vlen, expires) < 0)
+            return out_of_memory(m, "Set");
         m->data_bytes = m->data_bytes + vlen - was.vlen;
         m->item_bytes = m->item_bytes + size - old_size;
         m->revision = rev;

@@ -116,6 +116,19 @@ void mem_ttl_remove(mem_ttl *t, mem_item *it)
         sift_down(t, i, last);
 }
 
+void mem_ttl_changed(mem_ttl *t, mem_item *it)
+{
+    mem_item_view v;
+    size_t i = index_of(it);
+
+    mem_item_open(it, &v);
+    mem_ttl_entry e = { v.meta.expires_ms, it };
+    if (i > 0 && t->heap[(i - 1) / 2].deadline > e.deadline)
+        sift_up(t, i, e);
+    else
+        sift_down(t, i, e);
+}
+
 void mem_ttl_replace(mem_ttl *t, const mem_item *old, mem_item *it)
 {
     size_t i = index_of(old);

@@ -46,6 +46,10 @@ void mem_ttl_add(mem_ttl *t, mem_item *it);
 /* Removes IT, which is in the heap. Allocates nothing. */
 void mem_ttl_remove(mem_ttl *t, mem_item *it);
 
+/* IT, in the heap, has a new deadline (its heap place kept in its new
+ * bytes): its entry moves to where the new deadline puts it. */
+void mem_ttl_changed(mem_ttl *t, mem_item *it);
+
 /* IT takes the place of OLD in the heap: a copy of OLD at a new address,
  * with the same deadline. OLD must still be readable. */
 void mem_ttl_replace(mem_ttl *t, const mem_item *old, mem_item *it);

@@ -2,6 +2,7 @@
  * shutdown of kvstored. Owns the loop, the listener, the connection list
  * and the request arena; borrows the engine from main. */
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -241,6 +242,43 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* Heap memory that the engine freed (a mass expiry, a large ClearRange)
+ * stays with the process: glibc gives back only the top of its heap, and
+ * the freed items lie below live ones (1,000,000 expired keys: 136 MiB of
+ * RSS, 80 after they were removed, 3 after malloc_trim). So once a second
+ * the engine's memory is compared with its peak since the last trim, and
+ * when at least TRIM_MIN_BYTES and a quarter of it went, malloc_trim runs
+ * from an idle watcher: when no connection has anything to do. It walks
+ * the whole heap (17 ms for 1,000,000 free chunks), so it runs only then,
+ * and only after such a drop. */
+#define TRIM_MIN_BYTES ((uint64_t)16 << 20)
+
+static void trim_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, trim_w));
+    kv_engine_stats es;
+
+    (void)revents;
+    ev_idle_stop(loop, w);
+    malloc_trim(0);
+    kv_engine_stats_get(s->env.engine, &es);
+    s->trim_peak = es.memory_bytes;
+}
+
+static void trim_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, trim_check_w));
+    kv_engine_stats es;
+
+    (void)revents;
+    kv_engine_stats_get(s->env.engine, &es);
+    if (es.memory_bytes > s->trim_peak)
+        s->trim_peak = es.memory_bytes;
+    uint64_t gone = s->trim_peak - es.memory_bytes;
+    if (gone >= TRIM_MIN_BYTES && gone >= s->trim_peak / 4 && !ev_is_active(&s->trim_w))
+        ev_idle_start(loop, &s->trim_w);
+}
+
 /* The end of every loop turn, as Redis's beforeSleep: first the engine
  * makes this turn's writes as durable as its sync mode promises (one
  * flush for all connections: group commit), then the answers go out, one
@@ -406,6 +444,9 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_timer_init(&s->sync_w, sync_cb, 0., 0.);
     ev_init(&s->shed_w, shed_cb);
     ev_init(&s->expire_w, expire_cb);
+    ev_idle_init(&s->trim_w, trim_cb);
+    ev_timer_init(&s->trim_check_w, trim_check_cb, 1., 1.);
+    ev_timer_start(s->loop, &s->trim_check_w);
     s->shed_w.repeat = SHED_INTERVAL;
     kv_auth_guard_init(&s->auth_guard);
     ev_prepare_start(s->loop, &s->flush_w);

@@ -55,6 +55,11 @@ typedef struct kv_server {
     ev_timer expire_w;          /* private: the active expiry's next cycle */
     kv_arena expire_arena;      /* private: a cycle's memory */
     uint64_t expired_keys;      /* keys removed by expiry (Stats) */
+    ev_timer trim_check_w;      /* private: once a second, whether the engine
+                                   gave back enough memory to trim the heap */
+    ev_idle trim_w;             /* private: the trim, when the loop is idle */
+    uint64_t trim_peak;         /* private: engine memory at its highest since
+                                   the last trim */
     int must_flush;             /* private: the engine has writes of no
                                    connection's to flush this turn (expiry) */
     struct kv_conn *pending;    /* connections with answers to write this turn */

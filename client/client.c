@@ -1,8 +1,11 @@
 /* client.c - the C client library: one TCP connection speaking the kvstore
  * framing, exposed as a ProtobufCService so protoc-c's generated stubs work
- * on it, plus blocking helpers. Owns its socket, buffers and the queue of
- * calls in flight; see include/kvstore/client.h for the contract. */
+ * on it. Owns its socket, buffers and the queue of calls in flight, reads
+ * every frame (stream frames go to watch.c) and waits in kv_client_poll();
+ * the blocking helpers are simple.c's, the watches watch.c's. See
+ * include/kvstore/client.h for the contract. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,6 +52,7 @@ struct kv_client {
     char last_message[512];
     kv_status dropped;          /* transport error that failed calls since
                                    kv_client_pipeline_begin(), or KV_OK */
+    kvc_watches watches;        /* watch.c's */
 };
 
 /* Records the outcome of the last call. */
@@ -110,7 +114,7 @@ static void disconnect(kv_client *c)
 }
 
 /* Breaks the connection: records ST and the printf-style reason, and
- * every call in flight fails with them. */
+ * every call in flight fails with them, then every watch. */
 static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
 {
     va_list ap;
@@ -126,6 +130,17 @@ static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
         pending p = pop(c);
         p.closure(NULL, p.data);
     }
+    kvc_watch_end_all(c);
+}
+
+kvc_watches *kvc_watches_of(kv_client *c) { return &c->watches; }
+
+int kvc_refuse_in_callback(kv_client *c)
+{
+    if (!c->watches.calling)
+        return 0;
+    kvc_set_status(c, KV_FAILED_PRECONDITION, "called from a watch callback");
+    return 1;
 }
 
 /* Hands one decoded answer to the oldest call. Returns 0, or -1 when the
@@ -137,6 +152,16 @@ static int complete(kv_client *c, const uint8_t *body, size_t len)
     if (!r) {
         fail_all(c, KV_INTERNAL, "server sent a malformed RpcResponse");
         return -1;
+    }
+    /* Stream frames come between answers and are no answer: the in-order
+     * rule is for the others. */
+    if (r->stream) {
+        int rc = kvc_watch_frame(c, r);
+        kvstore__v1__rpc_response__free_unpacked(r, NULL);
+        if (rc < 0)
+            fail_all(c, KV_INTERNAL, "server sent a stream frame that is not a WatchResponse "
+                     "of its watch");
+        return rc;
     }
     if (c->qlen == 0 || (r->id != c->q[c->qhead].id && r->id != 0)) {
         fail_all(c, KV_INTERNAL, "server answered id %llu, expected %llu",
@@ -172,10 +197,127 @@ static int complete(kv_client *c, const uint8_t *body, size_t len)
     return fatal && c->last_status == KV_RESOURCE_EXHAUSTED ? -2 : 0;
 }
 
+/* Handles every whole frame in C's input: answers to their calls, stream
+ * frames to their watches. Returns 0 (a partial frame may be left), or -1
+ * when the connection is broken (calls and watches failed). */
+static int take_frames(kv_client *c)
+{
+    for (;;) {
+        size_t off, len;
+        kv_frame_result fr = kv_frame_decode(kv_buf_head(&c->in), kv_buf_len(&c->in),
+                                             MAX_ANSWER_BYTES, &off, &len);
+        if (fr == KV_FRAME_PARTIAL)
+            return 0;
+        if (fr != KV_FRAME_OK) {
+            fail_all(c, KV_INTERNAL, "server sent a malformed frame");
+            return -1;
+        }
+        int rc = complete(c, kv_buf_head(&c->in) + off, len);
+        if (rc == -1)
+            return -1;
+        kv_buf_consume(&c->in, off + len);
+        if (rc == -2) {
+            /* The server closes after this answer: calls still in flight
+             * and the watches fail; the answered call keeps its own status
+             * when no call came after it. */
+            char msg[sizeof c->last_message];
+            kv_status answered = c->last_status;
+            size_t left = c->qlen;
+            memcpy(msg, c->last_message, sizeof msg);
+            fail_all(c, KV_UNAVAILABLE, "connection closed by the server after %s: %s",
+                     kv_status_name(answered), msg);
+            if (!left) {
+                c->last_status = answered;
+                memcpy(c->last_message, msg, sizeof msg);
+            }
+            return -1;
+        }
+    }
+}
+
+kv_status kvc_feed(kv_client *c, const uint8_t *data, size_t len)
+{
+    if (c->fd < 0) {
+        kvc_set_status(c, KV_UNAVAILABLE, "not connected");
+        return KV_UNAVAILABLE;
+    }
+    if (kv_buf_append(&c->in, data, len) < 0) {
+        fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
+        return KV_RESOURCE_EXHAUSTED;
+    }
+    return take_frames(c) < 0 ? c->last_status : KV_OK;
+}
+
+/* What io_step() saw. */
+enum { IO_BROKEN = -1, IO_IDLE = 0, IO_MOVED = 1, IO_SIGNAL = 2 };
+
+/* Waits up to WAIT_MS (-1: no limit) for the socket, then writes what is
+ * queued and reads and handles what came. Returns IO_MOVED when bytes
+ * went either way, IO_IDLE when the wait ended with none, IO_SIGNAL when
+ * a signal interrupted it, IO_BROKEN when the connection broke (calls and
+ * watches failed). */
+static int io_step(kv_client *c, int wait_ms)
+{
+    int writing = kv_buf_len(&c->out) > 0, moved = 0;
+    struct pollfd pfd = { .fd = c->fd, .events = POLLIN | (writing ? POLLOUT : 0) };
+    int n = poll(&pfd, 1, wait_ms);
+
+    if (n < 0 && errno == EINTR)
+        return IO_SIGNAL;
+    if (n < 0) {
+        fail_all(c, KV_UNAVAILABLE, "poll: %s", strerror(errno));
+        return IO_BROKEN;
+    }
+    if (n == 0)
+        return IO_IDLE;
+    if (pfd.revents & POLLOUT) {
+        ssize_t w = send(c->fd, kv_buf_head(&c->out), kv_buf_len(&c->out), MSG_NOSIGNAL);
+        if (w > 0) {
+            kv_buf_consume(&c->out, (size_t)w);
+            moved = 1;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            /* The server may have closed after an answer we have not
+             * read yet: read before giving up. */
+            kv_buf_free(&c->out);
+        }
+    }
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (kv_buf_reserve(&c->in, 64 * 1024) < 0) {
+            fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
+            return IO_BROKEN;
+        }
+        ssize_t r = recv(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in), 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s",
+                     r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            return IO_BROKEN;
+        }
+        if (r > 0) {
+            kv_buf_commit(&c->in, (size_t)r);
+            moved = 1;
+        }
+        if (take_frames(c) < 0)
+            return IO_BROKEN;
+    }
+    return moved ? IO_MOVED : IO_IDLE;
+}
+
+/* Milliseconds from now to DEADLINE (0: none, then -1 for poll()). */
+static int wait_until(int64_t deadline)
+{
+    int64_t left;
+
+    if (!deadline)
+        return -1;
+    left = deadline - now_ms();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 /* Writes queued bytes and reads answers until fewer than WANT_LEFT calls
  * remain in flight and nothing is left to write (WANT_LEFT 0: all done),
  * or until only writing was asked (WANT_LEFT = SIZE_MAX: flush the output
- * and read what is ready). Returns KV_OK or the transport failure. */
+ * and read what is ready). Stream frames read meanwhile go to their
+ * watches. Returns KV_OK or the transport failure. */
 static kv_status pump(kv_client *c, size_t want_left)
 {
     int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms : 0;
@@ -184,83 +326,55 @@ static kv_status pump(kv_client *c, size_t want_left)
         int writing = kv_buf_len(&c->out) > 0;
         if (!writing && (want_left == SIZE_MAX || c->qlen <= want_left))
             return KV_OK;
-        struct pollfd pfd = { .fd = c->fd, .events = POLLIN | (writing ? POLLOUT : 0) };
-        int wait = -1;
-        if (deadline) {
-            int64_t left = deadline - now_ms();
-            wait = left > 0 ? (int)left : 0;
-        }
-        int n = poll(&pfd, 1, wait);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fail_all(c, KV_UNAVAILABLE, "poll: %s", strerror(errno));
+        int wait = wait_until(deadline);
+        int rc = io_step(c, wait);
+        if (rc == IO_BROKEN)
             break;
-        }
-        if (n == 0) {
+        if (rc == IO_IDLE && wait == 0) {
             fail_all(c, KV_DEADLINE_EXCEEDED, "no answer within %d ms", c->timeout_ms);
             break;
         }
-        int progress = 0;
-        if (pfd.revents & POLLOUT) {
-            ssize_t w = send(c->fd, kv_buf_head(&c->out), kv_buf_len(&c->out), MSG_NOSIGNAL);
-            if (w > 0) {
-                kv_buf_consume(&c->out, (size_t)w);
-                progress = 1;
-            } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                /* The server may have closed after an answer we have not
-                 * read yet: read before giving up. */
-                kv_buf_free(&c->out);
-            }
-        }
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (kv_buf_reserve(&c->in, 64 * 1024) < 0) {
-                fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
-                break;
-            }
-            ssize_t r = recv(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in), 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s",
-                         r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
-                break;
-            }
-            if (r > 0) {
-                kv_buf_commit(&c->in, (size_t)r);
-                progress = 1;
-            }
-            for (;;) {
-                size_t off, len;
-                kv_frame_result fr = kv_frame_decode(kv_buf_head(&c->in), kv_buf_len(&c->in),
-                                                     MAX_ANSWER_BYTES, &off, &len);
-                if (fr == KV_FRAME_PARTIAL)
-                    break;
-                if (fr != KV_FRAME_OK) {
-                    fail_all(c, KV_INTERNAL, "server sent a malformed frame");
-                    break;
-                }
-                int rc = complete(c, kv_buf_head(&c->in) + off, len);
-                if (rc == -1)
-                    break;
-                kv_buf_consume(&c->in, off + len);
-                if (rc == -2) {
-                    /* The server closes after this answer: calls still in
-                     * flight fail; the answered call keeps its own status. */
-                    if (c->qlen) {
-                        char msg[sizeof c->last_message];
-                        memcpy(msg, c->last_message, sizeof msg);
-                        fail_all(c, KV_UNAVAILABLE, "connection closed by the server after %s: %s",
-                                 kv_status_name(c->last_status), msg);
-                    } else {
-                        disconnect(c);
-                    }
-                    break;
-                }
-            }
-        }
-        if (progress && deadline)
+        if (rc == IO_MOVED && deadline)
             deadline = now_ms() + c->timeout_ms;
     }
     return c->last_status != KV_OK ? c->last_status : KV_UNAVAILABLE;
+}
+
+kv_status kv_client_poll(kv_client *c, int timeout_ms)
+{
+    kvc_watches *w = &c->watches;
+    uint64_t before = w->delivered;
+    /* With TIMEOUT_MS 0 the deadline has come at once: one look, no wait. */
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+    if (kvc_refuse_in_callback(c))
+        return KV_FAILED_PRECONDITION;
+    if (c->fd < 0) {
+        kvc_set_status(c, KV_UNAVAILABLE, "not connected");
+        return KV_UNAVAILABLE;
+    }
+    if (w->n == 0 && c->qlen == 0 && kv_buf_len(&c->out) == 0) {
+        kvc_set_status(c, KV_FAILED_PRECONDITION, "no watch open and no call in flight");
+        return KV_FAILED_PRECONDITION;
+    }
+    for (;;) {
+        int wait = timeout_ms < 0 ? -1 : wait_until(deadline);
+        int rc = io_step(c, wait);
+        if (rc == IO_BROKEN)
+            return c->last_status != KV_OK ? c->last_status : KV_UNAVAILABLE;
+        if (w->delivered != before) {
+            kvc_set_status(c, KV_OK, NULL);
+            return KV_OK;
+        }
+        if (rc == IO_SIGNAL) {
+            kvc_set_status(c, KV_CANCELLED, "interrupted by a signal");
+            return KV_CANCELLED;
+        }
+        if (rc == IO_IDLE && wait == 0) {
+            kvc_set_status(c, KV_DEADLINE_EXCEEDED, "no stream frame within %d ms", timeout_ms);
+            return KV_DEADLINE_EXCEEDED;
+        }
+    }
 }
 
 /* Frames an RpcRequest for METHOD_PATH with PAYLOAD onto the output and
@@ -336,8 +450,25 @@ static void client_invoke(ProtobufCService *service, unsigned method_index,
 {
     kv_client *c = (kv_client *)service;
 
-    if (send_call(c, method_index, input, closure, closure_data, 0) == 0)
+    if (kvc_refuse_in_callback(c))
+        closure(NULL, closure_data);
+    else if (send_call(c, method_index, input, closure, closure_data, 0) == 0)
         finish(c);
+}
+
+/* The index of the KV method named METHOD if it takes INPUT's type, else
+ * -1 with KV_INTERNAL recorded. */
+static int method_index(kv_client *c, const char *method, const ProtobufCMessage *input)
+{
+    const ProtobufCServiceDescriptor *d = c->service.descriptor;
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(d, method);
+
+    if (!m || m->input != input->descriptor) {
+        kvc_set_status(c, KV_INTERNAL, "no method %s taking %s", method, input->descriptor->name);
+        return -1;
+    }
+    return (int)(m - d->methods);
 }
 
 /* Closure of kvc_call_owned: keeps the answer. */
@@ -349,19 +480,40 @@ static void keep_answer(const ProtobufCMessage *msg, void *data)
 kv_status kvc_call_owned(kv_client *c, const char *method, const ProtobufCMessage *input,
                          ProtobufCMessage **out)
 {
-    const ProtobufCServiceDescriptor *d = c->service.descriptor;
-    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(d, method);
+    int mi = method_index(c, method, input);
 
     *out = NULL;
-    if (!m || m->input != input->descriptor) {
-        kvc_set_status(c, KV_INTERNAL, "no method %s taking %s", method, input->descriptor->name);
+    if (mi < 0)
         return KV_INTERNAL;
-    }
-    if (send_call(c, (unsigned)(m - d->methods), input, keep_answer, out, 1) == 0)
+    if (kvc_refuse_in_callback(c))
+        return KV_FAILED_PRECONDITION;
+    if (send_call(c, (unsigned)mi, input, keep_answer, out, 1) == 0)
         pump(c, 0);
     if (*out)
         return KV_OK;
     return c->last_status != KV_OK ? c->last_status : KV_INTERNAL;
+}
+
+kv_status kvc_call(kv_client *c, const char *method, const ProtobufCMessage *input,
+                   ProtobufCClosure closure, void *data, int wait, uint64_t *id)
+{
+    int mi = method_index(c, method, input);
+
+    if (id)
+        *id = 0;
+    if (mi < 0) {
+        closure(NULL, data);
+        return KV_INTERNAL;
+    }
+    if (wait && kvc_refuse_in_callback(c)) {
+        closure(NULL, data);
+        return KV_FAILED_PRECONDITION;
+    }
+    if (send_call(c, (unsigned)mi, input, closure, data, 0) < 0)
+        return c->last_status != KV_OK ? c->last_status : KV_INTERNAL;
+    if (id)
+        *id = c->next_id;
+    return wait ? pump(c, 0) : KV_OK;
 }
 
 static void client_destroy(ProtobufCService *service)
@@ -421,29 +573,40 @@ static int connect_to(const char *endpoint, int timeout_ms, char *err, size_t er
     return fd;
 }
 
+kv_client *kvc_adopt(int fd, int timeout_ms)
+{
+    kv_client *c = calloc(1, sizeof *c);
+    int flags = fcntl(fd, F_GETFL);
+
+    if (!c || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        free(c);
+        close(fd);
+        return NULL;
+    }
+    c->fd = fd;
+    c->service.descriptor = &kvstore__v1__kv__descriptor;
+    c->service.invoke = client_invoke;
+    c->service.destroy = client_destroy;
+    c->timeout_ms = timeout_ms;
+    return c;
+}
+
 kv_client *kv_client_connect(const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
     char dummy[8];
     kv_client *c;
+    int fd;
 
     if (!err) {
         err = dummy;
         errlen = sizeof dummy;
     }
-    c = calloc(1, sizeof *c);
-    if (!c) {
+    fd = connect_to(endpoint, timeout_ms, err, errlen);
+    if (fd < 0)
+        return NULL;
+    c = kvc_adopt(fd, timeout_ms);
+    if (!c)
         snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    c->fd = connect_to(endpoint, timeout_ms, err, errlen);
-    if (c->fd < 0) {
-        free(c);
-        return NULL;
-    }
-    c->service.descriptor = &kvstore__v1__kv__descriptor;
-    c->service.invoke = client_invoke;
-    c->service.destroy = client_destroy;
-    c->timeout_ms = timeout_ms;
     return c;
 }
 
@@ -470,6 +633,8 @@ void kv_client_pipeline_begin(kv_client *c)
 
 kv_status kv_client_pipeline_end(kv_client *c)
 {
+    if (kvc_refuse_in_callback(c))
+        return KV_FAILED_PRECONDITION;
     c->pipelining = 0;
     pump(c, 0);
     return c->dropped;
@@ -499,7 +664,7 @@ kv_status kv_client_call_raw(kv_client *c, const char *method, const uint8_t *pa
 {
     raw_result r = { 0 };
 
-    if (enqueue(c, method, payload, len, NULL, raw_done, &r, 0) == 0)
+    if (!kvc_refuse_in_callback(c) && enqueue(c, method, payload, len, NULL, raw_done, &r, 0) == 0)
         pump(c, 0);
     if (resp_payload)
         *resp_payload = r.data;

@@ -1,6 +1,6 @@
 /* simple.c - the blocking convenience API (kv_client_ping/get/set/clear,
- * their revisions, conditional writes, ranges and their paging, ClearRange
- * and Txn), written on the generated stubs exactly as a library user
+ * their revisions and times to live, conditional writes, Touch, ranges and
+ * their paging, ClearRange and Txn), written on the generated stubs exactly as a library user
  * would, except that Range and Txn answers are handed over without a copy
  * (kvc_call_owned). Owns nothing: results belong to the caller. */
 #include <errno.h>
@@ -19,6 +19,7 @@ typedef struct result {
     uint8_t *data;
     size_t len;
     kv_client_revs revs;    /* get */
+    uint64_t ttl_ms;        /* get: left to live */
     uint64_t revision;      /* set, clear: of the write */
 } result;
 
@@ -51,6 +52,7 @@ static void on_get(const Kvstore__V1__GetResponse *m, void *data)
         return;
     keep(r, m->value.data, m->value.len);
     r->revs = (kv_client_revs){ m->create_revision, m->mod_revision, m->version, m->revision };
+    r->ttl_ms = m->ttl_ms;
 }
 
 static void on_set(const Kvstore__V1__SetResponse *m, void *data)
@@ -110,9 +112,10 @@ kv_status kv_client_ping(kv_client *c, const char *message, char **reply)
 #define PRE_V2_WRITE "the server does not support conditional writes (a server before " \
                      "protocol v2): the write was applied without its check"
 
-/* Set, conditional when IF_REV is not NULL. */
+/* Set with TTL_MS and KEEP_TTL, conditional when IF_REV is not NULL. */
 static kv_status set_call(kv_client *c, const void *key, size_t klen, const void *value,
-                          size_t vlen, const uint64_t *if_rev, uint64_t *revision)
+                          size_t vlen, uint64_t ttl_ms, int keep_ttl, const uint64_t *if_rev,
+                          uint64_t *revision)
 {
     Kvstore__V1__SetRequest req = KVSTORE__V1__SET_REQUEST__INIT;
     result r = { 0 };
@@ -121,6 +124,8 @@ static kv_status set_call(kv_client *c, const void *key, size_t klen, const void
     req.key.len = klen;
     req.value.data = (uint8_t *)value;
     req.value.len = vlen;
+    req.ttl_ms = ttl_ms;
+    req.keep_ttl = keep_ttl != 0;
     if (if_rev) {
         req._if_mod_revision_case = KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION;
         req.if_mod_revision = *if_rev;
@@ -140,24 +145,33 @@ static kv_status set_call(kv_client *c, const void *key, size_t klen, const void
 kv_status kv_client_set(kv_client *c, const void *key, size_t klen,
                         const void *value, size_t vlen)
 {
-    return set_call(c, key, klen, value, vlen, NULL, NULL);
+    return set_call(c, key, klen, value, vlen, 0, 0, NULL, NULL);
 }
 
 kv_status kv_client_set_rev(kv_client *c, const void *key, size_t klen,
                             const void *value, size_t vlen, uint64_t *revision)
 {
-    return set_call(c, key, klen, value, vlen, NULL, revision);
+    return set_call(c, key, klen, value, vlen, 0, 0, NULL, revision);
 }
 
 kv_status kv_client_cas(kv_client *c, const void *key, size_t klen,
                         const void *value, size_t vlen, uint64_t if_mod_revision,
                         uint64_t *revision)
 {
-    return set_call(c, key, klen, value, vlen, &if_mod_revision, revision);
+    return set_call(c, key, klen, value, vlen, 0, 0, &if_mod_revision, revision);
 }
 
-kv_status kv_client_get_rev(kv_client *c, const void *key, size_t klen,
-                            uint8_t **value, size_t *vlen, kv_client_revs *revs)
+kv_status kv_client_set_ttl(kv_client *c, const void *key, size_t klen,
+                            const void *value, size_t vlen, uint64_t ttl_ms,
+                            int keep_ttl, const uint64_t *if_mod_revision,
+                            uint64_t *revision)
+{
+    return set_call(c, key, klen, value, vlen, ttl_ms, keep_ttl, if_mod_revision, revision);
+}
+
+kv_status kv_client_get_ttl(kv_client *c, const void *key, size_t klen,
+                            uint8_t **value, size_t *vlen, kv_client_revs *revs,
+                            uint64_t *ttl_ms)
 {
     Kvstore__V1__GetRequest req = KVSTORE__V1__GET_REQUEST__INIT;
     result r = { 0 };
@@ -168,13 +182,46 @@ kv_status kv_client_get_rev(kv_client *c, const void *key, size_t klen,
     kv_status st = deliver(c, &r, value, vlen);
     if (revs)
         *revs = st == KV_OK ? r.revs : (kv_client_revs){ 0 };
+    if (ttl_ms)
+        *ttl_ms = st == KV_OK ? r.ttl_ms : 0;
     return st;
+}
+
+kv_status kv_client_get_rev(kv_client *c, const void *key, size_t klen,
+                            uint8_t **value, size_t *vlen, kv_client_revs *revs)
+{
+    return kv_client_get_ttl(c, key, klen, value, vlen, revs, NULL);
 }
 
 kv_status kv_client_get(kv_client *c, const void *key, size_t klen,
                         uint8_t **value, size_t *vlen)
 {
-    return kv_client_get_rev(c, key, klen, value, vlen, NULL);
+    return kv_client_get_ttl(c, key, klen, value, vlen, NULL, NULL);
+}
+
+static void on_touch(const Kvstore__V1__TouchResponse *m, void *data)
+{
+    if (m) {
+        ((result *)data)->ok = 1;
+        ((result *)data)->found = m->found;
+    }
+}
+
+kv_status kv_client_touch(kv_client *c, const void *key, size_t klen,
+                          uint64_t ttl_ms, int *found)
+{
+    Kvstore__V1__TouchRequest req = KVSTORE__V1__TOUCH_REQUEST__INIT;
+    result r = { 0 };
+
+    req.key.data = (uint8_t *)key;
+    req.key.len = klen;
+    req.ttl_ms = ttl_ms;
+    kvstore__v1__kv__touch(kv_client_service(c), &req, on_touch, &r);
+    if (found)
+        *found = r.ok && r.found;
+    if (r.ok)
+        return KV_OK;
+    return kv_client_last_status(c) != KV_OK ? kv_client_last_status(c) : KV_INTERNAL;
 }
 
 /* Clear, conditional when IF_REV is not NULL. */

@@ -361,7 +361,10 @@ static void table_remove(mem_engine *m, mem_table *in, mem_slot *s)
  * batch is open: undoing it may bring every removed key back. */
 static void maybe_shrink(mem_engine *m)
 {
-    if (!m->old.slots && !m->batch.open && m->count * 8 < capacity(&m->cur)
+    if (m->batch.open)
+        return;     /* undoing may need the room (mem_ttl.h, the table) */
+    mem_ttl_shrink(&m->ttl);
+    if (!m->old.slots && m->count * 8 < capacity(&m->cur)
         && capacity(&m->cur) > m->min_capacity)
         (void)resize_start(m, capacity(&m->cur) / 2);
 }

@@ -1,4 +1,5 @@
 /* expire.c - the removal of expired keys; see expire.h. */
+#include <stdlib.h>
 #include <string.h>
 #include "expire.h"
 #include "watch.h"
@@ -53,12 +54,23 @@ oom:
     return 1;
 }
 
+static int key_order(const void *a, const void *b)
+{
+    const ProtobufCBinaryData *x = a, *y = b;
+
+    return kv_key_cmp(x->data, x->len, y->data, y->len);
+}
+
+/* The expired keys D asks for, in key order (a removal's events come in
+ * key order, as a ClearRange's). */
 static kv_status find_due(kv_op *op, due_keys *d)
 {
     kv_status st = kv_engine_walk_expiring(op->engine, kv_op_now(op), 0, gather, d);
 
     if (st != KV_OK)
         return kv_op_engine_failed(op, st);
+    if (d->st == KV_OK && d->n > 1 && !d->count_only)
+        qsort(d->keys, d->n, sizeof *d->keys, key_order);
     return d->st;
 }
 

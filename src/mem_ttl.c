@@ -82,6 +82,18 @@ int mem_ttl_reserve(mem_ttl *t, size_t more)
     return 0;
 }
 
+void mem_ttl_shrink(mem_ttl *t)
+{
+    if (t->cap <= 1024 || t->n >= t->cap / 4)
+        return;
+    size_t cap = t->cap / 2;
+    mem_ttl_entry *h = realloc(t->heap, cap * sizeof *h);
+    if (h) {
+        t->heap = h;
+        t->cap = cap;
+    }
+}
+
 void mem_ttl_add(mem_ttl *t, mem_item *it)
 {
     mem_item_view v;

@@ -35,6 +35,10 @@ void mem_ttl_free(mem_ttl *t);
  * it cannot fail. Returns 0, or -1 when memory is out (nothing changed). */
 int mem_ttl_reserve(mem_ttl *t, size_t more);
 
+/* Gives back room when the heap holds under a quarter of what it has
+ * room for (a mass expiry is over). Not while adds must not fail. */
+void mem_ttl_shrink(mem_ttl *t);
+
 /* Adds IT, an item with a deadline (its heap slot, mem_item_heap_slot),
  * not yet in the heap. Room must have been reserved. */
 void mem_ttl_add(mem_ttl *t, mem_item *it);

@@ -1,12 +1,14 @@
 /* oplog.c - the replay log of an open transaction; see oplog.h. A record is
- * [kind:1][klen:4][vlen:4][rev:8][key][value] followed by its own length
- * (4), so the last one can be dropped without a walk. Host byte order: the
- * log never leaves the process. */
+ * [kind:1][klen:4][vlen:4][rev:8][expires:8][key][value] followed by its
+ * own length (4), so the last one can be dropped without a walk. Host byte
+ * order: the log never leaves the process. (The deadline takes 8 bytes in
+ * every record, Sets without one too: simpler than a kind of its own, and
+ * the log lives one loop turn.) */
 #include <stdlib.h>
 #include <string.h>
 #include "oplog.h"
 
-#define HEAD 17
+#define HEAD 25
 #define TAIL 4
 /* A buffer above this is freed on clear rather than kept for the next turn. */
 #define KEEP_BYTES ((size_t)1 << 20)
@@ -15,7 +17,7 @@ static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 int kv_oplog_append(kv_oplog *l, kv_oplog_kind kind, const uint8_t *key, size_t klen,
-                    const uint8_t *value, size_t vlen, uint64_t rev)
+                    const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires)
 {
     if (klen > UINT32_MAX - HEAD - TAIL || vlen > UINT32_MAX - HEAD - TAIL - klen)
         return -1;
@@ -36,6 +38,9 @@ int kv_oplog_append(kv_oplog *l, kv_oplog_kind kind, const uint8_t *key, size_t 
     put32(p + 1, (uint32_t)klen);
     put32(p + 5, (uint32_t)vlen);
     memcpy(p + 9, &rev, 8);
+    if (kind != KV_OPLOG_SET && kind != KV_OPLOG_TOUCH)
+        expires = 0;
+    memcpy(p + 17, &expires, 8);
     if (klen)
         memcpy(p + HEAD, key, klen);
     if (vlen)
@@ -75,6 +80,7 @@ int kv_oplog_next(const kv_oplog *l, size_t *pos, kv_oplog_entry *e)
     e->klen = get32(p + 1);
     e->vlen = get32(p + 5);
     memcpy(&e->rev, p + 9, 8);
+    memcpy(&e->expires, p + 17, 8);
     e->key = p + HEAD;
     e->value = p + HEAD + e->klen;
     *pos += HEAD + e->klen + e->vlen + TAIL;

@@ -3,9 +3,10 @@
  * transaction when one write in it fails (a full map), and that
  * transaction also holds other clients' accepted writes of the same loop
  * turn: engine_lmdb.c replays them from here. Every record carries the
- * revision its write was made at, and a batch (engine.h) is bracketed by
- * BATCH_BEGIN and BATCH_END, so a replay makes exactly the keys and
- * revisions that were accepted. Records are packed in one growable
+ * revision its write was made at (and a Set or Touch the deadline it
+ * gave), and a batch (engine.h) is bracketed by
+ * BATCH_BEGIN and BATCH_END, so a replay makes exactly the keys,
+ * revisions and deadlines that were accepted. Records are packed in one growable
  * buffer; nothing here knows LMDB. */
 #ifndef KV_OPLOG_H
 #define KV_OPLOG_H
@@ -14,7 +15,7 @@
 #include <stdint.h>
 
 typedef enum kv_oplog_kind {
-    KV_OPLOG_SET = 1,           /* key, value, rev */
+    KV_OPLOG_SET = 1,           /* key, value, rev, expires (0: none) */
     KV_OPLOG_UNSET = 2,         /* key, rev; the value is empty */
     KV_OPLOG_UNSET_RANGE = 3,   /* key: the range's start, value: its end
                                    (either empty: unbounded), rev */
@@ -22,6 +23,7 @@ typedef enum kv_oplog_kind {
      * BATCH_END are one kept batch. */
     KV_OPLOG_BATCH_BEGIN = 4,
     KV_OPLOG_BATCH_END = 5,
+    KV_OPLOG_TOUCH = 6,         /* key, expires: a new deadline, no revision */
 } kv_oplog_kind;
 
 /* One record, pointing into the log (valid until the log changes). */
@@ -30,6 +32,7 @@ typedef struct kv_oplog_entry {
     const uint8_t *key, *value;
     size_t klen, vlen;
     uint64_t rev;
+    uint64_t expires;   /* SET and TOUCH: the deadline; 0 otherwise */
 } kv_oplog_entry;
 
 typedef struct kv_oplog {
@@ -45,10 +48,11 @@ typedef struct kv_oplog_mark {
     size_t len, count;
 } kv_oplog_mark;
 
-/* Appends a record (copies KEY and VALUE). Returns 0, or -1 when memory is
- * out or a length does not fit 32 bits (the log is then unchanged). */
+/* Appends a record (copies KEY and VALUE; EXPIRES is kept for SET and
+ * TOUCH, read back as 0 for the other kinds). Returns 0, or -1 when memory
+ * is out or a length does not fit 32 bits (the log is then unchanged). */
 int kv_oplog_append(kv_oplog *l, kv_oplog_kind kind, const uint8_t *key, size_t klen,
-                    const uint8_t *value, size_t vlen, uint64_t rev);
+                    const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires);
 
 /* Drops the last record: the one appended for a write that then failed. */
 void kv_oplog_drop_last(kv_oplog *l);

@@ -969,5 +969,14 @@ void kv_watch_stats_get(const kv_watch_hub *h, kv_watch_stats *st)
 {
     st->watchers = h ? h->watchers : 0;
     st->events_sent = h ? h->events_sent : 0;
-    st->oldest = h ? h->compacted + 1 : 0;
+    st->oldest = 0;
+    if (!h)
+        return;
+    /* Without a history (none kept, or no Watch yet) nothing before now
+     * is available: the next revision is the oldest a watch may ask. */
+    uint64_t compacted = h->compacted;
+    uint64_t now = kv_engine_revision(h->engine);
+    if ((!h->started || !h->cap) && compacted < now)
+        compacted = now;
+    st->oldest = compacted + 1;
 }

@@ -4,8 +4,12 @@
  * and unset, the revision left alone by writes that change nothing,
  * ordered walks (byte order, reverse, bounds, stopping, keys only),
  * counts, range removal and atomic batches (kept, undone, read from
- * inside), and a seeded random run of all of them against a sorted
- * reference model with revisions. Then the memory engine's own: its hash
+ * inside); deadlines (v2.1: set and replaced, touched, handed back by
+ * set's callback, unset and range removal, found when due by
+ * walk_expiring, undone with a batch, on keys longer than LMDB's index
+ * keeps whole); and a seeded random run of all of them against a sorted
+ * reference model with revisions and deadlines. Then the memory engine's
+ * own: its hash
  * table's integrity under growth and heavy deletion (backward-shift
  * deletion must keep every remaining key reachable) while its incremental
  * resizes leave every request facing a table half moved, each answer and
@@ -680,6 +684,479 @@ static void batches_do_not_nest(void **state)
     assert_int_equal(kv_engine_revision(f->e), 0);
 }
 
+/* ---- Deadlines (v2.1): stored, found when due, never acted on ---- */
+
+/* Engines never read a clock of their own for deadlines: these tests give
+ * made-up ones (1000, 2000, ...) and a made-up NOW. */
+
+static void set_ttl(fixture *f, const uint8_t *key, size_t klen, const char *value,
+                    uint64_t expires)
+{
+    assert_int_equal(kv_engine_set_ttl(f->e, key, klen, (const uint8_t *)value, strlen(value),
+                                       next_rev(f), expires, NULL, NULL), KV_OK);
+}
+
+/* KEY's deadline, the same through get, get_view and a walk of it alone. */
+static uint64_t deadline_of(fixture *f, const uint8_t *key, size_t klen)
+{
+    static seen s;
+    ProtobufCBinaryData v;
+    kv_meta m, mv;
+    kv_range just = { key, klen, NULL, 0 };
+
+    assert_int_equal(kv_engine_get(f->e, key, klen, &f->arena.pb, &v, &m), KV_OK);
+    assert_int_equal(kv_engine_get_view(f->e, key, klen, &f->arena.pb, &v, &mv), KV_OK);
+    assert_int_equal(m.expires_ms, mv.expires_ms);
+    walk_into(f, &just, 0, 0, &s, 1);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.e[0].meta.expires_ms, m.expires_ms);
+    return m.expires_ms;
+}
+
+static uint64_t stats_ttl(fixture *f)
+{
+    kv_engine_stats st;
+
+    kv_engine_stats_get(f->e, &st);
+    return st.keys_with_ttl;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const seen_entry *x = a, *y = b;
+
+    return kv_key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* walk_expiring at NOW into S, sorted by key (the engine's order is its own). */
+static void expiring_into(fixture *f, uint64_t now, int with_values, seen *s, size_t stop_after)
+{
+    s->n = 0;
+    s->stop_after = stop_after;
+    assert_int_equal(kv_engine_walk_expiring(f->e, now, with_values, collect, s), KV_OK);
+    qsort(s->e, s->n, sizeof s->e[0], by_key);
+}
+
+/* S holds exactly the N keys of WANT (NUL-terminated strings, in key order). */
+static void expect_keys(const seen *s, const char *const *want, size_t n)
+{
+    assert_int_equal(s->n, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(s->e[i].klen, strlen(want[i]));
+        assert_memory_equal(s->e[i].key, want[i], s->e[i].klen);
+    }
+}
+
+/* A Set's deadline is the key's until the next Set, which replaces it:
+ * with another, or with none (0). */
+static void a_set_gives_its_deadline_and_the_next_replaces_it(void **state)
+{
+    fixture *f = *state;
+    ProtobufCBinaryData v;
+    kv_meta m;
+
+    /* A write at revision 0 (allowed on a new store) without a deadline:
+     * LMDB's record then takes its longer form all the same. */
+    assert_int_equal(kv_engine_set_ttl(f->e, K("zero"), (const uint8_t *)"z", 1, 0, 0, NULL,
+                                       NULL), KV_OK);
+    assert_int_equal(kv_engine_get(f->e, K("zero"), &f->arena.pb, &v, &m), KV_OK);
+    expect_meta(&m, 0, 0, 1);
+    assert_int_equal(deadline_of(f, K("zero")), 0);
+    assert_int_equal(kv_engine_unset(f->e, K("zero"), NULL, NULL, 0), KV_OK);
+    assert_int_equal(stats_ttl(f), 0);
+    set_ttl(f, K("k"), "v", 1000);
+    assert_int_equal(deadline_of(f, K("k")), 1000);
+    expect_get(f, K("k"), "v", 1, 1, 1);
+    assert_int_equal(stats_ttl(f), 1);
+    set_ttl(f, K("k"), "v2", 3000);
+    assert_int_equal(deadline_of(f, K("k")), 3000);
+    assert_int_equal(stats_ttl(f), 1);
+    set_ok(f, K("k"), "v3");                /* no deadline: none after it */
+    assert_int_equal(deadline_of(f, K("k")), 0);
+    expect_get(f, K("k"), "v3", 1, 3, 3);
+    assert_int_equal(stats_ttl(f), 0);
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+    set_ttl(f, K("k"), "v4", 2000);
+    set_ttl(f, K("other"), "", 500);
+    assert_int_equal(stats_ttl(f), 2);
+    assert_int_equal(kv_engine_next_deadline(f->e), 500);
+    /* A deadline as wide as the type. */
+    set_ttl(f, K("wide"), "w", UINT64_MAX);
+    assert_true(deadline_of(f, K("wide")) == UINT64_MAX);
+    assert_int_equal(stats_ttl(f), 3);
+    assert_int_equal(kv_engine_next_deadline(f->e), 500);
+}
+
+/* Touch sets or removes the deadline and nothing else: not the value,
+ * not the revisions, not the store's revision; a missing key is NOT_FOUND. */
+static void touch_changes_only_the_deadline(void **state)
+{
+    fixture *f = *state;
+    static uint8_t big[20000];          /* over LMDB's pages: rewritten whole */
+    ProtobufCBinaryData v;
+    kv_engine_stats st0, st1;
+
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    set_ok(f, K("a"), "alpha");
+    set_ok(f, K("b"), "beta");
+    assert_int_equal(kv_engine_set(f->e, K("big"), big, sizeof big, next_rev(f)), KV_OK);
+    set_ok(f, K("a"), "alpha2");
+    uint64_t rev = kv_engine_revision(f->e);
+    kv_engine_stats_get(f->e, &st0);
+
+    assert_int_equal(kv_engine_touch(f->e, K("a"), 5000), KV_OK);
+    assert_int_equal(deadline_of(f, K("a")), 5000);
+    expect_get(f, K("a"), "alpha2", 1, 4, 2);
+    assert_int_equal(kv_engine_touch(f->e, K("a"), 4000), KV_OK);     /* earlier: allowed */
+    assert_int_equal(deadline_of(f, K("a")), 4000);
+    assert_int_equal(kv_engine_touch(f->e, K("a"), 4000), KV_OK);     /* the same: fine */
+    assert_int_equal(kv_engine_touch(f->e, K("big"), 9000), KV_OK);
+    assert_int_equal(kv_engine_get(f->e, K("big"), &f->arena.pb, &v, NULL), KV_OK);
+    assert_int_equal(v.len, sizeof big);
+    assert_memory_equal(v.data, big, sizeof big);
+    assert_int_equal(deadline_of(f, K("big")), 9000);
+    assert_int_equal(kv_engine_touch(f->e, K("nope"), 5000), KV_NOT_FOUND);
+    expect_missing(f, K("nope"));
+    assert_int_equal(kv_engine_revision(f->e), rev);
+    assert_int_equal(stats_ttl(f), 2);
+    assert_int_equal(kv_engine_next_deadline(f->e), 4000);
+    kv_engine_stats_get(f->e, &st1);
+    assert_int_equal(st1.keys, st0.keys);
+    assert_int_equal(st1.data_bytes, st0.data_bytes);
+
+    assert_int_equal(kv_engine_touch(f->e, K("a"), 0), KV_OK);        /* removed */
+    assert_int_equal(deadline_of(f, K("a")), 0);
+    assert_int_equal(kv_engine_touch(f->e, K("big"), 0), KV_OK);
+    assert_int_equal(kv_engine_get(f->e, K("big"), &f->arena.pb, &v, NULL), KV_OK);
+    assert_memory_equal(v.data, big, sizeof big);
+    assert_int_equal(stats_ttl(f), 0);
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+    expect_get(f, K("a"), "alpha2", 1, 4, 2);
+    expect_get(f, K("b"), "beta", 2, 2, 1);
+    assert_int_equal(kv_engine_revision(f->e), rev);
+    /* The next write goes on from the store's revision. */
+    set_ok(f, K("b"), "beta2");
+    expect_get(f, K("b"), "beta2", 2, rev + 1, 2);
+}
+
+/* walk_expiring: exactly the keys whose deadline is at or before NOW (and
+ * not 0), each once, values only when asked; next_deadline: the earliest. */
+static void walk_expiring_finds_exactly_the_keys_due(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+    expiring_into(f, UINT64_MAX, 1, &s, 0);
+    assert_int_equal(s.n, 0);
+    set_ttl(f, K("a"), "va", 1000);
+    set_ttl(f, K("b"), "vb", 2000);
+    set_ttl(f, K("c"), "vc", 1500);
+    set_ok(f, K("d"), "vd");
+    set_ttl(f, K("e"), "", 1000);           /* the same deadline as a */
+    set_ttl(f, K("f"), "vf", 1501);
+    assert_int_equal(kv_engine_next_deadline(f->e), 1000);
+
+    expiring_into(f, 1500, 1, &s, 0);
+    expect_keys(&s, (const char *const[]){ "a", "c", "e" }, 3);
+    assert_int_equal(s.e[0].vlen, 2);
+    assert_memory_equal(s.e[0].value, "va", 2);
+    assert_int_equal(s.e[0].meta.expires_ms, 1000);
+    expect_meta(&s.e[0].meta, 1, 1, 1);
+    assert_int_equal(s.e[1].meta.expires_ms, 1500);
+    assert_true(s.e[2].value_null);         /* empty */
+    assert_int_equal(s.e[2].vlen, 0);
+    expiring_into(f, 1500, 0, &s, 0);       /* keys only: lengths, no values */
+    expect_keys(&s, (const char *const[]){ "a", "c", "e" }, 3);
+    assert_true(s.e[0].value_null);
+    assert_int_equal(s.e[0].vlen, 2);
+    expiring_into(f, 999, 1, &s, 0);
+    assert_int_equal(s.n, 0);
+    expiring_into(f, 1000, 1, &s, 0);       /* at the deadline: due */
+    expect_keys(&s, (const char *const[]){ "a", "e" }, 2);
+    expiring_into(f, UINT64_MAX, 0, &s, 0);
+    expect_keys(&s, (const char *const[]){ "a", "b", "c", "e", "f" }, 5);
+    expiring_into(f, UINT64_MAX, 0, &s, 2); /* stopped by the callback */
+    assert_int_equal(s.n, 2);
+    /* Walks change nothing: the keys stay, and so do their deadlines. */
+    assert_int_equal(stats_keys(f), 6);
+    assert_int_equal(stats_ttl(f), 5);
+
+    /* A later deadline moves a key out; Clears take theirs away. */
+    set_ttl(f, K("a"), "va", 2500);
+    assert_int_equal(kv_engine_unset(f->e, K("e"), NULL, NULL, next_rev(f)), KV_OK);
+    assert_int_equal(kv_engine_next_deadline(f->e), 1500);
+    expiring_into(f, 1500, 0, &s, 0);
+    expect_keys(&s, (const char *const[]){ "c" }, 1);
+    assert_int_equal(kv_engine_unset(f->e, K("c"), NULL, NULL, next_rev(f)), KV_OK);
+    assert_int_equal(kv_engine_next_deadline(f->e), 1501);
+    kv_range all = { K("\x00"), 0, 0 };
+    uint64_t deleted;
+    assert_int_equal(kv_engine_unset_range(f->e, &all, next_rev(f), &deleted), KV_OK);
+    assert_int_equal(deleted, 4);
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+    expiring_into(f, UINT64_MAX, 1, &s, 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(stats_ttl(f), 0);
+}
+
+/* Long keys that differ only past their 503rd byte (LMDB's index keeps
+ * that much of a key beside the deadline), one deadline for them all. */
+static void long_keys_share_a_deadline(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    uint8_t key[511];
+    const size_t lens[] = { 502, 503, 504, 505, 511, 511, 1 };
+
+    memset(key, 'L', sizeof key);
+    for (size_t i = 0; i < 7; i++) {
+        key[lens[i] - 1] = (uint8_t)('0' + i);
+        assert_int_equal(kv_engine_set_ttl(f->e, key, lens[i], key, 3, next_rev(f), 777,
+                                           NULL, NULL), KV_OK);
+        key[lens[i] - 1] = 'L';
+    }
+    assert_int_equal(stats_ttl(f), 7);
+    expiring_into(f, 777, 1, &s, 0);
+    assert_int_equal(s.n, 7);
+    for (size_t i = 0; i < s.n; i++) {
+        size_t j = 0;
+        while (j < 7 && !(s.e[i].klen == lens[j] && s.e[i].key[lens[j] - 1] == '0' + j))
+            j++;
+        assert_true(j < 7);
+        assert_memory_equal(s.e[i].key, key, lens[j] - 1);
+        assert_int_equal(s.e[i].meta.expires_ms, 777);
+        assert_int_equal(s.e[i].vlen, 3);
+    }
+    /* Each one moved or removed alone. */
+    key[510] = '4';
+    assert_int_equal(kv_engine_touch(f->e, key, 511, 778), KV_OK);
+    key[510] = '5';
+    assert_int_equal(kv_engine_unset(f->e, key, 511, NULL, NULL, next_rev(f)), KV_OK);
+    expiring_into(f, 777, 0, &s, 0);
+    assert_int_equal(s.n, 5);
+    expiring_into(f, 778, 0, &s, 0);
+    assert_int_equal(s.n, 6);
+    kv_range all = { 0 };
+    uint64_t deleted;
+    assert_int_equal(kv_engine_unset_range(f->e, &(kv_range){ K("L"), 0, 0 }, next_rev(f),
+                                           &deleted), KV_OK);
+    assert_int_equal(deleted, 5);
+    expiring_into(f, UINT64_MAX, 0, &s, 0);
+    assert_int_equal(s.n, 1);               /* "0", one byte */
+    assert_int_equal(s.e[0].klen, 1);
+    walk_into(f, &all, 0, 0, &s, 0);
+    assert_int_equal(s.n, 1);
+}
+
+/* Counts the calls of a seen() callback and keeps the entry of the last. */
+typedef struct seen_once {
+    int calls;
+    seen_entry last;
+} seen_once;
+
+static int seen_one(void *ctx, const kv_entry *en)
+{
+    seen_once *o = ctx;
+
+    o->calls++;
+    o->last.klen = en->klen;
+    memcpy(o->last.key, en->key, en->klen < sizeof o->last.key ? en->klen : sizeof o->last.key);
+    o->last.vlen = en->vlen;
+    o->last.value_null = en->value == NULL;
+    if (en->value)
+        memcpy(o->last.value, en->value,
+               en->vlen < sizeof o->last.value ? en->vlen : sizeof o->last.value);
+    o->last.meta = en->meta;
+    return 1;       /* ignored */
+}
+
+/* set's SEEN: called once with the old value and meta when the key
+ * existed, never for a new key. */
+static void set_shows_the_old_entry_to_seen(void **state)
+{
+    fixture *f = *state;
+    seen_once o = { 0 };
+
+    assert_int_equal(kv_engine_set_ttl(f->e, K("k"), (const uint8_t *)"one", 3, next_rev(f),
+                                       1000, seen_one, &o), KV_OK);
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(kv_engine_set_ttl(f->e, K("k"), (const uint8_t *)"two!", 4, next_rev(f),
+                                       0, seen_one, &o), KV_OK);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.last.klen, 1);
+    assert_memory_equal(o.last.key, "k", 1);
+    assert_int_equal(o.last.vlen, 3);
+    assert_memory_equal(o.last.value, "one", 3);
+    expect_meta(&o.last.meta, 1, 1, 1);
+    assert_int_equal(o.last.meta.expires_ms, 1000);
+    assert_int_equal(kv_engine_set_ttl(f->e, K("k"), NULL, 0, next_rev(f), 2000, seen_one, &o),
+                     KV_OK);
+    assert_int_equal(o.calls, 2);
+    assert_memory_equal(o.last.value, "two!", 4);
+    expect_meta(&o.last.meta, 1, 2, 2);
+    assert_int_equal(o.last.meta.expires_ms, 0);
+    assert_int_equal(kv_engine_set_ttl(f->e, K("k"), (const uint8_t *)"x", 1, next_rev(f), 0,
+                                       seen_one, &o), KV_OK);
+    assert_int_equal(o.calls, 3);
+    assert_true(o.last.value_null);         /* the old value was empty */
+    assert_int_equal(o.last.vlen, 0);
+    assert_int_equal(o.last.meta.expires_ms, 2000);
+    expect_get(f, K("k"), "x", 1, 4, 4);
+}
+
+/* unset hands back the old value and meta, deadline included. */
+static void unset_hands_back_the_old_meta(void **state)
+{
+    fixture *f = *state;
+    ProtobufCBinaryData old;
+    kv_meta m;
+
+    set_ttl(f, K("k"), "v1", 7000);
+    set_ttl(f, K("k"), "v2", 8000);
+    set_ok(f, K("plain"), "p");
+    assert_int_equal(kv_engine_unset_meta(f->e, K("k"), &f->arena.pb, &old, &m, next_rev(f)),
+                     KV_OK);
+    assert_int_equal(old.len, 2);
+    assert_memory_equal(old.data, "v2", 2);
+    expect_meta(&m, 1, 2, 2);
+    assert_int_equal(m.expires_ms, 8000);
+    assert_int_equal(kv_engine_unset_meta(f->e, K("plain"), NULL, NULL, &m, next_rev(f)),
+                     KV_OK);
+    expect_meta(&m, 3, 3, 1);
+    assert_int_equal(m.expires_ms, 0);
+    assert_int_equal(kv_engine_unset_meta(f->e, K("k"), NULL, NULL, &m, next_rev(f)),
+                     KV_NOT_FOUND);
+    assert_int_equal(kv_engine_revision(f->e), 5);
+    assert_int_equal(stats_ttl(f), 0);
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+}
+
+/* unset_range's callback sees every key it removes, in key order, with its
+ * value and meta, and the index loses their deadlines. */
+static void unset_range_shows_each_key_it_removes(void **state)
+{
+    fixture *f = *state;
+    static seen s, due;
+    uint64_t deleted;
+
+    set_ordered(f);
+    /* Deadlines on every other key, inside the range and out. */
+    for (size_t j = 0; j < N_ORDERED; j += 2)
+        assert_int_equal(kv_engine_touch(f->e, (const uint8_t *)ordered[j].k, ordered[j].len,
+                                         100 + j), KV_OK);
+    uint64_t rev = next_rev(f);
+    kv_range r = { K("a"), K("b") };      /* ordered[4..12) */
+    s.n = 0;
+    s.stop_after = 1;                       /* its return value is ignored */
+    assert_int_equal(kv_engine_unset_range_each(f->e, &r, rev, &deleted, collect, &s), KV_OK);
+    assert_int_equal(deleted, 8);
+    expect_ordered(&s, 4, 12, 0);
+    for (size_t i = 0; i < s.n; i++) {
+        size_t j = 4 + i;
+        char v[24];
+        snprintf(v, sizeof v, "v%zu", j);
+        assert_int_equal(s.e[i].vlen, strlen(v));
+        assert_memory_equal(s.e[i].value, v, strlen(v));
+        expect_meta(&s.e[i].meta, ordered_rev(j), ordered_rev(j), 1);
+        assert_int_equal(s.e[i].meta.expires_ms, j % 2 ? 0 : 100 + j);
+    }
+    assert_int_equal(stats_ttl(f), N_ORDERED / 2 - 4);
+    expiring_into(f, UINT64_MAX, 0, &due, 0);
+    assert_int_equal(due.n, N_ORDERED / 2 - 4);
+    for (size_t i = 0; i < due.n; i++)
+        assert_false(kv_range_has(&r, due.e[i].key, due.e[i].klen));
+    /* An empty range calls nothing. */
+    s.n = 0;
+    assert_int_equal(kv_engine_unset_range_each(f->e, &r, next_rev(f), &deleted, collect, &s),
+                     KV_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(kv_engine_revision(f->e), rev);
+}
+
+/* The deadlines of every key, as walk_expiring(UINT64_MAX) sees them,
+ * with next_deadline and keys_with_ttl: what a batch undone must restore. */
+typedef struct deadlines {
+    seen due;
+    uint64_t next, with_ttl;
+} deadlines;
+
+static void deadlines_into(fixture *f, deadlines *d)
+{
+    expiring_into(f, UINT64_MAX, 1, &d->due, 0);
+    d->next = kv_engine_next_deadline(f->e);
+    d->with_ttl = stats_ttl(f);
+}
+
+static void expect_same_deadlines(const deadlines *a, const deadlines *b)
+{
+    assert_int_equal(a->due.n, b->due.n);
+    for (size_t i = 0; i < a->due.n; i++) {
+        assert_int_equal(a->due.e[i].klen, b->due.e[i].klen);
+        assert_memory_equal(a->due.e[i].key, b->due.e[i].key, a->due.e[i].klen);
+        assert_int_equal(a->due.e[i].meta.expires_ms, b->due.e[i].meta.expires_ms);
+        assert_int_equal(a->due.e[i].vlen, b->due.e[i].vlen);
+    }
+    assert_int_equal(a->next, b->next);
+    assert_int_equal(a->with_ttl, b->with_ttl);
+}
+
+/* A batch's deadline changes (new, moved, removed by a Set, a Clear, a
+ * range) are seen inside it, gone when it is undone, and kept when kept. */
+static void batches_undo_and_keep_deadlines(void **state)
+{
+    fixture *f = *state;
+    static deadlines before, after, inside;
+    uint64_t deleted;
+
+    for (int i = 0; i < 20; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "k%02d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        set_ttl(f, (const uint8_t *)k, strlen(k), v, i % 3 ? 1000 + 10 * (uint64_t)i : 0);
+    }
+    deadlines_into(f, &before);
+    assert_int_equal(before.with_ttl, 13);
+    assert_int_equal(before.next, 1010);
+    for (int keep = 0; keep < 2; keep++) {
+        uint64_t rev = next_rev(f);
+        assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+        assert_int_equal(kv_engine_set_ttl(f->e, K("k01"), (const uint8_t *)"x", 1, rev, 5,
+                                           NULL, NULL), KV_OK);               /* moved */
+        assert_int_equal(kv_engine_set_ttl(f->e, K("k02"), (const uint8_t *)"x", 1, rev, 0,
+                                           NULL, NULL), KV_OK);               /* removed */
+        assert_int_equal(kv_engine_set_ttl(f->e, K("k03"), (const uint8_t *)"x", 1, rev, 7,
+                                           NULL, NULL), KV_OK);               /* given one */
+        assert_int_equal(kv_engine_set_ttl(f->e, K("new"), (const uint8_t *)"x", 1, rev, 6,
+                                           NULL, NULL), KV_OK);               /* a new key */
+        assert_int_equal(kv_engine_unset(f->e, K("k04"), NULL, NULL, rev), KV_OK);
+        kv_range r = { K("k10"), K("k15") };
+        assert_int_equal(kv_engine_unset_range(f->e, &r, rev, &deleted), KV_OK);
+        assert_int_equal(deleted, 5);
+        deadlines_into(f, &inside);
+        assert_int_equal(inside.next, 5);
+        /* 13, -k02 -k04 -k10 k11 k13 k14 (k12 had none) +k03 +new */
+        assert_int_equal(inside.with_ttl, 13 - 6 + 2);
+        assert_int_equal(inside.due.n, inside.with_ttl);
+        assert_int_equal(kv_engine_batch_end(f->e, keep), KV_OK);
+        deadlines_into(f, &after);
+        if (!keep) {
+            expect_same_deadlines(&after, &before);
+            assert_int_equal(deadline_of(f, K("k01")), 1010);
+            assert_int_equal(deadline_of(f, K("k02")), 1020);
+            assert_int_equal(deadline_of(f, K("k03")), 0);
+            expect_missing(f, K("new"));
+        } else {
+            expect_same_deadlines(&after, &inside);
+            assert_int_equal(deadline_of(f, K("k01")), 5);
+            assert_int_equal(deadline_of(f, K("k02")), 0);
+            assert_int_equal(deadline_of(f, K("new")), 6);
+        }
+    }
+}
+
 /* The sorted reference model: what the engine must hold, with revisions. */
 typedef struct ref_entry {
     uint8_t key[8];
@@ -715,7 +1192,7 @@ static long ref_find(const ref *r, const uint8_t *key, size_t klen, size_t *at)
 }
 
 static void ref_set(ref *r, const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen,
-                    uint64_t rev)
+                    uint64_t rev, uint64_t expires)
 {
     size_t at;
     long i = ref_find(r, key, klen, &at);
@@ -736,6 +1213,7 @@ static void ref_set(ref *r, const uint8_t *key, size_t klen, const uint8_t *v, s
     }
     memcpy(x->value, v, vlen);
     x->vlen = vlen;
+    x->meta.expires_ms = expires;
     r->revision = rev;
 }
 
@@ -826,6 +1304,7 @@ static void expect_ref_walk(fixture *f, const ref *md, const kv_range *range, ui
         else
             assert_true(s.e[i].value_null);
         expect_meta(&s.e[i].meta, m->meta.create_revision, m->meta.mod_revision, m->meta.version);
+        assert_int_equal(s.e[i].meta.expires_ms, m->meta.expires_ms);
     }
     assert_int_equal(kv_engine_count(f->e, range, &n), KV_OK);
     assert_int_equal(n, to - from);
@@ -848,20 +1327,68 @@ static void expect_ref_get(fixture *f, const ref *md, const uint8_t *key, size_t
     if (v.len)
         assert_memory_equal(v.data, e->value, v.len);
     expect_meta(&m, e->meta.create_revision, e->meta.mod_revision, e->meta.version);
+    assert_int_equal(m.expires_ms, e->meta.expires_ms);
 }
 
-/* One random write at REV, in the engine and the model. */
-static void random_write(fixture *f, ref *md, uint64_t *x, uint64_t rev)
+/* The engine's keys due at a random NOW are the model's, and so are the
+ * next deadline and the count of keys with one. */
+static void expect_ref_expiring(fixture *f, const ref *md, uint64_t *x)
+{
+    static seen s;
+    uint64_t now = rnd(x) % 6000, next = 0, with_ttl = 0;
+    size_t j = 0;
+
+    expiring_into(f, now, (int)(rnd(x) % 2), &s, 0);
+    for (size_t i = 0; i < md->n; i++) {
+        uint64_t d = md->e[i].meta.expires_ms;
+        if (!d)
+            continue;
+        with_ttl++;
+        if (!next || d < next)
+            next = d;
+        if (d > now)
+            continue;
+        assert_true(j < s.n);
+        assert_int_equal(s.e[j].klen, md->e[i].klen);
+        assert_memory_equal(s.e[j].key, md->e[i].key, md->e[i].klen);
+        assert_int_equal(s.e[j].meta.expires_ms, d);
+        assert_int_equal(s.e[j].meta.mod_revision, md->e[i].meta.mod_revision);
+        j++;
+    }
+    assert_int_equal(s.n, j);
+    assert_int_equal(kv_engine_next_deadline(f->e), next);
+    assert_int_equal(stats_ttl(f), with_ttl);
+}
+
+/* A random deadline: none half the time, else one of 1000, 2000, ...
+ * 5000, the same for many keys. */
+static uint64_t random_deadline(uint64_t *x)
+{
+    return rnd(x) % 2 ? 0 : 1000 * (1 + rnd(x) % 5);
+}
+
+/* One random write at REV, in the engine and the model; a Touch now and
+ * then, unless IN_BATCH (engine.h: not inside a batch). */
+static void random_write(fixture *f, ref *md, uint64_t *x, uint64_t rev, int in_batch)
 {
     uint8_t key[8], a[8], b[8], val[40];
     size_t klen = random_key(x, key);
-    unsigned what = (unsigned)(rnd(x) % 10);
+    unsigned what = (unsigned)(rnd(x) % 11);
 
-    if (what < 6) {
+    if (what == 10 && !in_batch) {
+        size_t at;
+        long i = ref_find(md, key, klen, &at);
+        uint64_t d = random_deadline(x);
+        assert_int_equal(kv_engine_touch(f->e, key, klen, d), i < 0 ? KV_NOT_FOUND : KV_OK);
+        if (i >= 0)
+            md->e[i].meta.expires_ms = d;
+    } else if (what < 6 || what == 10) {
         size_t vlen = rnd(x) % 33;
+        uint64_t d = random_deadline(x);
         memset(val, (int)(rnd(x) & 0xff), vlen);
-        assert_int_equal(kv_engine_set(f->e, key, klen, val, vlen, rev), KV_OK);
-        ref_set(md, key, klen, val, vlen, rev);
+        assert_int_equal(kv_engine_set_ttl(f->e, key, klen, val, vlen, rev, d, NULL, NULL),
+                         KV_OK);
+        ref_set(md, key, klen, val, vlen, rev, d);
     } else if (what < 9) {
         size_t at;
         long i = ref_find(md, key, klen, &at);
@@ -891,9 +1418,10 @@ static void random_write(fixture *f, ref *md, uint64_t *x, uint64_t rev)
     }
 }
 
-/* Random writes (a fixed seed), single and in batches kept or undone,
- * with reads (get, walks, counts) inside and outside the batches, all
- * checked against the model. */
+/* Random writes (a fixed seed) with and without deadlines, single and in
+ * batches kept or undone, Touches outside them, with reads (get, walks,
+ * counts, the keys due at a random moment) inside and outside the
+ * batches, all checked against the model. */
 static void random_operations_match_a_sorted_model(void **state)
 {
     fixture *f = *state;
@@ -908,7 +1436,7 @@ static void random_operations_match_a_sorted_model(void **state)
     for (int round = 0; round < rounds; round++) {
         unsigned what = (unsigned)(rnd(&x) % 20);
         if (what < 10) {
-            random_write(f, &md, &x, kv_engine_revision(f->e) + 1);
+            random_write(f, &md, &x, kv_engine_revision(f->e) + 1, 0);
             assert_int_equal(kv_engine_revision(f->e), md.revision);
         } else if (what < 14) {
             size_t klen = random_key(&x, key);
@@ -916,22 +1444,25 @@ static void random_operations_match_a_sorted_model(void **state)
         } else if (what < 18) {
             random_range(&x, &r, a, b);
             expect_ref_walk(f, &md, &r, &x);
+            expect_ref_expiring(f, &md, &x);
         } else if (what < 19) {
             int keep = (int)(rnd(&x) % 2), writes = (int)(rnd(&x) % 8);
             uint64_t rev = kv_engine_revision(f->e) + 1;
             saved = md;
             assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
             for (int w = 0; w < writes; w++) {
-                random_write(f, &md, &x, rev);
+                random_write(f, &md, &x, rev, 1);
                 random_range(&x, &r, a, b);
                 expect_ref_walk(f, &md, &r, &x);
                 size_t klen = random_key(&x, key);
                 expect_ref_get(f, &md, key, klen);
+                expect_ref_expiring(f, &md, &x);
             }
             assert_int_equal(kv_engine_batch_end(f->e, keep), KV_OK);
             if (!keep)
                 md = saved;
             assert_int_equal(kv_engine_revision(f->e), md.revision);
+            expect_ref_expiring(f, &md, &x);
         } else if (rnd(&x) % 50 == 0) {
             kv_range everything = { K("\x00"), 0, 0 };
             uint64_t deleted, rev = kv_engine_revision(f->e) + 1;
@@ -1418,6 +1949,14 @@ static void range_clears_and_batches_keep_table_and_index_together(void **state)
     ON(engine, batch_keep_applies_every_write), \
     ON(engine, batch_undo_restores_everything), \
     ON(engine, batches_do_not_nest), \
+    ON(engine, a_set_gives_its_deadline_and_the_next_replaces_it), \
+    ON(engine, touch_changes_only_the_deadline), \
+    ON(engine, walk_expiring_finds_exactly_the_keys_due), \
+    ON(engine, long_keys_share_a_deadline), \
+    ON(engine, set_shows_the_old_entry_to_seen), \
+    ON(engine, unset_hands_back_the_old_meta), \
+    ON(engine, unset_range_shows_each_key_it_removes), \
+    ON(engine, batches_undo_and_keep_deadlines), \
     ON(engine, random_operations_match_a_sorted_model)
 
 int main(void)

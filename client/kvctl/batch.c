@@ -54,12 +54,19 @@ static int entry_parse(batch_entry *e, const char *line, size_t len, int *quit)
         kvctl_args_free(w, n);
         return 0;
     }
-    if (kvctl_cmd_parse(w, n, 0, &e->cmd, err, sizeof err) < 0) {
+    if (kvctl_cmd_parse(w, n, 0, &e->cmd, err, sizeof err) == 0
+        && e->cmd.op == KVCTL_OP_WATCH) {
+        /* It would hold the batch until interrupted, and the lines after
+         * it would never run. */
+        kvctl_cmd_clear(&e->cmd);
+        snprintf(err, sizeof err, "watch: not in batch mode; run 'kvctl watch ...'");
+    } else if (e->cmd.name) {
+        e->ok = 1;
+    }
+    if (!e->ok) {
         kvctl_cmd_usage_reason((char *)w[0].data, err, 0, reason, sizeof reason);
         e->name = kvctl_mem_strdup((char *)w[0].data);
         e->reason = kvctl_mem_strdup(reason);
-    } else {
-        e->ok = 1;
     }
     kvctl_args_free(w, n);
     return 1;

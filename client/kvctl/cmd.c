@@ -12,7 +12,47 @@
 /* What -w json and -w table add to a single-key command's help. */
 #define REVISIONS_HELP \
     "-w json adds the revisions (create_revision, mod_revision, version and\n" \
-    "the store's revision at the read); -w table shows them in columns.\n"
+    "the store's revision at the read) and ttl_ms, the milliseconds the key\n" \
+    "has left to live (0: it does not expire); -w table shows them in\n" \
+    "columns, with a TTL column for a key that expires.\n"
+
+/* How a duration is written, for set --ttl and touch. */
+#define DUR_HELP \
+    "DUR is a number and a unit, ms, s, m or h (500ms, 30s, 1.5m, 2h); a\n" \
+    "bare number is seconds. A fraction of a millisecond is rounded up.\n"
+
+/* What set says of --ttl and --keep-ttl, on the command line and in the
+ * shell. */
+#define SET_TTL_HELP \
+    "With --ttl DUR the key expires DUR after the write and is gone for every\n" \
+    "read from then on.\n" DUR_HELP \
+    "Without --ttl (or with --ttl 0) the key does not expire and loses any\n" \
+    "time to live it had, unless --keep-ttl: then it keeps what is left of\n" \
+    "it (nothing for a new key). --ttl and --keep-ttl do not go together.\n"
+
+/* watch's forms and output, on the command line and in the shell. */
+#define WATCH_HELP \
+    "  watch --prefix PREFIX    every key that starts with PREFIX\n" \
+    "  watch --range START [END]\n" \
+    "                           the keys from START to END (END excluded;\n" \
+    "                           left out or \"\": no end)\n" \
+    "  watch --all              every key\n" \
+    "With --rev N it starts with the changes of revision N, replayed from the\n" \
+    "server's history, then goes on live; without, with the changes after\n" \
+    "now. With --prev each event also has the value the key had before.\n" \
+    "One line per event, in words as batch lines read them:\n" \
+    "  PUT \"KEY\" \"VALUE\" rev N [ttl DUR] [prev \"OLD VALUE\"]\n" \
+    "  DELETE \"KEY\" rev N [expired] [prev \"OLD VALUE\"]\n" \
+    "(rev: the revision of the change; ttl: the time to live the write gave;\n" \
+    "expired: removed by expiry; prev: with --prev, when the key existed).\n" \
+    "-w json prints one object per event: {\"type\": \"PUT\" or \"DELETE\",\n" \
+    "\"kv\": {\"key\", \"value\", \"create_revision\", \"mod_revision\",\n" \
+    "\"version\", \"ttl_ms\"}, \"expired\", and with --prev \"prev_kv\"}.\n" \
+    "When the server ends the watch (its history no longer holds revision N,\n" \
+    "or kvctl read too slowly), the reason goes to stderr (\"kvctl: watch\n" \
+    "\"k\": CANCELLED: REASON\"), with -w json also as a last object with\n" \
+    "\"code\": \"CANCELLED\" and \"compact_revision\" (the oldest revision\n" \
+    "still available, when that was the reason).\n"
 
 /* The options of a range, for range and get --prefix. */
 /* The words of a transaction, for txn's help on the command line and in
@@ -58,7 +98,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "and its value, as 'range --prefix KEY' does (see 'range --help'), with\n"
       "these options:\n"
       RANGE_OPTIONS_HELP, NULL },
-    { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2, "[--if-revision N]",
+    { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2,
+      "[--if-revision N] [--ttl DUR | --keep-ttl]",
       "store VALUE under KEY; without VALUE (or -), read it from stdin",
       "store VALUE under KEY",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
@@ -72,6 +113,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "A server before protocol v2 ignores --if-revision and stores the value\n"
       "anyway; kvctl tells by the revision 0 it answers and exits 4\n"
       "(UNIMPLEMENTED: the write was applied without its check).\n"
+      SET_TTL_HELP
       "-w json and -w table show the revision the write made.\n",
       "Stores VALUE under KEY, replacing any value it had, and prints OK.\n"
       "VALUE is required and taken literally, even '-': the shell reads its\n"
@@ -81,7 +123,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "With --if-revision N the value is stored only if the key's mod_revision\n"
       "is N (0: only if KEY is absent); else FAILED_PRECONDITION, nothing\n"
       "changed. On a server before protocol v2, which writes without the\n"
-      "check, UNIMPLEMENTED.\n" },
+      "check, UNIMPLEMENTED.\n"
+      SET_TTL_HELP },
     { "clear", KVCTL_OP_CLEAR, "KEY", NULL, 1, 1,
       "[--if-revision N | --prefix | --range | --all]",
       "remove KEY and print its value; --prefix: every key under it",
@@ -121,8 +164,9 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "in the shell when its output is not a terminal, one line: the keys and\n"
       "values as double-quoted strings (\"k1\" \"v1\" \"k2\" \"v2\").\n"
       "-w json gives {\"kvs\": [{\"key\", \"value\", \"create_revision\",\n"
-      "\"mod_revision\", \"version\"}, ...], \"count\", \"more\", \"revision\"};\n"
-      "-w table a row per key with its revisions.\n", NULL },
+      "\"mod_revision\", \"version\", \"ttl_ms\"}, ...], \"count\", \"more\",\n"
+      "\"revision\"}; -w table a row per key with its revisions (and a TTL\n"
+      "column when a key expires).\n", NULL },
     { "txn", KVCTL_OP_TXN, "[COMPARE...] then [OP...] [else [OP...]]", NULL, 0, -1, NULL,
       "compare, then run one of two lists of operations atomically", NULL,
       "Runs a transaction: when every COMPARE holds (or there is none), the\n"
@@ -168,6 +212,33 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "for get and clear the value as a double-quoted string (- when the key\n"
       "was absent), OK for set, [ \"k1\" \"v1\" ... ] for a range, the number of\n"
       "keys removed for clear-prefix and clear-range.\n" },
+    { "touch", KVCTL_OP_TOUCH, "KEY DUR", NULL, 2, 2, NULL,
+      "make KEY expire DUR from now (0: never), keeping its value", NULL,
+      "Sets KEY to expire DUR from now, keeping its value and its revisions\n"
+      "(no watch sees it), and prints OK.\n" DUR_HELP
+      "A DUR of 0 removes the time to live: KEY no longer expires.\n"
+      "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent or has\n"
+      "expired. The lock pattern: take it with set --if-revision 0 --ttl 10s,\n"
+      "keep it with touch every few seconds.\n", NULL },
+    { "ttl", KVCTL_OP_TTL, "KEY", NULL, 1, 1, NULL,
+      "print how long KEY has left to live, or none", NULL,
+      "Prints the time KEY has left to live, rounded up to the millisecond and\n"
+      "written as set --ttl and touch read it (250ms, 29.5s), or none when it\n"
+      "does not expire. Exits 1 (with a NOT_FOUND line on stderr) when KEY is\n"
+      "absent or has expired. -w json gives \"ttl_ms\" (0: none).\n", NULL },
+    { "watch", KVCTL_OP_WATCH, "KEY", NULL, 1, 1,
+      "[--prefix | --range | --all] [--rev N] [--prev]",
+      "print each change to KEY (or under --prefix P) until Ctrl-C",
+      NULL,
+      "Prints each change to KEY as it happens, until interrupted (Ctrl-C,\n"
+      "SIGINT: exit 0), or to several keys:\n"
+      WATCH_HELP
+      "Then kvctl exits 6; when the connection is lost, 3. The per-call\n"
+      "--timeout bounds opening the watch, not the wait for events. Not in\n"
+      "batch mode (its commands come from standard input until its end).\n",
+      "Prints each change to KEY as it happens, until Ctrl-C, which ends the\n"
+      "watch and brings the prompt back; or to several keys:\n"
+      WATCH_HELP },
     { "stats", KVCTL_OP_STATS, "", NULL, 0, 0, NULL,
       "print the server's counters: connections, calls, keys, memory", NULL,
       "Calls Stats and prints the server's figures, one 'name: value' line\n"
@@ -176,7 +247,10 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "revision (the store's: one per request that changed data),\n"
       "engine_memory_bytes, resident_memory_bytes, max_memory_bytes (0: no\n"
       "limit), engine_file_bytes, engine_map_bytes, engine_last_sync_unix_ms\n"
-      "(engines that keep files; 0 for memory), engine, engine_sync, version;\n"
+      "(engines that keep files; 0 for memory), keys_with_ttl,\n"
+      "expired_keys_total (keys removed by expiry), watchers (open watches),\n"
+      "watch_events_total, watch_history_oldest (the oldest revision a watch\n"
+      "may start from; 0: none dropped yet), engine, engine_sync, version;\n"
       "then one line per method of the service:\n"
       "  calls /kvstore.v1.KV/Get: 12 (errors 1)\n"
       "The Stats call being answered is not in its own figures.\n"
@@ -216,7 +290,8 @@ const char *kvctl_cmd_name(kvctl_op op)
 
 int kvctl_cmd_has_key(kvctl_op op)
 {
-    return op == KVCTL_OP_GET || op == KVCTL_OP_SET || op == KVCTL_OP_CLEAR;
+    return op == KVCTL_OP_GET || op == KVCTL_OP_SET || op == KVCTL_OP_CLEAR
+           || op == KVCTL_OP_TOUCH || op == KVCTL_OP_TTL;
 }
 
 void kvctl_cmd_target(const kvctl_cmd *cmd, char *buf, size_t len)
@@ -226,15 +301,17 @@ void kvctl_cmd_target(const kvctl_cmd *cmd, char *buf, size_t len)
     buf[0] = 0;
     kvctl_out_quote(cmd->key.data, cmd->key.len, a, sizeof a);
     kvctl_out_quote(cmd->end.data, cmd->end.len, b, sizeof b);
-    if (kvctl_cmd_has_key(cmd->op))
+    if (kvctl_cmd_has_key(cmd->op) || (cmd->op == KVCTL_OP_WATCH && !cmd->prefix
+                                         && !cmd->range && !cmd->all))
         snprintf(buf, len, "%s", a);
-    else if (cmd->op != KVCTL_OP_RANGE && cmd->op != KVCTL_OP_CLEAR_RANGE)
+    else if (cmd->op != KVCTL_OP_RANGE && cmd->op != KVCTL_OP_CLEAR_RANGE
+             && cmd->op != KVCTL_OP_WATCH)
         return;
     else if (cmd->all)
         snprintf(buf, len, "--all");
     else if (cmd->prefix)
         snprintf(buf, len, "--prefix %s", a);
-    else if (cmd->op == KVCTL_OP_CLEAR_RANGE)
+    else if (cmd->op == KVCTL_OP_CLEAR_RANGE || cmd->op == KVCTL_OP_WATCH)
         snprintf(buf, len, "--range %s%s%s", a, cmd->end.len ? " " : "", cmd->end.len ? b : "");
     else if (cmd->key.len || cmd->end.len)   /* a range from START, to END */
         snprintf(buf, len, "%s%s%s", a, cmd->end.len ? " " : "", cmd->end.len ? b : "");
@@ -274,6 +351,7 @@ void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, int shell, FILE *fp)
     if (!shell)
         fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"
                 "3 could not connect or timed out, 4 other server error,\n"
-                "5 a conditional write refused (--if-revision).\n"
+                "5 a conditional write refused (--if-revision),\n"
+                "6 the server ended the watch.\n"
                 "Options (-e, -w, --timeout, --token-file): see 'kvctl --help'.\n");
 }

@@ -1,5 +1,6 @@
 /* cmd.h - the commands of kvctl (one per rpc of the KV service, get and
- * clear also reaching Range and ClearRange with --prefix): their table,
+ * clear also reaching Range and ClearRange with --prefix, ttl reading a
+ * Get): their table,
  * their options, their help, and turning words into a command ready to
  * send. */
 #ifndef KVCTL_CMD_H
@@ -18,6 +19,9 @@ typedef enum kvctl_op {
     KVCTL_OP_RANGE,         /* range, get --prefix */
     KVCTL_OP_CLEAR_RANGE,   /* clear --prefix / --range / --all */
     KVCTL_OP_TXN,
+    KVCTL_OP_TOUCH,
+    KVCTL_OP_TTL,           /* a Get, for the key's time to live */
+    KVCTL_OP_WATCH,         /* runs until interrupted: watch.c, not exec.c */
 } kvctl_op;
 
 /* One command. Owns its byte strings and txn; free them with
@@ -25,16 +29,23 @@ typedef enum kvctl_op {
 typedef struct kvctl_cmd {
     kvctl_op op;
     const char *name;      /* the command word ("get" for get --prefix); static */
-    kvctl_bytes key;       /* get, set, clear; range, clear range: the
-                            * start, or the prefix when prefix is set */
-    kvctl_bytes end;       /* range, clear range: the end (empty: none) */
+    kvctl_bytes key;       /* get, set, clear, touch, ttl; range, clear
+                            * range, watch: the start, or the prefix when
+                            * prefix is set */
+    kvctl_bytes end;       /* range, clear range, watch: the end (empty:
+                            * none) */
     kvctl_bytes value;     /* set */
     char *message;         /* ping; NULL when none was given */
     int value_from_stdin;  /* set: the caller must read value from stdin */
     int has_if_revision;   /* set, clear: --if-revision was given ... */
     uint64_t if_revision;  /* ... with this mod_revision */
-    int prefix;            /* range, clear range: key is a prefix */
-    int all;               /* clear range: every key (--all) */
+    int prefix;            /* range, clear range, watch: key is a prefix */
+    int range;             /* watch: key and end are START and END (--range) */
+    int all;               /* clear range, watch: every key (--all) */
+    uint64_t ttl_ms;       /* set: --ttl; touch: DUR (0: no time to live) */
+    int keep_ttl;          /* set: --keep-ttl */
+    uint64_t start_revision; /* watch: --rev N (0: the changes after now) */
+    int prev_kv;           /* watch: --prev */
     uint64_t limit;        /* range: at most this many keys; 0 = all */
     int keys_only;         /* range: without values */
     int count_only;        /* range: only how many keys */
@@ -108,7 +119,7 @@ void kvctl_cmd_clear(kvctl_cmd *cmd);
 /* The name of OP ("get"); a static string. */
 const char *kvctl_cmd_name(kvctl_op op);
 
-/* Whether commands of OP name one key (get, set, clear). */
+/* Whether commands of OP name one key (get, set, clear, touch, ttl). */
 int kvctl_cmd_has_key(kvctl_op op);
 
 /* Writes into BUF (LEN bytes) what CMD is about, for error lines: the

@@ -25,6 +25,7 @@ typedef struct exec_slot {
         Kvstore__V1__SetRequest set;
         Kvstore__V1__ClearRequest clear;
         Kvstore__V1__StatsRequest stats;
+        Kvstore__V1__TouchRequest touch;
     } req;
 } exec_slot;
 
@@ -70,6 +71,22 @@ static void on_get(const Kvstore__V1__GetResponse *m, void *data)
     kvctl_mem_bytes(&s->res->value, m->value.data, m->value.len);
     s->res->revs = (kv_client_revs){ m->create_revision, m->mod_revision, m->version,
                                      m->revision };
+    s->res->ttl_ms = m->ttl_ms;
+}
+
+/* A key Touch did not find is NOT_FOUND here, as for get: the command
+ * exits 1 with an error line. */
+static void on_touch(const Kvstore__V1__TouchResponse *m, void *data)
+{
+    exec_slot *s = data;
+
+    if (!slot_answer(s, m))
+        return;
+    s->res->found = m->found;
+    if (!m->found) {
+        s->res->status = KV_NOT_FOUND;
+        s->res->message = kvctl_mem_strdup("key not found");
+    }
 }
 
 /* A conditional write answered OK with revision 0 came from a server
@@ -149,6 +166,7 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         kvstore__v1__kv__ping(svc, &s->req.ping, on_ping, s);
         break;
     case KVCTL_OP_GET:
+    case KVCTL_OP_TTL:
         kvstore__v1__get_request__init(&s->req.get);
         s->req.get.key.data = cmd->key.data;
         s->req.get.key.len = cmd->key.len;
@@ -160,6 +178,8 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         s->req.set.key.len = cmd->key.len;
         s->req.set.value.data = cmd->value.data;
         s->req.set.value.len = cmd->value.len;
+        s->req.set.ttl_ms = cmd->ttl_ms;
+        s->req.set.keep_ttl = cmd->keep_ttl;
         if (cmd->has_if_revision) {
             s->req.set._if_mod_revision_case =
                 KVSTORE__V1__SET_REQUEST___IF_MOD_REVISION_IF_MOD_REVISION;
@@ -182,9 +202,18 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         kvstore__v1__stats_request__init(&s->req.stats);
         kvstore__v1__kv__stats(svc, &s->req.stats, on_stats, s);
         break;
+    case KVCTL_OP_TOUCH:
+        kvstore__v1__touch_request__init(&s->req.touch);
+        s->req.touch.key.data = cmd->key.data;
+        s->req.touch.key.len = cmd->key.len;
+        s->req.touch.ttl_ms = cmd->ttl_ms;
+        kvstore__v1__kv__touch(svc, &s->req.touch, on_touch, s);
+        break;
     case KVCTL_OP_RANGE:
     case KVCTL_OP_CLEAR_RANGE:
     case KVCTL_OP_TXN:
+        break;      /* never pipelined: see run_blocking */
+    case KVCTL_OP_WATCH:
         break;      /* never pipelined: see run_blocking */
     }
 }
@@ -193,7 +222,7 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
 static int is_blocking(const kvctl_cmd *cmd)
 {
     return cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE
-           || cmd->op == KVCTL_OP_TXN;
+           || cmd->op == KVCTL_OP_TXN || cmd->op == KVCTL_OP_WATCH;
 }
 
 /* Records in RES the failure ST of a blocking helper on C. */
@@ -303,6 +332,10 @@ static void run_blocking(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res,
         st = kv_client_clear_range(c, &req, &res->deleted, &res->revision);
     } else if (cmd->op == KVCTL_OP_TXN) {
         st = kv_client_txn(c, cmd->txn, &res->txn);
+    } else if (cmd->op == KVCTL_OP_WATCH) {
+        res->status = KV_INTERNAL;
+        res->message = kvctl_mem_strdup("a watch runs on its own (kvctl_watch_run)");
+        return;
     }
     if (st != KV_OK)
         blocking_failed(c, st, res);

@@ -17,12 +17,17 @@ typedef struct kvctl_result {
     char *message;      /* why, when status != KV_OK; else NULL */
     kvctl_bytes value;  /* ping: the reply; get: the value; set: the key
                          * the server answered; clear: the old value */
-    int found;          /* clear: whether the key existed */
+    int found;          /* clear, touch: whether the key existed */
+    int canceled;       /* watch: the server ended it (status CANCELLED,
+                         * message its reason) */
     Kvstore__V1__StatsResponse *stats;  /* stats: the answer, owned */
-    kv_client_revs revs;    /* get: the key's revisions, and the store's */
+    kv_client_revs revs;    /* get, ttl: the key's revisions, and the store's */
+    uint64_t ttl_ms;        /* get, ttl: the milliseconds the key has left
+                             * to live; 0: it does not expire */
     uint64_t revision;      /* set, clear, clear range: the revision the
                              * write made (0: nothing changed); range: the
-                             * store's at the first page */
+                             * store's at the first page; a canceled watch:
+                             * its compact_revision */
     Kvstore__V1__RangeResponse **pages; /* range: the pages kept (those the
                                          * page hook did not take), owned */
     size_t npages;
@@ -51,7 +56,8 @@ typedef struct kvctl_exec_hooks {
 } kvctl_exec_hooks;
 
 /* Runs CMDS[0..N) on C in order and fills RES[0..N), telling HOOKS (may be
- * NULL) as it goes. Single-key commands, ping and stats go pipelined,
+ * NULL) as it goes. A watch is not run here (watch.h): it fails with
+ * KV_INTERNAL. Single-key commands, ping and stats go pipelined,
  * through the generated stubs; a range (page after page), a clear range
  * and a txn each wait for the calls before them and go through the
  * library's blocking helpers. Returns KV_OK when the server answered every

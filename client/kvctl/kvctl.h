@@ -14,12 +14,14 @@
 /* Exit codes; --help (usage.c) and kvctl.1.scd document them. */
 enum {
     KVCTL_EXIT_OK = 0,          /* success */
-    KVCTL_EXIT_NOT_FOUND = 1,   /* get/clear of an absent key */
+    KVCTL_EXIT_NOT_FOUND = 1,   /* get/clear/touch/ttl of an absent key */
     KVCTL_EXIT_USAGE = 2,       /* bad command line, or local I/O failed */
     KVCTL_EXIT_UNREACHABLE = 3, /* could not connect, connection lost, timeout */
     KVCTL_EXIT_SERVER = 4,      /* the server answered another error */
     KVCTL_EXIT_CONFLICT = 5,    /* a conditional write was refused
                                  * (--if-revision: FAILED_PRECONDITION) */
+    KVCTL_EXIT_CANCELED = 6,    /* the server ended a watch (its history was
+                                 * compacted, the reader was too slow...) */
 };
 
 typedef enum kvctl_format {

@@ -4,6 +4,7 @@
  * object around the JSON and the errors are out.c's. */
 #include <inttypes.h>
 
+#include "dur.h"
 #include "listing.h"
 #include "table.h"
 #include "text.h"
@@ -75,8 +76,7 @@ void kvctl_listing_simple(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_
         fputc('\n', o->fp);
 }
 
-/* The JSON object of one KeyValue. */
-static json_object *kv_json(const Kvstore__V1__KeyValue *kv, int keys_only)
+json_object *kvctl_listing_json_kv(const Kvstore__V1__KeyValue *kv, int keys_only)
 {
     json_object *o = json_object_new_object();
 
@@ -86,6 +86,7 @@ static json_object *kv_json(const Kvstore__V1__KeyValue *kv, int keys_only)
     json_object_object_add(o, "create_revision", json_object_new_uint64(kv->create_revision));
     json_object_object_add(o, "mod_revision", json_object_new_uint64(kv->mod_revision));
     json_object_object_add(o, "version", json_object_new_uint64(kv->version));
+    json_object_object_add(o, "ttl_ms", json_object_new_uint64(kv->ttl_ms));
     return o;
 }
 
@@ -94,7 +95,7 @@ json_object *kvctl_listing_json_kvs(const Kvstore__V1__RangeResponse *page, int 
     json_object *kvs = json_object_new_array();
 
     for (size_t k = 0; k < page->n_kvs; k++)
-        json_object_array_add(kvs, kv_json(page->kvs[k], keys_only));
+        json_object_array_add(kvs, kvctl_listing_json_kv(page->kvs[k], keys_only));
     return kvs;
 }
 
@@ -103,7 +104,7 @@ void kvctl_listing_json(json_object *obj, const kvctl_cmd *cmd, const kvctl_resu
     if (!cmd->count_only) {
         json_object *kvs = json_object_new_array();
         FOR_EACH_KV(r, kv)
-            json_object_array_add(kvs, kv_json(kv, cmd->keys_only));
+            json_object_array_add(kvs, kvctl_listing_json_kv(kv, cmd->keys_only));
         json_object_object_add(obj, "kvs", kvs);
     }
     json_object_object_add(obj, "count", json_object_new_uint64(r->count));
@@ -115,7 +116,7 @@ void kvctl_listing_json_page(FILE *fp, const kvctl_cmd *cmd,
                              const Kvstore__V1__RangeResponse *page, uint64_t *shown)
 {
     for (size_t k = 0; k < page->n_kvs; k++, (*shown)++) {
-        json_object *o = kv_json(page->kvs[k], cmd->keys_only);
+        json_object *o = kvctl_listing_json_kv(page->kvs[k], cmd->keys_only);
         if (*shown)
             fputc(',', fp);
         fputs(json_object_to_json_string_ext(o, KVCTL_JSON_FLAGS), fp);
@@ -123,15 +124,27 @@ void kvctl_listing_json_page(FILE *fp, const kvctl_cmd *cmd,
     }
 }
 
+/* Whether a key of R expires: then the table has a TTL column. */
+static int any_ttl(const kvctl_result *r)
+{
+    int any = 0;
+
+    FOR_EACH_KV(r, kv)
+        any |= kv->ttl_ms != 0;
+    return any;
+}
+
 void kvctl_listing_table(FILE *fp, const kvctl_cmd *cmd, const kvctl_result *r)
 {
-    static const char *const cols[] = { "KEY", "VALUE", "CREATE", "MOD", "VERSION" };
-    static const char *const key_cols[] = { "KEY", "CREATE", "MOD", "VERSION" };
+    static const char *const cols[] = { "KEY", "VALUE", "CREATE", "MOD", "VERSION", "TTL" };
+    static const char *const key_cols[] = { "KEY", "CREATE", "MOD", "VERSION", "TTL" };
     uint64_t n = shown(r);
     kvctl_table t;
 
     if (!cmd->count_only) {
-        kvctl_table_init(&t, cmd->keys_only ? 4 : 5, cmd->keys_only ? key_cols : cols);
+        int ttl = any_ttl(r);
+        kvctl_table_init(&t, (cmd->keys_only ? 4 : 5) + (size_t)ttl,
+                         cmd->keys_only ? key_cols : cols);
         FOR_EACH_KV(r, kv) {
             kvctl_table_bytes(&t, kv->key.data, kv->key.len);
             if (!cmd->keys_only)
@@ -139,6 +152,11 @@ void kvctl_listing_table(FILE *fp, const kvctl_cmd *cmd, const kvctl_result *r)
             kvctl_table_number(&t, kv->create_revision);
             kvctl_table_number(&t, kv->mod_revision);
             kvctl_table_number(&t, kv->version);
+            if (ttl) {
+                char dur[32];
+                kvctl_dur_format(kv->ttl_ms, dur, sizeof dur);
+                kvctl_table_text(&t, kv->ttl_ms ? dur : "-");
+            }
         }
         kvctl_table_print(&t, fp);
     }

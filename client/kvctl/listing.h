@@ -21,8 +21,13 @@ void kvctl_listing_simple(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_
 void kvctl_listing_simple_page(const kvctl_out *o, const kvctl_cmd *cmd,
                                const Kvstore__V1__RangeResponse *page, uint64_t *shown);
 
+/* The JSON object of KV: {"key", "value" (not with KEYS_ONLY),
+ * "create_revision", "mod_revision", "version", "ttl_ms"}, bytes in
+ * base64; the caller owns it. */
+json_object *kvctl_listing_json_kv(const Kvstore__V1__KeyValue *kv, int keys_only);
+
 /* Adds R to the JSON object OBJ: "kvs": [{"key", "value", "create_revision",
- * "mod_revision", "version"}, ...] (no "value" with --keys-only, no "kvs"
+ * "mod_revision", "version", "ttl_ms"}, ...] (no "value" with --keys-only, no "kvs"
  * with --count), then "count", "more" and "revision". */
 void kvctl_listing_json(json_object *obj, const kvctl_cmd *cmd, const kvctl_result *r);
 
@@ -33,7 +38,8 @@ void kvctl_listing_json_page(FILE *fp, const kvctl_cmd *cmd,
                              const Kvstore__V1__RangeResponse *page, uint64_t *shown);
 
 /* Prints R as a table, a row per key of the pages it kept (all of them: a
- * column is as wide as its widest cell) with its revisions, and a last
+ * column is as wide as its widest cell) with its revisions (and a TTL
+ * column, "-" for a key that does not expire, when one does), and a last
  * line "N keys, revision R" ("N of COUNT keys" when --limit stopped it). */
 void kvctl_listing_table(FILE *fp, const kvctl_cmd *cmd, const kvctl_result *r);
 

@@ -27,6 +27,7 @@
 #include "token.h"
 #include "txn.h"
 #include "usage.h"
+#include "watch.h"
 
 /* getopt_long's value for kvctl_cmd_options[I] is OPT_COMMAND + I. */
 enum { OPT_TIMEOUT = 256, OPT_TOKEN_FILE, OPT_COMMAND = 512 };
@@ -235,7 +236,9 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
 
     kvctl_out_init(&o, conf->format, 0);
     c = kvctl_conn_open(conf, &why);
-    if (c)
+    if (c && cmd.op == KVCTL_OP_WATCH)
+        kvctl_watch_run(c, &cmd, &o, 0, &r);
+    else if (c)
         kvctl_exec_run(c, &cmd, &r, 1, &(kvctl_exec_hooks){ &o, kvctl_out_page, NULL });
     else
         kvctl_exec_fail(&r, &why);

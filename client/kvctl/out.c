@@ -10,6 +10,7 @@
 #include <json.h>
 #include <sodium.h>
 
+#include "dur.h"
 #include "listing.h"
 #include "mem.h"
 #include "out.h"
@@ -37,10 +38,11 @@ int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r)
                                                        : KVCTL_EXIT_OK;
     if (r->transport)
         return KVCTL_EXIT_UNREACHABLE;
+    if (r->canceled)
+        return KVCTL_EXIT_CANCELED;
     if (r->status == KV_FAILED_PRECONDITION && cmd->has_if_revision)
         return KVCTL_EXIT_CONFLICT;
-    if (r->status == KV_NOT_FOUND
-        && (cmd->op == KVCTL_OP_GET || cmd->op == KVCTL_OP_CLEAR))
+    if (r->status == KV_NOT_FOUND && kvctl_cmd_has_key(cmd->op) && cmd->op != KVCTL_OP_SET)
         return KVCTL_EXIT_NOT_FOUND;
     return KVCTL_EXIT_SERVER;
 }
@@ -154,31 +156,50 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
     case KVCTL_OP_TXN:
         kvctl_txnout_simple(o, cmd, r);
         break;
+    case KVCTL_OP_TOUCH:
+        fputs("OK\n", o->fp);
+        break;
+    case KVCTL_OP_TTL: {
+        char dur[32];
+        kvctl_dur_format(r->ttl_ms, dur, sizeof dur);
+        fprintf(o->fp, "%s\n", r->ttl_ms ? dur : "none");
+        break;
+    }
+    case KVCTL_OP_WATCH:
+        break;      /* its events went out as they came (watchout.h) */
     }
 }
 
-/* -w table: the result in columns with its revisions. Ping and stats,
- * which have none, print as in the simple format. */
+/* -w table: the result in columns with its revisions. Ping, stats, touch,
+ * ttl and watch, which have none, print as in the simple format. */
 static void print_table(const kvctl_out *o, const kvctl_cmd *cmd, const kvctl_result *r)
 {
-    static const char *const get_cols[] = { "KEY", "VALUE", "CREATE", "MOD", "VERSION" };
+    static const char *const get_cols[] = { "KEY", "VALUE", "CREATE", "MOD", "VERSION", "TTL" };
     static const char *const set_cols[] = { "KEY", "REVISION" };
     static const char *const clear_cols[] = { "KEY", "VALUE", "REVISION" };
     static const char *const clear_range_cols[] = { "DELETED", "REVISION" };
     kvctl_table t;
 
-    if (r->status != KV_OK || cmd->op == KVCTL_OP_PING || cmd->op == KVCTL_OP_STATS) {
+    if (r->status != KV_OK || cmd->op == KVCTL_OP_PING || cmd->op == KVCTL_OP_STATS
+        || cmd->op == KVCTL_OP_TOUCH || cmd->op == KVCTL_OP_TTL || cmd->op == KVCTL_OP_WATCH) {
         print_simple(&(kvctl_out){ o->fp, KVCTL_FORMAT_SIMPLE, o->lines, o->tty }, cmd, r);
         return;
     }
     switch (cmd->op) {
     case KVCTL_OP_GET:
-        kvctl_table_init(&t, 5, get_cols);
+        /* The TTL column only for a key that expires: the others print as
+         * they always did. */
+        kvctl_table_init(&t, r->ttl_ms ? 6 : 5, get_cols);
         kvctl_table_bytes(&t, cmd->key.data, cmd->key.len);
         kvctl_table_bytes(&t, r->value.data, r->value.len);
         kvctl_table_number(&t, r->revs.create_revision);
         kvctl_table_number(&t, r->revs.mod_revision);
         kvctl_table_number(&t, r->revs.version);
+        if (r->ttl_ms) {
+            char dur[32];
+            kvctl_dur_format(r->ttl_ms, dur, sizeof dur);
+            kvctl_table_text(&t, dur);
+        }
         kvctl_table_print(&t, o->fp);
         fprintf(o->fp, "revision %llu\n", (unsigned long long)r->revs.revision);
         break;
@@ -261,9 +282,11 @@ static json_object *json_start(const kvctl_cmd *cmd, const kvctl_result *r)
     json_object *obj = json_object_new_object();
 
     json_object_object_add(obj, "command", json_object_new_string(name_of(cmd)));
-    if (kvctl_cmd_has_key(cmd->op))
+    if (kvctl_cmd_has_key(cmd->op)
+        || (cmd->op == KVCTL_OP_WATCH && !cmd->prefix && !cmd->range && !cmd->all))
         json_add_base64(obj, "key", &cmd->key);
-    else if (cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE)
+    else if (cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE
+             || cmd->op == KVCTL_OP_WATCH)
         json_add_selector(obj, cmd);
     json_object_object_add(obj, "code",
                            json_object_new_string(kv_status_name(r->status)));
@@ -353,9 +376,13 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         json_range_end(o, r);
         return;
     }
+    if (cmd->op == KVCTL_OP_WATCH && r->status == KV_OK)
+        return;     /* its events went out as they came (watchout.h) */
     obj = json_start(cmd, r);
     if (r->status != KV_OK) {
         json_add_message(obj, r);
+        if (r->canceled && r->revision)
+            json_object_object_add(obj, "compact_revision", json_object_new_uint64(r->revision));
         json_print(o->fp, obj);
         return;
     }
@@ -372,6 +399,13 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         json_object_object_add(obj, "mod_revision", json_object_new_uint64(r->revs.mod_revision));
         json_object_object_add(obj, "version", json_object_new_uint64(r->revs.version));
         json_object_object_add(obj, "revision", json_object_new_uint64(r->revs.revision));
+        json_object_object_add(obj, "ttl_ms", json_object_new_uint64(r->ttl_ms));
+        break;
+    case KVCTL_OP_TTL:
+        json_object_object_add(obj, "ttl_ms", json_object_new_uint64(r->ttl_ms));
+        break;
+    case KVCTL_OP_TOUCH:
+        json_object_object_add(obj, "found", json_object_new_boolean(r->found));
         break;
     case KVCTL_OP_SET:
         json_object_object_add(obj, "revision", json_object_new_uint64(r->revision));
@@ -394,6 +428,8 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         break;
     case KVCTL_OP_TXN:
         kvctl_txnout_json(obj, cmd, r);
+        break;
+    case KVCTL_OP_WATCH:
         break;
     }
     json_print(o->fp, obj);

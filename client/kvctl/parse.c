@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "dur.h"
 #include "mem.h"
 #include "out.h"
 #include "txn.h"
@@ -13,7 +14,7 @@
 /* The command options; kvctl_cmd_options lists them in this order. */
 enum {
     OPT_PREFIX, OPT_LIMIT, OPT_KEYS_ONLY, OPT_COUNT, OPT_REVERSE, OPT_IF_REVISION,
-    OPT_RANGE, OPT_ALL, OPT_COUNT_OF_OPTIONS
+    OPT_RANGE, OPT_ALL, OPT_TTL, OPT_KEEP_TTL, OPT_REV, OPT_PREV, OPT_COUNT_OF_OPTIONS
 };
 
 const kvctl_cmd_option kvctl_cmd_options[] = {
@@ -25,11 +26,16 @@ const kvctl_cmd_option kvctl_cmd_options[] = {
     [OPT_IF_REVISION] = { "if-revision", 1 },
     [OPT_RANGE] = { "range", 0 },
     [OPT_ALL] = { "all", 0 },
+    [OPT_TTL] = { "ttl", 1 },
+    [OPT_KEEP_TTL] = { "keep-ttl", 0 },
+    [OPT_REV] = { "rev", 1 },
+    [OPT_PREV] = { "prev", 0 },
     [OPT_COUNT_OF_OPTIONS] = { NULL, 0 },
 };
 
 #define BIT(op) (1u << (op))
 #define RANGE_OPTS (BIT(OPT_LIMIT) | BIT(OPT_KEYS_ONLY) | BIT(OPT_COUNT) | BIT(OPT_REVERSE))
+#define SELECTORS (BIT(OPT_PREFIX) | BIT(OPT_RANGE) | BIT(OPT_ALL))
 
 /* The options each command takes. */
 static unsigned options_of(kvctl_op op)
@@ -39,9 +45,11 @@ static unsigned options_of(kvctl_op op)
     case KVCTL_OP_RANGE:
         return BIT(OPT_PREFIX) | RANGE_OPTS;
     case KVCTL_OP_SET:
-        return BIT(OPT_IF_REVISION);
+        return BIT(OPT_IF_REVISION) | BIT(OPT_TTL) | BIT(OPT_KEEP_TTL);
     case KVCTL_OP_CLEAR:
-        return BIT(OPT_IF_REVISION) | BIT(OPT_PREFIX) | BIT(OPT_RANGE) | BIT(OPT_ALL);
+        return BIT(OPT_IF_REVISION) | SELECTORS;
+    case KVCTL_OP_WATCH:
+        return SELECTORS | BIT(OPT_REV) | BIT(OPT_PREV);
     default:
         return 0;
     }
@@ -52,6 +60,8 @@ typedef struct given {
     unsigned set;           /* BIT(OPT_x) for each option given */
     uint64_t limit;
     uint64_t if_revision;
+    uint64_t ttl_ms;
+    uint64_t rev;
 } given;
 
 /* Reads a decimal uint64 from W into *OUT. Returns 0 or -1. */
@@ -117,11 +127,14 @@ static int read_option(const kvctl_cmd_spec *spec, const kvctl_bytes *words, int
         snprintf(err, errlen, "%s: --%s needs a value", spec->name, kvctl_cmd_options[o].name);
         return -1;
     }
-    if (parse_number(&value, o == OPT_LIMIT ? &g->limit : &g->if_revision) < 0) {
+    if (o == OPT_TTL ? kvctl_dur_parse(value.data, value.len, &g->ttl_ms)
+                     : parse_number(&value, o == OPT_LIMIT ? &g->limit
+                                            : o == OPT_REV ? &g->rev : &g->if_revision)) {
         char quoted[64];
         kvctl_out_quote(value.data, value.len, quoted, sizeof quoted);
-        snprintf(err, errlen, "%s: --%s wants a number, not %s", spec->name,
-                 kvctl_cmd_options[o].name, quoted);
+        snprintf(err, errlen, "%s: --%s wants %s, not %s", spec->name,
+                 kvctl_cmd_options[o].name,
+                 o == OPT_TTL ? "a duration such as 30s, 500ms or 1.5m" : "a number", quoted);
         return -1;
     }
     return 0;
@@ -159,7 +172,7 @@ typedef struct form {
 static int pick_form(const kvctl_cmd_spec *spec, const given *g, int lines, form *f,
                      char *err, size_t errlen)
 {
-    unsigned selectors = g->set & (BIT(OPT_PREFIX) | BIT(OPT_RANGE) | BIT(OPT_ALL));
+    unsigned selectors = g->set & SELECTORS;
 
     *f = (form){ "", kvctl_cmd_args(spec, lines), spec->min_args, spec->max_args };
     if (spec->op == KVCTL_OP_GET && (g->set & RANGE_OPTS) && !(g->set & BIT(OPT_PREFIX))) {
@@ -170,6 +183,14 @@ static int pick_form(const kvctl_cmd_spec *spec, const given *g, int lines, form
     if (spec->op == KVCTL_OP_CLEAR
         && ((selectors & (selectors - 1)) || (selectors && (g->set & BIT(OPT_IF_REVISION))))) {
         snprintf(err, errlen, "clear: --if-revision, --prefix, --range and --all go alone");
+        return -1;
+    }
+    if (spec->op == KVCTL_OP_WATCH && (selectors & (selectors - 1))) {
+        snprintf(err, errlen, "watch: --prefix, --range and --all go alone");
+        return -1;
+    }
+    if (spec->op == KVCTL_OP_SET && (g->set & BIT(OPT_TTL)) && (g->set & BIT(OPT_KEEP_TTL))) {
+        snprintf(err, errlen, "set: --ttl and --keep-ttl do not go together");
         return -1;
     }
     if (g->set & BIT(OPT_PREFIX))
@@ -225,6 +246,16 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
         return 0;
     case KVCTL_OP_TXN:
         return 0;   /* read by the caller: its words are contiguous */
+    case KVCTL_OP_TOUCH:
+        if (kvctl_dur_parse(args[1]->data, args[1]->len, &cmd->ttl_ms) < 0) {
+            char quoted[64];
+            kvctl_out_quote(args[1]->data, args[1]->len, quoted, sizeof quoted);
+            snprintf(err, errlen, "touch: DUR must be a duration such as 10s, 500ms or 1.5m "
+                     "(0: no time to live), not %s", quoted);
+            return -1;
+        }
+        kvctl_mem_bytes(&cmd->key, args[0]->data, args[0]->len);
+        return 0;
     default:
         break;
     }
@@ -236,6 +267,11 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
     cmd->keys_only = !!(g->set & BIT(OPT_KEYS_ONLY));
     cmd->count_only = !!(g->set & BIT(OPT_COUNT));
     cmd->reverse = !!(g->set & BIT(OPT_REVERSE));
+    cmd->ttl_ms = g->ttl_ms;
+    cmd->keep_ttl = !!(g->set & BIT(OPT_KEEP_TTL));
+    cmd->start_revision = g->rev;
+    cmd->prev_kv = !!(g->set & BIT(OPT_PREV));
+    cmd->range = cmd->op == KVCTL_OP_WATCH && (g->set & BIT(OPT_RANGE));
     if (cmd->op == KVCTL_OP_GET && cmd->prefix)
         cmd->op = KVCTL_OP_RANGE;
     if (cmd->op == KVCTL_OP_CLEAR && (cmd->prefix || cmd->all || (g->set & BIT(OPT_RANGE))))

@@ -18,6 +18,7 @@
 #include "out.h"
 #include "shell.h"
 #include "usage.h"
+#include "watch.h"
 
 enum { HISTORY_MAX = 1000 };
 
@@ -89,7 +90,9 @@ static void shell_run(shell *sh, const kvctl_bytes *w, int n)
             kvctl_exec_fail(&r, &why);
         kvctl_exec_result_clear(&why);
     }
-    if (sh->c)
+    if (sh->c && cmd.op == KVCTL_OP_WATCH)
+        kvctl_watch_run(sh->c, &cmd, &sh->out, 1, &r);
+    else if (sh->c)
         kvctl_exec_run(sh->c, &cmd, &r, 1,
                        &(kvctl_exec_hooks){ &sh->out, kvctl_out_page, NULL });
     kvctl_out_result(&sh->out, &cmd, &r);

@@ -34,6 +34,11 @@ static const struct stats_field {
     FIELD(input_buffer_bytes),
     FIELD(output_buffer_bytes),
     FIELD(auth_refused),
+    FIELD(keys_with_ttl),
+    FIELD(expired_keys_total),
+    FIELD(watchers),
+    FIELD(watch_events_total),
+    FIELD(watch_history_oldest),
 #undef FIELD
 };
 

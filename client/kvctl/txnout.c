@@ -94,6 +94,7 @@ static json_object *result_json(const Kvstore__V1__TxnOp *op, const Kvstore__V1_
             add_number(o, "create_revision", res->get->create_revision);
             add_number(o, "mod_revision", res->get->mod_revision);
             add_number(o, "version", res->get->version);
+            add_number(o, "ttl_ms", res->get->ttl_ms);
         }
         break;
     case KVSTORE__V1__TXN_OP_RESULT__RESULT_SET:

@@ -10,7 +10,10 @@
  *    for the v2 data model: revisions (kv_client_get_rev/set_rev/
  *    clear_rev), conditional writes (kv_client_cas, kv_client_cas_clear),
  *    ordered ranges read a page at a time (kv_client_range and
- *    kv_client_range_next), kv_client_clear_range and kv_client_txn.
+ *    kv_client_range_next), kv_client_clear_range and kv_client_txn; for
+ *    v2.1: keys that expire (kv_client_set_ttl, kv_client_get_ttl,
+ *    kv_client_touch) and watches (kv_client_watch, kv_client_poll,
+ *    kv_client_watch_cancel).
  *
  * Calls are synchronous: the closure has run when the stub returns. Between
  * kv_client_pipeline_begin() and kv_client_pipeline_end() calls are queued
@@ -210,6 +213,111 @@ kv_status kv_client_clear_range(kv_client *c, const Kvstore__V1__ClearRangeReque
  * whole, nothing applied) and *RESP NULL. */
 kv_status kv_client_txn(kv_client *c, const Kvstore__V1__TxnRequest *req,
                         Kvstore__V1__TxnResponse **resp);
+
+/* Keys that expire (protocol v2.1, docs/PROTOCOL.md). A time to live is
+ * in milliseconds; the server refuses more than KV_CLIENT_TTL_MAX_MS
+ * (about 31.7 years) with KV_INVALID_ARGUMENT. An expired key is gone for
+ * every read at once. A server before v2.1 answers KV_UNIMPLEMENTED for
+ * Touch, ignores ttl_ms and keep_ttl (it stores the key without a time to
+ * live: nothing in its answer tells) and answers ttl 0 for every key. */
+#define KV_CLIENT_TTL_MAX_MS UINT64_C(1000000000000)
+
+/* Stores VALUE under KEY as kv_client_set_rev does, with a time to live:
+ * TTL_MS > 0: the key expires TTL_MS milliseconds after the write; 0: it
+ * does not expire, and loses any time to live it had unless KEEP_TTL is
+ * set, which keeps what is left of it (nothing for a new key). TTL_MS > 0
+ * with KEEP_TTL is KV_INVALID_ARGUMENT (from the server). When
+ * IF_MOD_REVISION is not NULL, the write is conditional on it as for
+ * kv_client_cas (KV_FAILED_PRECONDITION, KV_UNIMPLEMENTED from a server
+ * before v2): kv_client_cas with a time to live takes a lock that lapses
+ * unless its holder keeps touching it. *REVISION (may be NULL) receives
+ * the revision of the write; 0 on failure. */
+kv_status kv_client_set_ttl(kv_client *c, const void *key, size_t klen,
+                            const void *value, size_t vlen, uint64_t ttl_ms,
+                            int keep_ttl, const uint64_t *if_mod_revision,
+                            uint64_t *revision);
+
+/* kv_client_get_rev, and *TTL_MS (may be NULL) the milliseconds KEY has
+ * left to live, rounded up (never 0 for a key that expires); 0 when it
+ * does not expire, and on failure. */
+kv_status kv_client_get_ttl(kv_client *c, const void *key, size_t klen,
+                            uint8_t **value, size_t *vlen, kv_client_revs *revs,
+                            uint64_t *ttl_ms);
+
+/* Sets KEY to expire TTL_MS milliseconds from now (0: never), without
+ * changing its value or its revisions; no watch sees it. Returns KV_OK
+ * with *FOUND (may be NULL) 1, or KV_OK with *FOUND 0 when KEY is absent
+ * or expired (nothing changed); else the failure, *FOUND 0. */
+kv_status kv_client_touch(kv_client *c, const void *key, size_t klen,
+                          uint64_t ttl_ms, int *found);
+
+/* Watches (protocol v2.1). A watch is a stream of the changes to a key, a
+ * range or a prefix, opened on this connection with kv_client_watch() and
+ * delivered to a callback: the server sends its events as stream frames,
+ * which may come between the answers of any calls, and the library hands
+ * each one to its watch's callback whenever it reads from the socket:
+ * while it waits for the answer of any call, pipelined ones included, and
+ * in kv_client_poll(), which waits for frames when no call is pending.
+ *
+ * The callback gets the decoded WatchResponse RESP, owned by the library
+ * and valid only during the call (copy what you keep): its events in
+ * revision order, the events of one write together in one frame. When
+ * RESP->canceled is set the watch has ended (RESP->cancel_reason says why;
+ * RESP->compact_revision, when not 0, is the oldest revision a new watch
+ * may start from): that was its last call. RESP is NULL when the watch
+ * ended without that frame: the connection broke, the client was freed,
+ * or the server sent an error in its stream; kv_client_last_status() and
+ * kv_client_last_message() then say why, during the callback. Either way
+ * a watch's callback is called once with its end, so that is where to
+ * free ARG.
+ *
+ * A callback runs inside a call of this client: it must not call
+ * anything of the client but kv_client_watch_cancel(),
+ * kv_client_last_status() and kv_client_last_message(), and must not free
+ * it. Calls that send or wait fail there with KV_FAILED_PRECONDITION. The
+ * status of the call that was reading is kept across the callback.
+ * Stream frames of an id that names no watch of this client (a watch
+ * opened with the generated stub, or already canceled) are skipped. */
+typedef void (*kv_client_watch_fn)(kv_client *c, uint64_t watch_id,
+                                   const Kvstore__V1__WatchResponse *resp, void *arg);
+
+/* Opens a watch of what REQ selects (prefix alone, key alone, or key and
+ * end for [key, end), end "\x00" meaning no upper bound) from
+ * REQ->start_revision (0: the changes after now; N: every change of
+ * revision N on, replayed from the server's history and then live), with
+ * prev_kv if asked. Waits for the answer (after every call queued before
+ * it), then returns KV_OK with *WATCH_ID (may be NULL) the server's id of
+ * the watch, FN called with ARG for its frames from then on. Else the
+ * failure (KV_INVALID_ARGUMENT for a selection the server refuses,
+ * KV_RESOURCE_EXHAUSTED past the server's watches per connection,
+ * KV_UNIMPLEMENTED from a server before v2.1), *WATCH_ID 0, and FN is
+ * never called. FN may run before this returns, for frames read with the
+ * answer. A start_revision older than the server keeps is not a failure:
+ * the watch opens and its first frame cancels it, with compact_revision
+ * set (maybe before this returns). REQ need live only during the call. */
+kv_status kv_client_watch(kv_client *c, const Kvstore__V1__WatchRequest *req,
+                          kv_client_watch_fn fn, void *arg, uint64_t *watch_id);
+
+/* Ends the watch WATCH_ID of this connection: sends CancelWatch and waits
+ * for its answer, before which the watch's callback has run with its last
+ * frame (canceled = true). Returns KV_OK, or KV_NOT_FOUND when the server
+ * knows no such watch of this connection (it has ended already), or the
+ * failure. From a callback it only queues the CancelWatch and returns
+ * KV_OK: the last frame comes during a later call or kv_client_poll(). */
+kv_status kv_client_watch_cancel(kv_client *c, uint64_t watch_id);
+
+/* Waits up to TIMEOUT_MS milliseconds (-1: no limit, 0: no wait) for
+ * stream frames and hands them to their callbacks, writing what is queued
+ * and completing any call whose answer comes meanwhile. Returns KV_OK
+ * once it has called at least one callback (every whole frame read by
+ * then is handled); KV_DEADLINE_EXCEEDED when the time ran out first (the
+ * connection stays up); KV_CANCELLED when a signal interrupted the wait,
+ * so a program may look at a flag its handler set and call again;
+ * KV_FAILED_PRECONDITION when there is nothing to wait for (no watch and
+ * no call in flight) or it is called from a callback; or the failure
+ * that broke the connection (every watch's callback has then run with
+ * NULL). The per-call timeout of kv_client_connect() does not apply. */
+kv_status kv_client_poll(kv_client *c, int timeout_ms);
 
 /* Presents TOKEN[0..LEN) to a server started with --auth-token-file; until
  * this succeeds every other call is KV_UNAUTHENTICATED. A wrong token is

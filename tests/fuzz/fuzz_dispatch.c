@@ -3,6 +3,10 @@
  * the memory engine, with small limits so limit paths are reached. Every
  * answer must be a valid RpcResponse frame, one per whole request.
  *
+ * The real service has a watch hub, so Watch, CancelWatch and the stream
+ * frames of the connection's own writes are reached: a stream frame
+ * (stream = true) must come after its call's answer.
+ *
  * The first byte picks how: bit 0 clear, the real service; set, handlers
  * that answer later (support/later.c), stepped in an order the remaining
  * bits and the input choose, with the connection closed early when bit 1
@@ -17,6 +21,7 @@
 #include "log.h"
 #include "session.h"
 #include "support/later.h"
+#include "watch.h"
 
 #define MAX_FRAMES 4096
 
@@ -37,7 +42,7 @@ static size_t request_ids(const uint8_t *data, size_t size, uint64_t *ids)
 }
 
 /* Whether the answer in BODY is a stream frame of later.c's Set. */
-static int is_stream_frame(const Kvstore__V1__RpcResponse *r)
+static int is_later_frame(const Kvstore__V1__RpcResponse *r)
 {
     static const uint8_t frame[] = { 0x0a, LATER_STREAM_LEN, 0, 's', 't', 'r', 'e', 'a', 'm' };
 
@@ -69,9 +74,15 @@ static void check(const kv_buf *out, const uint64_t *ids, size_t n, int whole)
         Kvstore__V1__RpcResponse *r = kvstore__v1__rpc_response__unpack(NULL, len, kv_buf_head(out) + at + off);
         if (!r)
             abort();
-        int stream = is_stream_frame(r);
-        answers += !stream;
-        if (distinct && r->id != 0) {
+        int stream = is_later_frame(r);
+        answers += !stream && !r->stream;
+        if (r->stream) {            /* a Watch's: only after its answer */
+            size_t i = 0;
+            while (i < n && ids[i] != r->id)
+                i++;
+            if (r->code != 0 || (distinct && (i == n || !seen[i])))
+                abort();
+        } else if (distinct && r->id != 0) {
             size_t i = 0;
             while (i < n && ids[i] != r->id)
                 i++;
@@ -109,7 +120,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     if (kv_engine_open("memory", NULL, NULL, &engine, err, sizeof err) != KV_OK)
         abort();
+    kv_watch_config wc = { 64, 1 << 20, 1024 };
+    uint64_t expired = 0;
+    kv_watch_hub *hub = kv_watch_hub_new(&wc, engine);
+    if (!hub)
+        abort();
     env = (kv_service_env){ .engine = engine, .stats = &stats, .limits = { 64, 256, 4096 },
+                            .watch = hub, .expired_keys = &expired,
                             .handlers = mode & 1 ? &later_handlers : NULL };
     kv_arena_init(&arena, 4096);
     ctx = (kv_session_ctx){ .service = &env, .arena = &arena, .stats = &stats,
@@ -152,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     kv_buf_free(&out);
     kv_arena_free(&arena);
+    kv_watch_hub_free(hub);
     kv_engine_close(engine);
     return 0;
 }

@@ -1,21 +1,30 @@
-/* fuzz_engine.c - libFuzzer harness for the memory engine: the input is a
- * program of Sets, Gets and Clears (one at a time or over a run of keys),
- * ordered walks, counts, range removals and atomic batches on 2,048 keys,
- * enough for the table to grow from its first size twice and shrink back,
- * so that every request meets whatever resize is half done at that moment,
- * and for the ordered index to split and merge its nodes. Each answer, the
- * stats and the store's revision are checked against a reference model (in
- * byte order, with revisions) after every request, and every key at the
- * end; any difference aborts, so the fuzzer reports it as a crash.
+/* fuzz_engine.c - libFuzzer harness for a storage engine (the memory
+ * engine; KV_FUZZ_ENGINE=lmdb runs the same programs against lmdb, in a
+ * fresh directory per input): the input is a program of Sets (with
+ * deadlines or without), Touches, Gets and Clears (one at a time or over a
+ * run of keys), ordered walks, counts, walks of the keys due, range
+ * removals and atomic batches on 2,048 keys, enough for the table to grow
+ * from its first size twice and shrink back, so that every request meets
+ * whatever resize is half done at that moment, and for the ordered index
+ * to split and merge its nodes. Each answer, what the callbacks of set,
+ * unset and unset_range are shown, the stats (keys with a deadline too)
+ * and the store's revision are checked against a reference model (in byte
+ * order, with revisions and deadlines) after every request, and every key
+ * at the end; any difference aborts, so the fuzzer reports it as a crash.
  *
  * Input: byte 0 picks the opening size hint (the table never shrinks
  * below it); then instructions, each an opcode byte and its arguments:
  *   0 KK L      Set key K (11 bits), value of L % 32 bytes of the opcode's
- *               high bits: same-length rewrites may overwrite in place
- *   1 KK        Get key K          2 KK    Clear key K
- *   3 KK N L    Set keys K .. K+N*4 (wrapping), values as for 0
+ *               high bits: same-length rewrites may overwrite in place;
+ *               deadline (L >> 5) * 1000 (0: none)
+ *   1 KK        opcode >> 3 below 16: Get key K; else Touch key K to
+ *               deadline (opcode >> 3 & 7) * 1000 (skipped in a batch)
+ *   2 KK        Clear key K
+ *   3 KK N L    Set keys K .. K+N*4 (wrapping), values and deadline as for 0
  *   4 KK N      Clear keys K .. K+N*4
- *   5           Get every key
+ *   5           opcode >> 3 0: Get every key; else the keys due at
+ *               (opcode >> 3) * 250 (keys only when odd), and the next
+ *               deadline
  *   6 KK N F    Walk and count: keys from the K-th in byte order to the
  *               (K+N*8)-th; F's bits: 1 no start, 2 no end, 4 bounds just
  *               after those keys (key + "\0"), 8 reverse, 16 values,
@@ -24,9 +33,12 @@
  *               1 begin a batch, 2 end it kept, 3 end it undone
  * Writes in a batch share one revision. A batch still open at the end is
  * undone. A truncated instruction ends the run. */
+#include <dirent.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "arena.h"
 #include "engine.h"
 
@@ -35,7 +47,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* What the model keeps about a key: len < 0 when absent, else its value
- * is len bytes of fill. */
+ * is len bytes of fill; its revisions and deadline in meta. */
 typedef struct model_key {
     int len;
     uint8_t fill;
@@ -46,6 +58,7 @@ typedef struct model_key {
 typedef struct model {
     model_key k[KEYS];
     uint64_t keys, data_bytes, revision;
+    uint64_t with_ttl;      /* keys with a deadline */
 } model;
 
 typedef struct run {
@@ -109,14 +122,15 @@ static void check_stats(run *r)
 
     kv_engine_stats_get(r->e, &st);
     if (st.keys != r->md.keys || st.data_bytes != r->md.data_bytes
-        || st.memory_bytes < st.data_bytes || kv_engine_revision(r->e) != r->md.revision)
+        || st.memory_bytes < st.data_bytes || kv_engine_revision(r->e) != r->md.revision
+        || st.keys_with_ttl != r->md.with_ttl)
         abort();
 }
 
 static void check_meta(const kv_meta *got, const kv_meta *want)
 {
     if (got->create_revision != want->create_revision || got->mod_revision != want->mod_revision
-        || got->version != want->version)
+        || got->version != want->version || got->expires_ms != want->expires_ms)
         abort();
 }
 
@@ -147,22 +161,59 @@ static void do_get(run *r, unsigned k)
 /* Key K leaves the model at REV. */
 static void model_remove(run *r, unsigned k, size_t kl, uint64_t rev)
 {
+    r->md.with_ttl -= r->md.k[k].meta.expires_ms != 0;
     r->md.keys--;
     r->md.data_bytes -= kl + (size_t)r->md.k[k].len;
     r->md.k[k].len = -1;
     r->md.revision = rev;
 }
 
-static void do_set(run *r, unsigned k, size_t vlen, uint8_t fill)
+/* Whether EN is key K as the model holds it: its bytes, value (NULL
+ * unless VALUES and not empty) and meta. */
+static int entry_is(const run *r, unsigned k, const kv_entry *en, int values)
+{
+    char key[8];
+    size_t kl = key_of(k, key);
+    const model_key *mk = &r->md.k[k];
+
+    if (mk->len < 0 || en->klen != kl || memcmp(en->key, key, kl) != 0
+        || en->vlen != (size_t)mk->len || (en->value != NULL) != (values && mk->len > 0))
+        return 0;
+    for (size_t i = 0; en->value && i < en->vlen; i++)
+        if (en->value[i] != mk->fill)
+            return 0;
+    check_meta(&en->meta, &mk->meta);
+    return 1;
+}
+
+/* set's SEEN: the old entry, once, only for a key that was there. */
+typedef struct seen_check {
+    const run *r;
+    unsigned k;
+    int calls;
+} seen_check;
+
+static int check_seen(void *ctx, const kv_entry *en)
+{
+    seen_check *c = ctx;
+
+    if (c->calls++ || !entry_is(c->r, c->k, en, 1))
+        abort();
+    return 0;
+}
+
+static void do_set(run *r, unsigned k, size_t vlen, uint8_t fill, uint64_t expires)
 {
     char key[16];
     uint8_t val[32];
     size_t kl = key_of(k, key);
     uint64_t rev = write_rev(r);
     model_key *mk = &r->md.k[k];
+    seen_check c = { r, k, 0 };
 
     memset(val, fill, vlen);
-    if (kv_engine_set(r->e, (uint8_t *)key, kl, val, vlen, rev) != KV_OK)
+    if (kv_engine_set_ttl(r->e, (uint8_t *)key, kl, val, vlen, rev, expires, check_seen, &c)
+        != KV_OK || c.calls != (mk->len >= 0))
         abort();
     if (mk->len < 0) {
         r->md.keys++;
@@ -170,9 +221,12 @@ static void do_set(run *r, unsigned k, size_t vlen, uint8_t fill)
         mk->meta = (kv_meta){ rev, rev, 1, 0 };
     } else {
         r->md.data_bytes -= (size_t)mk->len;
+        r->md.with_ttl -= mk->meta.expires_ms != 0;
         mk->meta.mod_revision = rev;
         mk->meta.version++;
     }
+    mk->meta.expires_ms = expires;
+    r->md.with_ttl += expires != 0;
     r->md.data_bytes += vlen;
     mk->len = (int)vlen;
     mk->fill = fill;
@@ -184,8 +238,9 @@ static void do_clear(run *r, unsigned k)
     char key[16];
     size_t kl = key_of(k, key);
     ProtobufCBinaryData old;
+    kv_meta m;
     uint64_t rev = write_rev(r);
-    kv_status s = kv_engine_unset(r->e, (uint8_t *)key, kl, &r->arena.pb, &old, rev);
+    kv_status s = kv_engine_unset_meta(r->e, (uint8_t *)key, kl, &r->arena.pb, &old, &m, rev);
 
     if (r->md.k[k].len < 0) {
         if (s != KV_NOT_FOUND)
@@ -194,10 +249,80 @@ static void do_clear(run *r, unsigned k)
     }
     if (s != KV_OK || old.len != (size_t)r->md.k[k].len)
         abort();
+    check_meta(&m, &r->md.k[k].meta);
     for (size_t i = 0; i < old.len; i++)
         if (old.data[i] != r->md.k[k].fill)
             abort();
     model_remove(r, k, kl, rev);
+}
+
+/* A new deadline for key K (engine.h: never inside a batch). */
+static void do_touch(run *r, unsigned k, uint64_t expires)
+{
+    char key[16];
+    size_t kl = key_of(k, key);
+    model_key *mk = &r->md.k[k];
+
+    if (r->in_batch)
+        return;
+    if (kv_engine_touch(r->e, (uint8_t *)key, kl, expires) != (mk->len < 0 ? KV_NOT_FOUND : KV_OK))
+        abort();
+    if (mk->len < 0)
+        return;
+    r->md.with_ttl += (expires != 0) - (mk->meta.expires_ms != 0);
+    mk->meta.expires_ms = expires;
+}
+
+/* walk_expiring's check: every key once, each due by the model. */
+typedef struct due_check {
+    run *r;
+    uint64_t now;
+    int values;
+    unsigned seen;
+    uint8_t met[KEYS];
+} due_check;
+
+static int check_due(void *ctx, const kv_entry *en)
+{
+    due_check *c = ctx;
+    char digits[8];
+
+    /* Keys are 1 to 4 decimal digits: K from its bytes. */
+    if (en->klen < 1 || en->klen > 4)
+        abort();
+    memcpy(digits, en->key, en->klen);
+    digits[en->klen] = 0;
+    unsigned k = (unsigned)strtoul(digits, NULL, 10);
+    const model_key *mk = &c->r->md.k[k % KEYS];
+    if (k >= KEYS || c->met[k] || !entry_is(c->r, k, en, c->values)
+        || !mk->meta.expires_ms || mk->meta.expires_ms > c->now)
+        abort();
+    c->met[k] = 1;
+    c->seen++;
+    return 0;
+}
+
+/* The keys due at NOW, and the next deadline, against the model. */
+static void do_expiring(run *r, uint64_t now, int values)
+{
+    static due_check c;
+    unsigned want = 0;
+    uint64_t next = 0;
+
+    memset(&c, 0, sizeof c);
+    c.r = r;
+    c.now = now;
+    c.values = values;
+    if (kv_engine_walk_expiring(r->e, now, values, check_due, &c) != KV_OK)
+        abort();
+    for (unsigned k = 0; k < KEYS; k++) {
+        uint64_t d = r->md.k[k].len >= 0 ? r->md.k[k].meta.expires_ms : 0;
+        want += d && d <= now;
+        if (d && (!next || d < next))
+            next = d;
+    }
+    if (c.seen != want || kv_engine_next_deadline(r->e) != next)
+        abort();
 }
 
 static void get_all(run *r)
@@ -345,8 +470,10 @@ static void do_unset_range(run *r, unsigned k, unsigned n, unsigned f)
 
     make_range(&b, k, n, f);
     range_pos(&b.r, &lo, &hi);
-    if (kv_engine_unset_range(r->e, &b.r, rev, &deleted) != KV_OK
-        || deleted != model_count(r, lo, hi))
+    /* The callback sees the keys as a walk with values would, in order. */
+    walk_check c = { r, lo, lo, hi, 1, 1, 0, 0 };
+    if (kv_engine_unset_range_each(r->e, &b.r, rev, &deleted, check_entry, &c) != KV_OK
+        || deleted != model_count(r, lo, hi) || c.seen != deleted)
         abort();
     for (int p = lo; p < hi; p++) {
         unsigned i = sorted[p];
@@ -378,23 +505,49 @@ static void batch_end(run *r, int keep)
     r->in_batch = 0;
 }
 
+/* Removes DIR and the files in it (an engine's directory has no subdirectories). */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[512];
+
+    while (d && (de = readdir(d))) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static run r;   /* the models are 100 KB: kept off the stack */
-    kv_engine_options opts = { 0 };
-    char err[128];
+    kv_engine_options opts = { .sync = KV_SYNC_NONE };
+    const char *engine = getenv("KV_FUZZ_ENGINE");
+    char err[128], dir[64] = "";
     size_t p = 1;
 
     if (size < 1)
         return 0;
     sort_keys();
+    if (!engine || !engine[0])
+        engine = "memory";
+    if (strcmp(engine, "memory") != 0) {
+        snprintf(dir, sizeof dir, "/tmp/kvfuzz-engine.XXXXXX");
+        if (!mkdtemp(dir))
+            abort();
+    }
     opts.expected_keys = (size_t)data[0] * 8;
-    if (kv_engine_open("memory", NULL, &opts, &r.e, err, sizeof err) != KV_OK)
+    if (kv_engine_open(engine, dir[0] ? dir : NULL, &opts, &r.e, err, sizeof err) != KV_OK)
         abort();
     kv_arena_init(&r.arena, 4096);
     for (unsigned k = 0; k < KEYS; k++)
         r.md.k[k].len = -1;
-    r.md.keys = r.md.data_bytes = r.md.revision = 0;
+    r.md.keys = r.md.data_bytes = r.md.revision = r.md.with_ttl = 0;
     r.in_batch = 0;
     while (p < size) {
         uint8_t op = data[p];
@@ -406,14 +559,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t fill = op >> 3;
         switch (op % 8) {
         case 0:
-            do_set(&r, k, data[p + 3] % 32, fill);
+            do_set(&r, k, data[p + 3] % 32, fill, (uint64_t)(data[p + 3] >> 5) * 1000);
+            break;
+        case 1:
+            if (fill < 16)
+                do_get(&r, k);
+            else
+                do_touch(&r, k, (uint64_t)(fill & 7) * 1000);
             break;
         case 2:
             do_clear(&r, k);
             break;
         case 3:
             for (unsigned i = 0; i <= data[p + 3] * 4u; i++)
-                do_set(&r, (k + i) % KEYS, data[p + 4] % 32, fill);
+                do_set(&r, (k + i) % KEYS, data[p + 4] % 32, fill,
+                       (uint64_t)(data[p + 4] >> 5) * 1000);
             break;
         case 4:
             for (unsigned i = 0; i <= data[p + 3] * 4u; i++) {
@@ -422,7 +582,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         case 5:
-            get_all(&r);
+            if (fill)
+                do_expiring(&r, (uint64_t)fill * 250, !(fill & 1));
+            else
+                get_all(&r);
             break;
         case 6:
             do_walk(&r, k, data[p + 3], data[p + 4]);
@@ -440,9 +603,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             }
             break;
-        default:
-            do_get(&r, k);
-            break;
         }
         check_stats(&r);
         kv_arena_reset(&r.arena);
@@ -453,8 +613,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     get_all(&r);
     do_walk(&r, 0, KEYS, 3 | 16);
     do_walk(&r, 0, KEYS, 3 | 8);
+    do_expiring(&r, UINT64_MAX, 1);
     kv_arena_free(&r.arena);
     if (kv_engine_close(r.e) != KV_OK)
         abort();
+    if (dir[0])
+        remove_dir(dir);
     return 0;
 }

@@ -303,7 +303,7 @@ class TestHelp(unittest.TestCase):
         self.assertTrue(kvctl("get", "--help").stdout.startswith(
             b"Usage: kvctl get [--prefix [--limit N] [--keys-only] [--count] [--reverse]] KEY\n"))
         self.assertTrue(kvctl("set", "--help").stdout.startswith(
-            b"Usage: kvctl set [--if-revision N] KEY [VALUE]\n"))
+            b"Usage: kvctl set [--if-revision N] [--ttl DUR | --keep-ttl] KEY [VALUE]\n"))
         txn = kvctl("txn", "--help").stdout
         for word in (b"then", b"else", b"value KEY", b"mod KEY", b"create KEY", b"version KEY",
                      b"get-prefix", b"clear-range", b"clear-prefix", b"SUCCESS", b"FAILURE"):
@@ -482,7 +482,8 @@ class TestShell(KvctlTest):
         t.send(b"help\r")
         self.assertIn(b"quit", t.expect(self.prompt))
         t.send(b"help set\r")
-        self.assertIn(b"Usage: set [--if-revision N] KEY VALUE", t.expect(self.prompt))
+        self.assertIn(b"Usage: set [--if-revision N] [--ttl DUR | --keep-ttl] KEY VALUE",
+                      t.expect(self.prompt))
         t.send(b"ping still alive\r")
         self.assertIn(b"still alive", t.expect(self.prompt))
         t.send(b"quit\r")
@@ -545,9 +546,12 @@ STATS_NUMBERS = ["uptime_seconds", "connections_current", "connections_total",
                  "errors_total", "keys", "data_bytes", "revision", "engine_memory_bytes",
                  "resident_memory_bytes", "max_memory_bytes", "engine_file_bytes",
                  "engine_map_bytes", "engine_last_sync_unix_ms", "input_buffer_bytes",
-                 "output_buffer_bytes", "auth_refused"]
+                 "output_buffer_bytes", "auth_refused", "keys_with_ttl",
+                 "expired_keys_total", "watchers", "watch_events_total",
+                 "watch_history_oldest"]
 METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth",
-                                           "Range", "ClearRange", "Txn")]
+                                           "Range", "ClearRange", "Txn", "Touch", "Watch",
+                                           "CancelWatch")]
 
 
 class TestStats(KvctlTest):
@@ -878,7 +882,8 @@ class TestSetSyntaxInTheShell(KvctlTest):
         self.assertNotIn(b"stdin", listing)
         t.send(b"help set\r")
         details = t.expect(self.prompt)
-        self.assertIn(b"Usage: set [--if-revision N] KEY VALUE\r\n", details)
+        self.assertIn(b"Usage: set [--if-revision N] [--ttl DUR | --keep-ttl] KEY VALUE\r\n",
+                      details)
         self.assertIn(b"VALUE is required", details)
         t.send(b"set k\r")
         self.assertIn(b"kvctl: set: missing VALUE (see 'help set')", t.expect(self.prompt))
@@ -890,7 +895,8 @@ class TestSetSyntaxInTheShell(KvctlTest):
 
     def test_command_line_set_still_reads_stdin(self):
         r = self.kv("set", "--help")
-        self.assertIn(b"Usage: kvctl set [--if-revision N] KEY [VALUE]", r.stdout)
+        self.assertIn(b"Usage: kvctl set [--if-revision N] [--ttl DUR | --keep-ttl] KEY [VALUE]",
+                      r.stdout)
         self.assertIn(b"read from standard input", r.stdout)
         self.assertEqual(self.ok("set", "k", stdin=b"from stdin"), b"OK\n")
         self.assertEqual(self.ok("get", "k"), b"from stdin")
@@ -933,7 +939,7 @@ class TestRevisions(V2Test):
         got = self.json_of("get", "k")
         self.assertEqual(got, {"command": "get", "key": b64("k"), "code": "OK",
                                "value": b64("v2"), "create_revision": 1, "mod_revision": 3,
-                               "version": 2, "revision": 3})
+                               "version": 2, "revision": 3, "ttl_ms": 0})
 
     def test_writes_show_the_revision_they_made(self):
         self.assertEqual(self.json_of("set", "a", "1")["revision"], 1)
@@ -1069,12 +1075,13 @@ class TestRange(V2Test):
         self.assertEqual([(base64.b64decode(kv["key"]), base64.b64decode(kv["value"]))
                           for kv in obj["kvs"]], [(b"ab", b"2"), (b"abc", b"3")])
         self.assertEqual(obj["kvs"][0], {"key": b64("ab"), "value": b64("2"),
-                                         "create_revision": 2, "mod_revision": 2, "version": 1})
+                                         "create_revision": 2, "mod_revision": 2, "version": 1,
+                                         "ttl_ms": 0})
         self.assertEqual((obj["count"], obj["more"], obj["revision"]), (2, False, 5))
         limited = self.json_of("range", "a", "c", "--limit", "1", "--keys-only")
         self.assertEqual((limited["start"], limited["end"]), (b64("a"), b64("c")))
         self.assertEqual(limited["kvs"], [{"key": b64("a"), "create_revision": 1,
-                                           "mod_revision": 1, "version": 1}])
+                                           "mod_revision": 1, "version": 1, "ttl_ms": 0}])
         self.assertEqual((limited["count"], limited["more"]), (4, True))
         counted = self.json_of("range", "--count")
         self.assertNotIn("kvs", counted)
@@ -1345,13 +1352,13 @@ class TestTxn(V2Test):
                            "clear-range", "x", "y")
         self.assertEqual(obj["results"], [
             {"op": "get", "key": b64("counter"), "found": True, "value": b64("5"),
-             "create_revision": 1, "mod_revision": 1, "version": 1},
+             "create_revision": 1, "mod_revision": 1, "version": 1, "ttl_ms": 0},
             {"op": "get", "key": b64("nothing"), "found": False},
             {"op": "set", "key": b64("k"), "revision": 4},
             {"op": "clear", "key": b64("p/1"), "found": True, "value": b64("a"), "revision": 4},
             {"op": "get-prefix", "prefix": b64("p/"), "count": 1, "more": False,
              "kvs": [{"key": b64("p/2"), "value": b64("b"), "create_revision": 3,
-                      "mod_revision": 3, "version": 1}]},
+                      "mod_revision": 3, "version": 1, "ttl_ms": 0}]},
             {"op": "clear-range", "start": b64("x"), "end": b64("y"), "deleted": 0,
              "revision": 0}])                          # nothing changed
         self.assertEqual((obj["succeeded"], obj["revision"]), (True, 4))

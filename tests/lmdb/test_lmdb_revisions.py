@@ -4,7 +4,9 @@ and version, and the store's revision, are what they were after a clean
 restart; writes refused for a full map take no revision, and those around
 them keep theirs; a data directory of format 1 (kvstored before revisions)
 is migrated when opened, or refused with one clear line and left as it
-was. (After a kill -9: test_lmdb_crash.py.)
+was; one of format 2 (before deadlines) gains the deadline index and keeps
+every record and revision as it was. (After a kill -9:
+test_lmdb_crash.py.)
 """
 
 import os
@@ -15,7 +17,7 @@ import unittest
 
 import kvstored
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import format1  # noqa: E402
+import old_formats  # noqa: E402
 from live import OK, RESOURCE_EXHAUSTED, Server, set_request  # noqa: E402
 from kvstore import pb  # noqa: E402
 
@@ -197,19 +199,19 @@ class TestRestart(RevisionTest):
 class TestFormat1(RevisionTest):
     def setUp(self):
         super().setUp()
-        if format1.library() is None:
+        if old_formats.library() is None:
             self.skipTest("liblmdb cannot be loaded through ctypes")
 
     def test_a_format_1_store_is_migrated_once(self):
         items = {b"k%04d" % i: bytes([i % 256]) * (i % 50) for i in range(500)}
         items[b"\x00binary\xff"] = b"\xff\x00"
         items[b"big"] = b"B" * 20000                   # on LMDB's overflow pages
-        format1.write(self.dir, items)
+        old_formats.write(self.dir, items)
         model = Model(1, {k: (v, 1, 1, 1) for k, v in items.items()})
 
         server = Server("--engine", "lmdb", "--dir", self.dir, capture_stderr=True)
         self.addCleanup(server.kill)
-        server.wait_for_stderr(r"engine lmdb: migrated %s from format 1 to 2: %d keys given "
+        server.wait_for_stderr(r"engine lmdb: migrated %s from format 1 to 3: %d keys given "
                                r"revision 1 in [0-9.]+ s" % (self.dir, len(items)))
         conn = server.connect()
         self.assertStoreIs(conn, model, items)
@@ -226,7 +228,7 @@ class TestFormat1(RevisionTest):
         self.assertStoreIs(conn, model, items)
         self.assertEqual(server.stop(), 0, server.stderr_text())
 
-        # Format 2 now: opened as it is, nothing migrated again.
+        # Format 3 now: opened as it is, nothing migrated again.
         server = Server("--engine", "lmdb", "--dir", self.dir, capture_stderr=True)
         self.addCleanup(server.kill)
         self.assertStoreIs(server.connect(), model, items)
@@ -234,7 +236,7 @@ class TestFormat1(RevisionTest):
         self.assertNotIn("migrated", server.stderr_text())
 
     def test_an_empty_format_1_store_starts_at_revision_0(self):
-        format1.write(self.dir, {})
+        old_formats.write(self.dir, {})
         conn = self.start().connect()
         self.assertEqual(conn.stats().revision, 0)
         self.assertEqual(self.call(conn, "Set", pb.SetRequest(key=b"k", value=b"v")).revision, 1)
@@ -243,13 +245,13 @@ class TestFormat1(RevisionTest):
         # 3 MB of values in a 4 MB map: they fit, but rewriting them all in
         # one transaction takes twice that.
         items = {b"k%03d" % i: b"x" * 10000 for i in range(300)}
-        format1.write(self.dir, items)
+        old_formats.write(self.dir, items)
         code, err, _ = kvstored.refused("--engine", "lmdb", "--dir", self.dir,
                                         "--lmdb-map-size", "4M")
         self.assertEqual(code, 1, err)
         self.assertEqual(err.count("\n"), 1, err)
         self.assertIn("kvstored: engine lmdb: cannot migrate %s from format 1 (no revisions) "
-                      "to 2: MDB_MAP_FULL" % self.dir, err)
+                      "to 3: MDB_MAP_FULL" % self.dir, err)
         self.assertIn("give a larger --lmdb-map-size (the store is left as it was)", err)
 
         server = self.start("--lmdb-map-size", "64M")
@@ -257,13 +259,58 @@ class TestFormat1(RevisionTest):
                            items)
         self.assertEqual(server.stop(), 0, server.stderr_text())
 
+    def test_a_format_2_store_gains_the_deadline_index_and_nothing_else(self):
+        # Revisions of every varint width a format-2 kvstored wrote, a
+        # binary key, a value on LMDB's overflow pages.
+        entries = {b"k%04d" % i: (bytes([i % 256]) * (i % 40), 1 + i, 1 + i * 37, 1 + i % 3)
+                   for i in range(400)}
+        entries[b"\x00binary\xff"] = (b"\xff\x00", 2, 20000, 9)
+        entries[b"big"] = (b"B" * 20000, 7, 3000000, 2)
+        entries[b"wide"] = (b"w", 5, 1 << 40, 1 << 21)
+        revision = 1 << 40
+        old_formats.write2(self.dir, entries, revision)
+        model = Model(revision, {k: e for k, e in entries.items()})
+
+        server = Server("--engine", "lmdb", "--dir", self.dir, "--sync", "none",
+                        capture_stderr=True)
+        self.addCleanup(server.kill)
+        server.wait_for_stderr(r"engine lmdb: migrated %s from format 2 to 3: the deadline "
+                               r"index added, no record rewritten" % self.dir)
+        conn = server.connect()
+        self.assertStoreIs(conn, model, entries)
+        self.assertEqual(conn.stats().keys_with_ttl, 0)
+        page = self.call(conn, "Range", pb.RangeRequest(limit=1000))
+        self.assertEqual(page.count, len(entries))
+        self.assertEqual({kv.key: (kv.value, kv.create_revision, kv.mod_revision, kv.version)
+                          for kv in page.kvs}, entries)
+        self.assertEqual({kv.ttl_ms for kv in page.kvs}, {0})
+        # Writes go on from the store's revision.
+        answer = self.call(conn, "Set", pb.SetRequest(key=b"k0001", value=b"new"))
+        self.assertEqual(answer.revision, revision + 1)
+        model.write([(b"k0001", b"new")])
+        self.assertEqual(self.call(conn, "Clear", pb.ClearRequest(key=b"big")).revision,
+                         revision + 2)
+        model.write([(b"big", None)])
+        self.assertStoreIs(conn, model, entries)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
+        self.assertEqual(old_formats.mark(self.dir), b"kvstored-lmdb 3")
+
+        # Format 3 now, under --sync none too: opened as it is.
+        server = Server("--engine", "lmdb", "--dir", self.dir, capture_stderr=True)
+        self.addCleanup(server.kill)
+        self.assertStoreIs(server.connect(), model, entries)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
+        self.assertNotIn("migrated", server.stderr_text())
+
     def test_an_unknown_format_is_refused(self):
-        format1.write(self.dir, {b"k": b"v"}, format_mark=b"kvstored-lmdb 9")
+        old_formats.write(self.dir, {b"k": b"v"}, format_mark=b"kvstored-lmdb 9")
         code, err, _ = kvstored.refused("--engine", "lmdb", "--dir", self.dir)
         self.assertEqual(code, 1, err)
         self.assertEqual(err.count("\n"), 1, err)
         self.assertIn("%s holds data of format \"kvstored-lmdb 9\", which this kvstored cannot "
                       "read" % self.dir, err)
+        self.assertIn("(it reads \"kvstored-lmdb 1\", \"kvstored-lmdb 2\" and "
+                      "\"kvstored-lmdb 3\")", err)
 
 
 if __name__ == "__main__":

@@ -234,25 +234,33 @@ describe('watch', () => {
 
   test('the compacted case', async () => {
     const c = await kvstore.connect(small.endpoint, { timeout: 10000 });
+    // An open watch, so the server keeps a history (it may keep none while
+    // nobody watches: a start then is compacted too).
+    const keeper = c.watch({ prefix: 'cmp-keeper/' });
     try {
+      await keeper.ready;
       const revisions = [];
       for (let i = 0; i < 6; i++) revisions.push(await rev(c.Set({ key: `cmp/${i}`, value: 'v' })));
       const w = c.watch({ prefix: 'cmp/', startRevision: revisions[0] });
+      let compactRevision = 0;
       await assert.rejects(w.nextEvent(WAIT), (err) => {
         assert.ok(err instanceof kvstore.WatchCanceledError, err.stack);
         assert.equal(err.compacted, true);
         assert.equal(err.watchId, w.watchId);
+        // Two events are kept: the oldest is after the first, not after the last.
         assert.ok(err.compactRevision > revisions[0] && err.compactRevision <= revisions[5], `${err.compactRevision}`);
         assert.ok(err.cancelReason);
+        compactRevision = err.compactRevision;
         return true;
       });
       assert.equal(w.closed, true);
-      const oldest = Number((await c.Stats({})).watch_history_oldest);
-      const again = c.watch({ prefix: 'cmp/', startRevision: oldest });
-      const want = revisions.filter((r) => r >= oldest);
+      assert.equal(Number((await c.Stats({})).watch_history_oldest), compactRevision);
+      const again = c.watch({ prefix: 'cmp/', startRevision: compactRevision });
+      const want = revisions.filter((r) => r >= compactRevision);
       assert.deepEqual((await events(again, want.length)).map((e) => e.revision), want);
       await again.cancel();
     } finally {
+      await keeper.cancel();
       await c.close();
     }
   });

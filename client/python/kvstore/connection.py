@@ -113,6 +113,7 @@ class Connection:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)   # after each turn of the reader
         self._reading = False            # a thread runs the selector loop
+        self._followers = 0              # threads in _changed.wait()
         self._next_id = 1
         self._out = bytearray()          # bytes not yet written to the socket
         self._reader = FrameReader()
@@ -192,7 +193,8 @@ class Connection:
         """Stops keeping the frames of CALL_ID; later ones are dropped."""
         with self._lock:
             self._streams.pop(call_id, None)
-            self._changed.notify_all()
+            if self._followers:
+                self._changed.notify_all()
 
     def _exchange(self, requests, timeout, stream):
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -212,9 +214,18 @@ class Connection:
                 calls.append(call)
                 ids.append(envelope.id)
                 self._out += frame(envelope.SerializeToString())
-            self._wake()        # a reader in select() must now wait to write too
+            if self._reading:
+                self._wake()    # the reader in select() must now wait to write too
+            else:
+                self._write()   # at once: most requests leave without a select()
+            if len(calls) == 1:
+                def done(call=calls[0]):
+                    return call.outcome is not None
+            else:
+                def done():
+                    return all(c.outcome is not None for c in calls)
             try:
-                self._run(lambda: all(c.outcome is not None for c in calls), deadline)
+                self._run(done, deadline)
             finally:
                 # Timed out or interrupted (KeyboardInterrupt...): what still
                 # waits is abandoned, so its late answer cannot land in
@@ -241,7 +252,11 @@ class Connection:
                 if wait <= 0:
                     return
             if self._reading:
-                self._changed.wait(wait)
+                self._followers += 1
+                try:
+                    self._changed.wait(wait)
+                finally:
+                    self._followers -= 1
                 continue
             self._reading = True
             try:
@@ -250,7 +265,8 @@ class Connection:
                 self._reading = False
                 if self._broken is not None:
                     self._release()
-                self._changed.notify_all()
+                if self._followers:
+                    self._changed.notify_all()
 
     def _turn(self, wait):
         # One select() (without the lock, so other threads may queue
@@ -275,9 +291,7 @@ class Connection:
                 self._read()
 
     def _wake(self):
-        # Makes the thread in select(), if any, come back and look at _out.
-        if not self._reading:
-            return
+        # Makes the thread in select() come back and look at _out.
         if self._wake_w is None:
             self._wake_r, self._wake_w = socket.socketpair()
             self._wake_r.setblocking(False)
@@ -369,7 +383,8 @@ class Connection:
                 pass
         else:
             self._release()
-        self._changed.notify_all()
+        if self._followers:
+            self._changed.notify_all()
 
     def _release(self):
         if self._released:

@@ -81,7 +81,8 @@ class RawConnection:
 
     def receive(self, timeout=DEFAULT):
         """The next answer, an RpcResponse (whatever its code), in the order
-        the server sent them. Raises DeadlineExceeded when none is complete
+        the server sent them; a Watch's stream frames (stream = true) come
+        out here too, between the answers they arrived between. Raises DeadlineExceeded when none is complete
         within TIMEOUT (default: the connection's; bytes of a partial answer
         are kept for the next call), Unavailable when the connection is
         closed or lost."""

@@ -115,10 +115,10 @@ class TestTtl(ExpiryTest):
                  lambda: self.c.Stats().expired_keys_total > before, timeout=DEADLINE)
 
     def test_a_write_after_expiry_makes_a_new_key(self):
-        self.c.set(b"exp/re", b"old", ttl_ms=SHORT)
-        self.wait_gone(b"exp/re")
-        revision = self.c.Set(key=b"exp/re", value=b"new").revision
-        e = self.c.get_entry(b"exp/re")
+        self.c.set(b"again/re", b"old", ttl_ms=SHORT)
+        self.wait_gone(b"again/re")
+        revision = self.c.Set(key=b"again/re", value=b"new").revision
+        e = self.c.get_entry(b"again/re")
         self.assertEqual((e.value, e.create_revision, e.mod_revision, e.version, e.ttl_ms),
                          (b"new", revision, revision, 1, 0))
 

@@ -146,7 +146,7 @@ class TestStreamFrames(unittest.TestCase):
                         return
             except Exception as exc:  # reported below
                 failed.append(exc)
-        thread = threading.Thread(target=reader)
+        thread = threading.Thread(target=reader, daemon=True)
         thread.start()
         for i in range(20):
             self.c.set(b"t%02d" % i, b"v")
@@ -163,8 +163,8 @@ class TestStreamFrames(unittest.TestCase):
 
         def wait(name, watch, timeout):
             out[name] = watch.next_event(timeout=timeout)
-        t1 = threading.Thread(target=wait, args=("first", first, 1.0))
-        t2 = threading.Thread(target=wait, args=("second", second, 20))
+        t1 = threading.Thread(target=wait, args=("first", first, 1.0), daemon=True)
+        t2 = threading.Thread(target=wait, args=("second", second, 20), daemon=True)
         t1.start()
         t2.start()
         self.c.set(b"x", b"1")

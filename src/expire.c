@@ -4,26 +4,47 @@
 #include "expire.h"
 #include "watch.h"
 
-/* What a walk over expired keys gathers: their keys, copied, or (COUNT
- * only) their number; in R only when R is not NULL. */
+/* What a walk gathers of the expired keys: their keys, copied, or (COUNT
+ * only) their number; those of R only when R is not NULL. The walk is
+ * over the expired keys (walk_expiring), or, when there are more of them
+ * than R has keys, over R (BY_RANGE): so a read of a small range during a
+ * mass expiry costs the range, not the whole store's expired keys. */
 typedef struct due_keys {
     kv_op *op;
     const kv_range *r;
     size_t max;
     int count_only;
+    uint64_t budget;    /* expired keys the walk may look at before it
+                           gives up for a walk over R */
+    int by_range;       /* walking R: keep the keys that expired */
+    uint64_t seen;
+    int gave_up;
     ProtobufCBinaryData *keys;
     size_t n, cap;
     int more;           /* stopped at MAX with more to come */
     kv_status st;
 } due_keys;
 
+/* A walk of the expired keys of R (NULL: of the store), up to MAX kept. */
+#define DUE_KEYS(op, r, max, count_only)                                        \
+    ((due_keys){ (op), (r), (max), (count_only), UINT64_MAX, 0, 0, 0, NULL, 0, 0, 0, KV_OK })
+
 static int gather(void *ctx, const kv_entry *e)
 {
     due_keys *d = ctx;
     ProtobufCAllocator *a = d->op->alloc;
 
-    if (d->r && !kv_range_has(d->r, e->key, e->klen))
-        return 0;
+    if (d->by_range) {
+        if (!kv_op_due(d->op, e->meta.expires_ms))
+            return 0;
+    } else {
+        if (++d->seen > d->budget) {
+            d->gave_up = 1;
+            return 1;
+        }
+        if (d->r && !kv_range_has(d->r, e->key, e->klen))
+            return 0;
+    }
     if (d->n == d->max) {
         d->more = 1;
         return 1;
@@ -62,11 +83,18 @@ static int key_order(const void *a, const void *b)
 }
 
 /* The expired keys D asks for, in key order (a removal's events come in
- * key order, as a ClearRange's). */
-static kv_status find_due(kv_op *op, due_keys *d)
+ * key order, as a ClearRange's). With a range, IN_RANGE is its number of
+ * keys: past as many expired keys, the range is walked instead. */
+static kv_status find_due(kv_op *op, due_keys *d, uint64_t in_range)
 {
+    if (d->r)
+        d->budget = in_range;
     kv_status st = kv_engine_walk_expiring(op->engine, kv_op_now(op), 0, gather, d);
-
+    if (st == KV_OK && d->gave_up) {
+        d->n = 0;
+        d->by_range = 1;
+        st = kv_engine_walk(op->engine, d->r, 0, 0, gather, d);
+    }
     if (st != KV_OK)
         return kv_op_engine_failed(op, st);
     if (d->st == KV_OK && d->n > 1 && !d->count_only)
@@ -128,18 +156,21 @@ kv_status kv_expire_key(kv_op *op, const ProtobufCBinaryData *key)
 
 kv_status kv_expire_range(kv_op *op, const kv_range *r)
 {
-    due_keys d = { op, r, SIZE_MAX, 0, NULL, 0, 0, 0, KV_OK };
-    kv_status st = find_due(op, &d);
+    due_keys d = DUE_KEYS(op, r, SIZE_MAX, 0);
+    uint64_t in_range;
+    kv_status st = kv_engine_count(op->engine, r, &in_range);
 
-    if (st != KV_OK || !d.n)
+    if (st != KV_OK)
+        return kv_op_engine_failed(op, st);
+    if ((st = find_due(op, &d, in_range)) != KV_OK || !d.n)
         return st;
     return remove_keys(op, d.keys, d.n);
 }
 
 kv_status kv_expire_cycle(kv_op *op, size_t max, size_t *removed, int *more)
 {
-    due_keys d = { op, NULL, max, 0, NULL, 0, 0, 0, KV_OK };
-    kv_status st = find_due(op, &d);
+    due_keys d = DUE_KEYS(op, NULL, max, 0);
+    kv_status st = find_due(op, &d, 0);
 
     *removed = 0;
     *more = d.more;
@@ -149,10 +180,10 @@ kv_status kv_expire_cycle(kv_op *op, size_t max, size_t *removed, int *more)
     return remove_keys(op, d.keys, d.n);
 }
 
-kv_status kv_expire_count(kv_op *op, const kv_range *r, uint64_t *n)
+kv_status kv_expire_count(kv_op *op, const kv_range *r, uint64_t in_range, uint64_t *n)
 {
-    due_keys d = { op, r, SIZE_MAX, 1, NULL, 0, 0, 0, KV_OK };
-    kv_status st = find_due(op, &d);
+    due_keys d = DUE_KEYS(op, r, SIZE_MAX, 1);
+    kv_status st = find_due(op, &d, in_range);
 
     *n = d.n;
     return st;

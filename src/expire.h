@@ -34,7 +34,8 @@ static inline int kv_expire_any_due(kv_op *op)
  * with op->why. Call before the write's revision is fixed. */
 kv_status kv_expire_key(kv_op *op, const ProtobufCBinaryData *key);
 
-/* Removes every expired key of R, as one write. As kv_expire_key. */
+/* Removes every expired key of R, as one write. As kv_expire_key. Looks
+ * at the fewer of the store's expired keys and R's keys. */
 kv_status kv_expire_range(kv_op *op, const kv_range *r);
 
 /* The active cycle: removes up to MAX expired keys as one write. Returns
@@ -42,8 +43,10 @@ kv_status kv_expire_range(kv_op *op, const kv_range *r);
  * remain, or an engine error. */
 kv_status kv_expire_cycle(kv_op *op, size_t max, size_t *removed, int *more);
 
-/* The number of expired keys (not yet removed) in R, in *N: what the
- * engine's count of R holds that reads must not see. */
-kv_status kv_expire_count(kv_op *op, const kv_range *r, uint64_t *n);
+/* The number of expired keys (not yet removed) in R, whose keys number
+ * IN_RANGE in the engine, in *N: what the engine's count of R holds that
+ * reads must not see. Costs the fewer of the store's expired keys and
+ * IN_RANGE. */
+kv_status kv_expire_count(kv_op *op, const kv_range *r, uint64_t in_range, uint64_t *n);
 
 #endif

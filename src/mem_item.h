@@ -17,12 +17,12 @@
  * pays nothing but the second flag bit (a value of 32..63 bytes takes a
  * 2-byte length word, still inside the chunk below).
  *
- * Why: a 16-byte key with a 32-byte value, loaded once, takes 1 + 16 + 1 +
- * 3 + 32 = 53 bytes while the store's revision is under 2^21 (and at most
+ * Why: a 16-byte key with a 32-byte value, loaded once, takes 1 + 16 + 2 +
+ * 3 + 32 = 54 bytes while the store's revision is under 2^21 (and at most
  * 56 up to 2^35), which fits glibc's 64-byte chunk (56 usable) as the item
  * did before it had revisions; three fixed uint64s would take the 80-byte
  * chunk, 16 bytes more a key. A key written again needs both revisions,
- * 57 bytes here, and moves to the 80-byte chunk once. Its revisions come
+ * 58 bytes here, and moves to the 80-byte chunk once. Its revisions come
  * in the order that lets the next overwrite change them where they are:
  * version and mod_revision first, as they nearly always keep their widths,
  * then create_revision, which never changes: a Set of a value of the same

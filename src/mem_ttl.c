@@ -129,13 +129,6 @@ void mem_ttl_changed(mem_ttl *t, mem_item *it)
         sift_down(t, i, e);
 }
 
-void mem_ttl_replace(mem_ttl *t, const mem_item *old, mem_item *it)
-{
-    size_t i = index_of(old);
-
-    put(t, i, (mem_ttl_entry){ t->heap[i].deadline, it });
-}
-
 static int walk_from(const mem_ttl *t, size_t i, uint64_t now,
                      int (*fn)(void *ctx, const mem_item *it), void *ctx)
 {

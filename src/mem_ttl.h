@@ -29,6 +29,7 @@ typedef struct mem_ttl {
     size_t n, cap;
 } mem_ttl;
 
+/* Frees the heap's array (not the items). */
 void mem_ttl_free(mem_ttl *t);
 
 /* Makes room for MORE entries beyond those held, so that the adds after
@@ -49,10 +50,6 @@ void mem_ttl_remove(mem_ttl *t, mem_item *it);
 /* IT, in the heap, has a new deadline (its heap place kept in its new
  * bytes): its entry moves to where the new deadline puts it. */
 void mem_ttl_changed(mem_ttl *t, mem_item *it);
-
-/* IT takes the place of OLD in the heap: a copy of OLD at a new address,
- * with the same deadline. OLD must still be readable. */
-void mem_ttl_replace(mem_ttl *t, const mem_item *old, mem_item *it);
 
 /* The earliest deadline, 0 when the heap is empty. */
 static inline uint64_t mem_ttl_next(const mem_ttl *t)

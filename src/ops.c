@@ -259,23 +259,16 @@ kv_status kv_op_set(kv_op *op, const Kvstore__V1__SetRequest *in, Kvstore__V1__S
         }
     }
     uint64_t rev = kv_op_revision(op);
-    kv_watch_hub *h = op->watch;
-    if (!kv_watch_recording(h)) {
-        st = kv_engine_set_ttl(op->engine, in->key.data, in->key.len, in->value.data,
-                               in->value.len, rev, expires, NULL, NULL);
-        if (st != KV_OK)
-            return kv_op_engine_failed(op, st);
-    } else {
-        set_event x = { op, in, rev, expires, ttl, 0 };
-        st = kv_engine_set_ttl(op->engine, in->key.data, in->key.len, in->value.data,
-                               in->value.len, rev, expires, seen, &x);
-        if (st != KV_OK)
-            return kv_op_engine_failed(op, st);
-        if (!x.found) {
-            kv_meta now = { rev, rev, 1, expires };
-            kv_watch_put(h, rev, in->key.data, in->key.len, in->value.data, in->value.len,
-                         &now, ttl, NULL);
-        }
+    int record = kv_watch_recording(op->watch);
+    set_event x = { op, in, rev, expires, ttl, 0 };
+    st = kv_engine_set_ttl(op->engine, in->key.data, in->key.len, in->value.data,
+                           in->value.len, rev, expires, record ? seen : NULL, &x);
+    if (st != KV_OK)
+        return kv_op_engine_failed(op, st);
+    if (record && !x.found) {
+        kv_meta now = { rev, rev, 1, expires };
+        kv_watch_put(op->watch, rev, in->key.data, in->key.len, in->value.data, in->value.len,
+                     &now, ttl, NULL);
     }
     out->key = in->key;
     out->revision = rev;
@@ -478,7 +471,7 @@ kv_status kv_op_range(kv_op *op, const Kvstore__V1__RangeRequest *in,
         return kv_op_engine_failed(op, st);
     if (kv_expire_any_due(op)) {
         uint64_t due;
-        if ((st = kv_expire_count(op, &r, &due)) != KV_OK)
+        if ((st = kv_expire_count(op, &r, count, &due)) != KV_OK)
             return st;
         count -= due < count ? due : count;
     }

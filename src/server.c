@@ -231,7 +231,9 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
                op.why ? op.why : "engine error");
     if (removed)
         s->must_flush = 1;
-    if (st != KV_OK) {
+    if (st != KV_OK || (!removed && !more && kv_expire_any_due(&op))) {
+        /* A failure, or a deadline that has come without a key to remove
+         * (an engine out of step with its index): not again at once. */
         ev_timer_set(&s->expire_w, 1., 0.);
         ev_timer_start(s->loop, &s->expire_w);
     } else if (more) {

@@ -289,7 +289,7 @@ static void svc_cancel_watch(Kvstore__V1__KV_Service *svc,
         kv_op_init(&op, x->env, ((kv_call *)data)->alloc);
         fail_op(data, &op, kv_op_fail(&op, KV_NOT_FOUND, "no watch %" PRIu64 " on this "
                                       "connection (it has %" PRIu64 " open)", in->watch_id,
-                                      x->watches.n));
+                                      (uint64_t)x->watches.n));
         closure(NULL, data);
         return;
     }

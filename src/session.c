@@ -579,3 +579,8 @@ size_t kv_session_output_memory(const kv_session *s)
 {
     return s->out.cap + s->held_cap;
 }
+
+size_t kv_session_unsent(const kv_session *s)
+{
+    return kv_buf_len(&s->out) + s->held_cap;
+}

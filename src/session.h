@@ -150,6 +150,10 @@ static inline void kv_session_release(kv_session *s)
  * (kv_session_drained says that). */
 size_t kv_session_output_memory(const kv_session *s);
 
+/* The answer bytes S holds that the client has not read yet: its output,
+ * and the buffers of answers waiting for earlier ones. */
+size_t kv_session_unsent(const kv_session *s);
+
 /* Whether S has nothing more to send and no call waiting for an answer
  * (calls kept as open streams do not count): a closing session is then
  * done. */

@@ -216,7 +216,7 @@ oom:
 /* Removes the expired keys the branch OPS[0..N) writes, each removal a
  * write of its own before the Txn's (expire.h): inside the batch the keys
  * are then simply absent. */
-static kv_status expire_first(kv_op *op, TxnOp *const *ops, size_t n)
+static kv_status expire_branch(kv_op *op, TxnOp *const *ops, size_t n)
 {
     kv_status st = KV_OK;
 
@@ -281,7 +281,7 @@ kv_status kv_txn_run(kv_op *op, const Kvstore__V1__TxnRequest *in, Kvstore__V1__
                           " bytes; %" PRIu64 " are left", ranges * RANGE_RESULT_FIXED,
                           op->budget);
     op->budget -= ranges * RANGE_RESULT_FIXED;
-    if (writes && (st = expire_first(op, ops, n)) != KV_OK)
+    if (writes && (st = expire_branch(op, ops, n)) != KV_OK)
         return st;
     if (writes && (st = kv_engine_batch_begin(op->engine)) != KV_OK)
         return kv_op_engine_failed(op, st);

@@ -32,6 +32,29 @@ typedef struct watch_event {
 #define EV_PREV(e) ((e)->bytes + (e)->klen + (e)->vlen)
 #define EV_SIZE(e) (sizeof(watch_event) + (e)->klen + (e)->vlen + (e)->pvlen)
 
+/* A watcher is in four doubly linked lists at once (its index node's or
+ * the ranges', its connection's, the hub's catching-up list while it
+ * replays, the hub's list of all), each threaded through a pair of its
+ * fields: one way to put it in and take it out of each. */
+#define LIST_PUSH(head, w, next, prev)                                          \
+    do {                                                                        \
+        (w)->prev = NULL;                                                       \
+        (w)->next = *(head);                                                    \
+        if (*(head))                                                            \
+            (*(head))->prev = (w);                                              \
+        *(head) = (w);                                                          \
+    } while (0)
+#define LIST_UNLINK(head, w, next, prev)                                        \
+    do {                                                                        \
+        if ((w)->prev)                                                          \
+            (w)->prev->next = (w)->next;                                        \
+        else if (*(head) == (w))                                                \
+            *(head) = (w)->next;                                                \
+        if ((w)->next)                                                          \
+            (w)->next->prev = (w)->prev;                                        \
+        (w)->next = (w)->prev = NULL;                                           \
+    } while (0)
+
 /* What a watcher watches: one key, a prefix, or a range [start, end)
  * (end_len 0: no upper bound). */
 typedef enum { W_KEY, W_PREFIX, W_RANGE } watch_kind;
@@ -105,6 +128,10 @@ struct kv_watch_hub {
     watch_event *pool;          /* free blocks of POOL_BLOCK bytes */
     void **chunks;              /* the pool's memory, POOL_CHUNK blocks each */
     size_t nchunks;
+    size_t pool_max;            /* chunks the pool may have: enough for the
+                                   history; a request's events beyond it (a
+                                   large ClearRange) are malloc'd, so their
+                                   memory goes back once they are dropped */
     unsigned pump_round;
     uint64_t next_id;
     uint64_t watchers;
@@ -181,11 +208,7 @@ static int count_len(kv_watch_hub *h, size_t len, int delta)
 static int index_add(kv_watch_hub *h, kv_watcher *w)
 {
     if (w->kind == W_RANGE) {
-        w->node_prev = NULL;
-        w->node_next = h->ranges;
-        if (h->ranges)
-            h->ranges->node_prev = w;
-        h->ranges = w;
+        LIST_PUSH(&h->ranges, w, node_next, node_prev);
         return 0;
     }
     uint64_t hash = hash_bytes(w->kind, w->start, w->start_len);
@@ -210,11 +233,7 @@ static int index_add(kv_watch_hub *h, kv_watcher *w)
         h->nnodes++;
     }
     w->node = x;
-    w->node_prev = NULL;
-    w->node_next = x->first;
-    if (x->first)
-        x->first->node_prev = w;
-    x->first = w;
+    LIST_PUSH(&x->first, w, node_next, node_prev);
     return 0;
 }
 
@@ -222,12 +241,7 @@ static void index_remove(kv_watch_hub *h, kv_watcher *w)
 {
     kv_watcher **head = w->kind == W_RANGE ? &h->ranges : &w->node->first;
 
-    if (w->node_prev)
-        w->node_prev->node_next = w->node_next;
-    else
-        *head = w->node_next;
-    if (w->node_next)
-        w->node_next->node_prev = w->node_prev;
+    LIST_UNLINK(head, w, node_next, node_prev);
     if (w->kind == W_RANGE)
         return;
     watch_node *x = w->node;
@@ -268,6 +282,12 @@ static void event_free(kv_watch_hub *h, watch_event *e)
 static watch_event *event_alloc(kv_watch_hub *h, size_t size)
 {
     if (size > POOL_BLOCK) {
+        watch_event *e = malloc(size);
+        if (e)
+            e->pooled = 0;
+        return e;
+    }
+    if (!h->pool && h->nchunks >= h->pool_max) {
         watch_event *e = malloc(size);
         if (e)
             e->pooled = 0;
@@ -452,48 +472,53 @@ static int too_slow(const kv_watcher *w)
 {
     const kv_session *s = w->call->session;
 
-    return s && kv_session_output_memory(s) > KV_WATCH_MAX_UNSENT;
+    return s && kv_session_unsent(s) > KV_WATCH_MAX_UNSENT;
 }
 
 static void cancel_conn(kv_watch_conn *conn, const char *reason);
 
-/* Sends W the events EV[0..N) of one revision (or of several, when
- * catching up), in frames under the frame limit. Returns 0, or -1 when W
- * was canceled (and freed). */
-static int deliver(kv_watcher *w, const watch_event *const *ev, size_t n)
+/* Sends W one frame of EV[0..N), its messages built in the scratch arena
+ * (reset after). Returns 0, or -1 when memory is out. */
+static int send_events(kv_watcher *w, const watch_event *const *ev, size_t n)
 {
     kv_watch_hub *h = w->hub;
-    size_t limit = h->cfg.max_frame_bytes > 256 ? h->cfg.max_frame_bytes - 128 : 128;
-    Kvstore__V1__WatchEvent **msgs = scratch(h, (n ? n : 1) * sizeof *msgs);
+    Kvstore__V1__WatchEvent **msgs = scratch(h, n * sizeof *msgs);
+    int rc = msgs ? 0 : -1;
 
-    if (too_slow(w)) {
-        cancel_conn(w->conn, "watcher too slow: more than 8 MiB of its stream unread; "
-                    "its watches are canceled");
-        return -1;
-    }
-    if (!msgs)
-        goto oom;
-    size_t first = 0, size = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t sz = event_size(w, ev[i]);
-        if (i > first && size + sz > limit) {
-            if (send_frame(w, msgs + first, i - first, NULL, 0) < 0)
-                goto oom;
-            first = i;
-            size = 0;
-        }
+    for (size_t i = 0; i < n && rc == 0; i++)
         if (!(msgs[i] = event_message(h, w, ev[i])))
-            goto oom;
-        size += sz;
+            rc = -1;
+    if (rc == 0)
+        rc = send_frame(w, msgs, n, NULL, 0);
+    kv_arena_reset(&h->scratch);
+    return rc;
+}
+
+/* Sends W the events EV[0..N) of one revision (or of several, when
+ * catching up), in frames under the frame limit. The unread cap is
+ * checked before every frame: one request's events (a ClearRange of many
+ * keys) must not pass it either. Returns 0, or -1 when W was canceled
+ * (and freed). */
+static int deliver(kv_watcher *w, const watch_event *const *ev, size_t n)
+{
+    size_t max = w->hub->cfg.max_frame_bytes;
+    size_t limit = max > 256 ? max - 128 : 128;
+
+    for (size_t first = 0, i = 0; first < n; first = i) {
+        size_t size = event_size(w, ev[i++]);
+        while (i < n && size + event_size(w, ev[i]) <= limit)
+            size += event_size(w, ev[i++]);
+        if (too_slow(w)) {
+            cancel_conn(w->conn, "watcher too slow: more than 8 MiB of its stream unread; "
+                        "its watches are canceled");
+            return -1;
+        }
+        if (send_events(w, ev + first, i - first) < 0) {
+            watcher_free(w, "server out of memory for this watch's events", 0);
+            return -1;
+        }
     }
-    if (n > first && send_frame(w, msgs + first, n - first, NULL, 0) < 0)
-        goto oom;
-    kv_arena_reset(&h->scratch);
     return 0;
-oom:
-    kv_arena_reset(&h->scratch);
-    watcher_free(w, "server out of memory for this watch's events", 0);
-    return -1;
 }
 
 /* ---- the history ------------------------------------------------------- */
@@ -526,17 +551,34 @@ static void history_add(kv_watch_hub *h, watch_event *e)
         return;
     }
     size_t size = EV_SIZE(e);
-    while (h->n && (h->n == h->cap || h->bytes + size > h->cfg.history_bytes))
-        drop_oldest(h);
     if (size > h->cfg.history_bytes) {     /* too large to keep at all */
+        while (h->n)
+            drop_oldest(h);                 /* what came before it is cut off */
         if (e->rev > h->compacted)
             h->compacted = e->rev;
         event_free(h, e);
         return;
     }
+    while (h->n && (h->n == h->cap || h->bytes + size > h->cfg.history_bytes))
+        drop_oldest(h);
     h->ring[(h->head + h->n) % h->cap] = e;
     h->n++;
     h->bytes += size;
+}
+
+/* The first Watch since the server started: from now on every write is
+ * kept (the ring is made now, so a server nobody watches holds none), the
+ * history beginning after REVISION. Returns 0, or -1 when memory is out
+ * (nothing started). */
+static int history_start(kv_watch_hub *h, uint64_t revision)
+{
+    if (h->cap && !(h->ring = calloc(h->cap, sizeof *h->ring)))
+        return -1;
+    if (h->compacted < revision)
+        h->compacted = revision;
+    h->started = 1;
+    state_update(h);
+    return 0;
 }
 
 /* The place of the first event with a revision at or after REV (n when
@@ -556,6 +598,9 @@ static size_t history_find(const kv_watch_hub *h, uint64_t rev)
 }
 
 /* ---- delivery ---------------------------------------------------------- */
+
+/* Events a watcher's batch keeps room for between writes. */
+#define BATCH_KEEP 256u
 
 static int batch_push(kv_watcher *w, const watch_event *e)
 {
@@ -633,10 +678,13 @@ void kv_watch_commit(kv_watch_hub *h)
         w->touched = 0;
         size_t n = w->nbatch;
         w->nbatch = 0;
-        if (w->batch_failed)
+        if (w->batch_failed) {
             watcher_free(w, "server out of memory for this watch's events", 0);
-        else
-            (void)deliver(w, w->batch, n);
+        } else if (deliver(w, w->batch, n) == 0 && w->batch_cap > BATCH_KEEP) {
+            free(w->batch);         /* a large write's: not kept for the next */
+            w->batch = NULL;
+            w->batch_cap = 0;
+        }
     }
     for (watch_event *e = h->pending, *next; e; e = next) {
         next = e->next;
@@ -648,56 +696,43 @@ void kv_watch_commit(kv_watch_hub *h)
 
 /* ---- watchers ---------------------------------------------------------- */
 
-static void catching_unlink(kv_watch_hub *h, kv_watcher *w)
-{
-    if (w->catch_prev)
-        w->catch_prev->catch_next = w->catch_next;
-    else if (h->catching == w)
-        h->catching = w->catch_next;
-    if (w->catch_next)
-        w->catch_next->catch_prev = w->catch_prev;
-    w->catch_next = w->catch_prev = NULL;
-}
-
-/* Takes W out of everything and frees it; with REASON, its last frame
- * says canceled first (when its connection is still there). */
-static void watcher_free(kv_watcher *w, const char *reason, uint64_t compact_revision)
+/* Takes W out of every list and frees it, leaving its call alone. */
+static void watcher_drop(kv_watcher *w)
 {
     kv_watch_hub *h = w->hub;
 
-    if (reason && w->call->session)
-        (void)send_frame(w, NULL, 0, reason, compact_revision);
     if (w->indexed)
         index_remove(h, w);
     else
-        catching_unlink(h, w);
+        LIST_UNLINK(&h->catching, w, catch_next, catch_prev);
     if (w->touched) {
         kv_watcher **p = &h->touched;
         while (*p != w)
             p = &(*p)->touched_next;
         *p = w->touched_next;
     }
-    if (w->all_prev)
-        w->all_prev->all_next = w->all_next;
-    else
-        h->all = w->all_next;
-    if (w->all_next)
-        w->all_next->all_prev = w->all_prev;
-    if (w->conn_prev)
-        w->conn_prev->conn_next = w->conn_next;
-    else
-        w->conn->first = w->conn_next;
-    if (w->conn_next)
-        w->conn_next->conn_prev = w->conn_prev;
+    LIST_UNLINK(&h->all, w, all_next, all_prev);
+    LIST_UNLINK(&w->conn->first, w, conn_next, conn_prev);
     w->conn->n--;
     h->watchers--;
     h->wants_prev -= w->prev_kv;
     state_update(h);
     w->call->on_close = NULL;
-    kv_call_end(w->call);
     free(w->batch);
     free(w->start);
     free(w);
+}
+
+/* Ends W: with REASON, its last frame says canceled first (when its
+ * connection is still there); then its call and W are freed. */
+static void watcher_free(kv_watcher *w, const char *reason, uint64_t compact_revision)
+{
+    kv_call *call = w->call;
+
+    if (reason && call->session)
+        (void)send_frame(w, NULL, 0, reason, compact_revision);
+    watcher_drop(w);
+    kv_call_end(call);
 }
 
 static void cancel_conn(kv_watch_conn *conn, const char *reason)
@@ -765,17 +800,21 @@ kv_status kv_watch_open(kv_watch_hub *h, kv_watch_conn *conn, kv_call *call,
         free(w);
         return st;
     }
+    if (!h->started && history_start(h, revision) < 0) {
+        free(w->start);
+        free(w);
+        *why = "server out of memory for the watch history (--watch-history)";
+        return KV_RESOURCE_EXHAUSTED;
+    }
     w->hub = h;
     w->conn = conn;
     w->call = call;
     w->prev_kv = req->prev_kv;
     w->min_rev = req->start_revision ? req->start_revision : revision + 1;
-    /* From the past: the history holds what came after `compacted`. It
-     * starts with the first Watch; with no history, nothing before now is
-     * kept. */
-    if ((!h->started || !h->cap) && h->compacted < revision)
+    /* From the past: the history holds what came after `compacted`; with
+     * no history, nothing before now is kept. */
+    if (!h->cap && h->compacted < revision)
         h->compacted = revision;
-    h->started = 1;
     int compacted = req->start_revision && req->start_revision <= revision &&
                     req->start_revision <= h->compacted;
     if (req->start_revision && req->start_revision <= revision && !compacted)
@@ -788,32 +827,23 @@ kv_status kv_watch_open(kv_watch_hub *h, kv_watch_conn *conn, kv_call *call,
     }
     w->indexed = !w->next_rev;
     w->id = ++h->next_id;
-    w->all_next = h->all;
-    if (h->all)
-        h->all->all_prev = w;
-    h->all = w;
-    w->conn_next = conn->first;
-    if (conn->first)
-        conn->first->conn_prev = w;
-    conn->first = w;
+    LIST_PUSH(&h->all, w, all_next, all_prev);
+    LIST_PUSH(&conn->first, w, conn_next, conn_prev);
     conn->n++;
     h->watchers++;
     h->wants_prev += w->prev_kv;
     state_update(h);
-    if (w->next_rev) {
-        w->catch_next = h->catching;
-        if (h->catching)
-            h->catching->catch_prev = w;
-        h->catching = w;
-    }
+    if (w->next_rev)
+        LIST_PUSH(&h->catching, w, catch_next, catch_prev);
     call->on_close = watcher_closed;
     call->on_close_arg = w;
 
     Kvstore__V1__WatchResponse r = KVSTORE__V1__WATCH_RESPONSE__INIT;
     r.watch_id = w->id;
     if (kv_call_send(call, &r.base) < 0) {
-        watcher_free(w, NULL, 0);
-        return KV_OK;       /* the connection is failing: nothing to answer */
+        watcher_drop(w);    /* the handler answers the call with the error */
+        *why = "server out of memory for the answer";
+        return KV_RESOURCE_EXHAUSTED;
     }
     if (compacted)
         watcher_free(w, "start_revision is older than the history kept (--watch-history): "
@@ -858,13 +888,13 @@ static void catch_up(kv_watch_hub *h, kv_watcher *w)
                 watcher_free(w, "server out of memory", 0);
                 break;
             }
-            catching_unlink(h, w);
+            LIST_UNLINK(&h->catching, w, catch_next, catch_prev);
             w->indexed = 1;
             w->min_rev = w->next_rev;
             w->next_rev = 0;
             break;
         }
-        if (w->call->session && kv_session_output_memory(w->call->session) > CATCH_UP_PAUSE)
+        if (w->call->session && kv_session_unsent(w->call->session) > CATCH_UP_PAUSE)
             break;
         /* One revision's events of W's keys. */
         uint64_t rev = ring_at(h, i)->rev;
@@ -932,10 +962,7 @@ kv_watch_hub *kv_watch_hub_new(const kv_watch_config *cfg, kv_engine *engine)
     h->cfg = *cfg;
     h->engine = engine;
     h->cap = cfg->history_events;
-    if (h->cap && !(h->ring = calloc(h->cap, sizeof *h->ring))) {
-        free(h);
-        return NULL;
-    }
+    h->pool_max = h->cap / POOL_CHUNK + 16;
     h->compacted = kv_engine_revision(engine);
     h->pending_tail = &h->pending;
     kv_arena_init(&h->scratch, 16 << 10);

@@ -60,8 +60,8 @@ typedef struct kv_watch_stats {
     uint64_t oldest;            /* the oldest revision a watch may start at */
 } kv_watch_stats;
 
-/* A new hub for ENGINE, whose current revision is the history's start.
- * NULL when memory is out. */
+/* A new hub for ENGINE. Its history starts with the first Watch, at the
+ * engine's revision then. NULL when memory is out. */
 kv_watch_hub *kv_watch_hub_new(const kv_watch_config *cfg, kv_engine *engine);
 
 /* Frees the hub. Connections must have ended their watches first. */
@@ -131,6 +131,7 @@ void kv_watch_pump(kv_watch_hub *h);
 /* Whether some watch is catching up (kv_watch_pump has work). */
 int kv_watch_catching_up(const kv_watch_hub *h);
 
+/* Fills *ST from H (NULL: a server without watches, all zero). */
 void kv_watch_stats_get(const kv_watch_hub *h, kv_watch_stats *st);
 
 #endif

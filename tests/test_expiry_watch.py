@@ -208,6 +208,26 @@ class TestTTL(Base):
         g = self.get(c, b"w")[1]
         self.assertEqual((g.value, g.create_revision, g.version, g.ttl_ms), (b"new", rev, 1, 0))
 
+    def test_a_small_range_counts_right_among_many_expired_keys(self):
+        # More keys expire than the range holds: its count walks the range
+        # (expire.c), while the cycles may still be removing them.
+        c = self.conn()
+        for i in range(0, 3000, 500):
+            for j in range(i, i + 500):
+                c.send("Set", pb.SetRequest(key=b"x/%05d" % j, value=b"x", ttl_ms=200))
+            for _ in range(500):
+                self.assertEqual(c.frame().code, OK)
+        self.set(c, b"y/a", b"1")
+        self.set(c, b"y/b", b"2", ttl_ms=200)
+        self.set(c, b"y/c", b"3")
+        self.wait_gone(c, b"y/b")
+        for _ in range(20):
+            r = c.ok("Range", pb.RangeRequest(prefix=b"y/"), pb.RangeResponse)
+            self.assertEqual(([kv.key for kv in r.kvs], r.count), ([b"y/a", b"y/c"], 2))
+            cr = c.ok("Txn", pb.TxnRequest(success=[pb.TxnOp(range=pb.RangeRequest(
+                prefix=b"y/", count_only=True))]), pb.TxnResponse)
+            self.assertEqual(cr.results[0].range.count, 2)
+
     def test_many_keys_expire_in_bounded_batches_and_reads_stay_consistent(self):
         c = self.conn()
         n = 5000

@@ -66,9 +66,13 @@ static void refuse(kv_server *s, int fd)
     s->stats.conns_rejected++;
 }
 
+/* The server that holds FIELD at PTR: every watcher of the loop is a
+ * member of the kv_server. */
+#define SERVER_OF(ptr, field) ((kv_server *)(void *)((char *)(ptr) - offsetof(kv_server, field)))
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, accept_w));
+    kv_server *s = SERVER_OF(w, accept_w);
     int one = 1;
 
     (void)revents;
@@ -125,14 +129,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, accept_pause_w));
+    kv_server *s = SERVER_OF(w, accept_pause_w);
 
     (void)revents;
     if (!s->stopping)
         ev_io_start(loop, &s->accept_w);
 }
 
-#define SERVER_OF_CTX(ctx) ((kv_server *)((char *)(ctx) - offsetof(kv_server, conn_ctx)))
+#define SERVER_OF_CTX(ctx) SERVER_OF(ctx, conn_ctx)
 
 /* kv_conn_ctx.schedule: C's answers go out at the end of this turn. */
 static void schedule(kv_conn_ctx *ctx, kv_conn *c)
@@ -179,7 +183,7 @@ static void arm_sync(kv_server *s)
 
 static void sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, sync_w));
+    kv_server *s = SERVER_OF(w, sync_w);
     kv_engine *e = s->env.engine;
 
     (void)loop;
@@ -216,7 +220,7 @@ static void arm_expiry(kv_server *s)
  * for the next turn while expired keys remain. */
 static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, expire_w));
+    kv_server *s = SERVER_OF(w, expire_w);
     kv_op op;
     size_t removed;
     int more;
@@ -257,7 +261,7 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void trim_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, trim_w));
+    kv_server *s = SERVER_OF(w, trim_w);
     kv_engine_stats es;
 
     (void)revents;
@@ -269,7 +273,7 @@ static void trim_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 static void trim_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, trim_check_w));
+    kv_server *s = SERVER_OF(w, trim_check_w);
     kv_engine_stats es;
 
     (void)revents;
@@ -288,7 +292,7 @@ static void trim_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * failed to flush: those connections are closed instead. */
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, flush_w));
+    kv_server *s = SERVER_OF(w, flush_w);
     kv_engine *e = s->env.engine;
     int failed = 0;
 
@@ -327,7 +331,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
  * are left alone; Redis's client-output-buffer-limit is the model. */
 static void shed_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    kv_server *s = (kv_server *)((char *)w - offsetof(kv_server, shed_w));
+    kv_server *s = SERVER_OF(w, shed_w);
     ev_tstamp now = ev_now(loop);
 
     (void)revents;

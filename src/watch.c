@@ -1,36 +1,13 @@
-/* watch.c - the event history, the watchers and their index, and the
- * delivery of events as stream frames; see watch.h. */
+/* watch.c - the watchers and their index, recording a request's events,
+ * and their delivery as stream frames, live or replayed from the history
+ * (watch_log.h); see watch.h. */
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 #include "arena.h"
 #include "session.h"
 #include "watch.h"
-
-/* One event, with its bytes: key, value (PUT), the previous value. */
-typedef struct watch_event {
-    uint64_t rev;
-    uint64_t ttl_ms;            /* PUT: the TTL the write gave */
-    kv_meta meta;               /* PUT: the key after the write */
-    kv_meta prev_meta;
-    size_t klen, vlen, pvlen;
-    uint8_t put, expired, has_prev;
-    uint8_t pooled;             /* a block of the hub's pool (else malloc'd) */
-    struct watch_event *next;   /* in the pending list, or the pool's free list */
-    uint8_t bytes[];            /* key, value, previous value */
-} watch_event;
-
-/* Events of small keys and values take a block of this size from the
- * hub's pool: every write records one while a history is kept, and
- * malloc and free cost a Set some 120 instructions (callgrind) where the
- * pool's free list costs a few. */
-#define POOL_BLOCK 256u
-#define POOL_CHUNK 64u
-
-#define EV_KEY(e) ((e)->bytes)
-#define EV_VALUE(e) ((e)->bytes + (e)->klen)
-#define EV_PREV(e) ((e)->bytes + (e)->klen + (e)->vlen)
-#define EV_SIZE(e) (sizeof(watch_event) + (e)->klen + (e)->vlen + (e)->pvlen)
+#include "watch_log.h"
 
 /* A watcher is in four doubly linked lists at once (its index node's or
  * the ranges', its connection's, the hub's catching-up list while it
@@ -108,12 +85,7 @@ struct kv_watch_hub {
     int started;                /* a Watch came: the history is kept */
     kv_watch_config cfg;
     kv_engine *engine;
-    /* the history, oldest first: ring[(head + i) % cap] for i < n */
-    watch_event **ring;
-    size_t cap, head, n;
-    size_t bytes;
-    uint64_t compacted;         /* the newest revision an event was dropped of
-                                   (or that began before the history) */
+    wlog log;                   /* the history */
     watch_event *pending, **pending_tail;
     int pending_failed;         /* an event of the request could not be kept */
     /* the index */
@@ -125,13 +97,6 @@ struct kv_watch_hub {
     kv_watcher *catching;       /* watchers catching up from the history */
     kv_watcher *all;            /* every watcher */
     kv_watcher *touched;        /* during a commit: watchers with events */
-    watch_event *pool;          /* free blocks of POOL_BLOCK bytes */
-    void **chunks;              /* the pool's memory, POOL_CHUNK blocks each */
-    size_t nchunks;
-    size_t pool_max;            /* chunks the pool may have: enough for the
-                                   history; a request's events beyond it (a
-                                   large ClearRange) are malloc'd, so their
-                                   memory goes back once they are dropped */
     unsigned pump_round;
     uint64_t next_id;
     uint64_t watchers;
@@ -268,57 +233,11 @@ static int range_has(const kv_watcher *w, const uint8_t *key, size_t klen)
 
 /* ---- events ------------------------------------------------------------ */
 
-static void event_free(kv_watch_hub *h, watch_event *e)
-{
-    if (!e->pooled) {
-        free(e);
-        return;
-    }
-    e->next = h->pool;
-    h->pool = e;
-}
-
-/* An event of SIZE bytes: from the pool when it fits a block. */
-static watch_event *event_alloc(kv_watch_hub *h, size_t size)
-{
-    if (size > POOL_BLOCK) {
-        watch_event *e = malloc(size);
-        if (e)
-            e->pooled = 0;
-        return e;
-    }
-    if (!h->pool && h->nchunks >= h->pool_max) {
-        watch_event *e = malloc(size);
-        if (e)
-            e->pooled = 0;
-        return e;
-    }
-    if (!h->pool) {
-        void **chunks = realloc(h->chunks, (h->nchunks + 1) * sizeof *chunks);
-        if (!chunks)
-            return NULL;
-        h->chunks = chunks;
-        uint8_t *c = malloc((size_t)POOL_BLOCK * POOL_CHUNK);
-        if (!c)
-            return NULL;
-        h->chunks[h->nchunks++] = c;
-        for (size_t i = 0; i < POOL_CHUNK; i++) {
-            watch_event *e = (watch_event *)(void *)(c + i * POOL_BLOCK);
-            e->next = h->pool;
-            h->pool = e;
-        }
-    }
-    watch_event *e = h->pool;
-    h->pool = e->next;
-    e->pooled = 1;
-    return e;
-}
-
 static void pending_free(kv_watch_hub *h)
 {
     for (watch_event *e = h->pending, *next; e; e = next) {
         next = e->next;
-        event_free(h, e);
+        wlog_event_free(&h->log, e);
     }
     h->pending = NULL;
     h->pending_tail = &h->pending;
@@ -328,7 +247,7 @@ static void pending_free(kv_watch_hub *h)
 /* Keeps h->state true to the watchers and the history. */
 static void state_update(kv_watch_hub *h)
 {
-    int history = h->started && h->cap;
+    int history = h->started && h->log.cap;
 
     h->state.recording = history || h->watchers;
     h->state.wants_prev = history || h->wants_prev;
@@ -338,7 +257,7 @@ static watch_event *event_new(kv_watch_hub *h, uint64_t rev, const uint8_t *key,
                               size_t vlen, const kv_entry *prev)
 {
     size_t pvlen = prev && prev->value ? prev->vlen : 0;
-    watch_event *e = event_alloc(h, sizeof *e + klen + vlen + pvlen);
+    watch_event *e = wlog_event_alloc(&h->log, sizeof *e + klen + vlen + pvlen);
 
     if (!e) {
         h->pending_failed = 1;
@@ -523,78 +442,19 @@ static int deliver(kv_watcher *w, const watch_event *const *ev, size_t n)
 
 /* ---- the history ------------------------------------------------------- */
 
-static watch_event *ring_at(const kv_watch_hub *h, size_t i)
-{
-    return h->ring[(h->head + i) % h->cap];
-}
-
-static void drop_oldest(kv_watch_hub *h)
-{
-    watch_event *e = h->ring[h->head];
-
-    if (e->rev > h->compacted)
-        h->compacted = e->rev;
-    h->bytes -= EV_SIZE(e);
-    event_free(h, e);
-    h->head = (h->head + 1) % h->cap;
-    h->n--;
-}
-
-/* Keeps E in the history (which takes it), dropping the oldest as needed;
- * without a history, E is freed and counts as dropped. */
-static void history_add(kv_watch_hub *h, watch_event *e)
-{
-    if (!h->cap) {
-        if (e->rev > h->compacted)
-            h->compacted = e->rev;
-        event_free(h, e);
-        return;
-    }
-    size_t size = EV_SIZE(e);
-    if (size > h->cfg.history_bytes) {     /* too large to keep at all */
-        while (h->n)
-            drop_oldest(h);                 /* what came before it is cut off */
-        if (e->rev > h->compacted)
-            h->compacted = e->rev;
-        event_free(h, e);
-        return;
-    }
-    while (h->n && (h->n == h->cap || h->bytes + size > h->cfg.history_bytes))
-        drop_oldest(h);
-    h->ring[(h->head + h->n) % h->cap] = e;
-    h->n++;
-    h->bytes += size;
-}
-
 /* The first Watch since the server started: from now on every write is
  * kept (the ring is made now, so a server nobody watches holds none), the
  * history beginning after REVISION. Returns 0, or -1 when memory is out
  * (nothing started). */
 static int history_start(kv_watch_hub *h, uint64_t revision)
 {
-    if (h->cap && !(h->ring = calloc(h->cap, sizeof *h->ring)))
+    if (wlog_start(&h->log) < 0)
         return -1;
-    if (h->compacted < revision)
-        h->compacted = revision;
+    if (h->log.compacted < revision)
+        h->log.compacted = revision;
     h->started = 1;
     state_update(h);
     return 0;
-}
-
-/* The place of the first event with a revision at or after REV (n when
- * none). */
-static size_t history_find(const kv_watch_hub *h, uint64_t rev)
-{
-    size_t lo = 0, hi = h->n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ring_at(h, mid)->rev < rev)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* ---- delivery ---------------------------------------------------------- */
@@ -660,9 +520,7 @@ void kv_watch_commit(kv_watch_hub *h)
          * everything, nor a replay read past the gap. */
         uint64_t rev = h->pending->rev;
         pending_free(h);
-        h->compacted = rev;
-        while (h->n)
-            drop_oldest(h);
+        wlog_cut(&h->log, rev);
         while (h->all)
             watcher_free(h->all, "server out of memory for watch events", 0);
         return;
@@ -688,7 +546,7 @@ void kv_watch_commit(kv_watch_hub *h)
     }
     for (watch_event *e = h->pending, *next; e; e = next) {
         next = e->next;
-        history_add(h, e);
+        wlog_add(&h->log, e);
     }
     h->pending = NULL;
     h->pending_tail = &h->pending;
@@ -813,10 +671,10 @@ kv_status kv_watch_open(kv_watch_hub *h, kv_watch_conn *conn, kv_call *call,
     w->min_rev = req->start_revision ? req->start_revision : revision + 1;
     /* From the past: the history holds what came after `compacted`; with
      * no history, nothing before now is kept. */
-    if (!h->cap && h->compacted < revision)
-        h->compacted = revision;
+    if (!h->log.cap && h->log.compacted < revision)
+        h->log.compacted = revision;
     int compacted = req->start_revision && req->start_revision <= revision &&
-                    req->start_revision <= h->compacted;
+                    req->start_revision <= h->log.compacted;
     if (req->start_revision && req->start_revision <= revision && !compacted)
         w->next_rev = req->start_revision;
     if (!w->next_rev && index_add(h, w) < 0) {
@@ -848,7 +706,7 @@ kv_status kv_watch_open(kv_watch_hub *h, kv_watch_conn *conn, kv_call *call,
     if (compacted)
         watcher_free(w, "start_revision is older than the history kept (--watch-history): "
                      "the events it asks for were dropped; compact_revision is the oldest "
-                     "revision a watch may start at", h->compacted + 1);
+                     "revision a watch may start at", h->log.compacted + 1);
     else if (w->next_rev)
         kv_watch_pump(h);
     return KV_OK;
@@ -877,13 +735,13 @@ static void catch_up(kv_watch_hub *h, kv_watcher *w)
     size_t cap = 0;
 
     for (;;) {
-        if (w->next_rev <= h->compacted) {
+        if (w->next_rev <= h->log.compacted) {
             watcher_free(w, "the watch fell behind the history kept (--watch-history): the "
-                         "events it was still to read were dropped", h->compacted + 1);
+                         "events it was still to read were dropped", h->log.compacted + 1);
             break;
         }
-        size_t i = history_find(h, w->next_rev);
-        if (i == h->n) {                    /* up to date: live from now */
+        size_t i = wlog_find(&h->log, w->next_rev);
+        if (i == h->log.n) {                    /* up to date: live from now */
             if (index_add(h, w) < 0) {
                 watcher_free(w, "server out of memory", 0);
                 break;
@@ -897,10 +755,10 @@ static void catch_up(kv_watch_hub *h, kv_watcher *w)
         if (w->call->session && kv_session_unsent(w->call->session) > CATCH_UP_PAUSE)
             break;
         /* One revision's events of W's keys. */
-        uint64_t rev = ring_at(h, i)->rev;
+        uint64_t rev = wlog_at(&h->log, i)->rev;
         size_t n = 0;
-        for (; i < h->n && ring_at(h, i)->rev == rev; i++) {
-            const watch_event *e = ring_at(h, i);
+        for (; i < h->log.n && wlog_at(&h->log, i)->rev == rev; i++) {
+            const watch_event *e = wlog_at(&h->log, i);
             int mine = w->kind == W_KEY ? e->klen == w->start_len &&
                                           memcmp(EV_KEY(e), w->start, e->klen) == 0
                      : w->kind == W_PREFIX ? e->klen >= w->start_len &&
@@ -961,9 +819,7 @@ kv_watch_hub *kv_watch_hub_new(const kv_watch_config *cfg, kv_engine *engine)
         return NULL;
     h->cfg = *cfg;
     h->engine = engine;
-    h->cap = cfg->history_events;
-    h->pool_max = h->cap / POOL_CHUNK + 16;
-    h->compacted = kv_engine_revision(engine);
+    wlog_init(&h->log, cfg->history_events, cfg->history_bytes, kv_engine_revision(engine));
     h->pending_tail = &h->pending;
     kv_arena_init(&h->scratch, 16 << 10);
     return h;
@@ -974,9 +830,7 @@ void kv_watch_hub_free(kv_watch_hub *h)
     if (!h)
         return;
     pending_free(h);
-    while (h->n)
-        drop_oldest(h);
-    free(h->ring);
+    wlog_free(&h->log);
     for (size_t i = 0; i < h->nbuckets; i++) {
         for (watch_node *x = h->buckets[i], *next; x; x = next) {
             next = x->next;
@@ -985,9 +839,6 @@ void kv_watch_hub_free(kv_watch_hub *h)
     }
     free(h->buckets);
     free(h->lens);
-    for (size_t i = 0; i < h->nchunks; i++)
-        free(h->chunks[i]);
-    free(h->chunks);
     kv_arena_free(&h->scratch);
     free(h);
 }
@@ -1001,9 +852,9 @@ void kv_watch_stats_get(const kv_watch_hub *h, kv_watch_stats *st)
         return;
     /* Without a history (none kept, or no Watch yet) nothing before now
      * is available: the next revision is the oldest a watch may ask. */
-    uint64_t compacted = h->compacted;
+    uint64_t compacted = h->log.compacted;
     uint64_t now = kv_engine_revision(h->engine);
-    if ((!h->started || !h->cap) && compacted < now)
+    if ((!h->started || !h->log.cap) && compacted < now)
         compacted = now;
     st->oldest = compacted + 1;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """kvbench smoke test: start kvstored on a free port, run kvbench briefly on
-every test, and check that it exits 0 and that its Stats check passed; then
---protocol echo against kvecho, and --protocol resp against a redis-server
-when one is installed (skipped with a message when not). Never asserts on
-speed. Usage: smoke.py KVSTORED KVBENCH KVECHO, with tests/support
+every test (and with --ttl), and check that it exits 0 and that its Stats
+check passed; then --protocol echo against kvecho, and --protocol resp
+against a redis-server when one is installed (skipped with a message when
+not); then watchbench's three modes, briefly. Never asserts on speed.
+Usage: smoke.py KVSTORED KVBENCH KVECHO [WATCHBENCH], with tests/support
 (kvstored.py, the servers' start helper) on PYTHONPATH."""
 import os
 import shutil
@@ -70,6 +71,7 @@ def kvstored_runs(kvstored, binary, workdir):
         kvbench(binary, port, ["-n", "500", "-c", "2", "-P", "8", "-t", "set", "--sequential",
                                "-r", "500"])
         range_runs(binary, port, [])
+        ttl_runs(binary, port, [], "NOT_FOUND")
     finally:
         status = server.stop()
     if status != 0:
@@ -93,6 +95,34 @@ def range_runs(binary, port, protocol):
     sys.stdout.write(r.stdout + r.stderr)
     if r.returncode != 1 or "1 of the 3001 keys were never seen" not in r.stderr:
         sys.exit("-t range did not count a missing key as a wrong answer")
+
+
+def ttl_runs(binary, port, protocol, missing):
+    """--ttl: Sets with a long TTL are answered like any Set (and their keys
+    read back); keys set with a TTL of 1 ms go away: a GET of one becomes an
+    error answer (MISSING: NOT_FOUND, or Redis's nil), polled for up to 10 s
+    so that no timing is asserted; a TTL above 10^12 ms is a usage error."""
+    stats = not protocol
+    kvbench(binary, port, protocol + ["-n", "1000", "-c", "2", "-P", "4", "-t", "set,get",
+                                      "-r", "100", "--ttl", "600000", "-q"], stats=stats)
+    kvbench(binary, port, protocol + ["-n", "100", "-c", "1", "-P", "10", "-t", "set",
+                                      "--sequential", "-r", "100", "--ttl", "1", "-q"],
+            stats=stats)
+    deadline = time.monotonic() + 10
+    while True:
+        r = subprocess.run([binary, "-p", str(port), "-t", "get", "-n", "1", "-c", "1",
+                            "--no-populate", "--no-stats-check", "-q"] + protocol,
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode == 1 and missing in r.stderr:
+            break
+        if time.monotonic() > deadline:
+            sys.stdout.write(r.stdout + r.stderr)
+            sys.exit("a key set with --ttl 1 was still there after 10 s")
+        time.sleep(0.05)
+    r = subprocess.run([binary, "-p", str(port), "--ttl", "1000000000001"],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 2:
+        sys.exit("--ttl above 10^12 ms was not a usage error")
 
 
 def echo_runs(kvecho, binary):
@@ -152,6 +182,7 @@ def resp_runs(binary, workdir):
                       stats=False)
         check_csv(out, ['"SET"', '"GET"'])
         range_runs(binary, port, ["--protocol", "resp"])
+        ttl_runs(binary, port, ["--protocol", "resp"], "nil")
         # A GET of keys never stored is nil: error answers, exit status 1.
         r = subprocess.run([binary, "-p", str(port), "--protocol", "resp", "-t", "get",
                             "-n", "10", "-c", "1", "-r", "1000000000", "--no-populate", "-q"],
@@ -164,6 +195,37 @@ def resp_runs(binary, workdir):
         proc.wait(timeout=10)
 
 
+def watchbench_runs(kvstored, kvbench_bin, binary):
+    """watchbench: idle watches opened and canceled, and held until SIGTERM
+    without an event; a small fan-out whose every event must arrive; a
+    probe of a stored key."""
+    server = Server(binary=kvstored, engine_from_env=False)
+    try:
+        port = str(server.port)
+
+        def wb(args):
+            r = subprocess.run([binary] + args, capture_output=True, text=True, timeout=60)
+            sys.stdout.write("$ watchbench %s\n%s%s" % (" ".join(args), r.stdout, r.stderr))
+            if r.returncode != 0:
+                sys.exit("watchbench exited %d" % r.returncode)
+            return r.stdout
+        if "canceled: 5 watches" not in wb(["idle", "-p", port, "-w", "5", "--cancel"]):
+            sys.exit("watchbench idle --cancel did not cancel its watches")
+        out = wb(["idle", "-p", port, "-w", "4", "-C", "2", "--seconds", "0.3"])
+        if "ready: 4 watches on 2 connections" not in out or "0 events received" not in out:
+            sys.exit("watchbench idle did not hold its watches quietly")
+        out = wb(["fanout", "-p", port, "-w", "20", "-C", "5", "-n", "30", "-P", "4"])
+        if "events: 600 of 600 delivered" not in out:
+            sys.exit("watchbench fanout did not receive every event")
+        kvbench(kvbench_bin, server.port, ["-t", "set", "-n", "1", "-c", "1", "-q"])
+        if ", 0 errors;" not in wb(["probe", "-p", port, "--seconds", "0.2"]):
+            sys.exit("watchbench probe met errors")
+    finally:
+        status = server.stop()
+    if status != 0:
+        sys.exit("kvstored exited %d after SIGTERM" % status)
+
+
 def main():
     kvstored, binary, kvecho = sys.argv[1], sys.argv[2], sys.argv[3]
     workdir = tempfile.mkdtemp(prefix="kvbench-smoke.")
@@ -171,6 +233,8 @@ def main():
         kvstored_runs(kvstored, binary, workdir)
         echo_runs(kvecho, binary)
         resp_runs(binary, workdir)
+        if len(sys.argv) > 4:
+            watchbench_runs(kvstored, binary, sys.argv[4])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

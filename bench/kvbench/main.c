@@ -25,6 +25,8 @@
 #define MAX_VALUE (512u * 1024 * 1024)
 #define MAX_THREADS 256
 #define MAX_PAGE 1000000
+/* kvstored's largest TTL (10^12 ms); Redis's PX takes it too. */
+#define MAX_TTL_MS 1000000000000ULL
 /* Clients of the range test: each is a thread reading the whole range. */
 #define MAX_SCANNERS 64
 
@@ -34,6 +36,7 @@ typedef struct options {
     const char *hist_path;           /* --hist: NULL for none */
     int clients, pipeline, threads, timeout_s;
     uint64_t requests, keyspace;
+    uint64_t ttl_ms;                 /* --ttl: every SET's time to live; 0 none */
     uint32_t page;                   /* range: keys per page */
     size_t value_len;
     int random_keys, sequential, quiet, csv, stats_check, populate;
@@ -66,6 +69,9 @@ static void usage(FILE *f)
 "                     to come back unchanged)\n"
 "      --threads N    spread the clients over N threads (default 1)\n"
 "      --page N       range: keys per page (default 1000)\n"
+"      --ttl MS       every SET (the test's, and the loading of a GET or RANGE\n"
+"                     test's keys) gives its key this time to live, in ms:\n"
+"                     kvstore's SetRequest.ttl_ms; resp: SET key value PX MS\n"
 "      --sequential   key i for request i (mod KEYSPACE when -r is given):\n"
 "                     loads an exact key set, e.g. -t set -n 1000 -r 1000\n"
 "  -q                 quiet: one line per test\n"
@@ -148,12 +154,13 @@ static int parse_tests(const char *list, int tests[KB_METHOD_COUNT])
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_THREADS = 256, OPT_CSV, OPT_SEQ, OPT_NO_STATS, OPT_NO_POP, OPT_TIMEOUT,
-           OPT_PROTOCOL, OPT_HIST, OPT_PAGE, OPT_HELP, OPT_VERSION };
+           OPT_PROTOCOL, OPT_HIST, OPT_PAGE, OPT_TTL, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "protocol", required_argument, NULL, OPT_PROTOCOL },
         { "hist", required_argument, NULL, OPT_HIST },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "page", required_argument, NULL, OPT_PAGE },
+        { "ttl", required_argument, NULL, OPT_TTL },
         { "csv", no_argument, NULL, OPT_CSV },
         { "sequential", no_argument, NULL, OPT_SEQ },
         { "no-stats-check", no_argument, NULL, OPT_NO_STATS },
@@ -224,6 +231,10 @@ static int parse_options(int argc, char **argv, options *o)
             if (parse_num("--page", optarg, 1, MAX_PAGE, &v) < 0)
                 return 2;
             o->page = (uint32_t)v;
+            break;
+        case OPT_TTL:
+            if (parse_num("--ttl", optarg, 1, MAX_TTL_MS, &o->ttl_ms) < 0)
+                return 2;
             break;
         case OPT_CSV: o->csv = 1; break;
         case OPT_SEQ: o->sequential = 1; break;
@@ -324,7 +335,7 @@ int main(int argc, char **argv)
     kb_style style = o.csv ? KB_STYLE_CSV : o.quiet ? KB_STYLE_QUIET : KB_STYLE_FULL;
     kb_plan plan = { .proto = o.proto, .addr = ai->ai_addr, .addrlen = ai->ai_addrlen, .clients = o.clients,
                      .pipeline = o.pipeline, .threads = o.threads, .requests = o.requests,
-                     .value_len = o.value_len, .keyspace = o.keyspace,
+                     .value_len = o.value_len, .ttl_ms = o.ttl_ms, .keyspace = o.keyspace,
                      .timeout_s = o.timeout_s,
                      .keys = o.sequential ? KB_KEYS_SEQUENTIAL
                            : o.random_keys ? KB_KEYS_RANDOM : KB_KEYS_FIXED,

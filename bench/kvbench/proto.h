@@ -39,9 +39,11 @@ typedef struct kb_proto {
                                so GET tests load their keys first */
 
     /* Encodes the request of method M (key 0, a value of VALUE_LEN bytes of
-     * 'x' for SET) into T. T->id_off is 0 when requests carry no id.
-     * Returns 0, or -1 when memory is out; kb_wire_tmpl_free() frees it. */
-    int (*tmpl_init)(kb_tmpl *t, kb_method m, size_t value_len);
+     * 'x' for SET, and for SET with TTL_MS > 0 that time to live: kvstore's
+     * SetRequest.ttl_ms, RESP's SET ... PX TTL_MS) into T. T->id_off is 0
+     * when requests carry no id. Returns 0, or -1 when memory is out;
+     * kb_wire_tmpl_free() frees it. */
+    int (*tmpl_init)(kb_tmpl *t, kb_method m, size_t value_len, uint64_t ttl_ms);
 
     /* Reads the answer to REQ (a request built from T, its id and key
      * patched in) at the front of P[0..N). Returns the bytes it took (> 0)

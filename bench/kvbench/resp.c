@@ -23,7 +23,7 @@ static char *put_bulk(char *out, const void *s, size_t len)
     return out + len + 2;
 }
 
-static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
+static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len, uint64_t ttl_ms)
 {
     static const char *const command[KB_METHOD_COUNT] = {
         [KB_PING] = "PING", [KB_SET] = "SET", [KB_GET] = "GET", [KB_CLEAR] = "GETDEL",
@@ -36,8 +36,8 @@ static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     t->method = m;
     t->value_len = value_len;
     t->value = malloc(value_len ? value_len : 1);
-    /* Room for three bulk strings, their headers and the array header. */
-    t->bytes = malloc(value_len + KB_KEY_LEN + 128);
+    /* Room for five bulk strings, their headers and the array header. */
+    t->bytes = malloc(value_len + KB_KEY_LEN + 160);
     if (!t->value || !t->bytes) {
         kb_wire_tmpl_free(t);
         return -1;
@@ -47,7 +47,8 @@ static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     kb_wire_put_key((uint8_t *)key + 4, 0);
 
     char *b = (char *)t->bytes;
-    b += sprintf(b, "*%d\r\n", m == KB_PING ? 1 : m == KB_SET ? 3 : 2);
+    int with_px = m == KB_SET && ttl_ms;
+    b += sprintf(b, "*%d\r\n", m == KB_PING ? 1 : m == KB_SET ? (with_px ? 5 : 3) : 2);
     b = put_bulk(b, command[m], strlen(command[m]));
     if (m != KB_PING) {
         b = put_bulk(b, key, KB_KEY_LEN);
@@ -55,6 +56,13 @@ static int resp_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     }
     if (m == KB_SET)
         b = put_bulk(b, t->value, value_len);
+    if (with_px) {
+        /* SET key value PX ms: Redis's TTL in milliseconds. */
+        char ms[24];
+        int n = snprintf(ms, sizeof ms, "%llu", (unsigned long long)ttl_ms);
+        b = put_bulk(b, "PX", 2);
+        b = put_bulk(b, ms, (size_t)n);
+    }
     t->len = (size_t)(b - (char *)t->bytes);
     return 0;
 }

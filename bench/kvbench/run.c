@@ -440,7 +440,7 @@ int kb_run(const kb_plan *p, kb_result *res)
 
     memset(res, 0, sizeof *res);
     kb_hist_init(&res->latency);
-    if (p->proto->tmpl_init(&tmpl, p->method, p->value_len) < 0) {
+    if (p->proto->tmpl_init(&tmpl, p->method, p->value_len, p->ttl_ms) < 0) {
         snprintf(res->fatal, sizeof res->fatal, "out of memory");
         return -1;
     }

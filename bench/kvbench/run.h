@@ -26,6 +26,7 @@ typedef struct kb_plan {
     int clients, pipeline, threads;
     uint64_t requests;
     size_t value_len;
+    uint64_t ttl_ms;              /* SET's time to live; 0: none */
     kb_keys keys;
     uint64_t keyspace;            /* 0 = no bound (sequential only) */
     int timeout_s;                /* give up after this long without an answer */

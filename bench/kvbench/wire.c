@@ -46,7 +46,7 @@ static size_t bytes_field_size(size_t len)
     return 1 + kv_varint_size(len) + len;
 }
 
-int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
+int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len, uint64_t ttl_ms)
 {
     const char *path = kb_wire_method_path(m);
     size_t path_len = strlen(path);
@@ -66,11 +66,14 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
     kb_wire_put_key(key + 4, 0);
 
     /* Payload: PingRequest{} is empty; Get/Clear carry {key}; Set adds the
-     * value (left out when empty, as proto3 encoders do). */
+     * value (left out when empty, as proto3 encoders do) and, with a TTL,
+     * SetRequest.ttl_ms (field 3, a varint). */
     if (m != KB_PING)
         payload_len = bytes_field_size(KB_KEY_LEN);
     if (m == KB_SET && value_len)
         payload_len += bytes_field_size(value_len);
+    if (m == KB_SET && ttl_ms)
+        payload_len += 1 + kv_varint_size(ttl_ms);
     body_len = 1 + 4 + bytes_field_size(path_len);
     if (payload_len)
         body_len += bytes_field_size(payload_len);
@@ -94,6 +97,10 @@ int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len)
         t->key_off = (size_t)(b - t->bytes) - KB_KEY_DIGITS;
         if (m == KB_SET && value_len)
             b = put_bytes_field(b, 2, t->value, value_len);
+        if (m == KB_SET && ttl_ms) {
+            *b++ = TAG_VARINT(3);
+            b = kv_varint_put(b, ttl_ms);
+        }
     }
     t->len = (size_t)(b - t->bytes);
     return 0;

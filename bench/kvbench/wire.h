@@ -46,9 +46,10 @@ typedef struct kb_tmpl {
 } kb_tmpl;
 
 /* Encodes the request of method M with id KB_ID_MIN, key 0 and, for Set, a
- * value of VALUE_LEN bytes of 'x'. Returns 0, or -1 when memory is out (or
- * for KB_RANGE, which has no template). kb_wire_tmpl_free() releases it. */
-int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len);
+ * value of VALUE_LEN bytes of 'x' and, when TTL_MS is not 0, that time to
+ * live (SetRequest.ttl_ms). Returns 0, or -1 when memory is out (or for
+ * KB_RANGE, which has no template). kb_wire_tmpl_free() releases it. */
+int kb_wire_tmpl_init(kb_tmpl *t, kb_method m, size_t value_len, uint64_t ttl_ms);
 void kb_wire_tmpl_free(kb_tmpl *t);
 
 /* Rewrites the id of a frame whose id field starts at P (4 bytes). ID must

@@ -26,12 +26,12 @@ import collections
 import socket
 
 from . import _proto
-from .connection import _deadline_exceeded, _unavailable, parse_endpoint
+from .connection import _deadline_exceeded, _unavailable, parse_endpoint, read_responses
 from .errors import error_for
-from .framing import FrameReader, FramingError, frame
+from .framing import FrameReader, frame
 from .stubs import DEFAULT, Calls, _method, bind_service, finish
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
-from .watch import _NOT_FOUND, Stream, start
+from .watch import _NOT_FOUND, Stream, _StreamView, start
 
 _RECV_BYTES = 1 << 20
 
@@ -145,19 +145,12 @@ class AsyncConnection:
                     self._fail("the client closed the connection" if self._closing
                                else "connection closed by the server %s" % self.endpoint)
                     return
-                try:
-                    bodies = self._frames.feed(data)
-                except FramingError as exc:
-                    self._fail("bad frame from %s: %s" % (self.endpoint, exc))
-                    return
-                for body in bodies:
-                    response = _proto.RpcResponse()
-                    try:
-                        response.ParseFromString(body)
-                    except Exception as exc:  # DecodeError; the stream is still framed
-                        self._fail("undecodable answer from %s: %s" % (self.endpoint, exc))
-                        return
+                responses, broken = read_responses(self._frames, data, self.endpoint)
+                for response in responses:
                     self._deliver(response)
+                if broken:
+                    self._fail(broken)
+                    return
         except OSError as exc:
             self._fail("connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
 
@@ -290,7 +283,7 @@ class AsyncClient(Calls):
 bind_service(AsyncClient, _proto.service)
 
 
-class AsyncWatch:
+class AsyncWatch(_StreamView):
     """A watch of an AsyncClient (AsyncClient.watch()).
 
     `await w` (or `async with w`, or the first `async for`) makes the
@@ -311,20 +304,7 @@ class AsyncWatch:
         self._opening = None        # the task of the Watch call, once started
         self._waiter = None         # a Future the iteration waits on
 
-    @property
-    def watch_id(self):
-        return self._stream.watch_id
-
-    @property
-    def last_revision(self):
-        return self._stream.last_revision
-
-    @property
-    def closed(self):
-        return self._stream.ended is not None
-
-    def __repr__(self):
-        return "<kvstore.aio.AsyncWatch %d%s>" % (self.watch_id, " closed" if self.closed else "")
+    _kind = "kvstore.aio.AsyncWatch"
 
     def __await__(self):
         return self.start().__await__()

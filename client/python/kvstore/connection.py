@@ -58,6 +58,26 @@ def parse_endpoint(endpoint):
     return host or DEFAULT_HOST, int(port)
 
 
+def read_responses(frames, data, endpoint):
+    """The RpcResponses of the frames DATA completes in FRAMES (a
+    FrameReader), and the reason the connection cannot go on (None when it
+    can): a bad frame, or one that is not an RpcResponse (the responses
+    before it are still returned, to be delivered first)."""
+    try:
+        bodies = frames.feed(data)
+    except FramingError as exc:
+        return [], "bad frame from %s: %s" % (endpoint, exc)
+    responses = []
+    for body in bodies:
+        response = _proto.RpcResponse()
+        try:
+            response.ParseFromString(body)
+        except Exception as exc:  # DecodeError; the stream is still framed
+            return responses, "undecodable answer from %s: %s" % (endpoint, exc)
+        responses.append(response)
+    return responses, None
+
+
 def _unavailable(message, method=None):
     return error_for(status_code("UNAVAILABLE"), message, method)
 
@@ -333,19 +353,11 @@ class Connection:
             self._fail("the client closed the connection" if self._closing
                        else "connection closed by the server %s" % self.endpoint)
             return
-        try:
-            bodies = self._reader.feed(data)
-        except FramingError as exc:
-            self._fail("bad frame from %s: %s" % (self.endpoint, exc))
-            return
-        for body in bodies:
-            response = _proto.RpcResponse()
-            try:
-                response.ParseFromString(body)
-            except Exception as exc:  # DecodeError; the stream is still framed
-                self._fail("undecodable answer from %s: %s" % (self.endpoint, exc))
-                return
+        responses, broken = read_responses(self._reader, data, self.endpoint)
+        for response in responses:
             self._deliver(response)
+        if broken:
+            self._fail(broken)
 
     def _deliver(self, response):
         if response.stream:

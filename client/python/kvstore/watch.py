@@ -94,7 +94,30 @@ def start(calls, fields, timeout, opener):
     return opener(envelope, calls._timeout(timeout))
 
 
-class Watch:
+class _StreamView:
+    """What kvstore.Watch and kvstore.aio.AsyncWatch tell of their Stream
+    (self._stream): its id, the last revision read, whether it ended."""
+
+    _kind = "kvstore.Watch"
+
+    @property
+    def watch_id(self):
+        return self._stream.watch_id
+
+    @property
+    def last_revision(self):
+        return self._stream.last_revision
+
+    @property
+    def closed(self):
+        """True once cancel() or close() ran, or the server's last frame came."""
+        return self._stream.ended is not None
+
+    def __repr__(self):
+        return "<%s %d%s>" % (self._kind, self.watch_id, " closed" if self.closed else "")
+
+
+class Watch(_StreamView):
     """A watch of one Client; make it with Client.watch().
 
     Iterating it yields WatchEvent (type, kv, prev_kv, expired; revision)
@@ -121,21 +144,6 @@ class Watch:
         if self._stream.take_answer(answer):
             self._conn.close_stream(self._call_id)
 
-    @property
-    def watch_id(self):
-        return self._stream.watch_id
-
-    @property
-    def last_revision(self):
-        return self._stream.last_revision
-
-    @property
-    def closed(self):
-        """True once cancel() or close() ran, or the server's last frame came."""
-        return self._stream.ended is not None
-
-    def __repr__(self):
-        return "<kvstore.Watch %d%s>" % (self.watch_id, " closed" if self.closed else "")
 
     def __iter__(self):
         return self

@@ -390,6 +390,18 @@ static conn *open_watches(const opts *o, watch_payload_fn payload_of, uint64_t *
     return cs;
 }
 
+/* Closes the N connections of open_watches and frees them and IDS. */
+static void close_watches(conn *cs, int n, uint64_t *ids)
+{
+    for (int c = 0; c < n; c++) {
+        if (cs[c].fd >= 0)
+            close(cs[c].fd);
+        kv_buf_free(&cs[c].in);
+    }
+    free(cs);
+    free(ids);
+}
+
 /* ------------------------------------------------------------ idle */
 
 static size_t idle_payload(const opts *o, int i, uint8_t *buf, size_t cap)
@@ -422,8 +434,11 @@ static int run_idle(const opts *o)
                 check_ok(&r, "CancelWatch");
             }
             close(cs[c].fd);
+            cs[c].fd = -1;
         }
         printf("canceled: %d watches on %d connections\n", o->watches, o->conns);
+        kv_buf_free(&out);
+        close_watches(cs, o->conns, ids);
         return 0;
     }
     printf("ready: %d watches on %d connections\n", o->watches, o->conns);
@@ -460,6 +475,9 @@ static int run_idle(const opts *o)
     }
     printf("held: %d watches, %llu events received, %ld canceled\n", o->watches,
            (unsigned long long)events, canceled);
+    close(ep);
+    kv_buf_free(&out);
+    close_watches(cs, o->conns, ids);
     return canceled ? 1 : 0;
 }
 
@@ -635,6 +653,16 @@ static int run_fanout(const opts *o)
                 (unsigned long long)f.bad, (unsigned long long)canceled,
                 (unsigned long long)answered, (unsigned long long)o->sets,
                 (unsigned long long)wrong_rev);
+    close(ep);
+    close(w.fd);
+    kv_buf_free(&w.in);
+    kv_buf_free(&out);
+    free(pl);
+    close_watches(cs, o->conns, ids);
+    free(f.got);
+    free(f.t_sent);
+    free(f.t_all);
+    free(h);
     return bad;
 }
 
@@ -720,6 +748,9 @@ static int run_probe(const opts *o)
            kb_hist_percentile(h, 99) / 1e6, kb_hist_percentile(h, 99.9) / 1e6, h->max / 1e6,
            worst_at / 1e9);
     close(fd);
+    kv_buf_free(&in);
+    kb_wire_tmpl_free(&t);
+    free(h);
     return errors ? 1 : 0;
 }
 

@@ -93,12 +93,14 @@ struct kv_watch_hub {
     size_t nbuckets, nnodes;
     prefix_len *lens;
     size_t nlens;
-    uint32_t first[2][256];     /* nodes of keys ([W_KEY]) and of prefixes
-                                   ([W_PREFIX]) by their first byte: a write
-                                   whose key starts with a byte no watched
-                                   key or prefix starts with looks up
-                                   nothing (100 watchers of other prefixes
-                                   cost a Set 177 instructions before) */
+    uint32_t first[3][256];     /* nodes of keys ([W_KEY]) and of prefixes
+                                   ([W_PREFIX]) by their first byte, and
+                                   ranges ([W_RANGE]) by every first byte
+                                   their keys may have: a write whose key
+                                   starts with a byte nothing watched can
+                                   start with looks nothing up (100 watchers
+                                   of other prefixes cost a Set 177
+                                   instructions before) */
     kv_watcher *ranges;
     kv_watcher *catching;       /* watchers catching up from the history */
     kv_watcher *all;            /* every watcher */
@@ -175,11 +177,24 @@ static int count_len(kv_watch_hub *h, size_t len, int delta)
     return 0;
 }
 
+/* Counts range watcher W (DELTA 1) or takes it off the count (-1) under
+ * each first byte a key of [start, end) may have. */
+static void count_range(kv_watch_hub *h, const kv_watcher *w, int delta)
+{
+    unsigned last = 255;
+
+    if (w->end)     /* keys before end: first byte at most end's first */
+        last = w->end[0];
+    for (unsigned b = w->start[0]; b <= last; b++)
+        h->first[W_RANGE][b] += (uint32_t)delta;
+}
+
 /* Puts W in the index. 0, or -1 when memory is out (W not in it). */
 static int index_add(kv_watch_hub *h, kv_watcher *w)
 {
     if (w->kind == W_RANGE) {
         LIST_PUSH(&h->ranges, w, node_next, node_prev);
+        count_range(h, w, 1);
         return 0;
     }
     uint64_t hash = hash_bytes(w->kind, w->start, w->start_len);
@@ -214,8 +229,10 @@ static void index_remove(kv_watch_hub *h, kv_watcher *w)
     kv_watcher **head = w->kind == W_RANGE ? &h->ranges : &w->node->first;
 
     LIST_UNLINK(head, w, node_next, node_prev);
-    if (w->kind == W_RANGE)
+    if (w->kind == W_RANGE) {
+        count_range(h, w, -1);
         return;
+    }
     watch_node *x = w->node;
     if (x->first) {
         x->bytes = x->first->start;     /* W's copy goes with W */
@@ -516,7 +533,7 @@ static void match(kv_watch_hub *h, const watch_event *e)
         for (kv_watcher *w = x ? x->first : NULL; w; w = w->node_next)
             offer(h, w, e);
     }
-    for (kv_watcher *w = h->ranges; w; w = w->node_next)
+    for (kv_watcher *w = h->first[W_RANGE][key[0]] ? h->ranges : NULL; w; w = w->node_next)
         if (range_has(w, key, e->klen))
             offer(h, w, e);
 }

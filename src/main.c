@@ -93,9 +93,10 @@ static void usage(FILE *f)
 "\n"
 "Watch and expiry:\n"
 "      --watch-history N       events of recent writes kept for watches that\n"
-"                              start at a past revision (default %u, at most\n"
-"                              64M of them by size; 0 = none, 0 to 10000000);\n"
-"                              older: the watch is canceled as compacted.\n"
+"                              start at a past revision, from the first Watch\n"
+"                              on (default %u, at most 64M of them by size;\n"
+"                              0 = none, 0 to 10000000); older: the watch is\n"
+"                              canceled as compacted.\n"
 "                              Keys with a TTL are removed in the background,\n"
 "                              at most %u a loop turn, and hidden from reads\n"
 "                              once expired\n",

@@ -259,7 +259,7 @@ int main(int argc, char **argv)
         .idle_timeout = KV_DEFAULT_IDLE_TIMEOUT,
         .input_budget = KV_DEFAULT_INPUT_BUDGET,
         .output_budget = KV_DEFAULT_OUTPUT_BUDGET,
-        .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0 },
+        .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0, 0 },
         .watch_history = KV_WATCH_DEFAULT_HISTORY,
     };
     kv_engine_options eopts = { .sync = KV_SYNC_ALWAYS,

@@ -144,7 +144,7 @@ static int run(const uint8_t *stream, size_t len, long n)
         fail_at = 0;
         return 0;
     }
-    env = (kv_service_env){ .engine = engine, .stats = &stats, .limits = { 64, 4096, 0 } };
+    env = (kv_service_env){ .engine = engine, .stats = &stats, .limits = { 64, 4096, 0, 0 } };
     kv_arena_init(&arena, 1024);
     ctx = (kv_session_ctx){ .service = &env, .arena = &arena, .stats = &stats,
                             .max_frame_bytes = 1 << 20, .input_budget = SIZE_MAX,

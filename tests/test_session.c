@@ -32,7 +32,7 @@ static int setup(void **state)
 
     assert_int_equal(kv_engine_open("memory", NULL, NULL, &f->engine, err, sizeof err), KV_OK);
     f->env = (kv_service_env){ .engine = f->engine, .stats = &f->stats,
-                               .limits = { 64, 4096, 0 }, .handlers = &later_handlers };
+                               .limits = { 64, 4096, 0, 0 }, .handlers = &later_handlers };
     kv_arena_init(&f->arena, 4096);
     f->ctx = (kv_session_ctx){ .service = &f->env, .arena = &f->arena, .stats = &f->stats,
                                .max_frame_bytes = 1 << 20, .input_budget = SIZE_MAX,

@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kv_watch_hub *hub = kv_watch_hub_new(&wc, engine);
     if (!hub)
         abort();
-    env = (kv_service_env){ .engine = engine, .stats = &stats, .limits = { 64, 256, 4096 },
+    env = (kv_service_env){ .engine = engine, .stats = &stats, .limits = { 64, 256, 4096, 0 },
                             .watch = hub, .expired_keys = &expired,
                             .handlers = mode & 1 ? &later_handlers : NULL };
     kv_arena_init(&arena, 4096);

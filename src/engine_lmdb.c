@@ -758,19 +758,30 @@ static kv_status lmdb_set(kv_engine *e, const uint8_t *key, size_t klen,
     return op_end(l, "Set", set_op(l, key, klen, value, vlen, rev, expires, seen, ctx));
 }
 
+/* Readies the turn's write transaction for a write of KEY and reads the
+ * record it changes into *V and *M. KV_OK, KV_NOT_FOUND, or the failure. */
+static kv_status read_for_write(lmdb_engine *l, const uint8_t *key, size_t klen, MDB_val *v,
+                                kv_meta *m)
+{
+    int rc = prepare_write(l, klen, 0);
+
+    if (rc != 0)
+        return rc < 0 ? KV_INTERNAL : fail(l, rc);
+    rc = kv_lmdb_get(write_txn(l), l->db.kv, key, klen, v, m);
+    if (rc == MDB_NOTFOUND)
+        return KV_NOT_FOUND;
+    return rc == 0 ? KV_OK : fail(l, rc);
+}
+
 static kv_status touch_op(lmdb_engine *l, const uint8_t *key, size_t klen, uint64_t expires)
 {
     MDB_val v;
     kv_meta m;
-    int torn, rc = prepare_write(l, klen, 0);
+    int torn, rc;
+    kv_status st = read_for_write(l, key, klen, &v, &m);
 
-    if (rc != 0)
-        return rc < 0 ? KV_INTERNAL : fail(l, rc);
-    rc = kv_lmdb_get(write_txn(l), l->db.kv, key, klen, &v, &m);
-    if (rc == MDB_NOTFOUND)
-        return KV_NOT_FOUND;
-    if (rc != 0)
-        return fail(l, rc);
+    if (st != KV_OK)
+        return st;
     if (m.expires_ms == expires)
         return KV_OK;           /* nothing to change, nothing to replay */
     if (!has_room(l, klen, v.mv_size, 1))
@@ -795,15 +806,11 @@ static kv_status unset_op(lmdb_engine *l, const uint8_t *key, size_t klen,
 {
     MDB_val v;
     kv_meta m;
-    int torn, rc = prepare_write(l, klen, 0);
+    int torn, rc;
+    kv_status st = read_for_write(l, key, klen, &v, &m);
 
-    if (rc != 0)
-        return rc < 0 ? KV_INTERNAL : fail(l, rc);
-    rc = kv_lmdb_get(write_txn(l), l->db.kv, key, klen, &v, &m);
-    if (rc == MDB_NOTFOUND)
-        return KV_NOT_FOUND;
-    if (rc != 0)
-        return fail(l, rc);
+    if (st != KV_OK)
+        return st;
     /* Copied before the delete, which may move the bytes it points to. */
     if (old && kv_engine_copy_out(alloc, v.mv_data, v.mv_size, old) != KV_OK)
         return KV_RESOURCE_EXHAUSTED;   /* nothing removed */

@@ -13,23 +13,29 @@ int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out)
     kv_pb_field f;
 
     memset(out, 0, sizeof *out);
-    out->method = out->payload = buf;   /* empty, but not NULL */
+    out->method = out->payload = out->client_id = buf;   /* empty, but not NULL */
     while (p < end) {
         if (kv_pb_next(&p, end, &f) < 0)
             return -1;
-        if (f.number == 1) {
+        if (f.number == 1 || f.number == 5) {
             if (f.wire != KV_WT_VARINT)
                 return -1;
-            out->id = f.value;
-        } else if (f.number == 2 || f.number == 3) {
+            if (f.number == 1)
+                out->id = f.value;
+            else
+                out->seq = f.value;
+        } else if (f.number >= 2 && f.number <= 4) {
             if (f.wire != KV_WT_LEN)
                 return -1;
             if (f.number == 2) {
                 out->method = f.data;
                 out->method_len = (size_t)f.value;
-            } else {
+            } else if (f.number == 3) {
                 out->payload = f.data;
                 out->payload_len = (size_t)f.value;
+            } else {
+                out->client_id = f.data;
+                out->client_id_len = (size_t)f.value;
             }
         }
     }

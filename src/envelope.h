@@ -5,7 +5,7 @@
  * protobuf_c_message_unpack() was the largest cost of the server in user
  * space (callgrind, 200k SET + 200k GET at -P 16: unpack and its helpers
  * ~45% of instructions, plus an arena allocation per field). The envelope
- * has three fields, so decoding it in place — method and payload pointing
+ * has five fields, so decoding it in place — method and payload pointing
  * into the frame — removes that copying; answers are packed straight into
  * the output buffer. Measured with callgrind on the same run (100k SET +
  * 100k GET at -P 16, plus 100k populating Sets): 3243 -> 1910 instructions
@@ -31,6 +31,9 @@ typedef struct kv_envelope {
     size_t method_len;
     const uint8_t *payload;
     size_t payload_len;
+    const uint8_t *client_id;   /* v3: RpcRequest.client_id (empty: none) */
+    size_t client_id_len;
+    uint64_t seq;               /* v3: RpcRequest.seq (0: none) */
 } kv_envelope;
 
 /* Decodes the RpcRequest in BUF[0..LEN) into *OUT as protobuf does:

@@ -296,6 +296,33 @@ static void svc_cancel_watch(Kvstore__V1__KV_Service *svc,
     closure(&out, data);
 }
 
+/* The cluster rpcs on a server started without --node-id: ClusterStatus
+ * says so (node_id 0), the membership changes are refused. */
+static void svc_cluster_status(Kvstore__V1__KV_Service *svc,
+                               const Kvstore__V1__ClusterStatusRequest *in,
+                               Kvstore__V1__ClusterStatusResponse_Closure closure, void *data)
+{
+    Kvstore__V1__ClusterStatusResponse out = KVSTORE__V1__CLUSTER_STATUS_RESPONSE__INIT;
+
+    (void)in;
+    out.revision = kv_engine_revision(SVC(svc)->env->engine);
+    closure(&out, data);
+}
+
+#define NOT_A_CLUSTER(name, Req, Resp)                                                   \
+    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in,  \
+                           Kvstore__V1__##Resp##_Closure closure, void *data)           \
+    {                                                                                   \
+        (void)svc;                                                                      \
+        (void)in;                                                                       \
+        kv_call_fail(data, KV_FAILED_PRECONDITION, "this server is not a cluster member " \
+                     "(started without --node-id)");                                    \
+        closure(NULL, data);                                                            \
+    }
+NOT_A_CLUSTER(member_add, MemberAddRequest, MemberAddResponse)
+NOT_A_CLUSTER(member_remove, MemberRemoveRequest, MemberRemoveResponse)
+NOT_A_CLUSTER(leader_transfer, LeaderTransferRequest, LeaderTransferResponse)
+
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
                         ProtobufCClosure closure, void *data)
@@ -352,6 +379,10 @@ void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *pe
     x->service.touch = svc_touch;
     x->service.watch = svc_watch;
     x->service.cancel_watch = svc_cancel_watch;
+    x->service.cluster_status = svc_cluster_status;
+    x->service.member_add = svc_member_add;
+    x->service.member_remove = svc_member_remove;
+    x->service.leader_transfer = svc_leader_transfer;
     x->inputs = service_inputs();
     if (env->handlers) {
         x->service = *env->handlers;

@@ -50,6 +50,10 @@ static int agree(const uint8_t *buf, size_t len)
         assert_int_equal(e.payload_len, r->payload.len);
         if (r->payload.len)
             assert_memory_equal(e.payload, r->payload.data, r->payload.len);
+        assert_int_equal(e.client_id_len, r->client_id.len);
+        if (r->client_id.len)
+            assert_memory_equal(e.client_id, r->client_id.data, r->client_id.len);
+        assert_int_equal(e.seq, r->seq);
         kvstore__v1__rpc_request__free_unpacked(r, NULL);
     }
     return ours;
@@ -68,6 +72,11 @@ static size_t random_request(uint8_t *buf)
         payload[i] = (uint8_t)next();
     req.payload.data = payload;
     req.payload.len = next() % sizeof payload;
+    if (next() % 2) {   /* v3: a write's retry identity */
+        req.client_id.data = payload;
+        req.client_id.len = next() % 17;
+        req.seq = next() >> (next() % 64);
+    }
     return kvstore__v1__rpc_request__pack(&req, buf);
 }
 

@@ -132,6 +132,10 @@ LATER_UNUSED(txn, TxnRequest, TxnResponse)
 LATER_UNUSED(touch, TouchRequest, TouchResponse)
 LATER_UNUSED(watch, WatchRequest, WatchResponse)
 LATER_UNUSED(cancel_watch, CancelWatchRequest, CancelWatchResponse)
+LATER_UNUSED(cluster_status, ClusterStatusRequest, ClusterStatusResponse)
+LATER_UNUSED(member_add, MemberAddRequest, MemberAddResponse)
+LATER_UNUSED(member_remove, MemberRemoveRequest, MemberRemoveResponse)
+LATER_UNUSED(leader_transfer, LeaderTransferRequest, LeaderTransferResponse)
 
 const Kvstore__V1__KV_Service later_handlers = KVSTORE__V1__KV__INIT(later_);
 

@@ -106,16 +106,18 @@ typedef int (*kv_entry_fn)(void *ctx, const kv_entry *entry);
  * every engine, on every node, with the same keys and revisions.
  *
  * Expiry (v2.1): a key may carry a deadline, meta.expires_ms, in ms on the
- * engine's clock (CLOCK below). Engines only store deadlines and find the
- * keys whose deadline has come (walk_expiring): they never hide or remove
- * a key by themselves. Which keys count as gone, and when they are removed
- * (at a revision, as any write), is decided in one place above them
- * (expire.c), so that in a cluster only the leader decides it. */
+ * instance's clock (struct kv_engine's clock). Engines only store
+ * deadlines and find the keys whose deadline has come (walk_expiring):
+ * they never hide or remove a key by themselves. Which keys count as
+ * gone, and when they are removed (at a revision, as any write), is
+ * decided in one place above them (expire.c), so that in a cluster only
+ * the leader decides it. */
 typedef struct kv_engine_ops {
     const char *name;   /* what --engine selects, e.g. "memory" */
-    int clock;          /* the clock of deadlines (clock_gettime's id):
-                           CLOCK_MONOTONIC for an engine that forgets at
-                           exit, CLOCK_REALTIME for one whose deadlines
+    int clock;          /* the default clock of deadlines (clock_gettime's
+                           id), copied into each instance's e->clock at
+                           open: CLOCK_MONOTONIC for an engine that forgets
+                           at exit, CLOCK_REALTIME for one whose deadlines
                            must hold across restarts */
 
     /* Opens an instance keeping its files in DIR (may be NULL for engines
@@ -238,6 +240,9 @@ struct kv_engine {
     const kv_engine_ops *ops;
     size_t max_key_bytes;   /* read-only: the longest key the engine can
                                store; 0 = no limit of its own */
+    int clock;              /* read-only: the clock of this instance's
+                               deadlines, ops->clock from kv_engine_open
+                               unless kv_engine_set_clock changed it */
 };
 
 /* Opens the engine registered as NAME. Returns as ops->open does;
@@ -246,6 +251,13 @@ struct kv_engine {
 kv_status kv_engine_open(const char *name, const char *dir,
                          const kv_engine_options *opts, kv_engine **out,
                          char *err, size_t errlen);
+
+/* Puts E's deadlines on CLOCK (a clock_gettime id): a cluster, whose
+ * leader stamps each entry with its wall-clock time for every node to
+ * apply, sets CLOCK_REALTIME. Call it right after kv_engine_open, before
+ * any write: deadlines already stored are not converted. An engine whose
+ * deadlines persist is on CLOCK_REALTIME already. */
+void kv_engine_set_clock(kv_engine *e, int clock);
 
 /* For engines: copies P[0..N) into memory from ALLOC as get/unset hand
  * values back (an empty value stays data = NULL). KV_OK, or
@@ -286,7 +298,7 @@ static inline kv_status kv_engine_walk_expiring(kv_engine *e, uint64_t now, int 
 { return e->ops->walk_expiring(e, now, with_values, fn, ctx); }
 static inline uint64_t kv_engine_next_deadline(kv_engine *e)
 { return e->ops->next_deadline(e); }
-/* Now on E's clock, in ms (see kv_engine_ops.clock). */
+/* Now on E's clock (e->clock), in ms. */
 uint64_t kv_engine_now_ms(const kv_engine *e);
 static inline kv_status kv_engine_unset(kv_engine *e, const uint8_t *k, size_t kl,
                                         ProtobufCAllocator *a, ProtobufCBinaryData *old,

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "arena.h"
 #include "engine.h"
@@ -1931,6 +1932,21 @@ static void range_clears_and_batches_keep_table_and_index_together(void **state)
     model_free(&md);
 }
 
+/* An instance's deadlines are on the clock it is given. */
+static void the_clock_is_the_instance_s(void **state)
+{
+    fixture *f = *state;
+    struct timespec ts;
+
+    assert_int_equal(f->e->clock, f->e->ops->clock);
+    kv_engine_set_clock(f->e, CLOCK_REALTIME);
+    assert_int_equal(f->e->clock, CLOCK_REALTIME);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t wall = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t now = kv_engine_now_ms(f->e);
+    assert_true(now >= wall && now - wall < 1000);
+}
+
 #define ON(engine, test) \
     cmocka_unit_test_prestate_setup_teardown(test, open_engine, close_engine, (void *)(engine))
 
@@ -1957,7 +1973,8 @@ static void range_clears_and_batches_keep_table_and_index_together(void **state)
     ON(engine, unset_hands_back_the_old_meta), \
     ON(engine, unset_range_shows_each_key_it_removes), \
     ON(engine, batches_undo_and_keep_deadlines), \
-    ON(engine, random_operations_match_a_sorted_model)
+    ON(engine, random_operations_match_a_sorted_model), \
+    ON(engine, the_clock_is_the_instance_s)
 
 int main(void)
 {

@@ -87,6 +87,11 @@ int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
+int kv_meta_valid(const kv_meta *m)
+{
+    return m->create_revision >= 1 && m->version >= 1 && m->mod_revision >= m->create_revision;
+}
+
 int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen)
 {
     if (r->start_len && kv_key_cmp(key, klen, r->start, r->start_len) < 0)

@@ -208,6 +208,33 @@ typedef struct kv_engine_ops {
     kv_status (*batch_begin)(kv_engine *e);
     kv_status (*batch_end)(kv_engine *e, int keep);
 
+    /* Empties the store and sets its revision to REV, as one step: every
+     * key and every deadline removed (revision() == REV, next_deadline()
+     * == 0, no keys in stats). For installing a snapshot (then load()).
+     * Writes nothing a watch would see (engines keep no events). Not
+     * inside a batch (KV_FAILED_PRECONDITION). Engines that keep files
+     * commit it, and the writes accepted before it, and sync them, before
+     * returning: durable once it returns, whatever --sync says. KV_OK, or
+     * an error with the store as it was; for an engine with files whose
+     * commit failed, as last committed (writes accepted before the reset
+     * lost with it, so the next flush fails). No key is removed one by
+     * one: LMDB drops its trees (mdb_drop), memory frees its items. */
+    kv_status (*reset)(kv_engine *e, uint64_t rev);
+
+    /* Stores ENTRY's key and value with exactly ENTRY->meta (revisions,
+     * version and deadline; expires_ms 0: none), replacing the key and its
+     * deadline if it is there; the store's revision becomes
+     * max(revision(), meta.mod_revision). For loading a snapshot after
+     * reset(), in any key order (key order is fastest). ENTRY and its
+     * bytes are borrowed for the call. Not inside a batch. KV_OK;
+     * KV_INVALID_ARGUMENT for meta no write could have made
+     * (create_revision or version 0, mod_revision below create_revision)
+     * or a key the engine cannot store, with nothing changed;
+     * KV_RESOURCE_EXHAUSTED when memory (or the LMDB map) is out, the old
+     * key kept; KV_FAILED_PRECONDITION inside a batch. LMDB groups loads
+     * in the turn's write transaction, as set: durable at flush(). */
+    kv_status (*load)(kv_engine *e, const kv_entry *entry);
+
     /* Makes every write accepted so far as durable as the engine promises
      * (e.g. commits and syncs the writes of this loop turn as one group).
      * The server calls it once per loop turn before sending any answer, and
@@ -264,6 +291,11 @@ void kv_engine_set_clock(kv_engine *e, int clock);
  * KV_RESOURCE_EXHAUSTED when ALLOC has no memory. */
 kv_status kv_engine_copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
                              ProtobufCBinaryData *out);
+
+/* For engines: whether M is meta some sequence of writes could have given
+ * a key, as load() requires: create_revision and version at least 1,
+ * mod_revision not below create_revision. */
+int kv_meta_valid(const kv_meta *m);
 
 /* For engines and their callers: whether KEY (KLEN bytes) lies in R. */
 int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen);
@@ -322,6 +354,10 @@ static inline kv_status kv_engine_walk(kv_engine *e, const kv_range *r, int reve
 { return e->ops->walk(e, r, reverse, with_values, fn, ctx); }
 static inline kv_status kv_engine_count(kv_engine *e, const kv_range *r, uint64_t *n)
 { return e->ops->count(e, r, n); }
+static inline kv_status kv_engine_reset(kv_engine *e, uint64_t rev)
+{ return e->ops->reset(e, rev); }
+static inline kv_status kv_engine_load(kv_engine *e, const kv_entry *entry)
+{ return e->ops->load(e, entry); }
 static inline kv_status kv_engine_batch_begin(kv_engine *e)
 { return e->ops->batch_begin(e); }
 static inline kv_status kv_engine_batch_end(kv_engine *e, int keep)

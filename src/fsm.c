@@ -401,7 +401,12 @@ int kv_fsm_encode(kv_fsm *f, kv_buf *b)
     kv_engine *e = f->env->engine;
     kv_range all = { 0 };
     snap_writer w = { b, 0, 0 };
+    kv_engine_stats es;
 
+    /* Room for it all at once: growing by doubling copied it twice over. */
+    kv_engine_stats_get(e, &es);
+    if (kv_buf_reserve(b, es.data_bytes + es.keys * 24 + f->dedup.bytes + 4096) < 0)
+        return -1;
     if (kv_buf_append(b, SNAP_MAGIC, sizeof SNAP_MAGIC) < 0
         || kv_clog_put_varint(b, SNAP_VERSION) < 0 || kv_clog_put_varint(b, f->time_ms) < 0
         || kv_clog_put_varint(b, kv_engine_revision(e)) < 0

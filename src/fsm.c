@@ -470,5 +470,7 @@ int kv_fsm_restore(kv_fsm *f, const uint8_t *p, size_t len)
         if (kv_engine_load(e, &k) != KV_OK)
             return restore_fail(f, "the engine failed to load a snapshot's key");
     }
+    kv_watch_jump(f->env->watch, "this node loaded a snapshot of the cluster's state: the "
+                  "changes before it are not known here; watch again from compact_revision");
     return flush_engine(f);
 }

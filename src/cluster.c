@@ -274,6 +274,14 @@ static void check_role(kv_cluster *c)
 {
     if (c->fatal)
         return;
+    if (raft_state(&c->raft) == RAFT_UNAVAILABLE) {
+        /* libraft gives up on a log it cannot write (a disk error): the
+         * node stops, to be restarted on a log it reads back, rather than
+         * go on with an unknown state (libraft #320: a leader whose disk
+         * write failed could diverge). */
+        fatal(c, "raft stopped: its log could not be written");
+        return;
+    }
     if (raft_state(&c->raft) == RAFT_LEADER && c->hello_term != c->raft.current_term) {
         c->hello_term = c->raft.current_term;
         c->elections_won++;

@@ -312,8 +312,13 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
     (void)loop;
     (void)revents;
-    if (s->cluster)
+    if (s->cluster) {
         kv_cluster_turn(s->cluster);
+        /* Deadlines arrive with applied entries, not only with this
+         * node's clients: a follower that becomes leader must find them. */
+        if (!ev_is_active(&s->expire_w))
+            arm_expiry(s);
+    }
     if (kv_watch_catching_up(s->env.watch))
         kv_watch_pump(s->env.watch);
     if (!s->pending && !s->must_flush)

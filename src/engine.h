@@ -45,6 +45,7 @@ const char *kv_sync_mode_name(kv_sync_mode mode);
 int kv_sync_mode_parse(const char *name, kv_sync_mode *out);
 
 typedef struct kv_engine kv_engine;
+typedef struct kv_engine_view kv_engine_view;
 
 /* Figures an engine reports about itself. */
 typedef struct kv_engine_stats {
@@ -235,6 +236,33 @@ typedef struct kv_engine_ops {
      * in the turn's write transaction, as set: durable at flush(). */
     kv_status (*load)(kv_engine *e, const kv_entry *entry);
 
+    /* Optional: a consistent read-only view of the store, for serializing
+     * a snapshot on another thread while the loop goes on writing. NULL in
+     * an engine that has none (memory: the caller walks on the loop).
+     *
+     * snapshot_begin, on the loop's thread like every other op: commits
+     * the turn's accepted writes (as flush() would; synced as --sync says)
+     * and returns in *OUT a view of the store as they left it, its
+     * revision in (*OUT)->revision. KV_OK; KV_FAILED_PRECONDITION inside a
+     * batch; an engine error (the commit's failure: as flush's, the next
+     * flush fails). Freed by snapshot_end.
+     *
+     * snapshot_walk: calls FN for the keys of R in the view, ascending,
+     * with values and meta (deadlines included), until FN returns nonzero;
+     * entries are valid until FN returns. KV_OK or an engine error. Safe on
+     * any one thread at a time for a view, while the loop calls the engine
+     * (writes, flush, reset included): the view reads through its own
+     * LMDB read transaction, which sees none of them. FN must not call
+     * the engine. May be called more than once (e.g. in chunks).
+     *
+     * snapshot_end: frees the view; from the thread that walked it, or any
+     * thread once no walk runs, and always before close(). While a view
+     * lives LMDB cannot reuse the pages that later writes free, so the
+     * file grows with what is written meanwhile: end it soon. */
+    kv_status (*snapshot_begin)(kv_engine *e, kv_engine_view **out);
+    kv_status (*snapshot_walk)(kv_engine_view *v, const kv_range *r, kv_entry_fn fn, void *ctx);
+    void (*snapshot_end)(kv_engine_view *v);
+
     /* Makes every write accepted so far as durable as the engine promises
      * (e.g. commits and syncs the writes of this loop turn as one group).
      * The server calls it once per loop turn before sending any answer, and
@@ -270,6 +298,12 @@ struct kv_engine {
     int clock;              /* read-only: the clock of this instance's
                                deadlines, ops->clock from kv_engine_open
                                unless kv_engine_set_clock changed it */
+};
+
+/* A view (snapshot_begin) starts with this; the rest is its engine's. */
+struct kv_engine_view {
+    kv_engine *engine;
+    uint64_t revision;      /* read-only: the store's revision in the view */
 };
 
 /* Opens the engine registered as NAME. Returns as ops->open does;
@@ -358,6 +392,14 @@ static inline kv_status kv_engine_reset(kv_engine *e, uint64_t rev)
 { return e->ops->reset(e, rev); }
 static inline kv_status kv_engine_load(kv_engine *e, const kv_entry *entry)
 { return e->ops->load(e, entry); }
+/* snapshot_begin, or KV_UNIMPLEMENTED where the engine has no views. */
+static inline kv_status kv_engine_snapshot_begin(kv_engine *e, kv_engine_view **out)
+{ return e->ops->snapshot_begin ? e->ops->snapshot_begin(e, out) : KV_UNIMPLEMENTED; }
+static inline kv_status kv_engine_snapshot_walk(kv_engine_view *v, const kv_range *r,
+                                                kv_entry_fn fn, void *ctx)
+{ return v->engine->ops->snapshot_walk(v, r, fn, ctx); }
+static inline void kv_engine_snapshot_end(kv_engine_view *v)
+{ v->engine->ops->snapshot_end(v); }
 static inline kv_status kv_engine_batch_begin(kv_engine *e)
 { return e->ops->batch_begin(e); }
 static inline kv_status kv_engine_batch_end(kv_engine *e, int keep)

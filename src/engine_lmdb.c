@@ -102,7 +102,9 @@
  * knows what it cost.
  *
  * Threads: one instance per process, used only by the server's one event
- * loop. A server with several loops would need a read transaction per
+ * loop, but for snapshot views (engine.h): each has its read-only
+ * transaction, which MDB_NOTLS ties to the view rather than to a thread,
+ * so another thread walks it while the loop writes. A server with several loops would need a read transaction per
  * thread (MDB_NOTLS) and all writes funnelled through one loop's turn,
  * since LMDB allows one write transaction per environment at a time. */
 #include <errno.h>
@@ -1136,6 +1138,70 @@ static kv_status lmdb_reset(kv_engine *e, uint64_t rev)
     return op_end(l, "reset", reset_op(l, rev));
 }
 
+/* A snapshot view: a read-only transaction of its own (MDB_NOTLS, see
+ * lmdb_store.c), begun after the turn's commit. */
+typedef struct lmdb_view {
+    kv_engine_view base;
+    MDB_txn *txn;
+    MDB_dbi kv;
+} lmdb_view;
+
+static kv_status snapshot_begin_op(lmdb_engine *l, kv_engine_view **out)
+{
+    lmdb_view *v;
+    kv_status st;
+    int rc;
+
+    if (l->batch_open) {
+        set_error(l, "snapshot inside a batch");
+        return KV_FAILED_PRECONDITION;
+    }
+    size_t accepted = l->log.count;
+    if ((st = lmdb_flush(&l->base)) != KV_OK) {
+        l->broken = accepted != 0;  /* as a failed flush: no OK for them */
+        return st;
+    }
+    if (!(v = calloc(1, sizeof *v)))
+        return fail(l, ENOMEM);
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &v->txn)) != 0) {
+        free(v);
+        return fail(l, rc);
+    }
+    v->base = (kv_engine_view){ &l->base, l->revision_committed };
+    v->kv = l->db.kv;
+    *out = &v->base;
+    return KV_OK;
+}
+
+static kv_status lmdb_snapshot_begin(kv_engine *e, kv_engine_view **out)
+{
+    lmdb_engine *l = LMDB(e);
+
+    op_begin(l);
+    return op_end(l, "snapshot", snapshot_begin_op(l, out));
+}
+
+/* Touches nothing of the engine's but the dbi, fixed since open: safe
+ * beside the loop (engine.h). A failure is the caller's to report. */
+static kv_status lmdb_snapshot_walk(kv_engine_view *view, const kv_range *r, kv_entry_fn fn,
+                                    void *ctx)
+{
+    lmdb_view *v = (lmdb_view *)view;
+    int rc = kv_lmdb_walk(v->txn, v->kv, r, 0, 1, fn, ctx);
+
+    if (rc == 0)
+        return KV_OK;
+    return rc == KV_LMDB_BAD_RECORD ? KV_DATA_LOSS : KV_INTERNAL;
+}
+
+static void lmdb_snapshot_end(kv_engine_view *view)
+{
+    lmdb_view *v = (lmdb_view *)view;
+
+    mdb_txn_abort(v->txn);
+    free(v);
+}
+
 static double lmdb_sync_delay(kv_engine *e)
 {
     lmdb_engine *l = LMDB(e);
@@ -1322,6 +1388,9 @@ const kv_engine_ops kv_engine_lmdb = {
     .next_deadline = lmdb_next_deadline,
     .reset = lmdb_reset,
     .load = lmdb_load,
+    .snapshot_begin = lmdb_snapshot_begin,
+    .snapshot_walk = lmdb_snapshot_walk,
+    .snapshot_end = lmdb_snapshot_end,
     .open = lmdb_open,
     .get = lmdb_get,
     .get_view = lmdb_get_view,

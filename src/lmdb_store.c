@@ -261,7 +261,10 @@ int kv_lmdb_env_open(const char *path, uint64_t map_bytes, int nosync, MDB_env *
                      char *err, size_t errlen)
 {
     /* NORDAHEAD: keys are read at random, read-ahead only evicts. */
-    unsigned flags = MDB_NORDAHEAD | (nosync ? MDB_NOSYNC : 0);
+    /* MDB_NOTLS: a read transaction belongs to its MDB_txn, not to the
+     * thread that began it, so a snapshot view begun on the loop can be
+     * walked on another thread while the loop keeps its own. */
+    unsigned flags = MDB_NORDAHEAD | MDB_NOTLS | (nosync ? MDB_NOSYNC : 0);
     MDB_env *env = NULL;
     MDB_envinfo info;
     MDB_stat ms;

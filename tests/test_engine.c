@@ -8,7 +8,9 @@
  * set's callback, unset and range removal, found when due by
  * walk_expiring, undone with a batch, on keys longer than LMDB's index
  * keeps whole); and a seeded random run of all of them against a sorted
- * reference model with revisions and deadlines. Then the memory engine's
+ * reference model with revisions and deadlines; snapshots (reset, load
+ * with exact meta, a view walked on another thread while the loop writes,
+ * where the engine has views). Then the memory engine's
  * own: its hash
  * table's integrity under growth and heavy deletion (backward-shift
  * deletion must keep every remaining key reachable) while its incremental
@@ -16,7 +18,9 @@
  * the stats checked after every request against a model, with the
  * ordered index walked whole against the same model under the same churn. */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -2246,6 +2250,100 @@ static void the_clock_is_the_instance_s(void **state)
     assert_true(now >= wall && now - wall < 1000);
 }
 
+/* ---- Snapshot views (LMDB): a moment of the store, walked on another
+ * thread while the loop writes ---- */
+
+typedef struct view_walk {
+    kv_engine_view *view;
+    atomic_int done;        /* the loop has finished writing */
+    uint64_t rounds, wrong; /* walks made; walks that did not see 3 keys */
+    kv_status st;
+} view_walk;
+
+static int count_entry(void *ctx, const kv_entry *en)
+{
+    (void)en;
+    ++*(uint64_t *)ctx;
+    return 0;
+}
+
+/* Walks the view again and again until the loop is done (once at least). */
+static void *walk_view_rounds(void *arg)
+{
+    view_walk *w = arg;
+    kv_range all = { NULL, 0, NULL, 0 };
+
+    do {
+        uint64_t n = 0;
+        w->st = kv_engine_snapshot_walk(w->view, &all, count_entry, &n);
+        w->rounds++;
+        w->wrong += n != 3;
+    } while (w->st == KV_OK && !atomic_load(&w->done));
+    return NULL;
+}
+
+static void a_snapshot_view_keeps_its_moment(void **state)
+{
+    fixture *f = *state;
+    kv_range all = { NULL, 0, NULL, 0 };
+    kv_engine_view *view;
+    static seen s;
+    char key[32];
+
+    set_ok(f, K("a"), "va");
+    set_ttl(f, K("b"), "vb", 4000);
+    set_ok(f, K("c"), "vc");
+    kv_status st = kv_engine_snapshot_begin(f->e, &view);
+    if (!f->e->ops->snapshot_begin) {
+        assert_int_equal(st, KV_UNIMPLEMENTED);
+        return;
+    }
+    assert_int_equal(st, KV_OK);
+    assert_int_equal(view->revision, 3);
+    /* Not inside a batch. */
+    kv_engine_view *other;
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(kv_engine_snapshot_begin(f->e, &other), KV_FAILED_PRECONDITION);
+    assert_int_equal(kv_engine_batch_end(f->e, 0), KV_OK);
+
+    /* The loop writes on; the view sees none of it. */
+    set_ok(f, K("a"), "new");
+    assert_int_equal(kv_engine_unset(f->e, K("b"), NULL, NULL, next_rev(f)), KV_OK);
+    set_ok(f, K("d"), "vd");
+    flush(f);
+    s.n = 0;
+    assert_int_equal(kv_engine_snapshot_walk(view, &all, collect, &s), KV_OK);
+    expect_keys(&s, (const char *const[]){ "a", "b", "c" }, 3);
+    assert_memory_equal(s.e[0].value, "va", 2);
+    expect_meta(&s.e[0].meta, 1, 1, 1);
+    assert_int_equal(s.e[1].meta.expires_ms, 4000);
+    expect_meta(&s.e[1].meta, 2, 2, 1);
+
+    /* Walked on another thread while the loop writes, commits and even
+     * resets: every walk sees the same three keys. */
+    view_walk w = { .view = view, .st = KV_OK };
+    pthread_t th;
+    atomic_init(&w.done, 0);
+    assert_int_equal(pthread_create(&th, NULL, walk_view_rounds, &w), 0);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "w%05d", i);
+        assert_int_equal(kv_engine_set(f->e, (const uint8_t *)key, strlen(key),
+                                       (const uint8_t *)"v", 1, next_rev(f)), KV_OK);
+        if (i % 1000 == 999)
+            flush(f);
+        if (i == 10000)
+            assert_int_equal(kv_engine_reset(f->e, 1000), KV_OK);
+    }
+    flush(f);
+    atomic_store(&w.done, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w.st, KV_OK);
+    assert_true(w.rounds > 0);
+    assert_int_equal(w.wrong, 0);
+    kv_engine_snapshot_end(view);
+    assert_int_equal(count_all(f), 20000 - 10001);
+}
+
 #define ON(engine, test) \
     cmocka_unit_test_prestate_setup_teardown(test, open_engine, close_engine, (void *)(engine))
 
@@ -2280,7 +2378,8 @@ static void the_clock_is_the_instance_s(void **state)
     ON(engine, reset_then_load_then_writes_go_on), \
     ON(engine, loaded_deadlines_are_found_when_due), \
     ON(engine, many_loads_walk_back_in_order), \
-    ON(engine, the_clock_is_the_instance_s)
+    ON(engine, the_clock_is_the_instance_s), \
+    ON(engine, a_snapshot_view_keeps_its_moment)
 
 int main(void)
 {

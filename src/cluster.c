@@ -313,7 +313,7 @@ static void take_write(kv_cluster *c, int code, ProtobufCClosure closure, void *
         unavailable(c, &w, "this node is not the leader");
         return;
     }
-    if (req->client_id_len > KV_CLOG_MAX_CLIENT_ID) {
+    if (req->env.client_id_len > KV_CLOG_MAX_CLIENT_ID) {
         fail(&w, KV_INVALID_ARGUMENT, "client_id is longer than 64 bytes (16 is usual)");
         return;
     }
@@ -337,8 +337,9 @@ static void take_write(kv_cluster *c, int code, ProtobufCClosure closure, void *
         b->calls = calls;
         b->cap = cap;
     }
-    kv_clog_cmd cmd = { (kv_clog_code)code, req->client_id, req->client_id_len,
-                        req->client_id_len ? req->seq : 0, req->payload, req->payload_len };
+    const kv_envelope *env = &req->env;
+    kv_clog_cmd cmd = { (kv_clog_code)code, env->client_id, env->client_id_len,
+                        env->client_id_len ? env->seq : 0, env->payload, env->payload_len };
     size_t mark = kv_buf_len(&b->entry);
     if (kv_clog_put_cmd(&b->entry, &cmd) < 0) {
         b->entry.end = b->entry.start + mark;
@@ -392,7 +393,7 @@ static void take_read(kv_cluster *c, unsigned method, ProtobufCClosure closure, 
         rb->tail = &rb->first;
         c->reads = rb;
     }
-    kv_read *r = malloc(sizeof *r + req->payload_len);
+    kv_read *r = malloc(sizeof *r + req->env.payload_len);
     kv_call *kept = r ? kv_call_defer(data) : NULL;
     if (!kept) {
         free(r);
@@ -402,9 +403,9 @@ static void take_read(kv_cluster *c, unsigned method, ProtobufCClosure closure, 
     r->next = NULL;
     r->w = (kv_pending){ kept, closure };
     r->method = method;
-    r->len = req->payload_len;
+    r->len = req->env.payload_len;
     if (r->len)
-        memcpy(r->payload, req->payload, r->len);
+        memcpy(r->payload, req->env.payload, r->len);
     *c->reads->tail = r;
     c->reads->tail = &r->next;
 }

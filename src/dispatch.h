@@ -12,6 +12,7 @@
 #include <kvstore/status.h>
 #include "arena.h"
 #include "buf.h"
+#include "envelope.h"
 #include "stats.h"
 
 /* One frame's request, decoded. */
@@ -21,11 +22,8 @@ typedef struct kv_request {
     ProtobufCMessage *input;    /* the unpacked payload, in the arena */
     kv_status status;           /* KV_OK, or why the request cannot be called */
     const char *message;        /* the reason when status != KV_OK */
-    const uint8_t *payload;     /* the payload's bytes, in the frame */
-    size_t payload_len;
-    const uint8_t *client_id;   /* v3: RpcRequest.client_id, in the frame */
-    size_t client_id_len;
-    uint64_t seq;               /* v3: RpcRequest.seq; 0: none */
+    kv_envelope env;            /* the RpcRequest as decoded: method, payload,
+                                   client_id and seq point into the frame */
 } kv_request;
 
 /* Decodes the RpcRequest in BODY[0..LEN) for the service DESC into *REQ,

@@ -17,14 +17,14 @@ int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out)
     while (p < end) {
         if (kv_pb_next(&p, end, &f) < 0)
             return -1;
-        if (f.number == 1 || f.number == 5) {
+        /* The three fields of every request first, in the order they
+         * come: testing for client_id and seq first cost a Get 15
+         * instructions (callgrind). */
+        if (f.number == 1) {
             if (f.wire != KV_WT_VARINT)
                 return -1;
-            if (f.number == 1)
-                out->id = f.value;
-            else
-                out->seq = f.value;
-        } else if (f.number >= 2 && f.number <= 4) {
+            out->id = f.value;
+        } else if (f.number == 2 || f.number == 3 || f.number == 4) {
             if (f.wire != KV_WT_LEN)
                 return -1;
             if (f.number == 2) {
@@ -37,6 +37,10 @@ int kv_envelope_decode(const uint8_t *buf, size_t len, kv_envelope *out)
                 out->client_id = f.data;
                 out->client_id_len = (size_t)f.value;
             }
+        } else if (f.number == 5) {
+            if (f.wire != KV_WT_VARINT)
+                return -1;
+            out->seq = f.value;
         }
     }
     return 0;

@@ -459,14 +459,17 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     begin_stop(s, w->signum == SIGINT ? "on SIGINT" : "on SIGTERM");
 }
 
-/* The cluster says this node must stop (removed, or its state broken). */
+/* The cluster says this node must stop (removed, or its state broken):
+ * at once, without the drain, since what it would answer now may come
+ * from a state that is no longer the cluster's. Answers already written
+ * out stay sent; the connections are closed by kv_server_free. */
 static void cluster_stopped(void *arg, const char *why)
 {
     kv_server *s = arg;
 
     s->failed = why;
     s->stopping = 1;
-    begin_stop(s, why);
+    ev_break(s->loop, EVBREAK_ALL);
 }
 
 static int route(void *arg, ProtobufCService *svc, unsigned method, const ProtobufCMessage *in,

@@ -136,15 +136,20 @@ class PartitionTest(unittest.TestCase):
 class WorkloadTest(unittest.TestCase):
     """The workers against one plain kvstored, no faults."""
 
+    def run_until(self, load, ops):
+        """Runs LOAD's workers until they recorded OPS operations (30 s at
+        most), then stops them."""
+        load.start()
+        deadline = time.monotonic() + 30
+        while len(load.history()) < ops and time.monotonic() < deadline:
+            load.stop.wait(0.1)
+        self.assertTrue(load.finish(), "the workers did not stop")
+
     def test_single_node_history_is_linearizable(self):
         server = Server(capture_stderr=True)
         try:
             load = Workload([server.endpoint], seed=7, workers=5, slots=3, ops_per_key=120)
-            load.start()
-            deadline = time.monotonic() + 30
-            while len(load.history()) < 1500 and time.monotonic() < deadline:
-                load.stop.wait(0.1)
-            self.assertTrue(load.finish(), "the workers did not stop")
+            self.run_until(load, 1500)
         finally:
             self.assertEqual(server.stop(), 0)
         h = load.history()
@@ -173,11 +178,7 @@ class WorkloadTest(unittest.TestCase):
             targets = [a.endpoint, b.endpoint, a.endpoint, b.endpoint]
             for w, t in zip(load.workers, targets):
                 w.target = t
-            load.start()
-            deadline = time.monotonic() + 30
-            while len(load.history()) < 400 and time.monotonic() < deadline:
-                load.stop.wait(0.1)
-            self.assertTrue(load.finish(), "the workers did not stop")
+            self.run_until(load, 400)
         finally:
             a.stop()
             b.stop()

@@ -1,6 +1,7 @@
 """test_fault_harness - the tests of the fault test's own parts (issue 15),
 without a cluster: netfault's partitions cut plain TCP connections between
-127.0.0.x addresses and healing restores them (root: the program re-runs
+processes standing for nodes on 127.0.0.x addresses, both ways, leaving
+the others and the clients alone, and healing restores them (root: it re-runs
 itself in a network namespace of its own; skipped otherwise), and the
 fault test's workers, on a single plain kvstored with no faults, record a
 history the checker finds linearizable, with every kind of operation
@@ -23,114 +24,148 @@ from faults import Workload  # noqa: E402
 from kvstored import Server  # noqa: E402
 from linearize import check  # noqa: E402
 
-BLOCKED_WAIT = 0.5      # a connect that gets no SYN-ACK in this long is cut
-CONNECT = ("import socket, sys\n"
-           "try:\n"
-           "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=%g).close()\n"
-           "    print('connected')\n"
-           "except OSError as e:\n"
-           "    print('failed: %%s' %% e)\n" % BLOCKED_WAIT)
+BLOCKED_WAIT = 0.5      # a round trip that has not come back in this long is cut
+# A node: an echo server on HOST (argv[1]); prints its port.
+ECHO = """
+import socket, sys, threading
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    with c:
+        while True:
+            data = c.recv(4096)
+            if not data:
+                return
+            c.sendall(data)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+# A node's outgoing connection to HOST PORT (argv[1:3]): for each line of
+# stdin, sends it and prints "echo LINE" or "timeout" after WAIT (argv[3]);
+# the line "wait" waits 10 s more for an echo without sending.
+CLIENT = """
+import socket, sys
+wait = float(sys.argv[3])
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=wait)
+except OSError as e:
+    print("refused", flush=True)
+    sys.exit()
+print("up", flush=True)
+for line in sys.stdin:
+    line = line.strip()
+    if line != "wait":
+        c.sendall(line.encode())
+    c.settimeout(10 if line == "wait" else wait)
+    try:
+        print("echo " + c.recv(100).decode(), flush=True)
+    except OSError:
+        print("timeout", flush=True)
+"""
 
 WHY_NO_NETNS = netfault.unavailable()
 
 
-def connects(gid, host, port):
-    """Whether a process running with group GID connects to HOST:PORT."""
-    def as_gid():
+def as_group(gid):
+    """A preexec_fn: the child runs with group GID alone."""
+    def switch():
         os.setgroups([])
         os.setgid(gid)
-    r = subprocess.run([sys.executable, "-c", CONNECT, host, str(port)], preexec_fn=as_gid,
-                       capture_output=True, text=True, timeout=20)
-    return r.stdout.strip() == "connected"
+    return switch
 
 
 @unittest.skipIf(WHY_NO_NETNS, "partitions: %s" % WHY_NO_NETNS)
 class PartitionTest(unittest.TestCase):
-    """Three 'nodes' (groups 4101-4103, 127.0.0.1-3), each a listening
-    socket; a connection from node A's group to node B's address stands
-    for A's raft traffic to B."""
+    """Three 'nodes' as cluster.py places them: echo servers on 127.0.0.11
+    to .13 running with groups 4101 to 4103. A round trip from a process
+    of node A's group to node B's server stands for A's raft traffic to B
+    and B's answers on it; the test process (root's group) is a client."""
 
-    NODES = {1: (4101, "127.0.0.1"), 2: (4102, "127.0.0.2"), 3: (4103, "127.0.0.3")}
+    NODES = {1: (4101, "127.0.0.11"), 2: (4102, "127.0.0.12"), 3: (4103, "127.0.0.13")}
 
     def setUp(self):
-        self.listeners = {}
-        for i, (_, host) in self.NODES.items():
-            s = socket.socket()
-            s.bind((host, 0))
-            s.listen(64)
-            self.listeners[i] = s
+        self.servers, self.ports = {}, {}
+        for i, (gid, host) in self.NODES.items():
+            child = subprocess.Popen([sys.executable, "-c", ECHO, host], stdout=subprocess.PIPE,
+                                     text=True, preexec_fn=as_group(gid))
+            self.servers[i] = child
+            self.ports[i] = int(child.stdout.readline())
         self.p = netfault.Partitioner(self.NODES)
 
     def tearDown(self):
         self.p.close()
-        for s in self.listeners.values():
-            s.close()
+        for child in self.servers.values():
+            child.kill()
+            child.wait(10)
+            child.stdout.close()
+
+    def round_trip(self, a, b):
+        """Whether a process of node A's group gets an echo from node B."""
+        r = subprocess.run([sys.executable, "-c", CLIENT, self.NODES[b][1], str(self.ports[b]),
+                            str(BLOCKED_WAIT)], input="ping\n", capture_output=True, text=True,
+                           preexec_fn=as_group(self.NODES[a][0]), timeout=20)
+        return r.stdout.split() == ["up", "echo", "ping"]
 
     def reach(self):
-        """The set of (a, b): node a's group connects to node b's address."""
-        out = set()
-        for a, (gid, _) in self.NODES.items():
-            for b, s in self.listeners.items():
-                if a != b and connects(gid, *s.getsockname()):
-                    out.add((a, b))
-        return out
+        """The set of (a, b) with a round trip from node a to node b."""
+        return {(a, b) for a in self.NODES for b in self.NODES
+                if a != b and self.round_trip(a, b)}
+
+    def clients_reach_every_node(self):
+        for i, (_, host) in self.NODES.items():
+            with socket.create_connection((host, self.ports[i]), timeout=BLOCKED_WAIT) as c:
+                c.settimeout(BLOCKED_WAIT)
+                c.sendall(b"hello")
+                self.assertEqual(c.recv(100), b"hello")
 
     def test_isolate_cuts_both_ways_and_heal_restores(self):
         everyone = {(a, b) for a in self.NODES for b in self.NODES if a != b}
         self.assertEqual(self.reach(), everyone)
         self.p.partition([1], [2, 3])
         self.assertEqual(self.reach(), {(2, 3), (3, 2)})
-        # The test's own clients (root's group) still reach every node.
-        for s in self.listeners.values():
-            socket.create_connection(s.getsockname(), timeout=BLOCKED_WAIT).close()
+        self.clients_reach_every_node()
         self.p.heal()
         self.assertEqual(self.reach(), everyone)
 
     def test_bridge_and_replacing_a_partition(self):
         self.p.partition([1], [2])                  # 3 reaches both
         self.assertEqual(self.reach(), {(1, 3), (3, 1), (2, 3), (3, 2)})
+        self.clients_reach_every_node()
         self.p.block([(2, 3)])                      # replaces the bridge
         self.assertEqual(self.reach(), {(1, 2), (2, 1), (1, 3), (3, 1)})
         self.p.heal()
         self.assertEqual(self.p.blocked, frozenset())
 
     def test_established_connection_stops_carrying_data(self):
-        a_gid, _ = self.NODES[1]
-        host, port = self.listeners[2].getsockname()
-        # The child connects as node 1, then sends once a line says so.
-        code = ("import socket, sys\n"
-                "c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
-                "print('up', flush=True)\n"
-                "for line in sys.stdin:\n"
-                "    c.sendall(line.encode())\n")
+        host, port = self.NODES[2][1], self.ports[2]
+        child = subprocess.Popen([sys.executable, "-c", CLIENT, host, str(port),
+                                  str(BLOCKED_WAIT)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True,
+                                 preexec_fn=as_group(self.NODES[1][0]))
 
-        def as_node1():
-            os.setgroups([])
-            os.setgid(a_gid)
-        child = subprocess.Popen([sys.executable, "-c", code, host, str(port)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                 preexec_fn=as_node1)
+        def say(line):
+            child.stdin.write(line + "\n")
+            child.stdin.flush()
+            return child.stdout.readline().strip()
         try:
             self.assertEqual(child.stdout.readline().strip(), "up")
-            conn, _ = self.listeners[2].accept()
-            conn.settimeout(5)
-            child.stdin.write("before\n")
-            child.stdin.flush()
-            self.assertEqual(conn.recv(100), b"before\n")
+            self.assertEqual(say("before"), "echo before")
             self.p.partition([1], [2])
-            child.stdin.write("during\n")
-            child.stdin.flush()
-            conn.settimeout(BLOCKED_WAIT)
-            with self.assertRaises(socket.timeout):
-                conn.recv(100)
-            self.p.heal()                           # TCP retransmits it
-            conn.settimeout(10)
-            self.assertEqual(conn.recv(100), b"during\n")
-            conn.close()
+            self.assertEqual(say("during"), "timeout")
+            self.p.heal()                           # TCP sends it again
+            self.assertEqual(say("wait"), "echo during")
         finally:
             child.stdin.close()
             child.wait(10)
             child.stdout.close()
+
+    def test_a_node_on_127_0_0_1_is_refused(self):
+        p = netfault.Partitioner({1: (4101, "127.0.0.1"), 2: (4102, "127.0.0.12")})
+        with self.assertRaises(ValueError):
+            p.block([(1, 2)])
 
 
 class WorkloadTest(unittest.TestCase):

@@ -6,9 +6,11 @@ Each node is a kvstored.Server (so $KVSTORED and $KVSTORED_ENGINE apply)
 with --node-id, --cluster-dir, --raft-listen and the same --initial-cluster
 on every node; its ports are picked free once and kept across restarts, so
 a node comes back at the addresses the others know. With distinct_hosts
-node N listens on 127.0.0.N (inside netfault's namespace, where partitions
-can tell the nodes apart), else every node is on 127.0.0.1. As root, node
-N runs with group id BASE_GID + N, which netfault's rules match on.
+node N listens on 127.0.0.(10 + N) (inside netfault's namespace, where
+partitions can tell the nodes apart; never 127.0.0.1, where every
+connection comes from: netfault.py says why), else every node is on
+127.0.0.1. As root, node N runs with group id BASE_GID + N, which
+netfault's rules match on.
 
 Every incarnation's stderr goes to WORKDIR/nodeN.log; logs() gathers their
 tails for a failure report. close() kills only the processes this cluster
@@ -34,6 +36,7 @@ from kvstored import Server
 from wire import Connection, WireError
 
 BASE_GID = 4000
+DISTINCT_HOST = "127.0.0.%d"   # node N's, with distinct_hosts: 10 + N
 LEADER_TIMEOUT = 30.0       # generous: elections after faults, slow machines
 CONVERGE_TIMEOUT = 60.0
 STATUS_TIMEOUT = 1.0        # one ClusterStatus; a paused node never answers
@@ -215,7 +218,7 @@ class Cluster:
         self.keep = False
         self.nodes = {}
         for i in range(1, n + 1):
-            host = "127.0.0.%d" % i if distinct_hosts else "127.0.0.1"
+            host = DISTINCT_HOST % (10 + i) if distinct_hosts else "127.0.0.1"
             self.nodes[i] = Node(self, i, host, free_port(host), free_port(host))
         self.initial_cluster = ",".join("%d=%s" % (i, nd.raft_address)
                                         for i, nd in self.nodes.items())

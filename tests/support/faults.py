@@ -64,10 +64,11 @@ HOLD = (1.0, 4.0)           # how long a fault lasts
 FINAL_READ_ATTEMPTS = 20
 PROGRESS_EVERY = 10.0
 
-# An UNAVAILABLE that says the node is not the leader: nothing was applied.
-# Any other UNAVAILABLE (a leader that lost its term while the write was in
-# flight) may still be committed by the next leader: info.
-NOT_LEADER = re.compile(r"not (the )?leader|no leader", re.I)
+# An UNAVAILABLE that says the node is not (or no longer) the leader before
+# anything else: it proposed nothing. Any other UNAVAILABLE (a leader that
+# lost its term while the write was in flight: "... may still be applied")
+# may still be committed by the next leader: info.
+NOT_LEADER = re.compile(r"^this node is (not|no longer) the leader(?!.*may still)")
 # FAILED_PRECONDITION's text names the key's mod_revision (PROTOCOL.md).
 MOD_REVISION_IS = re.compile(r"mod_revision is (\d+)|does not exist \(mod_revision (\d+)\)")
 

@@ -6,21 +6,25 @@ It owns the namespace and the rules; it starts no server (cluster.py does)
 and decides no schedule (faults.py does). Root only; stdlib only.
 
 Why the rules match the sending node by group id. Inside the namespace the
-nodes listen on distinct loopback addresses (127.0.0.1, .2, ...), but
-libraft 0.15 does not bind its outgoing connections, so every connection
-between nodes leaves from 127.0.0.1 whichever node opened it: a source
+nodes listen on distinct loopback addresses, but libraft 0.15 does not bind
+its outgoing connections, so every connection between nodes (and every
+client's) leaves from 127.0.0.1 whichever process opened it: a source
 address says nothing. Each node therefore runs with a group id of its own
 (cluster.py), and a rule drops what a node's sockets send to another
 node's address: `meta skgid GID_A ip daddr HOST_B drop`, and the mirror
 rule. libraft sends each direction's messages on the connection the sender
-opened, so the two rules cut both directions. The test's clients run as
-root's group and still reach every node, as Jepsen's clients do.
+opened, so the two rules cut both directions. No node may listen on
+127.0.0.1 itself (cluster.py uses 127.0.0.11, .12, ...): the answers a node
+sends on the connections it accepted go to 127.0.0.1, and must pass, or
+cutting node A off would also cut every client and node from B's answers.
+The test's clients run as root's group and reach every node, as Jepsen's
+clients do.
 
     from netfault import unavailable, enter_netns, Partitioner
     why = unavailable()                 # None, or why a test must SKIP
     enter_netns()                       # re-runs this program in a new
                                         # namespace, exits with its status
-    p = Partitioner({1: (4001, "127.0.0.1"), 2: (4002, "127.0.0.2")})
+    p = Partitioner({1: (4001, "127.0.0.11"), 2: (4002, "127.0.0.12")})
     p.block([(1, 2)])                   # 1 and 2 cannot reach each other
     p.heal()
 """
@@ -106,6 +110,9 @@ class Partitioner:
         for p in blocked:
             if len(p) != 2 or not p <= self.nodes.keys():
                 raise ValueError("not a pair of known nodes: %r" % (sorted(p),))
+            if any(self.nodes[i][1] == "127.0.0.1" for i in p):
+                raise ValueError("a node on 127.0.0.1 cannot be cut off: every connection "
+                                 "comes from there")
         rules = []
         for pair in sorted(blocked, key=sorted):
             a, b = sorted(pair)

@@ -88,16 +88,27 @@ int kv_dispatch_stream(kv_buf *out, uint64_t id, const ProtobufCMessage *msg)
     return 0;
 }
 
-int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message)
+int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message,
+                      const char *leader)
 {
     size_t mlen = message ? strlen(message) : 0;
+    size_t llen = leader ? strlen(leader) : 0;
     size_t n = kv_envelope_response_size(id, code, mlen, 0);
+
+    if (llen)
+        n += 1 + kv_varint_size(llen) + llen;
 
     if (kv_buf_reserve(out, KV_FRAME_PREFIX_MAX + n) < 0)
         return -1;
     uint8_t *p = kv_buf_tail(out);
     p += kv_frame_put_prefix(p, (uint32_t)n);
     p += kv_envelope_put_response_head(p, id, code, message, mlen, 0);
+    if (llen) {     /* RpcResponse.leader = 6, after the head's fields */
+        *p++ = (6 << 3) | KV_WT_LEN;
+        p = kv_varint_put(p, llen);
+        memcpy(p, leader, llen);
+        p += llen;
+    }
     kv_buf_commit(out, (size_t)(p - kv_buf_tail(out)));
     return 0;
 }
@@ -173,6 +184,19 @@ static const char *arena_msg(kv_arena *a, const char *what, const uint8_t *detai
     return s;
 }
 
+ProtobufCMessage *kv_dispatch_unpack(const ProtobufCMessageDescriptor *desc, kv_arena *arena,
+                                     const uint8_t *data, size_t len)
+{
+    ProtobufCMessage *msg = NULL;
+    int rc = kv_pbview_unpack(desc, &arena->pb, data, len, &msg);
+
+    if (rc < 0)
+        return NULL;
+    if (rc > 0)
+        msg = protobuf_c_message_unpack(desc, &arena->pb, len, data);
+    return msg;
+}
+
 void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
                         const ProtobufCMessageDescriptor *const *inputs, kv_arena *arena,
                         const uint8_t *body, size_t len, kv_request *req)
@@ -187,6 +211,11 @@ void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
         return;
     }
     req->id = env.id;
+    req->payload = env.payload;
+    req->payload_len = env.payload_len;
+    req->client_id = env.client_id;
+    req->client_id_len = env.client_id_len;
+    req->seq = env.seq;
     const ProtobufCMethodDescriptor *m = find_method(desc, env.method, env.method_len);
     if (!m) {
         req->status = KV_UNIMPLEMENTED;
@@ -197,11 +226,7 @@ void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
     req->method = (unsigned)(m - desc->methods);
     const ProtobufCMessageDescriptor *input = inputs && inputs[req->method] ? inputs[req->method]
                                                                             : m->input;
-    int rc = kv_pbview_unpack(input, &arena->pb, env.payload, env.payload_len, &req->input);
-    if (rc < 0)
-        req->input = NULL;
-    else if (rc > 0)
-        req->input = protobuf_c_message_unpack(input, &arena->pb, env.payload_len, env.payload);
+    req->input = kv_dispatch_unpack(input, arena, env.payload, env.payload_len);
     if (!req->input) {
         const char *name = m->input->name;
         req->status = KV_INVALID_ARGUMENT;

@@ -21,6 +21,11 @@ typedef struct kv_request {
     ProtobufCMessage *input;    /* the unpacked payload, in the arena */
     kv_status status;           /* KV_OK, or why the request cannot be called */
     const char *message;        /* the reason when status != KV_OK */
+    const uint8_t *payload;     /* the payload's bytes, in the frame */
+    size_t payload_len;
+    const uint8_t *client_id;   /* v3: RpcRequest.client_id, in the frame */
+    size_t client_id_len;
+    uint64_t seq;               /* v3: RpcRequest.seq; 0: none */
 } kv_request;
 
 /* Decodes the RpcRequest in BODY[0..LEN) for the service DESC into *REQ,
@@ -33,6 +38,12 @@ void kv_dispatch_decode(const ProtobufCServiceDescriptor *desc,
                         const ProtobufCMessageDescriptor *const *inputs, kv_arena *arena,
                         const uint8_t *body, size_t len, kv_request *req);
 
+/* Unpacks LEN bytes of DATA as a DESC message into ARENA, as requests are
+ * (flat messages in place, views of DATA; others by protobuf-c). Returns
+ * the message, or NULL when the bytes do not decode or memory is out. */
+ProtobufCMessage *kv_dispatch_unpack(const ProtobufCMessageDescriptor *desc, kv_arena *arena,
+                                     const uint8_t *data, size_t len);
+
 /* Appends an RpcResponse frame {ID, OK, MSG} to OUT. Returns 0, or -1 when
  * memory is out or the answer exceeds a frame (OUT is then unchanged). */
 int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
@@ -42,8 +53,11 @@ int kv_dispatch_answer(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
  * kv_dispatch_answer(). */
 int kv_dispatch_stream(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
 
-/* Appends an RpcResponse frame {ID, CODE, MESSAGE} with no payload to OUT.
- * MESSAGE may be NULL. Returns 0 or -1 (out of memory, OUT unchanged). */
-int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message);
+/* Appends an RpcResponse frame {ID, CODE, MESSAGE, LEADER} with no payload
+ * to OUT. MESSAGE and LEADER (v3: the leader's client address, with
+ * UNAVAILABLE from a follower) may be NULL. Returns 0 or -1 (out of
+ * memory, OUT unchanged). */
+int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message,
+                      const char *leader);
 
 #endif

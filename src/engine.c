@@ -32,9 +32,14 @@ kv_status kv_engine_open(const char *name, const char *dir,
                          const kv_engine_options *opts, kv_engine **out,
                          char *err, size_t errlen)
 {
-    for (size_t i = 0; i < N_ENGINES; i++)
-        if (strcmp(engines[i]->name, name) == 0)
-            return engines[i]->open(dir, opts, out, err, errlen);
+    for (size_t i = 0; i < N_ENGINES; i++) {
+        if (strcmp(engines[i]->name, name) != 0)
+            continue;
+        kv_status st = engines[i]->open(dir, opts, out, err, errlen);
+        if (st == KV_OK)
+            (*out)->clock = engines[i]->clock;
+        return st;
+    }
     snprintf(err, errlen, "unknown engine \"%s\" (have: %s)", name, kv_engine_names());
     return KV_INVALID_ARGUMENT;
 }
@@ -82,6 +87,11 @@ int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
+int kv_meta_valid(const kv_meta *m)
+{
+    return m->create_revision >= 1 && m->version >= 1 && m->mod_revision >= m->create_revision;
+}
+
 int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen)
 {
     if (r->start_len && kv_key_cmp(key, klen, r->start, r->start_len) < 0)
@@ -93,6 +103,11 @@ uint64_t kv_engine_now_ms(const kv_engine *e)
 {
     struct timespec ts;
 
-    clock_gettime(e->ops->clock, &ts);
+    clock_gettime(e->clock, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void kv_engine_set_clock(kv_engine *e, int clock)
+{
+    e->clock = clock;
 }

@@ -106,16 +106,18 @@ typedef int (*kv_entry_fn)(void *ctx, const kv_entry *entry);
  * every engine, on every node, with the same keys and revisions.
  *
  * Expiry (v2.1): a key may carry a deadline, meta.expires_ms, in ms on the
- * engine's clock (CLOCK below). Engines only store deadlines and find the
- * keys whose deadline has come (walk_expiring): they never hide or remove
- * a key by themselves. Which keys count as gone, and when they are removed
- * (at a revision, as any write), is decided in one place above them
- * (expire.c), so that in a cluster only the leader decides it. */
+ * instance's clock (struct kv_engine's clock). Engines only store
+ * deadlines and find the keys whose deadline has come (walk_expiring):
+ * they never hide or remove a key by themselves. Which keys count as
+ * gone, and when they are removed (at a revision, as any write), is
+ * decided in one place above them (expire.c), so that in a cluster only
+ * the leader decides it. */
 typedef struct kv_engine_ops {
     const char *name;   /* what --engine selects, e.g. "memory" */
-    int clock;          /* the clock of deadlines (clock_gettime's id):
-                           CLOCK_MONOTONIC for an engine that forgets at
-                           exit, CLOCK_REALTIME for one whose deadlines
+    int clock;          /* the default clock of deadlines (clock_gettime's
+                           id), copied into each instance's e->clock at
+                           open: CLOCK_MONOTONIC for an engine that forgets
+                           at exit, CLOCK_REALTIME for one whose deadlines
                            must hold across restarts */
 
     /* Opens an instance keeping its files in DIR (may be NULL for engines
@@ -206,6 +208,33 @@ typedef struct kv_engine_ops {
     kv_status (*batch_begin)(kv_engine *e);
     kv_status (*batch_end)(kv_engine *e, int keep);
 
+    /* Empties the store and sets its revision to REV, as one step: every
+     * key and every deadline removed (revision() == REV, next_deadline()
+     * == 0, no keys in stats). For installing a snapshot (then load()).
+     * Writes nothing a watch would see (engines keep no events). Not
+     * inside a batch (KV_FAILED_PRECONDITION). Engines that keep files
+     * commit it, and the writes accepted before it, and sync them, before
+     * returning: durable once it returns, whatever --sync says. KV_OK, or
+     * an error with the store as it was; for an engine with files whose
+     * commit failed, as last committed (writes accepted before the reset
+     * lost with it, so the next flush fails). No key is removed one by
+     * one: LMDB drops its trees (mdb_drop), memory frees its items. */
+    kv_status (*reset)(kv_engine *e, uint64_t rev);
+
+    /* Stores ENTRY's key and value with exactly ENTRY->meta (revisions,
+     * version and deadline; expires_ms 0: none), replacing the key and its
+     * deadline if it is there; the store's revision becomes
+     * max(revision(), meta.mod_revision). For loading a snapshot after
+     * reset(), in any key order (key order is fastest). ENTRY and its
+     * bytes are borrowed for the call. Not inside a batch. KV_OK;
+     * KV_INVALID_ARGUMENT for meta no write could have made
+     * (create_revision or version 0, mod_revision below create_revision)
+     * or a key the engine cannot store, with nothing changed;
+     * KV_RESOURCE_EXHAUSTED when memory (or the LMDB map) is out, the old
+     * key kept; KV_FAILED_PRECONDITION inside a batch. LMDB groups loads
+     * in the turn's write transaction, as set: durable at flush(). */
+    kv_status (*load)(kv_engine *e, const kv_entry *entry);
+
     /* Makes every write accepted so far as durable as the engine promises
      * (e.g. commits and syncs the writes of this loop turn as one group).
      * The server calls it once per loop turn before sending any answer, and
@@ -238,6 +267,9 @@ struct kv_engine {
     const kv_engine_ops *ops;
     size_t max_key_bytes;   /* read-only: the longest key the engine can
                                store; 0 = no limit of its own */
+    int clock;              /* read-only: the clock of this instance's
+                               deadlines, ops->clock from kv_engine_open
+                               unless kv_engine_set_clock changed it */
 };
 
 /* Opens the engine registered as NAME. Returns as ops->open does;
@@ -247,11 +279,23 @@ kv_status kv_engine_open(const char *name, const char *dir,
                          const kv_engine_options *opts, kv_engine **out,
                          char *err, size_t errlen);
 
+/* Puts E's deadlines on CLOCK (a clock_gettime id): a cluster, whose
+ * leader stamps each entry with its wall-clock time for every node to
+ * apply, sets CLOCK_REALTIME. Call it right after kv_engine_open, before
+ * any write: deadlines already stored are not converted. An engine whose
+ * deadlines persist is on CLOCK_REALTIME already. */
+void kv_engine_set_clock(kv_engine *e, int clock);
+
 /* For engines: copies P[0..N) into memory from ALLOC as get/unset hand
  * values back (an empty value stays data = NULL). KV_OK, or
  * KV_RESOURCE_EXHAUSTED when ALLOC has no memory. */
 kv_status kv_engine_copy_out(ProtobufCAllocator *alloc, const void *p, size_t n,
                              ProtobufCBinaryData *out);
+
+/* For engines: whether M is meta some sequence of writes could have given
+ * a key, as load() requires: create_revision and version at least 1,
+ * mod_revision not below create_revision. */
+int kv_meta_valid(const kv_meta *m);
 
 /* For engines and their callers: whether KEY (KLEN bytes) lies in R. */
 int kv_range_has(const kv_range *r, const uint8_t *key, size_t klen);
@@ -286,7 +330,7 @@ static inline kv_status kv_engine_walk_expiring(kv_engine *e, uint64_t now, int 
 { return e->ops->walk_expiring(e, now, with_values, fn, ctx); }
 static inline uint64_t kv_engine_next_deadline(kv_engine *e)
 { return e->ops->next_deadline(e); }
-/* Now on E's clock, in ms (see kv_engine_ops.clock). */
+/* Now on E's clock (e->clock), in ms. */
 uint64_t kv_engine_now_ms(const kv_engine *e);
 static inline kv_status kv_engine_unset(kv_engine *e, const uint8_t *k, size_t kl,
                                         ProtobufCAllocator *a, ProtobufCBinaryData *old,
@@ -310,6 +354,10 @@ static inline kv_status kv_engine_walk(kv_engine *e, const kv_range *r, int reve
 { return e->ops->walk(e, r, reverse, with_values, fn, ctx); }
 static inline kv_status kv_engine_count(kv_engine *e, const kv_range *r, uint64_t *n)
 { return e->ops->count(e, r, n); }
+static inline kv_status kv_engine_reset(kv_engine *e, uint64_t rev)
+{ return e->ops->reset(e, rev); }
+static inline kv_status kv_engine_load(kv_engine *e, const kv_entry *entry)
+{ return e->ops->load(e, entry); }
 static inline kv_status kv_engine_batch_begin(kv_engine *e)
 { return e->ops->batch_begin(e); }
 static inline kv_status kv_engine_batch_end(kv_engine *e, int keep)

@@ -85,6 +85,15 @@
  * (200,000 Sets of a 16-byte key and a 32-byte value, 100 a turn, through
  * the engine alone: 1.7 us each, 2.1 us each in a batch of its own).
  *
+ * Snapshots: reset() drops "kv" and "deadlines" (mdb_drop frees their
+ * pages without reading leaves that have no overflow pages) in the turn's
+ * transaction, sets the revision and commits and syncs at once, so it
+ * needs no oplog record. load() joins the turn as a Set does, logged as
+ * the record it stores (KV_OPLOG_LOAD: a replay needs the meta), and is
+ * committed at flush() or every TXN_MAX_WRITES. 1M keys of 16 bytes with
+ * 32-byte values, --sync none, the engine alone: loads 0.26 s, a walk of
+ * them 20 ms, reset 30 ms.
+ *
  * Logs: a failed Get, Set or Clear is answered to its one client; the
  * operator hears of it here (log.h): an LMDB error each time, at error; a
  * full map, a limit hit, at warn at most once a minute (FULL_LOG_SECONDS),
@@ -168,6 +177,8 @@ typedef struct lmdb_engine {
     uint64_t revision_committed;
     uint64_t data_bytes;        /* keys + values, wtxn's writes included */
     uint64_t data_bytes_committed;
+    uint8_t *record;            /* load's record for the oplog */
+    size_t record_cap;
     char path[1024];
     char error[256];            /* last_error(); "" when there is none */
 } lmdb_engine;
@@ -323,6 +334,30 @@ static void changed(lmdb_engine *l)
     l->counted.valid = 0;
 }
 
+/* A put of a KLEN-byte key and a VLEN-byte value with deadline EXPIRES
+ * ended with RC, having found OLD: counts its bytes and pages and makes
+ * REV the store's revision when it succeeded. Returns RC. */
+static int put_done(lmdb_engine *l, int rc, size_t klen, size_t vlen, uint64_t rev,
+                    uint64_t expires, const kv_lmdb_old *old)
+{
+    if (rc != 0 || old->expires != expires)
+        index_changed(l);
+    if (rc != 0)
+        return rc;
+    changed(l);
+    l->revision = rev;
+    l->data_bytes = l->data_bytes + klen + vlen - (old->found ? klen + old->vlen : 0);
+    /* A leaf and a branch, the new value's overflow pages, and the old
+     * one's, freed but not reusable before the commit; a leaf and a branch
+     * of the deadline index when it changed. */
+    l->txn_cow_pages += 2 + overflow_pages(l, klen + KV_LMDB_HEAD_MAX + vlen);
+    if (old->found)
+        l->txn_cow_pages += overflow_pages(l, klen + KV_LMDB_HEAD_MAX + old->vlen);
+    if (old->expires != expires)
+        l->txn_cow_pages += 2;
+    return 0;
+}
+
 /* Stores KEY = VALUE at revision REV with deadline EXPIRES in the write
  * transaction, calling SEEN (may be NULL) with the old entry, and counts
  * its bytes. Returns an LMDB code, with *TORN set when the failed write
@@ -336,22 +371,21 @@ static int put_key(lmdb_engine *l, const uint8_t *key, size_t klen, const uint8_
                          &old);
 
     *torn = old.torn;
-    if (rc != 0 || old.expires != expires)
-        index_changed(l);
-    if (rc != 0)
-        return rc;
-    changed(l);
-    l->revision = rev;
-    l->data_bytes = l->data_bytes + klen + vlen - (old.found ? klen + old.vlen : 0);
-    /* A leaf and a branch, the new value's overflow pages, and the old
-     * one's, freed but not reusable before the commit; a leaf and a branch
-     * of the deadline index when it changed. */
-    l->txn_cow_pages += 2 + overflow_pages(l, klen + KV_LMDB_HEAD_MAX + vlen);
-    if (old.found)
-        l->txn_cow_pages += overflow_pages(l, klen + KV_LMDB_HEAD_MAX + old.vlen);
-    if (old.expires != expires)
-        l->txn_cow_pages += 2;
-    return 0;
+    return put_done(l, rc, klen, vlen, rev, expires, &old);
+}
+
+/* Stores KEY = VALUE with exactly META in the write transaction (a
+ * snapshot's key); the store's revision becomes the greater of its own
+ * and META's mod_revision. As put_key otherwise. */
+static int load_key(lmdb_engine *l, const uint8_t *key, size_t klen, const uint8_t *value,
+                    size_t vlen, const kv_meta *meta, int *torn)
+{
+    kv_lmdb_old old;
+    int rc = kv_lmdb_load(write_txn(l), &l->db, key, klen, value, vlen, meta, &old);
+    uint64_t rev = meta->mod_revision > l->revision ? meta->mod_revision : l->revision;
+
+    *torn = old.torn;
+    return put_done(l, rc, klen, vlen, rev, meta->expires_ms, &old);
 }
 
 /* Sets KEY's deadline to EXPIRES in the write transaction. Returns an LMDB
@@ -438,6 +472,11 @@ static int apply(lmdb_engine *l, const kv_oplog_entry *e)
                        &torn);
     case KV_OPLOG_TOUCH:
         return touch_key(l, e->key, e->klen, e->expires, &torn);
+    case KV_OPLOG_LOAD:
+        n = kv_lmdb_head_get(e->value, e->vlen, &m);
+        if (!n)
+            return KV_LMDB_BAD_RECORD;
+        return load_key(l, e->key, e->klen, e->value + n, e->vlen - n, &m, &torn);
     case KV_OPLOG_UNSET:
         /* Logged only for a key that was there: it is there again. */
         rc = kv_lmdb_get(write_txn(l), l->db.kv, e->key, e->klen, &v, &m);
@@ -792,6 +831,51 @@ static kv_status touch_op(lmdb_engine *l, const uint8_t *key, size_t klen, uint6
     return rc == 0 ? KV_OK : write_failed(l, rc, torn);
 }
 
+/* A load is logged as the record it stores (oplog.h), made in l->record:
+ * a replay needs the meta, which a Set's record does not carry. */
+static kv_status load_op(lmdb_engine *l, const kv_entry *en)
+{
+    const kv_meta *m = &en->meta;
+    size_t rlen = kv_lmdb_head_size(m) + en->vlen;
+    int torn, rc;
+
+    if (l->batch_open) {
+        set_error(l, "load inside a batch");
+        return KV_FAILED_PRECONDITION;
+    }
+    if (!kv_meta_valid(m)) {
+        set_error(l, "load: revisions no write could have made");
+        return KV_INVALID_ARGUMENT;
+    }
+    if ((rc = prepare_write(l, en->klen, rlen)) != 0)
+        return rc < 0 ? KV_INTERNAL : fail(l, rc);
+    if (!has_room(l, en->klen, en->vlen, m->expires_ms != 0))
+        return fail(l, MDB_MAP_FULL);
+    if (rlen > l->record_cap) {
+        uint8_t *p = realloc(l->record, rlen);
+        if (!p)
+            return fail(l, ENOMEM);
+        l->record = p;
+        l->record_cap = rlen;
+    }
+    uint8_t *value = kv_lmdb_head_put(l->record, m);
+    if (en->vlen)
+        memcpy(value, en->value, en->vlen);
+    if (kv_oplog_append(&l->log, KV_OPLOG_LOAD, en->key, en->klen, l->record, rlen,
+                        m->mod_revision, 0) < 0)
+        return fail(l, ENOMEM);
+    rc = load_key(l, en->key, en->klen, en->value, en->vlen, m, &torn);
+    return rc == 0 ? KV_OK : write_failed(l, rc, torn);
+}
+
+static kv_status lmdb_load(kv_engine *e, const kv_entry *entry)
+{
+    lmdb_engine *l = LMDB(e);
+
+    op_begin(l);
+    return op_end(l, "load", load_op(l, entry));
+}
+
 static kv_status lmdb_touch(kv_engine *e, const uint8_t *key, size_t klen, uint64_t expires)
 {
     lmdb_engine *l = LMDB(e);
@@ -1012,6 +1096,46 @@ static kv_status lmdb_flush(kv_engine *e)
     return KV_OK;
 }
 
+/* The drop joins the turn, so the turn's accepted writes are committed
+ * with it (they came first); it is not logged, being committed at once. */
+static kv_status reset_op(lmdb_engine *l, uint64_t rev)
+{
+    int rc;
+    kv_status st;
+
+    if (l->batch_open) {
+        set_error(l, "reset inside a batch");
+        return KV_FAILED_PRECONDITION;
+    }
+    if ((rc = prepare_write(l, 0, 0)) != 0)
+        return rc < 0 ? KV_INTERNAL : fail(l, rc);
+    if ((rc = kv_lmdb_drop(l->wtxn, &l->db)) != 0) {
+        st = fail(l, rc);
+        rebuild_turn(l);        /* the turn as it was, without the drop */
+        return st;
+    }
+    changed(l);
+    index_changed(l);
+    l->revision = rev;
+    l->data_bytes = 0;
+    size_t accepted = l->log.count;
+    if ((st = commit(l)) != KV_OK) {
+        l->broken = accepted != 0;  /* those writes were lost: no OK for them */
+        return st;
+    }
+    if (l->sync == KV_SYNC_ALWAYS)
+        return KV_OK;           /* the commit synced */
+    return lmdb_sync(&l->base);
+}
+
+static kv_status lmdb_reset(kv_engine *e, uint64_t rev)
+{
+    lmdb_engine *l = LMDB(e);
+
+    op_begin(l);
+    return op_end(l, "reset", reset_op(l, rev));
+}
+
 static double lmdb_sync_delay(kv_engine *e)
 {
     lmdb_engine *l = LMDB(e);
@@ -1069,6 +1193,7 @@ static void env_free(lmdb_engine *l)
     if (l->lock_fd >= 0)
         close(l->lock_fd);
     kv_oplog_free(&l->log);
+    free(l->record);
     free(l);
 }
 
@@ -1195,6 +1320,8 @@ const kv_engine_ops kv_engine_lmdb = {
     .touch = lmdb_touch,
     .walk_expiring = lmdb_walk_expiring,
     .next_deadline = lmdb_next_deadline,
+    .reset = lmdb_reset,
+    .load = lmdb_load,
     .open = lmdb_open,
     .get = lmdb_get,
     .get_view = lmdb_get_view,

@@ -72,6 +72,13 @@
  * the room the keys had, and the held index keeps its leaves: see
  * mem_index_hold), so it cannot fail halfway.
  *
+ * Snapshots: reset() frees every item and starts again from a table of
+ * the opening size; load() adds a key as a Set does (add_item), with the
+ * meta it is given, or replaces one as a Touch does (replace_item).
+ * Measured (1M keys of 16 bytes with 32-byte values, one process, the
+ * engine alone): loads in key order 0.22 s, in a scrambled order 0.92 s
+ * (the index descents miss the cache), a walk of them 10 ms, reset 58 ms.
+ *
  * Its one runtime error is running out of memory, which only the refused
  * client would hear of: logged (log.h) at most once a minute, since memory
  * near its end comes and goes from one request to the next. */
@@ -558,31 +565,34 @@ static __attribute__((noinline)) kv_status overwrite(mem_engine *m, mem_slot *s,
     return KV_OK;
 }
 
-/* Set of KEY, absent: slot S of cur is where it goes (see mem_set). */
-static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
-                                                  const uint8_t *key, size_t klen, uint64_t h,
-                                                  const uint8_t *value, size_t vlen, uint64_t rev,
-                                                  uint64_t expires)
+/* Stores KEY, absent, with META and VALUE: slot S of cur is where it goes
+ * (lookup's answer); the store's revision becomes REV. Operation OP's
+ * status: KV_OK, or out of memory with nothing changed. Inlined into its
+ * two callers, so that a Set of a new key pays no call for sharing it. */
+static inline __attribute__((always_inline)) kv_status
+add_item(mem_engine *m, mem_slot *s, const uint8_t *key, size_t klen, uint64_t h,
+         const kv_meta *meta, const uint8_t *value, size_t vlen, uint64_t rev, const char *op)
 {
+    uint64_t expires = meta->expires_ms;
+
     if (undo_reserve(m, 1) < 0 || (expires && mem_ttl_reserve(&m->ttl, 1) < 0))
-        return out_of_memory(m, "Set");
+        return out_of_memory(m, op);
     /* During a resize cur cannot pass 3/4 (see RESIZE_STEP): no check. */
     if (!m->old.slots && (m->count + 1) * 4 > capacity(&m->cur) * 3) {
         if (resize_start(m, capacity(&m->cur) * 2) < 0)
-            return out_of_memory(m, "Set");
+            return out_of_memory(m, op);
         s = find(&m->cur, key, klen, h);
     }
-    kv_meta meta = { rev, rev, 1, expires };
     uint8_t head[MEM_ITEM_HEAD_MAX];
-    size_t headlen = mem_item_head(head, vlen, &meta);
+    size_t headlen = mem_item_head(head, vlen, meta);
     size_t size = mem_item_size(klen, vlen, headlen);
     mem_item *it = malloc(size);
     if (!it)
-        return out_of_memory(m, "Set");
+        return out_of_memory(m, op);
     mem_item_put(it, key, klen, head, headlen, value, vlen);
     if (mem_index_insert(&m->index, it) < 0) {
         free(it);
-        return out_of_memory(m, "Set");
+        return out_of_memory(m, op);
     }
     if (expires)
         mem_ttl_add(&m->ttl, it);
@@ -593,6 +603,17 @@ static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
     m->item_bytes += size;
     wrote(m, NULL, it, rev);
     return KV_OK;
+}
+
+/* Set of KEY, absent: slot S of cur is where it goes (see mem_set). */
+static __attribute__((noinline)) kv_status insert(mem_engine *m, mem_slot *s,
+                                                  const uint8_t *key, size_t klen, uint64_t h,
+                                                  const uint8_t *value, size_t vlen, uint64_t rev,
+                                                  uint64_t expires)
+{
+    kv_meta meta = { rev, rev, 1, expires };
+
+    return add_item(m, s, key, klen, h, &meta, value, vlen, rev, "Set");
 }
 
 /* The hot path is an overwrite of a key written before with a value of
@@ -848,20 +869,25 @@ static void mem_stats(kv_engine *e, kv_engine_stats *st)
         st->memory_bytes += m->old_held * sizeof(mem_slot);
 }
 
+/* Frees every item, in either table (not the tables). */
+static void free_items(mem_engine *m)
+{
+    for (size_t i = 0; i <= m->cur.mask; i++)
+        free(m->cur.slots[i].item);
+    for (size_t i = 0; m->old.slots && i < m->old_end; i++)
+        free(m->old.slots[i].item);
+}
+
 static kv_status mem_close(kv_engine *e)
 {
     mem_engine *m = (mem_engine *)e;
 
     if (m->batch.open)
         (void)mem_batch_end(e, 0);
-    for (size_t i = 0; i <= m->cur.mask; i++)
-        free(m->cur.slots[i].item);
+    free_items(m);
     table_free(&m->cur);
-    if (m->old.slots) {
-        for (size_t i = 0; i < m->old_end; i++)
-            free(m->old.slots[i].item);
+    if (m->old.slots)
         table_free(&m->old);
-    }
     mem_index_free(&m->index);
     mem_ttl_free(&m->ttl);
     free(m->batch.log);
@@ -869,38 +895,101 @@ static kv_status mem_close(kv_engine *e)
     return KV_OK;
 }
 
+/* Puts a new item for KEY with META and VALUE (which may lie in the old
+ * item) where the item of slot S was, WAS decoded, in the table, the
+ * index and the heap, and frees the old one: never inside a batch. The
+ * store's revision is the caller's. Operation OP's status: KV_OK, or out
+ * of memory with nothing changed. */
+static kv_status replace_item(mem_engine *m, mem_slot *s, const mem_item_view *was,
+                              const uint8_t *key, size_t klen, const kv_meta *meta,
+                              const uint8_t *value, size_t vlen, const char *op)
+{
+    mem_item *old = s->item;
+    uint8_t head[MEM_ITEM_HEAD_MAX];
+    size_t headlen = mem_item_head(head, vlen, meta);
+    size_t size = mem_item_size(klen, vlen, headlen);
+    mem_item *it = meta->expires_ms && mem_ttl_reserve(&m->ttl, 1) < 0 ? NULL : malloc(size);
+
+    if (!it)
+        return out_of_memory(m, op);
+    mem_item_put(it, key, klen, head, headlen, value, vlen);
+    mem_index_replace(&m->index, old, it);
+    if (was->meta.expires_ms)
+        mem_ttl_remove(&m->ttl, old);
+    if (meta->expires_ms)
+        mem_ttl_add(&m->ttl, it);
+    s->item = it;
+    m->data_bytes = m->data_bytes + vlen - was->vlen;
+    m->item_bytes = m->item_bytes + size - was->size;
+    free(old);
+    return KV_OK;
+}
+
 /* A new deadline is a new item (the deadline's bytes sit before the
- * revisions), put where the old one was in the table, the index and the
- * heap. Never inside a batch (engine.h), so the old one is freed. */
+ * revisions). Never inside a batch (engine.h). */
 static kv_status mem_touch(kv_engine *e, const uint8_t *key, size_t klen, uint64_t expires)
 {
     mem_engine *m = (mem_engine *)e;
     mem_slot *s = lookup(m, key, klen, hash_key(key, klen), NULL);
-    mem_item *old = s->item;
     mem_item_view v;
 
-    if (!old)
+    if (!s->item)
         return KV_NOT_FOUND;
-    mem_item_open(old, &v);
+    mem_item_open(s->item, &v);
     if (v.meta.expires_ms == expires)
         return KV_OK;
     kv_meta meta = v.meta;
     meta.expires_ms = expires;
-    uint8_t head[MEM_ITEM_HEAD_MAX];
-    size_t headlen = mem_item_head(head, v.vlen, &meta);
-    size_t size = mem_item_size(klen, v.vlen, headlen);
-    mem_item *it = expires && mem_ttl_reserve(&m->ttl, 1) < 0 ? NULL : malloc(size);
-    if (!it)
-        return out_of_memory(m, "Touch");
-    mem_item_put(it, key, klen, head, headlen, v.value, v.vlen);
-    mem_index_replace(&m->index, old, it);
-    if (v.meta.expires_ms)
-        mem_ttl_remove(&m->ttl, old);
-    if (expires)
-        mem_ttl_add(&m->ttl, it);
-    s->item = it;
-    m->item_bytes = m->item_bytes + size - v.size;
-    free(old);
+    return replace_item(m, s, &v, key, klen, &meta, v.value, v.vlen, "Touch");
+}
+
+/* A snapshot's key: a new key goes in as a Set's would, an existing one
+ * is replaced as a Touch replaces it, with the meta given. */
+static kv_status mem_load(kv_engine *e, const kv_entry *en)
+{
+    mem_engine *m = (mem_engine *)e;
+    uint64_t rev = en->meta.mod_revision > m->revision ? en->meta.mod_revision : m->revision;
+    uint64_t h = hash_key(en->key, en->klen);
+    mem_slot *s;
+    mem_item_view was;
+    kv_status st;
+
+    if (m->batch.open)
+        return KV_FAILED_PRECONDITION;
+    if (!kv_meta_valid(&en->meta))
+        return KV_INVALID_ARGUMENT;
+    s = lookup(m, en->key, en->klen, h, NULL);
+    if (!s->item)
+        return add_item(m, s, en->key, en->klen, h, &en->meta, en->value, en->vlen, rev, "load");
+    mem_item_open(s->item, &was);
+    st = replace_item(m, s, &was, en->key, en->klen, &en->meta, en->value, en->vlen, "load");
+    if (st == KV_OK)
+        m->revision = rev;
+    return st;
+}
+
+/* A new table first, the only allocation: without it, nothing changes. */
+static kv_status mem_reset(kv_engine *e, uint64_t rev)
+{
+    mem_engine *m = (mem_engine *)e;
+    mem_table fresh;
+
+    if (m->batch.open)
+        return KV_FAILED_PRECONDITION;
+    if (table_alloc(&fresh, m->min_capacity) < 0)
+        return out_of_memory(m, "reset");
+    free_items(m);
+    table_free(&m->cur);
+    if (m->old.slots)
+        table_free(&m->old);
+    m->cur = fresh;
+    m->old_count = m->old_end = m->old_held = 0;
+    m->count = 0;
+    m->data_bytes = m->item_bytes = 0;
+    m->revision = rev;
+    mem_index_free(&m->index);
+    mem_index_init(&m->index);
+    mem_ttl_free(&m->ttl);
     return KV_OK;
 }
 
@@ -937,6 +1026,8 @@ const kv_engine_ops kv_engine_memory = {
     .touch = mem_touch,
     .walk_expiring = mem_walk_expiring,
     .next_deadline = mem_next_deadline,
+    .reset = mem_reset,
+    .load = mem_load,
     .open = mem_open,
     .get = mem_get,
     .get_view = mem_get_view,

@@ -167,17 +167,51 @@ kv_status kv_expire_range(kv_op *op, const kv_range *r)
     return remove_keys(op, d.keys, d.n);
 }
 
-kv_status kv_expire_cycle(kv_op *op, size_t max, size_t *removed, int *more)
+kv_status kv_expire_find(kv_op *op, size_t max, ProtobufCBinaryData **keys, size_t *n,
+                         int *more)
 {
     due_keys d = DUE_KEYS(op, NULL, max, 0);
     kv_status st = find_due(op, &d, 0);
 
-    *removed = 0;
+    *keys = d.keys;
+    *n = st == KV_OK ? d.n : 0;
     *more = d.more;
-    if (st != KV_OK || !d.n)
+    return st;
+}
+
+kv_status kv_expire_cycle(kv_op *op, size_t max, size_t *removed, int *more)
+{
+    ProtobufCBinaryData *keys;
+    kv_status st = kv_expire_find(op, max, &keys, removed, more);
+
+    if (st != KV_OK || !*removed)
         return st;
-    *removed = d.n;
-    return remove_keys(op, d.keys, d.n);
+    return remove_keys(op, keys, *removed);
+}
+
+kv_status kv_expire_keys(kv_op *op, const ProtobufCBinaryData *keys, size_t n, size_t *removed)
+{
+    ProtobufCBinaryData *due = n ? op->alloc->alloc(op->alloc->allocator_data, n * sizeof *due)
+                                 : NULL;
+    size_t k = 0;
+
+    *removed = 0;
+    if (n && !due) {
+        op->why = "server out of memory";
+        return KV_RESOURCE_EXHAUSTED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ProtobufCBinaryData v;
+        kv_meta meta;
+        kv_status st = kv_engine_get_view(op->engine, keys[i].data, keys[i].len, op->alloc,
+                                          &v, &meta);
+        if (st == KV_OK && kv_op_due(op, meta.expires_ms))
+            due[k++] = keys[i];
+        else if (st != KV_OK && st != KV_NOT_FOUND)
+            return kv_op_engine_failed(op, st);
+    }
+    *removed = k;
+    return k ? remove_keys(op, due, k) : KV_OK;
 }
 
 kv_status kv_expire_count(kv_op *op, const kv_range *r, uint64_t in_range, uint64_t *n)

@@ -43,6 +43,17 @@ kv_status kv_expire_range(kv_op *op, const kv_range *r);
  * remain, or an engine error. */
 kv_status kv_expire_cycle(kv_op *op, size_t max, size_t *removed, int *more);
 
+/* The cycle in two halves, for a cluster, where the leader decides and
+ * every node removes: kv_expire_find gathers up to MAX expired keys, in
+ * key order, into *KEYS (memory from op->alloc; *N of them; *MORE when
+ * others remain), removing nothing; kv_expire_keys removes, as one write,
+ * those of KEYS[0..N) that are expired at op->now (a key rewritten since
+ * it was found is left alone), their number in *REMOVED. Both KV_OK, or
+ * an error with op->why. */
+kv_status kv_expire_find(kv_op *op, size_t max, ProtobufCBinaryData **keys, size_t *n,
+                         int *more);
+kv_status kv_expire_keys(kv_op *op, const ProtobufCBinaryData *keys, size_t n, size_t *removed);
+
 /* The number of expired keys (not yet removed) in R, whose keys number
  * IN_RANGE in the engine, in *N: what the engine's count of R holds that
  * reads must not see. Costs the fewer of the store's expired keys and

@@ -429,11 +429,14 @@ static int index_move(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, s
 
 /* ------------------------------------------------------------ writes */
 
-int kv_lmdb_put(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,
-                const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
-                kv_entry_fn seen, void *ctx, kv_lmdb_old *old)
+/* Stores KEY = VALUE with meta M and moves its index entry: kv_lmdb_put
+ * when FOLLOW (M's create_revision and version then follow the old record's,
+ * if there is one), kv_lmdb_load when not (M stored as it is). */
+static int put_record(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,
+                      const uint8_t *value, size_t vlen, kv_meta m, int follow,
+                      kv_entry_fn seen, void *ctx, kv_lmdb_old *old)
 {
-    kv_meta m = { rev, rev, 1, expires };
+    uint64_t expires = m.expires_ms;
     MDB_val k = val(key, klen), v = { kv_lmdb_head_size(&m) + vlen, NULL };
     /* Reserved, then filled: the header and the value go into the page
      * without a scratch copy. NOOVERWRITE hands back the old record in the
@@ -454,8 +457,10 @@ int kv_lmdb_put(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t 
             was.value = was.vlen ? (const uint8_t *)v.mv_data + head : NULL;
             (void)seen(ctx, &was);
         }
-        m.create_revision = was.meta.create_revision;
-        m.version = was.meta.version + 1;
+        if (follow) {
+            m.create_revision = was.meta.create_revision;
+            m.version = was.meta.version + 1;
+        }
         v = (MDB_val){ kv_lmdb_head_size(&m) + vlen, NULL };
         rc = mdb_put(txn, db->kv, &k, &v, MDB_RESERVE);
     }
@@ -470,6 +475,21 @@ int kv_lmdb_put(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t 
     rc = index_move(txn, db, key, klen, old->expires, expires);
     old->torn = rc != 0;        /* the record was changed before */
     return rc;
+}
+
+int kv_lmdb_put(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,
+                const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
+                kv_entry_fn seen, void *ctx, kv_lmdb_old *old)
+{
+    kv_meta m = { rev, rev, 1, expires };
+
+    return put_record(txn, db, key, klen, value, vlen, m, 1, seen, ctx, old);
+}
+
+int kv_lmdb_load(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,
+                 const uint8_t *value, size_t vlen, const kv_meta *meta, kv_lmdb_old *old)
+{
+    return put_record(txn, db, key, klen, value, vlen, *meta, 0, NULL, NULL, old);
 }
 
 int kv_lmdb_touch(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,
@@ -505,6 +525,13 @@ int kv_lmdb_touch(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_
     }
     free(copy);
     return rc;
+}
+
+int kv_lmdb_drop(MDB_txn *txn, const kv_lmdb_dbs *db)
+{
+    int rc = mdb_drop(txn, db->kv, 0);
+
+    return rc != 0 ? rc : mdb_drop(txn, db->deadlines, 0);
 }
 
 int kv_lmdb_del(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,

@@ -192,6 +192,18 @@ int kv_lmdb_put(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t 
                 const uint8_t *value, size_t vlen, uint64_t rev, uint64_t expires,
                 kv_entry_fn seen, void *ctx, kv_lmdb_old *old);
 
+/* Stores KEY = VALUE in "kv" of TXN with exactly META (a snapshot's key,
+ * engine.h's load), replacing any old record, and the key's entry of the
+ * deadline index to match. What was there in *OLD. An LMDB code, as
+ * kv_lmdb_put's. */
+int kv_lmdb_load(MDB_txn *txn, const kv_lmdb_dbs *db, const uint8_t *key, size_t klen,
+                 const uint8_t *value, size_t vlen, const kv_meta *meta, kv_lmdb_old *old);
+
+/* Empties "kv" and the deadline index of TXN (mdb_drop: their pages go
+ * to the free list, leaves without overflow pages unread). An LMDB code;
+ * on failure TXN must be aborted. */
+int kv_lmdb_drop(MDB_txn *txn, const kv_lmdb_dbs *db);
+
 /* Sets KEY's deadline in TXN to EXPIRES (0: none), in its record and in
  * the index, nothing else changed; a deadline it already has is left
  * alone. What was there in *OLD. An LMDB code: MDB_NOTFOUND (nothing

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "size.h"
 #include "server.h"
+#include "cluster.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7379"
 #define DEFAULT_SYNC_INTERVAL_MS 100
@@ -133,6 +134,39 @@ static void usage(FILE *f)
 "the engine, exit 0. SIGHUP is ignored. Exit status 1: could not start; 2: bad\n"
 "usage.\n",
             KV_AUTH_MAX_FAILURES);
+    fprintf(f,
+"\n"
+"Cluster (Raft; see README, \"Run a cluster\"). All of --node-id,\n"
+"--cluster-dir and --raft-listen make this node a member; without them it is\n"
+"the single node above:\n"
+"      --node-id N             this node's id: a positive integer, unique in\n"
+"                              the cluster\n"
+"      --cluster-dir DIR       the raft log, snapshots and the node's id;\n"
+"                              created if missing. The log is the write-ahead\n"
+"                              log: a write is answered once a majority has it\n"
+"                              on disk, and the engine is rebuilt from it at\n"
+"                              start (lmdb then keeps no state of its own)\n"
+"      --raft-listen HOST:PORT the address of this node's peer traffic\n"
+"      --initial-cluster ID=HOST:PORT,...\n"
+"                              the raft addresses of the first members, the\n"
+"                              same list on each; used only when DIR is empty\n"
+"      --join HOST:PORT        the client address of any member: asks the\n"
+"                              cluster to add this node; only when DIR is empty\n"
+"      --snapshot-threshold N  log entries between snapshots (default %u; %u\n"
+"                              are kept behind each, for followers catching up)\n"
+"      --election-timeout-ms MS\n"
+"                              a follower that hears nothing from a leader for\n"
+"                              MS to 2*MS starts an election (default %u; the\n"
+"                              leader's heartbeat is a tenth of it)\n"
+"      --dedup-window N        the outcomes of the last N writes that carried\n"
+"                              a client_id and seq are remembered, so that a\n"
+"                              retry of one is answered, not applied again\n"
+"                              (default %u; at most 64 MiB of answers)\n"
+"A follower answers writes and linearizable reads UNAVAILABLE with the\n"
+"leader's client address; a leader that gets SIGTERM hands its leadership\n"
+"over first. A node removed from the cluster stops (exit 1).\n",
+            KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD, KV_CLUSTER_DEFAULT_SNAPSHOT_TRAILING,
+            KV_CLUSTER_DEFAULT_ELECTION_MS, KV_DEDUP_DEFAULT_ENTRIES);
 }
 
 /* Parses a size flag into *OUT or exits with a usage error. */
@@ -228,7 +262,9 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_FRAME = 256, OPT_MAX_KEY, OPT_MAX_VALUE, OPT_MAX_MEMORY,
            OPT_MAX_CLIENTS, OPT_MAX_INPUT, OPT_MAX_OUTPUT, OPT_IDLE, OPT_AUTH, OPT_SYNC,
-           OPT_SYNC_INTERVAL, OPT_MAP_SIZE, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_WATCH_HISTORY };
+           OPT_SYNC_INTERVAL, OPT_MAP_SIZE, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_WATCH_HISTORY,
+           OPT_NODE_ID, OPT_CLUSTER_DIR, OPT_RAFT_LISTEN, OPT_INITIAL_CLUSTER, OPT_JOIN,
+           OPT_SNAPSHOT_THRESHOLD, OPT_ELECTION_MS, OPT_DEDUP_WINDOW };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "engine", required_argument, NULL, 'e' },
@@ -248,6 +284,14 @@ int main(int argc, char **argv)
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
         { "watch-history", required_argument, NULL, OPT_WATCH_HISTORY },
+        { "node-id", required_argument, NULL, OPT_NODE_ID },
+        { "cluster-dir", required_argument, NULL, OPT_CLUSTER_DIR },
+        { "raft-listen", required_argument, NULL, OPT_RAFT_LISTEN },
+        { "initial-cluster", required_argument, NULL, OPT_INITIAL_CLUSTER },
+        { "join", required_argument, NULL, OPT_JOIN },
+        { "snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT_THRESHOLD },
+        { "election-timeout-ms", required_argument, NULL, OPT_ELECTION_MS },
+        { "dedup-window", required_argument, NULL, OPT_DEDUP_WINDOW },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -261,6 +305,12 @@ int main(int argc, char **argv)
         .output_budget = KV_DEFAULT_OUTPUT_BUDGET,
         .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0, 0 },
         .watch_history = KV_WATCH_DEFAULT_HISTORY,
+    };
+    kv_cluster_config ccfg = {
+        .snapshot_threshold = KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD,
+        .snapshot_trailing = KV_CLUSTER_DEFAULT_SNAPSHOT_TRAILING,
+        .election_ms = KV_CLUSTER_DEFAULT_ELECTION_MS,
+        .dedup_window = KV_DEDUP_DEFAULT_ENTRIES,
     };
     kv_engine_options eopts = { .sync = KV_SYNC_ALWAYS,
                                 .sync_interval_ms = DEFAULT_SYNC_INTERVAL_MS };
@@ -353,6 +403,51 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_NODE_ID:
+            ccfg.node_id = size_flag("node-id", optarg, 1, UINT64_MAX >> 1);
+            break;
+        case OPT_CLUSTER_DIR: ccfg.dir = optarg; break;
+        case OPT_RAFT_LISTEN: {
+            kv_endpoint where;
+            if (kv_endpoint_parse(optarg, -1, &where, err, sizeof err) < 0 || !where.port) {
+                fprintf(stderr, "kvstored: --raft-listen: %s\n",
+                        where.port ? err : "needs HOST:PORT with a port other than 0");
+                return 2;
+            }
+            ccfg.raft_listen = optarg;
+            break;
+        }
+        case OPT_INITIAL_CLUSTER: {
+            struct raft_configuration conf;
+            raft_configuration_init(&conf);
+            int bad = kv_cluster_parse_initial(optarg, &conf, err, sizeof err) < 0;
+            raft_configuration_close(&conf);
+            if (bad) {
+                fprintf(stderr, "kvstored: %s\n", err);
+                return 2;
+            }
+            ccfg.initial = optarg;
+            break;
+        }
+        case OPT_JOIN: {
+            kv_endpoint where;
+            if (kv_endpoint_parse(optarg, -1, &where, err, sizeof err) < 0) {
+                fprintf(stderr, "kvstored: --join: %s\n", err);
+                return 2;
+            }
+            ccfg.join = optarg;
+            break;
+        }
+        case OPT_SNAPSHOT_THRESHOLD:
+            ccfg.snapshot_threshold = (unsigned)size_flag("snapshot-threshold", optarg, 64, 1u << 30);
+            ccfg.snapshot_trailing = ccfg.snapshot_threshold / 4;
+            break;
+        case OPT_ELECTION_MS:
+            ccfg.election_ms = (unsigned)size_flag("election-timeout-ms", optarg, 100, 60000);
+            break;
+        case OPT_DEDUP_WINDOW:
+            ccfg.dedup_window = size_flag("dedup-window", optarg, 1, 100000000);
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("kvstored %s\n", KV_VERSION); return 0;
         default:
@@ -372,6 +467,20 @@ int main(int argc, char **argv)
                 "to keep the data in %s\n", dir);
         return 2;
     }
+    int clustered = ccfg.node_id || ccfg.dir || ccfg.raft_listen || ccfg.initial || ccfg.join;
+    if (clustered && (!ccfg.node_id || !ccfg.dir || !ccfg.raft_listen)) {
+        fprintf(stderr, "kvstored: a cluster member needs all of --node-id, --cluster-dir and "
+                "--raft-listen\n");
+        return 2;
+    }
+    if (ccfg.initial && ccfg.join) {
+        fprintf(stderr, "kvstored: --initial-cluster starts a new cluster, --join joins a "
+                "running one: give one of them\n");
+        return 2;
+    }
+    ccfg.heartbeat_ms = ccfg.election_ms / 10;
+    if (clustered)
+        eopts.sync = KV_SYNC_NONE;  /* the raft log is the write-ahead log */
     kv_log_setup(log_level, log_format);
     raise_fd_limit(cfg.max_clients);
     if (token_file) {
@@ -406,8 +515,28 @@ int main(int argc, char **argv)
         kv_engine_close(engine);
         return 1;
     }
+    kv_cluster cluster;
+    if (clustered) {
+        /* The engine's state is the log's: rebuilt by raft from the last
+         * snapshot and the entries after it, on every start. */
+        char where[KV_FSM_ADDR_MAX];
+        kv_server_address(&srv, where, sizeof where);
+        err[0] = 0;
+        kv_engine_set_clock(engine, CLOCK_REALTIME);
+        if (kv_engine_reset(engine, 0) != KV_OK
+            || kv_cluster_start(&cluster, &ccfg, srv.loop, &srv.env, where, err, sizeof err) < 0) {
+            fprintf(stderr, "kvstored: %s\n", err[0] ? err : "the engine cannot be emptied");
+            kv_server_free(&srv);
+            kv_engine_close(engine);
+            return 1;
+        }
+        kv_server_join(&srv, &cluster);
+    }
     log_start(&srv, engine, dir, &eopts);
     kv_server_run(&srv);
+    if (clustered)
+        kv_cluster_close(&cluster);
+    const char *failed = srv.failed;
     kv_server_free(&srv);
     if (kv_engine_close(engine) != KV_OK) {
         kv_log(KV_LOG_ERROR, "stopped, but closing engine %s failed: what the last turn "
@@ -415,5 +544,5 @@ int main(int argc, char **argv)
         return 1;
     }
     kv_log(KV_LOG_INFO, "stopped: engine %s closed", engine_name);
-    return 0;
+    return failed ? 1 : 0;
 }

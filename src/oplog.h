@@ -24,6 +24,9 @@ typedef enum kv_oplog_kind {
     KV_OPLOG_BATCH_BEGIN = 4,
     KV_OPLOG_BATCH_END = 5,
     KV_OPLOG_TOUCH = 6,         /* key, expires: a new deadline, no revision */
+    KV_OPLOG_LOAD = 7,          /* key, value: the record as the engine
+                                   stores it (its meta, then the value),
+                                   rev: its mod_revision (engine.h's load) */
 } kv_oplog_kind;
 
 /* One record, pointing into the log (valid until the log changes). */

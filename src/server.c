@@ -16,11 +16,14 @@
 #include "endpoint.h"
 #include "listen.h"
 #include "log.h"
+#include "cluster.h"
 #include "expire.h"
 #include "server.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
 #define DRAIN_SECONDS 5.0
+/* How long a leader stopping on SIGTERM waits for its hand-over. */
+#define LEAVE_SECONDS 3.0
 /* Out of descriptors: how long accepting pauses before it tries again. */
 #define ACCEPT_PAUSE_SECONDS 0.1
 /* Over --max-output-bytes: how often the stalled readers are looked for,
@@ -57,7 +60,7 @@ static void refuse(kv_server *s, int fd)
     char msg[96];
 
     snprintf(msg, sizeof msg, "too many clients (the server's limit is %zu)", s->cfg.max_clients);
-    if (kv_dispatch_error(&out, 0, KV_RESOURCE_EXHAUSTED, msg) == 0) {
+    if (kv_dispatch_error(&out, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) == 0) {
         ssize_t n = send(fd, kv_buf_head(&out), kv_buf_len(&out), MSG_NOSIGNAL);
         (void)n;
     }
@@ -227,6 +230,17 @@ static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
+    if (s->cluster) {
+        /* The leader decides and replicates (cluster.c); others wait. */
+        double next = kv_cluster_expire(s->cluster);
+        if (next < 0) {
+            arm_expiry(s);
+        } else {
+            ev_timer_set(&s->expire_w, next, 0.);
+            ev_timer_start(s->loop, &s->expire_w);
+        }
+        return;
+    }
     kv_op_init(&op, &s->env, &s->expire_arena.pb);
     kv_status st = kv_expire_cycle(&op, KV_EXPIRE_BATCH, &removed, &more);
     kv_arena_reset(&s->expire_arena);
@@ -298,6 +312,8 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
     (void)loop;
     (void)revents;
+    if (s->cluster)
+        kv_cluster_turn(s->cluster);
     if (kv_watch_catching_up(s->env.watch))
         kv_watch_pump(s->env.watch);
     if (!s->pending && !s->must_flush)
@@ -378,19 +394,17 @@ static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* SIGINT/SIGTERM: stop accepting, let every connection write what it owes,
- * then leave the loop (bounded by DRAIN_SECONDS). */
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+/* Stops accepting, lets every connection write what it owes, then leaves
+ * the loop (bounded by DRAIN_SECONDS). WHY says so in the log. */
+static void begin_stop(kv_server *s, const char *why)
 {
-    kv_server *s = w->data;
+    struct ev_loop *loop = s->loop;
 
-    (void)revents;
-    if (s->stopping)
+    if (s->listen_fd < 0)
         return;
-    s->stopping = 1;
-    kv_log(KV_LOG_INFO, "stopping on %s: no new connections; draining %llu open (up to %.0f s)",
-           w->signum == SIGINT ? "SIGINT" : "SIGTERM",
-           (unsigned long long)s->stats.conns_current, DRAIN_SECONDS);
+    kv_log(KV_LOG_INFO, "stopping %s: no new connections; draining %llu open (up to %.0f s)",
+           why, (unsigned long long)s->stats.conns_current, DRAIN_SECONDS);
+    ev_timer_stop(loop, &s->leave_w);
     ev_io_stop(loop, &s->accept_w);
     ev_timer_stop(loop, &s->accept_pause_w);
     close(s->listen_fd);
@@ -406,13 +420,82 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     }
 }
 
+/* A leader stopping on SIGTERM handed its leadership over (or gave up). */
+static void left(void *arg)
+{
+    begin_stop(arg, "on SIGTERM");
+}
+
+static void leave_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    begin_stop(w->data, "on SIGTERM (the leader transfer did not finish in time)");
+}
+
+/* SIGINT/SIGTERM: stop (begin_stop). A cluster's leader first hands its
+ * leadership to another voter on SIGTERM, so that writes go on at once
+ * rather than after an election. */
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    kv_server *s = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    if (w->signum == SIGTERM && s->cluster
+        && kv_cluster_leave(s->cluster, LEAVE_SECONDS, left, s)) {
+        ev_timer_set(&s->leave_w, LEAVE_SECONDS, 0.);
+        ev_timer_start(s->loop, &s->leave_w);
+        return;
+    }
+    begin_stop(s, w->signum == SIGINT ? "on SIGINT" : "on SIGTERM");
+}
+
+/* The cluster says this node must stop (removed, or its state broken). */
+static void cluster_stopped(void *arg, const char *why)
+{
+    kv_server *s = arg;
+
+    s->failed = why;
+    s->stopping = 1;
+    begin_stop(s, why);
+}
+
+static int route(void *arg, ProtobufCService *svc, unsigned method, const ProtobufCMessage *in,
+                 ProtobufCClosure closure, void *data)
+{
+    return kv_cluster_route(arg, svc, method, in, closure, data);
+}
+
+static void cluster_stats(void *arg, Kvstore__V1__StatsResponse *out)
+{
+    kv_cluster_stats(arg, out);
+}
+
+void kv_server_join(kv_server *s, struct kv_cluster *cluster)
+{
+    s->cluster = cluster;
+    s->router = (kv_service_router){ route, cluster_stats, cluster };
+    s->env.router = &s->router;
+    cluster->stop = cluster_stopped;
+    cluster->stop_arg = s;
+}
+
+void kv_server_address(const kv_server *s, char *buf, size_t len)
+{
+    kv_listen_address(s->listen_fd, buf, len);
+}
+
 int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                    char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     s->env = (kv_service_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard,
-                               NULL, &s->expired_keys, NULL };
+                               NULL, &s->expired_keys, NULL, NULL };
     s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
@@ -446,6 +529,8 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_io_start(s->loop, &s->accept_w);
     ev_init(&s->accept_pause_w, accept_resume_cb);   /* set when accepting pauses */
     ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
+    ev_init(&s->leave_w, leave_timeout_cb);
+    s->leave_w.data = s;
     ev_prepare_init(&s->flush_w, flush_cb);
     ev_timer_init(&s->sync_w, sync_cb, 0., 0.);
     ev_init(&s->shed_w, shed_cb);

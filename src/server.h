@@ -45,6 +45,7 @@ typedef struct kv_server {
                                    (logged once per episode) */
     ev_signal sigint_w, sigterm_w, sighup_w;
     ev_timer drain_w;           /* private: bounds the shutdown drain */
+    ev_timer leave_w;           /* private: bounds a leader's hand-over on SIGTERM */
     ev_prepare flush_w;         /* private: end of each loop turn: engine
                                    flush, then every pending answer written */
     ev_timer sync_w;            /* private: the engine's deferred sync
@@ -74,12 +75,26 @@ typedef struct kv_server {
                                    buffer totals that the budgets bound */
     kv_auth_guard auth_guard;   /* failed Auth calls per peer address */
     int stopping;               /* a signal asked us to exit */
+    struct kv_cluster *cluster; /* v3: a cluster member's (kv_server_join);
+                                   NULL: a single node */
+    kv_service_router router;   /* private: the cluster's, for the service */
+    const char *failed;         /* read-only: why the server stopped on its
+                                   own (the cluster's reason, static); NULL
+                                   after a signal */
 } kv_server;
 
 /* Binds and listens on cfg->listen, prints "listening on HOST:PORT" to
  * stdout. Returns 0, or -1 with a one-line reason in ERR. */
 int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                    char *err, size_t errlen);
+
+/* Makes S a cluster member: CLUSTER (started on s->loop with s->env,
+ * outlives S's loop) takes the writes, the linearizable reads and the
+ * expiry, and is run at the end of every loop turn. */
+void kv_server_join(kv_server *s, struct kv_cluster *cluster);
+
+/* The client address S listens on, as bound, into BUF. */
+void kv_server_address(const kv_server *s, char *buf, size_t len);
 
 /* Runs the loop until SIGINT/SIGTERM and the drain that follows. */
 void kv_server_run(kv_server *s);

@@ -188,6 +188,8 @@ static void svc_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequ
     out.watchers = ws.watchers;
     out.watch_events_total = ws.events_sent;
     out.watch_history_oldest = ws.oldest;
+    if (SVC(svc)->env->router)
+        SVC(svc)->env->router->stats(SVC(svc)->env->router->arg, &out);
     out.engine = (char *)SVC(svc)->env->engine->ops->name;
     out.version = (char *)KV_VERSION;
     closure(&out, data);
@@ -335,6 +337,8 @@ static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMes
         closure(NULL, data);
         return;
     }
+    if (x->env->router && x->env->router->route(x->env->router->arg, svc, index, in, closure, data))
+        return;
     protobuf_c_service_invoke_internal(svc, index, in, closure, data);
 }
 

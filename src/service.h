@@ -27,6 +27,17 @@ typedef struct kv_limits {
                                    0 = no limit */
 } kv_limits;
 
+/* v3: where a cluster member sends the calls that are the cluster's
+ * business (cluster.h, kv_cluster_route): ROUTE returns 1 when it took the
+ * call, 0 when the service runs it here. STATS fills Stats' cluster
+ * fields. The service knows no more of the cluster than this. */
+typedef struct kv_service_router {
+    int (*route)(void *arg, ProtobufCService *svc, unsigned method, const ProtobufCMessage *in,
+                 ProtobufCClosure closure, void *data);
+    void (*stats)(void *arg, Kvstore__V1__StatsResponse *out);
+    void *arg;
+} kv_service_router;
+
 /* What every connection's service shares; owned by the server. */
 typedef struct kv_service_env {
     kv_engine *engine;
@@ -36,6 +47,8 @@ typedef struct kv_service_env {
     kv_auth_guard *guard;       /* failed Auth calls per address, server-wide */
     struct kv_watch_hub *watch; /* watches and the event history; NULL: none */
     uint64_t *expired_keys;     /* keys removed by expiry; NULL: not counted */
+    const kv_service_router *router;
+                                /* v3: a cluster member's; NULL: a single node */
     const Kvstore__V1__KV_Service *handlers;
                                 /* NULL: kvstore's own. Otherwise the method
                                    handlers to run behind the Auth gate (tests

@@ -222,7 +222,7 @@ static void answer(kv_session *s, kv_call *call, const ProtobufCMessage *msg)
     size_t cap = b->cap, len = kv_buf_len(b);
     if (call->status == KV_OK && kv_dispatch_answer(b, call->id, msg) < 0)
         kv_call_fail(call, KV_RESOURCE_EXHAUSTED, "server out of memory for the answer");
-    if (call->status != KV_OK && kv_dispatch_error(b, call->id, call->status, call->message) < 0) {
+    if (call->status != KV_OK && kv_dispatch_error(b, call->id, call->status, call->message, call->leader) < 0) {
         session_broken(s);
         return;
     }
@@ -304,6 +304,7 @@ kv_call *kv_call_defer(void *closure_data)
     k->call = *call;
     k->call.kept = 1;
     k->call.answered = 0;
+    k->call.request = NULL;     /* the frame's bytes go with the batch */
     kv_arena_init(&k->arena, KEPT_CHUNK);
     k->call.alloc = &k->arena.pb;
     k->call.slot = slot;
@@ -488,7 +489,7 @@ static void dispatch_one(kv_session *s, const uint8_t *body, size_t len)
         return;
     }
     kv_call call = { .alloc = &arena->pb, .status = KV_OK, .id = req.id, .method = req.method,
-                     .session = s };
+                     .session = s, .request = &req };
     svc->invoke(svc, req.method, req.input, call_closure, &call);
     if (!call.answered) {
         kv_call_fail(&call, KV_INTERNAL, "handler did not answer");

@@ -177,6 +177,12 @@ typedef struct kv_call {
                                    batch's arena, or the call's own once kept */
     kv_status status;           /* KV_OK unless a handler called kv_call_fail */
     const char *message;        /* reason when status != KV_OK; static or alloc */
+    const char *leader;         /* v3: with KV_UNAVAILABLE, the leader's client
+                                   address for the answer (see kv_call_fail_leader) */
+    const struct kv_request *request;
+                                /* read-only, during the handler only: the
+                                   request as decoded (payload bytes, client_id,
+                                   seq); NULL once kept */
     void (*on_close)(struct kv_call *call, void *arg);
                                 /* set by a handler that keeps the call: run
                                    once if the connection goes first; the
@@ -196,6 +202,15 @@ typedef struct kv_call {
 /* Handlers call this before closure(NULL, closure_data) to fail the call.
  * MESSAGE must live until the closure returns (a literal or alloc memory). */
 void kv_call_fail(void *closure_data, kv_status status, const char *message);
+
+/* As kv_call_fail, with the leader's client address LEADER (may be NULL or
+ * empty: none known) for RpcResponse.leader; it must live as MESSAGE. */
+static inline void kv_call_fail_leader(void *closure_data, kv_status status, const char *message,
+                                       const char *leader)
+{
+    kv_call_fail(closure_data, status, message);
+    ((kv_call *)closure_data)->leader = leader && *leader ? leader : NULL;
+}
 
 /* Keeps the call for an answer later. Called by a handler before it returns,
  * instead of the closure. Returns the kept call, which the handler answers

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "arena.h"
 #include "engine.h"
@@ -1931,6 +1932,320 @@ static void range_clears_and_batches_keep_table_and_index_together(void **state)
     model_free(&md);
 }
 
+/* ---- Snapshots: reset() empties the store, load() puts keys back with
+ * their exact revisions and deadlines ---- */
+
+/* Loads KEY = VALUE with meta {CREATE, MOD, VERSION, EXPIRES}. */
+static kv_status load(fixture *f, const uint8_t *key, size_t klen, const char *value,
+                      uint64_t create, uint64_t mod, uint64_t version, uint64_t expires)
+{
+    kv_entry en = { key, klen, (const uint8_t *)value, strlen(value),
+                    { create, mod, version, expires } };
+
+    return kv_engine_load(f->e, &en);
+}
+
+static uint64_t count_all(fixture *f)
+{
+    kv_range all = { NULL, 0, NULL, 0 };
+    uint64_t n;
+
+    assert_int_equal(kv_engine_count(f->e, &all, &n), KV_OK);
+    return n;
+}
+
+/* The turn's writes committed, as the server's loop would at its end. */
+static void flush(fixture *f)
+{
+    if (f->e->ops->flush)
+        assert_int_equal(f->e->ops->flush(f->e), KV_OK);
+}
+
+static void reset_empties_the_store_and_sets_the_revision(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { NULL, 0, NULL, 0 };
+    kv_engine_stats st;
+
+    set_ok(f, K("a"), "va");
+    set_ttl(f, K("b"), "vb", 1000);
+    set_ttl(f, K("c"), "vc", 2000);
+    flush(f);
+    set_ok(f, K("d"), "vd");                /* not flushed: reset takes it too */
+    assert_int_equal(kv_engine_reset(f->e, 42), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 42);
+    assert_int_equal(count_all(f), 0);
+    kv_engine_stats_get(f->e, &st);
+    assert_int_equal(st.keys, 0);
+    assert_int_equal(st.data_bytes, 0);
+    assert_int_equal(st.keys_with_ttl, 0);
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+    expiring_into(f, UINT64_MAX, 0, &s, 0);
+    assert_int_equal(s.n, 0);
+    walk_into(f, &all, 0, 1, &s, 0);
+    assert_int_equal(s.n, 0);
+    expect_missing(f, K("a"));
+    expect_missing(f, K("d"));
+    /* The next write goes on from REV. */
+    set_ok(f, K("a"), "new");
+    expect_get(f, K("a"), "new", 43, 43, 1);
+    /* REV may be below the store's: a snapshot older than the data. */
+    assert_int_equal(kv_engine_reset(f->e, 5), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 5);
+    assert_int_equal(count_all(f), 0);
+    /* Not inside a batch. */
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(kv_engine_reset(f->e, 9), KV_FAILED_PRECONDITION);
+    assert_int_equal(kv_engine_batch_end(f->e, 0), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 5);
+}
+
+static void load_keeps_the_meta_it_is_given(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_range all = { NULL, 0, NULL, 0 };
+    kv_engine_stats st;
+
+    assert_int_equal(load(f, K("b"), "vb", 3, 7, 4, 0), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 7);
+    assert_int_equal(load(f, K("a"), "", 2, 2, 1, 5000), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 7);  /* max, never back */
+    assert_int_equal(load(f, K("c"), "vc", 1, 1000000000000ull, 999999, 0), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 1000000000000ull);
+    expect_get(f, K("b"), "vb", 3, 7, 4);
+    expect_get(f, K("a"), "", 2, 2, 1);
+    expect_get(f, K("c"), "vc", 1, 1000000000000ull, 999999);
+    assert_int_equal(deadline_of(f, K("a")), 5000);
+    assert_int_equal(deadline_of(f, K("b")), 0);
+    walk_into(f, &all, 0, 1, &s, 0);
+    expect_keys(&s, (const char *const[]){ "a", "b", "c" }, 3);
+    expect_meta(&s.e[0].meta, 2, 2, 1);
+    assert_int_equal(s.e[0].meta.expires_ms, 5000);
+    expect_meta(&s.e[1].meta, 3, 7, 4);
+    assert_int_equal(s.e[1].meta.expires_ms, 0);
+    assert_int_equal(s.e[1].vlen, 2);
+    assert_memory_equal(s.e[1].value, "vb", 2);
+    expect_meta(&s.e[2].meta, 1, 1000000000000ull, 999999);
+    assert_int_equal(count_all(f), 3);
+    kv_engine_stats_get(f->e, &st);
+    assert_int_equal(st.keys, 3);
+    assert_int_equal(st.data_bytes, 3 + 4);
+    assert_int_equal(st.keys_with_ttl, 1);
+}
+
+/* A load over a key replaces it whole: value, revisions and deadline. */
+static void load_over_a_key_replaces_it(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+    kv_engine_stats st;
+
+    set_ttl(f, K("k"), "old value", 1000);
+    set_ok(f, K("k"), "old value");         /* version 2 */
+    set_ttl(f, K("k"), "old value", 1000);
+    assert_int_equal(load(f, K("k"), "v", 1, 2, 2, 0), KV_OK);
+    expect_get(f, K("k"), "v", 1, 2, 2);
+    assert_int_equal(deadline_of(f, K("k")), 0);
+    assert_int_equal(kv_engine_next_deadline(f->e), 0);
+    assert_int_equal(stats_ttl(f), 0);
+    assert_int_equal(kv_engine_revision(f->e), 3); /* max(3, 2) */
+    /* And gives one to a key that had none, and moves one it had. */
+    assert_int_equal(load(f, K("k"), "w", 1, 9, 5, 3000), KV_OK);
+    assert_int_equal(load(f, K("k"), "x", 1, 9, 5, 2000), KV_OK);
+    expect_get(f, K("k"), "x", 1, 9, 5);
+    assert_int_equal(kv_engine_next_deadline(f->e), 2000);
+    expiring_into(f, UINT64_MAX, 0, &s, 0);
+    expect_keys(&s, (const char *const[]){ "k" }, 1);
+    assert_int_equal(s.e[0].meta.expires_ms, 2000);
+    kv_engine_stats_get(f->e, &st);
+    assert_int_equal(st.keys, 1);
+    assert_int_equal(st.data_bytes, 2);
+    assert_int_equal(st.keys_with_ttl, 1);
+}
+
+static void load_refuses_meta_no_write_could_make(void **state)
+{
+    fixture *f = *state;
+
+    set_ok(f, K("k"), "v");
+    assert_int_equal(load(f, K("a"), "v", 0, 5, 1, 0), KV_INVALID_ARGUMENT);
+    assert_int_equal(load(f, K("a"), "v", 5, 5, 0, 0), KV_INVALID_ARGUMENT);
+    assert_int_equal(load(f, K("a"), "v", 6, 5, 1, 0), KV_INVALID_ARGUMENT);
+    assert_int_equal(load(f, K("k"), "w", 0, 0, 0, 0), KV_INVALID_ARGUMENT);
+    expect_missing(f, K("a"));
+    expect_get(f, K("k"), "v", 1, 1, 1);
+    assert_int_equal(kv_engine_revision(f->e), 1);
+    /* Not inside a batch. */
+    assert_int_equal(kv_engine_batch_begin(f->e), KV_OK);
+    assert_int_equal(load(f, K("a"), "v", 2, 2, 1, 0), KV_FAILED_PRECONDITION);
+    assert_int_equal(kv_engine_batch_end(f->e, 1), KV_OK);
+    expect_missing(f, K("a"));
+}
+
+/* A snapshot installed (reset, loads), then writes go on from its revision. */
+static void reset_then_load_then_writes_go_on(void **state)
+{
+    fixture *f = *state;
+    ProtobufCBinaryData old;
+    kv_meta m;
+
+    set_ok(f, K("gone"), "v");
+    assert_int_equal(kv_engine_reset(f->e, 100), KV_OK);
+    assert_int_equal(load(f, K("k"), "v", 50, 90, 3, 0), KV_OK);
+    assert_int_equal(load(f, K("t"), "v", 60, 60, 1, 7000), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 100);
+    set_ok(f, K("k"), "w");
+    expect_get(f, K("k"), "w", 50, 101, 4);
+    set_ok(f, K("n"), "v");
+    expect_get(f, K("n"), "v", 102, 102, 1);
+    assert_int_equal(kv_engine_unset_meta(f->e, K("t"), &f->arena.pb, &old, &m, next_rev(f)),
+                     KV_OK);
+    expect_meta(&m, 60, 60, 1);
+    assert_int_equal(m.expires_ms, 7000);
+    assert_int_equal(kv_engine_revision(f->e), 103);
+    assert_int_equal(stats_ttl(f), 0);
+    expect_missing(f, K("gone"));
+    assert_int_equal(count_all(f), 2);
+}
+
+static void loaded_deadlines_are_found_when_due(void **state)
+{
+    fixture *f = *state;
+    static seen s;
+
+    assert_int_equal(kv_engine_reset(f->e, 10), KV_OK);
+    assert_int_equal(load(f, K("a"), "va", 1, 4, 2, 3000), KV_OK);
+    assert_int_equal(load(f, K("b"), "vb", 2, 2, 1, 1000), KV_OK);
+    assert_int_equal(load(f, K("c"), "vc", 3, 3, 1, 0), KV_OK);
+    assert_int_equal(load(f, K("d"), "vd", 5, 8, 2, 2000), KV_OK);
+    assert_int_equal(kv_engine_next_deadline(f->e), 1000);
+    assert_int_equal(stats_ttl(f), 3);
+    expiring_into(f, 2000, 1, &s, 0);
+    expect_keys(&s, (const char *const[]){ "b", "d" }, 2);
+    expect_meta(&s.e[1].meta, 5, 8, 2);
+    assert_int_equal(s.e[1].meta.expires_ms, 2000);
+    assert_int_equal(s.e[1].vlen, 2);
+    assert_memory_equal(s.e[1].value, "vd", 2);
+    expiring_into(f, UINT64_MAX, 0, &s, 0);
+    expect_keys(&s, (const char *const[]){ "a", "b", "d" }, 3);
+}
+
+#define MANY_LOADS 100000
+
+typedef struct many_walk {
+    uint64_t n;
+    int bad;
+} many_walk;
+
+/* Key I of the many loaded: in byte order as I grows. */
+static size_t many_key(char *out, uint64_t i)
+{
+    return (size_t)sprintf(out, "key%08llu", (unsigned long long)i);
+}
+
+/* Its value. */
+static size_t many_value(char *out, uint64_t i)
+{
+    return (size_t)sprintf(out, "v%llu", (unsigned long long)i * 3);
+}
+
+static int check_many(void *ctx, const kv_entry *en)
+{
+    many_walk *w = ctx;
+    char key[32], value[32];
+    size_t klen = many_key(key, w->n), vlen = many_value(value, w->n);
+    uint64_t i = w->n++;
+
+    if (en->klen != klen || memcmp(en->key, key, klen) != 0 || en->vlen != vlen ||
+        memcmp(en->value, value, vlen) != 0 || en->meta.create_revision != i + 1 ||
+        en->meta.mod_revision != 2 * i + 1 || en->meta.version != i % 5 + 1 ||
+        en->meta.expires_ms != (i % 10 ? 0 : 1000000 + i))
+        w->bad++;
+    return 0;
+}
+
+/* A snapshot's worth of loads, in a scrambled order, walks back in key
+ * order with every meta as loaded. */
+static void many_loads_walk_back_in_order(void **state)
+{
+    fixture *f = *state;
+    kv_range all = { NULL, 0, NULL, 0 };
+    many_walk w = { 0, 0 };
+
+    assert_int_equal(kv_engine_reset(f->e, 1), KV_OK);
+    for (uint64_t j = 0; j < MANY_LOADS; j++) {
+        uint64_t i = j * 7919 % MANY_LOADS;     /* 7919 is prime: a permutation */
+        char key[32], value[32];
+        size_t klen = many_key(key, i), vlen = many_value(value, i);
+        kv_entry en = { (const uint8_t *)key, klen, (const uint8_t *)value, vlen,
+                        { i + 1, 2 * i + 1, i % 5 + 1, i % 10 ? 0 : 1000000 + i } };
+        assert_int_equal(kv_engine_load(f->e, &en), KV_OK);
+    }
+    flush(f);
+    assert_int_equal(kv_engine_revision(f->e), 2 * (MANY_LOADS - 1) + 1);
+    assert_int_equal(count_all(f), MANY_LOADS);
+    assert_int_equal(stats_ttl(f), MANY_LOADS / 10);
+    assert_int_equal(kv_engine_next_deadline(f->e), 1000000);
+    assert_int_equal(kv_engine_walk(f->e, &all, 0, 1, check_many, &w), KV_OK);
+    assert_int_equal(w.n, MANY_LOADS);
+    assert_int_equal(w.bad, 0);
+}
+
+/* LMDB: what reset and load leave is on disk after a close and a reopen. */
+static void reset_and_load_survive_a_reopen(void **state)
+{
+    fixture *f = *state;
+    kv_engine_options opts = { .sync = KV_SYNC_NONE };
+    char err[256];
+    static seen s;
+    kv_range all = { NULL, 0, NULL, 0 };
+
+    set_ok(f, K("old"), "v");
+    set_ttl(f, K("older"), "v", 500);
+    flush(f);
+    assert_int_equal(kv_engine_reset(f->e, 7), KV_OK);
+    assert_int_equal(load(f, K("a"), "va", 2, 5, 2, 9000), KV_OK);
+    assert_int_equal(load(f, K("b"), "vb", 3, 12, 4, 0), KV_OK);
+    flush(f);
+    assert_int_equal(kv_engine_close(f->e), KV_OK);
+    assert_int_equal(kv_engine_open(f->engine, f->dir, &opts, &f->e, err, sizeof err), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 12);
+    walk_into(f, &all, 0, 1, &s, 0);
+    expect_keys(&s, (const char *const[]){ "a", "b" }, 2);
+    expect_meta(&s.e[0].meta, 2, 5, 2);
+    assert_int_equal(s.e[0].meta.expires_ms, 9000);
+    expect_meta(&s.e[1].meta, 3, 12, 4);
+    assert_int_equal(stats_ttl(f), 1);
+    assert_int_equal(kv_engine_next_deadline(f->e), 9000);
+    kv_engine_stats st;
+    kv_engine_stats_get(f->e, &st);
+    assert_int_equal(st.data_bytes, 1 + 2 + 1 + 2);
+    /* A reset alone, with nothing after it, is on disk too. */
+    assert_int_equal(kv_engine_reset(f->e, 30), KV_OK);
+    assert_int_equal(kv_engine_close(f->e), KV_OK);
+    assert_int_equal(kv_engine_open(f->engine, f->dir, &opts, &f->e, err, sizeof err), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 30);
+    assert_int_equal(count_all(f), 0);
+    assert_int_equal(stats_ttl(f), 0);
+}
+
+/* An instance's deadlines are on the clock it is given. */
+static void the_clock_is_the_instance_s(void **state)
+{
+    fixture *f = *state;
+    struct timespec ts;
+
+    assert_int_equal(f->e->clock, f->e->ops->clock);
+    kv_engine_set_clock(f->e, CLOCK_REALTIME);
+    assert_int_equal(f->e->clock, CLOCK_REALTIME);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t wall = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t now = kv_engine_now_ms(f->e);
+    assert_true(now >= wall && now - wall < 1000);
+}
+
 #define ON(engine, test) \
     cmocka_unit_test_prestate_setup_teardown(test, open_engine, close_engine, (void *)(engine))
 
@@ -1957,7 +2272,15 @@ static void range_clears_and_batches_keep_table_and_index_together(void **state)
     ON(engine, unset_hands_back_the_old_meta), \
     ON(engine, unset_range_shows_each_key_it_removes), \
     ON(engine, batches_undo_and_keep_deadlines), \
-    ON(engine, random_operations_match_a_sorted_model)
+    ON(engine, random_operations_match_a_sorted_model), \
+    ON(engine, reset_empties_the_store_and_sets_the_revision), \
+    ON(engine, load_keeps_the_meta_it_is_given), \
+    ON(engine, load_over_a_key_replaces_it), \
+    ON(engine, load_refuses_meta_no_write_could_make), \
+    ON(engine, reset_then_load_then_writes_go_on), \
+    ON(engine, loaded_deadlines_are_found_when_due), \
+    ON(engine, many_loads_walk_back_in_order), \
+    ON(engine, the_clock_is_the_instance_s)
 
 int main(void)
 {
@@ -1974,6 +2297,7 @@ int main(void)
     };
     const struct CMUnitTest lmdb[] = {
         CONFORMANCE("lmdb"),
+        ON("lmdb", reset_and_load_survive_a_reopen),
     };
     int failed = cmocka_run_group_tests_name("engine memory", memory, NULL, NULL);
 

@@ -10,7 +10,8 @@
  * store's revision; before the commit and after a reopen. Once for the
  * turn's transaction, once inside a batch (only the batch's child is
  * begun again, and the batch is still kept whole), and for Sets whose
- * record was written before their index entry failed (a torn write).
+ * record was written before their index entry failed (a torn write);
+ * and for loads, which a replay must give back their exact meta.
  *
  * The failure comes from this file's malloc, which LMDB's calls reach by
  * symbol interposition: so the test is skipped under a sanitizer, whose
@@ -422,6 +423,44 @@ static void a_write_torn_between_record_and_index_leaves_nothing(void **state)
     }
 }
 
+/* Loads (a snapshot's keys, engine.h) are replayed with the meta they
+ * were given: their record is logged, not a Set's. */
+static void lost_loads_are_replayed_with_their_meta(void **state)
+{
+    fixture *f = *state;
+    char key[32];
+
+    assert_int_equal(kv_engine_reset(f->e, 100), KV_OK);
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "l%02d", i);
+        kv_entry en = { K(key), big, sizeof big,
+                        { (uint64_t)i + 1, (uint64_t)i + 50, (uint64_t)i % 3 + 1,
+                          i % 2 ? 0 : 9000 + (uint64_t)i } };
+        assert_int_equal(kv_engine_load(f->e, &en), KV_OK);
+    }
+    /* Over a loaded key, and one that takes the revision past the reset's. */
+    kv_entry over = { K("l03"), K("x"), { 2, 120, 7, 0 } };
+    assert_int_equal(kv_engine_load(f->e, &over), KV_OK);
+    assert_int_equal(kv_engine_revision(f->e), 120);
+
+    int n = write_until_refused(f, "c", 0, 0, 0);           /* c000.. at 121.. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 20; i++) {
+            snprintf(key, sizeof key, "l%02d", i);
+            if (i == 3)
+                expect(f, key, 2, 120, 7);
+            else
+                expect_ttl(f, key, (uint64_t)i + 1, (uint64_t)i + 50, (uint64_t)i % 3 + 1,
+                           i % 2 ? 0 : 9000 + (uint64_t)i);
+        }
+        expect(f, "c000", 121, 121, 1);
+        expect_index(f, UINT64_MAX, 10, 10, 9000);
+        assert_int_equal(kv_engine_revision(f->e), 120 + (uint64_t)n);
+        assert_int_equal(f->e->ops->flush(f->e), KV_OK);
+        reopen(f);
+    }
+}
+
 int main(void)
 {
 #ifdef SANITIZED
@@ -437,6 +476,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_write_torn_between_record_and_index_leaves_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_loads_are_replayed_with_their_meta, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

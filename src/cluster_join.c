@@ -1,0 +1,252 @@
+/* cluster_join.c - a node's outbound MemberAdd calls, on a thread; see
+ * cluster_join.h. The call is made here with the framing of kvcore and
+ * protobuf-c rather than the C client library: the server does not link
+ * the client's shared library (its own ABI, soname and release pace) for
+ * two calls a node makes in its life. */
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <ev.h>
+#include "cluster.h"
+#include "cluster_join.h"
+#include "endpoint.h"
+#include "frame.h"
+#include "log.h"
+
+#define CALL_TIMEOUT_MS 3000
+#define JOIN_SECONDS 60.0
+#define ANNOUNCE_SECONDS 5.0
+#define ANNOUNCE_EVERY 2.0
+
+typedef struct kv_join {
+    pthread_t thread;
+    atomic_int running;         /* the thread is out */
+    atomic_int quit;            /* the node is stopping: give up */
+    int started;                /* pthread_create succeeded: join it */
+    double next_try;            /* loop side: the next announce may start */
+    int joining;                /* --join rather than an announce */
+    uint64_t id;
+    char target[KV_FSM_ADDR_MAX];
+    char raft[KV_FSM_ADDR_MAX];
+    char client[KV_FSM_ADDR_MAX];
+} kv_join;
+
+static kv_join joiner;          /* one node per process */
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+static int dial(const char *addr)
+{
+    kv_endpoint ep;
+    char err[300];
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+
+    if (kv_endpoint_parse(addr, -1, &ep, err, sizeof err) < 0
+        || getaddrinfo(ep.host[0] ? ep.host : "127.0.0.1", ep.service, &hints, &ai) != 0)
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int io_all(int fd, uint8_t *p, size_t n, int writing)
+{
+    while (n) {
+        struct pollfd pfd = { fd, writing ? POLLOUT : POLLIN, 0 };
+        if (poll(&pfd, 1, CALL_TIMEOUT_MS) <= 0)
+            return -1;
+        ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One call of METHOD with IN at ADDR. Returns the answer (free with
+ * kvstore__v1__rpc_response__free_unpacked), or NULL when the transport
+ * failed. */
+static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
+                                      const ProtobufCMessage *in)
+{
+    Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
+    uint8_t payload[1024], frame[1100], head[KV_FRAME_PREFIX_MAX];
+    Kvstore__V1__RpcResponse *resp = NULL;
+    int fd = dial(addr);
+
+    if (fd < 0 || protobuf_c_message_get_packed_size(in) > sizeof payload)
+        goto out;
+    req.id = 1;
+    req.method = (char *)method;
+    req.payload.data = payload;
+    req.payload.len = protobuf_c_message_pack(in, payload);
+    size_t blen = kvstore__v1__rpc_request__get_packed_size(&req);
+    size_t plen = kv_frame_put_prefix(frame, (uint32_t)blen);
+    kvstore__v1__rpc_request__pack(&req, frame + plen);
+    if (io_all(fd, frame, plen + blen, 1) < 0)
+        goto out;
+    size_t have = 0, off, len;
+    uint8_t *buf = NULL;
+    for (;;) {  /* the prefix a byte at a time, then the body */
+        if (have == sizeof head || io_all(fd, head + have, 1, 0) < 0)
+            goto out;
+        have++;
+        kv_frame_result r = kv_frame_decode(head, have, 1u << 20, &off, &len);
+        if (r == KV_FRAME_PARTIAL && len == 0 && have < sizeof head)
+            continue;
+        if (r != KV_FRAME_PARTIAL && r != KV_FRAME_OK)
+            goto out;
+        break;
+    }
+    if (!(buf = malloc(len ? len : 1)) || io_all(fd, buf, len, 0) < 0) {
+        free(buf);
+        goto out;
+    }
+    resp = kvstore__v1__rpc_response__unpack(NULL, len, buf);
+    free(buf);
+out:
+    if (fd >= 0)
+        close(fd);
+    return resp;
+}
+
+/* Where the leader is, asked of ADDR: copied into OUT; 0, or -1. */
+static int find_leader(const char *addr, char *out, size_t outlen)
+{
+    Kvstore__V1__ClusterStatusRequest in = KVSTORE__V1__CLUSTER_STATUS_REQUEST__INIT;
+    Kvstore__V1__RpcResponse *r = call(addr, "/kvstore.v1.KV/ClusterStatus", &in.base);
+    int rc = -1;
+
+    if (r && r->code == 0) {
+        Kvstore__V1__ClusterStatusResponse *s =
+            kvstore__v1__cluster_status_response__unpack(NULL, r->payload.len, r->payload.data);
+        if (s && s->leader && *s->leader) {
+            snprintf(out, outlen, "%s", s->leader);
+            rc = 0;
+        }
+        if (s)
+            kvstore__v1__cluster_status_response__free_unpacked(s, NULL);
+    }
+    if (r)
+        kvstore__v1__rpc_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+static void *run(void *arg)
+{
+    kv_join *j = arg;
+    Kvstore__V1__MemberAddRequest in = KVSTORE__V1__MEMBER_ADD_REQUEST__INIT;
+    double until = now_s() + (j->joining ? JOIN_SECONDS : ANNOUNCE_SECONDS);
+    char target[KV_FSM_ADDR_MAX];
+    long backoff = 100;
+
+    in.id = j->id;
+    in.raft_address = j->raft;
+    in.client_address = j->client;
+    snprintf(target, sizeof target, "%s", j->target);
+    while (now_s() < until && !atomic_load(&j->quit)) {
+        Kvstore__V1__RpcResponse *r = call(target, "/kvstore.v1.KV/MemberAdd", &in.base);
+        int code = r ? (int)r->code : -1;
+        if (code == 14 && r->leader && *r->leader)
+            snprintf(target, sizeof target, "%s", r->leader);
+        else if (code == 14)
+            (void)find_leader(target, target, sizeof target);
+        if (code == 0 || (code > 0 && code != 14 && code != 9)) {
+            if (code == 0 && j->joining)
+                kv_log(KV_LOG_INFO, "cluster: joined through %s", target);
+            else if (code != 0)
+                kv_log(KV_LOG_ERROR, "cluster: MemberAdd at %s refused: %s", target,
+                       r->message ? r->message : "?");
+            kvstore__v1__rpc_response__free_unpacked(r, NULL);
+            break;
+        }
+        if (r)
+            kvstore__v1__rpc_response__free_unpacked(r, NULL);
+        pause_ms(backoff);
+        if (backoff < 1000)
+            backoff *= 2;
+    }
+    atomic_store(&j->running, 0);
+    return NULL;
+}
+
+static void spawn(kv_cluster *c, const char *target, int joining)
+{
+    kv_join *j = &joiner;
+
+    if (atomic_load(&j->running))
+        return;
+    if (j->started)
+        pthread_join(j->thread, NULL);
+    j->started = 0;
+    j->joining = joining;
+    j->id = c->cfg.node_id;
+    snprintf(j->target, sizeof j->target, "%s", target);
+    snprintf(j->raft, sizeof j->raft, "%s", c->raft_address);
+    snprintf(j->client, sizeof j->client, "%s", c->client_address);
+    atomic_store(&j->running, 1);
+    if (pthread_create(&j->thread, NULL, run, j) != 0) {
+        atomic_store(&j->running, 0);
+        kv_log(KV_LOG_ERROR, "cluster: cannot start a thread to call %s", target);
+        return;
+    }
+    j->started = 1;
+}
+
+void kv_cluster_join_start(kv_cluster *c, const char *member)
+{
+    spawn(c, member, 1);
+}
+
+void kv_cluster_join_announce(kv_cluster *c)
+{
+    const char *mine = kv_fsm_client_address(&c->fsm, c->cfg.node_id);
+    raft_id leader = 0;
+    const char *unused;
+
+    if (mine && strcmp(mine, c->client_address) == 0)
+        return;
+    if (atomic_load(&joiner.running) || ev_time() < joiner.next_try)
+        return;
+    raft_leader(&c->raft, &leader, &unused);
+    const char *where = leader ? kv_fsm_client_address(&c->fsm, leader) : NULL;
+    if (!where)
+        return;
+    joiner.next_try = ev_time() + ANNOUNCE_EVERY;
+    spawn(c, where, 0);
+}
+
+void kv_cluster_join_stop(kv_cluster *c)
+{
+    (void)c;
+    atomic_store(&joiner.quit, 1);
+    if (joiner.started)
+        pthread_join(joiner.thread, NULL);
+    joiner.started = 0;
+}

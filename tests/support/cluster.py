@@ -143,8 +143,9 @@ class Node:
         """kill -9 (a paused node too); returns the exit status."""
         if not self.server:
             return None
+        how = "killed (-9)" if self.server.proc.poll() is None else "had exited by itself"
         status = self.server.kill()
-        self._ended("killed (-9)", status)
+        self._ended(how, status)
         return status
 
     def stop(self):
@@ -187,6 +188,10 @@ class Node:
         except (OSError, WireError):
             return None
         return body
+
+    def log_tail(self, lines=LOG_TAIL_LINES):
+        """The last LINES lines of log_text()."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def log_text(self):
         """Every incarnation's stderr so far, the running one's included."""
@@ -260,6 +265,16 @@ class Cluster:
     def resume(self, node_id):
         self.nodes[node_id].resume()
 
+    def check_alive(self):
+        """AssertionError when a node that was not killed or stopped has
+        exited (a crash, an assertion, a node that stopped itself), with
+        the end of its log."""
+        for nd in self.nodes.values():
+            status = nd.exited()
+            if status is not None:
+                raise AssertionError("node %d exited by itself (status %s); its log ends:\n%s"
+                                     % (nd.id, status, nd.log_tail()))
+
     def statuses(self, nodes=None, timeout=STATUS_TIMEOUT):
         """node id -> its ClusterStatusResponse or None, for NODES (default:
         those running and not paused)."""
@@ -295,6 +310,7 @@ class Cluster:
         what each node said."""
         deadline = time.monotonic() + timeout
         while True:
+            self.check_alive()
             leader = self.agreed_leader(nodes)
             if leader and (not serving or self.serves(leader)):
                 return leader
@@ -320,6 +336,7 @@ class Cluster:
         returns their statuses (node id -> ClusterStatusResponse)."""
         deadline = time.monotonic() + timeout
         while True:
+            self.check_alive()
             st = self.statuses(list(self.nodes.values()))
             ok = all(s is not None for s in st.values())
             if ok:
@@ -341,9 +358,8 @@ class Cluster:
         """The last LINES lines of every node's log, headed by its path."""
         out = []
         for nd in self.nodes.values():
-            tail = nd.log_text().splitlines()[-lines:]
             out.append("---- node %d (%s), log %s:" % (nd.id, nd.endpoint, nd.log_path))
-            out.extend(tail)
+            out.append(nd.log_tail(lines))
         return "\n".join(out)
 
     def close(self):

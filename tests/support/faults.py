@@ -59,7 +59,7 @@ OP_TIMEOUT = 2.0            # one attempt; longer than an election
 CONNECT_TIMEOUT = 1.0
 OPS_PER_KEY = 150
 MAX_DELAY = 0.02            # a worker waits up to this long between ops
-QUIET = (1.0, 3.0)          # seconds between faults
+QUIET = (0.5, 2.0)          # seconds between faults
 HOLD = (1.0, 4.0)           # how long a fault lasts
 FINAL_READ_ATTEMPTS = 20
 PROGRESS_EVERY = 10.0
@@ -286,7 +286,9 @@ class Worker(threading.Thread):
             self.target = self.rng.choice(self.load.endpoints)
             return
         if how == "unknown":
+            # A paused or cut-off leader: try another node next time.
             rec.complete(op, "info")
+            self.target = self.rng.choice(self.load.endpoints)
             return
         self.load.count_code(resp.code, resp.message)
         if resp.code == pb.UNAVAILABLE:
@@ -445,8 +447,8 @@ class Nemesis(threading.Thread):
         for nd in self.cluster.nodes.values():
             status = nd.exited()
             if status is not None:
-                self.test.problem("node %d exited by itself (status %s); its log:\n%s"
-                                  % (nd.id, status, "\n".join(nd.log_text().splitlines()[-30:])))
+                self.test.problem("node %d exited by itself (status %s); its log ends:\n%s"
+                                  % (nd.id, status, nd.log_tail()))
                 nd.kill()                       # reaps, keeps its log
                 try:
                     nd.start()
@@ -471,6 +473,7 @@ class Outcome:
     history_path: str = None
     workdir: str = None
     logs: str = ""
+    events: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self):
@@ -496,6 +499,8 @@ class Outcome:
                              "%s)" % (self.history_path, self.history_path))
             if self.workdir:
                 lines.append("  node logs and directories: %s" % self.workdir)
+            lines.append("  the nemesis:")
+            lines.extend("    %7.1f s  %s" % e for e in self.events)
             lines.append(self.logs)
         return "\n".join(lines)
 
@@ -549,6 +554,7 @@ class FaultTest:
             self.problem("the run stopped:\n" + traceback.format_exc())
             out.problems = list(self.problems)
         finally:
+            out.faults, out.events = dict(self.nemesis.counts), list(self.nemesis.events)
             if not out.ok:
                 self.cluster.keep = True
                 out.workdir = self.cluster.workdir
@@ -582,7 +588,6 @@ class FaultTest:
             self.problem("a worker or the nemesis did not stop in time")
         self.nemesis.check_crashes()
         self.nemesis.heal()
-        out.faults = dict(self.nemesis.counts)
         self.say("faults healed; waiting for a leader")
         try:
             leader = c.wait_for_leader(LEADER_TIMEOUT * 2)

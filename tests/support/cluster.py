@@ -127,9 +127,14 @@ class Node:
         self.starts += 1
         with open(self.log_path, "a") as f:
             f.write("==== start %d of node %d: %s\n" % (self.starts, self.id, " ".join(args)))
-        self.server = Server(*args, listen=self.endpoint, capture_stderr=True,
-                             preexec_fn=self._preexec, dir=self.engine_dir,
-                             env=self.cluster.env)
+        try:
+            self.server = Server(*args, listen=self.endpoint, capture_stderr=True,
+                                 preexec_fn=self._preexec, dir=self.engine_dir,
+                                 env=self.cluster.env)
+        except RuntimeError as e:               # it said why on stderr: keep that
+            with open(self.log_path, "a") as f:
+                f.write("==== node %d did not start: %s\n" % (self.id, e))
+            raise
         self.paused = False
 
     def _ended(self, how, status):

@@ -62,6 +62,8 @@ MAX_DELAY = 0.02            # a worker waits up to this long between ops
 QUIET = (0.5, 2.0)          # seconds between faults
 HOLD = (1.0, 4.0)           # how long a fault lasts
 FINAL_READ_ATTEMPTS = 20
+MAX_CRASHES = 3             # a node that exits or fails to start this often stays down
+CRASH_LOG_LINES = 12
 PROGRESS_EVERY = 10.0
 
 # An UNAVAILABLE that says the node is not (or no longer) the leader before
@@ -364,6 +366,7 @@ class Nemesis(threading.Thread):
         self.weights = [WEIGHTS[k] for k in kinds]
         self.counts = {}
         self.killed, self.paused = set(), set()
+        self.crashes, self.given_up = {}, set()
         self.events = []                # (time, what), for the report
 
     def log(self, what):
@@ -432,11 +435,11 @@ class Nemesis(threading.Thread):
         self.paused.clear()
         if self.partitioner and self.partitioner.blocked:
             self.partitioner.heal()
-        for i in sorted(self.killed):
+        for i in sorted(self.killed - self.given_up):
             try:
                 self.cluster.restart(i)
             except Exception as e:
-                self.test.problem("node %d did not restart: %s" % (i, e))
+                self._crashed(i, "did not restart: %s" % e)
                 continue
             self.killed.discard(i)
         self.log("healed")
@@ -446,14 +449,27 @@ class Nemesis(threading.Thread):
         restarted so the run goes on."""
         for nd in self.cluster.nodes.values():
             status = nd.exited()
-            if status is not None:
-                self.test.problem("node %d exited by itself (status %s); its log ends:\n%s"
-                                  % (nd.id, status, nd.log_tail()))
-                nd.kill()                       # reaps, keeps its log
-                try:
-                    nd.start()
-                except Exception as e:
-                    self.test.problem("node %d did not restart: %s" % (nd.id, e))
+            if status is None:
+                continue
+            nd.kill()                       # reaps, keeps its log
+            self._crashed(nd.id, "exited by itself (status %s); its log ends:\n%s"
+                          % (status, nd.log_tail(CRASH_LOG_LINES)))
+            if nd.id in self.given_up:
+                continue
+            try:
+                nd.start()
+            except Exception as e:
+                self._crashed(nd.id, "did not restart: %s" % e)
+                self.killed.add(nd.id)      # heal() tries again
+
+    def _crashed(self, node_id, what):
+        """A problem: node NODE_ID WHAT; after MAX_CRASHES of them it is
+        left down (the checks at the end then fail too)."""
+        self.test.problem("node %d %s" % (node_id, what))
+        self.crashes[node_id] = self.crashes.get(node_id, 0) + 1
+        if self.crashes[node_id] >= MAX_CRASHES and node_id not in self.given_up:
+            self.given_up.add(node_id)
+            self.log("node %d left down after %d failures" % (node_id, MAX_CRASHES))
 
 
 @dataclasses.dataclass

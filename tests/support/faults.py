@@ -61,6 +61,9 @@ OPS_PER_KEY = 150
 MAX_DELAY = 0.02            # a worker waits up to this long between ops
 QUIET = (0.5, 2.0)          # seconds between faults
 HOLD = (1.0, 4.0)           # how long a fault lasts
+# Snapshots every few hundred entries rather than kvstored's 16384, so that
+# a minute of faults restarts nodes from snapshots too, not only the log.
+SNAPSHOT_THRESHOLD = 200
 FINAL_READ_ATTEMPTS = 20
 MAX_CRASHES = 3             # a node that exits or fails to start this often stays down
 CRASH_LOG_LINES = 12
@@ -526,7 +529,7 @@ class FaultTest:
 
     def __init__(self, seed, seconds, nodes=3, workers=5, slots=5, ops_per_key=OPS_PER_KEY,
                  partitioner_factory=None, out=None, verbose=False, history_dir=None,
-                 cluster_args=()):
+                 cluster_args=("--snapshot-threshold", str(SNAPSHOT_THRESHOLD))):
         self.seed, self.seconds = seed, seconds
         self.rng = random.Random(seed)
         self.out = out or (lambda s: print(s, flush=True))

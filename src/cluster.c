@@ -209,16 +209,18 @@ static void apply_done(struct raft_apply *req, int status, void *result)
 /* Proposes B (taking it): on success it joins the proposed list. */
 static void propose(kv_cluster *c, kv_batch *b)
 {
-    struct raft_buffer buf = { kv_buf_head(&b->entry), kv_buf_len(&b->entry) };
-    void *base = raft_malloc(buf.len);
+    struct raft_buffer buf = { NULL, 0 };
     int rv = RAFT_NOMEM;
 
-    if (base) {
-        memcpy(base, buf.base, buf.len);
-        buf.base = base;
+    if (kv_clog_pad(&b->entry) == 0) {
+        buf.len = kv_buf_len(&b->entry);
+        buf.base = raft_malloc(buf.len);
+    }
+    if (buf.base) {
+        memcpy(buf.base, kv_buf_head(&b->entry), buf.len);
         rv = raft_apply(&c->raft, &b->req, &buf, 1, apply_done);
         if (rv)
-            raft_free(base);
+            raft_free(buf.base);
     }
     kv_buf_free(&b->entry);
     if (rv) {
@@ -272,6 +274,14 @@ static void check_role(kv_cluster *c)
 {
     if (c->fatal)
         return;
+    if (raft_state(&c->raft) == RAFT_UNAVAILABLE) {
+        /* libraft gives up on a log it cannot write (a disk error): the
+         * node stops, to be restarted on a log it reads back, rather than
+         * go on with an unknown state (libraft #320: a leader whose disk
+         * write failed could diverge). */
+        fatal(c, "raft stopped: its log could not be written");
+        return;
+    }
     if (raft_state(&c->raft) == RAFT_LEADER && c->hello_term != c->raft.current_term) {
         c->hello_term = c->raft.current_term;
         c->elections_won++;
@@ -800,24 +810,21 @@ static int fsm_apply(struct raft_fsm *hooks, const struct raft_buffer *buf, void
 static int fsm_snapshot(struct raft_fsm *hooks, struct raft_buffer *bufs[], unsigned *n)
 {
     kv_cluster *c = hooks->data;
-    kv_buf b = { 0 };
+    kv_buf b = KV_BUF_INIT;
     double t0 = ev_time();
-
-    if (kv_fsm_encode(&c->fsm, &b) < 0) {
-        kv_buf_free(&b);
-        return RAFT_NOMEM;
-    }
     struct raft_buffer *one = raft_malloc(sizeof *one);
-    void *base = one ? raft_malloc(kv_buf_len(&b)) : NULL;
-    if (!base) {
+
+    if (!one || kv_fsm_encode(&c->fsm, &b) < 0) {
         raft_free(one);
         kv_buf_free(&b);
         return RAFT_NOMEM;
     }
-    memcpy(base, kv_buf_head(&b), kv_buf_len(&b));
-    one->base = base;
+    /* The buffer is handed over as it is: libraft frees it with
+     * raft_free(), which is free() (we never set another raft heap), and
+     * the encoding appended only, so it starts at data. Copying 56 MB at
+     * 1,000,000 keys was a fifth of the snapshot's time on the loop. */
+    one->base = b.data;
     one->len = kv_buf_len(&b);
-    kv_buf_free(&b);
     *bufs = one;
     *n = 1;
     kv_log(KV_LOG_INFO, "cluster: snapshot of %zu bytes taken in %.3f s", one->len,

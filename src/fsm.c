@@ -254,7 +254,7 @@ static int apply_expire(kv_fsm *f, const uint8_t *p, const uint8_t *end)
     kv_op op;
 
     op_prepare(f, &op);
-    while ((rc = kv_clog_get_bytes(&p, end, &k, &klen)) == 1) {
+    while ((rc = kv_clog_get_key(&p, end, &k, &klen)) == 1) {
         if (n == cap) {
             ProtobufCBinaryData *more = kv_arena_alloc(&f->arena, (cap ? cap * 2 : 64) * sizeof *more);
             if (!more)
@@ -401,7 +401,12 @@ int kv_fsm_encode(kv_fsm *f, kv_buf *b)
     kv_engine *e = f->env->engine;
     kv_range all = { 0 };
     snap_writer w = { b, 0, 0 };
+    kv_engine_stats es;
 
+    /* Room for it all at once: growing by doubling copied it twice over. */
+    kv_engine_stats_get(e, &es);
+    if (kv_buf_reserve(b, es.data_bytes + es.keys * 24 + f->dedup.bytes + 4096) < 0)
+        return -1;
     if (kv_buf_append(b, SNAP_MAGIC, sizeof SNAP_MAGIC) < 0
         || kv_clog_put_varint(b, SNAP_VERSION) < 0 || kv_clog_put_varint(b, f->time_ms) < 0
         || kv_clog_put_varint(b, kv_engine_revision(e)) < 0
@@ -465,5 +470,7 @@ int kv_fsm_restore(kv_fsm *f, const uint8_t *p, size_t len)
         if (kv_engine_load(e, &k) != KV_OK)
             return restore_fail(f, "the engine failed to load a snapshot's key");
     }
+    kv_watch_jump(f->env->watch, "this node loaded a snapshot of the cluster's state: the "
+                  "changes before it are not known here; watch again from compact_revision");
     return flush_engine(f);
 }

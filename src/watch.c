@@ -870,6 +870,17 @@ void kv_watch_hub_free(kv_watch_hub *h)
     free(h);
 }
 
+void kv_watch_jump(kv_watch_hub *h, const char *reason)
+{
+    if (!h)
+        return;
+    uint64_t rev = kv_engine_revision(h->engine);
+    pending_free(h);
+    wlog_cut(&h->log, rev);
+    while (h->all)
+        watcher_free(h->all, reason, rev + 1);
+}
+
 void kv_watch_stats_get(const kv_watch_hub *h, kv_watch_stats *st)
 {
     st->watchers = h ? h->watchers : 0;

@@ -64,6 +64,12 @@ typedef struct kv_watch_stats {
  * engine's revision then. NULL when memory is out. */
 kv_watch_hub *kv_watch_hub_new(const kv_watch_config *cfg, kv_engine *engine);
 
+/* The store jumped to another state without writes (a cluster's node
+ * loaded a snapshot): every watch is canceled with REASON and
+ * compact_revision the revision after the store's now, and the history is
+ * dropped, since the events between are not known here. */
+void kv_watch_jump(kv_watch_hub *h, const char *reason);
+
 /* Frees the hub. Connections must have ended their watches first. */
 void kv_watch_hub_free(kv_watch_hub *h);
 

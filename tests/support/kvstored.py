@@ -116,7 +116,7 @@ class _Output:
 
 
 class Server:
-    """A kvstored child process on a free port of 127.0.0.1.
+    """A kvstored child process on a free port of 127.0.0.1 (or LISTEN).
 
     ARGS come after the engine flags, so a test's own --engine or --dir
     wins. capture_stderr keeps the server's stderr for stderr_text() and
@@ -126,7 +126,8 @@ class Server:
     given the same DIR restarts on the same data; default a fresh temporary
     one, removed when the server ends). PREEXEC_FN runs in the
     child before the exec; ENV holds variables to set (None: unset) on top
-    of this process's environment; BINARY replaces $KVSTORED.
+    of this process's environment; BINARY replaces $KVSTORED; LISTEN
+    replaces 127.0.0.1:0 (a cluster node on an address of its own).
 
     Read-only: proc (the Popen), pid, port, endpoint ("127.0.0.1:PORT"),
     dir (the engine's --dir, None for memory), status (the exit status
@@ -134,7 +135,7 @@ class Server:
     """
 
     def __init__(self, *args, capture_stderr=False, engine_from_env=True, preexec_fn=None,
-                 env=None, binary=None, dir=None):
+                 env=None, binary=None, dir=None, listen="127.0.0.1:0"):
         self.args = args
         self.dir, self._own_dir, engine = None, False, []
         name = (os.environ.get("KVSTORED_ENGINE") if engine_from_env else None) or "memory"
@@ -146,7 +147,7 @@ class Server:
         self.status = None
         self._stderr = None
         self.proc = subprocess.Popen(
-            [server_binary(binary), "--listen", "127.0.0.1:0", *engine, *args],
+            [server_binary(binary), "--listen", listen, *engine, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if capture_stderr else None,
             preexec_fn=preexec_fn, env=_child_env(env))

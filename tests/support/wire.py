@@ -54,14 +54,16 @@ class Connection:
     def close(self):
         self.sock.close()
 
-    def send(self, method, request):
+    def send(self, method, request, client_id=b"", seq=0):
         """Sends REQUEST (a message, or None: empty) to METHOD ("Get" or a
-        full path); returns the request's id."""
+        full path), with the envelope's CLIENT_ID and SEQ (a cluster's
+        at-most-once writes) when given; returns the request's id."""
         rid = self.next_id
         self.next_id += 1
         path = method if method.startswith("/") else METHOD_PREFIX + method
         payload = b"" if request is None else request.SerializeToString()
-        body = pb.RpcRequest(id=rid, method=path, payload=payload).SerializeToString()
+        body = pb.RpcRequest(id=rid, method=path, payload=payload, client_id=client_id,
+                             seq=seq).SerializeToString()
         self.sock.sendall(varint(len(body)) + body)
         return rid
 

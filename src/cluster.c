@@ -224,7 +224,7 @@ static void propose(kv_cluster *c, kv_batch *b)
     }
     kv_buf_free(&b->entry);
     if (rv) {
-        batch_fail(b, rv == RAFT_NOTLEADER ? "this node is no longer the leader"
+        batch_fail(b, rv == RAFT_NOTLEADER ? "this node is not the leader (it lost its leadership this turn)"
                                            : "the write could not be proposed");
         if (b->kind == KV_CLOG_EXPIRE)
             c->expiring = 0;

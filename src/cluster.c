@@ -303,21 +303,30 @@ static void check_role(kv_cluster *c)
 
 /* ---- routing --------------------------------------------------------- */
 
+/* Whether this node leads and may take W; else W is answered UNAVAILABLE
+ * with WHY (and the leader's address). A leader says hello first. */
+static int leading(kv_cluster *c, kv_pending *w, const char *why)
+{
+    if (!is_leader(c)) {
+        unavailable(c, w, why);
+        return 0;
+    }
+    check_role(c);
+    return 1;
+}
+
 static void take_write(kv_cluster *c, int code, ProtobufCClosure closure, void *data)
 {
     kv_call *call = data;
     const kv_request *req = call->request;
     kv_pending w = { call, closure };
 
-    if (!is_leader(c)) {
-        unavailable(c, &w, "this node is not the leader");
+    if (!leading(c, &w, "this node is not the leader"))
         return;
-    }
     if (req->env.client_id_len > KV_CLOG_MAX_CLIENT_ID) {
         fail(&w, KV_INVALID_ARGUMENT, "client_id is longer than 64 bytes (16 is usual)");
         return;
     }
-    check_role(c);
     if (c->open && kv_buf_len(&c->open->entry) > ENTRY_SPLIT_BYTES) {
         propose(c, c->open);
         c->open = NULL;
@@ -377,11 +386,9 @@ static void take_read(kv_cluster *c, unsigned method, ProtobufCClosure closure, 
     const kv_request *req = call->request;
     kv_pending w = { call, closure };
 
-    if (!is_leader(c)) {
-        unavailable(c, &w, "this node is not the leader (a serializable read is served by any node)");
+    if (!leading(c, &w, "this node is not the leader (a serializable read is served by any "
+                 "node)"))
         return;
-    }
-    check_role(c);
     if (!c->reads) {
         kv_read_batch *rb = calloc(1, sizeof *rb);
         if (!rb) {

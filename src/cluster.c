@@ -58,7 +58,8 @@ typedef struct change_req {
     kv_pending w;
     uint64_t id;                /* the member added, removed or handed to */
     char client[KV_FSM_ADDR_MAX];   /* MemberAdd's client address */
-    int assigning;              /* added; now being made a voter */
+    int assigning;              /* the promotion's failure, while the node
+                                   added is taken out again */
 } change_req;
 
 /* The biggest entry made from one turn's writes: past it, the turn's
@@ -290,15 +291,29 @@ static void check_role(kv_cluster *c)
         propose_member(c, c->cfg.node_id, c->client_address, NULL);
     }
     int member = 0;
+    raft_id leader = 0;
+    const char *unused;
     for (unsigned i = 0; i < c->raft.configuration.n; i++)
         member |= c->raft.configuration.servers[i].id == c->cfg.node_id;
     if (member)
         c->was_member = 1;
-    else if (c->was_member && c->raft.configuration_uncommitted_index == 0
-             && c->raft.configuration_index)
+    if ((c->was_member && !member && c->raft.configuration_uncommitted_index == 0
+         && c->raft.configuration_index) || kv_cluster_join_removed()) {
         fatal(c, "this node was removed from the cluster");
-    if (!is_leader(c) && member)
-        kv_cluster_join_announce(c);
+        return;
+    }
+    if (is_leader(c) || !member)
+        return;
+    kv_cluster_join_announce(c);
+    /* No leader for three election timeouts: maybe we were removed, and
+     * the log, which the leader no longer sends us, will not say so. */
+    raft_leader(&c->raft, &leader, &unused);
+    if (leader)
+        c->leaderless_since = 0;
+    else if (!c->leaderless_since)
+        c->leaderless_since = ev_time();
+    else if (ev_time() - c->leaderless_since > 3 * c->cfg.election_ms / 1000.0)
+        kv_cluster_join_check(c);
 }
 
 /* ---- routing --------------------------------------------------------- */
@@ -558,6 +573,36 @@ static void assign_done(struct raft_change *req, int status)
     change_answer(req->data, status);
 }
 
+/* The node added could not be made a voter (it never caught up: not
+ * running, unreachable): it is taken out again, so that a failed
+ * MemberAdd leaves the configuration as it was, and the call is answered
+ * with the promotion's failure. */
+static void undo_done(struct raft_change *req, int status)
+{
+    change_req *r = req->data;
+
+    if (status)
+        kv_log(KV_LOG_WARN, "cluster: node %" PRIu64 " could not be made a voter, nor taken "
+               "out again (%s): it stays a spare; MemberRemove removes it", r->id,
+               raft_strerror(status));
+    change_answer(r, r->assigning);
+}
+
+static void promote_done(struct raft_change *req, int status)
+{
+    change_req *r = req->data;
+    kv_cluster *c = r->c;
+
+    if (!status || !is_leader(c)) {
+        change_answer(r, status);
+        return;
+    }
+    r->assigning = status;      /* the failure to report once undone */
+    r->u.change.data = r;
+    if (raft_remove(&c->raft, &r->u.change, r->id, undo_done) != 0)
+        undo_done(&r->u.change, RAFT_CANTCHANGE);
+}
+
 static void add_done(struct raft_change *req, int status)
 {
     change_req *r = req->data;
@@ -568,7 +613,7 @@ static void add_done(struct raft_change *req, int status)
         if (r->client[0])
             propose_member(c, r->id, r->client, NULL);
         r->u.change.data = r;
-        rv = raft_assign(&c->raft, &r->u.change, r->id, RAFT_VOTER, assign_done);
+        rv = raft_assign(&c->raft, &r->u.change, r->id, RAFT_VOTER, promote_done);
         if (!rv)
             return;
     }

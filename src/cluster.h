@@ -37,7 +37,7 @@ typedef struct kv_cluster_config {
 
 #define KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD 16384u
 #define KV_CLUSTER_DEFAULT_SNAPSHOT_TRAILING 4096u
-#define KV_CLUSTER_DEFAULT_ELECTION_MS 1000u
+#define KV_CLUSTER_DEFAULT_ELECTION_MS 800u
 
 struct kv_batch;
 struct kv_read_batch;
@@ -64,6 +64,7 @@ typedef struct kv_cluster {
     int changing;                   /* private: a membership change in flight */
     int transferring;               /* private: a leader transfer in flight */
     int was_member;                 /* private: seen ourselves in the configuration */
+    double leaderless_since;        /* private: when we last lost sight of a leader */
     uint64_t elections_won;         /* read-only */
     const char *fatal;              /* read-only: why this node must stop (static) */
     void (*stop)(void *arg, const char *why);

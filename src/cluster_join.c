@@ -33,6 +33,10 @@ typedef struct kv_join {
     int started;                /* pthread_create succeeded: join it */
     double next_try;            /* loop side: the next announce may start */
     int joining;                /* --join rather than an announce */
+    int checking;               /* a check whether we were removed */
+    atomic_int removed;         /* a leader's configuration lacks us */
+    char others[KV_FSM_MAX_MEMBERS][KV_FSM_ADDR_MAX];  /* checking: where to ask */
+    size_t n_others;
     uint64_t id;
     char target[KV_FSM_ADDR_MAX];
     char raft[KV_FSM_ADDR_MAX];
@@ -158,6 +162,42 @@ static int find_leader(const char *addr, char *out, size_t outlen)
     return rc;
 }
 
+/* Whether the node at ADDR is a leader whose configuration lacks ID:
+ * 1 yes, 0 no or no answer. */
+static int leader_without(const char *addr, uint64_t id)
+{
+    Kvstore__V1__ClusterStatusRequest in = KVSTORE__V1__CLUSTER_STATUS_REQUEST__INIT;
+    Kvstore__V1__RpcResponse *r = call(addr, "/kvstore.v1.KV/ClusterStatus", &in.base);
+    int without = 0;
+
+    if (r && r->code == 0) {
+        Kvstore__V1__ClusterStatusResponse *s =
+            kvstore__v1__cluster_status_response__unpack(NULL, r->payload.len, r->payload.data);
+        if (s && s->role && strcmp(s->role, "leader") == 0 && s->n_members) {
+            without = 1;
+            for (size_t i = 0; i < s->n_members; i++)
+                without &= s->members[i]->id != id;
+        }
+        if (s)
+            kvstore__v1__cluster_status_response__free_unpacked(s, NULL);
+    }
+    if (r)
+        kvstore__v1__rpc_response__free_unpacked(r, NULL);
+    return without;
+}
+
+/* A member that hears from no leader asks the others whether a leader
+ * still counts it: a removed node is told nothing by the log (the leader
+ * replicates the configuration that removes it to the others only). */
+static void check(kv_join *j)
+{
+    for (size_t i = 0; i < j->n_others && !atomic_load(&j->quit); i++)
+        if (leader_without(j->others[i], j->id)) {
+            atomic_store(&j->removed, 1);
+            return;
+        }
+}
+
 static void *run(void *arg)
 {
     kv_join *j = arg;
@@ -166,6 +206,11 @@ static void *run(void *arg)
     char target[KV_FSM_ADDR_MAX];
     long backoff = 100;
 
+    if (j->checking) {
+        check(j);
+        atomic_store(&j->running, 0);
+        return NULL;
+    }
     in.id = j->id;
     in.raft_address = j->raft;
     in.client_address = j->client;
@@ -196,7 +241,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-static void spawn(kv_cluster *c, const char *target, int joining)
+static void spawn(kv_cluster *c, const char *target, int joining, int checking)
 {
     kv_join *j = &joiner;
 
@@ -206,6 +251,11 @@ static void spawn(kv_cluster *c, const char *target, int joining)
         pthread_join(j->thread, NULL);
     j->started = 0;
     j->joining = joining;
+    j->checking = checking;
+    j->n_others = 0;
+    for (size_t i = 0; checking && i < c->fsm.n_members; i++)
+        if (c->fsm.members[i].id != c->cfg.node_id && c->fsm.members[i].client[0])
+            snprintf(j->others[j->n_others++], KV_FSM_ADDR_MAX, "%s", c->fsm.members[i].client);
     j->id = c->cfg.node_id;
     snprintf(j->target, sizeof j->target, "%s", target);
     snprintf(j->raft, sizeof j->raft, "%s", c->raft_address);
@@ -221,7 +271,20 @@ static void spawn(kv_cluster *c, const char *target, int joining)
 
 void kv_cluster_join_start(kv_cluster *c, const char *member)
 {
-    spawn(c, member, 1);
+    spawn(c, member, 1, 0);
+}
+
+void kv_cluster_join_check(kv_cluster *c)
+{
+    if (atomic_load(&joiner.running) || ev_time() < joiner.next_try)
+        return;
+    joiner.next_try = ev_time() + ANNOUNCE_EVERY;
+    spawn(c, "", 0, 1);
+}
+
+int kv_cluster_join_removed(void)
+{
+    return atomic_load(&joiner.removed);
 }
 
 void kv_cluster_join_announce(kv_cluster *c)
@@ -239,7 +302,7 @@ void kv_cluster_join_announce(kv_cluster *c)
     if (!where)
         return;
     joiner.next_try = ev_time() + ANNOUNCE_EVERY;
-    spawn(c, where, 0);
+    spawn(c, where, 0, 0);
 }
 
 void kv_cluster_join_stop(kv_cluster *c)

@@ -19,6 +19,12 @@ void kv_cluster_join_start(struct kv_cluster *c, const char *member);
  * every 2 s). */
 void kv_cluster_join_announce(struct kv_cluster *c);
 
+/* On a member that has heard from no leader for a while: asks the other
+ * members (at most every 2 s) whether a leader's configuration still has
+ * this node; kv_cluster_join_removed() says when one does not. */
+void kv_cluster_join_check(struct kv_cluster *c);
+int kv_cluster_join_removed(void);
+
 /* Waits for a call in progress to end (bounded by its timeouts). */
 void kv_cluster_join_stop(struct kv_cluster *c);
 

@@ -66,7 +66,9 @@ static void usage(FILE *f)
 "      --protocol P   what the server speaks: kvstore (default); resp, for\n"
 "                     Redis (PING, SET, GET; clear is GETDEL; a nil GET is an\n"
 "                     error); echo, for kvecho (kvstore's request bytes, each\n"
-"                     to come back unchanged)\n"
+"                     to come back unchanged); etcd, for etcd v3's HTTP/JSON\n"
+"                     gateway over HTTP/1.1 keep-alive (set: /v3/kv/put, get:\n"
+"                     a linearizable /v3/kv/range; -t set,get only)\n"
 "      --threads N    spread the clients over N threads (default 1)\n"
 "      --page N       range: keys per page (default 1000)\n"
 "      --ttl MS       every SET (the test's, and the loading of a GET or RANGE\n"
@@ -249,7 +251,7 @@ static int parse_options(int argc, char **argv, options *o)
             o->proto = kb_proto_find(optarg);
             if (!o->proto) {
                 fprintf(stderr, "kvbench: --protocol: unknown protocol \"%s\" (known: kvstore, "
-                        "resp, echo)\n", optarg);
+                        "resp, echo, etcd)\n", optarg);
                 return 2;
             }
             break;
@@ -264,6 +266,11 @@ static int parse_options(int argc, char **argv, options *o)
     if (optind < argc) {
         fprintf(stderr, "kvbench: unexpected argument \"%s\"\n"
                 "Try 'kvbench --help' for more information.\n", argv[optind]);
+        return 2;
+    }
+    if (o->proto == &kb_proto_etcd && (o->tests[KB_PING] || o->tests[KB_CLEAR]
+                                       || o->tests[KB_RANGE] || o->ttl_ms)) {
+        fprintf(stderr, "kvbench: --protocol etcd: -t set,get only, and no --ttl\n");
         return 2;
     }
     if (o->tests[KB_RANGE] && !o->random_keys) {

@@ -2,7 +2,7 @@
  * kvstore's request frames (same sizes, ids and keys patched the same way),
  * each answered by the same bytes sent back, as a bare echo server (kvecho)
  * does. What kvstored does beyond an echo server is then the gap between
- * their figures. kvstore's entry is in wire.c, RESP's in resp.c. */
+ * their figures. kvstore's entry is in wire.c, RESP's in resp.c, etcd's in etcd.c. */
 #include <string.h>
 #include "proto.h"
 
@@ -31,7 +31,8 @@ const kb_proto kb_proto_echo = {
 
 const kb_proto *kb_proto_find(const char *name)
 {
-    static const kb_proto *const all[] = { &kb_proto_kvstore, &kb_proto_resp, &kb_proto_echo };
+    static const kb_proto *const all[] = { &kb_proto_kvstore, &kb_proto_resp, &kb_proto_echo,
+                                              &kb_proto_etcd };
 
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!strcmp(all[i]->name, name))

@@ -56,8 +56,9 @@ typedef struct kb_proto {
 } kb_proto;
 
 /* kvstore's envelopes (wire.c); RESP for Redis (resp.c); echo: kvstore's
- * request bytes, to be sent back unchanged by an echo server (proto.c). */
-extern const kb_proto kb_proto_kvstore, kb_proto_resp, kb_proto_echo;
+ * request bytes, to be sent back unchanged by an echo server (proto.c);
+ * etcd v3's HTTP/JSON gateway, SET and GET only (etcd.c). */
+extern const kb_proto kb_proto_kvstore, kb_proto_resp, kb_proto_echo, kb_proto_etcd;
 
 /* Measures the one RESP2 reply at P[0..N) (resp.c): its length; 0 when it
  * is not all there, with *NEED its full length once known (else 0); -1

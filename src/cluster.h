@@ -65,6 +65,8 @@ typedef struct kv_cluster {
     int transferring;               /* private: a leader transfer in flight */
     int was_member;                 /* private: seen ourselves in the configuration */
     double leaderless_since;        /* private: when we last lost sight of a leader */
+    struct kv_snap *snap;           /* private: the snapshot being taken */
+    double snap_started, snap_loop_seconds;     /* private: for its log line */
     uint64_t elections_won;         /* read-only */
     const char *fatal;              /* read-only: why this node must stop (static) */
     void (*stop)(void *arg, const char *why);

@@ -370,27 +370,28 @@ const char *kv_fsm_client_address(const kv_fsm *f, uint64_t id)
 
 /* ---- snapshots ------------------------------------------------------- */
 
-typedef struct snap_writer {
-    kv_buf *b;
-    uint64_t n;
-    int failed;
-} snap_writer;
+int kv_fsm_encode_key(kv_buf *b, const kv_entry *e)
+{
+    if (kv_clog_put_bytes(b, e->key, e->klen) < 0 || kv_clog_put_bytes(b, e->value, e->vlen) < 0
+        || kv_clog_put_varint(b, e->meta.create_revision) < 0
+        || kv_clog_put_varint(b, e->meta.mod_revision) < 0
+        || kv_clog_put_varint(b, e->meta.version) < 0
+        || kv_clog_put_varint(b, e->meta.expires_ms) < 0)
+        return -1;
+    return 0;
+}
 
 static int put_key(void *ctx, const kv_entry *e)
 {
-    snap_writer *w = ctx;
+    return kv_fsm_encode_key(ctx, e) < 0;
+}
 
-    if (kv_clog_put_bytes(w->b, e->key, e->klen) < 0
-        || kv_clog_put_bytes(w->b, e->value, e->vlen) < 0
-        || kv_clog_put_varint(w->b, e->meta.create_revision) < 0
-        || kv_clog_put_varint(w->b, e->meta.mod_revision) < 0
-        || kv_clog_put_varint(w->b, e->meta.version) < 0
-        || kv_clog_put_varint(w->b, e->meta.expires_ms) < 0) {
-        w->failed = 1;
-        return 1;
-    }
-    w->n++;
-    return 0;
+size_t kv_fsm_keys_size(kv_fsm *f)
+{
+    kv_engine_stats es;
+
+    kv_engine_stats_get(f->env->engine, &es);
+    return es.data_bytes + es.keys * 24 + 4096;
 }
 
 /* The snapshot: magic, version, the clock, the store's revision, the
@@ -398,15 +399,18 @@ static int put_key(void *ctx, const kv_entry *e)
  * value, create and mod revision, version, deadline). */
 int kv_fsm_encode(kv_fsm *f, kv_buf *b)
 {
-    kv_engine *e = f->env->engine;
     kv_range all = { 0 };
-    snap_writer w = { b, 0, 0 };
-    kv_engine_stats es;
 
     /* Room for it all at once: growing by doubling copied it twice over. */
-    kv_engine_stats_get(e, &es);
-    if (kv_buf_reserve(b, es.data_bytes + es.keys * 24 + f->dedup.bytes + 4096) < 0)
+    if (kv_buf_reserve(b, kv_fsm_keys_size(f) + f->dedup.bytes) < 0 || kv_fsm_encode_head(f, b) < 0)
         return -1;
+    return kv_engine_walk(f->env->engine, &all, 0, 1, put_key, b) == KV_OK ? 0 : -1;
+}
+
+int kv_fsm_encode_head(kv_fsm *f, kv_buf *b)
+{
+    kv_engine *e = f->env->engine;
+
     if (kv_buf_append(b, SNAP_MAGIC, sizeof SNAP_MAGIC) < 0
         || kv_clog_put_varint(b, SNAP_VERSION) < 0 || kv_clog_put_varint(b, f->time_ms) < 0
         || kv_clog_put_varint(b, kv_engine_revision(e)) < 0
@@ -417,11 +421,7 @@ int kv_fsm_encode(kv_fsm *f, kv_buf *b)
             || kv_clog_put_bytes(b, (const uint8_t *)f->members[i].client,
                                  strlen(f->members[i].client)) < 0)
             return -1;
-    if (kv_dedup_encode(&f->dedup, b) < 0)
-        return -1;
-    if (kv_engine_walk(e, &all, 0, 1, put_key, &w) != KV_OK || w.failed)
-        return -1;
-    return 0;
+    return kv_dedup_encode(&f->dedup, b);
 }
 
 static int restore_fail(kv_fsm *f, const char *why)

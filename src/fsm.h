@@ -81,6 +81,14 @@ void kv_fsm_read(kv_fsm *f, unsigned method, const uint8_t *payload, size_t len,
  * -1 with f->failed when the bytes are not a snapshot or the engine
  * failed: the node must stop). */
 int kv_fsm_encode(kv_fsm *f, kv_buf *b);
+
+/* A snapshot in parts, for one taken while the loop goes on (snapshot.c):
+ * everything but the keys (on the loop), then each key (anywhere; B is
+ * the caller's), and about how many bytes the keys will take. The first
+ * two return 0, or -1 when memory is out. */
+int kv_fsm_encode_head(kv_fsm *f, kv_buf *b);
+int kv_fsm_encode_key(kv_buf *b, const kv_entry *e);
+size_t kv_fsm_keys_size(kv_fsm *f);
 int kv_fsm_restore(kv_fsm *f, const uint8_t *p, size_t len);
 
 /* The client address member ID told, or NULL when unknown. */

@@ -302,7 +302,8 @@ class TestHelp(unittest.TestCase):
                 self.assertEqual(kvctl("help", cmd).stdout, r.stdout)
         self.assertTrue(kvctl("stats", "--help").stdout.startswith(b"Usage: kvctl stats\n"))
         self.assertTrue(kvctl("get", "--help").stdout.startswith(
-            b"Usage: kvctl get [--prefix [--limit N] [--keys-only] [--count] [--reverse]] KEY\n"))
+            b"Usage: kvctl get [--serializable] [--prefix [--limit N] [--keys-only] [--count] "
+            b"[--reverse]] KEY\n"))
         self.assertTrue(kvctl("set", "--help").stdout.startswith(
             b"Usage: kvctl set [--if-revision N] [--ttl DUR | --keep-ttl] KEY [VALUE]\n"))
         txn = kvctl("txn", "--help").stdout

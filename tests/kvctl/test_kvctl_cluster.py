@@ -10,24 +10,14 @@ import json
 import time
 import unittest
 
-from fakefollower import FakeNode, hinting
-from kvstored import Server
+from fakefollower import ClusterTestCase, hinting
 from test_kvctl import dead_endpoint, kvctl
 
 SET = "/kvstore.v1.KV/Set"
 GET = "/kvstore.v1.KV/Get"
 
 
-class ClusterTest(unittest.TestCase):
-    def setUp(self):
-        self.server = Server()
-        self.addCleanup(self.server.stop)
-
-    def fake(self, act):
-        node = FakeNode(act, forward_to=self.server.endpoint)
-        self.addCleanup(node.close)
-        return node
-
+class ClusterTest(ClusterTestCase):
     def get(self, *endpoints):
         r = kvctl("-e", ",".join(endpoints), "get", "k")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -20,8 +20,10 @@ FORWARD_TO, "HOST:PORT"). Every wait is bounded.
 import collections
 import threading
 import time
+import unittest
 
 from kvstore import pb
+from kvstored import Server
 from threadserver import ThreadServer
 from wire import Connection, WireError, frame, take_frame
 
@@ -100,3 +102,17 @@ class FakeNode(ThreadServer):
             if upstream is not None:
                 upstream.close()
             conn.close()
+
+
+class ClusterTestCase(unittest.TestCase):
+    """A real kvstored per test (self.server) and fake nodes in front of it
+    (self.fake(act)), all stopped at the end."""
+
+    def setUp(self):
+        self.server = Server()
+        self.addCleanup(self.server.stop)
+
+    def fake(self, act):
+        node = FakeNode(act, forward_to=self.server.endpoint)
+        self.addCleanup(node.close)
+        return node

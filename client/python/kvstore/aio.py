@@ -30,7 +30,7 @@ from .connection import _deadline_exceeded, _unavailable, parse_endpoint, read_r
 from .errors import RpcError, error_for
 from .framing import FrameReader, frame
 from .route import Route
-from .stubs import DEFAULT, Calls, _method, _request, bind_service, finish
+from .stubs import DEFAULT, Calls, _method, auth_envelope, bind_service, finish
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .watch import _NOT_FOUND, Stream, _StreamView, start
 
@@ -218,9 +218,7 @@ class AsyncClient(Calls):
         if self._conn.closed:
             self._conn = await AsyncConnection.open(self._route.where, self.connect_timeout)
             if self._token is not None:
-                auth = _proto.RpcRequest(method=_proto.method_path(_method("Auth")),
-                                         payload=_request("Auth", token=self._token)
-                                         .SerializeToString())
+                auth = auth_envelope(self._token)
                 await self._conn.call(auth, self.connect_timeout)
         return self._conn
 

@@ -13,7 +13,7 @@ from . import _proto
 from .connection import Connection, _unavailable
 from .pipeline import Pipeline
 from .route import Route
-from .stubs import DEFAULT, Calls, _method, _request, bind_service, finish
+from .stubs import DEFAULT, Calls, auth_envelope, bind_service, finish
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .errors import error_for
 
@@ -50,6 +50,7 @@ class Client(Calls):
         self._token = None
         self._closed = False                # close() ran
         self._lock = threading.Lock()       # guards _conn
+        self._used = threading.local()      # .conn: the one this thread tried last
         self._conn = self._connect_first()
         if token is not None:
             try:
@@ -89,9 +90,7 @@ class Client(Calls):
                 conn = Connection(self._route.where, self.connect_timeout)
                 self._conn = conn
                 if self._token is not None:
-                    auth = _proto.RpcRequest(method=_proto.method_path(_method("Auth")),
-                                             payload=_request("Auth", token=self._token)
-                                             .SerializeToString())
+                    auth = auth_envelope(self._token)
                     conn.exchange([auth], self.connect_timeout)
             return conn
 
@@ -100,6 +99,7 @@ class Client(Calls):
             conn = self._live_conn()
         except Exception as exc:  # the connect's RpcError
             return [exc] * len(envelopes), False
+        self._used.conn = conn
         return conn.exchange(envelopes, wait), True
 
     def _run(self, envelopes, timeout):
@@ -120,7 +120,9 @@ class Client(Calls):
                 continue
             time.sleep(step[1])
             with self._lock:
-                self._conn.close()
+                # Unless another thread moved already: then go where it went.
+                if self._conn is getattr(self._used, "conn", None):
+                    self._conn.close()
             reply = None
 
     def __enter__(self):

@@ -83,6 +83,14 @@ def _method(name):
     return _proto.service.methods_by_name[name]
 
 
+def auth_envelope(token):
+    """The RpcRequest of an Auth call with TOKEN, as a client presents it
+    again on a new connection."""
+    return _proto.RpcRequest(method=_proto.method_path(_method("Auth")),
+                             payload=_request("Auth", token=as_bytes(token, "token"))
+                             .SerializeToString())
+
+
 def _request(name, **fields):
     return _proto.message_class(_method(name).input_type)(**fields)
 

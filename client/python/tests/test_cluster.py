@@ -10,8 +10,7 @@ import unittest
 
 import kvstore
 import kvstore.aio
-from fakefollower import FakeNode, hinting
-from kvstored import Server
+from fakefollower import ClusterTestCase, hinting
 
 SET = "/kvstore.v1.KV/Set"
 GET = "/kvstore.v1.KV/Get"
@@ -22,16 +21,7 @@ def drop_first(seen):
     return ("close",) if seen.nth == 1 else ("forward",)
 
 
-class ClusterTest(unittest.TestCase):
-    def setUp(self):
-        self.server = Server()
-        self.addCleanup(self.server.stop)
-
-    def fake(self, act):
-        node = FakeNode(act, forward_to=self.server.endpoint)
-        self.addCleanup(node.close)
-        return node
-
+class ClusterTest(ClusterTestCase):
     def client(self, endpoints, **kw):
         c = kvstore.Client(endpoints, **kw)
         self.addCleanup(c.close)

@@ -1,14 +1,13 @@
-/* client.c - the C client library: one TCP connection speaking the kvstore
- * framing, exposed as a ProtobufCService so protoc-c's generated stubs work
- * on it. Owns its socket, buffers and the queue of calls in flight, reads
- * every frame (stream frames go to watch.c) and waits in kv_client_poll();
- * the blocking helpers are simple.c's, the watches watch.c's. See
- * include/kvstore/client.h for the contract. */
+/* client.c - the C client library: one TCP connection at a time speaking
+ * the kvstore framing, exposed as a ProtobufCService so protoc-c's
+ * generated stubs work on it. Owns its socket, buffers and the queue of
+ * calls not yet answered; reads every frame (stream frames go to
+ * watch.c), waits in kv_client_poll(), and retries a call on another node
+ * of a cluster when the rules of client.h allow it (where to go is
+ * route.c's). The blocking helpers are simple.c's, the watches watch.c's.
+ * See include/kvstore/client.h for the contract. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,11 +16,12 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <kvstore/client.h>
 #include "buf.h"
-#include "endpoint.h"
 #include "internal.h"
 #include "frame.h"
+#include "route.h"
 
 /* Answers larger than this are refused as a broken stream. */
 #define MAX_ANSWER_BYTES (UINT32_MAX)
@@ -29,25 +29,62 @@
  * read) before queueing more, so a huge batch cannot deadlock with a
  * server that stops reading while its answers go unread. */
 #define PIPE_PUSH_BYTES (256 * 1024)
+/* How long a call is retried when the client has no timeout. */
+#define RETRY_NO_TIMEOUT_MS 10000
 
-/* One call in flight. */
+/* What a call is, for the retry rules of client.h: a read is retried
+ * freely, a write carries client_id and seq and is retried with its seq;
+ * any other call only when it surely did not run (never sent, or refused
+ * with UNAVAILABLE by a node that is not the leader); a Watch belongs to
+ * its connection and is never sent twice. */
+typedef enum call_kind { KIND_READ, KIND_WRITE, KIND_OTHER, KIND_WATCH } call_kind;
+
+/* Where a call is. Calls are kept in call order until their closure has
+ * run, which is always in that order. */
+typedef enum call_state {
+    CALL_QUEUED,    /* to send on the next connection (not sent, or sent
+                       and to retry) */
+    CALL_SENT,      /* in flight on the current connection */
+    CALL_DONE,      /* answered: ANSWER waits for the closures before it */
+    CALL_FAILED,    /* failed for good without an answer: STATUS, MESSAGE */
+} call_state;
+
+/* One call not yet handed to its closure. */
 typedef struct pending {
     uint64_t id;
     const ProtobufCMessageDescriptor *output;   /* NULL: raw call */
     ProtobufCClosure closure;
     void *data;
     int owned;      /* the closure takes the decoded answer and frees it */
+    call_kind kind;
+    call_state state;
+    uint8_t *frame;     /* the framed request, kept to send again; NULL
+                           when the client cannot reconnect */
+    size_t frame_len;
+    Kvstore__V1__RpcResponse *answer;   /* CALL_DONE */
+    kv_status status;   /* CALL_FAILED, or why a queued call was retried */
+    char *message;      /* malloc'd, or NULL */
 } pending;
 
 struct kv_client {
     ProtobufCService service;   /* first: stubs hand it back to invoke */
-    int fd;                     /* -1 once the connection is broken */
+    int fd;                     /* -1 while not connected */
     int timeout_ms;
     int pipelining;
+    int serializable;           /* kv_client_set_serializable() */
+    int closing;                /* in kv_client_free(): nothing is retried */
     uint64_t next_id;
+    uint64_t seq;               /* the last write's RpcRequest.seq */
     kv_buf in, out;
-    pending *q;                 /* ring of calls in flight, oldest at qhead */
+    pending *q;                 /* ring of unfinished calls, oldest at qhead */
     size_t qhead, qlen, qcap;
+    size_t nsent;               /* calls of Q in CALL_SENT */
+    int held;                   /* some call of Q is CALL_QUEUED: later
+                                   calls queue behind it */
+    kvc_route route;            /* route.c's: endpoints, hint, client_id */
+    uint8_t *token;             /* the last token kv_client_auth() passed,
+                                   presented again on each new connection */
+    size_t token_len;
     kv_status last_status;
     char last_message[512];
     kv_status dropped;          /* transport error that failed calls since
@@ -84,7 +121,11 @@ static pending pop(kv_client *c)
     return p;
 }
 
-static int push(kv_client *c, pending p)
+static pending *at(kv_client *c, size_t i) { return &c->q[(c->qhead + i) % c->qcap]; }
+
+/* Adds P to the queue: last, or with FIRST before every other call (a
+ * token presented again on a new connection). Returns 0 or -1. */
+static int push(kv_client *c, pending p, int first)
 {
     if (c->qlen == c->qcap) {
         size_t cap = c->qcap ? c->qcap * 2 : 16;
@@ -92,18 +133,79 @@ static int push(kv_client *c, pending p)
         if (!q)
             return -1;
         for (size_t i = 0; i < c->qlen; i++)
-            q[i] = c->q[(c->qhead + i) % c->qcap];
+            q[i] = *at(c, i);
         free(c->q);
         c->q = q;
         c->qcap = cap;
         c->qhead = 0;
     }
-    c->q[(c->qhead + c->qlen) % c->qcap] = p;
+    if (first) {
+        c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
+        c->q[c->qhead] = p;
+    } else {
+        *at(c, c->qlen) = p;
+    }
     c->qlen++;
     return 0;
 }
 
-/* Closes the socket; later calls fail with KV_UNAVAILABLE. */
+/* Whether C may send calls again on another connection. */
+static int can_retry(const kv_client *c) { return c->route.neps > 0 && !c->closing; }
+
+/* Records ST and MSG on P, as its end (CALL_FAILED) or, with RETRY, as why
+ * it waits to be sent again (CALL_QUEUED). */
+static void set_outcome(pending *p, call_state state, kv_status st, const char *msg)
+{
+    char *copy = strdup(msg ? msg : "");   /* MSG may be p->message */
+
+    free(p->message);
+    p->state = state;
+    p->status = st;
+    p->message = copy;
+}
+
+/* Runs the closures of the calls at the head of the queue that are
+ * finished, in call order; stops at the first that is not. Each closure
+ * sees its own status in kv_client_last_status(). */
+static void deliver(kv_client *c)
+{
+    while (c->qlen && (c->q[c->qhead].state == CALL_DONE
+                       || c->q[c->qhead].state == CALL_FAILED)) {
+        pending p = pop(c);
+        Kvstore__V1__RpcResponse *r = p.answer;
+
+        if (p.state == CALL_FAILED) {
+            kvc_set_status(c, p.status, "%s", p.message ? p.message : "");
+            if (p.status == KV_UNAVAILABLE || p.status == KV_DEADLINE_EXCEEDED)
+                c->dropped = p.status;
+            p.closure(NULL, p.data);
+        } else if (r->code != KVSTORE__V1__STATUS_CODE__OK) {
+            kvc_set_status(c, (kv_status)r->code, "%s", r->message);
+            p.closure(NULL, p.data);
+        } else if (!p.output) {
+            kvc_set_status(c, KV_OK, NULL);
+            p.closure((const ProtobufCMessage *)&r->payload, p.data);
+        } else {
+            ProtobufCMessage *m = protobuf_c_message_unpack(p.output, NULL, r->payload.len,
+                                                            r->payload.data);
+            if (m) {
+                kvc_set_status(c, KV_OK, NULL);
+                p.closure(m, p.data);
+                if (!p.owned)
+                    protobuf_c_message_free_unpacked(m, NULL);
+            } else {
+                kvc_set_status(c, KV_INTERNAL, "answer does not decode as %s", p.output->name);
+                p.closure(NULL, p.data);
+            }
+        }
+        if (r)
+            kvstore__v1__rpc_response__free_unpacked(r, NULL);
+        free(p.frame);
+        free(p.message);
+    }
+}
+
+/* Closes the socket, if open; the next call connects again when C can. */
 static void disconnect(kv_client *c)
 {
     if (c->fd >= 0)
@@ -113,8 +215,10 @@ static void disconnect(kv_client *c)
     kv_buf_free(&c->out);
 }
 
-/* Breaks the connection: records ST and the printf-style reason, and
- * every call in flight fails with them, then every watch. */
+/* The connection is gone: records ST and the printf-style reason, closes
+ * the socket; each call in flight waits to be sent again when the rules
+ * allow (a read or a write cut off by a lost connection or a timeout),
+ * else fails with them; every watch ends; closures of finished calls run. */
 static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
 {
     va_list ap;
@@ -124,13 +228,27 @@ static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
     vsnprintf(c->last_message, sizeof c->last_message, fmt, ap);
     va_end(ap);
     disconnect(c);
-    if (c->qlen)
-        c->dropped = st;
-    while (c->qlen) {
-        pending p = pop(c);
-        p.closure(NULL, p.data);
+    for (size_t i = 0; i < c->qlen; i++) {
+        pending *p = at(c, i);
+        int again = can_retry(c) && (st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED)
+                    && (p->kind == KIND_READ || p->kind == KIND_WRITE);
+        if (p->state == CALL_SENT) {
+            set_outcome(p, again ? CALL_QUEUED : CALL_FAILED, st, c->last_message);
+            c->held |= again;
+        }
+        else if (p->state == CALL_QUEUED && !can_retry(c))
+            set_outcome(p, CALL_FAILED, st, c->last_message);
+        else if (p->state == CALL_DONE && p->kind == KIND_WATCH) {
+            /* Opened on the connection just lost, its closure not run
+             * yet (a call before it waits to be retried). */
+            kvstore__v1__rpc_response__free_unpacked(p->answer, NULL);
+            p->answer = NULL;
+            set_outcome(p, CALL_FAILED, st, c->last_message);
+        }
     }
+    c->nsent = 0;
     kvc_watch_end_all(c);
+    deliver(c);
 }
 
 kvc_watches *kvc_watches_of(kv_client *c) { return &c->watches; }
@@ -143,11 +261,23 @@ int kvc_refuse_in_callback(kv_client *c)
     return 1;
 }
 
-/* Hands one decoded answer to the oldest call. Returns 0, or -1 when the
- * stream is broken (calls failed). */
+/* The oldest call in flight, or NULL. */
+static pending *first_sent(kv_client *c)
+{
+    for (size_t i = 0; i < c->qlen; i++)
+        if (at(c, i)->state == CALL_SENT)
+            return at(c, i);
+    return NULL;
+}
+
+/* Hands one decoded answer to the oldest call in flight. An UNAVAILABLE
+ * answer of a call that may go elsewhere queues it again and records the
+ * leader it names. Returns 0, -1 when the stream is broken (calls
+ * failed), -2 when the server closes after this answer. */
 static int complete(kv_client *c, const uint8_t *body, size_t len)
 {
     Kvstore__V1__RpcResponse *r = kvstore__v1__rpc_response__unpack(NULL, len, body);
+    pending *p;
 
     if (!r) {
         fail_all(c, KV_INTERNAL, "server sent a malformed RpcResponse");
@@ -163,38 +293,30 @@ static int complete(kv_client *c, const uint8_t *body, size_t len)
                      "of its watch");
         return rc;
     }
-    if (c->qlen == 0 || (r->id != c->q[c->qhead].id && r->id != 0)) {
+    p = first_sent(c);
+    if (!p || (r->id != p->id && r->id != 0)) {
         fail_all(c, KV_INTERNAL, "server answered id %llu, expected %llu",
-                 (unsigned long long)r->id,
-                 (unsigned long long)(c->qlen ? c->q[c->qhead].id : 0));
+                 (unsigned long long)r->id, (unsigned long long)(p ? p->id : 0));
         kvstore__v1__rpc_response__free_unpacked(r, NULL);
         return -1;
     }
-    pending p = pop(c);
-    if (r->code != KVSTORE__V1__STATUS_CODE__OK) {
-        kvc_set_status(c, (kv_status)r->code, "%s", r->message);
-        p.closure(NULL, p.data);
-    } else if (!p.output) {
-        kvc_set_status(c, KV_OK, NULL);
-        p.closure((const ProtobufCMessage *)&r->payload, p.data);
-    } else {
-        ProtobufCMessage *m = protobuf_c_message_unpack(p.output, NULL, r->payload.len,
-                                                        r->payload.data);
-        if (m) {
-            kvc_set_status(c, KV_OK, NULL);
-            p.closure(m, p.data);
-            if (!p.owned)
-                protobuf_c_message_free_unpacked(m, NULL);
-        } else {
-            kvc_set_status(c, KV_INTERNAL, "answer does not decode as %s", p.output->name);
-            p.closure(NULL, p.data);
-        }
-    }
+    c->nsent--;
     /* id 0 with an error: the server could not read a request; for an
      * oversized frame it closes the connection next. */
-    int fatal = r->id == 0 && r->code != KVSTORE__V1__STATUS_CODE__OK;
-    kvstore__v1__rpc_response__free_unpacked(r, NULL);
-    return fatal && c->last_status == KV_RESOURCE_EXHAUSTED ? -2 : 0;
+    int fatal = r->id == 0 && r->code == KVSTORE__V1__STATUS_CODE__RESOURCE_EXHAUSTED;
+    if (r->code == KVSTORE__V1__STATUS_CODE__UNAVAILABLE && can_retry(c)
+        && p->kind != KIND_WATCH) {
+        set_outcome(p, CALL_QUEUED, KV_UNAVAILABLE, r->message);
+        c->held = 1;
+        if (r->leader && *r->leader)
+            kvc_route_hint(&c->route, r->leader);
+        kvstore__v1__rpc_response__free_unpacked(r, NULL);
+    } else {
+        p->state = CALL_DONE;
+        p->answer = r;
+    }
+    deliver(c);
+    return fatal ? -2 : 0;
 }
 
 /* Handles every whole frame in C's input: answers to their calls, stream
@@ -218,8 +340,8 @@ static int take_frames(kv_client *c)
         kv_buf_consume(&c->in, off + len);
         if (rc == -2) {
             /* The server closes after this answer: calls still in flight
-             * and the watches fail; the answered call keeps its own status
-             * when no call came after it. */
+             * and the watches fail (or wait to be retried); the answered
+             * call keeps its own status when no call came after it. */
             char msg[sizeof c->last_message];
             kv_status answered = c->last_status;
             size_t left = c->qlen;
@@ -313,20 +435,22 @@ static int wait_until(int64_t deadline)
     return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
-/* Writes queued bytes and reads answers until fewer than WANT_LEFT calls
- * remain in flight and nothing is left to write (WANT_LEFT 0: all done),
- * or until only writing was asked (WANT_LEFT = SIZE_MAX: flush the output
- * and read what is ready). Stream frames read meanwhile go to their
- * watches. Returns KV_OK or the transport failure. */
-static kv_status pump(kv_client *c, size_t want_left)
+/* Writes queued bytes and reads answers until at most WANT_LEFT calls
+ * remain in flight and nothing is left to write (WANT_LEFT 0: all
+ * answered), or until only writing was asked (WANT_LEFT = SIZE_MAX: flush
+ * the output and read what is ready). Fails the connection after
+ * timeout_ms without a byte moving, or at CAP (0: none). Stream frames
+ * read meanwhile go to their watches. Returns KV_OK or the transport
+ * failure. */
+static kv_status pump(kv_client *c, size_t want_left, int64_t cap)
 {
     int64_t deadline = c->timeout_ms > 0 ? now_ms() + c->timeout_ms : 0;
 
     while (c->fd >= 0) {
         int writing = kv_buf_len(&c->out) > 0;
-        if (!writing && (want_left == SIZE_MAX || c->qlen <= want_left))
+        if (!writing && (want_left == SIZE_MAX || c->nsent <= want_left))
             return KV_OK;
-        int wait = wait_until(deadline);
+        int wait = wait_until(cap && (!deadline || cap < deadline) ? cap : deadline);
         int rc = io_step(c, wait);
         if (rc == IO_BROKEN)
             break;
@@ -353,7 +477,7 @@ kv_status kv_client_poll(kv_client *c, int timeout_ms)
         kvc_set_status(c, KV_UNAVAILABLE, "not connected");
         return KV_UNAVAILABLE;
     }
-    if (w->n == 0 && c->qlen == 0 && kv_buf_len(&c->out) == 0) {
+    if (w->n == 0 && c->nsent == 0 && kv_buf_len(&c->out) == 0) {
         kvc_set_status(c, KV_FAILED_PRECONDITION, "no watch open and no call in flight");
         return KV_FAILED_PRECONDITION;
     }
@@ -377,45 +501,210 @@ kv_status kv_client_poll(kv_client *c, int timeout_ms)
     }
 }
 
-/* Frames an RpcRequest for METHOD_PATH with PAYLOAD onto the output and
- * queues the call. Returns 0 or -1 (closure already failed). */
-static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload, size_t plen,
-                   const ProtobufCMessageDescriptor *output, ProtobufCClosure closure, void *data,
-                   int owned)
+/* The kind of the call of METHOD_PATH, for the retry rules. */
+static call_kind kind_of(const char *method_path)
+{
+    static const char prefix[] = "/kvstore.v1.KV/";
+    static const char *const reads[] = { "Get", "Range", "Ping", "Stats", "ClusterStatus" };
+    static const char *const writes[] = { "Set", "Clear", "ClearRange", "Txn", "Touch" };
+    const char *m = method_path + sizeof prefix - 1;
+
+    if (strncmp(method_path, prefix, sizeof prefix - 1) != 0)
+        return KIND_OTHER;
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++)
+        if (strcmp(m, reads[i]) == 0)
+            return KIND_READ;
+    for (size_t i = 0; i < sizeof writes / sizeof *writes; i++)
+        if (strcmp(m, writes[i]) == 0)
+            return KIND_WRITE;
+    return strcmp(m, "Watch") == 0 ? KIND_WATCH : KIND_OTHER;
+}
+
+/* Puts P's frame on the output: P is in flight from now. Returns 0 or -1
+ * (out of memory). */
+static int send_frame(kv_client *c, pending *p)
+{
+    if (kv_buf_append(&c->out, p->frame, p->frame_len) < 0)
+        return -1;
+    p->state = CALL_SENT;
+    c->nsent++;
+    return 0;
+}
+
+/* Frames an RpcRequest for METHOD_PATH with PAYLOAD and queues the call:
+ * on the output when connected and no earlier call waits to be sent again
+ * (calls go out in call order), else to send on the next connection. A
+ * write gets the client's id and the next seq. FIRST puts it before every
+ * other call. Returns 0 or -1 (closure already failed). */
+static int enqueue_call(kv_client *c, const char *method_path, const uint8_t *payload,
+                        size_t plen, const ProtobufCMessageDescriptor *output,
+                        ProtobufCClosure closure, void *data, int owned, int first)
 {
     Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
+    pending p = { .output = output, .closure = closure, .data = data, .owned = owned,
+                  .kind = kind_of(method_path), .state = CALL_QUEUED };
 
-    if (c->fd < 0) {
+    if (c->fd < 0 && !can_retry(c)) {
         kvc_set_status(c, KV_UNAVAILABLE, "not connected");
         c->dropped = KV_UNAVAILABLE;
         closure(NULL, data);
         return -1;
     }
-    req.id = ++c->next_id;
+    req.id = p.id = ++c->next_id;
     req.method = (char *)method_path;
     req.payload.data = (uint8_t *)payload;
     req.payload.len = plen;
+    if (p.kind == KIND_WRITE) {
+        req.client_id.data = c->route.client_id;
+        req.client_id.len = sizeof c->route.client_id;
+        req.seq = ++c->seq;
+    }
     size_t n = kvstore__v1__rpc_request__get_packed_size(&req);
-    if (n > UINT32_MAX || kv_buf_reserve(&c->out, n + KV_FRAME_PREFIX_MAX) < 0
-        || push(c, (pending){ req.id, output, closure, data, owned }) < 0) {
+    p.frame_len = n + KV_FRAME_PREFIX_MAX;
+    if (n > UINT32_MAX || !(p.frame = malloc(p.frame_len))) {
         kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
         closure(NULL, data);
         return -1;
     }
-    uint8_t *p = kv_buf_tail(&c->out);
-    size_t pre = kv_frame_put_prefix(p, (uint32_t)n);
-    kvstore__v1__rpc_request__pack(&req, p + pre);
-    kv_buf_commit(&c->out, pre + n);
+    size_t pre = kv_frame_put_prefix(p.frame, (uint32_t)n);
+    kvstore__v1__rpc_request__pack(&req, p.frame + pre);
+    p.frame_len = pre + n;
+    int now = c->fd >= 0 && !first && !c->held;
+    if ((now && send_frame(c, &p) < 0) || push(c, p, first) < 0) {
+        if (p.state == CALL_SENT) {
+            c->nsent--;
+            kv_buf_shrink(&c->out, kv_buf_len(&c->out) - p.frame_len);
+        }
+        free(p.frame);
+        kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "request too large for memory");
+        closure(NULL, data);
+        return -1;
+    }
+    if (!now && !first)
+        c->held = 1;
+    /* A client that never reconnects has no use for the copy. */
+    if (!can_retry(c)) {
+        free(at(c, first ? 0 : c->qlen - 1)->frame);
+        at(c, first ? 0 : c->qlen - 1)->frame = NULL;
+    }
     return 0;
+}
+
+static int enqueue(kv_client *c, const char *method_path, const uint8_t *payload, size_t plen,
+                   const ProtobufCMessageDescriptor *output, ProtobufCClosure closure, void *data,
+                   int owned)
+{
+    return enqueue_call(c, method_path, payload, plen, output, closure, data, owned, 0);
+}
+
+/* Closure of the token presented again on a new connection: its outcome
+ * is the next calls' to see (UNAUTHENTICATED). */
+static void token_presented(const ProtobufCMessage *msg, void *data)
+{
+    (void)msg;
+    (void)data;
+}
+
+/* Moves C to the next address (the leader's hint, else the next
+ * endpoint), connecting within GIVE_UP, presents its token again and
+ * sends every queued call, in order. Returns 0, or -1 when the connect
+ * failed (the queued calls keep the reason as their last error). */
+static int move(kv_client *c, int64_t give_up)
+{
+    int hinted, fd;
+    char err[sizeof c->last_message];
+    int left = wait_until(give_up);
+
+    if (c->fd >= 0)
+        fail_all(c, KV_UNAVAILABLE, "the client moved to another node");
+    const char *where = kvc_route_next(&c->route, &hinted);
+    fd = kvc_connect_to(where, left > 0 ? left : 1, err, sizeof err);
+    if (fd < 0) {
+        for (size_t i = 0; i < c->qlen; i++)
+            if (at(c, i)->state == CALL_QUEUED)
+                set_outcome(at(c, i), CALL_QUEUED, KV_UNAVAILABLE, err);
+        kvc_set_status(c, KV_UNAVAILABLE, "%s", err);
+        return -1;
+    }
+    c->fd = fd;
+    if (c->token) {
+        Kvstore__V1__AuthRequest auth = KVSTORE__V1__AUTH_REQUEST__INIT;
+        auth.token.data = c->token;
+        auth.token.len = c->token_len;
+        size_t n = kvstore__v1__auth_request__get_packed_size(&auth);
+        uint8_t *buf = malloc(n);
+        if (buf) {
+            kvstore__v1__auth_request__pack(&auth, buf);
+            enqueue_call(c, "/kvstore.v1.KV/Auth", buf, n, NULL, token_presented, NULL, 0, 1);
+            free(buf);
+        }
+    }
+    for (size_t i = 0; i < c->qlen; i++)
+        if (at(c, i)->state == CALL_QUEUED && send_frame(c, at(c, i)) < 0) {
+            fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
+            return -1;
+        }
+    c->held = 0;
+    return 0;
+}
+
+/* Marks every queued call failed with its last error: its time is up. */
+static void give_up_queued(kv_client *c)
+{
+    for (size_t i = 0; i < c->qlen; i++) {
+        pending *p = at(c, i);
+        if (p->state == CALL_QUEUED)
+            set_outcome(p, CALL_FAILED, p->message ? p->status : KV_UNAVAILABLE,
+                        p->message ? p->message : "not connected");
+    }
+    c->held = 0;
+}
+
+/* Runs every unfinished call to its end: sends, reads, and moves to the
+ * leader or the next endpoint for the calls to retry, pausing between
+ * tries as route.c says, until each has an outcome or the call's timeout
+ * (from now) is up. Every closure has run when it returns. */
+static void run_calls(kv_client *c)
+{
+    int64_t give_up = now_ms() + (c->timeout_ms > 0 ? c->timeout_ms : RETRY_NO_TIMEOUT_MS);
+    int backoff = 0, tries = 0, last_hinted = 0;
+
+    for (;;) {
+        if (c->fd >= 0)
+            pump(c, 0, tries ? give_up : 0);
+        deliver(c);
+        if (c->qlen == 0)
+            return;
+        if (now_ms() >= give_up || !can_retry(c)) {
+            give_up_queued(c);
+            deliver(c);
+            return;
+        }
+        /* A hint is followed at once, unless the last try followed one. */
+        int hinted = c->route.hint[0] != 0;
+        int pause = hinted && !last_hinted ? 0 : kvc_route_backoff_ms(&backoff);
+        if (pause > 0) {
+            int left = wait_until(give_up);
+            if (pause >= left) {
+                /* No time for another try: fail with the last error. */
+                poll(NULL, 0, left);
+                continue;
+            }
+            poll(NULL, 0, pause);
+        }
+        last_hinted = hinted;
+        tries++;
+        move(c, give_up);
+    }
 }
 
 /* Finishes the call just queued: now, or later when pipelining. */
 static void finish(kv_client *c)
 {
     if (!c->pipelining)
-        pump(c, 0);
+        run_calls(c);
     else if (kv_buf_len(&c->out) >= PIPE_PUSH_BYTES)
-        pump(c, SIZE_MAX);
+        pump(c, SIZE_MAX, 0);
 }
 
 /* Packs INPUT and queues it as method METHOD_INDEX of the service, its
@@ -488,7 +777,7 @@ kv_status kvc_call_owned(kv_client *c, const char *method, const ProtobufCMessag
     if (kvc_refuse_in_callback(c))
         return KV_FAILED_PRECONDITION;
     if (send_call(c, (unsigned)mi, input, keep_answer, out, 1) == 0)
-        pump(c, 0);
+        run_calls(c);
     if (*out)
         return KV_OK;
     return c->last_status != KV_OK ? c->last_status : KV_INTERNAL;
@@ -513,64 +802,16 @@ kv_status kvc_call(kv_client *c, const char *method, const ProtobufCMessage *inp
         return c->last_status != KV_OK ? c->last_status : KV_INTERNAL;
     if (id)
         *id = c->next_id;
-    return wait ? pump(c, 0) : KV_OK;
+    if (!wait)
+        return KV_OK;
+    run_calls(c);
+    return c->last_status == KV_UNAVAILABLE || c->last_status == KV_DEADLINE_EXCEEDED
+           ? c->last_status : KV_OK;
 }
 
 static void client_destroy(ProtobufCService *service)
 {
     kv_client_free((kv_client *)service);
-}
-
-static int connect_to(const char *endpoint, int timeout_ms, char *err, size_t errlen)
-{
-    kv_endpoint where;
-    const char *host, *port;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res, *ai;
-    int fd = -1, rc;
-
-    /* NULL or "" is the default endpoint; ":PORT" the default host. */
-    if (kv_endpoint_parse(endpoint && *endpoint ? endpoint : KV_DEFAULT_HOST, KV_DEFAULT_PORT,
-                          &where, err, errlen) < 0)
-        return -1;
-    host = where.host[0] ? where.host : KV_DEFAULT_HOST;
-    port = where.service;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve %s:%s: %s", host, port, gai_strerror(rc));
-        return -1;
-    }
-    snprintf(err, errlen, "cannot connect to %s:%s", host, port);
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        if (errno == EINPROGRESS) {
-            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            int n;
-            do {
-                n = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
-            } while (n < 0 && errno == EINTR);
-            if (n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                break;
-            snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port,
-                     n == 0 ? "timed out" : strerror(soerr ? soerr : errno));
-        } else {
-            snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno));
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
 }
 
 kv_client *kvc_adopt(int fd, int timeout_ms)
@@ -594,6 +835,7 @@ kv_client *kvc_adopt(int fd, int timeout_ms)
 kv_client *kv_client_connect(const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
     char dummy[8];
+    kvc_route route;
     kv_client *c;
     int fd;
 
@@ -601,12 +843,20 @@ kv_client *kv_client_connect(const char *endpoint, int timeout_ms, char *err, si
         err = dummy;
         errlen = sizeof dummy;
     }
-    fd = connect_to(endpoint, timeout_ms, err, errlen);
-    if (fd < 0)
+    if (kvc_route_init(&route, endpoint, err, errlen) < 0)
         return NULL;
+    fd = kvc_route_connect_first(&route, timeout_ms, err, errlen);
+    if (fd < 0) {
+        kvc_route_free(&route);
+        return NULL;
+    }
     c = kvc_adopt(fd, timeout_ms);
-    if (!c)
+    if (!c) {
         snprintf(err, errlen, "out of memory");
+        kvc_route_free(&route);
+        return NULL;
+    }
+    c->route = route;
     return c;
 }
 
@@ -614,12 +864,43 @@ void kv_client_free(kv_client *c)
 {
     if (!c)
         return;
+    c->closing = 1;
     fail_all(c, KV_CANCELLED, "client closed");
+    kvc_route_free(&c->route);
+    if (c->token)
+        sodium_memzero(c->token, c->token_len);
+    free(c->token);
     free(c->q);
     free(c);
 }
 
 void kv_client_set_timeout(kv_client *c, int timeout_ms) { c->timeout_ms = timeout_ms; }
+void kv_client_set_serializable(kv_client *c, int on) { c->serializable = on != 0; }
+int kvc_serializable(const kv_client *c) { return c->serializable; }
+const char *kv_client_endpoint(const kv_client *c)
+{
+    return c->route.neps ? c->route.where : "";
+}
+
+void kv_client_client_id(const kv_client *c, uint8_t id[16])
+{
+    memcpy(id, c->route.client_id, sizeof c->route.client_id);
+}
+
+int kvc_keep_token(kv_client *c, const void *token, size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+
+    if (!copy)
+        return -1;
+    memcpy(copy, token, len);
+    if (c->token)
+        sodium_memzero(c->token, c->token_len);
+    free(c->token);
+    c->token = copy;
+    c->token_len = len;
+    return 0;
+}
 ProtobufCService *kv_client_service(kv_client *c) { return &c->service; }
 kv_status kv_client_last_status(const kv_client *c) { return c->last_status; }
 const char *kv_client_last_message(const kv_client *c) { return c->last_message; }
@@ -636,7 +917,7 @@ kv_status kv_client_pipeline_end(kv_client *c)
     if (kvc_refuse_in_callback(c))
         return KV_FAILED_PRECONDITION;
     c->pipelining = 0;
-    pump(c, 0);
+    run_calls(c);
     return c->dropped;
 }
 
@@ -665,7 +946,7 @@ kv_status kv_client_call_raw(kv_client *c, const char *method, const uint8_t *pa
     raw_result r = { 0 };
 
     if (!kvc_refuse_in_callback(c) && enqueue(c, method, payload, len, NULL, raw_done, &r, 0) == 0)
-        pump(c, 0);
+        run_calls(c);
     if (resp_payload)
         *resp_payload = r.data;
     else

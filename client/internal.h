@@ -7,6 +7,14 @@
 
 #include <kvstore/client.h>
 
+/* Keeps a copy of TOKEN[0..LEN), which kv_client_auth() just had
+ * accepted, to present again on each new connection (wiped when replaced
+ * or freed). Returns 0 or -1 (out of memory). */
+int kvc_keep_token(kv_client *c, const void *token, size_t len);
+
+/* Whether kv_client_set_serializable() turned serializable reads on. */
+int kvc_serializable(const kv_client *c);
+
 /* Records ST and a printf-style reason as the last call's outcome. */
 void kvc_set_status(kv_client *c, kv_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -178,6 +178,7 @@ kv_status kv_client_get_ttl(kv_client *c, const void *key, size_t klen,
 
     req.key.data = (uint8_t *)key;
     req.key.len = klen;
+    req.serializable = kvc_serializable(c);
     kvstore__v1__kv__get(kv_client_service(c), &req, on_get, &r);
     kv_status st = deliver(c, &r, value, vlen);
     if (revs)
@@ -273,8 +274,11 @@ kv_status kv_client_cas_clear(kv_client *c, const void *key, size_t klen,
 kv_status kv_client_range(kv_client *c, const Kvstore__V1__RangeRequest *req,
                           Kvstore__V1__RangeResponse **page)
 {
+    Kvstore__V1__RangeRequest asked = *req;
     ProtobufCMessage *m;
-    kv_status st = kvc_call_owned(c, "Range", &req->base, &m);
+
+    asked.serializable = req->serializable || kvc_serializable(c);
+    kv_status st = kvc_call_owned(c, "Range", &asked.base, &m);
 
     *page = (Kvstore__V1__RangeResponse *)m;
     return st;
@@ -380,6 +384,10 @@ kv_status kv_client_auth(kv_client *c, const void *token, size_t len)
     req.token.data = (uint8_t *)token;
     req.token.len = len;
     kvstore__v1__kv__auth(kv_client_service(c), &req, on_auth, &r);
+    if (r.ok && kvc_keep_token(c, token, len) < 0) {
+        kvc_set_status(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
+        return KV_RESOURCE_EXHAUSTED;
+    }
     if (r.ok)
         return KV_OK;
     return kv_client_last_status(c) != KV_OK ? kv_client_last_status(c) : KV_INTERNAL;

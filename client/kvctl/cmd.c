@@ -71,6 +71,12 @@
   "  clear KEY                clear-prefix PREFIX\n" \
   "                           clear-range START END\n"
 
+#define SERIALIZABLE_HELP \
+    "--serializable (or etcdctl's --consistency=s) reads from the node kvctl\n" \
+    "is connected to, from what it has applied: maybe stale, never torn, and\n" \
+    "any node of a cluster answers. The default (--consistency=l) is a\n" \
+    "linearizable read, which only the leader answers (kvctl follows it).\n"
+
 #define RANGE_OPTIONS_HELP \
     "  --limit N     stop after N keys (0, the default: no limit)\n" \
     "  --keys-only   the keys without their values\n" \
@@ -83,7 +89,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "Sends Ping and prints the answer: PONG when MESSAGE is left out, else\n"
       "MESSAGE echoed back. Use it to check that the server is up.\n", NULL },
     { "get", KVCTL_OP_GET, "KEY", NULL, 1, 1,
-      "[--prefix [--limit N] [--keys-only] [--count] [--reverse]]",
+      "[--serializable] [--prefix [--limit N] [--keys-only] [--count] [--reverse]]",
       "print the value of KEY; with --prefix, every key under it",
       NULL,
       "Writes the value stored under KEY to standard output exactly as stored;\n"
@@ -97,7 +103,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "With --prefix, KEY is a prefix: get lists every key that starts with it\n"
       "and its value, as 'range --prefix KEY' does (see 'range --help'), with\n"
       "these options:\n"
-      RANGE_OPTIONS_HELP, NULL },
+      RANGE_OPTIONS_HELP
+      SERIALIZABLE_HELP, NULL },
     { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2,
       "[--if-revision N] [--ttl DUR | --keep-ttl]",
       "store VALUE under KEY; without VALUE (or -), read it from stdin",
@@ -146,7 +153,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "refused (INVALID_ARGUMENT), so that a mistake never wipes the store.\n",
       NULL },
     { "range", KVCTL_OP_RANGE, "[START [END]]", NULL, 0, 2,
-      "[--prefix] [--limit N] [--keys-only] [--count] [--reverse]",
+      "[--prefix] [--limit N] [--keys-only] [--count] [--reverse] [--serializable]",
       "list keys and values from START to END, in byte order",
       NULL,
       "Lists the keys from START (included) to END (excluded) in byte order,\n"
@@ -166,7 +173,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "-w json gives {\"kvs\": [{\"key\", \"value\", \"create_revision\",\n"
       "\"mod_revision\", \"version\", \"ttl_ms\"}, ...], \"count\", \"more\",\n"
       "\"revision\"}; -w table a row per key with its revisions (and a TTL\n"
-      "column when a key expires).\n", NULL },
+      "column when a key expires).\n"
+      SERIALIZABLE_HELP, NULL },
     { "txn", KVCTL_OP_TXN, "[COMPARE...] then [OP...] [else [OP...]]", NULL, 0, -1, NULL,
       "compare, then run one of two lists of operations atomically", NULL,
       "Runs a transaction: when every COMPARE holds (or there is none), the\n"
@@ -259,6 +267,30 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "method as PATH=CALLS/ERRORS ('/kvstore.v1.KV/Get=12/1').\n"
       "With -w json, one object: the same names, numbers as JSON numbers,\n"
       "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n", NULL },
+    { "cluster", KVCTL_OP_CLUSTER,
+      "status | add ID RAFT_ADDR [CLIENT_ADDR] | remove ID | transfer [ID]", NULL, 1, 4,
+      NULL, "show or change the members of a cluster", NULL,
+      "cluster status asks every node it knows (the -e endpoints, and the\n"
+      "client address of each member the first answer names) for its view and\n"
+      "prints a row per node: ID, CLIENT and RAFT addresses, ROLE (leader,\n"
+      "follower, candidate, unavailable; unreachable when it did not answer),\n"
+      "LEADER (* on the leader), TERM, COMMIT and APPLIED (raft log indexes)\n"
+      "and REVISION (the store's on that node). A single server, not a\n"
+      "cluster, says so. -w json gives {\"nodes\": [{\"endpoint\", \"id\",\n"
+      "\"client_address\", \"raft_address\", \"role\", \"leader\", \"term\",\n"
+      "\"commit_index\", \"applied_index\", \"revision\"}, ...]}, a node that\n"
+      "did not answer with \"error\": {\"code\", \"message\"}. Exits 0 when a node\n"
+      "answered, else 3.\n"
+      "These go to the leader (kvctl follows it) and print the members after\n"
+      "the change (transfer: the new leader's ID):\n"
+      "  cluster add ID RAFT_ADDR [CLIENT_ADDR]\n"
+      "                           add node ID, its peer traffic at RAFT_ADDR\n"
+      "                           (a voter once it has caught up)\n"
+      "  cluster remove ID        remove node ID (it stops)\n"
+      "  cluster transfer [ID]    hand leadership to ID (left out: the most\n"
+      "                           up to date voter)\n"
+      "One membership change at a time; a single server refuses them\n"
+      "(FAILED_PRECONDITION, exit 4). Only on the command line.\n", NULL },
     { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -336,6 +368,8 @@ void kvctl_cmd_clear(kvctl_cmd *cmd)
     free(cmd->end.data);
     free(cmd->value.data);
     free(cmd->message);
+    free(cmd->raft_addr);
+    free(cmd->client_addr);
     if (cmd->txn)
         kvctl_txn_free(cmd->txn);
     memset(cmd, 0, sizeof *cmd);

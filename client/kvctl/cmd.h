@@ -22,7 +22,16 @@ typedef enum kvctl_op {
     KVCTL_OP_TOUCH,
     KVCTL_OP_TTL,           /* a Get, for the key's time to live */
     KVCTL_OP_WATCH,         /* runs until interrupted: watch.c, not exec.c */
+    KVCTL_OP_CLUSTER,       /* cluster status/add/remove/transfer: cluster.c */
 } kvctl_op;
+
+/* What a cluster command does. */
+typedef enum kvctl_cluster_sub {
+    KVCTL_CLUSTER_STATUS,
+    KVCTL_CLUSTER_ADD,
+    KVCTL_CLUSTER_REMOVE,
+    KVCTL_CLUSTER_TRANSFER,
+} kvctl_cluster_sub;
 
 /* One command. Owns its byte strings and txn; free them with
  * kvctl_cmd_clear(). */
@@ -50,6 +59,11 @@ typedef struct kvctl_cmd {
     int keys_only;         /* range: without values */
     int count_only;        /* range: only how many keys */
     int reverse;           /* range: descending */
+    int serializable;      /* get, range: --serializable (--consistency=s) */
+    kvctl_cluster_sub cluster;  /* cluster: the subcommand */
+    uint64_t member_id;    /* cluster add, remove, transfer: ID (0: none) */
+    char *raft_addr;       /* cluster add: RAFT_ADDR */
+    char *client_addr;     /* cluster add: CLIENT_ADDR; NULL when not given */
     int txn_from_stdin;    /* txn: the caller must read it from stdin and
                             * fill txn with kvctl_txn_parse_text() */
     Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */

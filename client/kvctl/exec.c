@@ -170,6 +170,7 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         kvstore__v1__get_request__init(&s->req.get);
         s->req.get.key.data = cmd->key.data;
         s->req.get.key.len = cmd->key.len;
+        s->req.get.serializable = cmd->serializable;
         kvstore__v1__kv__get(svc, &s->req.get, on_get, s);
         break;
     case KVCTL_OP_SET:
@@ -214,6 +215,7 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
     case KVCTL_OP_TXN:
         break;      /* never pipelined: see run_blocking */
     case KVCTL_OP_WATCH:
+    case KVCTL_OP_CLUSTER:
         break;      /* never pipelined: see run_blocking */
     }
 }
@@ -222,7 +224,8 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
 static int is_blocking(const kvctl_cmd *cmd)
 {
     return cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE
-           || cmd->op == KVCTL_OP_TXN || cmd->op == KVCTL_OP_WATCH;
+           || cmd->op == KVCTL_OP_TXN || cmd->op == KVCTL_OP_WATCH
+           || cmd->op == KVCTL_OP_CLUSTER;
 }
 
 /* Records in RES the failure ST of a blocking helper on C. */
@@ -250,6 +253,7 @@ static Kvstore__V1__RangeRequest range_request(const kvctl_cmd *cmd)
     req.keys_only = cmd->keys_only;
     req.count_only = cmd->count_only;
     req.reverse = cmd->reverse;
+    req.serializable = cmd->serializable;
     return req;
 }
 
@@ -332,9 +336,10 @@ static void run_blocking(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res,
         st = kv_client_clear_range(c, &req, &res->deleted, &res->revision);
     } else if (cmd->op == KVCTL_OP_TXN) {
         st = kv_client_txn(c, cmd->txn, &res->txn);
-    } else if (cmd->op == KVCTL_OP_WATCH) {
+    } else if (cmd->op == KVCTL_OP_WATCH || cmd->op == KVCTL_OP_CLUSTER) {
         res->status = KV_INTERNAL;
-        res->message = kvctl_mem_strdup("a watch runs on its own (kvctl_watch_run)");
+        res->message = kvctl_mem_strdup("a watch and a cluster command run on their own "
+                                        "(kvctl_watch_run, kvctl_cluster_run)");
         return;
     }
     if (st != KV_OK)

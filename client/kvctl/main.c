@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "batch.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "conn.h"
 #include "endpoint.h"
@@ -108,6 +109,29 @@ static int parse_timeout(const char *s, int *ms)
         return -1;
     *ms = (int)ceil(v * 1000.0);
     return 0;
+}
+
+/* Parses each endpoint of the comma-separated LIST, only to refuse a bad
+ * one (say, port 70000, or an empty item) as a usage error before
+ * connecting; the library parses them again. FROM names where LIST came
+ * from. Returns 0, or the usage exit code after printing why. */
+static int check_endpoints(const char *list, const char *from)
+{
+    for (const char *s = list;; s++) {
+        size_t len = strcspn(s, ",");
+        char one[512], err[512];
+        kv_endpoint where;
+        if (len == 0 || len >= sizeof one)
+            return usage_error("%s: %s endpoint in \"%s\"", from,
+                               len ? "an overlong" : "an empty", list);
+        memcpy(one, s, len);
+        one[len] = 0;
+        if (kv_endpoint_parse(one, KV_DEFAULT_PORT, &where, err, sizeof err) < 0)
+            return usage_error("%s: %s", from, err);
+        s += len;
+        if (!*s)
+            return 0;
+    }
 }
 
 /* Checks before connecting that PATH holds a token, so that a wrong path is
@@ -235,6 +259,12 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
     }
 
     kvctl_out_init(&o, conf->format, 0);
+    if (cmd.op == KVCTL_OP_CLUSTER) {
+        /* Its connections are its own: one per node for status. */
+        code = kvctl_cluster_run(conf, &cmd, &o);
+        kvctl_cmd_clear(&cmd);
+        return code;
+    }
     c = kvctl_conn_open(conf, &why);
     if (c && cmd.op == KVCTL_OP_WATCH)
         kvctl_watch_run(c, &cmd, &o, 0, &r);
@@ -408,14 +438,8 @@ static int run(const kvctl_conf *conf, const run_opts *ro, int argc, char **argv
         return print_help(1, argv);
     if (conf->endpoint && !*conf->endpoint)
         return usage_error("the endpoint is empty");
-    if (conf->endpoint) {
-        /* Parsed here only to refuse a bad one (say, port 70000) as a
-         * usage error before connecting; the library parses it again. */
-        kv_endpoint where;
-        char err[512];
-        if (kv_endpoint_parse(conf->endpoint, KV_DEFAULT_PORT, &where, err, sizeof err) < 0)
-            return usage_error("%s: %s", ro->endpoint_from, err);
-    }
+    if (conf->endpoint && check_endpoints(conf->endpoint, ro->endpoint_from))
+        return KVCTL_EXIT_USAGE;
     if (conf->token_file && check_token_file(conf->token_file, ro->token_from))
         return KVCTL_EXIT_USAGE;
     if (argc == 0 && ro->words.n)

@@ -166,6 +166,7 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
         break;
     }
     case KVCTL_OP_WATCH:
+    case KVCTL_OP_CLUSTER:
         break;      /* its events went out as they came (watchout.h) */
     }
 }
@@ -430,6 +431,7 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         kvctl_txnout_json(obj, cmd, r);
         break;
     case KVCTL_OP_WATCH:
+    case KVCTL_OP_CLUSTER:
         break;
     }
     json_print(o->fp, obj);

@@ -14,7 +14,8 @@
 /* The command options; kvctl_cmd_options lists them in this order. */
 enum {
     OPT_PREFIX, OPT_LIMIT, OPT_KEYS_ONLY, OPT_COUNT, OPT_REVERSE, OPT_IF_REVISION,
-    OPT_RANGE, OPT_ALL, OPT_TTL, OPT_KEEP_TTL, OPT_REV, OPT_PREV, OPT_COUNT_OF_OPTIONS
+    OPT_RANGE, OPT_ALL, OPT_TTL, OPT_KEEP_TTL, OPT_REV, OPT_PREV, OPT_SERIALIZABLE,
+    OPT_CONSISTENCY, OPT_COUNT_OF_OPTIONS
 };
 
 const kvctl_cmd_option kvctl_cmd_options[] = {
@@ -30,6 +31,8 @@ const kvctl_cmd_option kvctl_cmd_options[] = {
     [OPT_KEEP_TTL] = { "keep-ttl", 0 },
     [OPT_REV] = { "rev", 1 },
     [OPT_PREV] = { "prev", 0 },
+    [OPT_SERIALIZABLE] = { "serializable", 0 },
+    [OPT_CONSISTENCY] = { "consistency", 1 },
     [OPT_COUNT_OF_OPTIONS] = { NULL, 0 },
 };
 
@@ -43,7 +46,7 @@ static unsigned options_of(kvctl_op op)
     switch (op) {
     case KVCTL_OP_GET:
     case KVCTL_OP_RANGE:
-        return BIT(OPT_PREFIX) | RANGE_OPTS;
+        return BIT(OPT_PREFIX) | RANGE_OPTS | BIT(OPT_SERIALIZABLE) | BIT(OPT_CONSISTENCY);
     case KVCTL_OP_SET:
         return BIT(OPT_IF_REVISION) | BIT(OPT_TTL) | BIT(OPT_KEEP_TTL);
     case KVCTL_OP_CLEAR:
@@ -62,6 +65,7 @@ typedef struct given {
     uint64_t if_revision;
     uint64_t ttl_ms;
     uint64_t rev;
+    int serializable;       /* --consistency=s (l: 0) */
 } given;
 
 /* Reads a decimal uint64 from W into *OUT. Returns 0 or -1. */
@@ -125,6 +129,16 @@ static int read_option(const kvctl_cmd_spec *spec, const kvctl_bytes *words, int
         value = words[++*i];
     } else {
         snprintf(err, errlen, "%s: --%s needs a value", spec->name, kvctl_cmd_options[o].name);
+        return -1;
+    }
+    if (o == OPT_CONSISTENCY) {
+        /* etcdctl's spelling: s serializable, l linearizable. */
+        if (value.len == 1 && (value.data[0] == 's' || value.data[0] == 'l')) {
+            g->serializable = value.data[0] == 's';
+            return 0;
+        }
+        snprintf(err, errlen, "%s: --consistency wants s (serializable) or l (linearizable)",
+                 spec->name);
         return -1;
     }
     if (o == OPT_TTL ? kvctl_dur_parse(value.data, value.len, &g->ttl_ms)
@@ -227,14 +241,69 @@ static int check_count(const kvctl_cmd_spec *spec, const form *f, int nargs, int
     return 0;
 }
 
+/* The words of the cluster command: status | add ID RAFT_ADDR
+ * [CLIENT_ADDR] | remove ID | transfer [ID]. */
+static const struct cluster_form {
+    const char *word;
+    kvctl_cluster_sub sub;
+    int min, max;           /* arguments after the word */
+    const char *args;
+} cluster_forms[] = {
+    { "status", KVCTL_CLUSTER_STATUS, 0, 0, "" },
+    { "add", KVCTL_CLUSTER_ADD, 2, 3, "ID RAFT_ADDR [CLIENT_ADDR]" },
+    { "remove", KVCTL_CLUSTER_REMOVE, 1, 1, "ID" },
+    { "transfer", KVCTL_CLUSTER_TRANSFER, 0, 1, "[ID]" },
+};
+
+/* Fills the cluster command CMD from its NARGS arguments ARGS (at least
+ * one, the subcommand). Returns 0, or -1 with ERR set. */
+static int fill_cluster(kvctl_cmd *cmd, const kvctl_bytes *const *args, int nargs,
+                        char *err, size_t errlen)
+{
+    const struct cluster_form *f = NULL;
+
+    for (size_t i = 0; i < sizeof cluster_forms / sizeof *cluster_forms; i++)
+        if (strcmp((const char *)args[0]->data, cluster_forms[i].word) == 0)
+            f = &cluster_forms[i];
+    if (!f || memchr(args[0]->data, 0, args[0]->len)) {
+        snprintf(err, errlen, "cluster: unknown subcommand (status, add, remove or transfer)");
+        return -1;
+    }
+    if (nargs - 1 < f->min || nargs - 1 > f->max) {
+        snprintf(err, errlen, "cluster %s: %s (usage: cluster %s%s%s)", f->word,
+                 nargs - 1 < f->min ? "missing arguments" : "too many arguments", f->word,
+                 *f->args ? " " : "", f->args);
+        return -1;
+    }
+    cmd->cluster = f->sub;
+    if (nargs > 1 && f->sub != KVCTL_CLUSTER_STATUS
+        && (parse_number(args[1], &cmd->member_id) < 0 || cmd->member_id == 0)) {
+        snprintf(err, errlen, "cluster %s: ID must be a positive number", f->word);
+        return -1;
+    }
+    for (int i = 2; i < nargs; i++)
+        if (memchr(args[i]->data, 0, args[i]->len)) {
+            snprintf(err, errlen, "cluster %s: an address must not contain NUL bytes", f->word);
+            return -1;
+        }
+    if (nargs > 2)
+        cmd->raft_addr = kvctl_mem_strdup((const char *)args[2]->data);
+    if (nargs > 3)
+        cmd->client_addr = kvctl_mem_strdup((const char *)args[3]->data);
+    return 0;
+}
+
 /* Fills CMD (op and name set) from the options G and the NARGS arguments
  * ARGS, whose count was checked. Returns 0, or -1 with ERR set. */
 static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, int nargs,
                 int stdin_ok, char *err, size_t errlen)
 {
+    cmd->serializable = (g->set & BIT(OPT_SERIALIZABLE)) || g->serializable;
     switch (cmd->op) {
     case KVCTL_OP_STATS:
         return 0;
+    case KVCTL_OP_CLUSTER:
+        return fill_cluster(cmd, args, nargs, err, errlen);
     case KVCTL_OP_PING:
         if (nargs == 1) {
             if (memchr(args[0]->data, 0, args[0]->len)) {

@@ -84,6 +84,11 @@ static void shell_run(shell *sh, const kvctl_bytes *w, int n)
         kvctl_out_usage(&sh->out, (char *)w[0].data, reason);
         return;
     }
+    if (cmd.op == KVCTL_OP_CLUSTER) {
+        kvctl_cmd_clear(&cmd);
+        kvctl_out_usage(&sh->out, "cluster", "cluster: not in the shell; run 'kvctl cluster ...'");
+        return;
+    }
     if (!sh->c) {   /* not yet, or lost, or its authentication failed */
         sh->c = kvctl_conn_open(sh->conf, &why);
         if (!sh->c)

@@ -42,6 +42,21 @@ static const struct stats_field {
 #undef FIELD
 };
 
+/* The cluster's figures, shown only by a node of a cluster (node id not
+ * 0), after the others; the role is text and goes second. */
+static const struct stats_field cluster_fields[] = {
+#define FIELD(f) { #f, offsetof(Kvstore__V1__StatsResponse, f) }
+    FIELD(cluster_node_id),
+    FIELD(cluster_leader_id),
+    FIELD(cluster_term),
+    FIELD(cluster_commit_index),
+    FIELD(cluster_applied_index),
+    FIELD(cluster_members),
+    FIELD(cluster_dedup_entries),
+    FIELD(cluster_elections_won),
+#undef FIELD
+};
+
 static uint64_t field_value(const Kvstore__V1__StatsResponse *s,
                             const struct stats_field *f)
 {
@@ -72,6 +87,16 @@ void kvctl_stats_print(FILE *fp, const Kvstore__V1__StatsResponse *s,
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         fprintf(fp, "%s%s%llu%s", fields[i].name, eq,
                 (unsigned long long)field_value(s, &fields[i]), sep);
+    for (size_t i = 0; s->cluster_node_id && i < sizeof cluster_fields / sizeof *cluster_fields;
+         i++) {
+        fprintf(fp, "%s%s%llu%s", cluster_fields[i].name, eq,
+                (unsigned long long)field_value(s, &cluster_fields[i]), sep);
+        if (i == 0) {
+            fprintf(fp, "cluster_role%s", eq);
+            put_text(fp, s->cluster_role);
+            fputs(sep, fp);
+        }
+    }
     fprintf(fp, "engine%s", eq);
     put_text(fp, s->engine);
     fprintf(fp, "%sengine_sync%s", sep, eq);
@@ -95,6 +120,14 @@ void kvctl_stats_json(json_object *obj, const Kvstore__V1__StatsResponse *s)
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         json_object_object_add(obj, fields[i].name,
                                json_object_new_uint64(field_value(s, &fields[i])));
+    for (size_t i = 0; s->cluster_node_id && i < sizeof cluster_fields / sizeof *cluster_fields;
+         i++) {
+        json_object_object_add(obj, cluster_fields[i].name,
+                               json_object_new_uint64(field_value(s, &cluster_fields[i])));
+        if (i == 0)
+            json_object_object_add(obj, "cluster_role",
+                                   json_object_new_string(s->cluster_role ? s->cluster_role : ""));
+    }
     json_object_object_add(obj, "engine", json_object_new_string(s->engine ? s->engine : ""));
     json_object_object_add(obj, "engine_sync",
                            json_object_new_string(s->engine_sync ? s->engine_sync : ""));

@@ -8,8 +8,16 @@ import { EventEmitter } from 'node:events';
 
 /** Options of one call. */
 export interface CallOptions {
-  /** Milliseconds before the call fails with DEADLINE_EXCEEDED; 0: none. Default: the client's. */
+  /** Milliseconds before the call fails with DEADLINE_EXCEEDED, retries
+   * on other nodes included; 0: none. Default: the client's. */
   timeout?: number;
+}
+
+/** Options of a read (get, getEntry, rangePage, range, count). */
+export interface ReadOptions extends CallOptions {
+  /** Read from the node connected to, from what it has applied (maybe
+   * stale, never torn); default: linearizable, answered by the leader. */
+  serializable?: boolean;
 }
 
 export interface ConnectOptions {
@@ -413,7 +421,10 @@ export interface Proto {
 
 /** A connection to one kvstored; every method rejects with RpcError. */
 export class Client {
+  /** The "HOST:PORT" connected to, or tried last. */
   readonly endpoint: string;
+  /** The 16 bytes every write of this client carries (RpcRequest.client_id). */
+  readonly clientId: Buffer;
   readonly service: Service;
   readonly proto: Proto;
   /** Default per-call timeout in ms. */
@@ -447,7 +458,7 @@ export class Client {
   /** "PONG", or the message echoed. */
   ping(message?: string, options?: CallOptions): Promise<string>;
   /** The value; rejects with KeyNotFoundError when absent. */
-  get(key: BytesInput, options?: CallOptions): Promise<Buffer>;
+  get(key: BytesInput, options?: ReadOptions): Promise<Buffer>;
   /** With ttlMs the key expires; without, it loses any TTL unless keepTtl. */
   set(key: BytesInput, value: BytesInput, options?: SetOptions): Promise<void>;
   /** Sets the key's TTL to ttlMs from now (0: none); false when the key is missing or expired. */
@@ -459,7 +470,7 @@ export class Client {
   auth(token: BytesInput, options?: CallOptions): Promise<void>;
 
   /** The value with its revisions; rejects with KeyNotFoundError when absent. */
-  getEntry(key: BytesInput, options?: CallOptions): Promise<Entry>;
+  getEntry(key: BytesInput, options?: ReadOptions): Promise<Entry>;
   /**
    * Sets only if the key's mod_revision is modRevision (0: only if absent). Resolves with the
    * revision written; rejects with FailedPreconditionError otherwise, and with an RpcError
@@ -469,9 +480,9 @@ export class Client {
   /** The keys of a range or prefix, paged transparently: for await (const e of client.range({ prefix })). */
   range(query?: RangeQuery, options?: CallOptions): AsyncGenerator<Entry, void, undefined>;
   /** One Range call. */
-  rangePage(query?: RangePageQuery, options?: CallOptions): Promise<Page>;
+  rangePage(query?: RangePageQuery, options?: ReadOptions): Promise<Page>;
   /** How many keys the selector holds (no selector: every key). */
-  count(query?: Selector, options?: CallOptions): Promise<number>;
+  count(query?: Selector, options?: ReadOptions): Promise<number>;
   /** Removes the keys of the selector as one write; resolves with how many. No selector: INVALID_ARGUMENT. */
   clearRange(query: Selector, options?: CallOptions): Promise<number>;
   /** A Txn builder. */
@@ -479,7 +490,8 @@ export class Client {
 }
 
 /** Connects to "HOST:PORT" (default "127.0.0.1:7379"). */
-export function connect(endpoint?: string, options?: ConnectOptions): Promise<Client>;
+/** ENDPOINT: "HOST:PORT", several comma-separated, or an array (a cluster). */
+export function connect(endpoint?: string | string[], options?: ConnectOptions): Promise<Client>;
 export function loadProto(path?: string): Proto;
 export function parseEndpoint(endpoint?: string): { host: string; port: number };
 /** The first key after every key that begins with prefix (empty: no upper bound). */

@@ -21,9 +21,41 @@
  * inside _end() (earlier when a large batch needs its answers read to make
  * room). Inside a closure, kv_client_last_status() is that call's status.
  *
- * A kv_client is one TCP connection and is not thread-safe: use one per
- * thread. All functions are safe to call after the connection broke; they
- * fail with KV_UNAVAILABLE. */
+ * A kv_client is one TCP connection at a time and is not thread-safe: use
+ * one per thread.
+ *
+ * Clusters (protocol v3). A client is given one endpoint or a list
+ * ("a:7379,b:7379,c:7379") and connects to the first that accepts. A
+ * call that cannot be answered where it is goes elsewhere, within the
+ * client's timeout (measured from the start of the call, retries
+ * included; 10 s when the client has none), and then fails with the last
+ * error:
+ *  - UNAVAILABLE with a leader's address (a node that is not the leader):
+ *    the client connects to that address, even if not in the list, and
+ *    sends the call again there, at once;
+ *  - UNAVAILABLE without one, a refused, reset or closed connection, or a
+ *    timeout: it tries the next endpoint of the list, pausing 25 ms
+ *    doubling to 1 s (with jitter) between tries; the first retry of a
+ *    call is immediate.
+ * Which calls are sent again: reads (Get, Range, Ping, Stats,
+ * ClusterStatus) always; writes (Set, Clear, ClearRange, Txn, Touch)
+ * always too, because each carries the client's id (16 random bytes,
+ * chosen per kv_client) and a sequence number, one more for every write
+ * and the same on each retry of it, so a cluster applies it at most once
+ * and answers a retry with the first outcome. A cluster answers ABORTED
+ * to a retry older than it remembers: that is not retried. Any other call
+ * (MemberAdd, MemberRemove, LeaderTransfer, CancelWatch, Auth, methods
+ * this library does not know) only when it surely did not run: it was
+ * never sent, or a node answered UNAVAILABLE. kv_client_call_raw()
+ * follows the same rules by method path, so a raw write carries an id and
+ * seq too. Pipelined calls follow them as well, and their closures still
+ * run in call order; a call waiting to be sent again holds back the calls
+ * queued after it, so they are applied in call order too.
+ * Moving to another node closes the connection: its watches end (their
+ * callback gets NULL, KV_UNAVAILABLE), and a watch is never moved; a
+ * token given to kv_client_auth() is presented again on every new
+ * connection. A client whose server went away connects again on its next
+ * call. */
 #ifndef KVSTORE_CLIENT_H
 #define KVSTORE_CLIENT_H
 
@@ -45,10 +77,12 @@ typedef struct kv_client kv_client;
 
 /* Connects to ENDPOINT ("HOST:PORT", "HOST", "[V6ADDR]:PORT"; NULL means
  * 127.0.0.1:7379; a port that is not 0 to 65535 in decimal digits is
- * refused before connecting). TIMEOUT_MS bounds the connect and,
- * afterwards, each call (0 means no timeout). Returns a client the caller
- * frees with kv_client_free(), or NULL with a one-line reason in ERR
- * (ERRLEN bytes, may be NULL). */
+ * refused before connecting), or to the first of a comma-separated list
+ * of them that accepts, each tried once in order (later calls use the
+ * whole list, see "Clusters" above). TIMEOUT_MS bounds each connect and,
+ * afterwards, each call with its retries (0 means no timeout). Returns a
+ * client the caller frees with kv_client_free(), or NULL with a one-line
+ * reason in ERR (ERRLEN bytes, may be NULL): the last endpoint's. */
 kv_client *kv_client_connect(const char *endpoint, int timeout_ms,
                              char *err, size_t errlen);
 
@@ -58,6 +92,21 @@ void kv_client_free(kv_client *c);
 
 /* Changes the per-call timeout (milliseconds, 0 = none). */
 void kv_client_set_timeout(kv_client *c, int timeout_ms);
+
+/* With ON, the Get and Range of the blocking API (kv_client_get*,
+ * kv_client_range) ask for serializable reads: answered by whichever node
+ * the client is connected to, from its applied state (may be stale, never
+ * torn), with no trip to the leader. Off (the default): linearizable
+ * reads, which only a cluster's leader answers. A single server answers
+ * both alike. Stub callers set GetRequest.serializable themselves. */
+void kv_client_set_serializable(kv_client *c, int on);
+
+/* The "HOST:PORT" C is connected to, or tried last: one of its endpoints
+ * or a leader a node named. Owned by C, valid until the next call. */
+const char *kv_client_endpoint(const kv_client *c);
+
+/* Copies C's client id (RpcRequest.client_id of its writes) into ID. */
+void kv_client_client_id(const kv_client *c, uint8_t id[16]);
 
 /* The KV service as a ProtobufCService, for protoc-c's generated stubs
  * (kvstore__v1__kv__ping/get/set/clear). Owned by C; valid until
@@ -73,16 +122,19 @@ const char *kv_client_last_message(const kv_client *c);
 
 /* Pipelining. After _begin(), stub calls are queued and written without
  * waiting; _end() sends what is left, reads every answer and runs the
- * remaining closures in call order. A timeout or a lost connection fails
- * every call still in flight (closure(NULL)). Returns KV_OK when every call got an answer
- * (each answer may still be an error status, seen by its closure), or the
- * transport error that failed the remaining calls. */
+ * remaining closures in call order. Calls are retried as "Clusters" above
+ * says, within the timeout from the start of _end(); a call that cannot
+ * be retried, or whose time is up, fails (closure(NULL)). Returns KV_OK
+ * when every call got an answer (each answer may still be an error
+ * status, seen by its closure), or the transport error (KV_UNAVAILABLE,
+ * KV_DEADLINE_EXCEEDED) that failed some of them. */
 void kv_client_pipeline_begin(kv_client *c);
 kv_status kv_client_pipeline_end(kv_client *c);
 
 /* Sends one call by method path ("/kvstore.v1.KV/Get") with a raw payload
  * and waits for its answer; for tools and tests that speak to methods this
- * header does not know. On return *RESP_PAYLOAD (malloc'd, caller frees;
+ * header does not know. Retried by its method path as "Clusters" says (a
+ * write carries the client's id and a seq). On return *RESP_PAYLOAD (malloc'd, caller frees;
  * NULL when empty) and *RESP_LEN hold the answer's payload. Returns the
  * answer's status; its message is kv_client_last_message(). */
 kv_status kv_client_call_raw(kv_client *c, const char *method,
@@ -320,7 +372,8 @@ kv_status kv_client_watch_cancel(kv_client *c, uint64_t watch_id);
 kv_status kv_client_poll(kv_client *c, int timeout_ms);
 
 /* Presents TOKEN[0..LEN) to a server started with --auth-token-file; until
- * this succeeds every other call is KV_UNAUTHENTICATED. A wrong token is
+ * this succeeds every other call is KV_UNAUTHENTICATED. Once accepted, the
+ * client keeps a copy and presents it again on each new connection. A wrong token is
  * KV_UNAUTHENTICATED (the server hangs up after a few). OK and a no-op on a
  * server without a token. */
 kv_status kv_client_auth(kv_client *c, const void *token, size_t len);

@@ -38,6 +38,33 @@ def varint(n):
     return bytes(out)
 
 
+def take_frame(buf):
+    """The body of the first whole frame in BUF (a bytearray; taken out of
+    it), or None when more bytes are needed. WireError on a bad prefix."""
+    n = shift = 0
+    for i in range(min(PREFIX_MAX, len(buf))):
+        b = buf[i]
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    else:
+        if len(buf) >= PREFIX_MAX:
+            raise WireError("length prefix longer than %d bytes" % PREFIX_MAX)
+        return None
+    start = i + 1
+    if len(buf) - start < n:
+        return None
+    body = bytes(buf[start:start + n])
+    del buf[:start + n]
+    return body
+
+
+def frame(body):
+    """BODY (bytes) with its length prefix."""
+    return varint(len(body)) + body
+
+
 class Connection:
     """One TCP connection to ENDPOINT ("HOST:PORT"). TIMEOUT (seconds) bounds
     the connect and is recv()'s default wait."""
@@ -70,23 +97,7 @@ class Connection:
     def _frame(self):
         """The body of the first whole frame in the buffer (taken out), or
         None when more bytes are needed."""
-        n = shift = 0
-        for i in range(min(PREFIX_MAX, len(self.buf))):
-            b = self.buf[i]
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        else:
-            if len(self.buf) >= PREFIX_MAX:
-                raise WireError("length prefix longer than %d bytes" % PREFIX_MAX)
-            return None
-        start = i + 1
-        if len(self.buf) - start < n:
-            return None
-        body = bytes(self.buf[start:start + n])
-        del self.buf[:start + n]
-        return body
+        return take_frame(self.buf)
 
     def recv(self, timeout=None):
         """The next RpcResponse the server sent, waiting up to TIMEOUT

@@ -6,6 +6,7 @@
 
 const { loadProto } = require('./proto');
 const { Connection } = require('./connection');
+const { Route, kindOf, again, pauseBefore, RETRY_NO_TIMEOUT } = require('./route');
 const { makeError, makeErrorNamed } = require('./errors');
 const { Txn } = require('./txn');
 const { Watch } = require('./watch');
@@ -54,28 +55,84 @@ function utf8BytesFields(type, object) {
   return copy || object;
 }
 
+// Whether OPTIONS asks for a serializable read.
+function serializable(options) {
+  return Boolean(options && options.serializable);
+}
+
 class Client {
-  // Use connect(). CONNECTION: a Connection; TIMEOUT: default ms per call.
-  constructor(connection, timeout) {
+  // Use connect(). CONNECTION: a Connection; TIMEOUT: default ms per call;
+  // ROUTE: the endpoints (lib/route.js), CONNECT_TIMEOUT for new ones.
+  constructor(connection, timeout, route = new Route(connection.endpoint), connectTimeout = DEFAULT_TIMEOUT) {
     this.connection = connection;
     this.proto = connection.proto;
     this.service = this.proto.service;
-    this.endpoint = connection.endpoint;
+    this.route = route;
+    this.clientId = route.clientId;
     this.timeout = timeout;
+    this.connectTimeout = connectTimeout;
+    this.token = null;       // presented again on each new connection
+    this._connecting = null; // the new connection being made, if any
+    this.userClosed = false;
     for (const method of this.proto.methods) {
       if (method.name in this) throw new TypeError(`rpc ${method.name} clashes with a Client member`);
       this[method.name] = (request, options) => this.call(method.name, request, options);
     }
   }
 
+  // The "HOST:PORT" connected to, or tried last.
+  get endpoint() {
+    return this.route.where;
+  }
+
   get closed() {
-    return this.connection.closed;
+    return this.userClosed || this.connection.closed;
   }
 
   // Closes the connection; calls in flight and later reject with
   // UNAVAILABLE. Resolves once the socket is closed.
   close() {
+    this.userClosed = true;
     return this.connection.close();
+  }
+
+  // The connection, made again to route.where (and authenticated) if it
+  // is gone. Rejects with the connect's RpcError.
+  async _liveConnection() {
+    if (!this.connection.closed) return this.connection;
+    // Calls that find it gone together share one new connection.
+    if (!this._connecting) {
+      this._connecting = this._reconnect().finally(() => { this._connecting = null; });
+    }
+    return this._connecting;
+  }
+
+  async _reconnect() {
+    const conn = await Connection.open(this.route.where, this.proto, this.connectTimeout);
+    if (this.token !== null) {
+      const Auth = this.service.methods.Auth;
+      const payload = Auth.resolvedRequestType.encode({ token: this.token }).finish();
+      await conn.exchange({ method: this.proto.methodPath(Auth), payload }, this.connectTimeout)
+        .catch(() => {});
+    }
+    this.connection = conn;
+    return conn;
+  }
+
+  // One try of ENVELOPE: [outcome, sent, connection], the outcome an
+  // RpcResponse or the RpcError of the connection.
+  async _try(envelope, wait) {
+    let conn;
+    try {
+      conn = await this._liveConnection();
+    } catch (err) {
+      return [err, false, this.connection];
+    }
+    try {
+      return [await conn.exchange(envelope, wait), true, conn];
+    } catch (err) {
+      return [err, true, conn];
+    }
   }
 
   // Calls the rpc NAME of the service with REQUEST (a message of its input
@@ -107,9 +164,40 @@ class Client {
   // Sends a hand-built envelope { method, payload } (an id is assigned)
   // and resolves with the RpcResponse whatever its code; rejects only with
   // DEADLINE_EXCEEDED or UNAVAILABLE.
-  exchange(envelope, options = {}) {
+  // With a cluster, tries again as lib/route.js says (README, "Clusters"):
+  // the leader a node names, else the next endpoint with backoff, all
+  // within TIMEOUT; a write gets clientId and the next seq (one that has
+  // a seq keeps it), the same on every try.
+  async exchange(envelope, options = {}) {
     const timeout = options.timeout === undefined ? this.timeout : options.timeout;
-    return this.connection.exchange(envelope, timeout);
+    if (this.userClosed) {
+      throw makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', 'the client was closed', envelope.method);
+    }
+    const stamped = this.route.stamp(envelope);
+    const kind = kindOf(stamped.method || '');
+    const deadline = Date.now() + (timeout > 0 ? timeout : RETRY_NO_TIMEOUT);
+    const state = { backoff: 0, lastHinted: false };
+    let wait = timeout;
+    for (;;) {
+      const [outcome, sent, used] = await this._try(stamped, wait);
+      if (!again(kind, outcome, sent) || this.userClosed) {
+        if (outcome instanceof Error) throw outcome;
+        return outcome;
+      }
+      if (!(outcome instanceof Error) && outcome.leader) this.route.hint = outcome.leader;
+      const pause = pauseBefore(state, Boolean(this.route.hint));
+      if (Date.now() + pause >= deadline) {
+        if (outcome instanceof Error) throw outcome;
+        return outcome;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      // Unless another call moved already: then it goes where that one went.
+      if (this.connection === used) {
+        this.route.next();
+        this.connection.close();
+      }
+      wait = Math.max(1, deadline - Date.now());
+    }
   }
 
   // "PONG", or MESSAGE echoed.
@@ -118,8 +206,12 @@ class Client {
   }
 
   // The value of KEY (a Buffer); rejects with KeyNotFoundError when absent.
+  // OPTIONS.serializable: read from the node connected to, from what it
+  // has applied (maybe stale, never torn; any node of a cluster answers);
+  // by default a linearizable read, which a cluster's leader answers.
   async get(key, options) {
-    return Buffer.from((await this.call('Get', { key: asBytes(key, 'key') }, options)).value);
+    const request = { key: asBytes(key, 'key'), serializable: serializable(options) };
+    return Buffer.from((await this.call('Get', request, options)).value);
   }
 
   // Stores VALUE under KEY, overwriting. OPTIONS.ttlMs > 0: the key expires
@@ -142,8 +234,10 @@ class Client {
 
   // Presents TOKEN (string or bytes) to a server started with
   // --auth-token-file; rejects with UNAUTHENTICATED when it is wrong.
+  // Once accepted, TOKEN is presented again on each new connection.
   async auth(token, options) {
     await this.call('Auth', { token: asBytes(token, 'token') }, options);
+    this.token = asBytes(token, 'token');
   }
 
   // Removes KEY; resolves with its old value (a Buffer), or null when absent.
@@ -174,7 +268,8 @@ class Client {
   // KeyNotFoundError when absent; get() is the same, value only.
   async getEntry(key, options) {
     const bytes = asBytes(key, 'key');
-    return entryOfGet(bytes, await this.call('Get', { key: bytes }, options));
+    return entryOfGet(bytes, await this.call('Get', { key: bytes, serializable: serializable(options) },
+      options));
   }
 
   // Compare-and-set: stores VALUE under KEY only if the key's mod_revision is
@@ -209,6 +304,7 @@ class Client {
     if (query.limit !== undefined) request.limit = checkUint(query.limit, 'limit', UINT32_MAX);
     if (query.keysOnly) request.keys_only = true;
     if (query.reverse) request.reverse = true;
+    if (query.serializable || serializable(options)) request.serializable = true;
     return pageOf(await this.call('Range', request, options));
   }
 
@@ -227,7 +323,8 @@ class Client {
     const limit = query.limit === undefined || query.limit === null
       ? null : checkUint(query.limit, 'limit') || null;
     const pageSize = checkUint(query.pageSize === undefined ? 0 : query.pageSize, 'pageSize', UINT32_MAX);
-    return this._rangePages(fields, limit, pageSize, Boolean(query.keysOnly), Boolean(query.reverse), options);
+    return this._rangePages(fields, limit, pageSize, Boolean(query.keysOnly), Boolean(query.reverse),
+      query.serializable ? { ...options, serializable: true } : options);
   }
 
   async * _rangePages(fields, limit, pageSize, keysOnly, reverse, options) {
@@ -235,7 +332,8 @@ class Client {
     while (left === null || left > 0) {
       let want = pageSize;
       if (left !== null) want = Math.min(pageSize || left, left, UINT32_MAX);
-      const page = await this.rangePage({ ...fields, limit: want, keysOnly, reverse }, options);
+      const page = await this.rangePage({ ...fields, limit: want, keysOnly, reverse,
+        serializable: serializable(options) }, options);
       const entries = left === null ? page.entries : page.entries.slice(0, left);
       for (const e of entries) yield e;
       if (left !== null) left -= entries.length;
@@ -253,7 +351,9 @@ class Client {
   // How many keys QUERY ({ start, end, prefix }; empty: every key) selects:
   // a Range with count_only, no keys sent.
   async count(query = {}, options) {
-    return num((await this.call('Range', { ...selector(query), count_only: true }, options)).count);
+    const request = { ...selector(query), count_only: true };
+    if (query.serializable || serializable(options)) request.serializable = true;
+    return num((await this.call('Range', request, options)).count);
   }
 
   // Removes every key of QUERY ({ start, end, prefix }) as one write (one
@@ -287,8 +387,10 @@ class Client {
   }
 }
 
-// Connects to ENDPOINT ("HOST:PORT", default "127.0.0.1:7379"). OPTIONS:
-// timeout (ms per call, default 5000, 0 for none), connectTimeout (ms,
+// Connects to ENDPOINT ("HOST:PORT", default "127.0.0.1:7379"), or to the
+// first that accepts of several ("a:1,b:2" or an array), following a
+// cluster (README, "Clusters"). OPTIONS: timeout (ms per call, retries
+// included, default 5000, 0 for none: then 10 s of retries), connectTimeout (ms,
 // default: timeout), protoPath (the kv.proto to load; default
 // $KVSTORE_PROTO, else ../../proto/kvstore/v1/kv.proto of this package),
 // token (sent with Auth at once, for a server with --auth-token-file).
@@ -296,7 +398,17 @@ async function connect(endpoint, options = {}) {
   const proto = loadProto(options.protoPath);
   const timeout = options.timeout === undefined ? DEFAULT_TIMEOUT : options.timeout;
   const connectTimeout = options.connectTimeout === undefined ? (timeout || DEFAULT_TIMEOUT) : options.connectTimeout;
-  const client = new Client(await Connection.open(endpoint, proto, connectTimeout), timeout);
+  const route = new Route(endpoint);
+  let conn = null;
+  for (let i = 0; conn === null; i++) {
+    try {
+      conn = await Connection.open(route.endpoints[i], proto, connectTimeout);
+      route.found(i);
+    } catch (err) {
+      if (i === route.endpoints.length - 1) throw err;
+    }
+  }
+  const client = new Client(conn, timeout, route, connectTimeout);
   if (options.token !== undefined && options.token !== null) {
     try {
       await client.auth(options.token);

@@ -95,7 +95,10 @@ class Connection {
       return Promise.reject(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', this.broken, method));
     }
     const id = this.nextId++;
-    const request = this.proto.RpcRequest.create({ method, payload: envelope.payload || Buffer.alloc(0), id });
+    const fields = { method, payload: envelope.payload || Buffer.alloc(0), id };
+    if (envelope.client_id) fields.client_id = envelope.client_id;
+    if (envelope.seq) fields.seq = envelope.seq;
+    const request = this.proto.RpcRequest.create(fields);
     const body = this.proto.RpcRequest.encode(request).finish();
     if (stream) {
       stream.id = id;

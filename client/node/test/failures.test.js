@@ -19,7 +19,8 @@ afterEach(async () => {
 });
 
 test('server killed mid-call', { timeout: 30000 }, async () => {
-  const client = await kvstore.connect(server.endpoint, { timeout: 10000 });
+  // The read is sent again, to the one endpoint, until the timeout.
+  const client = await kvstore.connect(server.endpoint, { timeout: 2000 });
   await client.set('k', 'v');
   // Stopped, the server cannot answer: the call is surely in flight when
   // SIGKILL lands.
@@ -29,7 +30,7 @@ test('server killed mid-call', { timeout: 30000 }, async () => {
   await assert.rejects(client.get('k'), (err) => {
     assert.equal(err.code, 14);
     assert.equal(err.codeName, 'UNAVAILABLE');
-    assert.match(err.details, /closed by the server|lost/);
+    assert.match(err.details, /closed by the server|lost|could not connect/);
     return true;
   });
   assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`);
@@ -38,7 +39,7 @@ test('server killed mid-call', { timeout: 30000 }, async () => {
 });
 
 test('server killed with many calls in flight', { timeout: 30000 }, async () => {
-  const client = await kvstore.connect(server.endpoint, { timeout: 10000 });
+  const client = await kvstore.connect(server.endpoint, { timeout: 2000 });
   server.signal('SIGSTOP');
   setTimeout(() => server.signal('SIGKILL'), 300);
   const start = Date.now();

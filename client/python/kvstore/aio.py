@@ -27,9 +27,10 @@ import socket
 
 from . import _proto
 from .connection import _deadline_exceeded, _unavailable, parse_endpoint, read_responses
-from .errors import error_for
+from .errors import RpcError, error_for
 from .framing import FrameReader, frame
-from .stubs import DEFAULT, Calls, _method, bind_service, finish
+from .route import Route
+from .stubs import DEFAULT, Calls, _method, auth_envelope, bind_service, finish
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .watch import _NOT_FOUND, Stream, _StreamView, start
 
@@ -193,10 +194,64 @@ class AsyncClient(Calls):
     watch() an AsyncWatch. Any number of tasks may call at once. TIMEOUT:
     seconds per call (None: none)."""
 
-    def __init__(self, connection, timeout=5.0):
+    def __init__(self, connection, timeout=5.0, route=None, connect_timeout=5.0):
         self._conn = connection
-        self.endpoint = connection.endpoint
+        self._route = route or Route(connection.endpoint)
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._token = None
+        self._closed = False
+
+    @property
+    def endpoint(self):
+        """The "HOST:PORT" connected to, or tried last."""
+        return self._route.where
+
+    @property
+    def client_id(self):
+        """The 16 bytes every write of this client carries."""
+        return self._route.client_id
+
+    async def _live_conn(self):
+        """The connection, made again to route.where (and authenticated) if
+        it is gone. Raises the RpcError of the connect."""
+        if self._conn.closed:
+            self._conn = await AsyncConnection.open(self._route.where, self.connect_timeout)
+            if self._token is not None:
+                auth = auth_envelope(self._token)
+                await self._conn.call(auth, self.connect_timeout)
+        return self._conn
+
+    async def _send(self, envelopes, wait):
+        try:
+            conn = await self._live_conn()
+        except RpcError as exc:
+            return [exc] * len(envelopes), False
+        return list(await asyncio.gather(*(conn.call(e, wait) for e in envelopes))), True
+
+    async def _run(self, envelopes, timeout):
+        """kvstore.Client._run for asyncio: the tries kvstore.route plans."""
+        if self._closed:
+            return [_unavailable("the client was closed", e.method) for e in envelopes]
+        plan = self._route.plan(envelopes, timeout, lambda: self._closed)
+        reply = None
+        while True:
+            try:
+                step = plan.send(reply)
+            except StopIteration as done:
+                return done.value
+            if step[0] == "send":
+                reply = await self._send([envelopes[i] for i in step[1]], step[2])
+                continue
+            await asyncio.sleep(step[1])
+            await self._conn.close()
+            reply = None
+
+    async def auth(self, token, *, timeout=DEFAULT):
+        """Calls.auth, and keeps TOKEN to present again on each new
+        connection."""
+        await super().auth(token, timeout=timeout)
+        self._token = token
 
     async def __aenter__(self):
         return self
@@ -213,6 +268,7 @@ class AsyncClient(Calls):
 
     async def close(self):
         """Closes the connection; later calls raise Unavailable."""
+        self._closed = True
         await self._conn.close()
 
     def _timeout(self, timeout):
@@ -221,13 +277,14 @@ class AsyncClient(Calls):
     async def _call(self, method, request, convert, timeout):
         envelope = _proto.RpcRequest(method=_proto.method_path(method),
                                      payload=request.SerializeToString())
-        outcome = await self._conn.call(envelope, self._timeout(timeout))
+        outcome = (await self._run([envelope], self._timeout(timeout)))[0]
         return finish(method, outcome, convert)
 
     async def exchange(self, envelope, timeout=DEFAULT):
         """Sends a hand-built RpcRequest; returns the RpcResponse whatever
-        its code (raises only DeadlineExceeded or Unavailable)."""
-        outcome = await self._conn.call(envelope, self._timeout(timeout))
+        its code (raises only DeadlineExceeded or Unavailable). Retried as
+        kvstore.Client.exchange() says."""
+        outcome = (await self._run([envelope], self._timeout(timeout)))[0]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -241,7 +298,7 @@ class AsyncClient(Calls):
         return response.payload
 
     def range(self, start=None, end=None, *, prefix=None, limit=None, keys_only=False,
-              reverse=False, page_size=0, timeout=DEFAULT):
+              reverse=False, page_size=0, serializable=False, timeout=DEFAULT):
         """Client.range() as an async iterator of Entry:
 
             async for e in c.range(prefix=b"user/"):
@@ -251,18 +308,20 @@ class AsyncClient(Calls):
         if limit is not None:
             check_uint(limit, "limit")
         check_uint(page_size, "page_size", UINT32_MAX)
-        return self._range_pages(fields, limit or None, keys_only, reverse, page_size, timeout)
+        return self._range_pages(fields, limit or None,
+                                 dict(keys_only=keys_only, reverse=reverse,
+                                      serializable=serializable), page_size, timeout)
 
-    async def _range_pages(self, fields, left, keys_only, reverse, page_size, timeout):
+    async def _range_pages(self, fields, left, opts, page_size, timeout):
         while left is None or left > 0:
-            page = await self.range_page(limit=page_limit(page_size, left), keys_only=keys_only,
-                                         reverse=reverse, timeout=timeout, **fields)
+            page = await self.range_page(limit=page_limit(page_size, left), timeout=timeout,
+                                         **opts, **fields)
             entries = page.entries if left is None else page.entries[:left]
             for entry in entries:
                 yield entry
             if left is not None:
                 left -= len(entries)
-            fields = next_page(fields, page, reverse)
+            fields = next_page(fields, page, opts["reverse"])
             if fields is None:
                 return
 
@@ -302,6 +361,7 @@ class AsyncWatch(_StreamView):
         self._stream = Stream()
         self._call_id = None
         self._opening = None        # the task of the Watch call, once started
+        self._conn = None           # the connection it opened on
         self._waiter = None         # a Future the iteration waits on
 
     _kind = "kvstore.aio.AsyncWatch"
@@ -318,7 +378,7 @@ class AsyncWatch(_StreamView):
         return self
 
     async def _open(self):
-        conn = self._client._conn
+        conn = self._conn = await self._client._live_conn()     # a watch never moves
 
         async def opener(envelope, timeout):
             outcome = await conn.call(envelope, timeout, stream=self)
@@ -335,7 +395,7 @@ class AsyncWatch(_StreamView):
     def _feed(self, frame):
         # A stream frame, from the connection's reading task.
         if self._stream.take(frame):
-            self._client._conn.close_stream(self._call_id)
+            self._conn.close_stream(self._call_id)
         self._wake()
 
     def _lost(self, error):
@@ -395,7 +455,7 @@ class AsyncWatch(_StreamView):
                  or self._opening.cancelled() or self._opening.exception() is not None)
         self._stream.close()
         self._wake()
-        conn = self._client._conn
+        conn = self._conn or self._client._conn
         try:
             if not ended:
                 await self._client.CancelWatch(watch_id=self.watch_id, timeout=timeout)
@@ -424,12 +484,24 @@ class AsyncWatch(_StreamView):
 
 async def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
     """An AsyncClient connected to ENDPOINT ("HOST:PORT", default
-    127.0.0.1:7379). TIMEOUT bounds each call (seconds; None: none),
-    CONNECT_TIMEOUT the connect (default: TIMEOUT, or 5 s); TOKEN is sent
-    with Auth at once."""
+    127.0.0.1:7379), or to the first of several ("a:1,b:2" or a list) that
+    accepts, following a cluster as kvstore.Client does. TIMEOUT bounds
+    each call, retries included (seconds; None: none), CONNECT_TIMEOUT
+    each connect (default: TIMEOUT, or 5 s); TOKEN is sent with Auth at
+    once, and again on every new connection."""
     if connect_timeout is None:
         connect_timeout = timeout if timeout is not None else 5.0
-    client = AsyncClient(await AsyncConnection.open(endpoint, connect_timeout), timeout)
+    route = Route(endpoint)
+    for i, one in enumerate(route.endpoints):
+        try:
+            conn = await AsyncConnection.open(one, connect_timeout)
+        except RpcError:
+            if i == len(route.endpoints) - 1:
+                raise
+            continue
+        route.found(i)
+        break
+    client = AsyncClient(conn, timeout, route, connect_timeout)
     if token is not None:
         try:
             await client.auth(token)

@@ -77,7 +77,7 @@ class Pipeline(Calls):
         envelopes = [_proto.RpcRequest(method=_proto.method_path(method),
                                        payload=request.SerializeToString())
                      for method, request, _, _ in queue]
-        outcomes = self._client._conn.exchange(envelopes, self._client._timeout(timeout))
+        outcomes = self._client._run(envelopes, self._client._timeout(timeout))
         results, first_error = [], None
         for (method, _, convert, reply), outcome in zip(queue, outcomes):
             try:

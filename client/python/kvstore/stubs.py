@@ -83,6 +83,14 @@ def _method(name):
     return _proto.service.methods_by_name[name]
 
 
+def auth_envelope(token):
+    """The RpcRequest of an Auth call with TOKEN, as a client presents it
+    again on a new connection."""
+    return _proto.RpcRequest(method=_proto.method_path(_method("Auth")),
+                             payload=_request("Auth", token=as_bytes(token, "token"))
+                             .SerializeToString())
+
+
 def _request(name, **fields):
     return _proto.message_class(_method(name).input_type)(**fields)
 
@@ -101,9 +109,13 @@ class Calls:
         return self._call(_method("Ping"), _request("Ping", message=message),
                           lambda r: r.message, timeout)
 
-    def get(self, key, *, timeout=DEFAULT):
-        """Returns the value of KEY as bytes; raises KeyNotFound when absent."""
-        return self._call(_method("Get"), _request("Get", key=as_bytes(key)),
+    def get(self, key, *, serializable=False, timeout=DEFAULT):
+        """Returns the value of KEY as bytes; raises KeyNotFound when absent.
+        SERIALIZABLE: read from the node connected to, from what it has
+        applied (maybe stale, never torn; any node of a cluster answers);
+        by default a linearizable read, which a cluster's leader answers."""
+        return self._call(_method("Get"), _request("Get", key=as_bytes(key),
+                                                   serializable=serializable),
                           lambda r: r.value, timeout)
 
     def set(self, key, value, *, ttl_ms=None, keep_ttl=False, timeout=DEFAULT):
@@ -147,13 +159,14 @@ class Calls:
                                cleared_value)
         return self._call(_method("Clear"), request, convert, timeout)
 
-    def get_entry(self, key, *, timeout=DEFAULT):
+    def get_entry(self, key, *, serializable=False, timeout=DEFAULT):
         """Returns KEY as an Entry: its value with its create_revision,
         mod_revision and version, the store's revision at the read, and
         ttl_ms, the milliseconds it has left (0: it does not expire).
-        Raises KeyNotFound when absent (get() is the same, value only)."""
+        Raises KeyNotFound when absent (get() is the same, value only;
+        SERIALIZABLE as there)."""
         key = as_bytes(key)
-        return self._call(_method("Get"), _request("Get", key=key),
+        return self._call(_method("Get"), _request("Get", key=key, serializable=serializable),
                           lambda r: entry_of_get(key, r), timeout)
 
     def cas(self, key, value, mod_revision, *, ttl_ms=None, keep_ttl=False, timeout=DEFAULT):
@@ -180,21 +193,24 @@ class Calls:
                                    lambda r: r.revision), timeout)
 
     def range_page(self, start=None, end=None, *, prefix=None, limit=0, keys_only=False,
-                   reverse=False, timeout=DEFAULT):
+                   reverse=False, serializable=False, timeout=DEFAULT):
         """One Range call: the keys of [START, END) (END None: no upper
         bound) or those beginning with PREFIX (not both), at most LIMIT of
         them (0: the server's maximum page). Returns a Page: entries (a list
         of Entry), more, count (keys in the whole range) and revision.
-        Client.range() pages through a whole range for you."""
+        Client.range() pages through a whole range for you. SERIALIZABLE
+        as for get()."""
         request = _request("Range", limit=check_uint(limit, "limit", UINT32_MAX),
-                           keys_only=keys_only, reverse=reverse,
+                           keys_only=keys_only, reverse=reverse, serializable=serializable,
                            **selector(start, end, prefix))
         return self._call(_method("Range"), request, page_of, timeout)
 
-    def count(self, start=None, end=None, *, prefix=None, timeout=DEFAULT):
+    def count(self, start=None, end=None, *, prefix=None, serializable=False, timeout=DEFAULT):
         """How many keys [START, END), or PREFIX, holds (a Range with
-        count_only: no keys are sent). With no arguments: every key."""
-        request = _request("Range", count_only=True, **selector(start, end, prefix))
+        count_only: no keys are sent). With no arguments: every key.
+        SERIALIZABLE as for get()."""
+        request = _request("Range", count_only=True, serializable=serializable,
+                           **selector(start, end, prefix))
         return self._call(_method("Range"), request, lambda r: r.count, timeout)
 
     def clear_range(self, start=None, end=None, *, prefix=None, timeout=DEFAULT):

@@ -136,7 +136,7 @@ class Watch(_StreamView):
 
     def __init__(self, client, fields, timeout=DEFAULT):
         self._client = client
-        self._conn = client._conn
+        self._conn = client._live_conn()     # stays on it: a watch never moves
         self._stream = Stream()
         outcome, self._call_id = start(client, fields, timeout, self._conn.open_stream)
         answer = finish(_method("Watch"), outcome)

@@ -231,7 +231,7 @@ static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
     for (size_t i = 0; i < c->qlen; i++) {
         pending *p = at(c, i);
         int again = can_retry(c) && (st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED)
-                    && (p->kind == KIND_READ || p->kind == KIND_WRITE);
+                    && (p->kind == KIND_READ || (p->kind == KIND_WRITE && c->route.cluster));
         if (p->state == CALL_SENT) {
             set_outcome(p, again ? CALL_QUEUED : CALL_FAILED, st, c->last_message);
             c->held |= again;

@@ -65,6 +65,7 @@ int kvc_route_init(kvc_route *r, const char *endpoints, char *err, size_t errlen
         s += n + 1;
     }
     randombytes_buf(r->client_id, sizeof r->client_id);
+    r->cluster = r->neps > 1;
     return 0;
 fail:
     kvc_route_free(r);
@@ -82,6 +83,7 @@ void kvc_route_free(kvc_route *r)
 
 void kvc_route_hint(kvc_route *r, const char *leader)
 {
+    r->cluster |= leader && *leader;
     snprintf(r->hint, sizeof r->hint, "%s", leader ? leader : "");
 }
 

@@ -17,6 +17,11 @@ typedef struct kvc_route {
     char hint[KVC_ADDR_MAX];    /* the leader a node named; "" when none */
     char where[KVC_ADDR_MAX];   /* the address connected to, or tried last */
     uint8_t client_id[16];      /* random, for RpcRequest.client_id */
+    int cluster;                /* more than one endpoint given, or a node
+                                   named a leader: the server deduplicates
+                                   retried writes (a single kvstored does
+                                   not, so a write it may have applied is
+                                   not sent to it again) */
 } kvc_route;
 
 /* Splits ENDPOINTS ("a:1,b:2"; NULL or "" the default endpoint) into R and

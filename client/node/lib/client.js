@@ -180,11 +180,14 @@ class Client {
     let wait = timeout;
     for (;;) {
       const [outcome, sent, used] = await this._try(stamped, wait);
-      if (!again(kind, outcome, sent) || this.userClosed) {
+      if (!again(kind, outcome, sent, this.route.cluster) || this.userClosed) {
         if (outcome instanceof Error) throw outcome;
         return outcome;
       }
-      if (!(outcome instanceof Error) && outcome.leader) this.route.hint = outcome.leader;
+      if (!(outcome instanceof Error) && outcome.leader) {
+        this.route.hint = outcome.leader;
+        this.route.cluster = true;
+      }
       const pause = pauseBefore(state, Boolean(this.route.hint));
       if (Date.now() + pause >= deadline) {
         if (outcome instanceof Error) throw outcome;

@@ -44,10 +44,14 @@ function kindOf(method) {
 }
 
 // Whether a call of KIND whose try ended with OUTCOME (an RpcResponse, or
-// the RpcError of the connection; SENT: it went out) is sent again.
-function again(kind, outcome, sent) {
+// the RpcError of the connection; SENT: it went out) is sent again. A write
+// that went out and was cut off is sent again only to a CLUSTER, which
+// deduplicates it by its seq: a single kvstored does not, and may have
+// applied it.
+function again(kind, outcome, sent, cluster = true) {
   if (outcome instanceof Error) {
     if (!sent) return true;
+    if (kind === 'write' && !cluster) return false;
     return (kind === 'read' || kind === 'write')
       && (outcome.codeName === 'UNAVAILABLE' || outcome.codeName === 'DEADLINE_EXCEEDED');
   }
@@ -62,6 +66,8 @@ class Route {
     this.cur = 0;
     this.hint = null;
     this.seq = 0;
+    // More than one endpoint, or a node named a leader: a cluster.
+    this.cluster = this.endpoints.length > 1;
   }
 
   // ENVELOPE ({ method, payload, client_id, seq }) with this client's id and

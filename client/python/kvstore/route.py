@@ -58,12 +58,17 @@ def kind_of(method):
     return "watch" if name == "Watch" else "other"
 
 
-def _again(kind, outcome, sent):
+def _again(kind, outcome, sent, cluster=True):
     """Whether a call of KIND whose try ended with OUTCOME (an RpcResponse,
-    or the RpcError of the connection; SENT: it went out) is sent again."""
+    or the RpcError of the connection; SENT: it went out) is sent again.
+    A write that went out and was cut off is sent again only to a CLUSTER,
+    which deduplicates it by its seq: a single kvstored does not, and may
+    have applied it."""
     if isinstance(outcome, RpcError):
         if not sent:
             return True
+        if kind == "write" and not cluster:
+            return False
         return kind in ("read", "write") and outcome.code_name in ("UNAVAILABLE",
                                                                    "DEADLINE_EXCEEDED")
     return outcome.code == UNAVAILABLE and kind != "watch"
@@ -79,6 +84,8 @@ class Route:
         self.where = self.endpoints[0]      # connected to, or tried last
         self._cur = 0
         self._hint = None
+        # More than one endpoint, or a node named a leader: a cluster.
+        self.cluster = len(self.endpoints) > 1
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -133,10 +140,11 @@ class Route:
             retry = []
             for i, outcome in zip(todo, got):
                 outcomes[i] = outcome
-                if _again(kinds[i], outcome, sent):
+                if _again(kinds[i], outcome, sent, self.cluster):
                     retry.append(i)
                     if not isinstance(outcome, RpcError) and outcome.leader:
                         self._hint = outcome.leader
+                        self.cluster = True
             if not retry or closed():
                 return outcomes
             hinted = self.hinted()

@@ -36,6 +36,14 @@ int kv_clog_put_cmd(kv_buf *b, const kv_clog_cmd *c)
     return kv_clog_put_bytes(b, c->payload, c->payload_len);
 }
 
+int kv_clog_pad(kv_buf *b)
+{
+    static const uint8_t zeros[8];
+    size_t n = kv_buf_len(b) % 8;
+
+    return n ? kv_buf_append(b, zeros, 8 - n) : 0;
+}
+
 int kv_clog_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
     if (*p == end)
@@ -56,6 +64,13 @@ int kv_clog_get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **dat
     *n = (size_t)len;
     *p += len;
     return 1;
+}
+
+int kv_clog_get_key(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *n)
+{
+    int rc = kv_clog_get_bytes(p, end, data, n);
+
+    return rc == 1 && *n == 0 ? 0 : rc;
 }
 
 int kv_clog_get_head(const uint8_t **p, const uint8_t *end, kv_clog_head *h)
@@ -79,8 +94,8 @@ int kv_clog_get_cmd(const uint8_t **p, const uint8_t *end, kv_clog_cmd *c)
     uint64_t code;
     int rc = kv_clog_get_varint(p, end, &code);
 
-    if (rc <= 0)
-        return rc;
+    if (rc <= 0 || code == 0)
+        return rc <= 0 ? rc : 0;
     if (code < KV_CLOG_SET || code > KV_CLOG_TOUCH)
         return -1;
     c->code = (kv_clog_code)code;

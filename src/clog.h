@@ -18,6 +18,12 @@
  *   MEMBER  a node id and its client address (length-prefixed): how every
  *           member learns every member's client address. A new leader's
  *           first entry is one of these, for itself.
+ * An entry ends with zero bytes up to a multiple of 8: libraft's log on
+ * disk (0.15) pads every entry's data to 8 bytes when it reads a segment
+ * back but not when it writes one, so an entry of another length makes
+ * the segment unreadable at the next start (found by restarting a cluster:
+ * "entries count ... in preamble is too high"). A command code or a key of
+ * length 0 reads as the end of the entry, so the padding is skipped.
  * The layout is versioned: a node refuses an entry of a version it does not
  * know rather than guess (fsm.c stops the node). */
 #ifndef KV_CLOG_H
@@ -75,13 +81,19 @@ int kv_clog_put_cmd(kv_buf *b, const kv_clog_cmd *c);
 int kv_clog_put_bytes(kv_buf *b, const uint8_t *p, size_t n);
 int kv_clog_put_varint(kv_buf *b, uint64_t v);
 
+/* Pads B's entry with zero bytes to a multiple of 8 (see above): the last
+ * write of every entry. 0, or -1 when memory is out. */
+int kv_clog_pad(kv_buf *b);
+
 /* Readers: *P walks the entry up to END. kv_clog_get_head returns 0 with
  * *H filled, -1 for bytes that are not an entry of a version we know.
- * The others return 1 with the next field, 0 at the end of the entry, -1
+ * The others return 1 with the next field, 0 at the end of the entry (its
+ * padding: a command code 0; kv_clog_get_key, a key of length 0), -1
  * for a truncated or malformed field. Nothing is read past END. */
 int kv_clog_get_head(const uint8_t **p, const uint8_t *end, kv_clog_head *h);
 int kv_clog_get_cmd(const uint8_t **p, const uint8_t *end, kv_clog_cmd *c);
 int kv_clog_get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *n);
+int kv_clog_get_key(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *n);
 int kv_clog_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 
 #endif

@@ -209,16 +209,18 @@ static void apply_done(struct raft_apply *req, int status, void *result)
 /* Proposes B (taking it): on success it joins the proposed list. */
 static void propose(kv_cluster *c, kv_batch *b)
 {
-    struct raft_buffer buf = { kv_buf_head(&b->entry), kv_buf_len(&b->entry) };
-    void *base = raft_malloc(buf.len);
+    struct raft_buffer buf = { NULL, 0 };
     int rv = RAFT_NOMEM;
 
-    if (base) {
-        memcpy(base, buf.base, buf.len);
-        buf.base = base;
+    if (kv_clog_pad(&b->entry) == 0) {
+        buf.len = kv_buf_len(&b->entry);
+        buf.base = raft_malloc(buf.len);
+    }
+    if (buf.base) {
+        memcpy(buf.base, kv_buf_head(&b->entry), buf.len);
         rv = raft_apply(&c->raft, &b->req, &buf, 1, apply_done);
         if (rv)
-            raft_free(base);
+            raft_free(buf.base);
     }
     kv_buf_free(&b->entry);
     if (rv) {

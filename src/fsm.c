@@ -254,7 +254,7 @@ static int apply_expire(kv_fsm *f, const uint8_t *p, const uint8_t *end)
     kv_op op;
 
     op_prepare(f, &op);
-    while ((rc = kv_clog_get_bytes(&p, end, &k, &klen)) == 1) {
+    while ((rc = kv_clog_get_key(&p, end, &k, &klen)) == 1) {
         if (n == cap) {
             ProtobufCBinaryData *more = kv_arena_alloc(&f->arena, (cap ? cap * 2 : 64) * sizeof *more);
             if (!more)

@@ -19,6 +19,7 @@ typedef struct kv_uvembed {
     void (*after)(void *arg);   /* run after each libuv turn started by a
                                    watcher (work it did may need writing out) */
     void *after_arg;
+    unsigned handles;           /* private: active handles at the last look */
 } kv_uvembed;
 
 /* Prepares the libuv loop and watches it from LOOP. Returns 0, or a

@@ -53,13 +53,15 @@ def free_port(host):
         return s.getsockname()[1]
 
 
-def call(endpoint, method, request, response_type=None, timeout=STATUS_TIMEOUT):
-    """One call on a fresh connection to ENDPOINT; returns (RpcResponse,
-    the decoded payload when OK and RESPONSE_TYPE is given, else None).
-    Raises OSError or WireError when no answer came within TIMEOUT."""
+def call(endpoint, method, request, response_type=None, timeout=STATUS_TIMEOUT,
+         client_id=b"", seq=0):
+    """One call on a fresh connection to ENDPOINT, with the envelope's
+    CLIENT_ID and SEQ when given; returns (RpcResponse, the decoded payload
+    when OK and RESPONSE_TYPE is given, else None). Raises OSError or
+    WireError when no answer came within TIMEOUT."""
     conn = Connection(endpoint, timeout=timeout)
     try:
-        rid = conn.send(method, request)
+        rid = conn.send(method, request, client_id=client_id, seq=seq)
         deadline = time.monotonic() + timeout
         while True:
             resp = conn.recv(max(0.0, deadline - time.monotonic()))
@@ -226,12 +228,14 @@ class Cluster:
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="kvstore-cluster.")
         self.keep = False
-        self.nodes = {}
-        for i in range(1, n + 1):
-            host = DISTINCT_HOST % (10 + i) if distinct_hosts else "127.0.0.1"
-            self.nodes[i] = Node(self, i, host, free_port(host), free_port(host))
+        self.distinct_hosts = distinct_hosts
+        self.nodes = {i: self._new_node(i) for i in range(1, n + 1)}
         self.initial_cluster = ",".join("%d=%s" % (i, nd.raft_address)
                                         for i, nd in self.nodes.items())
+
+    def _new_node(self, node_id):
+        host = DISTINCT_HOST % (10 + node_id) if self.distinct_hosts else "127.0.0.1"
+        return Node(self, node_id, host, free_port(host), free_port(host))
 
     def __enter__(self):
         return self
@@ -243,6 +247,16 @@ class Cluster:
 
     def node(self, node_id):
         return self.nodes[node_id]
+
+    def add_node(self, join):
+        """A new node (the next id, not started) that joins through the
+        client address JOIN on its first start instead of being one of the
+        initial members."""
+        node_id = max(self.nodes) + 1
+        nd = self._new_node(node_id)
+        nd.join = join
+        self.nodes[node_id] = nd
+        return nd
 
     def start(self, wait=True):
         """Starts every node; with WAIT, returns the leader they agree on."""

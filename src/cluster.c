@@ -656,11 +656,26 @@ static void member_add(kv_cluster *c, const Kvstore__V1__MemberAddRequest *in, k
         return;
     }
     if ((s = configured(c, in->id)) != NULL) {
-        /* A member telling its client address (cluster_join.c). */
         if (strcmp(s->address, in->raft_address) != 0) {
             fail(w, KV_ALREADY_EXISTS, "a member with this id has another raft address");
             return;
         }
+        if (s->role != RAFT_VOTER) {
+            /* Added before but not yet a voter (a MemberAdd cut off):
+             * the same call again goes on with the promotion. */
+            if (!may_change(c, w))
+                return;
+            change_req *r = change_new(c, w, in->id);
+            if (!r)
+                return;
+            r->u.change.data = r;
+            c->changing = 1;
+            int rv = raft_assign(&c->raft, &r->u.change, in->id, RAFT_VOTER, promote_done);
+            if (rv)
+                change_answer(r, rv);
+            return;
+        }
+        /* A member telling its client address (cluster_join.c). */
         if (!is_leader(c)) {
             unavailable(c, w, "this node is not the leader");
             return;

@@ -405,13 +405,10 @@ class TestMembership(ClusterTest):
                          lambda: sorted(self.members(nd)) == [1, 2, 3], DEADLINE)
         self.set(b"m/after", b"removed")
 
-    # BUG: a removed node never learns that it was removed, so it never
-    # stops: the leader stops replicating to it as soon as it appends the
-    # configuration without it, so the node's log ends before that entry
-    # (ClusterStatus: last_index unchanged, members still 1-4) and
-    # check_role() never sees itself missing; it stays a pre-voting
-    # "candidate" with no leader, for as long as it runs.
-    @unittest.expectedFailure
+    # The leader stops replicating to a node as soon as it appends the
+    # configuration without it, so the node's own log never says it was
+    # removed: without a leader for a while, it asks the other members
+    # (this test caught the node running on as a "candidate" forever).
     def test_a_removed_node_stops_by_itself(self):
         new = self.join()
         self.remove(new)
@@ -444,12 +441,10 @@ class TestMembership(ClusterTest):
         self.assertEqual(resp.code, pb.NOT_FOUND, resp)
         self.assertEqual(sorted(self.members(self.leader)), [1, 2, 3])
 
-    # BUG: a MemberAdd whose new node cannot be promoted (here: nothing
-    # listens at its raft address) is answered FAILED_PRECONDITION, yet the
-    # node stays in the configuration as a "spare"; a retry of the same
-    # MemberAdd then takes the "member telling its client address" path of
-    # member_add() and answers OK while the node is still no voter.
-    @unittest.expectedFailure
+    # A MemberAdd whose new node cannot be promoted (here: nothing listens
+    # at its raft address) takes the node out again (this test caught it
+    # left behind as a "spare", and a retry answered OK while it was no
+    # voter).
     def test_a_failed_add_leaves_no_member_behind(self):
         nowhere = "127.0.0.1:%d" % free_port("127.0.0.1")
         add = pb.MemberAddRequest(id=7, raft_address=nowhere)

@@ -69,13 +69,17 @@ class TestFollowTheLeader(ClusterTest):
 class TestSafeRetries(ClusterTest):
     """One kvctl run in batch mode is one client: its writes share a
     client_id and count seq up; the fake drops the connection on the first
-    request, so the first write is sent twice with the same seq."""
+    request, so the first write is sent twice with the same seq. Given as
+    two endpoints (the same fake twice): a client retries a write that was
+    cut off only on a cluster, which it knows by more than one endpoint or
+    a leader's hint."""
 
     def test_a_retried_write_keeps_its_seq(self):
         def act(seen):
             return ("close",) if seen.nth == 1 else ("forward",)
         proxy = self.fake(act)
-        r = kvctl("-e", proxy.endpoint, stdin=b"set a 1\nset b 2\nget a\nclear b\n")
+        both = proxy.endpoint + "," + proxy.endpoint
+        r = kvctl("-e", both, stdin=b"set a 1\nset b 2\nget a\nclear b\n")
         self.assertEqual((r.returncode, r.stdout), (0, b"OK\nOK\n1\n2\n"), r.stderr)
         seen = proxy.wait_seen(5)
         self.assertEqual([s.method for s in seen], [SET, SET, SET, GET, "/kvstore.v1.KV/Clear"])
@@ -88,6 +92,20 @@ class TestSafeRetries(ClusterTest):
         # Applied once: the revision counts two writes and one removal.
         r = kvctl("-e", self.server.endpoint, "-w", "json", "get", "a")
         self.assertEqual(json.loads(r.stdout)["revision"], 3)
+
+    def test_a_write_cut_off_is_not_sent_again_to_a_single_server(self):
+        # One endpoint and no leader named: maybe a single kvstored, which
+        # does not deduplicate: the write may have been applied, so it
+        # fails rather than risk being applied twice. A read is retried.
+        def act(seen):
+            return ("close",) if seen.nth in (1, 2) else ("forward",)
+        proxy = self.fake(act)
+        r = kvctl("-e", proxy.endpoint, "set", "a", "1")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual([s.method for s in proxy.wait_seen(1)], [SET])
+        r = kvctl("-e", proxy.endpoint, "get", "missing")
+        self.assertEqual(r.returncode, 1, r.stderr)     # NOT_FOUND, after a retry
+        self.assertEqual([s.method for s in proxy.wait_seen(3)][1:], [GET, GET])
 
     def test_each_run_is_another_client(self):
         proxy = self.fake(lambda seen: ("forward",))

@@ -39,11 +39,14 @@
  *    call is immediate.
  * Which calls are sent again: reads (Get, Range, Ping, Stats,
  * ClusterStatus) always; writes (Set, Clear, ClearRange, Txn, Touch)
- * always too, because each carries the client's id (16 random bytes,
- * chosen per kv_client) and a sequence number, one more for every write
- * and the same on each retry of it, so a cluster applies it at most once
- * and answers a retry with the first outcome. A cluster answers ABORTED
- * to a retry older than it remembers: that is not retried. Any other call
+ * too, because each carries the client's id (16 random bytes, chosen per
+ * kv_client) and a sequence number, one more for every write and the same
+ * on each retry of it, so a cluster applies it at most once and answers a
+ * retry with the first outcome; but a write that went out and was cut off
+ * (a lost connection, a timeout) only to a cluster: when more than one
+ * endpoint was given or a node named a leader (a single kvstored does not
+ * deduplicate and may have applied it: the call fails instead). ABORTED
+ * is never retried. Any other call
  * (MemberAdd, MemberRemove, LeaderTransfer, CancelWatch, Auth, methods
  * this library does not know) only when it surely did not run: it was
  * never sent, or a node answered UNAVAILABLE. kv_client_call_raw()

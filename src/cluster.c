@@ -644,6 +644,20 @@ static int may_change(kv_cluster *c, kv_pending *w)
     return 1;
 }
 
+/* A membership change of node ID for W, when one may start now: its
+ * request, with the change marked in progress; else NULL (W answered). */
+static change_req *change_start(kv_cluster *c, kv_pending *w, uint64_t id)
+{
+    if (!may_change(c, w))
+        return NULL;
+    change_req *r = change_new(c, w, id);
+    if (r) {
+        r->u.change.data = r;
+        c->changing = 1;
+    }
+    return r;
+}
+
 static void member_add(kv_cluster *c, const Kvstore__V1__MemberAddRequest *in, kv_pending *w)
 {
     const struct raft_server *s;
@@ -663,13 +677,9 @@ static void member_add(kv_cluster *c, const Kvstore__V1__MemberAddRequest *in, k
         if (s->role != RAFT_VOTER) {
             /* Added before but not yet a voter (a MemberAdd cut off):
              * the same call again goes on with the promotion. */
-            if (!may_change(c, w))
-                return;
-            change_req *r = change_new(c, w, in->id);
+            change_req *r = change_start(c, w, in->id);
             if (!r)
                 return;
-            r->u.change.data = r;
-            c->changing = 1;
             int rv = raft_assign(&c->raft, &r->u.change, in->id, RAFT_VOTER, promote_done);
             if (rv)
                 change_answer(r, rv);
@@ -688,15 +698,11 @@ static void member_add(kv_cluster *c, const Kvstore__V1__MemberAddRequest *in, k
         propose_member(c, in->id, in->client_address ? in->client_address : "", &kept);
         return;
     }
-    if (!may_change(c, w))
-        return;
-    change_req *r = change_new(c, w, in->id);
+    change_req *r = change_start(c, w, in->id);
     if (!r)
         return;
     if (in->client_address)
         snprintf(r->client, sizeof r->client, "%s", in->client_address);
-    r->u.change.data = r;
-    c->changing = 1;
     int rv = raft_add(&c->raft, &r->u.change, in->id, in->raft_address, add_done);
     if (rv)
         change_answer(r, rv);
@@ -709,13 +715,9 @@ static void member_remove(kv_cluster *c, const Kvstore__V1__MemberRemoveRequest 
         fail(w, KV_NOT_FOUND, "no member with this id");
         return;
     }
-    if (!may_change(c, w))
-        return;
-    change_req *r = change_new(c, w, in->id);
+    change_req *r = change_start(c, w, in->id);
     if (!r)
         return;
-    r->u.change.data = r;
-    c->changing = 1;
     int rv = raft_remove(&c->raft, &r->u.change, in->id, assign_done);
     if (rv)
         change_answer(r, rv);

@@ -222,10 +222,19 @@ static int apply_writes(kv_fsm *f, const uint8_t *p, const uint8_t *end, kv_pend
         kv_pending *w = waiting && i < n ? &waiting[i] : NULL;
         const method *m = by_code((int)c.code);
         kv_dedup_outcome o;
+        int known = c.client_id_len && c.seq
+                    ? kv_dedup_find(&f->dedup, c.client_id, c.client_id_len, c.seq, &o) : 0;
         i++;
-        if (c.client_id_len && c.seq
-            && kv_dedup_find(&f->dedup, c.client_id, c.client_id_len, c.seq, &o)) {
+        if (known > 0) {
             answer_remembered(f, m, &o, w);
+            continue;
+        }
+        if (known < 0) {
+            /* Older than this client's outcomes remembered: it may have
+             * been applied, so it is not applied again (dedup.h). */
+            answer(w, KV_ABORTED, NULL, "this write's seq is older than the outcomes the "
+                   "cluster remembers for its client_id: it may have been applied; read, then "
+                   "write again with a new seq");
             continue;
         }
         kv_op op;

@@ -1,8 +1,9 @@
 /* test_dedup.c - the cluster's retry table (dedup.c) and log entries
  * (clog.c) alone: an outcome comes back byte for byte for its (client_id,
- * seq) and for no other; the first outcome stands; the oldest are forgotten
- * first, by count and by bytes; a snapshot of the table reads back the
- * same, in the same order; entries read back as written, padding and all,
+ * seq) and for no other; the first outcome stands; a client's oldest make
+ * way for its newest, and a retry below them is refused; all clients
+ * together are bounded by count and bytes, the least recent writer losing
+ * first; a snapshot of the table reads back the same, in the same order; entries read back as written, padding and all,
  * and a truncated or unknown entry is refused. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,25 +42,53 @@ static void an_outcome_comes_back_for_its_client_and_seq_only(void **state)
     kv_dedup_free(&d);
 }
 
-static void the_oldest_are_forgotten_first(void **state)
+static void a_clients_oldest_make_way_and_a_retry_below_them_is_refused(void **state)
 {
     kv_dedup d;
     kv_dedup_outcome o;
 
     (void)state;
-    assert_int_equal(kv_dedup_init(&d, 10), 0);
+    assert_int_equal(kv_dedup_init(&d, 1000), 0);
+    d.per_client = 10;
     for (uint64_t s = 1; s <= 25; s++)
-        assert_int_equal(kv_dedup_add(&d, s % 2 ? A : B, 16, s, KV_OK, NULL, NULL, 0), 0);
+        assert_int_equal(kv_dedup_add(&d, A, 16, s, KV_OK, NULL, NULL, 0), 0);
     assert_int_equal(d.n, 10);
-    for (uint64_t s = 1; s <= 25; s++)
-        assert_int_equal(kv_dedup_find(&d, s % 2 ? A : B, 16, s, &o), s > 15);
+    for (uint64_t s = 1; s <= 25; s++)   /* forgotten: -1, not "unknown" */
+        assert_int_equal(kv_dedup_find(&d, A, 16, s, &o), s > 15 ? 1 : -1);
+    assert_int_equal(kv_dedup_find(&d, A, 16, 26, &o), 0);     /* not yet written */
+    assert_int_equal(kv_dedup_find(&d, B, 16, 3, &o), 0);      /* another client */
+    kv_dedup_free(&d);
+}
+
+static void a_busy_client_keeps_its_outcomes_while_the_least_recent_lose_theirs(void **state)
+{
+    kv_dedup d;
+    kv_dedup_outcome o;
+
+    (void)state;
+    assert_int_equal(kv_dedup_init(&d, 8), 0);
+    for (uint64_t s = 1; s <= 4; s++)
+        assert_int_equal(kv_dedup_add(&d, B, 16, s, KV_OK, NULL, NULL, 0), 0);
+    /* A writes 6 after B's 4: B wrote least recently, so B's oldest go. */
+    for (uint64_t s = 1; s <= 6; s++)
+        assert_int_equal(kv_dedup_add(&d, A, 16, s, KV_OK, NULL, NULL, 0), 0);
+    assert_int_equal(d.n, 8);
+    for (uint64_t s = 1; s <= 6; s++)
+        assert_int_equal(kv_dedup_find(&d, A, 16, s, &o), 1);
+    assert_int_equal(kv_dedup_find(&d, B, 16, 2, &o), -1);
+    assert_int_equal(kv_dedup_find(&d, B, 16, 3, &o), 1);
     /* By bytes too: a big answer pushes out as many as it needs. */
     d.max_bytes = d.bytes + 100;
     static uint8_t big[1000];
     assert_int_equal(kv_dedup_add(&d, A, 16, 99, KV_OK, NULL, big, sizeof big), 0);
     assert_true(d.bytes <= d.max_bytes || d.n == 1);
     assert_int_equal(kv_dedup_find(&d, A, 16, 99, &o), 1);
-    assert_int_equal(kv_dedup_find(&d, A, 16, 17, &o), 0);
+    assert_int_equal(kv_dedup_find(&d, B, 16, 4, &o), -1);     /* B went first */
+    /* Past the most clients known, the one idle longest is dropped whole. */
+    d.max_clients = d.clients;
+    uint8_t c[16] = { 0xcc };
+    assert_int_equal(kv_dedup_add(&d, c, 16, 1, KV_OK, NULL, NULL, 0), 0);
+    assert_int_equal(kv_dedup_find(&d, B, 16, 4, &o), 0);      /* unknown now */
     kv_dedup_free(&d);
 }
 
@@ -84,12 +113,19 @@ static void a_snapshot_of_the_table_reads_back_in_order(void **state)
     assert_memory_equal(kv_buf_head(&b), kv_buf_head(&c), kv_buf_len(&b));
     assert_int_equal(kv_dedup_find(&e, A, 16, 12, &o), 1);
     assert_string_equal(o.message, "gone");
+    assert_int_equal(kv_dedup_find(&e, A, 16, 4, &o), -1);    /* the floor came too */
     /* The next one added pushes out the same oldest one in both. */
     kv_dedup_add(&d, B, 16, 1, KV_OK, NULL, NULL, 0);
     kv_dedup_add(&e, B, 16, 1, KV_OK, NULL, NULL, 0);
-    assert_int_equal(kv_dedup_find(&d, A, 16, 5, &o), 0);
-    assert_int_equal(kv_dedup_find(&e, A, 16, 5, &o), 0);
+    assert_int_equal(kv_dedup_find(&d, A, 16, 5, &o), -1);
+    assert_int_equal(kv_dedup_find(&e, A, 16, 5, &o), -1);
     assert_int_equal(kv_dedup_find(&e, A, 16, 6, &o), 1);
+    kv_buf_consume(&b, kv_buf_len(&b));
+    kv_buf_consume(&c, kv_buf_len(&c));
+    assert_int_equal(kv_dedup_encode(&d, &b), 0);
+    assert_int_equal(kv_dedup_encode(&e, &c), 0);
+    assert_int_equal(kv_buf_len(&b), kv_buf_len(&c));
+    assert_memory_equal(kv_buf_head(&b), kv_buf_head(&c), kv_buf_len(&b));
     /* Truncated: refused. */
     p = kv_buf_head(&b);
     assert_int_equal(kv_dedup_decode(&e, &p, p + kv_buf_len(&b) - 1), -1);
@@ -146,7 +182,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_outcome_comes_back_for_its_client_and_seq_only),
-        cmocka_unit_test(the_oldest_are_forgotten_first),
+        cmocka_unit_test(a_clients_oldest_make_way_and_a_retry_below_them_is_refused),
+        cmocka_unit_test(a_busy_client_keeps_its_outcomes_while_the_least_recent_lose_theirs),
         cmocka_unit_test(a_snapshot_of_the_table_reads_back_in_order),
         cmocka_unit_test(entries_read_back_as_written_and_padding_ends_them),
     };

@@ -268,6 +268,35 @@ class TestDedup(ClusterTest):
         for nd in self.c.running():
             self.assertEqual(stats(nd).cluster_dedup_entries, 1, "node %d" % nd.id)
 
+    def test_a_retry_older_than_its_clients_outcomes_is_refused_not_applied(self):
+        # A client's last 4096 outcomes are remembered (dedup.h): after
+        # 4100 more writes, its seq 1 is forgotten, and a retry of it must
+        # not be applied again.
+        conn = wire.Connection(self.leader.endpoint, timeout=CALL_TIMEOUT)
+        self.addCleanup(conn.close)
+        waiting = set()
+        for seq in range(1, 4102):
+            waiting.add(conn.send("Set", pb.SetRequest(key=b"old/%d" % (seq % 7), value=b"v"),
+                                  client_id=self.client_id, seq=seq))
+            while len(waiting) >= WINDOW or (seq == 4101 and waiting):
+                resp = conn.recv()
+                ok(resp)
+                waiting.discard(resp.id)
+        before = self.leader.status().revision
+        resp, _ = rpc(self.leader, "Set", pb.SetRequest(key=b"old/1", value=b"again"),
+                      client_id=self.client_id, seq=1)
+        self.assertEqual(resp.code, pb.ABORTED, resp)
+        self.assertIn("older than the outcomes", resp.message)
+        self.assertEqual(self.leader.status().revision, before)
+        # The newest are remembered: a retry of one is answered, not applied.
+        again = ok(*rpc(self.leader, "Set", pb.SetRequest(key=b"old/6", value=b"v"),
+                        pb.SetResponse, self.client_id, 4101))
+        self.assertLessEqual(again.revision, before)
+        self.assertEqual(self.leader.status().revision, before)
+        for nd in self.c.running():
+            wait_for("node %d to remember this client's last 4096" % nd.id,
+                     lambda: stats(nd).cluster_dedup_entries == 4096, DEADLINE)
+
 
 class TestLeadership(ClusterTest):
     def transfer(self, to):

@@ -121,6 +121,7 @@ static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
         if (have == sizeof head || io_all(fd, head + have, 1, 0) < 0)
             goto out;
         have++;
+        len = 0;    /* set by the decoder only once the prefix is whole */
         kv_frame_result r = kv_frame_decode(head, have, 1u << 20, &off, &len);
         if (r == KV_FRAME_PARTIAL && len == 0 && have < sizeof head)
             continue;

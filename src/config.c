@@ -285,6 +285,16 @@ typedef struct file_reader {
     char err[600];                  /* why, when error_line */
 } file_reader;
 
+/* The file's values, one per name (a name is set once): the settings point
+ * at them until exit, when they are freed. */
+static char *file_values[N_SETTINGS];
+
+static void file_values_free(void)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        free(file_values[i]);
+}
+
 /* libinih's line reader: fgets that counts lines, and stops the parse at
  * a line longer than libinih's buffer (which it would cut in two) or once
  * a line was refused. */
@@ -323,7 +333,6 @@ static int file_setting(void *arg, const char *section, const char *name, const 
     } else if (r->set_on[i]) {
         snprintf(r->err, sizeof r->err, "%s: set again (first on line %d)", name, r->set_on[i]);
     } else {
-        /* The value lives as long as the settings: until exit. */
         char *copy = strdup(value);
         if (!copy) {
             snprintf(r->err, sizeof r->err, "out of memory");
@@ -331,6 +340,7 @@ static int file_setting(void *arg, const char *section, const char *name, const 
             free(copy);
             snprintf(r->err, sizeof r->err, "%s: %s", name, why);
         } else {
+            file_values[i] = copy;
             r->set_on[i] = r->line;
             return 1;
         }
@@ -346,6 +356,7 @@ static int settings_read_file(kv_settings *s, const char *path)
     file_reader r = { .s = s };
     int at;
 
+    atexit(file_values_free);
     r.f = fopen(path, "r");
     if (!r.f) {
         fprintf(stderr, "kvstored: --config: cannot read %s: %s\n", path, strerror(errno));

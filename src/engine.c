@@ -28,6 +28,14 @@ const char *kv_engine_names(void)
     return names;
 }
 
+int kv_engine_known(const char *name)
+{
+    for (size_t i = 0; i < N_ENGINES; i++)
+        if (strcmp(engines[i]->name, name) == 0)
+            return 1;
+    return 0;
+}
+
 kv_status kv_engine_open(const char *name, const char *dir,
                          const kv_engine_options *opts, kv_engine **out,
                          char *err, size_t errlen)

@@ -30,6 +30,9 @@ typedef enum kv_sync_mode {
     KV_SYNC_NONE,           /* never; the OS writes back when it likes */
 } kv_sync_mode;
 
+/* The lmdb engine's map when --lmdb-map-size is not given. */
+#define KV_LMDB_DEFAULT_MAP_BYTES ((uint64_t)1 << 30)
+
 /* Options given to open(); fields an engine does not use are ignored. */
 typedef struct kv_engine_options {
     size_t expected_keys;       /* sizing hint; 0 = engine's default */
@@ -339,6 +342,9 @@ int kv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* The registered engine names, comma-separated (static string). */
 const char *kv_engine_names(void);
+
+/* Returns 1 when NAME is the name of an engine, else 0. */
+int kv_engine_known(const char *name);
 
 static inline kv_status kv_engine_get(kv_engine *e, const uint8_t *k, size_t kl,
                                       ProtobufCAllocator *a, ProtobufCBinaryData *v, kv_meta *m)

@@ -123,7 +123,6 @@
 #include "size.h"
 #include "oplog.h"
 
-#define DEFAULT_MAP_BYTES ((uint64_t)1 << 30)
 /* A turn that writes more than this commits early (still before its
  * answers): it bounds the oplog and LMDB's dirty-page list (MDB_TXN_FULL). */
 #define TXN_MAX_BYTES ((size_t)64 << 20)
@@ -1332,7 +1331,7 @@ static kv_status lmdb_open(const char *dir, const kv_engine_options *opts,
     snprintf(l->path, sizeof l->path, "%s", dir);
     l->sync = opts ? opts->sync : KV_SYNC_ALWAYS;
     l->sync_interval = (opts && opts->sync_interval_ms ? opts->sync_interval_ms : 100) / 1000.0;
-    l->map_bytes = opts && opts->map_bytes ? opts->map_bytes : DEFAULT_MAP_BYTES;
+    l->map_bytes = opts && opts->map_bytes ? opts->map_bytes : KV_LMDB_DEFAULT_MAP_BYTES;
     l->synced_at = mono_now();
 
     l->lock_fd = kv_datadir_lock(dir, "data.mdb", own_files, err, errlen);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include "conn.h"
 #include "dispatch.h"
@@ -32,15 +33,23 @@
 #define SHED_STALL_SECONDS 1.0
 #define ARENA_CHUNK (256 * 1024)
 
-/* SIGHUP: kvstored has nothing to reload yet (no configuration or log
- * file), and the default action would kill it without a drain or a sync,
- * so it is ignored, as Redis does. */
+/* SIGHUP: reopens the --log-file (logrotate renames it, then signals), so
+ * lines go to a file by that name again. Without a log file there is
+ * nothing to reload, and the default action would kill kvstored without a
+ * drain or a sync, so it is ignored, as Redis does. */
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    char err[512];
+
     (void)loop;
     (void)w;
     (void)revents;
-    kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
+    if (!kv_log_path())
+        kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
+    else if (kv_log_reopen(err, sizeof err) < 0)
+        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still writing to the file opened before", err);
+    else
+        kv_log(KV_LOG_INFO, "SIGHUP: log file %s reopened", kv_log_path());
 }
 
 /* Prints the address actually bound (port 0 becomes the real port). */
@@ -450,6 +459,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (s->stopping)
         return;
     s->stopping = 1;
+    /* Under systemd (Type=notify), the stop has begun; a no-op elsewhere. */
+    sd_notify(0, "STOPPING=1");
     if (w->signum == SIGTERM && s->cluster
         && kv_cluster_leave(s->cluster, LEAVE_SECONDS, left, s)) {
         ev_timer_set(&s->leave_w, LEAVE_SECONDS, 0.);

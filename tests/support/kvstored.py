@@ -127,7 +127,8 @@ class Server:
     one, removed when the server ends). PREEXEC_FN runs in the
     child before the exec; ENV holds variables to set (None: unset) on top
     of this process's environment; BINARY replaces $KVSTORED; LISTEN
-    replaces 127.0.0.1:0 (a cluster node on an address of its own).
+    replaces 127.0.0.1:0 (a cluster node on an address of its own; None:
+    no --listen, for a --config file that says where).
 
     Read-only: proc (the Popen), pid, port, endpoint ("127.0.0.1:PORT"),
     dir (the engine's --dir, None for memory), status (the exit status
@@ -146,8 +147,9 @@ class Server:
             engine = ["--engine", name, "--dir", self.dir]
         self.status = None
         self._stderr = None
+        where = ["--listen", listen] if listen is not None else []
         self.proc = subprocess.Popen(
-            [server_binary(binary), "--listen", listen, *engine, *args],
+            [server_binary(binary), *where, *engine, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if capture_stderr else None,
             preexec_fn=preexec_fn, env=_child_env(env))

@@ -63,6 +63,13 @@ typedef struct kv_cluster {
     int expiring;                   /* private: an expiry entry in flight */
     int changing;                   /* private: a membership change in flight */
     int transferring;               /* private: a leader transfer in flight */
+    struct raft_transfer transfer;  /* private: its request: ours, never freed,
+                                       since libraft 0.15 may call its callback
+                                       once more when it closes */
+    void (*transfer_then)(struct kv_cluster *c, void *arg);
+    void *transfer_arg;             /* private: what to do when it ends */
+    void (*leave_done)(void *arg);  /* private: kv_cluster_leave's */
+    void *leave_arg;
     int was_member;                 /* private: seen ourselves in the configuration */
     double leaderless_since;        /* private: when we last lost sight of a leader */
     struct kv_snap *snap;           /* private: the snapshot being taken */

@@ -36,6 +36,12 @@ void kv_cluster_fail(kv_pending *w, kv_status st, const char *why);
  * is answered once it is applied. */
 void kv_cluster_propose_member(kv_cluster *c, uint64_t id, const char *addr, kv_pending *w);
 
+/* Starts a leader transfer to voter ID (0: the most up to date); THEN(C,
+ * ARG) runs once when it ends, however it ends. One at a time. Returns 0,
+ * or libraft's error (THEN will not run). */
+int kv_cluster_transfer(kv_cluster *c, uint64_t id, void (*then)(kv_cluster *c, void *arg),
+                        void *arg);
+
 /* Sets C's raft_fsm hooks (cluster.c's), for raft_init. */
 void kv_cluster_hooks_init(kv_cluster *c);
 

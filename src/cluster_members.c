@@ -12,8 +12,7 @@
 /* A membership change or a leader transfer, and the call it answers. */
 typedef struct change_req {
     union {
-        struct raft_change change;
-        struct raft_transfer transfer;
+        struct raft_change change;  /* the transfer's request is the cluster's */
     } u;
     kv_cluster *c;
     kv_pending w;
@@ -289,13 +288,11 @@ void kv_cluster_member_remove(kv_cluster *c, const Kvstore__V1__MemberRemoveRequ
         change_answer(r, rv);
 }
 
-static void transfer_done(struct raft_transfer *req)
+static void transfer_done(kv_cluster *c, void *arg)
 {
-    change_req *r = req->data;
-    kv_cluster *c = r->c;
+    change_req *r = arg;
     raft_id leader;
 
-    c->transferring = 0;
     kv_cluster_leader(c, &leader);
     if (!leader || leader == c->cfg.node_id) {
         kv_cluster_fail(&r->w, KV_UNAVAILABLE, "the leader transfer did not complete");
@@ -327,11 +324,8 @@ void kv_cluster_leader_transfer(kv_cluster *c, const Kvstore__V1__LeaderTransfer
     change_req *r = change_new(c, w, in->id);
     if (!r)
         return;
-    r->u.transfer.data = r;
-    c->transferring = 1;
-    int rv = raft_transfer(&c->raft, &r->u.transfer, in->id, transfer_done);
+    int rv = kv_cluster_transfer(c, in->id, transfer_done, r);
     if (rv) {
-        c->transferring = 0;
         char *msg = r->w.call->alloc->alloc(r->w.call->alloc->allocator_data, 160);
         if (msg)
             snprintf(msg, 160, "leader transfer refused: %s", raft_strerror(rv));

@@ -185,8 +185,9 @@ static void apply_done(struct raft_apply *req, int status, void *result)
     batch_free(b);
 }
 
-/* Proposes B (taking it): on success it joins the proposed list. */
-static void propose(kv_cluster *c, kv_batch *b)
+/* Proposes B (taking it): on success it joins the proposed list. Returns
+ * 0, or -1 when raft refused it (its calls answered, B freed). */
+static int propose(kv_cluster *c, kv_batch *b)
 {
     struct raft_buffer buf = { NULL, 0 };
     int rv = RAFT_NOMEM;
@@ -208,7 +209,7 @@ static void propose(kv_cluster *c, kv_batch *b)
         if (b->kind == KV_CLOG_EXPIRE)
             c->expiring = 0;
         batch_free(b);
-        return;
+        return -1;
     }
     b->next = NULL;
     if (c->last)
@@ -216,6 +217,7 @@ static void propose(kv_cluster *c, kv_batch *b)
     else
         c->first = b;
     c->last = b;
+    return 0;
 }
 
 static kv_batch *find_batch(kv_cluster *c, uint64_t number)
@@ -228,7 +230,7 @@ static kv_batch *find_batch(kv_cluster *c, uint64_t number)
 
 /* A MEMBER entry for node ID at client address ADDR; W (may be NULL) is
  * answered once it is applied. */
-void kv_cluster_propose_member(kv_cluster *c, uint64_t id, const char *addr, kv_pending *w)
+int kv_cluster_propose_member(kv_cluster *c, uint64_t id, const char *addr, kv_pending *w)
 {
     kv_batch *b = batch_new(c, KV_CLOG_MEMBER);
 
@@ -238,11 +240,11 @@ void kv_cluster_propose_member(kv_cluster *c, uint64_t id, const char *addr, kv_
             batch_free(b);
         if (w)
             kv_cluster_fail(w, KV_RESOURCE_EXHAUSTED, "server out of memory");
-        return;
+        return -1;
     }
     if (w)
         b->member_call = *w;
-    propose(c, b);
+    return propose(c, b);
 }
 
 /* A new leader's first act: a MEMBER entry for itself, which tells every
@@ -261,12 +263,14 @@ static void check_role(kv_cluster *c)
         fatal(c, "raft stopped: its log could not be written");
         return;
     }
-    if (raft_state(&c->raft) == RAFT_LEADER && c->hello_term != c->raft.current_term) {
+    if (raft_state(&c->raft) == RAFT_LEADER && c->hello_term != c->raft.current_term
+        && kv_cluster_propose_member(c, c->cfg.node_id, c->client_address, NULL) == 0) {
+        /* Said once proposed: refused (a transfer under way), it is
+         * proposed again next turn. */
         c->hello_term = c->raft.current_term;
         c->elections_won++;
         kv_log(KV_LOG_INFO, "cluster: node %" PRIu64 " is the leader (term %llu)",
                c->cfg.node_id, (unsigned long long)c->raft.current_term);
-        kv_cluster_propose_member(c, c->cfg.node_id, c->client_address, NULL);
     }
     int member = 0;
     raft_id leader = 0;
@@ -308,6 +312,21 @@ static int leading(kv_cluster *c, kv_pending *w, const char *why)
     return 1;
 }
 
+/* --max-memory-bytes, checked by the leader before it proposes a write
+ * that may add data (Set, Txn): the memory an engine holds differs from
+ * node to node, so every node applying the check itself could refuse a
+ * committed write on one node only (fsm.c applies without it). */
+static int memory_full(kv_cluster *c, int code, size_t adds)
+{
+    uint64_t max = c->env->limits.max_memory_bytes;
+    kv_engine_stats es;
+
+    if (!max || (code != KV_CLOG_SET && code != KV_CLOG_TXN))
+        return 0;
+    kv_engine_stats_get(c->env->engine, &es);
+    return es.memory_bytes + adds > max;
+}
+
 static void take_write(kv_cluster *c, int code, ProtobufCClosure closure, void *data)
 {
     kv_call *call = data;
@@ -318,6 +337,11 @@ static void take_write(kv_cluster *c, int code, ProtobufCClosure closure, void *
         return;
     if (req->env.client_id_len > KV_CLOG_MAX_CLIENT_ID) {
         kv_cluster_fail(&w, KV_INVALID_ARGUMENT, "client_id is longer than 64 bytes (16 is usual)");
+        return;
+    }
+    if (memory_full(c, code, req->env.payload_len)) {
+        kv_cluster_fail(&w, KV_RESOURCE_EXHAUSTED, "memory limit reached (--max-memory-bytes): "
+                        "Clear keys or raise the limit");
         return;
     }
     if (c->open && kv_buf_len(&c->open->entry) > ENTRY_SPLIT_BYTES) {
@@ -567,11 +591,12 @@ static int fsm_restore(struct raft_fsm *hooks, struct raft_buffer *buf)
     double t0 = ev_time();
     int rc = kv_fsm_restore(&c->fsm, buf->base, buf->len);
 
-    raft_free(buf->base);
     if (rc < 0) {
+        /* libraft frees the buffer of a restore that failed itself. */
         fatal(c, c->fsm.failed);
         return RAFT_CORRUPT;
     }
+    raft_free(buf->base);
     kv_log(KV_LOG_INFO, "cluster: snapshot restored in %.3f s (revision %" PRIu64 ")",
            ev_time() - t0, kv_engine_revision(c->env->engine));
     return 0;
@@ -657,12 +682,18 @@ void kv_cluster_close(kv_cluster *c)
     kv_cluster_join_stop(c);
     c->raft.data = c;
     raft_close(&c->raft, closed_cb);
-    double until = ev_time() + 5.0;
-    while (!c->closed && ev_time() < until) {
+    /* raft_uv does not know the snapshot work we run for it on libuv's
+     * thread pool (cluster_start.c): raft may say closed while a worker
+     * still walks the engine, which is freed next. So both are waited for,
+     * bounded only by a snapshot's time. */
+    double until = ev_time() + 60.0;
+    while ((!c->closed || c->async_running) && ev_time() < until) {
         uv_run(&c->embed.uv, UV_RUN_NOWAIT);
         struct timespec ts = { 0, 1000000 };
         nanosleep(&ts, NULL);
     }
+    if (!c->closed || c->async_running)
+        kv_log(KV_LOG_ERROR, "cluster: raft did not close in 60 s; leaving anyway");
     raft_uv_close(&c->io);
     raft_uv_tcp_close(&c->transport);
     kv_uvembed_close(&c->embed, 2.0);

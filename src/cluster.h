@@ -73,6 +73,7 @@ typedef struct kv_cluster {
     int was_member;                 /* private: seen ourselves in the configuration */
     double leaderless_since;        /* private: when we last lost sight of a leader */
     struct kv_snap *snap;           /* private: the snapshot being taken */
+    int async_running;              /* private: async work on libuv's pool */
     double snap_started, snap_loop_seconds;     /* private: for its log line */
     uint64_t elections_won;         /* read-only */
     const char *fatal;              /* read-only: why this node must stop (static) */

@@ -33,8 +33,9 @@ void kv_cluster_unavailable(kv_cluster *c, kv_pending *w, const char *what);
 void kv_cluster_fail(kv_pending *w, kv_status st, const char *why);
 
 /* Proposes a MEMBER entry: node ID's client address ADDR; W (may be NULL)
- * is answered once it is applied. */
-void kv_cluster_propose_member(kv_cluster *c, uint64_t id, const char *addr, kv_pending *w);
+ * is answered once it is applied. Returns 0, or -1 when it could not be
+ * proposed (W answered). */
+int kv_cluster_propose_member(kv_cluster *c, uint64_t id, const char *addr, kv_pending *w);
 
 /* Starts a leader transfer to voter ID (0: the most up to date); THEN(C,
  * ARG) runs once when it ends, however it ends. One at a time. Returns 0,

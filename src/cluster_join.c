@@ -3,6 +3,7 @@
  * protobuf-c rather than the C client library: the server does not link
  * the client's shared library (its own ABI, soname and release pace) for
  * two calls a node makes in its life. */
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
@@ -37,6 +38,7 @@ typedef struct kv_join {
     atomic_int removed;         /* a leader's configuration lacks us */
     char others[KV_FSM_MAX_MEMBERS][KV_FSM_ADDR_MAX];  /* checking: where to ask */
     size_t n_others;
+    uint64_t term;              /* checking: our term when it started */
     uint64_t id;
     char target[KV_FSM_ADDR_MAX];
     char raft[KV_FSM_ADDR_MAX];
@@ -69,10 +71,19 @@ static int dial(const char *addr)
     if (kv_endpoint_parse(addr, -1, &ep, err, sizeof err) < 0
         || getaddrinfo(ep.host[0] ? ep.host : "127.0.0.1", ep.service, &hints, &ai) != 0)
         return -1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking, so that a peer cut off by a partition costs at most
+     * CALL_TIMEOUT_MS, not the kernel's two minutes of SYN retries: the
+     * node's stop waits for this thread. */
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        close(fd);
-        fd = -1;
+        struct pollfd pfd = { fd, POLLOUT, 0 };
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (errno != EINPROGRESS || poll(&pfd, 1, CALL_TIMEOUT_MS) <= 0
+            || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+            close(fd);
+            fd = -1;
+        }
     }
     freeaddrinfo(ai);
     return fd;
@@ -85,6 +96,8 @@ static int io_all(int fd, uint8_t *p, size_t n, int writing)
         if (poll(&pfd, 1, CALL_TIMEOUT_MS) <= 0)
             return -1;
         ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
         if (k <= 0)
             return -1;
         p += k;
@@ -163,9 +176,10 @@ static int find_leader(const char *addr, char *out, size_t outlen)
     return rc;
 }
 
-/* Whether the node at ADDR is a leader whose configuration lacks ID:
- * 1 yes, 0 no or no answer. */
-static int leader_without(const char *addr, uint64_t id)
+/* Whether the node at ADDR is a leader, of TERM or later, whose
+ * configuration lacks ID: 1 yes, 0 no or no answer. (A stale leader cut
+ * off since before this node joined must not make it stop.) */
+static int leader_without(const char *addr, uint64_t id, uint64_t term)
 {
     Kvstore__V1__ClusterStatusRequest in = KVSTORE__V1__CLUSTER_STATUS_REQUEST__INIT;
     Kvstore__V1__RpcResponse *r = call(addr, "/kvstore.v1.KV/ClusterStatus", &in.base);
@@ -174,7 +188,7 @@ static int leader_without(const char *addr, uint64_t id)
     if (r && r->code == 0) {
         Kvstore__V1__ClusterStatusResponse *s =
             kvstore__v1__cluster_status_response__unpack(NULL, r->payload.len, r->payload.data);
-        if (s && s->role && strcmp(s->role, "leader") == 0 && s->n_members) {
+        if (s && s->role && strcmp(s->role, "leader") == 0 && s->n_members && s->term >= term) {
             without = 1;
             for (size_t i = 0; i < s->n_members; i++)
                 without &= s->members[i]->id != id;
@@ -193,7 +207,7 @@ static int leader_without(const char *addr, uint64_t id)
 static void check(kv_join *j)
 {
     for (size_t i = 0; i < j->n_others && !atomic_load(&j->quit); i++)
-        if (leader_without(j->others[i], j->id)) {
+        if (leader_without(j->others[i], j->id, j->term)) {
             atomic_store(&j->removed, 1);
             return;
         }
@@ -258,6 +272,7 @@ static void spawn(kv_cluster *c, const char *target, int joining, int checking)
         if (c->fsm.members[i].id != c->cfg.node_id && c->fsm.members[i].client[0])
             snprintf(j->others[j->n_others++], KV_FSM_ADDR_MAX, "%s", c->fsm.members[i].client);
     j->id = c->cfg.node_id;
+    j->term = c->raft.current_term;
     snprintf(j->target, sizeof j->target, "%s", target);
     snprintf(j->raft, sizeof j->raft, "%s", c->raft_address);
     snprintf(j->client, sizeof j->client, "%s", c->client_address);

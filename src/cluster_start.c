@@ -24,6 +24,7 @@ typedef struct async_work {
     struct raft_io_async_work *req;
     raft_io_async_work_cb cb;
     int status;
+    kv_cluster *c;
 } async_work;
 
 static void async_run(uv_work_t *w)
@@ -38,9 +39,11 @@ static void async_done(uv_work_t *w, int status)
     async_work *a = (async_work *)(void *)w;
     struct raft_io_async_work *req = a->req;
     raft_io_async_work_cb cb = a->cb;
+    kv_cluster *c = a->c;
     int rv = status == UV_ECANCELED ? RAFT_CANCELED : a->status;
 
     free(a);
+    c->async_running--;
     cb(req, rv);
 }
 
@@ -54,10 +57,12 @@ static int io_async_work(struct raft_io *io, struct raft_io_async_work *req,
         return RAFT_NOMEM;
     a->req = req;
     a->cb = cb;
+    a->c = c;
     if (uv_queue_work(&c->embed.uv, &a->w, async_run, async_done) != 0) {
         free(a);
         return RAFT_IOERR;
     }
+    c->async_running++;     /* kv_cluster_close waits for it */
     return 0;
 }
 

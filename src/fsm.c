@@ -98,6 +98,8 @@ int kv_fsm_init(kv_fsm *f, const kv_service_env *env, size_t dedup_entries)
 {
     memset(f, 0, sizeof *f);
     f->env = env;
+    f->apply_limits = env->limits;
+    f->apply_limits.max_memory_bytes = 0;
     kv_arena_init(&f->arena, ENTRY_CHUNK);
     return kv_dedup_init(&f->dedup, dedup_entries);
 }
@@ -162,6 +164,7 @@ static kv_status run(kv_fsm *f, const method *m, kv_op *op, const uint8_t *paylo
 static void op_prepare(kv_fsm *f, kv_op *op)
 {
     kv_op_init(op, f->env, &f->arena.pb);
+    op->limits = &f->apply_limits;
     op->now = f->time_ms;
 }
 
@@ -202,13 +205,15 @@ static void remember(kv_fsm *f, const kv_clog_cmd *c, kv_status st, const respon
                        st == KV_OK ? NULL : why, packed, len);
 }
 
-/* Whether the engine failed under OP in a way that may leave this node's
- * state unlike the others': a failure the request's own checks did not
- * decide. Every node refuses a bad request the same way; an engine I/O
- * error happens on one. */
-static int engine_broke(kv_status st)
+/* Whether the write failed in a way that may leave this node's state
+ * unlike the others': a failure the request's own checks did not decide.
+ * Every node refuses a bad request the same way; an engine out of memory,
+ * a full LMDB map or an I/O error happens on one (the reviewer's finding:
+ * a follower out of room dropped a committed write and served on). */
+static int engine_broke(kv_status st, const kv_op *op)
 {
-    return st == KV_INTERNAL || st == KV_DATA_LOSS || st == KV_UNAVAILABLE;
+    return st != KV_OK && (op->engine_failed || st == KV_INTERNAL || st == KV_DATA_LOSS
+                           || st == KV_UNAVAILABLE);
 }
 
 static int apply_writes(kv_fsm *f, const uint8_t *p, const uint8_t *end, kv_pending *waiting,
@@ -241,7 +246,7 @@ static int apply_writes(kv_fsm *f, const uint8_t *p, const uint8_t *end, kv_pend
         response out;
         op_prepare(f, &op);
         kv_status st = run(f, m, &op, c.payload, c.payload_len, &out);
-        if (engine_broke(st)) {
+        if (engine_broke(st, &op)) {
             f->failed = "the engine failed to apply a committed write";
             answer(w, KV_UNAVAILABLE, NULL, "this node's engine failed; it is stopping");
             return -1;
@@ -364,6 +369,12 @@ void kv_fsm_read(kv_fsm *f, unsigned index, const uint8_t *payload, size_t len, 
     response out;
 
     kv_op_init(&op, f->env, &f->arena.pb);
+    /* Never earlier than the clock of the entries applied: a key that a
+     * leader with a clock ahead found expired stays expired for a read at
+     * the next leader, whose clock may be behind. */
+    op.now = kv_engine_now_ms(f->env->engine);
+    if (op.now < f->time_ms)
+        op.now = f->time_ms;
     kv_status st = run(f, m, &op, payload, len, &out);
     answer(&w, st, &out.base, op.why);
     kv_arena_reset(&f->arena);

@@ -41,6 +41,10 @@ typedef struct kv_fsm_member {
 
 typedef struct kv_fsm {
     const kv_service_env *env;  /* borrowed: the engine, watches, limits */
+    kv_limits apply_limits;     /* private: env's, without --max-memory-bytes:
+                                   what memory an engine holds differs from
+                                   node to node, so the leader checks it
+                                   before proposing (cluster.c) */
     kv_dedup dedup;             /* outcomes by (client_id, seq) */
     kv_arena arena;             /* private: one entry's memory */
     uint64_t time_ms;           /* read-only: the clock of the entries applied,

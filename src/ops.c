@@ -27,6 +27,7 @@ kv_status kv_op_engine_failed(kv_op *op, kv_status st)
 {
     const char *why = st == KV_NOT_FOUND ? NULL : kv_engine_last_error(op->engine);
 
+    op->engine_failed |= st != KV_NOT_FOUND;
     if (why) {
         size_t n = strlen(why) + 1;
         char *copy = op->alloc->alloc(op->alloc->allocator_data, n);

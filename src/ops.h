@@ -43,6 +43,9 @@ typedef struct kv_op {
     struct kv_watch_hub *watch; /* where writes record their events; NULL: none */
     uint64_t *expired_keys;     /* counts keys removed by expiry; NULL: none */
     uint64_t now;               /* ms on the engine's clock; 0 until kv_op_now() */
+    int engine_failed;          /* an engine call failed (kv_op_engine_failed):
+                                   the failure is this node's, not the
+                                   request's (a cluster node must stop) */
 } kv_op;
 
 /* Prepares OP for one request of ENV: its answer may take a frame of ENV's
@@ -61,6 +64,7 @@ static inline void kv_op_init(kv_op *op, const kv_service_env *env, ProtobufCAll
     op->watch = env->watch;
     op->expired_keys = env->expired_keys;
     op->now = 0;
+    op->engine_failed = 0;
 }
 
 /* Now on the engine's clock, read once per request: every expiry decision

@@ -10,9 +10,13 @@
  * Determinism: an entry carries the leader's clock; every decision that
  * reads a clock at apply (a TTL's deadline, whether a key has expired)
  * reads that one, never the node's own. Nodes must run with the same
- * request limits (--max-key-bytes, --max-value-bytes, --max-memory-bytes):
- * an operation a node refuses at apply is refused on every node only if
- * their limits agree. */
+ * request limits (--max-key-bytes, --max-value-bytes, --max-frame-bytes)
+ * and --dedup-window: an operation a node refuses at apply is refused on
+ * every node only if their limits agree. --max-memory-bytes is not checked
+ * at apply (engines hold different memory for the same keys): the leader
+ * checks it before it proposes. A write that fails at apply for this
+ * node's own reasons (the engine's memory, a full LMDB map) stops the
+ * node: its state would no longer be the others'. */
 #ifndef KV_FSM_H
 #define KV_FSM_H
 

@@ -229,13 +229,25 @@ class Cluster:
         self.workdir = workdir or tempfile.mkdtemp(prefix="kvstore-cluster.")
         self.keep = False
         self.distinct_hosts = distinct_hosts
+        self._ports = set()     # given out: the kernel may offer a port again
         self.nodes = {i: self._new_node(i) for i in range(1, n + 1)}
         self.initial_cluster = ",".join("%d=%s" % (i, nd.raft_address)
                                         for i, nd in self.nodes.items())
 
+    def _port(self, host):
+        """A free port of HOST that this cluster has not given out yet: the
+        kernel may offer the same free port twice in a row (a cluster whose
+        --initial-cluster named one address twice was caught so)."""
+        for _ in range(100):
+            port = free_port(host)
+            if (host, port) not in self._ports:
+                self._ports.add((host, port))
+                return port
+        raise RuntimeError("no free port on %s not given out already" % host)
+
     def _new_node(self, node_id):
         host = DISTINCT_HOST % (10 + node_id) if self.distinct_hosts else "127.0.0.1"
-        return Node(self, node_id, host, free_port(host), free_port(host))
+        return Node(self, node_id, host, self._port(host), self._port(host))
 
     def __enter__(self):
         return self

@@ -35,7 +35,8 @@ static const struct { const char *name; int short_flag; } settings[] = {
     { "max-frame-bytes", 0 }, { "max-key-bytes", 0 }, { "max-value-bytes", 0 },
     { "max-memory-bytes", 0 }, { "max-clients", 0 }, { "max-input-bytes", 0 },
     { "max-output-bytes", 0 }, { "idle-timeout", 0 }, { "watch-history", 0 },
-    { "auth-token-file", 0 },
+    { "auth-token-file", 0 }, { "metrics-listen", 0 }, { "slowlog-us", 0 },
+    { "slowlog-max-len", 0 },
     { "log-level", 0 }, { "log-format", 0 }, { "log-file", 0 },
     { "node-id", 0 }, { "cluster-dir", 0 }, { "raft-listen", 0 },
     { "initial-cluster", 0 }, { "join", 0 }, { "snapshot-threshold", 0 },
@@ -64,6 +65,8 @@ static void settings_init(kv_settings *s)
             .output_budget = KV_DEFAULT_OUTPUT_BUDGET,
             .limits = { KV_DEFAULT_MAX_KEY_BYTES, KV_DEFAULT_MAX_VALUE_BYTES, 0, 0 },
             .watch_history = KV_WATCH_DEFAULT_HISTORY,
+            .slowlog_us = KV_SLOWLOG_DEFAULT_US,
+            .slowlog_max_len = KV_SLOWLOG_DEFAULT_LEN,
         },
         .cluster = {
             .snapshot_threshold = KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD,
@@ -191,6 +194,16 @@ static int setting_apply(kv_settings *s, size_t i, const char *v, char *err, siz
         SIZE(0, 10000000, s->server.watch_history);
     } else if (!strcmp(name, "auth-token-file")) {
         PATH(s->token_file);
+    } else if (!strcmp(name, "metrics-listen")) {
+        if (!*v) {
+            snprintf(err, errlen, "needs HOST:PORT");
+            return -1;
+        }
+        s->server.metrics_listen = v;
+    } else if (!strcmp(name, "slowlog-us")) {
+        SIZE(0, 3600000000u, s->server.slowlog_us);
+    } else if (!strcmp(name, "slowlog-max-len")) {
+        SIZE(0, 1000000, s->server.slowlog_max_len);
     } else if (!strcmp(name, "log-level")) {
         if (kv_log_level_parse(v, &s->log_level) < 0) {
             snprintf(err, errlen, "\"%s\" is not error, warn, info or debug", v);
@@ -499,6 +512,9 @@ void kv_settings_print(const kv_settings *s, FILE *f)
             snprintf(buf, sizeof buf, "%.15g", s->server.idle_timeout), text = buf;
         else if (!strcmp(name, "watch-history")) NUMBER(s->server.watch_history);
         else if (!strcmp(name, "auth-token-file")) text = s->token_file;
+        else if (!strcmp(name, "metrics-listen")) text = s->server.metrics_listen;
+        else if (!strcmp(name, "slowlog-us")) NUMBER(s->server.slowlog_us);
+        else if (!strcmp(name, "slowlog-max-len")) NUMBER(s->server.slowlog_max_len);
         else if (!strcmp(name, "log-level")) text = kv_log_level_name(s->log_level);
         else if (!strcmp(name, "log-format")) text = kv_log_format_name(s->log_format);
         else if (!strcmp(name, "log-file")) text = s->log_file;

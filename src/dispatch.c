@@ -146,6 +146,13 @@ static const method_paths *paths_of(const ProtobufCServiceDescriptor *desc)
     return &cache;
 }
 
+const char *kv_dispatch_method_path(const ProtobufCServiceDescriptor *desc, unsigned method)
+{
+    const method_paths *mp = paths_of(desc);
+
+    return method < mp->n && mp->len[method] ? mp->path[method] : "";
+}
+
 /* Finds the method named by a gRPC PATH (LEN bytes, not NUL-terminated)
  * in DESC. The method name's first byte is compared before the rest:
  * paths of one length (Get, Set) differ there. */

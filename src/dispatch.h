@@ -58,4 +58,8 @@ int kv_dispatch_stream(kv_buf *out, uint64_t id, const ProtobufCMessage *msg);
 int kv_dispatch_error(kv_buf *out, uint64_t id, kv_status code, const char *message,
                       const char *leader);
 
+/* The gRPC path of DESC's method METHOD ("/kvstore.v1.KV/Get"), built
+ * once and static; "" when there is none. */
+const char *kv_dispatch_method_path(const ProtobufCServiceDescriptor *desc, unsigned method);
+
 #endif

@@ -513,9 +513,14 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
-    s->env = (kv_service_env){ engine, &s->stats, cfg->limits, cfg->auth, &s->auth_guard,
-                               NULL, &s->expired_keys, NULL, NULL };
+    s->env = (kv_service_env){ .engine = engine, .stats = &s->stats, .limits = cfg->limits,
+                               .auth = cfg->auth, .guard = &s->auth_guard,
+                               .expired_keys = &s->expired_keys, .slowlog = &s->slowlog };
     s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
+    if (kv_slowlog_init(&s->slowlog, cfg->slowlog_us, cfg->slowlog_max_len) < 0) {
+        snprintf(err, errlen, "out of memory for the slow log");
+        return -1;
+    }
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");
@@ -591,6 +596,7 @@ void kv_server_free(kv_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     kv_watch_hub_free(s->env.watch);
+    kv_slowlog_free(&s->slowlog);
     kv_arena_free(&s->arena);
     kv_arena_free(&s->expire_arena);
     ev_loop_destroy(s->loop);

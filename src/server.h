@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "engine.h"
 #include "service.h"
+#include "slowlog.h"
 #include "stats.h"
 #include "watch.h"
 
@@ -27,6 +28,9 @@ typedef struct kv_server_config {
     kv_limits limits;           /* request limits enforced by the service */
     const kv_auth *auth;        /* token every connection must present, or NULL */
     size_t watch_history;       /* events kept for watches from the past */
+    const char *metrics_listen; /* HOST:PORT of /metrics and /health, or NULL */
+    uint64_t slowlog_us;        /* requests slower are logged (slowlog.h) */
+    size_t slowlog_max_len;     /* entries the slow log keeps; 0: off */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
@@ -74,6 +78,7 @@ typedef struct kv_server {
     kv_stats stats;             /* counters for the Stats rpc, and the
                                    buffer totals that the budgets bound */
     kv_auth_guard auth_guard;   /* failed Auth calls per peer address */
+    kv_slowlog slowlog;         /* requests slower than cfg.slowlog_us */
     int stopping;               /* a signal asked us to exit */
     struct kv_cluster *cluster; /* v3: a cluster member's (kv_server_join);
                                    NULL: a single node */

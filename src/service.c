@@ -15,7 +15,8 @@
 #include "session.h"
 #include "ping_view.pb-c.h"
 #include "log.h"
-#include "rss.h"
+#include "slowlog.h"
+#include "stats_report.h"
 #include "utf8.h"
 
 #define SVC(svc) ((kv_service *)(svc))
@@ -133,65 +134,13 @@ static void svc_stats(Kvstore__V1__KV_Service *svc, const Kvstore__V1__StatsRequ
                        Kvstore__V1__StatsResponse_Closure closure, void *data)
 {
     Kvstore__V1__StatsResponse out = KVSTORE__V1__STATS_RESPONSE__INIT;
-    const ProtobufCServiceDescriptor *d = svc->base.descriptor;
-    const kv_stats *st = SVC(svc)->env->stats;
-    kv_call *call = data;
-    kv_engine_stats es;
-    unsigned n = d->n_methods < KV_STATS_MAX_METHODS ? d->n_methods : KV_STATS_MAX_METHODS;
-    Kvstore__V1__MethodStats *ms = call->alloc->alloc(call->alloc->allocator_data, n * sizeof *ms);
-    Kvstore__V1__MethodStats **msp = call->alloc->alloc(call->alloc->allocator_data, n * sizeof *msp);
 
     (void)in;
-    if (!ms || !msp) {
+    if (kv_stats_report(SVC(svc)->env, ((kv_call *)data)->alloc, &out) < 0) {
         kv_call_fail(data, KV_RESOURCE_EXHAUSTED, "server out of memory");
         closure(NULL, data);
         return;
     }
-    for (unsigned i = 0; i < n; i++) {
-        size_t plen = strlen(d->name) + strlen(d->methods[i].name) + 3;
-        char *path = call->alloc->alloc(call->alloc->allocator_data, plen);
-        if (path)
-            snprintf(path, plen, "/%s/%s", d->name, d->methods[i].name);
-        kvstore__v1__method_stats__init(&ms[i]);
-        ms[i].method = path ? path : (char *)d->methods[i].name;
-        ms[i].calls = st->calls[i];
-        ms[i].errors = st->call_errors[i];
-        msp[i] = &ms[i];
-    }
-    kv_engine_stats_get(SVC(svc)->env->engine, &es);
-    out.uptime_seconds = (uint64_t)(ev_time() - st->started);
-    out.connections_current = st->conns_current;
-    out.connections_total = st->conns_total;
-    out.connections_rejected = st->conns_rejected;
-    out.n_methods = n;
-    out.methods = msp;
-    out.requests_total = st->requests;
-    out.errors_total = st->errors;
-    out.keys = es.keys;
-    out.data_bytes = es.data_bytes;
-    out.engine_memory_bytes = es.memory_bytes;
-    out.resident_memory_bytes = kv_rss_bytes();
-    out.max_memory_bytes = SVC(svc)->env->limits.max_memory_bytes;
-    out.engine_file_bytes = es.file_bytes;
-    out.engine_map_bytes = es.map_bytes;
-    out.engine_last_sync_unix_ms = es.last_sync_ms;
-    out.engine_sync = (char *)(es.sync ? es.sync : "");
-    out.input_buffer_bytes = st->input_bytes;
-    out.output_buffer_bytes = st->output_bytes;
-    out.connections_closed_output = st->conns_closed_output;
-    out.auth_refused = SVC(svc)->env->guard ? SVC(svc)->env->guard->refused : 0;
-    out.revision = kv_engine_revision(SVC(svc)->env->engine);
-    kv_watch_stats ws;
-    kv_watch_stats_get(SVC(svc)->env->watch, &ws);
-    out.expired_keys_total = SVC(svc)->env->expired_keys ? *SVC(svc)->env->expired_keys : 0;
-    out.keys_with_ttl = es.keys_with_ttl;
-    out.watchers = ws.watchers;
-    out.watch_events_total = ws.events_sent;
-    out.watch_history_oldest = ws.oldest;
-    if (SVC(svc)->env->router)
-        SVC(svc)->env->router->stats(SVC(svc)->env->router->arg, &out);
-    out.engine = (char *)SVC(svc)->env->engine->ops->name;
-    out.version = (char *)KV_VERSION;
     closure(&out, data);
 }
 
@@ -325,6 +274,37 @@ NOT_A_CLUSTER(member_add, MemberAddRequest, MemberAddResponse)
 NOT_A_CLUSTER(member_remove, MemberRemoveRequest, MemberRemoveResponse)
 NOT_A_CLUSTER(leader_transfer, LeaderTransferRequest, LeaderTransferResponse)
 
+/* SlowLog: this node's slow log, newest first; reset empties it after. */
+static void svc_slow_log(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SlowLogRequest *in,
+                         Kvstore__V1__SlowLogResponse_Closure closure, void *data)
+{
+    Kvstore__V1__SlowLogResponse out = KVSTORE__V1__SLOW_LOG_RESPONSE__INIT;
+    kv_slowlog *l = SVC(svc)->env->slowlog;
+
+    if (l && kv_slowlog_get(l, in->limit, ((kv_call *)data)->alloc, &out) < 0) {
+        kv_call_fail(data, KV_RESOURCE_EXHAUSTED, "server out of memory");
+        closure(NULL, data);
+        return;
+    }
+    closure(&out, data);    /* packed now: the reset below cannot reach it */
+    if (l && in->reset)
+        kv_slowlog_reset(l);
+}
+
+#define NOT_YET(name, Req, Resp)                                                         \
+    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in,  \
+                           Kvstore__V1__##Resp##_Closure closure, void *data)           \
+    {                                                                                   \
+        (void)svc;                                                                      \
+        (void)in;                                                                       \
+        kv_call_fail(data, KV_UNIMPLEMENTED, "not implemented yet");                    \
+        closure(NULL, data);                                                            \
+    }
+NOT_YET(client_list, ClientListRequest, ClientListResponse)
+NOT_YET(client_kill, ClientKillRequest, ClientKillResponse)
+NOT_YET(snapshot, SnapshotRequest, SnapshotResponse)
+NOT_YET(snapshot_read, SnapshotReadRequest, SnapshotReadResponse)
+
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
                         ProtobufCClosure closure, void *data)
@@ -387,6 +367,11 @@ void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *pe
     x->service.member_add = svc_member_add;
     x->service.member_remove = svc_member_remove;
     x->service.leader_transfer = svc_leader_transfer;
+    x->service.slow_log = svc_slow_log;
+    x->service.client_list = svc_client_list;
+    x->service.client_kill = svc_client_kill;
+    x->service.snapshot = svc_snapshot;
+    x->service.snapshot_read = svc_snapshot_read;
     x->inputs = service_inputs();
     if (env->handlers) {
         x->service = *env->handlers;

@@ -53,6 +53,13 @@ typedef struct kv_service_env {
                                 /* NULL: kvstore's own. Otherwise the method
                                    handlers to run behind the Auth gate (tests
                                    that complete calls later use this) */
+    /* v3.1: what Stats reports of the server itself; may be empty */
+    const char *const *listen_addresses;    /* HOST:PORT of each listener */
+    size_t n_listen;
+    const char *metrics_address;            /* --metrics-listen, or NULL */
+    const char *const *settings;            /* name, value, name, value, ... */
+    size_t n_settings;                      /* pairs */
+    struct kv_slowlog *slowlog;             /* NULL: none kept */
 } kv_service_env;
 
 typedef struct kv_service {

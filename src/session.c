@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "dispatch.h"
 #include "frame.h"
 #include "log.h"
+#include "pbfield.h"
 #include "session.h"
+#include "slowlog.h"
 
 /* Unsent answers above this make the session pause its input until they
  * drain below OUT_LOW_WATER (back-pressure instead of unbounded memory). */
@@ -53,6 +56,9 @@ struct kv_kept_call {
     kv_call call;                       /* first: handlers see only this */
     kv_arena arena;                     /* its memory (call.alloc) */
     struct kv_kept_call *prev, *next;   /* in session->kept */
+    uint64_t key_bytes;                 /* the request's key, for the slow */
+    uint8_t key_len;                    /* log: its length and first bytes */
+    uint8_t key[KV_SLOWLOG_KEY_MAX];
 };
 
 #define KEPT_OF(c) ((struct kv_kept_call *)(void *)(c))
@@ -196,16 +202,75 @@ static void frame_written(kv_session *s, kv_call *call, kv_buf *b, size_t cap, s
         s->wake(s->wake_arg);
 }
 
-/* Counts one answer in the server's figures. */
-static inline void count_answer(kv_session *s, unsigned method, kv_status status)
+/* The monotonic clock in nanoseconds: every answer reads it once (vDSO, no
+ * system call), to time its call. */
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The key of a request (its payload's field 1 when that is bytes: every
+ * method with a key or a range start has it there), for the slow log. */
+static void request_key(const uint8_t *p, size_t len, const uint8_t **key, size_t *klen)
+{
+    const uint8_t *end = p + len;
+    kv_pb_field f;
+
+    *key = NULL;
+    *klen = 0;
+    while (p < end && kv_pb_next(&p, end, &f) == 0) {
+        if (f.number == 1 && f.wire == KV_WT_LEN) {
+            *key = f.data;
+            *klen = (size_t)f.value;
+        }
+    }
+}
+
+/* Logs CALL, which took NS, in the slow log. */
+__attribute__((noinline))
+static void log_slow(kv_session *s, const kv_call *call, uint64_t ns, kv_status status)
+{
+    const uint8_t *key = NULL;
+    size_t klen = 0;
+
+    if (call->kept) {
+        const struct kv_kept_call *k = KEPT_OF(call);
+        key = k->key;
+        klen = k->key_bytes;
+        kv_slowlog_add(s->ctx->service->slowlog, call->method, k->key_len ? key : NULL, klen,
+                       ns, s->service.peer.text, status);
+        return;
+    }
+    if (call->request)
+        request_key(call->request->env.payload, call->request->env.payload_len, &key, &klen);
+    kv_slowlog_add(s->ctx->service->slowlog, call->method, key, klen, ns,
+                   s->service.peer.text, status);
+}
+
+/* Counts one answer, CALL's, in the server's figures, with the time since
+ * its request was read (a call answered while its batch is processed
+ * starts where the one before it ended, so one clock reading times each). */
+static inline void count_answer(kv_session *s, const kv_call *call, kv_status status)
 {
     kv_stats *st = s->ctx->stats;
+    unsigned method = call->method;
 
     st->requests++;
     st->errors += status != KV_OK;
     if (method < KV_STATS_MAX_METHODS) {
+        uint64_t now = now_ns();
+        uint64_t ns = now - call->started_ns;
+        if (s->processing)
+            s->clock_ns = now;
         st->calls[method]++;
         st->call_errors[method] += status != KV_OK;
+        st->codes[method][(unsigned)status < KV_STATS_CODES ? (unsigned)status : KV_UNKNOWN]++;
+        kv_latency_record(&st->latency[method], ns);
+        if (kv_slowlog_wants(s->ctx->service->slowlog, ns))
+            log_slow(s, call, ns, status);
     }
 }
 
@@ -227,7 +292,7 @@ static void answer(kv_session *s, kv_call *call, const ProtobufCMessage *msg)
         return;
     }
     if (!call->counted)
-        count_answer(s, call->method, call->status);
+        count_answer(s, call, call->status);
     frame_written(s, call, b, cap, len, 1);
 }
 
@@ -283,7 +348,7 @@ static void call_closure(const ProtobufCMessage *msg, void *closure_data)
         size_t len = kv_buf_len(&s->out);
         if (kv_dispatch_answer(&s->out, call->id, msg) == 0) {
             s->out_held += kv_buf_len(&s->out) - len;
-            count_answer(s, call->method, KV_OK);
+            count_answer(s, call, KV_OK);
             return;
         }
     }
@@ -302,6 +367,18 @@ kv_call *kv_call_defer(void *closure_data)
         return NULL;
     }
     k->call = *call;
+    k->key_len = 0;
+    k->key_bytes = 0;
+    if (call->request) {
+        const uint8_t *key;
+        size_t klen;
+        request_key(call->request->env.payload, call->request->env.payload_len, &key, &klen);
+        if (key) {
+            k->key_bytes = klen;
+            k->key_len = (uint8_t)(klen < KV_SLOWLOG_KEY_MAX ? klen : KV_SLOWLOG_KEY_MAX);
+            memcpy(k->key, key, k->key_len);
+        }
+    }
     k->call.kept = 1;
     k->call.answered = 0;
     k->call.request = NULL;     /* the frame's bytes go with the batch */
@@ -334,7 +411,7 @@ static int call_frame(kv_call *call, const ProtobufCMessage *msg, int stream)
         return -1;
     if (!call->counted) {
         call->counted = 1;
-        count_answer(s, call->method, KV_OK);
+        count_answer(s, call, KV_OK);
     }
     frame_written(s, call, b, cap, len, 0);
     return 0;
@@ -489,7 +566,7 @@ static void dispatch_one(kv_session *s, const uint8_t *body, size_t len)
         return;
     }
     kv_call call = { .alloc = &arena->pb, .status = KV_OK, .id = req.id, .method = req.method,
-                     .session = s, .request = &req };
+                     .session = s, .request = &req, .started_ns = s->clock_ns };
     svc->invoke(svc, req.method, req.input, call_closure, &call);
     if (!call.answered) {
         kv_call_fail(&call, KV_INTERNAL, "handler did not answer");
@@ -502,6 +579,7 @@ size_t kv_session_process(kv_session *s)
     size_t taken = 0;
 
     s->processing = 1;
+    s->clock_ns = now_ns();
     while (s->state == KV_SESSION_OPEN) {
         if (kv_session_must_pause(s))
             break;

@@ -60,6 +60,10 @@ typedef struct kv_session {
     size_t held_cap;                /* private: buffer bytes of those answers */
     struct kv_kept_call *kept;      /* private: calls kept by handlers, live */
     int processing;                 /* private: inside kv_session_process */
+    uint64_t clock_ns;              /* private: while processing, when the
+                                       last answer was counted (or the batch
+                                       began): where the next call's time
+                                       starts */
     int broken;                     /* private: out of memory for an answer:
                                        nothing more goes out */
     void (*wake)(void *arg);        /* told when output appears outside
@@ -194,6 +198,8 @@ typedef struct kv_call {
     int answered;               /* private: closure ran (or the call was kept) */
     int kept;                   /* private: a struct kv_kept_call on the heap */
     int counted;                /* private: its answer is in the figures */
+    uint64_t started_ns;        /* private: when its request was read (the
+                                   monotonic clock), for its latency */
     kv_session *session;        /* private: NULL once the connection is gone */
     struct kv_slot *slot;       /* private: its place in the answer order while
                                    its first frame waits for earlier answers */

@@ -136,6 +136,11 @@ LATER_UNUSED(cluster_status, ClusterStatusRequest, ClusterStatusResponse)
 LATER_UNUSED(member_add, MemberAddRequest, MemberAddResponse)
 LATER_UNUSED(member_remove, MemberRemoveRequest, MemberRemoveResponse)
 LATER_UNUSED(leader_transfer, LeaderTransferRequest, LeaderTransferResponse)
+LATER_UNUSED(slow_log, SlowLogRequest, SlowLogResponse)
+LATER_UNUSED(client_list, ClientListRequest, ClientListResponse)
+LATER_UNUSED(client_kill, ClientKillRequest, ClientKillResponse)
+LATER_UNUSED(snapshot, SnapshotRequest, SnapshotResponse)
+LATER_UNUSED(snapshot_read, SnapshotReadRequest, SnapshotReadResponse)
 
 const Kvstore__V1__KV_Service later_handlers = KVSTORE__V1__KV__INIT(later_);
 

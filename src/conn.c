@@ -160,6 +160,8 @@ static void conn_process(kv_conn *c)
 
     if (kv_session_drained(s))
         c->last_sent = ev_now(c->ctx->loop);
+    /* Requests are timed from when this loop turn began (session.h). */
+    s->arrived_ns = (uint64_t)(ev_now(c->ctx->loop) * 1e9);
     if (kv_session_process(s) > 0)
         c->last_progress = ev_now(c->ctx->loop);
     if (s->state == KV_SESSION_OPEN && kv_session_must_pause(s))

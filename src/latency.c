@@ -13,11 +13,22 @@ uint64_t kv_latency_upper_ns(unsigned i)
     return ((uint64_t)(5 + sub) << (e - 2)) * KV_LATENCY_UNIT_NS;
 }
 
+uint64_t kv_latency_count(const kv_latency *h)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < KV_LATENCY_BUCKETS; i++)
+        n += h->buckets[i];
+    return n;
+}
+
 uint64_t kv_latency_quantile_ns(const kv_latency *h, double q)
 {
-    if (h->count == 0)
+    uint64_t count = kv_latency_count(h);
+
+    if (count == 0)
         return 0;
-    double rank = q * (double)h->count;
+    double rank = q * (double)count;
     uint64_t seen = 0;
     for (unsigned i = 0; i < KV_LATENCY_BUCKETS; i++) {
         uint64_t n = h->buckets[i];

@@ -97,6 +97,19 @@ static void usage(FILE *f)
 "                              once expired\n",
             kv_engine_names(), KV_DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
             KV_DEFAULT_IDLE_TIMEOUT, KV_WATCH_DEFAULT_HISTORY, KV_EXPIRE_BATCH);
+    fprintf(f,
+"\n"
+"Operations:\n"
+"      --metrics-listen HOST:PORT\n"
+"                              serve GET /metrics (Prometheus) and /health on\n"
+"                              this address; off unless given\n"
+"      --slowlog-us N          log requests slower than N microseconds, from\n"
+"                              their request read to their answer written, in\n"
+"                              the slow log (SlowLog, kvctl slowlog); default\n"
+"                              %u (10 ms); 0 logs every request\n"
+"      --slowlog-max-len N     entries the slow log keeps, the oldest dropped\n"
+"                              first; default %u; 0 keeps none\n",
+            KV_SLOWLOG_DEFAULT_US, KV_SLOWLOG_DEFAULT_LEN);
     /* Two calls: ISO C guarantees string literals of 4095 bytes only. */
     fprintf(f,
 "\n"

@@ -42,6 +42,9 @@ typedef enum kv_session_state {
 struct kv_slot;
 struct kv_kept_call;
 
+/* Calls of one batch timed together; a longer batch is timed in parts. */
+#define KV_SESSION_TIMED 16
+
 typedef struct kv_session {
     const kv_session_ctx *ctx;      /* borrowed */
     kv_service service;             /* the connection's own service state */
@@ -60,10 +63,23 @@ typedef struct kv_session {
     size_t held_cap;                /* private: buffer bytes of those answers */
     struct kv_kept_call *kept;      /* private: calls kept by handlers, live */
     int processing;                 /* private: inside kv_session_process */
-    uint64_t clock_ns;              /* private: while processing, when the
-                                       last answer was counted (or the batch
-                                       began): where the next call's time
-                                       starts */
+    uint64_t arrived_ns;            /* when the input about to be processed
+                                       arrived (CLOCK_REALTIME ns, as libev's
+                                       ev_now): set by the caller before
+                                       kv_session_process, which clears it;
+                                       0: it reads the clock itself */
+    uint64_t batch_ns;              /* private: while processing, when the
+                                       batch arrived */
+    const uint8_t *batch_at;        /* private: its first frame; NULL: none yet */
+    size_t batch_bytes;             /* private: its frames' bytes so far */
+    unsigned batch_frames;          /* private: and how many */
+    const uint8_t *slow_at;         /* private: the slow log's walk of the */
+    unsigned slow_frame;            /* batch's frames: where it is */
+    unsigned n_timed;               /* private: calls answered in this batch, */
+    struct kv_timed {               /* to be timed when it ends (session.c) */
+        uint8_t method, code;
+        uint32_t frame;             /* its frame's place in the batch */
+    } timed[KV_SESSION_TIMED];
     int broken;                     /* private: out of memory for an answer:
                                        nothing more goes out */
     void (*wake)(void *arg);        /* told when output appears outside
@@ -198,8 +214,8 @@ typedef struct kv_call {
     int answered;               /* private: closure ran (or the call was kept) */
     int kept;                   /* private: a struct kv_kept_call on the heap */
     int counted;                /* private: its answer is in the figures */
-    uint64_t started_ns;        /* private: when its request was read (the
-                                   monotonic clock), for its latency */
+    uint64_t started_ns;        /* private: when its batch arrived, for its
+                                   latency (session.c's clock) */
     kv_session *session;        /* private: NULL once the connection is gone */
     struct kv_slot *slot;       /* private: its place in the answer order while
                                    its first frame waits for earlier answers */

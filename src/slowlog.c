@@ -25,7 +25,7 @@ void kv_slowlog_free(kv_slowlog *l)
 }
 
 void kv_slowlog_add(kv_slowlog *l, unsigned method, const uint8_t *key, size_t klen,
-                    uint64_t ns, const char *peer, unsigned code)
+                    uint64_t key_bytes, uint64_t ns, const char *peer, unsigned code)
 {
     kv_slowlog_entry *e = &l->ring[l->next];
     struct timespec now;
@@ -36,7 +36,7 @@ void kv_slowlog_add(kv_slowlog *l, unsigned method, const uint8_t *key, size_t k
     e->duration_us = ns / 1000;
     e->method = method;
     e->code = code;
-    e->key_bytes = key ? klen : 0;
+    e->key_bytes = key ? key_bytes : 0;
     e->key_len = (uint8_t)(key ? (klen < KV_SLOWLOG_KEY_MAX ? klen : KV_SLOWLOG_KEY_MAX) : 0);
     if (e->key_len)
         memcpy(e->key, key, e->key_len);

@@ -42,10 +42,11 @@ static inline int kv_slowlog_wants(const kv_slowlog *l, uint64_t ns)
     return l && l->cap && ns > l->threshold_ns;
 }
 
-/* Logs one slow request: METHOD's index, its KEY (KLEN bytes; the first
- * KV_SLOWLOG_KEY_MAX kept; may be NULL), NS, PEER's text, its CODE. */
+/* Logs one slow request: METHOD's index, its KEY (KLEN bytes of it, of
+ * KEY_BYTES in all; the first KV_SLOWLOG_KEY_MAX kept; may be NULL), NS,
+ * PEER's text, its CODE. */
 void kv_slowlog_add(kv_slowlog *l, unsigned method, const uint8_t *key, size_t klen,
-                    uint64_t ns, const char *peer, unsigned code);
+                    uint64_t key_bytes, uint64_t ns, const char *peer, unsigned code);
 
 /* Fills OUT with up to LIMIT entries (0: all), newest first, from ALLOC.
  * Returns 0, -1 when ALLOC is out of memory. */

@@ -36,12 +36,15 @@ typedef struct kv_stats {
     size_t input_bytes;                     /* input buffers of all connections,
                                                as charged to --max-input-bytes */
     size_t output_bytes;                    /* output buffers of all connections */
-    uint64_t requests, errors;              /* all answers, malformed included */
-    uint64_t calls[KV_STATS_MAX_METHODS];   /* answers per method index */
-    uint64_t call_errors[KV_STATS_MAX_METHODS];
-    /* v3.1 (operations) */
+    uint64_t requests;                      /* all answers, malformed included */
+    uint64_t refused;                       /* answers to frames of no method
+                                               (a bad envelope, an unknown
+                                               method; all errors) */
     uint64_t codes[KV_STATS_MAX_METHODS][KV_STATS_CODES];
-                                            /* answers per method and status */
+                                            /* answers per method index and
+                                               status: the method's calls and
+                                               errors are their sums (one
+                                               increment per answer) */
     kv_latency latency[KV_STATS_MAX_METHODS];
                                             /* request read to answer written */
     uint64_t net_in, net_out;               /* bytes read from / written to
@@ -52,6 +55,11 @@ typedef struct kv_stats {
     uint64_t ops_last_second;               /* requests answered in the last
                                                whole second */
 } kv_stats;
+
+/* Answers of METHOD (an index below KV_STATS_MAX_METHODS), and those
+ * with a status other than OK. */
+uint64_t kv_stats_calls(const kv_stats *st, unsigned method);
+uint64_t kv_stats_errors(const kv_stats *st, unsigned method);
 
 /* The name of close reason R ("idle", "client", ...). */
 const char *kv_close_reason_name(kv_close_reason r);

@@ -19,6 +19,20 @@ static const char *const close_names[KV_CLOSE_REASONS] = {
     [KV_CLOSE_ERROR] = "error",     [KV_CLOSE_SHUTDOWN] = "shutdown",
 };
 
+uint64_t kv_stats_calls(const kv_stats *st, unsigned method)
+{
+    uint64_t n = 0;
+
+    for (unsigned c = 0; c < KV_STATS_CODES; c++)
+        n += st->codes[method][c];
+    return n;
+}
+
+uint64_t kv_stats_errors(const kv_stats *st, unsigned method)
+{
+    return kv_stats_calls(st, method) - st->codes[method][KV_OK];
+}
+
 const char *kv_close_reason_name(kv_close_reason r)
 {
     return r < KV_CLOSE_REASONS ? close_names[r] : "unknown";
@@ -38,8 +52,8 @@ static int report_methods(const kv_stats *st, ProtobufCAllocator *alloc,
     for (unsigned i = 0; i < n; i++) {
         kvstore__v1__method_stats__init(&ms[i]);
         ms[i].method = (char *)kv_dispatch_method_path(d, i);
-        ms[i].calls = st->calls[i];
-        ms[i].errors = st->call_errors[i];
+        ms[i].calls = kv_stats_calls(st, i);
+        ms[i].errors = kv_stats_errors(st, i);
         ms[i].latency_p50_us = kv_latency_quantile_ns(&st->latency[i], 0.5) / 1000;
         ms[i].latency_p99_us = kv_latency_quantile_ns(&st->latency[i], 0.99) / 1000;
         ms[i].latency_p999_us = kv_latency_quantile_ns(&st->latency[i], 0.999) / 1000;
@@ -129,7 +143,9 @@ int kv_stats_report(const kv_service_env *env, ProtobufCAllocator *alloc,
     out->connections_total = st->conns_total;
     out->connections_rejected = st->conns_rejected;
     out->requests_total = st->requests;
-    out->errors_total = st->errors;
+    out->errors_total = st->refused;
+    for (unsigned i = 0; i < out->n_methods; i++)
+        out->errors_total += out->methods[i]->errors;
     out->keys = es.keys;
     out->data_bytes = es.data_bytes;
     out->engine_memory_bytes = es.memory_bytes;

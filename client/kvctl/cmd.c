@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "cmd.h"
 #include "out.h"
+#include "slowlog.h"
 #include "txn.h"
 
 /* What -w json and -w table add to a single-key command's help. */
@@ -87,7 +89,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
     { "ping", KVCTL_OP_PING, "[MESSAGE]", NULL, 0, 1, NULL,
       "check that the server answers: prints PONG, or MESSAGE echoed", NULL,
       "Sends Ping and prints the answer: PONG when MESSAGE is left out, else\n"
-      "MESSAGE echoed back. Use it to check that the server is up.\n", NULL },
+      "MESSAGE echoed back. Use it to check that the server is up.\n", NULL, NULL },
     { "get", KVCTL_OP_GET, "KEY", NULL, 1, 1,
       "[--serializable] [--prefix [--limit N] [--keys-only] [--count] [--reverse]]",
       "print the value of KEY; with --prefix, every key under it",
@@ -104,7 +106,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "and its value, as 'range --prefix KEY' does (see 'range --help'), with\n"
       "these options:\n"
       RANGE_OPTIONS_HELP
-      SERIALIZABLE_HELP, NULL },
+      SERIALIZABLE_HELP, NULL, NULL },
     { "set", KVCTL_OP_SET, "KEY [VALUE]", "KEY VALUE", 1, 2,
       "[--if-revision N] [--ttl DUR | --keep-ttl]",
       "store VALUE under KEY; without VALUE (or -), read it from stdin",
@@ -131,7 +133,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "is N (0: only if KEY is absent); else FAILED_PRECONDITION, nothing\n"
       "changed. On a server before protocol v2, which writes without the\n"
       "check, UNIMPLEMENTED.\n"
-      SET_TTL_HELP },
+      SET_TTL_HELP, NULL },
     { "clear", KVCTL_OP_CLEAR, "KEY", NULL, 1, 1,
       "[--if-revision N | --prefix | --range | --all]",
       "remove KEY and print its value; --prefix: every key under it",
@@ -151,7 +153,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "  clear --all              every key\n"
       "An empty PREFIX, or an empty START without END, selects nothing and is\n"
       "refused (INVALID_ARGUMENT), so that a mistake never wipes the store.\n",
-      NULL },
+      NULL, NULL },
     { "range", KVCTL_OP_RANGE, "[START [END]]", NULL, 0, 2,
       "[--prefix] [--limit N] [--keys-only] [--count] [--reverse] [--serializable]",
       "list keys and values from START to END, in byte order",
@@ -174,7 +176,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "\"mod_revision\", \"version\", \"ttl_ms\"}, ...], \"count\", \"more\",\n"
       "\"revision\"}; -w table a row per key with its revisions (and a TTL\n"
       "column when a key expires).\n"
-      SERIALIZABLE_HELP, NULL },
+      SERIALIZABLE_HELP, NULL, NULL },
     { "txn", KVCTL_OP_TXN, "[COMPARE...] then [OP...] [else [OP...]]", NULL, 0, -1, NULL,
       "compare, then run one of two lists of operations atomically", NULL,
       "Runs a transaction: when every COMPARE holds (or there is none), the\n"
@@ -219,7 +221,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "Prints SUCCESS (the compares held) or FAILURE, then for each OP run:\n"
       "for get and clear the value as a double-quoted string (- when the key\n"
       "was absent), OK for set, [ \"k1\" \"v1\" ... ] for a range, the number of\n"
-      "keys removed for clear-prefix and clear-range.\n" },
+      "keys removed for clear-prefix and clear-range.\n", NULL },
     { "touch", KVCTL_OP_TOUCH, "KEY DUR", NULL, 2, 2, NULL,
       "make KEY expire DUR from now (0: never), keeping its value", NULL,
       "Sets KEY to expire DUR from now, keeping its value and its revisions\n"
@@ -227,13 +229,13 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "A DUR of 0 removes the time to live: KEY no longer expires.\n"
       "Exits 1 (with a NOT_FOUND line on stderr) when KEY is absent or has\n"
       "expired. The lock pattern: take it with set --if-revision 0 --ttl 10s,\n"
-      "keep it with touch every few seconds.\n", NULL },
+      "keep it with touch every few seconds.\n", NULL, NULL },
     { "ttl", KVCTL_OP_TTL, "KEY", NULL, 1, 1, NULL,
       "print how long KEY has left to live, or none", NULL,
       "Prints the time KEY has left to live, rounded up to the millisecond and\n"
       "written as set --ttl and touch read it (250ms, 29.5s), or none when it\n"
       "does not expire. Exits 1 (with a NOT_FOUND line on stderr) when KEY is\n"
-      "absent or has expired. -w json gives \"ttl_ms\" (0: none).\n", NULL },
+      "absent or has expired. -w json gives \"ttl_ms\" (0: none).\n", NULL, NULL },
     { "watch", KVCTL_OP_WATCH, "KEY", NULL, 1, 1,
       "[--prefix | --range | --all] [--rev N] [--prev]",
       "print each change to KEY (or under --prefix P) until Ctrl-C",
@@ -246,7 +248,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "batch mode (its commands come from standard input until its end).\n",
       "Prints each change to KEY as it happens, until Ctrl-C, which ends the\n"
       "watch and brings the prompt back; or to several keys:\n"
-      WATCH_HELP },
+      WATCH_HELP, NULL },
     { "stats", KVCTL_OP_STATS, "", NULL, 0, 0, NULL,
       "print the server's counters: connections, calls, keys, memory", NULL,
       "Calls Stats and prints the server's figures, one 'name: value' line\n"
@@ -266,8 +268,8 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "prints one line instead: name=value pairs in the same order, each\n"
       "method as PATH=CALLS/ERRORS ('/kvstore.v1.KV/Get=12/1').\n"
       "With -w json, one object: the same names, numbers as JSON numbers,\n"
-      "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n", NULL },
-    { "cluster", KVCTL_OP_CLUSTER,
+      "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n", NULL, NULL },
+    { "cluster", KVCTL_OP_OWN,
       "status | add ID RAFT_ADDR [CLIENT_ADDR] | remove ID | transfer [ID]", NULL, 1, 4,
       NULL, "show or change the members of a cluster", NULL,
       "cluster status asks every node it knows (the -e endpoints, and the\n"
@@ -290,8 +292,23 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "  cluster transfer [ID]    hand leadership to ID (left out: the most\n"
       "                           up to date voter)\n"
       "One membership change at a time; a single server refuses them\n"
-      "(FAILED_PRECONDITION, exit 4). Only on the command line.\n", NULL },
-    { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL },
+      "(FAILED_PRECONDITION, exit 4). Only on the command line.\n", NULL, kvctl_cluster_run },
+    { "slowlog", KVCTL_OP_OWN, "", NULL, 0, 0, "[--limit N] [--reset]",
+      "print the server's slow log: its requests slower than --slowlog-us", NULL,
+      "Prints the requests the server answered more slowly than its\n"
+      "--slowlog-us (default 10 ms), newest first, from its slow log (the last\n"
+      "--slowlog-max-len, default 128): a line saying how many were logged,\n"
+      "then a row each: ID (increasing since the server started), TIME (UTC,\n"
+      "when it was answered), DURATION (from its request being read to its\n"
+      "answer being written), METHOD, KEY (or a Range's start; at most 64\n"
+      "bytes, a longer one cut and followed by its length), PEER and CODE.\n"
+      "  --limit N   the newest N only\n"
+      "  --reset     then empty the log (and its count)\n"
+      "A cluster's nodes keep their own: it asks the first endpoint. -w json\n"
+      "gives {\"threshold_us\", \"capacity\", \"total\", \"entries\": [{\"id\",\n"
+      "\"unix_ms\", \"duration_us\", \"method\", \"key\" (base64), \"key_bytes\",\n"
+      "\"peer\", \"code\"}, ...]}. Only on the command line.\n", NULL, kvctl_slowlog_run },
+    { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL },
 };
 
 const kvctl_cmd_spec *kvctl_cmd_find(const char *name)

@@ -22,8 +22,17 @@ typedef enum kvctl_op {
     KVCTL_OP_TOUCH,
     KVCTL_OP_TTL,           /* a Get, for the key's time to live */
     KVCTL_OP_WATCH,         /* runs until interrupted: watch.c, not exec.c */
-    KVCTL_OP_CLUSTER,       /* cluster status/add/remove/transfer: cluster.c */
+    KVCTL_OP_OWN,           /* a command with connections of its own, run by
+                               its spec's run function (cluster, slowlog),
+                               on the command line only */
 } kvctl_op;
+
+struct kvctl_out;
+struct kvctl_cmd;
+/* How a KVCTL_OP_OWN command runs: as CONF says, printing to O. Returns
+ * kvctl's exit code. */
+typedef int (*kvctl_run_fn)(const kvctl_conf *conf, const struct kvctl_cmd *cmd,
+                            const struct kvctl_out *o);
 
 /* What a cluster command does. */
 typedef enum kvctl_cluster_sub {
@@ -60,6 +69,7 @@ typedef struct kvctl_cmd {
     int count_only;        /* range: only how many keys */
     int reverse;           /* range: descending */
     int serializable;      /* get, range: --serializable (--consistency=s) */
+    kvctl_run_fn run;      /* KVCTL_OP_OWN: what runs it */
     kvctl_cluster_sub cluster;  /* cluster: the subcommand */
     uint64_t member_id;    /* cluster add, remove, transfer: ID (0: none) */
     char *raft_addr;       /* cluster add: RAFT_ADDR */
@@ -67,6 +77,7 @@ typedef struct kvctl_cmd {
     int txn_from_stdin;    /* txn: the caller must read it from stdin and
                             * fill txn with kvctl_txn_parse_text() */
     Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */
+    int reset;             /* slowlog: --reset */
 } kvctl_cmd;
 
 /* A row of the command table. A command typed in the shell or a batch
@@ -87,6 +98,7 @@ typedef struct kvctl_cmd_spec {
     const char *line_summary;
     const char *details;   /* the rest of "COMMAND --help" */
     const char *line_details;
+    kvctl_run_fn run;      /* KVCTL_OP_OWN: what runs it; NULL otherwise */
 } kvctl_cmd_spec;
 
 /* The table, ending with a row whose name is NULL. */

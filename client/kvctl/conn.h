@@ -22,4 +22,19 @@ const char *kvctl_conn_name(const kvctl_conf *conf);
  *    transport failure during the call (transport set too). */
 kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why);
 
+/* Runs METHOD (a gRPC path) with the request IN, packed here, on C: the
+ * calls kvctl makes through kv_client_call_raw because the library has
+ * no function of their own. Returns KV_OK with the answer's payload in
+ * *OUT (malloc'd, caller frees; may be NULL when empty), else the failure
+ * in *WHY (its message, and whether it was the transport's). */
+kv_status kvctl_conn_call(kv_client *c, const char *method, const ProtobufCMessage *in,
+                          uint8_t **out, size_t *outlen, kvctl_result *why);
+
+/* As kvctl_conn_call, on a connection of its own opened as CONF says and
+ * closed after; a connection that cannot be opened (or authenticated) is
+ * the failure in *WHY (transport or auth set, kvctl_conn_open's). */
+kv_status kvctl_conn_call_once(const kvctl_conf *conf, const char *method,
+                               const ProtobufCMessage *in, uint8_t **out, size_t *outlen,
+                               kvctl_result *why);
+
 #endif

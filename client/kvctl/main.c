@@ -259,9 +259,9 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
     }
 
     kvctl_out_init(&o, conf->format, 0);
-    if (cmd.op == KVCTL_OP_CLUSTER) {
-        /* Its connections are its own: one per node for status. */
-        code = kvctl_cluster_run(conf, &cmd, &o);
+    if (cmd.op == KVCTL_OP_OWN) {
+        /* Its connections are its own (cluster status: one per node). */
+        code = cmd.run(conf, &cmd, &o);
         kvctl_cmd_clear(&cmd);
         return code;
     }

@@ -166,7 +166,7 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
         break;
     }
     case KVCTL_OP_WATCH:
-    case KVCTL_OP_CLUSTER:
+    case KVCTL_OP_OWN:
         break;      /* its events went out as they came (watchout.h) */
     }
 }
@@ -431,7 +431,7 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         kvctl_txnout_json(obj, cmd, r);
         break;
     case KVCTL_OP_WATCH:
-    case KVCTL_OP_CLUSTER:
+    case KVCTL_OP_OWN:
         break;
     }
     json_print(o->fp, obj);

@@ -15,7 +15,7 @@
 enum {
     OPT_PREFIX, OPT_LIMIT, OPT_KEYS_ONLY, OPT_COUNT, OPT_REVERSE, OPT_IF_REVISION,
     OPT_RANGE, OPT_ALL, OPT_TTL, OPT_KEEP_TTL, OPT_REV, OPT_PREV, OPT_SERIALIZABLE,
-    OPT_CONSISTENCY, OPT_COUNT_OF_OPTIONS
+    OPT_CONSISTENCY, OPT_RESET, OPT_COUNT_OF_OPTIONS
 };
 
 const kvctl_cmd_option kvctl_cmd_options[] = {
@@ -33,6 +33,7 @@ const kvctl_cmd_option kvctl_cmd_options[] = {
     [OPT_PREV] = { "prev", 0 },
     [OPT_SERIALIZABLE] = { "serializable", 0 },
     [OPT_CONSISTENCY] = { "consistency", 1 },
+    [OPT_RESET] = { "reset", 0 },
     [OPT_COUNT_OF_OPTIONS] = { NULL, 0 },
 };
 
@@ -41,9 +42,11 @@ const kvctl_cmd_option kvctl_cmd_options[] = {
 #define SELECTORS (BIT(OPT_PREFIX) | BIT(OPT_RANGE) | BIT(OPT_ALL))
 
 /* The options each command takes. */
-static unsigned options_of(kvctl_op op)
+static unsigned options_of(const kvctl_cmd_spec *spec)
 {
-    switch (op) {
+    if (strcmp(spec->name, "slowlog") == 0)
+        return BIT(OPT_LIMIT) | BIT(OPT_RESET);
+    switch (spec->op) {
     case KVCTL_OP_GET:
     case KVCTL_OP_RANGE:
         return BIT(OPT_PREFIX) | RANGE_OPTS | BIT(OPT_SERIALIZABLE) | BIT(OPT_CONSISTENCY);
@@ -109,7 +112,7 @@ static int read_option(const kvctl_cmd_spec *spec, const kvctl_bytes *words, int
                  "starts with '-'", spec->name, quoted);
         return -1;
     }
-    if (!(options_of(spec->op) & BIT(o))) {
+    if (!(options_of(spec) & BIT(o))) {
         snprintf(err, errlen, "%s: --%s is not an option of %s", spec->name,
                  kvctl_cmd_options[o].name, spec->name);
         return -1;
@@ -302,8 +305,12 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
     switch (cmd->op) {
     case KVCTL_OP_STATS:
         return 0;
-    case KVCTL_OP_CLUSTER:
-        return fill_cluster(cmd, args, nargs, err, errlen);
+    case KVCTL_OP_OWN:
+        if (strcmp(cmd->name, "cluster") == 0)
+            return fill_cluster(cmd, args, nargs, err, errlen);
+        cmd->limit = g->limit;
+        cmd->reset = !!(g->set & BIT(OPT_RESET));
+        return 0;
     case KVCTL_OP_PING:
         if (nargs == 1) {
             if (memchr(args[0]->data, 0, args[0]->len)) {
@@ -399,6 +406,7 @@ int kvctl_cmd_parse(const kvctl_bytes *words, int n, int stdin_ok,
         goto out;
     cmd->op = spec->op;
     cmd->name = spec->name;
+    cmd->run = spec->run;
     if (fill(cmd, &g, args, nargs, stdin_ok, err, errlen) < 0)
         goto out;
     if (cmd->op == KVCTL_OP_TXN) {

@@ -554,7 +554,9 @@ STATS_NUMBERS = ["uptime_seconds", "connections_current", "connections_total",
 METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth",
                                            "Range", "ClearRange", "Txn", "Touch", "Watch",
                                            "CancelWatch", "ClusterStatus", "MemberAdd",
-                                           "MemberRemove", "LeaderTransfer")]
+                                           "MemberRemove", "LeaderTransfer", "SlowLog",
+                                           "ClientList", "ClientKill", "Snapshot",
+                                           "SnapshotRead")]
 
 
 class TestStats(KvctlTest):

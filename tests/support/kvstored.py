@@ -177,6 +177,16 @@ class Server:
         return ("kvstored %s did not say 'listening on HOST:PORT' within %gs (stdout %r)%s"
                 % (self.args, START_TIMEOUT, self._stdout.text(), said))
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        """Stops the server; when the block ended well, it must have exited
+        0 (a crash or a leak report at exit fails the test)."""
+        status = self.stop()
+        if exc_type is None and status != 0:
+            raise AssertionError("kvstored exited %s" % status)
+
     def signal(self, sig):
         """Sends SIG, unless the server has already ended."""
         if self.proc.poll() is None:

@@ -125,7 +125,7 @@ static void slots_free(kv_session *s)
  * carry on. */
 static void session_broken(kv_session *s)
 {
-    kv_session_stop(s, "server out of memory for its answers");
+    kv_session_stop(s, KV_CLOSE_ERROR, "server out of memory for its answers");
     slots_free(s);
     kv_buf_free(&s->out);
     s->out_held = 0;
@@ -241,13 +241,13 @@ static void log_slow(kv_session *s, const kv_call *call, uint64_t ns, kv_status 
         key = k->key;
         klen = k->key_bytes;
         kv_slowlog_add(s->ctx->service->slowlog, call->method, k->key_len ? key : NULL, klen,
-                       ns, s->service.peer.text, status);
+                       ns, s->service.peer.where, status);
         return;
     }
     if (call->request)
         request_key(call->request->env.payload, call->request->env.payload_len, &key, &klen);
     kv_slowlog_add(s->ctx->service->slowlog, call->method, key, klen, ns,
-                   s->service.peer.text, status);
+                   s->service.peer.where, status);
 }
 
 /* Counts one answer, CALL's, in the server's figures, with the time since
@@ -260,6 +260,7 @@ static inline void count_answer(kv_session *s, const kv_call *call, kv_status st
 
     st->requests++;
     st->errors += status != KV_OK;
+    s->answered++;
     if (method < KV_STATS_MAX_METHODS) {
         uint64_t now = now_ns();
         uint64_t ns = now - call->started_ns;
@@ -472,11 +473,12 @@ void kv_session_free(kv_session *s)
     count_output(s);
 }
 
-void kv_session_stop(kv_session *s, const char *why)
+void kv_session_stop(kv_session *s, kv_close_reason reason, const char *why)
 {
     if (s->state == KV_SESSION_OPEN) {
         s->state = KV_SESSION_CLOSING;
         s->stop_reason = why;
+        s->stop_class = reason;
     }
     kv_buf_free(&s->in);
     count_input(s);
@@ -484,13 +486,14 @@ void kv_session_stop(kv_session *s, const char *why)
 
 /* Answers with one session-level error (id 0) and stops input: a server
  * limit was hit, which the operator hears of. */
-static void session_fail(kv_session *s, kv_status code, const char *msg, const char *why)
+static void session_fail(kv_session *s, kv_status code, const char *msg,
+                         kv_close_reason reason, const char *why)
 {
     kv_call call = { .status = code, .message = msg, .method = NO_METHOD, .session = s };
 
     kv_log(KV_LOG_WARN, "refused further input from %s: %s: %s", s->service.peer.text, why, msg);
     answer(s, &call, NULL);
-    kv_session_stop(s, why);
+    kv_session_stop(s, reason, why);
 }
 
 uint8_t *kv_session_input_room(kv_session *s, size_t *room)
@@ -509,12 +512,13 @@ uint8_t *kv_session_input_room(kv_session *s, size_t *room)
         if (st->input_bytes - s->in_counted + charged > s->ctx->input_budget) {
             session_fail(s, KV_RESOURCE_EXHAUSTED,
                          "server input memory budget exhausted; retry later",
-                         "input buffers over --max-input-bytes");
+                         KV_CLOSE_PROTOCOL, "input buffers over --max-input-bytes");
             return NULL;
         }
     }
     if (kv_buf_reserve(&s->in, READ_MIN) < 0) {
-        session_fail(s, KV_RESOURCE_EXHAUSTED, "server out of memory", "out of memory for input");
+        session_fail(s, KV_RESOURCE_EXHAUSTED, "server out of memory", KV_CLOSE_ERROR,
+                     "out of memory for input");
         return NULL;
     }
     count_input(s);
@@ -593,13 +597,13 @@ size_t kv_session_process(kv_session *s)
             char msg[160];
             snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes%s",
                      len, (unsigned)max, max < s->ctx->max_frame_bytes ? " before Auth" : "");
-            session_fail(s, KV_RESOURCE_EXHAUSTED, msg,
+            session_fail(s, KV_RESOURCE_EXHAUSTED, msg, KV_CLOSE_PROTOCOL,
                          max < s->ctx->max_frame_bytes ? "frame over 64 KiB before Auth"
                                                        : "frame over --max-frame-bytes");
             break;
         }
         if (r == KV_FRAME_MALFORMED) {
-            kv_session_stop(s, "malformed frame length");
+            kv_session_stop(s, KV_CLOSE_PROTOCOL, "malformed frame length");
             break;
         }
         dispatch_one(s, kv_buf_head(&s->in) + off, len);
@@ -615,7 +619,7 @@ size_t kv_session_process(kv_session *s)
         kv_buf_consume(&s->in, off + len);
         taken++;
         if (s->service.hang_up)
-            kv_session_stop(s, "too many failed Auth attempts");
+            kv_session_stop(s, s->service.hang_up_reason, s->service.hang_up);
     }
     s->processing = 0;
     kv_arena_reset(s->ctx->arena);

@@ -16,7 +16,7 @@ import unittest
 
 import wire
 from kvstore import pb
-from kvstored import Server
+from kvstored import Server, ServerTest
 
 DEADLINE = 30.0         # seconds any single wait may take
 OK, INVALID, NOT_FOUND = 0, 3, 5
@@ -94,22 +94,8 @@ def wait_until(what, check, timeout=DEADLINE, step=0.05):
         time.sleep(step)
 
 
-class Base(unittest.TestCase):
-    ARGS = ()
-
-    def setUp(self):
-        self.server = Server(*self.ARGS)
-        self.conns = []
-
-    def tearDown(self):
-        for c in self.conns:
-            c.close()
-        self.assertEqual(self.server.stop(), 0)
-
-    def conn(self):
-        c = Conn(self.server.endpoint)
-        self.conns.append(c)
-        return c
+class Base(ServerTest):
+    CONN = Conn
 
     def fresh_stats(self):
         """Stats from a connection of its own, closed at once."""

@@ -291,6 +291,23 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "                           up to date voter)\n"
       "One membership change at a time; a single server refuses them\n"
       "(FAILED_PRECONDITION, exit 4). Only on the command line.\n", NULL },
+    { "clients", KVCTL_OP_CLIENTS, "[kill PEER | kill --id N]", NULL, 0, 2, "[--id N]",
+      "list the server's client connections, or close some", NULL,
+      "clients prints a row per connection open to the server (ClientList):\n"
+      "ID (the server's, increasing), PEER (HOST:PORT), AGE (since it connected),\n"
+      "IDLE (since its last request), REQUESTS (answered), IN and OUT (bytes\n"
+      "buffered: input not yet a whole request, answers not yet read) and\n"
+      "WATCHES (open watch streams); the last column marks kvctl's own\n"
+      "connection, and one not authenticated on a server with a token.\n"
+      "-w json gives {\"clients\": [{\"id\", \"peer\", \"age_ms\", \"idle_ms\",\n"
+      "\"requests\", \"input_buffer_bytes\", \"output_buffer_bytes\", \"watches\",\n"
+      "\"authenticated\", \"current\"}, ...]}.\n"
+      "  clients kill PEER        close every connection from PEER (HOST:PORT,\n"
+      "                           as the list shows it)\n"
+      "  clients kill --id N      close connection N\n"
+      "They are closed at once, what they had not read lost, and counted as\n"
+      "\"killed\" in stats; kvctl prints how many (killed N). Exits 1 when no\n"
+      "connection matched (NOT_FOUND). Only on the command line.\n", NULL },
     { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -370,6 +387,7 @@ void kvctl_cmd_clear(kvctl_cmd *cmd)
     free(cmd->message);
     free(cmd->raft_addr);
     free(cmd->client_addr);
+    free(cmd->kill_peer);
     if (cmd->txn)
         kvctl_txn_free(cmd->txn);
     memset(cmd, 0, sizeof *cmd);

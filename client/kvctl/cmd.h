@@ -23,6 +23,7 @@ typedef enum kvctl_op {
     KVCTL_OP_TTL,           /* a Get, for the key's time to live */
     KVCTL_OP_WATCH,         /* runs until interrupted: watch.c, not exec.c */
     KVCTL_OP_CLUSTER,       /* cluster status/add/remove/transfer: cluster.c */
+    KVCTL_OP_CLIENTS,       /* clients [kill PEER | kill --id N]: clients.c */
 } kvctl_op;
 
 /* What a cluster command does. */
@@ -64,6 +65,9 @@ typedef struct kvctl_cmd {
     uint64_t member_id;    /* cluster add, remove, transfer: ID (0: none) */
     char *raft_addr;       /* cluster add: RAFT_ADDR */
     char *client_addr;     /* cluster add: CLIENT_ADDR; NULL when not given */
+    int clients_kill;      /* clients kill: ClientKill, not ClientList ... */
+    char *kill_peer;       /* ... of the connections from PEER (owned) ... */
+    uint64_t kill_id;      /* ... or, when kill_peer is NULL, of this one */
     int txn_from_stdin;    /* txn: the caller must read it from stdin and
                             * fill txn with kvctl_txn_parse_text() */
     Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */

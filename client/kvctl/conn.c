@@ -3,6 +3,7 @@
  * handed to kv_client_auth_file(), and the wording of a failure. Choosing
  * the endpoint and the token file (options, environment) is main.c's job. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
@@ -57,4 +58,38 @@ kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why)
         return NULL;
     }
     return c;
+}
+
+kv_status kvctl_conn_call(kv_client *c, const char *method, const ProtobufCMessage *in,
+                          uint8_t **out, size_t *outlen, kvctl_result *why)
+{
+    size_t n = protobuf_c_message_get_packed_size(in);
+    uint8_t *buf = kvctl_mem_alloc(n ? n : 1);
+    kv_status st;
+
+    protobuf_c_message_pack(in, buf);
+    st = kv_client_call_raw(c, method, buf, n, out, outlen);
+    free(buf);
+    if (st != KV_OK) {
+        const char *msg = kv_client_last_message(c);
+        why->status = st;
+        why->transport = st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED;
+        why->message = kvctl_mem_strdup(msg && *msg ? msg : "call failed");
+    }
+    return st;
+}
+
+kv_status kvctl_conn_call_once(const kvctl_conf *conf, const char *method,
+                               const ProtobufCMessage *in, uint8_t **out, size_t *outlen,
+                               kvctl_result *why)
+{
+    kv_client *c = kvctl_conn_open(conf, why);
+    kv_status st;
+
+    if (!c)
+        return KV_UNAVAILABLE;
+    memset(why, 0, sizeof *why);
+    st = kvctl_conn_call(c, method, in, out, outlen, why);
+    kv_client_free(c);
+    return st;
 }

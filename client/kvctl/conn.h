@@ -22,4 +22,20 @@ const char *kvctl_conn_name(const kvctl_conf *conf);
  *    transport failure during the call (transport set too). */
 kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why);
 
+/* Runs METHOD (a full path) with the request IN, packed here, on C: for
+ * the rpcs kvctl reaches through kv_client_call_raw(). Returns KV_OK with
+ * the answer's payload in *OUT (malloc'd, may be NULL when empty; the
+ * caller frees it), else the failure recorded in *WHY (message, and
+ * transport when the connection failed). */
+kv_status kvctl_conn_call(kv_client *c, const char *method, const ProtobufCMessage *in,
+                          uint8_t **out, size_t *outlen, kvctl_result *why);
+
+/* kvctl_conn_call() on a connection of its own, opened as CONF says and
+ * closed after: what a command of one call (cluster add, clients) does.
+ * *WHY is set as kvctl_conn_open() or kvctl_conn_call() set it (zeroed on
+ * success). */
+kv_status kvctl_conn_call_once(const kvctl_conf *conf, const char *method,
+                               const ProtobufCMessage *in, uint8_t **out, size_t *outlen,
+                               kvctl_result *why);
+
 #endif

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "batch.h"
+#include "clients.h"
 #include "cluster.h"
 #include "cmd.h"
 #include "conn.h"
@@ -259,9 +260,11 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
     }
 
     kvctl_out_init(&o, conf->format, 0);
-    if (cmd.op == KVCTL_OP_CLUSTER) {
-        /* Its connections are its own: one per node for status. */
-        code = kvctl_cluster_run(conf, &cmd, &o);
+    if (cmd.op == KVCTL_OP_CLUSTER || cmd.op == KVCTL_OP_CLIENTS) {
+        /* Their connections are their own: one per node for cluster
+         * status; clients decodes messages the library has no call for. */
+        code = cmd.op == KVCTL_OP_CLUSTER ? kvctl_cluster_run(conf, &cmd, &o)
+                                          : kvctl_clients_run(conf, &cmd, &o);
         kvctl_cmd_clear(&cmd);
         return code;
     }

@@ -15,7 +15,7 @@
 enum {
     OPT_PREFIX, OPT_LIMIT, OPT_KEYS_ONLY, OPT_COUNT, OPT_REVERSE, OPT_IF_REVISION,
     OPT_RANGE, OPT_ALL, OPT_TTL, OPT_KEEP_TTL, OPT_REV, OPT_PREV, OPT_SERIALIZABLE,
-    OPT_CONSISTENCY, OPT_COUNT_OF_OPTIONS
+    OPT_CONSISTENCY, OPT_ID, OPT_COUNT_OF_OPTIONS
 };
 
 const kvctl_cmd_option kvctl_cmd_options[] = {
@@ -33,6 +33,7 @@ const kvctl_cmd_option kvctl_cmd_options[] = {
     [OPT_PREV] = { "prev", 0 },
     [OPT_SERIALIZABLE] = { "serializable", 0 },
     [OPT_CONSISTENCY] = { "consistency", 1 },
+    [OPT_ID] = { "id", 1 },
     [OPT_COUNT_OF_OPTIONS] = { NULL, 0 },
 };
 
@@ -53,6 +54,8 @@ static unsigned options_of(kvctl_op op)
         return BIT(OPT_IF_REVISION) | SELECTORS;
     case KVCTL_OP_WATCH:
         return SELECTORS | BIT(OPT_REV) | BIT(OPT_PREV);
+    case KVCTL_OP_CLIENTS:
+        return BIT(OPT_ID);
     default:
         return 0;
     }
@@ -65,6 +68,7 @@ typedef struct given {
     uint64_t if_revision;
     uint64_t ttl_ms;
     uint64_t rev;
+    uint64_t id;            /* clients kill --id */
     int serializable;       /* --consistency=s (l: 0) */
 } given;
 
@@ -143,7 +147,8 @@ static int read_option(const kvctl_cmd_spec *spec, const kvctl_bytes *words, int
     }
     if (o == OPT_TTL ? kvctl_dur_parse(value.data, value.len, &g->ttl_ms)
                      : parse_number(&value, o == OPT_LIMIT ? &g->limit
-                                            : o == OPT_REV ? &g->rev : &g->if_revision)) {
+                                            : o == OPT_REV ? &g->rev
+                                            : o == OPT_ID ? &g->id : &g->if_revision)) {
         char quoted[64];
         kvctl_out_quote(value.data, value.len, quoted, sizeof quoted);
         snprintf(err, errlen, "%s: --%s wants %s, not %s", spec->name,
@@ -293,6 +298,38 @@ static int fill_cluster(kvctl_cmd *cmd, const kvctl_bytes *const *args, int narg
     return 0;
 }
 
+/* Fills the clients command CMD from the options G and its NARGS
+ * arguments ARGS: none (the list), kill PEER, or kill --id N. Returns 0,
+ * or -1 with ERR set. */
+static int fill_clients(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args,
+                        int nargs, char *err, size_t errlen)
+{
+    int by_id = !!(g->set & BIT(OPT_ID));
+
+    if (nargs == 0 && !by_id)
+        return 0;
+    if (nargs == 0 || strcmp((const char *)args[0]->data, "kill") != 0
+        || memchr(args[0]->data, 0, args[0]->len)) {
+        snprintf(err, errlen, "clients: the only subcommand is kill (usage: clients, "
+                 "clients kill PEER, clients kill --id N)");
+        return -1;
+    }
+    if (by_id ? nargs != 1 || g->id == 0 : nargs != 2) {
+        snprintf(err, errlen, "clients kill: give one PEER (HOST:PORT) or --id N (N > 0)");
+        return -1;
+    }
+    cmd->clients_kill = 1;
+    cmd->kill_id = g->id;
+    if (!by_id) {
+        if (memchr(args[1]->data, 0, args[1]->len) || args[1]->len == 0) {
+            snprintf(err, errlen, "clients kill: PEER must be HOST:PORT");
+            return -1;
+        }
+        cmd->kill_peer = kvctl_mem_strdup((const char *)args[1]->data);
+    }
+    return 0;
+}
+
 /* Fills CMD (op and name set) from the options G and the NARGS arguments
  * ARGS, whose count was checked. Returns 0, or -1 with ERR set. */
 static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, int nargs,
@@ -304,6 +341,8 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
         return 0;
     case KVCTL_OP_CLUSTER:
         return fill_cluster(cmd, args, nargs, err, errlen);
+    case KVCTL_OP_CLIENTS:
+        return fill_clients(cmd, g, args, nargs, err, errlen);
     case KVCTL_OP_PING:
         if (nargs == 1) {
             if (memchr(args[0]->data, 0, args[0]->len)) {

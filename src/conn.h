@@ -36,8 +36,9 @@ typedef struct kv_conn {
                                    the output was empty: how long a client
                                    has not read */
     ev_tstamp created;          /* read-only: when it was accepted */
-    ev_tstamp last_request;     /* read-only: when a request was last
-                                   answered (created until then) */
+    ev_tstamp last_request;     /* read-only: the last loop turn that took
+                                   a whole request from it (created until
+                                   then): what ClientList's idle_ms counts */
     uint64_t id;                /* read-only: increasing, from 1 (ClientList) */
     kv_conn_ctx *ctx;           /* borrowed */
     int fd;

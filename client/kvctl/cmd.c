@@ -291,7 +291,7 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "                           up to date voter)\n"
       "One membership change at a time; a single server refuses them\n"
       "(FAILED_PRECONDITION, exit 4). Only on the command line.\n", NULL },
-    { "clients", KVCTL_OP_CLIENTS, "[kill PEER | kill --id N]", NULL, 0, 2, "[--id N]",
+    { "clients", KVCTL_OP_CLIENTS, "[kill PEER | kill --id N]", NULL, 0, 2, "",
       "list the server's client connections, or close some", NULL,
       "clients prints a row per connection open to the server (ClientList):\n"
       "ID (the server's, increasing), PEER (HOST:PORT), AGE (since it connected),\n"
@@ -398,7 +398,8 @@ void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, int shell, FILE *fp)
     const char *args = kvctl_cmd_args(spec, shell);
 
     fprintf(fp, "Usage: %s%s%s%s%s%s\n\n%s", shell ? "" : "kvctl ", spec->name,
-            spec->opts ? " " : "", spec->opts ? spec->opts : "", *args ? " " : "", args,
+            spec->opts && *spec->opts ? " " : "", spec->opts ? spec->opts : "",
+            *args ? " " : "", args,
             shell && spec->line_details ? spec->line_details : spec->details);
     if (!shell)
         fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"

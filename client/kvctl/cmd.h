@@ -85,8 +85,9 @@ typedef struct kvctl_cmd_spec {
     int min_args;
     int max_args;          /* -1: no limit */
     const char *opts;      /* its options for the usage line, as
-                            * "[--if-revision N]"; NULL: it takes none
-                            * and every word is an argument */
+                            * "[--if-revision N]" ("" when its ARGS show
+                            * them); NULL: it takes none and every word
+                            * is an argument */
     const char *summary;   /* one line, for the command list */
     const char *line_summary;
     const char *details;   /* the rest of "COMMAND --help" */

@@ -322,9 +322,7 @@ static void svc_client_kill(Kvstore__V1__KV_Service *svc, const Kvstore__V1__Cli
     const kv_service_clients *h = x->env->clients;
     const char *peer = in->peer && *in->peer ? in->peer : NULL;
     int self_hit = 0;
-    kv_op op;
 
-    kv_op_init(&op, x->env, ((kv_call *)data)->alloc);
     if (!h) {
         kv_call_fail(data, KV_UNIMPLEMENTED, "this server keeps no client list");
         closure(NULL, data);
@@ -338,15 +336,13 @@ static void svc_client_kill(Kvstore__V1__KV_Service *svc, const Kvstore__V1__Cli
     out.killed = h->kill(h->arg, x, peer, peer ? 0 : in->id, &self_hit);
     if (!out.killed) {
         ProtobufCAllocator *alloc = ((kv_call *)data)->alloc;
-        size_t len = peer ? strlen(peer) + 32 : 0;
-        char *msg = peer ? alloc->alloc(alloc->allocator_data, len) : NULL;
-        if (msg)
+        size_t len = 48 + (peer ? strlen(peer) : 0);
+        char *msg = alloc->alloc(alloc->allocator_data, len);
+        if (msg && peer)
             snprintf(msg, len, "no connection from %s", peer);
-        if (peer)
-            kv_call_fail(data, KV_NOT_FOUND, msg ? msg : "no connection from that peer");
-        else
-            fail_op(data, &op, kv_op_fail(&op, KV_NOT_FOUND, "no connection numbered %" PRIu64,
-                                          in->id, 0));
+        else if (msg)
+            snprintf(msg, len, "no connection numbered %" PRIu64, in->id);
+        kv_call_fail(data, KV_NOT_FOUND, msg ? msg : "no such connection");
         closure(NULL, data);
         return;
     }

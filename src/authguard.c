@@ -3,6 +3,7 @@
  * a flood of addresses only pushes out the least recently seen. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include "authguard.h"
@@ -15,13 +16,17 @@ void kv_peer_from_sockaddr(kv_peer *p, const void *sa, size_t salen)
 {
     static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     const struct sockaddr *s = sa;
+    unsigned port = 0;
 
     memset(p, 0, sizeof *p);
     strcpy(p->text, "?");
+    strcpy(p->where, "?");
     if (s && s->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
         memcpy(p->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
         p->len = 4;
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
     } else if (s && s->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)) {
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
         const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
         if (memcmp(a, v4mapped, sizeof v4mapped) == 0) {
             memcpy(p->addr, a + 12, 4);
@@ -31,8 +36,10 @@ void kv_peer_from_sockaddr(kv_peer *p, const void *sa, size_t salen)
             p->len = 16;
         }
     }
-    if (p->len)
+    if (p->len) {
         inet_ntop(p->len == 4 ? AF_INET : AF_INET6, p->addr, p->text, sizeof p->text);
+        snprintf(p->where, sizeof p->where, p->len == 4 ? "%s:%u" : "[%s]:%u", p->text, port);
+    }
 }
 
 void kv_auth_guard_init(kv_auth_guard *g)

@@ -27,6 +27,9 @@ typedef struct kv_peer {
     uint8_t addr[16];
     uint8_t len;            /* 4, 16, or 0 when unknown (not guarded) */
     char text[48];          /* "127.0.0.1", "::1" or "?" for messages and logs */
+    char where[56];         /* with the port: "127.0.0.1:5000", "[::1]:5000",
+                               or "?": which connection, for ClientList,
+                               ClientKill and the slow log */
 } kv_peer;
 
 typedef struct kv_auth_guard_slot {
@@ -44,7 +47,7 @@ typedef struct kv_auth_guard {
 } kv_auth_guard;
 
 /* Fills P from a socket address SA of SALEN bytes (AF_INET or AF_INET6);
- * anything else gives len 0. */
+ * anything else gives len 0 and "?" for both texts. */
 void kv_peer_from_sockaddr(kv_peer *p, const void *sa, size_t salen);
 
 /* Empties G. Allocates nothing. */

@@ -484,53 +484,99 @@ int kv_settings_load(kv_settings *s, int argc, char **argv)
     return result;
 }
 
+size_t kv_settings_count(void)
+{
+    return N_SETTINGS;
+}
+
+const char *kv_settings_name(size_t i)
+{
+    return i < N_SETTINGS ? settings[i].name : NULL;
+}
+
+const char *kv_settings_value(const kv_settings *s, size_t i, char *buf, size_t len)
+{
+    const char *name = kv_settings_name(i), *text = NULL;
+
+    if (!name)
+        return NULL;
+#define SIZE(v) (text = kv_size_text((v), buf, len))
+#define NUMBER(v) (snprintf(buf, len, "%llu", (unsigned long long)(v)), text = buf)
+    if (!strcmp(name, "listen")) text = s->server.listen;
+    else if (!strcmp(name, "engine")) text = s->engine_name;
+    else if (!strcmp(name, "dir")) text = s->dir;
+    else if (!strcmp(name, "sync")) text = kv_sync_mode_name(s->engine.sync);
+    else if (!strcmp(name, "sync-interval-ms")) NUMBER(s->engine.sync_interval_ms);
+    else if (!strcmp(name, "lmdb-map-size")) SIZE(s->engine.map_bytes);
+    else if (!strcmp(name, "max-frame-bytes")) SIZE(s->server.max_frame_bytes);
+    else if (!strcmp(name, "max-key-bytes")) SIZE(s->server.limits.max_key_bytes);
+    else if (!strcmp(name, "max-value-bytes")) SIZE(s->server.limits.max_value_bytes);
+    else if (!strcmp(name, "max-memory-bytes")) SIZE(s->server.limits.max_memory_bytes);
+    else if (!strcmp(name, "max-clients")) NUMBER(s->server.max_clients);
+    else if (!strcmp(name, "max-input-bytes")) SIZE(s->server.input_budget);
+    else if (!strcmp(name, "max-output-bytes")) SIZE(s->server.output_budget);
+    else if (!strcmp(name, "idle-timeout"))
+        snprintf(buf, len, "%.15g", s->server.idle_timeout), text = buf;
+    else if (!strcmp(name, "watch-history")) NUMBER(s->server.watch_history);
+    else if (!strcmp(name, "auth-token-file")) text = s->token_file;
+    else if (!strcmp(name, "metrics-listen")) text = s->server.metrics_listen;
+    else if (!strcmp(name, "slowlog-us")) NUMBER(s->server.slowlog_us);
+    else if (!strcmp(name, "slowlog-max-len")) NUMBER(s->server.slowlog_max_len);
+    else if (!strcmp(name, "log-level")) text = kv_log_level_name(s->log_level);
+    else if (!strcmp(name, "log-format")) text = kv_log_format_name(s->log_format);
+    else if (!strcmp(name, "log-file")) text = s->log_file;
+    else if (!strcmp(name, "node-id") && s->cluster.node_id) NUMBER(s->cluster.node_id);
+    else if (!strcmp(name, "cluster-dir")) text = s->cluster.dir;
+    else if (!strcmp(name, "raft-listen")) text = s->cluster.raft_listen;
+    else if (!strcmp(name, "initial-cluster")) text = s->cluster.initial;
+    else if (!strcmp(name, "join")) text = s->cluster.join;
+    else if (!strcmp(name, "snapshot-threshold")) NUMBER(s->cluster.snapshot_threshold);
+    else if (!strcmp(name, "election-timeout-ms")) NUMBER(s->cluster.election_ms);
+    else if (!strcmp(name, "dedup-window")) NUMBER(s->cluster.dedup_window);
+#undef SIZE
+#undef NUMBER
+    return text;
+}
+
 void kv_settings_print(const kv_settings *s, FILE *f)
 {
     fprintf(f, "# kvstored %s --print-config: the settings in force, defaults included;\n"
             "# \"# name =\" is a setting not given. Read back with --config FILE.\n",
             KV_VERSION);
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        const char *name = settings[i].name, *text = NULL;
-        char buf[64];
+        char buf[KV_SETTINGS_VALUE_MAX];
+        const char *text = kv_settings_value(s, i, buf, sizeof buf);
 
-#define SIZE(v) (text = kv_size_text((v), buf, sizeof buf))
-#define NUMBER(v) (snprintf(buf, sizeof buf, "%llu", (unsigned long long)(v)), text = buf)
-        if (!strcmp(name, "listen")) text = s->server.listen;
-        else if (!strcmp(name, "engine")) text = s->engine_name;
-        else if (!strcmp(name, "dir")) text = s->dir;
-        else if (!strcmp(name, "sync")) text = kv_sync_mode_name(s->engine.sync);
-        else if (!strcmp(name, "sync-interval-ms")) NUMBER(s->engine.sync_interval_ms);
-        else if (!strcmp(name, "lmdb-map-size")) SIZE(s->engine.map_bytes);
-        else if (!strcmp(name, "max-frame-bytes")) SIZE(s->server.max_frame_bytes);
-        else if (!strcmp(name, "max-key-bytes")) SIZE(s->server.limits.max_key_bytes);
-        else if (!strcmp(name, "max-value-bytes")) SIZE(s->server.limits.max_value_bytes);
-        else if (!strcmp(name, "max-memory-bytes")) SIZE(s->server.limits.max_memory_bytes);
-        else if (!strcmp(name, "max-clients")) NUMBER(s->server.max_clients);
-        else if (!strcmp(name, "max-input-bytes")) SIZE(s->server.input_budget);
-        else if (!strcmp(name, "max-output-bytes")) SIZE(s->server.output_budget);
-        else if (!strcmp(name, "idle-timeout"))
-            snprintf(buf, sizeof buf, "%.15g", s->server.idle_timeout), text = buf;
-        else if (!strcmp(name, "watch-history")) NUMBER(s->server.watch_history);
-        else if (!strcmp(name, "auth-token-file")) text = s->token_file;
-        else if (!strcmp(name, "metrics-listen")) text = s->server.metrics_listen;
-        else if (!strcmp(name, "slowlog-us")) NUMBER(s->server.slowlog_us);
-        else if (!strcmp(name, "slowlog-max-len")) NUMBER(s->server.slowlog_max_len);
-        else if (!strcmp(name, "log-level")) text = kv_log_level_name(s->log_level);
-        else if (!strcmp(name, "log-format")) text = kv_log_format_name(s->log_format);
-        else if (!strcmp(name, "log-file")) text = s->log_file;
-        else if (!strcmp(name, "node-id") && s->cluster.node_id) NUMBER(s->cluster.node_id);
-        else if (!strcmp(name, "cluster-dir")) text = s->cluster.dir;
-        else if (!strcmp(name, "raft-listen")) text = s->cluster.raft_listen;
-        else if (!strcmp(name, "initial-cluster")) text = s->cluster.initial;
-        else if (!strcmp(name, "join")) text = s->cluster.join;
-        else if (!strcmp(name, "snapshot-threshold")) NUMBER(s->cluster.snapshot_threshold);
-        else if (!strcmp(name, "election-timeout-ms")) NUMBER(s->cluster.election_ms);
-        else if (!strcmp(name, "dedup-window")) NUMBER(s->cluster.dedup_window);
-#undef SIZE
-#undef NUMBER
         if (text)
-            fprintf(f, "%s = %s\n", name, text);
+            fprintf(f, "%s = %s\n", settings[i].name, text);
         else
-            fprintf(f, "# %s =\n", name);
+            fprintf(f, "# %s =\n", settings[i].name);
     }
+}
+
+const char **kv_settings_pairs(const kv_settings *s, size_t *n)
+{
+    size_t bytes = 0;
+    char buf[KV_SETTINGS_VALUE_MAX];
+
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *text = kv_settings_value(s, i, buf, sizeof buf);
+        bytes += (text ? strlen(text) : 0) + 1;
+    }
+    /* The pointers, then the values' text after them: one block to free. */
+    const char **pairs = malloc(2 * N_SETTINGS * sizeof *pairs + bytes);
+    if (!pairs)
+        return NULL;
+    char *p = (char *)(pairs + 2 * N_SETTINGS);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *text = kv_settings_value(s, i, buf, sizeof buf);
+        size_t len = text ? strlen(text) : 0;
+        memcpy(p, text ? text : "", len);
+        p[len] = 0;
+        pairs[2 * i] = settings[i].name;
+        pairs[2 * i + 1] = p;
+        p += len + 1;
+    }
+    *n = N_SETTINGS;
+    return pairs;
 }

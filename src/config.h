@@ -50,4 +50,23 @@ int kv_settings_load(kv_settings *s, int argc, char **argv);
  * included; those not set come out as "# name =" comments. */
 void kv_settings_print(const kv_settings *s, FILE *f);
 
+/* The settings, in --help's order: how many, and the name of the I-th
+ * (static; NULL past the end). */
+size_t kv_settings_count(void);
+const char *kv_settings_name(size_t i);
+
+/* Room enough for any value kv_settings_value() writes into BUF. */
+#define KV_SETTINGS_VALUE_MAX 64
+
+/* The value of setting I in S as --print-config shows it: a string of S's
+ * or a static one, or BUF (LEN bytes) holding it. Returns NULL when the
+ * setting is not set (or I is past the end). The auth token file's path,
+ * never a token. */
+const char *kv_settings_value(const kv_settings *s, size_t i, char *buf, size_t len);
+
+/* Every setting of S as name, value, name, value ... (an unset one's value
+ * ""), for Stats (kv_service_env.settings); *N is set to the pairs. One
+ * malloc'd block the caller frees with free(); NULL when memory is out. */
+const char **kv_settings_pairs(const kv_settings *s, size_t *n);
+
 #endif

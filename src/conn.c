@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "conn.h"
 #include "log.h"
+#include "stats.h"
 
 /* Bytes one connection may read per loop turn, so one flooding client
  * cannot starve the others. */
@@ -36,23 +37,27 @@ kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer)
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_io_start(ctx->loop, &c->rio);
-    c->last_progress = c->last_sent = ev_now(ctx->loop);
+    c->last_progress = c->last_sent = c->created = c->last_request = ev_now(ctx->loop);
+    c->id = ++ctx->last_id;
     if (ctx->idle_timeout > 0) {
         ev_timer_init(&c->idle, conn_idle_cb, ctx->idle_timeout, 0.);
         ev_timer_start(ctx->loop, &c->idle);
     }
     if (kv_log_on(KV_LOG_DEBUG))
-        kv_log(KV_LOG_DEBUG, "accepted a connection from %s", c->session.service.peer.text);
+        kv_log(KV_LOG_DEBUG, "accepted connection %llu from %s", (unsigned long long)c->id,
+               c->session.service.peer.where);
     return c;
 }
 
-void kv_conn_close(kv_conn *c, const char *why)
+void kv_conn_close(kv_conn *c, kv_close_reason reason, const char *why)
 {
     struct ev_loop *loop = c->ctx->loop;
 
     if (kv_log_on(KV_LOG_DEBUG))
-        kv_log(KV_LOG_DEBUG, "closed the connection from %s: %s", c->session.service.peer.text,
-               why ? why : "closed");
+        kv_log(KV_LOG_DEBUG, "closed connection %llu from %s (%s): %s",
+               (unsigned long long)c->id, c->session.service.peer.where,
+               kv_close_reason_name(reason), why ? why : "closed");
+    c->ctx->session.stats->closed[reason < KV_CLOSE_REASONS ? reason : KV_CLOSE_ERROR]++;
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->idle);
@@ -62,10 +67,18 @@ void kv_conn_close(kv_conn *c, const char *why)
     free(c);
 }
 
-/* Stops reading for good; what is buffered will not be answered. */
-static void conn_stop_reading(kv_conn *c, const char *why)
+/* A read or a send failed with ERR: the client reset or left, or the
+ * socket broke for another reason (stats.closed). */
+static kv_close_reason gone_reason(int err)
 {
-    kv_session_stop(&c->session, why);
+    return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT ? KV_CLOSE_CLIENT
+                                                                 : KV_CLOSE_ERROR;
+}
+
+/* Stops reading for good; what is buffered will not be answered. */
+static void conn_stop_reading(kv_conn *c, kv_close_reason reason, const char *why)
+{
+    kv_session_stop(&c->session, reason, why);
     c->paused = 0;
     ev_io_stop(c->ctx->loop, &c->rio);
 }
@@ -104,6 +117,7 @@ static int conn_send(kv_conn *c)
             break;
         ssize_t n = send(c->fd, p, ready, MSG_NOSIGNAL);
         if (n > 0) {
+            c->ctx->session.stats->net_out += (uint64_t)n;
             kv_session_output_sent(s, (size_t)n);
             c->last_progress = c->last_sent = ev_now(loop);
             continue;
@@ -114,7 +128,7 @@ static int conn_send(kv_conn *c)
             blocked = 1;
             break;
         }
-        kv_conn_close(c, "peer gone while answers were being sent");
+        kv_conn_close(c, gone_reason(errno), "peer gone while answers were being sent");
         return -1;
     }
     if (blocked) {
@@ -125,7 +139,7 @@ static int conn_send(kv_conn *c)
     if (kv_session_drained(s)) {
         c->last_sent = ev_now(loop);
         if (s->state == KV_SESSION_CLOSING) {
-            kv_conn_close(c, s->stop_reason);
+            kv_conn_close(c, s->stop_class, s->stop_reason);
             return -1;
         }
     }
@@ -163,14 +177,14 @@ static void conn_process(kv_conn *c)
     /* Requests are timed from when this loop turn began (session.h). */
     s->arrived_ns = (uint64_t)(ev_now(c->ctx->loop) * 1e9);
     if (kv_session_process(s) > 0)
-        c->last_progress = ev_now(c->ctx->loop);
+        c->last_progress = c->last_request = ev_now(c->ctx->loop);
     if (s->state == KV_SESSION_OPEN && kv_session_must_pause(s))
         conn_pause(c);
     else if (s->state != KV_SESSION_OPEN && ev_is_active(&c->rio))
-        conn_stop_reading(c, s->stop_reason);     /* the session stopped its input */
+        conn_stop_reading(c, s->stop_class, s->stop_reason);  /* the session stopped */
     /* The peer finished sending: once what came whole is answered, close. */
     if (c->peer_done && !c->paused && s->state == KV_SESSION_OPEN)
-        conn_stop_reading(c, "peer closed its side");
+        conn_stop_reading(c, KV_CLOSE_CLIENT, "peer closed its side");
     c->ctx->schedule(c->ctx, c);
 }
 
@@ -187,6 +201,7 @@ static int conn_read(kv_conn *c)
             break;      /* refused: the session answers why and stops */
         ssize_t n = read(c->fd, p, room);
         if (n > 0) {
+            c->ctx->session.stats->net_in += (uint64_t)n;
             kv_session_input_commit(&c->session, (size_t)n);
             got += (size_t)n;
             if ((size_t)n < room)
@@ -202,7 +217,7 @@ static int conn_read(kv_conn *c)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             break;
-        kv_conn_close(c, "read failed");
+        kv_conn_close(c, gone_reason(errno), "read failed");
         return -1;
     }
     return 0;
@@ -265,11 +280,11 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_start(loop, w);
         return;
     }
-    kv_conn_close(c, "idle timeout");
+    kv_conn_close(c, KV_CLOSE_IDLE, "idle timeout");
 }
 
 void kv_conn_drain(kv_conn *c)
 {
-    conn_stop_reading(c, "server shutting down");
+    conn_stop_reading(c, KV_CLOSE_SHUTDOWN, "server shutting down");
     c->ctx->schedule(c->ctx, c);
 }

@@ -16,7 +16,9 @@ struct kv_conn;
 typedef struct kv_conn_ctx {
     struct ev_loop *loop;
     double idle_timeout;        /* seconds without progress before a close; 0 = never */
-    kv_session_ctx session;     /* what every session shares */
+    kv_session_ctx session;     /* what every session shares; its stats
+                                   count bytes and closes too */
+    uint64_t last_id;           /* the id of the newest connection */
     /* C has answers (or a close) to carry out at the end of this loop turn,
      * once the engine flushed (see kv_conn_flush). Idempotent. */
     void (*schedule)(struct kv_conn_ctx *ctx, struct kv_conn *c);
@@ -33,6 +35,11 @@ typedef struct kv_conn {
     ev_tstamp last_sent;        /* read-only: last time answer bytes left, or
                                    the output was empty: how long a client
                                    has not read */
+    ev_tstamp created;          /* read-only: when it was accepted */
+    ev_tstamp last_request;     /* read-only: the last loop turn that took
+                                   a whole request from it (created until
+                                   then): what ClientList's idle_ms counts */
+    uint64_t id;                /* read-only: increasing, from 1 (ClientList) */
     kv_conn_ctx *ctx;           /* borrowed */
     int fd;
     int paused;                 /* reading stopped: too much unread output */
@@ -55,9 +62,10 @@ void kv_conn_drain(kv_conn *c);
  * writes leave. Returns 0, or -1 when C was closed. */
 int kv_conn_flush(kv_conn *c);
 
-/* Closes the socket, tells the owner (ctx->closed) and frees C. WHY
- * (static) is logged at debug with the peer's address. */
-void kv_conn_close(kv_conn *c, const char *why);
+/* Closes the socket, counts the close under REASON, tells the owner
+ * (ctx->closed) and frees C. WHY (static) is logged at debug with the
+ * peer's address. */
+void kv_conn_close(kv_conn *c, kv_close_reason reason, const char *why);
 
 /* The memory C's output holds (buffer capacity, sent or not). */
 static inline size_t kv_conn_output_memory(const kv_conn *c)

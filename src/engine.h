@@ -301,6 +301,10 @@ struct kv_engine {
     int clock;              /* read-only: the clock of this instance's
                                deadlines, ops->clock from kv_engine_open
                                unless kv_engine_set_clock changed it */
+    uint64_t syncs;         /* read-only: times the engine made writes
+                               durable since it opened (a commit that
+                               syncs, a sync); the server times the calls
+                               that change it (stats.syncs) */
 };
 
 /* A view (snapshot_begin) starts with this; the rest is its engine's. */

@@ -662,6 +662,7 @@ static kv_status commit(lmdb_engine *l)
     if (l->sync == KV_SYNC_ALWAYS) {
         l->synced_at = mono_now();
         l->synced_at_ms = wall_ms();
+        l->base.syncs++;
     } else {
         l->unsynced = 1;
     }
@@ -1080,6 +1081,7 @@ static kv_status lmdb_sync(kv_engine *e)
     l->unsynced = 0;
     l->synced_at = mono_now();
     l->synced_at_ms = wall_ms();
+    l->base.syncs++;
     return KV_OK;
 }
 

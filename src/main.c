@@ -296,6 +296,11 @@ int main(int argc, char **argv)
         kv_engine_close(engine);
         return 1;
     }
+    /* Stats reports the settings in force, as --print-config shows them. */
+    const char **settings = kv_settings_pairs(&set, &srv.env.n_settings);
+    srv.env.settings = settings;
+    if (!settings)
+        srv.env.n_settings = 0;
     kv_cluster cluster;
     if (clustered) {
         /* The engine's state is the log's: rebuilt by raft from the last
@@ -308,6 +313,7 @@ int main(int argc, char **argv)
             || kv_cluster_start(&cluster, ccfg, srv.loop, &srv.env, where, err, sizeof err) < 0) {
             fprintf(stderr, "kvstored: %s\n", err[0] ? err : "the engine cannot be emptied");
             kv_server_free(&srv);
+            free(settings);
             kv_engine_close(engine);
             return 1;
         }
@@ -322,6 +328,7 @@ int main(int argc, char **argv)
         kv_cluster_close(&cluster);
     const char *failed = srv.failed;
     kv_server_free(&srv);
+    free(settings);
     if (kv_engine_close(engine) != KV_OK) {
         kv_log(KV_LOG_ERROR, "stopped, but closing engine %s failed: what the last turn "
                "wrote may not be on disk", engine_name);

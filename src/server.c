@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+#include "clients.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "endpoint.h"
@@ -53,12 +54,9 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* Prints the address actually bound (port 0 becomes the real port). */
-static void announce(int fd)
+static void announce(const kv_server *s)
 {
-    char where[KV_ENDPOINT_HOST_MAX + 16];
-
-    kv_listen_address(fd, where, sizeof where);
-    printf("listening on %s\n", where);
+    printf("listening on %s\n", s->listen_address);
     fflush(stdout);
 }
 
@@ -193,6 +191,23 @@ static void arm_sync(kv_server *s)
     ev_timer_start(s->loop, &s->sync_w);
 }
 
+/* Runs the engine's FLUSH or SYNC (OP), counting the syncs it made
+ * (engine.h, kv_engine.syncs) and the time of the calls that made one in
+ * stats.syncs and stats.sync_seconds. */
+static kv_status timed_sync(kv_server *s, kv_status (*op)(kv_engine *))
+{
+    kv_engine *e = s->env.engine;
+    uint64_t before = e->syncs;
+    double start = ev_time();
+    kv_status st = op(e);
+
+    if (e->syncs != before) {
+        s->stats.syncs += e->syncs - before;
+        s->stats.sync_seconds += ev_time() - start;
+    }
+    return st;
+}
+
 static void sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     kv_server *s = SERVER_OF(w, sync_w);
@@ -200,7 +215,7 @@ static void sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
-    if (e->ops->sync_delay(e) >= 0 && e->ops->sync(e) != KV_OK) {
+    if (e->ops->sync_delay(e) >= 0 && timed_sync(s, e->ops->sync) != KV_OK) {
         const char *why = kv_engine_last_error(e);
         kv_log(KV_LOG_ERROR, "engine sync failed%s%s", why ? ": " : "", why ? why : "");
     }
@@ -335,7 +350,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     if (!ev_is_active(&s->expire_w) || s->pending)
         arm_expiry(s);
     s->must_flush = 0;
-    if (e->ops->flush && e->ops->flush(e) != KV_OK) {
+    if (e->ops->flush && timed_sync(s, e->ops->flush) != KV_OK) {
         const char *why = kv_engine_last_error(e);
         kv_log(KV_LOG_ERROR, "engine flush failed%s%s%s; closing the connections it "
                "would have answered", why ? " (" : "", why ? why : "", why ? ")" : "");
@@ -346,7 +361,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         kv_conn *c = s->pending;
         unschedule(s, c);
         if (failed)
-            kv_conn_close(c, "the engine failed to flush the writes it answers");
+            kv_conn_close(c, KV_CLOSE_ERROR, "the engine failed to flush the writes it answers");
         else
             kv_conn_flush(c);
     }
@@ -375,13 +390,25 @@ static void shed_cb(struct ev_loop *loop, ev_timer *w, int revents)
             return;     /* everyone is reading: look again later */
         kv_log(KV_LOG_WARN, "closing the connection from %s holding %zu bytes of answers unread "
                "for %.1f s: answers held by all connections are over --max-output-bytes %zu",
-               worst->session.service.peer.text, kv_conn_output_memory(worst),
+               worst->session.service.peer.where, kv_conn_output_memory(worst),
                now - worst->last_sent,
                s->cfg.output_budget);
         s->stats.conns_closed_output++;
-        kv_conn_close(worst, "answers unread while the server's are over --max-output-bytes");
+        kv_conn_close(worst, KV_CLOSE_OUTPUT,
+                      "answers unread while the server's are over --max-output-bytes");
     }
     ev_timer_stop(loop, w);
+}
+
+/* Once a second: the requests answered in the second that ended. */
+static void ops_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_server *s = SERVER_OF(w, ops_w);
+
+    (void)loop;
+    (void)revents;
+    s->stats.ops_last_second = s->stats.requests - s->ops_mark;
+    s->ops_mark = s->stats.requests;
 }
 
 /* kv_conn_ctx.closed: C is going away. */
@@ -505,7 +532,7 @@ void kv_server_join(kv_server *s, struct kv_cluster *cluster)
 
 void kv_server_address(const kv_server *s, char *buf, size_t len)
 {
-    kv_listen_address(s->listen_fd, buf, len);
+    snprintf(buf, len, "%s", s->listen_address);
 }
 
 int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
@@ -529,6 +556,12 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     s->listen_fd = kv_listen(cfg->listen, err, errlen);
     if (s->listen_fd < 0)
         return -1;
+    kv_listen_address(s->listen_fd, s->listen_address, sizeof s->listen_address);
+    s->listen_addresses[0] = s->listen_address;
+    s->env.listen_addresses = s->listen_addresses;
+    s->env.n_listen = 1;
+    s->clients = kv_clients_hook(s);
+    s->env.clients = &s->clients;
     kv_arena_init(&s->arena, ARENA_CHUNK);
     kv_arena_init(&s->expire_arena, ARENA_CHUNK);
     kv_watch_config wc = { cfg->watch_history, KV_WATCH_HISTORY_MAX_BYTES, cfg->max_frame_bytes };
@@ -562,6 +595,8 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_idle_init(&s->trim_w, trim_cb);
     ev_timer_init(&s->trim_check_w, trim_check_cb, 1., 1.);
     ev_timer_start(s->loop, &s->trim_check_w);
+    ev_timer_init(&s->ops_w, ops_cb, 1., 1.);
+    ev_timer_start(s->loop, &s->ops_w);
     s->shed_w.repeat = SHED_INTERVAL;
     kv_auth_guard_init(&s->auth_guard);
     ev_prepare_start(s->loop, &s->flush_w);
@@ -573,7 +608,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_signal_start(s->loop, &s->sigterm_w);
     ev_signal_init(&s->sighup_w, sighup_cb, SIGHUP);
     ev_signal_start(s->loop, &s->sighup_w);
-    announce(s->listen_fd);
+    announce(s);
     return 0;
 }
 
@@ -592,7 +627,7 @@ void kv_server_free(kv_server *s)
         kv_log(KV_LOG_WARN, "drain over after %.0f s: closing %zu connections with answers "
                "still unwritten", DRAIN_SECONDS, left);
     while (s->conns)
-        kv_conn_close(s->conns, "server stopped");
+        kv_conn_close(s->conns, KV_CLOSE_SHUTDOWN, "server stopped");
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     kv_watch_hub_free(s->env.watch);

@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "authguard.h"
 #include "conn.h"
+#include "endpoint.h"
 #include "engine.h"
 #include "service.h"
 #include "slowlog.h"
@@ -69,6 +70,13 @@ typedef struct kv_server {
                                    connection's to flush this turn (expiry) */
     struct kv_conn *pending;    /* connections with answers to write this turn */
     int listen_fd;
+    char listen_address[KV_ENDPOINT_HOST_MAX + 16];
+                                /* read-only: HOST:PORT as bound (port 0
+                                   becomes the real port) */
+    const char *listen_addresses[1];    /* private: env.listen_addresses */
+    kv_service_clients clients; /* private: env.clients (clients.c) */
+    ev_timer ops_w;             /* private: once a second, stats.ops_last_second */
+    uint64_t ops_mark;          /* private: stats.requests at the last tick */
     kv_service_env env;         /* what every connection's service shares;
                                    env.engine is borrowed from main */
     kv_conn_ctx conn_ctx;       /* what every connection sees of the server */
@@ -98,7 +106,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
  * expiry, and is run at the end of every loop turn. */
 void kv_server_join(kv_server *s, struct kv_cluster *cluster);
 
-/* The client address S listens on, as bound, into BUF. */
+/* The client address S listens on, as bound, into BUF (s->listen_address). */
 void kv_server_address(const kv_server *s, char *buf, size_t len);
 
 /* Runs the loop until SIGINT/SIGTERM and the drain that follows. */

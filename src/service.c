@@ -184,7 +184,8 @@ static void svc_auth(Kvstore__V1__KV_Service *svc, const Kvstore__V1__AuthReques
         kv_log(KV_LOG_WARN, "too many failed Auth attempts from %s; refusing its Auth "
                "calls for %.0f s", x->peer.text, block);
     if (++x->auth_failures >= KV_AUTH_MAX_FAILURES) {
-        x->hang_up = 1;
+        x->hang_up = "too many failed Auth attempts";
+        x->hang_up_reason = KV_CLOSE_AUTH;
         kv_call_fail(data, KV_UNAUTHENTICATED, "wrong token; too many tries, closing the connection");
     } else {
         kv_call_fail(data, KV_UNAUTHENTICATED, "wrong token");
@@ -291,6 +292,67 @@ static void svc_slow_log(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SlowLo
         kv_slowlog_reset(l);
 }
 
+static void svc_client_list(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClientListRequest *in,
+                            Kvstore__V1__ClientListResponse_Closure closure, void *data)
+{
+    Kvstore__V1__ClientListResponse out = KVSTORE__V1__CLIENT_LIST_RESPONSE__INIT;
+    const kv_service_clients *h = SVC(svc)->env->clients;
+
+    (void)in;
+    if (!h) {
+        kv_call_fail(data, KV_UNIMPLEMENTED, "this server keeps no client list");
+        closure(NULL, data);
+        return;
+    }
+    if (h->list(h->arg, SVC(svc), ((kv_call *)data)->alloc, &out) < 0) {
+        kv_call_fail(data, KV_RESOURCE_EXHAUSTED, "server out of memory");
+        closure(NULL, data);
+        return;
+    }
+    closure(&out, data);
+}
+
+/* Other connections close at once; the asking one answers first, then
+ * hangs up (as Redis's CLIENT KILL of itself). */
+static void svc_client_kill(Kvstore__V1__KV_Service *svc, const Kvstore__V1__ClientKillRequest *in,
+                            Kvstore__V1__ClientKillResponse_Closure closure, void *data)
+{
+    Kvstore__V1__ClientKillResponse out = KVSTORE__V1__CLIENT_KILL_RESPONSE__INIT;
+    kv_service *x = SVC(svc);
+    const kv_service_clients *h = x->env->clients;
+    const char *peer = in->peer && *in->peer ? in->peer : NULL;
+    int self_hit = 0;
+
+    if (!h) {
+        kv_call_fail(data, KV_UNIMPLEMENTED, "this server keeps no client list");
+        closure(NULL, data);
+        return;
+    }
+    if (!peer && !in->id) {
+        kv_call_fail(data, KV_INVALID_ARGUMENT, "ClientKill needs a peer (HOST:PORT) or an id");
+        closure(NULL, data);
+        return;
+    }
+    out.killed = h->kill(h->arg, x, peer, peer ? 0 : in->id, &self_hit);
+    if (!out.killed) {
+        ProtobufCAllocator *alloc = ((kv_call *)data)->alloc;
+        size_t len = 48 + (peer ? strlen(peer) : 0);
+        char *msg = alloc->alloc(alloc->allocator_data, len);
+        if (msg && peer)
+            snprintf(msg, len, "no connection from %s", peer);
+        else if (msg)
+            snprintf(msg, len, "no connection numbered %" PRIu64, in->id);
+        kv_call_fail(data, KV_NOT_FOUND, msg ? msg : "no such connection");
+        closure(NULL, data);
+        return;
+    }
+    if (self_hit) {
+        x->hang_up = "killed by ClientKill";
+        x->hang_up_reason = KV_CLOSE_KILLED;
+    }
+    closure(&out, data);
+}
+
 #define NOT_YET(name, Req, Resp)                                                         \
     static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in,  \
                            Kvstore__V1__##Resp##_Closure closure, void *data)           \
@@ -300,8 +362,6 @@ static void svc_slow_log(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SlowLo
         kv_call_fail(data, KV_UNIMPLEMENTED, "not implemented yet");                    \
         closure(NULL, data);                                                            \
     }
-NOT_YET(client_list, ClientListRequest, ClientListResponse)
-NOT_YET(client_kill, ClientKillRequest, ClientKillResponse)
 NOT_YET(snapshot, SnapshotRequest, SnapshotResponse)
 NOT_YET(snapshot_read, SnapshotReadRequest, SnapshotReadResponse)
 

@@ -38,6 +38,26 @@ typedef struct kv_service_router {
     void *arg;
 } kv_service_router;
 
+struct kv_service;
+
+/* v3.1: the server's connections, for ClientList and ClientKill; the
+ * service knows no more of the server than this. SELF is the asking
+ * connection's service. */
+typedef struct kv_service_clients {
+    /* Fills OUT with a ClientInfo per open connection, SELF's marked
+     * current, its arrays and strings from ALLOC. Returns 0, -1 when ALLOC
+     * is out of memory. */
+    int (*list)(void *arg, const struct kv_service *self, ProtobufCAllocator *alloc,
+                Kvstore__V1__ClientListResponse *out);
+    /* Closes the connections from PEER (HOST:PORT as ClientList shows it),
+     * or when PEER is NULL the one numbered ID, at once, each counted as
+     * killed; SELF among them is not closed but *SELF_HIT set (its caller
+     * hangs up after answering). Returns how many matched, SELF included. */
+    uint64_t (*kill)(void *arg, const struct kv_service *self, const char *peer, uint64_t id,
+                     int *self_hit);
+    void *arg;
+} kv_service_clients;
+
 /* What every connection's service shares; owned by the server. */
 typedef struct kv_service_env {
     kv_engine *engine;
@@ -60,6 +80,8 @@ typedef struct kv_service_env {
     const char *const *settings;            /* name, value, name, value, ... */
     size_t n_settings;                      /* pairs */
     struct kv_slowlog *slowlog;             /* NULL: none kept */
+    const kv_service_clients *clients;      /* NULL: ClientList and
+                                               ClientKill unimplemented */
 } kv_service_env;
 
 typedef struct kv_service {
@@ -73,8 +95,10 @@ typedef struct kv_service {
                                            its request is unpacked as when
                                            not the proto's (see svc_ping);
                                            NULL: the proto's for all */
-    int hang_up;                        /* read-only for the session: stop
-                                           reading after this answer */
+    const char *hang_up;                /* read-only for the session: stop
+                                           reading after this answer, for
+                                           this reason (static); NULL: go on */
+    kv_close_reason hang_up_reason;     /* and the close it counts as */
     kv_watch_conn watches;              /* this connection's watches */
 } kv_service;
 

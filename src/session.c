@@ -125,7 +125,7 @@ static void slots_free(kv_session *s)
  * carry on. */
 static void session_broken(kv_session *s)
 {
-    kv_session_stop(s, "server out of memory for its answers");
+    kv_session_stop(s, KV_CLOSE_ERROR, "server out of memory for its answers");
     slots_free(s);
     kv_buf_free(&s->out);
     s->out_held = 0;
@@ -268,7 +268,7 @@ static void log_slow_batch(kv_session *s, uint64_t ns)
             frame++;
         }
         kv_slowlog_add(s->ctx->service->slowlog, t->method, key, klen, klen, ns,
-                       s->service.peer.text, t->code);
+                       s->service.peer.where, t->code);
     }
     s->slow_at = p;         /* a long batch goes on from here next time */
     s->slow_frame = frame;
@@ -304,7 +304,7 @@ static void time_later(kv_session *s, const kv_call *call, unsigned code)
     if (kv_slowlog_wants(s->ctx->service->slowlog, ns))
         kv_slowlog_add(s->ctx->service->slowlog, call->method,
                        k && k->key_len ? k->key : NULL, k ? k->key_len : 0,
-                       k ? k->key_bytes : 0, ns, s->service.peer.text, code);
+                       k ? k->key_bytes : 0, ns, s->service.peer.where, code);
 }
 
 /* Counts one answer, CALL's, in the server's figures: one increment for
@@ -318,6 +318,7 @@ static inline void count_answer(kv_session *s, const kv_call *call, kv_status st
     unsigned code = (unsigned)status < KV_STATS_CODES ? (unsigned)status : KV_UNKNOWN;
 
     st->requests++;
+    s->answered++;
     if (method >= KV_STATS_MAX_METHODS) {
         st->refused++;      /* not a method's: a refused frame */
         return;
@@ -532,13 +533,14 @@ void kv_session_free(kv_session *s)
     count_output(s);
 }
 
-void kv_session_stop(kv_session *s, const char *why)
+void kv_session_stop(kv_session *s, kv_close_reason reason, const char *why)
 {
     if (s->n_timed)
         time_batch(s);      /* before their keys go with the input */
     if (s->state == KV_SESSION_OPEN) {
         s->state = KV_SESSION_CLOSING;
         s->stop_reason = why;
+        s->stop_class = reason;
     }
     kv_buf_free(&s->in);
     count_input(s);
@@ -546,13 +548,14 @@ void kv_session_stop(kv_session *s, const char *why)
 
 /* Answers with one session-level error (id 0) and stops input: a server
  * limit was hit, which the operator hears of. */
-static void session_fail(kv_session *s, kv_status code, const char *msg, const char *why)
+static void session_fail(kv_session *s, kv_status code, const char *msg,
+                         kv_close_reason reason, const char *why)
 {
     kv_call call = { .status = code, .message = msg, .method = NO_METHOD, .session = s };
 
-    kv_log(KV_LOG_WARN, "refused further input from %s: %s: %s", s->service.peer.text, why, msg);
+    kv_log(KV_LOG_WARN, "refused further input from %s: %s: %s", s->service.peer.where, why, msg);
     answer(s, &call, NULL);
-    kv_session_stop(s, why);
+    kv_session_stop(s, reason, why);
 }
 
 uint8_t *kv_session_input_room(kv_session *s, size_t *room)
@@ -571,12 +574,13 @@ uint8_t *kv_session_input_room(kv_session *s, size_t *room)
         if (st->input_bytes - s->in_counted + charged > s->ctx->input_budget) {
             session_fail(s, KV_RESOURCE_EXHAUSTED,
                          "server input memory budget exhausted; retry later",
-                         "input buffers over --max-input-bytes");
+                         KV_CLOSE_PROTOCOL, "input buffers over --max-input-bytes");
             return NULL;
         }
     }
     if (kv_buf_reserve(&s->in, READ_MIN) < 0) {
-        session_fail(s, KV_RESOURCE_EXHAUSTED, "server out of memory", "out of memory for input");
+        session_fail(s, KV_RESOURCE_EXHAUSTED, "server out of memory", KV_CLOSE_ERROR,
+                     "out of memory for input");
         return NULL;
     }
     count_input(s);
@@ -657,13 +661,13 @@ size_t kv_session_process(kv_session *s)
             char msg[160];
             snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the maximum of %u bytes%s",
                      len, (unsigned)max, max < s->ctx->max_frame_bytes ? " before Auth" : "");
-            session_fail(s, KV_RESOURCE_EXHAUSTED, msg,
+            session_fail(s, KV_RESOURCE_EXHAUSTED, msg, KV_CLOSE_PROTOCOL,
                          max < s->ctx->max_frame_bytes ? "frame over 64 KiB before Auth"
                                                        : "frame over --max-frame-bytes");
             break;
         }
         if (r == KV_FRAME_MALFORMED) {
-            kv_session_stop(s, "malformed frame length");
+            kv_session_stop(s, KV_CLOSE_PROTOCOL, "malformed frame length");
             break;
         }
         if (!s->batch_at) {
@@ -685,7 +689,7 @@ size_t kv_session_process(kv_session *s)
         kv_buf_consume(&s->in, off + len);
         taken++;
         if (s->service.hang_up)
-            kv_session_stop(s, "too many failed Auth attempts");
+            kv_session_stop(s, s->service.hang_up_reason, s->service.hang_up);
     }
     if (s->n_timed)
         time_batch(s);

@@ -50,6 +50,10 @@ typedef struct kv_session {
     kv_service service;             /* the connection's own service state */
     kv_session_state state;         /* read-only outside session.c */
     const char *stop_reason;        /* read-only: why input stopped (static) */
+    kv_close_reason stop_class;     /* read-only: and which kind of close that
+                                       makes, for stats.closed */
+    uint64_t answered;              /* read-only: requests answered, this
+                                       connection's share of stats->requests */
     kv_buf in;                      /* private: input, not yet a whole frame */
     kv_buf out;                     /* private: answers in order */
     size_t out_held;                /* private: out's tail appended since the
@@ -142,8 +146,9 @@ static inline int kv_session_must_pause(const kv_session *s)
 int kv_session_may_resume(const kv_session *s);
 
 /* Takes no more input; what is buffered will not be answered. WHY (static)
- * says why, for the logs. */
-void kv_session_stop(kv_session *s, const char *why);
+ * says why, for the logs; REASON is the close it counts as once S is done
+ * (the first stop's, when S was stopped already). */
+void kv_session_stop(kv_session *s, kv_close_reason reason, const char *why);
 
 /* The answer bytes that may go out now: everything but this turn's tail
  * (see kv_session_release). Sets *LEN; returns NULL when there are none. */
@@ -169,6 +174,12 @@ static inline void kv_session_release(kv_session *s)
  * counts against the output budget, whether or not anything is unsent
  * (kv_session_drained says that). */
 size_t kv_session_output_memory(const kv_session *s);
+
+/* The input bytes S holds, not yet a whole request (ClientList). */
+static inline size_t kv_session_input_buffered(const kv_session *s)
+{
+    return kv_buf_len(&s->in);
+}
 
 /* The answer bytes S holds that the client has not read yet: its output,
  * and the buffers of answers waiting for earlier ones. */

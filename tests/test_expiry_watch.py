@@ -17,7 +17,7 @@ import unittest
 
 import wire
 from kvstore import pb
-from kvstored import Server
+from kvstored import Server, ServerTest
 
 ENGINE = os.environ.get("KVSTORED_ENGINE", "memory")
 DEADLINE = 30.0         # seconds any single wait may take
@@ -89,22 +89,8 @@ class Conn(wire.Connection):
         return out, frames
 
 
-class Base(unittest.TestCase):
-    ARGS = ()
-
-    def setUp(self):
-        self.server = Server(*self.ARGS)
-        self.conns = []
-
-    def tearDown(self):
-        for c in self.conns:
-            c.close()
-        self.assertEqual(self.server.stop(), 0)
-
-    def conn(self):
-        c = Conn(self.server.endpoint)
-        self.conns.append(c)
-        return c
+class Base(ServerTest):
+    CONN = Conn
 
     def set(self, c, key, value, **kw):
         return c.ok("Set", pb.SetRequest(key=key, value=value, **kw), pb.SetResponse)

@@ -156,9 +156,7 @@ static void print_status_json(const kvctl_out *o, const nodes *ns)
         json_object_array_add(arr, j);
     }
     json_object_object_add(obj, "nodes", arr);
-    fputs(json_object_to_json_string_ext(obj, KVCTL_JSON_FLAGS), o->fp);
-    fputc('\n', o->fp);
-    json_object_put(obj);
+    kvctl_out_json_line(o->fp, obj);
 }
 
 static int run_status(const kvctl_conf *conf, const kvctl_out *o)
@@ -246,9 +244,7 @@ static void print_members(const kvctl_out *o, Kvstore__V1__Member **v, size_t n,
             json_object_array_add(arr, j);
         }
         json_object_object_add(obj, "members", arr);
-        fputs(json_object_to_json_string_ext(obj, KVCTL_JSON_FLAGS), o->fp);
-        fputc('\n', o->fp);
-        json_object_put(obj);
+        kvctl_out_json_line(o->fp, obj);
         return;
     }
     kvctl_table t;
@@ -273,8 +269,8 @@ static int run_change(const kvctl_conf *conf, const kvctl_cmd *cmd, const kvctl_
     Kvstore__V1__MemberRemoveRequest remove = KVSTORE__V1__MEMBER_REMOVE_REQUEST__INIT;
     Kvstore__V1__LeaderTransferRequest transfer = KVSTORE__V1__LEADER_TRANSFER_REQUEST__INIT;
     kvctl_result r;
-    uint8_t *payload;
-    size_t len;
+    uint8_t *payload = NULL;
+    size_t len = 0;
     kv_status st;
 
     if (cmd->cluster == KVCTL_CLUSTER_ADD) {
@@ -284,11 +280,12 @@ static int run_change(const kvctl_conf *conf, const kvctl_cmd *cmd, const kvctl_
         st = kvctl_conn_call_once(conf, METHOD("MemberAdd"), &add.base, &payload, &len, &r);
     } else if (cmd->cluster == KVCTL_CLUSTER_REMOVE) {
         remove.id = cmd->member_id;
-        st = kvctl_conn_call_once(conf, METHOD("MemberRemove"), &remove.base, &payload, &len, &r);
+        st = kvctl_conn_call_once(conf, METHOD("MemberRemove"), &remove.base, &payload, &len,
+                                  &r);
     } else {
         transfer.id = cmd->member_id;
-        st = kvctl_conn_call_once(conf, METHOD("LeaderTransfer"), &transfer.base, &payload, &len,
-                                  &r);
+        st = kvctl_conn_call_once(conf, METHOD("LeaderTransfer"), &transfer.base, &payload,
+                                  &len, &r);
     }
     if (st == KV_OK && cmd->cluster == KVCTL_CLUSTER_TRANSFER) {
         Kvstore__V1__LeaderTransferResponse *a =
@@ -313,13 +310,7 @@ static int run_change(const kvctl_conf *conf, const kvctl_cmd *cmd, const kvctl_
             kvstore__v1__member_add_response__free_unpacked(a, NULL);
     }
     free(payload);
-    if (st == KV_INTERNAL && !r.message) {
-        r.status = KV_INTERNAL;
-        r.message = kvctl_mem_strdup("the answer does not decode");
-    }
-    int code = st == KV_OK ? KVCTL_EXIT_OK : kvctl_out_result(o, cmd, &r);
-    kvctl_exec_result_clear(&r);
-    return code;
+    return kvctl_out_call_end(o, cmd, st, &r);
 }
 
 int kvctl_cluster_run(const kvctl_conf *conf, const kvctl_cmd *cmd, const kvctl_out *o)

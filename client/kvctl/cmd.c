@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients.h"
 #include "cluster.h"
 #include "cmd.h"
 #include "out.h"
@@ -308,6 +309,23 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "gives {\"threshold_us\", \"capacity\", \"total\", \"entries\": [{\"id\",\n"
       "\"unix_ms\", \"duration_us\", \"method\", \"key\" (base64), \"key_bytes\",\n"
       "\"peer\", \"code\"}, ...]}. Only on the command line.\n", NULL, kvctl_slowlog_run },
+    { "clients", KVCTL_OP_OWN, "[kill PEER | kill --id N]", NULL, 0, 2, "",
+      "list the server's client connections, or close some", NULL,
+      "clients prints a row per connection open to the server (ClientList):\n"
+      "ID (the server's, increasing), PEER (HOST:PORT), AGE (since it connected),\n"
+      "IDLE (since its last request), REQUESTS (answered), IN and OUT (bytes\n"
+      "buffered: input not yet a whole request, answers not yet read) and\n"
+      "WATCHES (open watch streams); the last column marks kvctl's own\n"
+      "connection, and one not authenticated on a server with a token.\n"
+      "-w json gives {\"clients\": [{\"id\", \"peer\", \"age_ms\", \"idle_ms\",\n"
+      "\"requests\", \"input_buffer_bytes\", \"output_buffer_bytes\", \"watches\",\n"
+      "\"authenticated\", \"current\"}, ...]}.\n"
+      "  clients kill PEER        close every connection from PEER (HOST:PORT,\n"
+      "                           as the list shows it)\n"
+      "  clients kill --id N      close connection N\n"
+      "They are closed at once, what they had not read lost, and counted as\n"
+      "\"killed\" in stats; kvctl prints how many (killed N). Exits 1 when no\n"
+      "connection matched (NOT_FOUND). Only on the command line.\n", NULL, kvctl_clients_run },
     { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -387,6 +405,7 @@ void kvctl_cmd_clear(kvctl_cmd *cmd)
     free(cmd->message);
     free(cmd->raft_addr);
     free(cmd->client_addr);
+    free(cmd->kill_peer);
     if (cmd->txn)
         kvctl_txn_free(cmd->txn);
     memset(cmd, 0, sizeof *cmd);
@@ -397,7 +416,8 @@ void kvctl_cmd_print_help(const kvctl_cmd_spec *spec, int shell, FILE *fp)
     const char *args = kvctl_cmd_args(spec, shell);
 
     fprintf(fp, "Usage: %s%s%s%s%s%s\n\n%s", shell ? "" : "kvctl ", spec->name,
-            spec->opts ? " " : "", spec->opts ? spec->opts : "", *args ? " " : "", args,
+            spec->opts && *spec->opts ? " " : "", spec->opts ? spec->opts : "",
+            *args ? " " : "", args,
             shell && spec->line_details ? spec->line_details : spec->details);
     if (!shell)
         fprintf(fp, "\nExit status: 0 success, 1 key not found, 2 usage error,\n"

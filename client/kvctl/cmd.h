@@ -74,6 +74,9 @@ typedef struct kvctl_cmd {
     uint64_t member_id;    /* cluster add, remove, transfer: ID (0: none) */
     char *raft_addr;       /* cluster add: RAFT_ADDR */
     char *client_addr;     /* cluster add: CLIENT_ADDR; NULL when not given */
+    int clients_kill;      /* clients kill: ClientKill, not ClientList ... */
+    char *kill_peer;       /* ... of the connections from PEER (owned) ... */
+    uint64_t kill_id;      /* ... or, when kill_peer is NULL, of this one */
     int txn_from_stdin;    /* txn: the caller must read it from stdin and
                             * fill txn with kvctl_txn_parse_text() */
     Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */
@@ -92,8 +95,9 @@ typedef struct kvctl_cmd_spec {
     int min_args;
     int max_args;          /* -1: no limit */
     const char *opts;      /* its options for the usage line, as
-                            * "[--if-revision N]"; NULL: it takes none
-                            * and every word is an argument */
+                            * "[--if-revision N]" ("" when its ARGS show
+                            * them); NULL: it takes none and every word
+                            * is an argument */
     const char *summary;   /* one line, for the command list */
     const char *line_summary;
     const char *details;   /* the rest of "COMMAND --help" */

@@ -269,7 +269,7 @@ static void json_add_selector(json_object *obj, const kvctl_cmd *cmd)
 }
 
 /* Prints OBJ on one line and frees it. */
-static void json_print(FILE *fp, json_object *obj)
+void kvctl_out_json_line(FILE *fp, json_object *obj)
 {
     fputs(json_object_to_json_string_ext(obj, KVCTL_JSON_FLAGS), fp);
     fputc('\n', fp);
@@ -384,7 +384,7 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         json_add_message(obj, r);
         if (r->canceled && r->revision)
             json_object_object_add(obj, "compact_revision", json_object_new_uint64(r->revision));
-        json_print(o->fp, obj);
+        kvctl_out_json_line(o->fp, obj);
         return;
     }
     switch (cmd->op) {
@@ -434,7 +434,7 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
     case KVCTL_OP_OWN:
         break;
     }
-    json_print(o->fp, obj);
+    kvctl_out_json_line(o->fp, obj);
 }
 
 int kvctl_out_result(const kvctl_out *o, const kvctl_cmd *cmd,
@@ -462,11 +462,22 @@ void kvctl_out_usage(const kvctl_out *o, const char *name, const char *reason)
                                    name ? json_object_new_string(name) : NULL);
             json_object_object_add(obj, "code", json_object_new_string("USAGE"));
             json_object_object_add(obj, "message", json_object_new_string(reason));
-            json_print(o->fp, obj);
+            kvctl_out_json_line(o->fp, obj);
         } else {
             fputc('\n', o->fp);
         }
         fflush(o->fp);
     }
     fprintf(stderr, "kvctl: %s\n", reason);
+}
+
+int kvctl_out_call_end(const kvctl_out *o, const kvctl_cmd *cmd, kv_status st, kvctl_result *r)
+{
+    if (st == KV_INTERNAL && !r->message) {
+        r->status = KV_INTERNAL;
+        r->message = kvctl_mem_strdup("the answer does not decode");
+    }
+    int code = st == KV_OK ? KVCTL_EXIT_OK : kvctl_out_result(o, cmd, r);
+    kvctl_exec_result_clear(r);
+    return code;
 }

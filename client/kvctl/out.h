@@ -53,6 +53,15 @@ int kvctl_out_exit_code(const kvctl_cmd *cmd, const kvctl_result *r);
  * JSON object with code "USAGE"). NAME is the command word, may be NULL. */
 void kvctl_out_usage(const kvctl_out *o, const char *name, const char *reason);
 
+/* Writes OBJ to FP as one line of JSON (KVCTL_JSON_FLAGS) and frees it. */
+void kvctl_out_json_line(FILE *fp, json_object *obj);
+
+/* Ends a command run through kvctl_conn_call_once() (conn.h) whose answer
+ * was ST: on a failure prints R's error line (an undecodable answer, ST
+ * KV_INTERNAL without a message, says so) and returns its exit code;
+ * returns KVCTL_EXIT_OK on success. Clears R. */
+int kvctl_out_call_end(const kvctl_out *o, const kvctl_cmd *cmd, kv_status st, kvctl_result *r);
+
 /* Writes DATA (LEN bytes) into BUF (BUFLEN bytes, NUL-terminated) as a
  * double-quoted C-style string (kvctl_text_escape() for each byte), cut
  * with "..." after the quote when it does not fit. */

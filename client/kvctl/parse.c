@@ -15,7 +15,7 @@
 enum {
     OPT_PREFIX, OPT_LIMIT, OPT_KEYS_ONLY, OPT_COUNT, OPT_REVERSE, OPT_IF_REVISION,
     OPT_RANGE, OPT_ALL, OPT_TTL, OPT_KEEP_TTL, OPT_REV, OPT_PREV, OPT_SERIALIZABLE,
-    OPT_CONSISTENCY, OPT_RESET, OPT_COUNT_OF_OPTIONS
+    OPT_CONSISTENCY, OPT_RESET, OPT_ID, OPT_COUNT_OF_OPTIONS
 };
 
 const kvctl_cmd_option kvctl_cmd_options[] = {
@@ -34,6 +34,7 @@ const kvctl_cmd_option kvctl_cmd_options[] = {
     [OPT_SERIALIZABLE] = { "serializable", 0 },
     [OPT_CONSISTENCY] = { "consistency", 1 },
     [OPT_RESET] = { "reset", 0 },
+    [OPT_ID] = { "id", 1 },
     [OPT_COUNT_OF_OPTIONS] = { NULL, 0 },
 };
 
@@ -46,6 +47,8 @@ static unsigned options_of(const kvctl_cmd_spec *spec)
 {
     if (strcmp(spec->name, "slowlog") == 0)
         return BIT(OPT_LIMIT) | BIT(OPT_RESET);
+    if (strcmp(spec->name, "clients") == 0)
+        return BIT(OPT_ID);
     switch (spec->op) {
     case KVCTL_OP_GET:
     case KVCTL_OP_RANGE:
@@ -68,6 +71,7 @@ typedef struct given {
     uint64_t if_revision;
     uint64_t ttl_ms;
     uint64_t rev;
+    uint64_t id;            /* clients kill --id */
     int serializable;       /* --consistency=s (l: 0) */
 } given;
 
@@ -146,7 +150,8 @@ static int read_option(const kvctl_cmd_spec *spec, const kvctl_bytes *words, int
     }
     if (o == OPT_TTL ? kvctl_dur_parse(value.data, value.len, &g->ttl_ms)
                      : parse_number(&value, o == OPT_LIMIT ? &g->limit
-                                            : o == OPT_REV ? &g->rev : &g->if_revision)) {
+                                            : o == OPT_REV ? &g->rev
+                                            : o == OPT_ID ? &g->id : &g->if_revision)) {
         char quoted[64];
         kvctl_out_quote(value.data, value.len, quoted, sizeof quoted);
         snprintf(err, errlen, "%s: --%s wants %s, not %s", spec->name,
@@ -296,6 +301,38 @@ static int fill_cluster(kvctl_cmd *cmd, const kvctl_bytes *const *args, int narg
     return 0;
 }
 
+/* Fills the clients command CMD from the options G and its NARGS
+ * arguments ARGS: none (the list), kill PEER, or kill --id N. Returns 0,
+ * or -1 with ERR set. */
+static int fill_clients(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args,
+                        int nargs, char *err, size_t errlen)
+{
+    int by_id = !!(g->set & BIT(OPT_ID));
+
+    if (nargs == 0 && !by_id)
+        return 0;
+    if (nargs == 0 || strcmp((const char *)args[0]->data, "kill") != 0
+        || memchr(args[0]->data, 0, args[0]->len)) {
+        snprintf(err, errlen, "clients: the only subcommand is kill (usage: clients, "
+                 "clients kill PEER, clients kill --id N)");
+        return -1;
+    }
+    if (by_id ? nargs != 1 || g->id == 0 : nargs != 2) {
+        snprintf(err, errlen, "clients kill: give one PEER (HOST:PORT) or --id N (N > 0)");
+        return -1;
+    }
+    cmd->clients_kill = 1;
+    cmd->kill_id = g->id;
+    if (!by_id) {
+        if (memchr(args[1]->data, 0, args[1]->len) || args[1]->len == 0) {
+            snprintf(err, errlen, "clients kill: PEER must be HOST:PORT");
+            return -1;
+        }
+        cmd->kill_peer = kvctl_mem_strdup((const char *)args[1]->data);
+    }
+    return 0;
+}
+
 /* Fills CMD (op and name set) from the options G and the NARGS arguments
  * ARGS, whose count was checked. Returns 0, or -1 with ERR set. */
 static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, int nargs,
@@ -308,6 +345,8 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
     case KVCTL_OP_OWN:
         if (strcmp(cmd->name, "cluster") == 0)
             return fill_cluster(cmd, args, nargs, err, errlen);
+        if (strcmp(cmd->name, "clients") == 0)
+            return fill_clients(cmd, g, args, nargs, err, errlen);
         cmd->limit = g->limit;
         cmd->reset = !!(g->set & BIT(OPT_RESET));
         return 0;

@@ -78,7 +78,8 @@ void kvctl_usage_print(FILE *fp)
           "\n"
           "Exit status:\n"
           "  0  success\n"
-          "  1  key not found (get, clear, touch, ttl)\n"
+          "  1  key not found (get, clear, touch, ttl); no such connection\n"
+          "     (clients kill)\n"
           "  2  usage error, standard input/output failed, or the token file is\n"
           "     unreadable or empty\n"
           "  3  could not connect to the server, or it did not answer in time\n"
@@ -104,6 +105,7 @@ void kvctl_usage_print(FILE *fp)
           "  kvctl touch lock 10s                kvctl ttl lock\n"
           "  kvctl watch --prefix cfg/           (one line per change, Ctrl-C ends)\n"
           "  kvctl --token-file ~/.kvstore-token stats\n"
+          "  kvctl clients                       kvctl clients kill 10.0.0.7:51234\n"
           "See kvctl(1) for more.\n", fp);
 }
 

@@ -50,9 +50,7 @@ static void event_json(FILE *fp, const Kvstore__V1__WatchEvent *e)
     json_object_object_add(obj, "expired", json_object_new_boolean(e->expired));
     if (e->prev_kv)
         json_object_object_add(obj, "prev_kv", kvctl_listing_json_kv(e->prev_kv, 0));
-    fputs(json_object_to_json_string_ext(obj, KVCTL_JSON_FLAGS), fp);
-    fputc('\n', fp);
-    json_object_put(obj);
+    kvctl_out_json_line(fp, obj);
 }
 
 int kvctl_watchout_events(const kvctl_out *o, const Kvstore__V1__WatchResponse *resp)

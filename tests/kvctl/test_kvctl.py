@@ -526,7 +526,8 @@ class TestShell(KvctlTest):
         t.send(b"stats\r")
         out = t.expect(self.prompt)
         self.assertIn(b"\r\nkeys: 1\r\n", out)            # a line each on a tty
-        self.assertIn(b"calls /kvstore.v1.KV/Set: 1 (errors 0)\r\n", out)
+        self.assertRegex(out, rb"calls /kvstore.v1.KV/Set: 1 \(errors 0\) p50 \S+ p99 \S+ "
+                              rb"p999 \S+\r\n")
         t.send(b"help\r")
         self.assertIn(b"stats", t.expect(self.prompt))
         t.send(b"quit\r")
@@ -550,7 +551,12 @@ STATS_NUMBERS = ["uptime_seconds", "connections_current", "connections_total",
                  "engine_map_bytes", "engine_last_sync_unix_ms", "input_buffer_bytes",
                  "output_buffer_bytes", "auth_refused", "keys_with_ttl",
                  "expired_keys_total", "watchers", "watch_events_total",
-                 "watch_history_oldest"]
+                 "watch_history_oldest", "pid", "ops_per_second", "get_hits", "get_misses",
+                 "net_input_bytes", "net_output_bytes", "slowlog_length", "slowlog_total",
+                 "engine_syncs_total"]
+# Then the seconds, and the connections closed by each reason.
+STATS_SECONDS = ["cpu_user_seconds", "cpu_system_seconds", "engine_sync_seconds_total"]
+CLOSE_REASONS = ["client", "idle", "output", "protocol", "auth", "killed", "error", "shutdown"]
 METHODS = ["/kvstore.v1.KV/" + m for m in ("Ping", "Get", "Set", "Clear", "Stats", "Auth",
                                            "Range", "ClearRange", "Txn", "Touch", "Watch",
                                            "CancelWatch", "ClusterStatus", "MemberAdd",
@@ -572,11 +578,21 @@ class TestStats(KvctlTest):
     def test_simple_output(self):
         lines = self.ok("stats").decode().splitlines()
         names = [line.split(": ", 1)[0] for line in lines]
-        self.assertEqual(names, STATS_NUMBERS + ["engine", "engine_sync", "version"]
+        self.assertEqual(names, STATS_NUMBERS + STATS_SECONDS
+                         + ["closed_" + r for r in CLOSE_REASONS]
+                         + ["engine", "engine_sync", "version", "listen_address"]
                          + ["calls " + m for m in METHODS])
         got = dict(line.split(": ", 1) for line in lines)
-        for name in STATS_NUMBERS:
+        for name in STATS_NUMBERS + ["closed_" + r for r in CLOSE_REASONS]:
             self.assertRegex(got[name], r"^\d+$", name)
+        for name in STATS_SECONDS:
+            self.assertRegex(got[name], r"^\d+\.\d{6}$", name)
+        self.assertEqual(got["pid"], str(self.server.pid))
+        self.assertEqual(got["listen_address"], self.server.endpoint)
+        self.assertEqual((got["get_hits"], got["get_misses"]), ("0", "1"))
+        self.assertEqual(got["closed_client"], "4")     # the four runs before
+        self.assertGreater(int(got["net_input_bytes"]), 3 * 9)
+        self.assertGreater(int(got["net_output_bytes"]), 0)
         self.assertEqual(got["keys"], "3")
         self.assertEqual(got["data_bytes"], "27")
         self.assertEqual(got["revision"], "3")         # one per Set; the Get changed nothing
@@ -586,8 +602,10 @@ class TestStats(KvctlTest):
         self.assertEqual(got["connections_total"], "5")
         self.assertEqual(got["engine"], ENGINE)
         self.assertRegex(got["version"], r"^\d+\.\d+\.\d+")
-        self.assertEqual(got["calls /kvstore.v1.KV/Set"], "3 (errors 0)")
-        self.assertEqual(got["calls /kvstore.v1.KV/Get"], "1 (errors 1)")
+        # Latency quantiles for the methods called, for people ("12us").
+        latency = r" p50 \d+(\.\d+)?(us|ms|s) p99 \d+(\.\d+)?(us|ms|s) p999 \d+(\.\d+)?(us|ms|s)$"
+        self.assertRegex(got["calls /kvstore.v1.KV/Set"], r"^3 \(errors 0\)" + latency)
+        self.assertRegex(got["calls /kvstore.v1.KV/Get"], r"^1 \(errors 1\)" + latency)
         self.assertEqual(got["calls /kvstore.v1.KV/Stats"], "0 (errors 0)")
 
     def test_json(self):
@@ -595,17 +613,30 @@ class TestStats(KvctlTest):
         self.assertEqual((r.returncode, r.stderr), (0, b""))
         self.assertEqual(len(r.stdout.splitlines()), 1)
         obj = json.loads(r.stdout)
-        self.assertEqual(list(obj), ["command", "code"] + STATS_NUMBERS
-                         + ["engine", "engine_sync", "version", "methods"])
+        self.assertEqual(list(obj), ["command", "code"] + STATS_NUMBERS + STATS_SECONDS
+                         + ["connections_closed", "engine", "engine_sync", "version",
+                            "listen_addresses", "methods"])
         self.assertEqual((obj["command"], obj["code"]), ("stats", "OK"))
         for name in STATS_NUMBERS:
             self.assertIs(type(obj[name]), int, name)
+        for name in STATS_SECONDS:
+            self.assertIs(type(obj[name]), float, name)
+        self.assertEqual(list(obj["connections_closed"]), CLOSE_REASONS)
+        self.assertEqual(obj["connections_closed"]["client"], 4)
+        self.assertEqual(obj["listen_addresses"], [self.server.endpoint])
+        self.assertEqual((obj["pid"], obj["get_hits"], obj["get_misses"]),
+                         (self.server.pid, 0, 1))
         self.assertEqual((obj["keys"], obj["data_bytes"], obj["requests_total"],
                           obj["errors_total"]), (3, 27, 4, 1))
         self.assertEqual(obj["engine"], ENGINE)
         methods = {m["method"]: (m["calls"], m["errors"]) for m in obj["methods"]}
         self.assertEqual([m["method"] for m in obj["methods"]], METHODS)
         self.assertEqual(methods["/kvstore.v1.KV/Set"], (3, 0))
+        for m in obj["methods"]:
+            self.assertEqual(list(m), ["method", "calls", "errors", "latency_p50_us",
+                                       "latency_p99_us", "latency_p999_us"])
+            self.assertLessEqual(m["latency_p50_us"], m["latency_p99_us"])
+            self.assertLessEqual(m["latency_p99_us"], m["latency_p999_us"])
         self.assertEqual(methods["/kvstore.v1.KV/Get"], (1, 1))
         self.assertEqual(methods["/kvstore.v1.KV/Ping"], (0, 0))
 
@@ -617,13 +648,20 @@ class TestStats(KvctlTest):
         self.assertEqual((lines[0], lines[2], lines[3]), ("value", "PONG", ""))
         pairs = [p.split("=", 1) for p in lines[1].split(" ")]
         self.assertEqual([k for k, _ in pairs],
-                         STATS_NUMBERS + ["engine", "engine_sync", "version"] + METHODS)
+                         STATS_NUMBERS + STATS_SECONDS + ["closed_" + r for r in CLOSE_REASONS]
+                         + ["engine", "engine_sync", "version", "listen_address"] + METHODS)
         got = dict(pairs)
         self.assertEqual(got["keys"], "2")             # the clear before it counts
         self.assertEqual(got["revision"], "4")
-        self.assertEqual(got["/kvstore.v1.KV/Set"], "3/0")
-        self.assertEqual(got["/kvstore.v1.KV/Clear"], "1/0")
-        self.assertEqual(got["/kvstore.v1.KV/Get"], "1/1")
+        # PATH=CALLS/ERRORS/P50/P99/P999, the quantiles in microseconds.
+        calls = {m: got[m].split("/") for m in METHODS}
+        for m in METHODS:
+            self.assertEqual(len(calls[m]), 5, got[m])
+            self.assertTrue(all(v.isdigit() for v in calls[m]), got[m])
+        self.assertEqual(calls["/kvstore.v1.KV/Set"][:2], ["3", "0"])
+        self.assertEqual(calls["/kvstore.v1.KV/Clear"][:2], ["1", "0"])
+        self.assertEqual(calls["/kvstore.v1.KV/Get"][:2], ["1", "1"])
+        self.assertEqual(calls["/kvstore.v1.KV/Ping"], ["0"] * 5)
 
     def test_batch_json(self):
         r = self.kv("-w", "json", stdin=b"stats\nstats\n")
@@ -643,6 +681,84 @@ class TestStats(KvctlTest):
         r = kvctl("-e", dead_endpoint(), "stats")
         self.assertEqual((r.returncode, r.stdout), (3, b""))
         self.assertRegex(r.stderr, rb"^kvctl: stats: UNAVAILABLE: .+\n$")
+
+
+class TestClients(KvctlTest):
+    """kvctl clients and clients kill, against another connection: a plain
+    socket that has sent nothing."""
+
+    def setUp(self):
+        super().setUp()
+        host, port = self.server.endpoint.rsplit(":", 1)
+        self.other = socket.create_connection((host, int(port)), timeout=RUN_TIMEOUT)
+        self.addCleanup(self.other.close)
+        self.peer = "%s:%d" % self.other.getsockname()[:2]
+
+    def rows(self):
+        """kvctl clients -w json's rows, by peer."""
+        obj = json.loads(self.ok("-w", "json", "clients"))
+        return {c["peer"]: c for c in obj["clients"]}
+
+    def sees_eof(self):
+        self.other.settimeout(RUN_TIMEOUT)
+        try:
+            return self.other.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def test_table(self):
+        lines = self.ok("clients").decode().splitlines()
+        self.assertEqual(lines[0].split(), ["ID", "PEER", "AGE", "IDLE", "REQUESTS", "IN",
+                                            "OUT", "WATCHES"])
+        self.assertEqual(len(lines), 3, lines)          # the socket and kvctl itself
+        other = [l.split() for l in lines[1:] if self.peer in l][0]
+        self.assertRegex(other[2], r"^\d+(\.\d+)?(ms|s)$")  # its age
+        self.assertEqual(other[4:8], ["0", "0", "0", "0"])
+        mine = [l for l in lines[1:] if self.peer not in l][0]
+        self.assertTrue(mine.endswith("(this kvctl)"), mine)
+
+    def test_json(self):
+        rows = self.rows()
+        self.assertEqual(len(rows), 2)
+        row = rows[self.peer]
+        self.assertEqual(list(row), ["id", "peer", "age_ms", "idle_ms", "requests",
+                                     "input_buffer_bytes", "output_buffer_bytes", "watches",
+                                     "authenticated", "current"])
+        self.assertEqual((row["requests"], row["current"], row["authenticated"]),
+                         (0, False, True))
+        me = [r for r in rows.values() if r["current"]][0]
+        self.assertGreater(me["id"], row["id"])
+
+    def test_kill_by_peer(self):
+        self.assertEqual(self.ok("clients", "kill", self.peer), b"killed 1\n")
+        self.assertTrue(self.sees_eof())
+        self.assertNotIn(self.peer, self.rows())
+        got = dict(l.split(": ", 1) for l in self.ok("stats").decode().splitlines())
+        self.assertEqual(got["closed_killed"], "1")
+
+    def test_kill_by_id(self):
+        n = self.rows()[self.peer]["id"]
+        r = self.kv("-w", "json", "clients", "kill", "--id", str(n))
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(json.loads(r.stdout)["killed"], 1)
+        self.assertTrue(self.sees_eof())
+
+    def test_kill_of_nobody_exits_1(self):
+        r = self.kv("clients", "kill", "127.0.0.1:1")
+        self.assertEqual((r.returncode, r.stdout), (1, b""))
+        self.assertEqual(r.stderr, b"kvctl: clients: NOT_FOUND: no connection from 127.0.0.1:1\n")
+        r = self.kv("clients", "kill", "--id", "999999")
+        self.assertEqual(r.returncode, 1)
+
+    def test_usage(self):
+        for args in (("clients", "list"), ("clients", "kill"), ("clients", "kill", "a", "b"),
+                     ("clients", "kill", "--id", "0"), ("clients", "--id", "3"),
+                     ("clients", "kill", "--id", "x")):
+            r = self.kv(*args)
+            self.assertEqual((r.returncode, r.stdout), (2, b""), args)
+            self.assertTrue(r.stderr.startswith(b"kvctl: clients"), r.stderr)
+        r = self.kv(stdin=b"clients\n")
+        self.assertIn(b"clients: not in batch mode", r.stderr)
 
 
 TOKEN = b"s3cret-token"
@@ -677,9 +793,9 @@ class TestAuth(unittest.TestCase):
         r = self.kv("--token-file", self.token, stdin=b"ping\nget k\n")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"PONG\nv\n", b""))
         r = self.kv("--token-file", self.token, "-w", "json", "stats")
-        auth = [m for m in json.loads(r.stdout)["methods"]
+        auth = [(m["calls"], m["errors"]) for m in json.loads(r.stdout)["methods"]
                 if m["method"] == "/kvstore.v1.KV/Auth"]
-        self.assertEqual(auth, [{"method": "/kvstore.v1.KV/Auth", "calls": 4, "errors": 0}])
+        self.assertEqual(auth, [(4, 0)])
 
     def test_no_token_is_refused(self):
         r = self.kv("get", "k")

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -239,6 +240,29 @@ class Server:
                                     else "held after %gs" % timeout,
                                     pattern, self.stderr_text()))
         return match
+
+
+class ServerTest(unittest.TestCase):
+    """A test case with a server of its own per test, started with ARGS,
+    and connections made by conn() (CONN(endpoint), a class with close()),
+    closed before the server stops; the server must then exit 0."""
+
+    ARGS = ()
+    CONN = None
+
+    def setUp(self):
+        self.server = Server(*self.ARGS)
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+        self.assertEqual(self.server.stop(), 0)
+
+    def conn(self):
+        c = self.CONN(self.server.endpoint)
+        self.conns.append(c)
+        return c
 
 
 Refusal = collections.namedtuple("Refusal", "status stderr seconds")

@@ -108,14 +108,14 @@ struct family {
     const char *label;      /* a number: a fixed label pair (mode="user"), or NULL;
                                a string: the label its value goes in (value 1,
                                none when empty) */
-    double scale;           /* a number: multiplied by this; 0: as it is */
+    double per;             /* a number: divided by this (1000: ms to s); 0: as it is */
     const char *help;
     render_fn *render;      /* NULL: by the field's type (render_field) */
 };
 
-/* A number field as text into BUF, scaled by SCALE (0: as it is). Returns
+/* A number field as text into BUF, divided by PER (0: as it is). Returns
  * 0, -1 when F is not a number. */
-static int number_text(const void *msg, const ProtobufCFieldDescriptor *f, double scale,
+static int number_text(const void *msg, const ProtobufCFieldDescriptor *f, double per,
                        char *buf, size_t len)
 {
     const char *p = (const char *)msg + f->offset;
@@ -123,7 +123,7 @@ static int number_text(const void *msg, const ProtobufCFieldDescriptor *f, doubl
 
     switch (f->type) {
     case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-        if (!scale) {
+        if (!per) {
             snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p);
             return 0;
         }
@@ -151,7 +151,7 @@ static int number_text(const void *msg, const ProtobufCFieldDescriptor *f, doubl
     default:
         return -1;
     }
-    format_double(scale ? d * scale : d, buf, len);
+    format_double(per ? d / per : d, buf, len);
     return 0;
 }
 
@@ -188,7 +188,7 @@ static void render_field(text *t, const Kvstore__V1__StatsResponse *r, const fam
 
     if (!fd)
         return;
-    if (fd->label != PROTOBUF_C_LABEL_REPEATED && number_text(r, fd, f->scale, num, sizeof num) == 0) {
+    if (fd->label != PROTOBUF_C_LABEL_REPEATED && number_text(r, fd, f->per, num, sizeof num) == 0) {
         header(t, f->name, f->type, f->help);
         if (f->label)
             emit(t, PREFIX "%s{%s} %s\n", f->name, f->label, num);
@@ -423,7 +423,7 @@ static const family families[] = {
       "lmdb: the map size, the most its data may take.", NULL },
     { "engine_sync", "engine_sync_info", G, "mode", 0,
       "The engine's --sync mode; always 1.", NULL },
-    { "engine_last_sync_unix_ms", "engine_last_sync_timestamp_seconds", G, NULL, 1e-3,
+    { "engine_last_sync_unix_ms", "engine_last_sync_timestamp_seconds", G, NULL, 1000,
       "When writes were last made durable, in seconds since the Unix epoch; "
       "0: not since start.", NULL },
     { "engine_syncs_total", "engine_syncs_total", C, NULL, 0,

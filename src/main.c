@@ -97,7 +97,25 @@ static void usage(FILE *f)
 "                              once expired\n",
             kv_engine_names(), KV_DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
             KV_DEFAULT_IDLE_TIMEOUT, KV_WATCH_DEFAULT_HISTORY, KV_EXPIRE_BATCH);
-    /* Two calls: ISO C guarantees string literals of 4095 bytes only. */
+    /* Several calls: ISO C guarantees string literals of 4095 bytes only. */
+    fprintf(f,
+"\n"
+"Metrics and the slow log (see README, \"Metrics\"):\n"
+"      --metrics-listen HOST:PORT\n"
+"                              serve GET /metrics (Prometheus's text format:\n"
+"                              every Stats figure, a latency histogram per\n"
+"                              method) and GET /health (200 while serving; a\n"
+"                              cluster member: 503 while it knows no leader)\n"
+"                              over HTTP on HOST:PORT, from the same loop.\n"
+"                              Default: off. Port 0 picks a free port, printed\n"
+"                              as \"metrics on HOST:PORT\" before \"listening\n"
+"                              on\". No authentication: bind it where only\n"
+"                              your scrapers reach\n"
+"      --slowlog-us N          requests slower than N microseconds go in the\n"
+"                              slow log (default %d; 0: every request)\n"
+"      --slowlog-max-len N     entries the slow log keeps, the oldest dropped\n"
+"                              first (default %d; 0: no slow log)\n",
+            KV_SLOWLOG_DEFAULT_US, KV_SLOWLOG_DEFAULT_LEN);
     fprintf(f,
 "\n"
 "Security:\n"

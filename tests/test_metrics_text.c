@@ -114,6 +114,14 @@ static int has_line(const char *text, const char *line)
     return 0;
 }
 
+/* Fails naming the first of LINES[0..N) that TEXT does not have. */
+static void assert_lines(const char *text, const char *const *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!has_line(text, lines[i]))
+            fail_msg("no line %s in:\n%s", lines[i], text);
+}
+
 static void every_field_of_stats_has_a_family(void **state)
 {
     const ProtobufCMessageDescriptor *d = &kvstore__v1__stats_response__descriptor;
@@ -159,21 +167,23 @@ static void every_number_shows_up_with_its_value(void **state)
         if (!found)
             fail_msg("StatsResponse.%s: no sample of kvstore_%s with %s", f->name, family, value);
     }
-    assert_true(has_line(text, "kvstore_up 1"));
-    assert_true(has_line(text, "kvstore_build_info{version=\"s12\",engine=\"s11\"} 1"));
-    assert_true(has_line(text, "kvstore_cpu_seconds_total{mode=\"user\"} 40.5"));
-    assert_true(has_line(text, "kvstore_cpu_seconds_total{mode=\"system\"} 41.5"));
-    assert_true(has_line(text, "kvstore_engine_sync_info{mode=\"s18\"} 1"));
-    assert_true(has_line(text, "kvstore_cluster_role_info{role=\"s30\"} 1"));
-    assert_true(has_line(text, "kvstore_metrics_listen_info{address=\"s53\"} 1"));
-    assert_true(has_line(text, "kvstore_listen_info{address=\"[::1]:7000\"} 1"));
-    assert_true(has_line(text, "kvstore_connections_closed_total{reason=\"idle\"} 61"));
-    assert_true(has_line(text, "kvstore_requests_total{method=\"Get\",code=\"NOT_FOUND\"} 2"));
-    assert_true(has_line(text, "kvstore_requests_total{method=\"Set\",code=\"OK\"} 5"));
-    assert_true(has_line(text, "kvstore_request_errors_total{method=\"Set\"} 41"));
-    assert_true(has_line(text, "kvstore_request_latency_seconds{method=\"Get\",quantile=\"0.99\"} "
-                               "0.0015"));
-    assert_true(has_line(text, "kvstore_setting_info{name=\"max-clients\",value=\"10000\"} 1"));
+    static const char *const lines[] = {
+        "kvstore_up 1",
+        "kvstore_build_info{version=\"s12\",engine=\"s11\"} 1",
+        "kvstore_cpu_seconds_total{mode=\"user\"} 40.5",
+        "kvstore_cpu_seconds_total{mode=\"system\"} 41.5",
+        "kvstore_engine_sync_info{mode=\"s18\"} 1",
+        "kvstore_cluster_role_info{role=\"s30\"} 1",
+        "kvstore_metrics_listen_info{address=\"s53\"} 1",
+        "kvstore_listen_info{address=\"[::1]:7000\"} 1",
+        "kvstore_connections_closed_total{reason=\"idle\"} 61",
+        "kvstore_requests_total{method=\"Get\",code=\"NOT_FOUND\"} 2",
+        "kvstore_requests_total{method=\"Set\",code=\"OK\"} 5",
+        "kvstore_request_errors_total{method=\"Set\"} 41",
+        "kvstore_request_latency_seconds{method=\"Get\",quantile=\"0.99\"} 0.0015",
+        "kvstore_setting_info{name=\"max-clients\",value=\"10000\"} 1",
+    };
+    assert_lines(text, lines, sizeof lines / sizeof *lines);
     free(text);
 }
 
@@ -254,6 +264,8 @@ static void families_are_whole_and_described_once(void **state)
     free(text);
 }
 
+#define GET_BUCKET "kvstore_request_duration_seconds_bucket{method=\"Get\","
+
 static void histograms_are_cumulative_up_to_inf_equal_to_count(void **state)
 {
     sample s;
@@ -263,25 +275,21 @@ static void histograms_are_cumulative_up_to_inf_equal_to_count(void **state)
     char *text = render(&s);
     /* 5 us and 15 us are under 20 us; 1 ms under 1.28 ms; 20 s only under
      * +Inf. */
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Get\","
-                               "le=\"1e-05\"} 1"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Get\","
-                               "le=\"2e-05\"} 2"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Get\","
-                               "le=\"0.00064\"} 2"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Get\","
-                               "le=\"0.00128\"} 3"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Get\","
-                               "le=\"10.48576\"} 3"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Get\","
-                               "le=\"+Inf\"} 4"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_count{method=\"Get\"} 4"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_sum{method=\"Get\"} 20.00102"));
-    assert_true(has_line(text, "kvstore_request_duration_seconds_bucket{method=\"Set\","
-                               "le=\"1e-05\"} 1"));
+    static const char *const lines[] = {
+        GET_BUCKET "le=\"1e-05\"} 1",
+        GET_BUCKET "le=\"2e-05\"} 2",
+        GET_BUCKET "le=\"0.00064\"} 2",
+        GET_BUCKET "le=\"0.00128\"} 3",
+        GET_BUCKET "le=\"10.48576\"} 3",
+        GET_BUCKET "le=\"+Inf\"} 4",
+        "kvstore_request_duration_seconds_count{method=\"Get\"} 4",
+        "kvstore_request_duration_seconds_sum{method=\"Get\"} 20.00102",
+        "kvstore_request_duration_seconds_bucket{method=\"Set\",le=\"1e-05\"} 1",
+    };
+    assert_lines(text, lines, sizeof lines / sizeof *lines);
     /* Every bucket line: 21 bounds and +Inf per method, never decreasing. */
     const char *p = text;
-    unsigned lines = 0;
+    unsigned n_buckets = 0;
     uint64_t last = 0;
     char method[16] = "", m[16];
     static const char bucket[] = "kvstore_request_duration_seconds_bucket{method=\"";
@@ -296,10 +304,10 @@ static void histograms_are_cumulative_up_to_inf_equal_to_count(void **state)
         }
         assert_true(v >= last);
         last = v;
-        lines++;
+        n_buckets++;
         p = sp;
     }
-    assert_int_equal(lines, 2 * (KV_LATENCY_DOUBLINGS + 2));
+    assert_int_equal(n_buckets, 2 * (KV_LATENCY_DOUBLINGS + 2));
     free(text);
 }
 

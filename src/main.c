@@ -230,7 +230,7 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
     kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s; limits: "
            "--max-clients %zu --max-frame-bytes %s --max-key-bytes %s --max-value-bytes %s "
            "--max-memory-bytes %s --max-input-bytes %s --max-output-bytes %s "
-           "--idle-timeout %g; auth %s",
+           "--idle-timeout %g; auth %s%s%s",
            KV_VERSION, engine->ops->name, store, where, cfg->max_clients,
            kv_size_text(cfg->max_frame_bytes, frame, sizeof frame),
            kv_size_text(cfg->limits.max_key_bytes, key, sizeof key),
@@ -238,7 +238,9 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
            kv_size_text(cfg->limits.max_memory_bytes, mem, sizeof mem),
            kv_size_text(cfg->input_budget, in, sizeof in),
            kv_size_text(cfg->output_budget, out, sizeof out),
-           cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off");
+           cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off",
+           srv->env.metrics_address ? "; metrics on " : "",
+           srv->env.metrics_address ? srv->env.metrics_address : "");
     if (!local && !cfg->auth)
         kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file: "
                "anyone who can reach it can read, change and clear every key", where);

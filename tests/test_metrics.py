@@ -316,10 +316,11 @@ class OffAndRefusedTest(unittest.TestCase):
         self.assertEqual(r.status, 1, r.stderr)
         self.assertIn("--metrics-listen: cannot listen on %s" % where, r.stderr)
 
-    def test_it_stops_with_the_server(self):
-        server = Server("--metrics-listen", "127.0.0.1:0")
+    def test_the_start_says_where_and_the_stop_closes_it(self):
+        server = Server("--metrics-listen", "127.0.0.1:0", capture_stderr=True)
         self.addCleanup(server.kill)
         address = metrics_address(server)
+        server.wait_for_stderr(r" started: .*; auth off; metrics on %s\n" % re.escape(address))
         self.assertEqual(request(address, path="/health")[0], 200)
         self.assertEqual(server.stop(), 0)
         with self.assertRaises(OSError):

@@ -70,22 +70,27 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status,
                 : MHD_NO;
 }
 
-/* GET /metrics: Stats' figures, filled by the one function that fills
- * them for the Stats rpc, rendered as text. */
-static enum MHD_Result reply_metrics(kv_metrics_http *m, struct MHD_Connection *conn)
+int kv_metrics_scrape(const kv_service_env *env, kv_buf *out)
 {
     Kvstore__V1__StatsResponse r = KVSTORE__V1__STATS_RESPONSE__INIT;
-    kv_buf out = KV_BUF_INIT;
     kv_arena arena;
 
     kv_arena_init(&arena, SCRAPE_ARENA_CHUNK);
-    int rc = kv_stats_report(m->env, &arena.pb, &r) < 0 ? -1
-           : kv_metrics_render(&r, m->env->stats->latency, KV_STATS_MAX_METHODS, &out);
+    int rc = kv_stats_report(env, &arena.pb, &r) < 0 ? -1
+           : kv_metrics_render(&r, env->stats->latency, KV_STATS_MAX_METHODS, out);
     kv_arena_free(&arena);
-    if (rc < 0) {
-        kv_buf_free(&out);
+    if (rc < 0)
+        kv_buf_free(out);
+    return rc;
+}
+
+/* GET /metrics. */
+static enum MHD_Result reply_metrics(kv_metrics_http *m, struct MHD_Connection *conn)
+{
+    kv_buf out = KV_BUF_INIT;
+
+    if (kv_metrics_scrape(m->env, &out) < 0)
         return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
-    }
     /* Never consumed, so the text starts at the buffer's own start: the
      * response takes the buffer and frees it. */
     return reply(conn, MHD_HTTP_OK, (char *)out.data, kv_buf_len(&out),

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <ev.h>
+#include "buf.h"
 #include "endpoint.h"
 #include "service.h"
 
@@ -36,6 +37,11 @@ typedef struct kv_metrics_http {
  * one-line reason in ERR (M is then not serving; stopping it is a no-op). */
 int kv_metrics_http_start(kv_metrics_http *m, struct ev_loop *loop, const char *listen,
                           const kv_service_env *env, char *err, size_t errlen);
+
+/* Fills OUT (empty) with what GET /metrics answers: ENV's figures, filled
+ * by kv_stats_report as for the Stats rpc, rendered by kv_metrics_render.
+ * Returns 0 (the caller frees OUT), or -1 when memory is out (OUT freed). */
+int kv_metrics_scrape(const kv_service_env *env, kv_buf *out);
 
 /* Closes the listener and its connections; a no-op when not serving. */
 void kv_metrics_http_stop(kv_metrics_http *m);

@@ -195,10 +195,8 @@ static int setting_apply(kv_settings *s, size_t i, const char *v, char *err, siz
     } else if (!strcmp(name, "auth-token-file")) {
         PATH(s->token_file);
     } else if (!strcmp(name, "metrics-listen")) {
-        if (!*v) {
-            snprintf(err, errlen, "needs HOST:PORT");
+        if (kv_endpoint_parse(v, -1, &where, err, errlen) < 0)
             return -1;
-        }
         s->server.metrics_listen = v;
     } else if (!strcmp(name, "slowlog-us")) {
         SIZE(0, 3600000000u, s->server.slowlog_us);

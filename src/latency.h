@@ -2,7 +2,7 @@
  * 10 us to 10.49 s, four per doubling (HdrHistogram's layout: the bucket
  * of a duration is its power of two and the next two bits, found with one
  * count-leading-zeros; no search, no floating point on the request path).
- * Prometheus gets them folded to their powers of two (latency.c); Stats
+ * Prometheus gets them folded to their powers of two (metrics_text.c); Stats
  * and kvctl get quantiles estimated from them. */
 #ifndef KV_LATENCY_H
 #define KV_LATENCY_H

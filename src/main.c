@@ -97,20 +97,25 @@ static void usage(FILE *f)
 "                              once expired\n",
             kv_engine_names(), KV_DEFAULT_SYNC_INTERVAL_MS, KV_DEFAULT_MAX_CLIENTS,
             KV_DEFAULT_IDLE_TIMEOUT, KV_WATCH_DEFAULT_HISTORY, KV_EXPIRE_BATCH);
+    /* Several calls: ISO C guarantees string literals of 4095 bytes only. */
     fprintf(f,
 "\n"
-"Operations:\n"
+"Metrics and the slow log (see README, \"Metrics\"):\n"
 "      --metrics-listen HOST:PORT\n"
-"                              serve GET /metrics (Prometheus) and /health on\n"
-"                              this address; off unless given\n"
-"      --slowlog-us N          log requests slower than N microseconds, from\n"
-"                              their request read to their answer written, in\n"
-"                              the slow log (SlowLog, kvctl slowlog); default\n"
-"                              %u (10 ms); 0 logs every request\n"
+"                              serve GET /metrics (Prometheus's text format:\n"
+"                              every Stats figure, a latency histogram per\n"
+"                              method) and GET /health (200 while serving; a\n"
+"                              cluster member: 503 while it knows no leader)\n"
+"                              over HTTP on HOST:PORT, from the same loop.\n"
+"                              Default: off. Port 0 picks a free port, printed\n"
+"                              as \"metrics on HOST:PORT\" before \"listening\n"
+"                              on\". No authentication: bind it where only\n"
+"                              your scrapers reach\n"
+"      --slowlog-us N          requests slower than N microseconds go in the\n"
+"                              slow log (default %d; 0: every request)\n"
 "      --slowlog-max-len N     entries the slow log keeps, the oldest dropped\n"
-"                              first; default %u; 0 keeps none\n",
+"                              first (default %d; 0: no slow log)\n",
             KV_SLOWLOG_DEFAULT_US, KV_SLOWLOG_DEFAULT_LEN);
-    /* Two calls: ISO C guarantees string literals of 4095 bytes only. */
     fprintf(f,
 "\n"
 "Security:\n"
@@ -225,7 +230,7 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
     kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s; limits: "
            "--max-clients %zu --max-frame-bytes %s --max-key-bytes %s --max-value-bytes %s "
            "--max-memory-bytes %s --max-input-bytes %s --max-output-bytes %s "
-           "--idle-timeout %g; auth %s",
+           "--idle-timeout %g; auth %s%s%s",
            KV_VERSION, engine->ops->name, store, where, cfg->max_clients,
            kv_size_text(cfg->max_frame_bytes, frame, sizeof frame),
            kv_size_text(cfg->limits.max_key_bytes, key, sizeof key),
@@ -233,7 +238,9 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
            kv_size_text(cfg->limits.max_memory_bytes, mem, sizeof mem),
            kv_size_text(cfg->input_budget, in, sizeof in),
            kv_size_text(cfg->output_budget, out, sizeof out),
-           cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off");
+           cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off",
+           srv->env.metrics_address ? "; metrics on " : "",
+           srv->env.metrics_address ? srv->env.metrics_address : "");
     if (!local && !cfg->auth)
         kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file: "
                "anyone who can reach it can read, change and clear every key", where);

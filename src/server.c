@@ -448,6 +448,7 @@ static void begin_stop(kv_server *s, const char *why)
     ev_timer_stop(loop, &s->leave_w);
     ev_io_stop(loop, &s->accept_w);
     ev_timer_stop(loop, &s->accept_pause_w);
+    kv_metrics_http_stop(&s->metrics);
     close(s->listen_fd);
     s->listen_fd = -1;
     if (s->stats.conns_current == 0) {
@@ -608,6 +609,13 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_signal_start(s->loop, &s->sigterm_w);
     ev_signal_init(&s->sighup_w, sighup_cb, SIGHUP);
     ev_signal_start(s->loop, &s->sighup_w);
+    if (cfg->metrics_listen) {
+        if (kv_metrics_http_start(&s->metrics, s->loop, cfg->metrics_listen, &s->env,
+                                  err, errlen) < 0)
+            return -1;
+        s->env.metrics_address = s->metrics.address;
+        printf("metrics on %s\n", s->metrics.address);
+    }
     announce(s);
     return 0;
 }
@@ -628,6 +636,7 @@ void kv_server_free(kv_server *s)
                "still unwritten", DRAIN_SECONDS, left);
     while (s->conns)
         kv_conn_close(s->conns, KV_CLOSE_SHUTDOWN, "server stopped");
+    kv_metrics_http_stop(&s->metrics);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     kv_watch_hub_free(s->env.watch);

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "endpoint.h"
 #include "engine.h"
+#include "metrics_http.h"
 #include "service.h"
 #include "slowlog.h"
 #include "stats.h"
@@ -87,6 +88,7 @@ typedef struct kv_server {
                                    buffer totals that the budgets bound */
     kv_auth_guard auth_guard;   /* failed Auth calls per peer address */
     kv_slowlog slowlog;         /* requests slower than cfg.slowlog_us */
+    kv_metrics_http metrics;    /* --metrics-listen's /metrics and /health */
     int stopping;               /* a signal asked us to exit */
     struct kv_cluster *cluster; /* v3: a cluster member's (kv_server_join);
                                    NULL: a single node */
@@ -97,7 +99,9 @@ typedef struct kv_server {
 } kv_server;
 
 /* Binds and listens on cfg->listen, prints "listening on HOST:PORT" to
- * stdout. Returns 0, or -1 with a one-line reason in ERR. */
+ * stdout; with cfg->metrics_listen, serves /metrics there too and prints
+ * "metrics on HOST:PORT" first. Returns 0, or -1 with a one-line reason
+ * in ERR. */
 int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                    char *err, size_t errlen);
 
@@ -112,7 +116,7 @@ void kv_server_address(const kv_server *s, char *buf, size_t len);
 /* Runs the loop until SIGINT/SIGTERM and the drain that follows. */
 void kv_server_run(kv_server *s);
 
-/* Closes every remaining connection and the listening socket. Does not
+/* Closes every remaining connection and the listening sockets. Does not
  * close the engine (main owns it). */
 void kv_server_free(kv_server *s);
 

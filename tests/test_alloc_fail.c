@@ -3,7 +3,8 @@
  * the memory engine, with the Nth allocation made by the server's own
  * code failing (N = 1, 2, ... until a run completes without reaching N).
  * Every run must end with answers or a stopped session (the connection
- * then closes), never a crash, and with no memory left allocated. The
+ * then closes), never a crash, and with no memory left allocated. A
+ * /metrics scrape (metrics_http.h) is put through the same. The
  * server objects are linked with --wrap=malloc/calloc/realloc/free, so
  * only their allocations are counted and failed. */
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "arena.h"
 #include "engine.h"
 #include "frame.h"
+#include "metrics_http.h"
 #include "session.h"
 
 void *__real_malloc(size_t n);
@@ -200,10 +202,56 @@ static void every_allocation_failure_is_survived_without_leaks(void **state)
     printf("allocation failure injected at each of %ld points\n", n - 1);
 }
 
+/* A scrape with allocation N failing: the whole text, or -1 and nothing
+ * held. Returns whether it was whole. */
+static int scrape(kv_engine *engine, long n)
+{
+    kv_stats stats = { 0 };
+    kv_service_env env = { .engine = engine, .stats = &stats };
+    kv_buf out = KV_BUF_INIT;
+
+    kv_latency_record(&stats.latency[1], 12345);
+    fail_at = n;
+    calls = 0;
+    failed = 0;
+    int rc = kv_metrics_scrape(&env, &out);
+    fail_at = 0;
+    if (rc < 0) {
+        assert_true(failed);
+        assert_null(out.data);
+        return 0;
+    }
+    static const char want[] = "kvstore_request_duration_seconds_count{method=\"Get\"} 1\n";
+    assert_non_null(memmem(out.data, kv_buf_len(&out), want, sizeof want - 1));
+    kv_buf_free(&out);
+    return 1;
+}
+
+static void a_scrape_survives_every_allocation_failure_without_leaks(void **state)
+{
+    kv_engine *engine = NULL;
+    char err[128];
+    long n;
+
+    (void)state;
+    assert_int_equal(kv_engine_open("memory", NULL, NULL, &engine, err, sizeof err), KV_OK);
+    for (n = 1; n < 100000; n++) {
+        long before = live;
+        scrape(engine, n);
+        assert_int_equal(live, before);
+        if (!failed)
+            break;
+    }
+    assert_true(n > 2);
+    printf("scrape: allocation failure injected at each of %ld points\n", n - 1);
+    kv_engine_close(engine);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_allocation_failure_is_survived_without_leaks),
+        cmocka_unit_test(a_scrape_survives_every_allocation_failure_without_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

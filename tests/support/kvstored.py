@@ -220,6 +220,12 @@ class Server:
             self._own_dir = False
         return self.status
 
+    def stdout_text(self):
+        """All the server has written to stdout so far ("metrics on
+        HOST:PORT" comes before "listening on", so it is there once the
+        Server has started)."""
+        return self._stdout.text()
+
     def stderr_text(self):
         """All the server has written to stderr so far (capture_stderr);
         all of it once the server has been stopped or killed."""

@@ -60,6 +60,8 @@ typedef struct kv_service_env {
     const char *const *settings;            /* name, value, name, value, ... */
     size_t n_settings;                      /* pairs */
     struct kv_slowlog *slowlog;             /* NULL: none kept */
+    struct kv_backup_hub *backups;          /* Snapshot's copies; NULL: none
+                                               taken (UNIMPLEMENTED) */
 } kv_service_env;
 
 typedef struct kv_service {
@@ -76,11 +78,15 @@ typedef struct kv_service {
     int hang_up;                        /* read-only for the session: stop
                                            reading after this answer */
     kv_watch_conn watches;              /* this connection's watches */
+    struct kv_backup *backups;          /* this connection's snapshots */
 } kv_service;
 
 /* Prepares X to serve one connection from PEER (copied; may be NULL when
  * unknown) in ENV. Allocates nothing. */
 void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *peer);
+
+/* The connection is gone: frees what X keeps for it (its snapshots). */
+void kv_service_close(kv_service *x);
 
 /* X as the ProtobufCService that dispatch invokes. */
 static inline ProtobufCService *kv_service_base(kv_service *x)

@@ -60,9 +60,10 @@ static int entry_parse(batch_entry *e, const char *line, size_t len, int *quit)
          * it would never run. */
         kvctl_cmd_clear(&e->cmd);
         snprintf(err, sizeof err, "watch: not in batch mode; run 'kvctl watch ...'");
-    } else if (e->cmd.op == KVCTL_OP_CLUSTER) {
+    } else if (kvctl_cmd_runs_alone(e->cmd.op)) {
+        const char *name = e->cmd.name;
+        snprintf(err, sizeof err, "%s: not in batch mode; run 'kvctl %s ...'", name, name);
         kvctl_cmd_clear(&e->cmd);
-        snprintf(err, sizeof err, "cluster: not in batch mode; run 'kvctl cluster ...'");
     } else if (e->cmd.name) {
         e->ok = 1;
     }

@@ -28,28 +28,6 @@ typedef struct nodes {
     size_t n;
 } nodes;
 
-/* Runs METHOD with the packed request IN on C. Returns KV_OK with the
- * answer's payload in *OUT (malloc'd, may be NULL when empty), else the
- * failure recorded in *WHY (message and transport). */
-static kv_status call(kv_client *c, const char *method, const ProtobufCMessage *in,
-                      uint8_t **out, size_t *outlen, kvctl_result *why)
-{
-    size_t n = protobuf_c_message_get_packed_size(in);
-    uint8_t *buf = kvctl_mem_alloc(n ? n : 1);
-    kv_status st;
-
-    protobuf_c_message_pack(in, buf);
-    st = kv_client_call_raw(c, method, buf, n, out, outlen);
-    free(buf);
-    if (st != KV_OK) {
-        const char *msg = kv_client_last_message(c);
-        why->status = st;
-        why->transport = st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED;
-        why->message = kvctl_mem_strdup(msg && *msg ? msg : "call failed");
-    }
-    return st;
-}
-
 /* Adds ENDPOINT (the first LEN bytes) to NS unless it is there already. */
 static void nodes_add(nodes *ns, const char *endpoint, size_t len, uint64_t id)
 {
@@ -87,7 +65,7 @@ static void ask(const kvctl_conf *conf, node *n)
     c = kvctl_conn_open(&one, &n->why);
     if (!c)
         return;
-    if (call(c, METHOD("ClusterStatus"), &req.base, &payload, &len, &n->why) == KV_OK) {
+    if (kvctl_conn_call(c, METHOD("ClusterStatus"), &req.base, &payload, &len, &n->why) == KV_OK) {
         n->st = kvstore__v1__cluster_status_response__unpack(NULL, len, payload);
         if (!n->st) {
             n->why.status = KV_INTERNAL;
@@ -306,13 +284,13 @@ static int run_change(const kvctl_conf *conf, const kvctl_cmd *cmd, const kvctl_
             add.id = cmd->member_id;
             add.raft_address = cmd->raft_addr;
             add.client_address = cmd->client_addr ? cmd->client_addr : (char *)"";
-            st = call(c, METHOD("MemberAdd"), &add.base, &payload, &len, &r);
+            st = kvctl_conn_call(c, METHOD("MemberAdd"), &add.base, &payload, &len, &r);
         } else if (cmd->cluster == KVCTL_CLUSTER_REMOVE) {
             remove.id = cmd->member_id;
-            st = call(c, METHOD("MemberRemove"), &remove.base, &payload, &len, &r);
+            st = kvctl_conn_call(c, METHOD("MemberRemove"), &remove.base, &payload, &len, &r);
         } else {
             transfer.id = cmd->member_id;
-            st = call(c, METHOD("LeaderTransfer"), &transfer.base, &payload, &len, &r);
+            st = kvctl_conn_call(c, METHOD("LeaderTransfer"), &transfer.base, &payload, &len, &r);
         }
         kv_client_free(c);
     }

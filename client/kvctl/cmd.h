@@ -23,6 +23,9 @@ typedef enum kvctl_op {
     KVCTL_OP_TTL,           /* a Get, for the key's time to live */
     KVCTL_OP_WATCH,         /* runs until interrupted: watch.c, not exec.c */
     KVCTL_OP_CLUSTER,       /* cluster status/add/remove/transfer: cluster.c */
+    KVCTL_OP_SNAPSHOT,      /* snapshot save FILE: backup.c */
+    KVCTL_OP_DUMP,          /* dump [FILE|-]: backup.c */
+    KVCTL_OP_LOAD,          /* load [FILE|-]: load.c */
 } kvctl_op;
 
 /* What a cluster command does. */
@@ -67,6 +70,8 @@ typedef struct kvctl_cmd {
     int txn_from_stdin;    /* txn: the caller must read it from stdin and
                             * fill txn with kvctl_txn_parse_text() */
     Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */
+    char *path;            /* snapshot save, dump, load: FILE (NULL or "-":
+                            * standard output or input), owned */
 } kvctl_cmd;
 
 /* A row of the command table. A command typed in the shell or a batch
@@ -132,6 +137,10 @@ void kvctl_cmd_clear(kvctl_cmd *cmd);
 
 /* The name of OP ("get"); a static string. */
 const char *kvctl_cmd_name(kvctl_op op);
+
+/* Whether commands of OP run on their own connections, outside exec.c,
+ * and only on the command line (cluster, snapshot, dump, load). */
+int kvctl_cmd_runs_alone(kvctl_op op);
 
 /* Whether commands of OP name one key (get, set, clear, touch, ttl). */
 int kvctl_cmd_has_key(kvctl_op op);

@@ -1,8 +1,11 @@
 /* conn.c - how kvctl opens its one connection: the endpoint and timeout of
  * the run's kvctl_conf handed to kv_client_connect(), then the token file
  * handed to kv_client_auth_file(), and the wording of a failure. Choosing
- * the endpoint and the token file (options, environment) is main.c's job. */
+ * the endpoint and the token file (options, environment) is main.c's job.
+ * Also one raw call by method path, for the commands the library has no
+ * function for (cluster.c, backup.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
@@ -57,4 +60,23 @@ kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why)
         return NULL;
     }
     return c;
+}
+
+kv_status kvctl_conn_call(kv_client *c, const char *method, const ProtobufCMessage *in,
+                          uint8_t **out, size_t *outlen, kvctl_result *why)
+{
+    size_t n = protobuf_c_message_get_packed_size(in);
+    uint8_t *buf = kvctl_mem_alloc(n ? n : 1);
+    kv_status st;
+
+    protobuf_c_message_pack(in, buf);
+    st = kv_client_call_raw(c, method, buf, n, out, outlen);
+    free(buf);
+    if (st != KV_OK) {
+        const char *msg = kv_client_last_message(c);
+        why->status = st;
+        why->transport = st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED;
+        why->message = kvctl_mem_strdup(msg && *msg ? msg : "call failed");
+    }
+    return st;
 }

@@ -22,4 +22,12 @@ const char *kvctl_conn_name(const kvctl_conf *conf);
  *    transport failure during the call (transport set too). */
 kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why);
 
+/* Runs METHOD ("/kvstore.v1.KV/Get") with the request IN, packed here, on
+ * C: for the rpcs the library has no function for. Returns KV_OK with the
+ * answer's payload in *OUT (malloc'd, may be NULL when empty; the caller
+ * frees it), else the failure recorded in *WHY (message and transport;
+ * free with kvctl_exec_result_clear()). */
+kv_status kvctl_conn_call(kv_client *c, const char *method, const ProtobufCMessage *in,
+                          uint8_t **out, size_t *outlen, kvctl_result *why);
+
 #endif

@@ -216,6 +216,9 @@ static void slot_send(exec_slot *s, ProtobufCService *svc, const kvctl_cmd *cmd)
         break;      /* never pipelined: see run_blocking */
     case KVCTL_OP_WATCH:
     case KVCTL_OP_CLUSTER:
+    case KVCTL_OP_SNAPSHOT:
+    case KVCTL_OP_DUMP:
+    case KVCTL_OP_LOAD:
         break;      /* never pipelined: see run_blocking */
     }
 }
@@ -225,7 +228,7 @@ static int is_blocking(const kvctl_cmd *cmd)
 {
     return cmd->op == KVCTL_OP_RANGE || cmd->op == KVCTL_OP_CLEAR_RANGE
            || cmd->op == KVCTL_OP_TXN || cmd->op == KVCTL_OP_WATCH
-           || cmd->op == KVCTL_OP_CLUSTER;
+           || kvctl_cmd_runs_alone(cmd->op);
 }
 
 /* Records in RES the failure ST of a blocking helper on C. */
@@ -336,10 +339,11 @@ static void run_blocking(kv_client *c, const kvctl_cmd *cmd, kvctl_result *res,
         st = kv_client_clear_range(c, &req, &res->deleted, &res->revision);
     } else if (cmd->op == KVCTL_OP_TXN) {
         st = kv_client_txn(c, cmd->txn, &res->txn);
-    } else if (cmd->op == KVCTL_OP_WATCH || cmd->op == KVCTL_OP_CLUSTER) {
+    } else if (cmd->op == KVCTL_OP_WATCH || kvctl_cmd_runs_alone(cmd->op)) {
         res->status = KV_INTERNAL;
-        res->message = kvctl_mem_strdup("a watch and a cluster command run on their own "
-                                        "(kvctl_watch_run, kvctl_cluster_run)");
+        res->message = kvctl_mem_strdup("a watch, a cluster or a backup command runs on its "
+                                        "own (kvctl_watch_run, kvctl_cluster_run, "
+                                        "kvctl_backup_run, kvctl_load_run)");
         return;
     }
     if (st != KV_OK)

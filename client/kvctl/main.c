@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "batch.h"
+#include "backup.h"
 #include "cluster.h"
 #include "cmd.h"
 #include "conn.h"
@@ -262,6 +263,12 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
     if (cmd.op == KVCTL_OP_CLUSTER) {
         /* Its connections are its own: one per node for status. */
         code = kvctl_cluster_run(conf, &cmd, &o);
+        kvctl_cmd_clear(&cmd);
+        return code;
+    }
+    if (kvctl_cmd_runs_alone(cmd.op)) {
+        code = cmd.op == KVCTL_OP_LOAD ? kvctl_load_run(conf, &cmd, &o)
+                                       : kvctl_backup_run(conf, &cmd, &o);
         kvctl_cmd_clear(&cmd);
         return code;
     }

@@ -167,6 +167,9 @@ static void print_simple(const kvctl_out *o, const kvctl_cmd *cmd,
     }
     case KVCTL_OP_WATCH:
     case KVCTL_OP_CLUSTER:
+    case KVCTL_OP_SNAPSHOT:
+    case KVCTL_OP_DUMP:
+    case KVCTL_OP_LOAD:
         break;      /* its events went out as they came (watchout.h) */
     }
 }
@@ -432,6 +435,9 @@ static void print_json(const kvctl_out *o, const kvctl_cmd *cmd,
         break;
     case KVCTL_OP_WATCH:
     case KVCTL_OP_CLUSTER:
+    case KVCTL_OP_SNAPSHOT:
+    case KVCTL_OP_DUMP:
+    case KVCTL_OP_LOAD:
         break;
     }
     json_print(o->fp, obj);

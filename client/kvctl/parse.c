@@ -293,6 +293,25 @@ static int fill_cluster(kvctl_cmd *cmd, const kvctl_bytes *const *args, int narg
     return 0;
 }
 
+/* Fills snapshot save FILE, dump [FILE] or load [FILE]. Returns 0, or -1
+ * with ERR set. */
+static int fill_path(kvctl_cmd *cmd, const kvctl_bytes *const *args, int nargs,
+                     char *err, size_t errlen)
+{
+    const kvctl_bytes *file = nargs ? args[nargs - 1] : NULL;
+
+    if (cmd->op == KVCTL_OP_SNAPSHOT && strcmp((const char *)args[0]->data, "save") != 0) {
+        snprintf(err, errlen, "snapshot: unknown subcommand (save FILE)");
+        return -1;
+    }
+    if (file && (memchr(file->data, 0, file->len) || !file->len)) {
+        snprintf(err, errlen, "%s: FILE must be a path", cmd->name);
+        return -1;
+    }
+    cmd->path = file ? kvctl_mem_strdup((const char *)file->data) : NULL;
+    return 0;
+}
+
 /* Fills CMD (op and name set) from the options G and the NARGS arguments
  * ARGS, whose count was checked. Returns 0, or -1 with ERR set. */
 static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, int nargs,
@@ -304,6 +323,10 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
         return 0;
     case KVCTL_OP_CLUSTER:
         return fill_cluster(cmd, args, nargs, err, errlen);
+    case KVCTL_OP_SNAPSHOT:
+    case KVCTL_OP_DUMP:
+    case KVCTL_OP_LOAD:
+        return fill_path(cmd, args, nargs, err, errlen);
     case KVCTL_OP_PING:
         if (nargs == 1) {
             if (memchr(args[0]->data, 0, args[0]->len)) {

@@ -84,9 +84,12 @@ static void shell_run(shell *sh, const kvctl_bytes *w, int n)
         kvctl_out_usage(&sh->out, (char *)w[0].data, reason);
         return;
     }
-    if (cmd.op == KVCTL_OP_CLUSTER) {
+    if (kvctl_cmd_runs_alone(cmd.op)) {
+        char why[160];
+        const char *name = cmd.name;
+        snprintf(why, sizeof why, "%s: not in the shell; run 'kvctl %s ...'", name, name);
         kvctl_cmd_clear(&cmd);
-        kvctl_out_usage(&sh->out, "cluster", "cluster: not in the shell; run 'kvctl cluster ...'");
+        kvctl_out_usage(&sh->out, name, why);
         return;
     }
     if (!sh->c) {   /* not yet, or lost, or its authentication failed */

@@ -36,20 +36,6 @@ static int fail_local(const char *name, int code, const char *fmt, const char *a
     return code;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* What a fetch got, or why not. */
 typedef struct fetched {
     kvctl_result why;       /* the server's or the connection's failure */
@@ -59,9 +45,9 @@ typedef struct fetched {
     uint64_t bytes;
 } fetched;
 
-/* Takes a snapshot on C and writes its bytes to FD, checking them as they
- * come. Returns 0, or -1 with F's why or local set. */
-static int fetch(kv_client *c, const kvctl_conf *conf, int fd, fetched *f)
+/* Takes a snapshot on C and writes its bytes to FP, checking them as they
+ * come. Returns 0 (FP flushed), or -1 with F's why or local set. */
+static int fetch(kv_client *c, const kvctl_conf *conf, FILE *fp, fetched *f)
 {
     Kvstore__V1__SnapshotRequest req = KVSTORE__V1__SNAPSHOT_REQUEST__INIT;
     Kvstore__V1__SnapshotReadRequest rd = KVSTORE__V1__SNAPSHOT_READ_REQUEST__INIT;
@@ -101,7 +87,7 @@ static int fetch(kv_client *c, const kvctl_conf *conf, int fd, fetched *f)
             goto out;
         }
         kv_bfile_stream_feed(&check, a->data.data, a->data.len);
-        int bad = write_all(fd, a->data.data, a->data.len) < 0;
+        int bad = a->data.len && fwrite(a->data.data, 1, a->data.len, fp) != a->data.len;
         rd.offset += a->data.len;
         done = a->done || !a->data.len;
         kvstore__v1__snapshot_read_response__free_unpacked(a, NULL);
@@ -111,6 +97,10 @@ static int fetch(kv_client *c, const kvctl_conf *conf, int fd, fetched *f)
         }
     }
     f->bytes = rd.offset;
+    if (fflush(fp) != 0) {
+        snprintf(f->local, sizeof f->local, "writing: %s", strerror(errno));
+        goto out;
+    }
     if (kv_bfile_stream_end(&check, &f->info, f->local, sizeof f->local) < 0) {
         f->corrupt = 1;
         goto out;
@@ -157,24 +147,30 @@ static int save(kv_client *c, const kvctl_conf *conf, const kvctl_cmd *cmd, cons
     size_t n = strlen(path) + 5;
     char *tmp = kvctl_mem_alloc(n);
     fetched f;
-    int fd, code;
+    FILE *fp;
+    int code;
 
     memset(&f, 0, sizeof f);
     snprintf(tmp, n, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    /* 0600: a backup holds every key of the store. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!fp) {
+        if (fd >= 0)
+            close(fd);
         code = fail_local("snapshot save", KVCTL_EXIT_USAGE, "cannot create %s: %s", tmp,
                           strerror(errno));
         free(tmp);
         return code;
     }
-    if (fetch(c, conf, fd, &f) < 0) {
-        close(fd);
+    if (fetch(c, conf, fp, &f) < 0) {
+        fclose(fp);
         unlink(tmp);
         free(tmp);
         return fetch_failed(o, cmd, &f, "snapshot save");
     }
-    if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+    int bad = fsync(fileno(fp)) < 0;
+    if (fclose(fp) != 0 || bad || rename(tmp, path) < 0) {
         code = fail_local("snapshot save", KVCTL_EXIT_USAGE, "cannot write %s: %s", path,
                           strerror(errno));
         unlink(tmp);
@@ -227,7 +223,7 @@ static int dump(kv_client *c, const kvctl_conf *conf, const kvctl_cmd *cmd, cons
     if (!held)
         return fail_local("dump", KVCTL_EXIT_USAGE, "cannot make a temporary file: %s%s",
                           strerror(errno), "");
-    if (fetch(c, conf, fileno(held), &f) < 0) {
+    if (fetch(c, conf, held, &f) < 0) {
         fclose(held);
         return fetch_failed(o, cmd, &f, "dump");
     }
@@ -254,8 +250,8 @@ static int dump(kv_client *c, const kvctl_conf *conf, const kvctl_cmd *cmd, cons
     write_dump(out, &info);
     int bad = fflush(out) != 0 || ferror(out) || (path && fsync(fileno(out)) < 0);
     if (path)
-        bad |= fclose(out) != 0 || (!bad && rename(tmp, path) < 0);
-    if (bad) {
+        bad |= fclose(out) != 0;
+    if (bad || (path && rename(tmp, path) < 0)) {
         code = fail_local("dump", KVCTL_EXIT_USAGE, "cannot write %s: %s",
                           path ? path : "standard output", strerror(errno));
         if (path)

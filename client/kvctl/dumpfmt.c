@@ -2,6 +2,7 @@
  * backup.c writes dumps, load.c reads them. */
 #include <stdio.h>
 #include <string.h>
+#include "args.h"
 #include "dumpfmt.h"
 
 static int plain(uint8_t c)
@@ -38,17 +39,6 @@ void kvctl_dump_put(FILE *fp, const uint8_t *key, size_t klen, const uint8_t *va
     putc('\n', fp);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the field at *P (up to a space or END) into OUT, moving *P past
  * it. Returns its length, or -1 with ERR naming the field WHAT. */
 static long get_field(const char **p, const char *end, uint8_t *out, const char *what,
@@ -64,8 +54,8 @@ static long get_field(const char **p, const char *end, uint8_t *out, const char 
     for (; s < end && *s != ' '; n++) {
         uint8_t c = (uint8_t)*s;
         if (c == '\\') {
-            int hi = end - s >= 4 && s[1] == 'x' ? hex_digit(s[2]) : -1;
-            int lo = hi >= 0 ? hex_digit(s[3]) : -1;
+            int hi = end - s >= 4 && s[1] == 'x' ? kvctl_args_hex_value(s[2]) : -1;
+            int lo = hi >= 0 ? kvctl_args_hex_value(s[3]) : -1;
             if (lo < 0) {
                 snprintf(err, errlen, "%s: a \\ that is not \\xHH", what);
                 return -1;

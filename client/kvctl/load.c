@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "dumpfmt.h"
 #include "exec.h"
+#include "lines.h"
 #include "mem.h"
 
 /* Sets in flight at once: one pipeline. */
@@ -20,44 +21,23 @@
 
 /* The dump, decoded. */
 typedef struct dump {
-    char *text;                 /* the input */
-    size_t len;
+    kvctl_bytes in;             /* the input */
     uint8_t *bytes;             /* the keys and values decoded, into here */
     kvctl_dump_line *v;
     size_t *line_no;            /* each key's line, for messages */
     size_t n, cap;
 } dump;
 
-/* Reads all of FD into D. Returns 0, or -1 with errno. */
-static int read_all(int fd, dump *d)
-{
-    size_t cap = 1 << 16;
-
-    d->text = kvctl_mem_alloc(cap);
-    for (;;) {
-        if (d->len == cap)
-            d->text = kvctl_mem_realloc(d->text, cap *= 2);
-        ssize_t k = read(fd, d->text + d->len, cap - d->len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            return 0;
-        d->len += (size_t)k;
-    }
-}
-
 /* Checks and decodes every line of D. Returns 0, or -1 after one line on
  * stderr naming NAME and the line. */
 static int parse(dump *d, const char *name)
 {
-    const char *p = d->text, *end = d->text + d->len;
+    const char *p = (const char *)d->in.data, *end = p + d->in.len;
     uint8_t *out;
     char err[300];
     size_t line = 0;
 
-    d->bytes = out = kvctl_mem_alloc(d->len + 1);
+    d->bytes = out = kvctl_mem_alloc(d->in.len + 1);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -173,7 +153,7 @@ int kvctl_load_run(const kvctl_conf *conf, const kvctl_cmd *cmd, const kvctl_out
     kv_client *c = NULL;
 
     memset(&d, 0, sizeof d);
-    if (fd < 0 || read_all(fd, &d) < 0) {
+    if (fd < 0 || kvctl_read_all(fd, &d.in) < 0) {
         fprintf(stderr, "kvctl: load: cannot read %s: %s\n", name, strerror(errno));
         goto done;
     }
@@ -193,7 +173,7 @@ done:
     if (path && fd >= 0)
         close(fd);
     kv_client_free(c);
-    free(d.text);
+    free(d.in.data);
     free(d.bytes);
     free(d.v);
     free(d.line_no);

@@ -76,11 +76,6 @@ void kv_backup_hub_free(kv_backup_hub *h)
     free(h);
 }
 
-size_t kv_backup_hub_open(const kv_backup_hub *h)
-{
-    return h->open;
-}
-
 static uint64_t unix_ms(void)
 {
     struct timespec ts;

@@ -36,9 +36,6 @@ kv_backup_hub *kv_backup_hub_new(struct ev_loop *loop, kv_engine *engine, const 
 /* Frees H; every connection's copies must have been closed first. */
 void kv_backup_hub_free(kv_backup_hub *h);
 
-/* Copies open now (Stats, tests). */
-size_t kv_backup_hub_open(const kv_backup_hub *h);
-
 /* The Snapshot rpc on a connection whose copies are *MINE: starts a copy
  * and answers CLOSURE_DATA (a kv_call) once it is complete, or fails it.
  * Answers through CLOSURE exactly once, as every handler does. */

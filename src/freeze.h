@@ -11,7 +11,10 @@
  * Either way each key goes through the caller's encoder into a buffer,
  * written out to a descriptor in 1 MiB chunks (or kept whole in the
  * buffer, for a view walked into memory). On the loop the freeze costs
- * the fork (page tables: measured in BENCHMARKS.md) or the view's commit. */
+ * the fork, which copies the page tables (2 ms at 100 MB resident, 10 ms
+ * at 1 GB: 1,000,000 keys of small and of 1 KB values), then a page copied
+ * at each page's first write while the child runs; or the view's commit
+ * (0.1 ms). */
 #ifndef KV_FREEZE_H
 #define KV_FREEZE_H
 

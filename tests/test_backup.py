@@ -425,6 +425,29 @@ class BackupTest(unittest.TestCase):
         c2.Snapshot(pb.SnapshotRequest())
         self.assertTrue(a3.snapshot_id)
 
+    def test_a_connection_closed_while_its_copy_is_taken(self):
+        s = self.serve()
+        self.load(s, min(KEYS, 100000))
+        # Each asks and hangs up at once: the copy in progress is stopped
+        # (the child killed, the thread stopped and joined) and freed.
+        for _ in range(6):
+            raw = kvstore.RawConnection(s.endpoint)
+            raw.send([("Snapshot", pb.SnapshotRequest())])
+            raw.close()
+        deadline = time.monotonic() + 10
+        clients = [kvstore.Client(s.endpoint) for _ in range(2)]
+        for c in clients:
+            self.addCleanup(c.close)
+            while True:
+                try:
+                    answer = c.Snapshot(pb.SnapshotRequest())
+                    break
+                except kvstore.ResourceExhausted:
+                    self.assertLess(time.monotonic(), deadline, "closed connections' copies stayed")
+                    time.sleep(0.02)
+            self.assertEqual(answer.keys, min(KEYS, 100000))
+        self.assertEqual(s.stop(), 0)
+
 
 if __name__ == "__main__":
     if not KVCTL:

@@ -181,7 +181,10 @@ static void backup_free(kv_backup *k, kv_status st, const char *why)
     free(k);
 }
 
-/* The producer is done: its file is whole when it ends with the trailer. */
+/* The producer is done: its file is whole when it ends with the trailer
+ * (a child's exit status may have been reaped by libev already). A child
+ * killed just after a chunk whose last bytes look like a trailer would
+ * pass here; the reader's checksum refuses such a file. */
 static int file_complete(kv_backup *k)
 {
     uint8_t t[KV_BFILE_TRAILER_BYTES];
@@ -331,6 +334,8 @@ void kv_backup_read(kv_backup_hub *h, kv_backup **mine, const Kvstore__V1__Snaps
     while (k && k->id != in->snapshot_id)
         k = k->next;
     uint64_t want = in->max_bytes ? in->max_bytes : KV_BACKUP_READ_BYTES;
+    if (want > KV_BACKUP_READ_MAX)
+        want = KV_BACKUP_READ_MAX;
     if (max_frame && want > max_frame - 64)
         want = max_frame > 128 ? max_frame - 64 : 64;
     if (!k) {

@@ -23,6 +23,9 @@ struct ev_loop;
 /* Copies open at once, server-wide, and SnapshotRead's default chunk. */
 #define KV_BACKUP_MAX_OPEN 2
 #define KV_BACKUP_READ_BYTES ((uint32_t)1 << 20)
+/* The most one SnapshotRead answers, whatever it asks (also within the
+ * server's frame limit). */
+#define KV_BACKUP_READ_MAX ((uint32_t)16 << 20)
 
 typedef struct kv_backup_hub kv_backup_hub;
 typedef struct kv_backup kv_backup;
@@ -43,8 +46,8 @@ void kv_backup_snapshot(kv_backup_hub *h, kv_backup **mine,
                         Kvstore__V1__SnapshotResponse_Closure closure, void *closure_data);
 
 /* The SnapshotRead rpc: the next bytes of copy IN->snapshot_id of *MINE,
- * at most MAX_FRAME - 64 (MAX_FRAME 0: no limit) ; frees the copy when
- * they end it. */
+ * at most KV_BACKUP_READ_MAX and MAX_FRAME - 64 (MAX_FRAME 0: no frame
+ * limit); frees the copy when they end it. Answers through CLOSURE. */
 void kv_backup_read(kv_backup_hub *h, kv_backup **mine, const Kvstore__V1__SnapshotReadRequest *in,
                     size_t max_frame, Kvstore__V1__SnapshotReadResponse_Closure closure,
                     void *closure_data);

@@ -383,6 +383,17 @@ class BackupTest(unittest.TestCase):
             st = c.Stats(pb.StatsRequest())
             self.assertEqual((st.keys, st.revision), (0, 0))
 
+    def snapshot_once_freed(self, client, deadline):
+        """A Snapshot on CLIENT, once the server has freed the copies of
+        connections that closed (it learns of a close on its own time);
+        fails at DEADLINE."""
+        while True:
+            try:
+                return client.Snapshot(pb.SnapshotRequest())
+            except kvstore.ResourceExhausted:
+                self.assertLess(time.monotonic(), deadline, "a closed connection's copy stayed")
+                time.sleep(0.02)
+
     def test_two_snapshots_at_once_a_third_refused_freed_on_close(self):
         s = self.serve()
         self.load(s, 1000)
@@ -403,14 +414,7 @@ class BackupTest(unittest.TestCase):
         part = c1.SnapshotRead(pb.SnapshotReadRequest(snapshot_id=a1.snapshot_id, max_bytes=100))
         self.assertEqual((len(part.data), part.done), (100, False))
         c1.close()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                a3 = c3.Snapshot(pb.SnapshotRequest())
-                break
-            except kvstore.ResourceExhausted:
-                self.assertLess(time.monotonic(), deadline, "the closed connection's copy stayed")
-                time.sleep(0.02)
+        a3 = self.snapshot_once_freed(c3, time.monotonic() + 10)
         # Read to its end, a copy is freed too.
         offset, data = 0, b""
         while True:
@@ -435,17 +439,10 @@ class BackupTest(unittest.TestCase):
             raw.send([("Snapshot", pb.SnapshotRequest())])
             raw.close()
         deadline = time.monotonic() + 10
-        clients = [kvstore.Client(s.endpoint) for _ in range(2)]
-        for c in clients:
+        for _ in range(2):
+            c = kvstore.Client(s.endpoint)
             self.addCleanup(c.close)
-            while True:
-                try:
-                    answer = c.Snapshot(pb.SnapshotRequest())
-                    break
-                except kvstore.ResourceExhausted:
-                    self.assertLess(time.monotonic(), deadline, "closed connections' copies stayed")
-                    time.sleep(0.02)
-            self.assertEqual(answer.keys, min(KEYS, 100000))
+            self.assertEqual(self.snapshot_once_freed(c, deadline).keys, min(KEYS, 100000))
         self.assertEqual(s.stop(), 0)
 
 

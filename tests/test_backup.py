@@ -263,7 +263,7 @@ class BackupTest(unittest.TestCase):
             if overwritten:
                 self.assertEqual(deadline, 0)       # a Set without TTL drops it
             else:
-                self.assertLessEqual(deadline, loaded_at + TTL_MS)
+                self.assertLessEqual(deadline, loaded_at + TTL_MS + DEADLINE_SLACK_MS)
                 self.assertGreater(deadline, loaded_at + TTL_MS - 120000)
         bytes_seen = set()
         for key, rec in records.items():

@@ -260,7 +260,7 @@ static int dump(kv_client *c, const kvctl_conf *conf, const kvctl_cmd *cmd, cons
     }
     if (path) {
         sync_dir(path);
-        fprintf(stderr, "kvctl: dump: %s: revision %llu, %llu keys\n", path,
+        fprintf(o->fp, "dumped %s: revision %llu, %llu keys\n", path,
                 (unsigned long long)info.revision, (unsigned long long)info.count);
     }
     code = KVCTL_EXIT_OK;

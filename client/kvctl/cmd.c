@@ -309,13 +309,15 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "write every key as text, from a snapshot", NULL,
       "dump takes a snapshot as 'snapshot save' does (consistent: one\n"
       "revision) and writes it to FILE (through FILE.tmp) or, with - or\n"
-      "nothing, standard output, as text: a header line\n"
+      "nothing, standard output, as text (to FILE: then prints\n"
+      "'dumped FILE: revision R, N keys'): a header line\n"
       "  # kvstore dump 1 revision=R keys=N\n"
       "then one key a line, KEY VALUE [TTL_MS]: bytes 0x21-0x7e as they\n"
-      "are but \\ \" #, every other byte \\xHH; an empty VALUE is \"\"; TTL_MS\n"
-      "the milliseconds the key had left at the snapshot. Revisions are not\n"
-      "kept (load writes the keys anew): for moving data between engines and\n"
-      "versions. Only on the command line.\n", NULL },
+      "are, except \\ \" # which, like every other byte, are \\xHH; an\n"
+      "empty VALUE is \"\"; TTL_MS the milliseconds the key had left at the\n"
+      "snapshot. Revisions are not kept (load writes the keys anew): for\n"
+      "moving data between engines and versions. Only on the command line.\n",
+      NULL },
     { "load", KVCTL_OP_LOAD, "[FILE|-]", NULL, 0, 1, NULL,
       "write the keys of a dump with Set", NULL,
       "load reads a dump (see dump) from FILE or, with - or nothing, standard\n"

@@ -28,7 +28,7 @@
 
 /* The settings, in --help's order; getopt_long's val is the short flag or
  * SETTING_VAL + the index. */
-enum { SETTING_VAL = 256, OPT_CONFIG = 512, OPT_PRINT_CONFIG };
+enum { SETTING_VAL = 256, OPT_CONFIG = 512, OPT_PRINT_CONFIG, OPT_RESTORE, OPT_FORCE };
 static const struct { const char *name; int short_flag; } settings[] = {
     { "listen", 'l' }, { "engine", 'e' }, { "dir", 'd' },
     { "sync", 0 }, { "sync-interval-ms", 0 }, { "lmdb-map-size", 0 },
@@ -280,6 +280,15 @@ static int settings_check(kv_settings *s, char *err, size_t errlen)
                  "running one: give one of them");
         return -1;
     }
+    if (s->force && !s->restore) {
+        snprintf(err, errlen, "--force goes with --restore FILE");
+        return -1;
+    }
+    if (s->restore && clustered) {
+        snprintf(err, errlen, "--restore: a cluster member's state is its raft log's; restore "
+                 "into a single server, then start a cluster from its data");
+        return -1;
+    }
     s->cluster.heartbeat_ms = s->cluster.election_ms / 10;
     return 0;
 }
@@ -394,10 +403,10 @@ static int settings_read_file(kv_settings *s, const char *path)
 
 int kv_settings_load(kv_settings *s, int argc, char **argv)
 {
-    struct option opts[N_SETTINGS + 5];
+    struct option opts[N_SETTINGS + 7];
     char shorts[2 * N_SETTINGS + 4] = "", err[600];
-    const char *config = NULL;
-    int print = 0, opt;
+    const char *config = NULL, *restore = NULL;
+    int print = 0, force = 0, opt;
     size_t n = 0, k = 0;
     /* The flags' settings as given: index and value, applied after the
      * file so that they win. */
@@ -422,6 +431,10 @@ int kv_settings_load(kv_settings *s, int argc, char **argv)
     }
     opts[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
     opts[n++] = (struct option){ "print-config", no_argument, NULL, OPT_PRINT_CONFIG };
+    /* Not settings: what to do once, at this start, not how to run (a
+     * --restore in the file would restore again at every start). */
+    opts[n++] = (struct option){ "restore", required_argument, NULL, OPT_RESTORE };
+    opts[n++] = (struct option){ "force", no_argument, NULL, OPT_FORCE };
     opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
     opts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
     opts[n] = (struct option){ NULL, 0, NULL, 0 };
@@ -452,6 +465,8 @@ int kv_settings_load(kv_settings *s, int argc, char **argv)
         switch (opt) {
         case OPT_CONFIG: config = optarg; break;
         case OPT_PRINT_CONFIG: print = 1; break;
+        case OPT_RESTORE: restore = optarg; break;
+        case OPT_FORCE: force = 1; break;
         case 'h': result = KV_SETTINGS_HELP; break;
         case 'V': result = KV_SETTINGS_VERSION; break;
         default:
@@ -468,6 +483,8 @@ int kv_settings_load(kv_settings *s, int argc, char **argv)
         settings_init(s);
         if (config && settings_read_file(s, config) < 0)
             result = -1;
+        s->restore = restore;
+        s->force = force;
         for (size_t g = 0; result == KV_SETTINGS_RUN && g < ngiven; g++)
             setting_apply(s, given[g], given_value[g], err, sizeof err);
         if (result == KV_SETTINGS_RUN && settings_check(s, err, sizeof err) < 0) {

@@ -29,6 +29,8 @@ typedef struct kv_settings {
     kv_log_level log_level;
     kv_log_format log_format;
     int key_limit_set;              /* --max-key-bytes was given */
+    const char *restore;            /* --restore FILE (command line only), or NULL */
+    int force;                      /* --force: restore into a store with data */
 } kv_settings;
 
 /* What kv_settings_load found the command line asks for. */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "expire.h"
+#include "restore.h"
 #include "listen.h"
 #include "engine.h"
 #include "log.h"
@@ -33,6 +34,16 @@ static void usage(FILE *f)
 "                              the command line win over the file\n"
 "      --print-config          print the settings in force (the file, the\n"
 "                              options, the defaults) in that format and exit\n"
+"      --restore FILE          load the backup FILE (kvctl snapshot save) into\n"
+"                              the store before serving, keys and revisions as\n"
+"                              they were (keys expired since are skipped); the\n"
+"                              whole file is checked first, and a damaged one\n"
+"                              refused with nothing loaded. The store must be\n"
+"                              empty (lmdb: a new --dir) unless --force, which\n"
+"                              replaces its data. Then serves as usual. Not for\n"
+"                              a cluster member\n"
+"      --force                 with --restore: replace the data of a store\n"
+"                              that has some\n"
 "\n"
 "  -l, --listen HOST:PORT      address to listen on (default " KV_DEFAULT_LISTEN ");\n"
 "                              port 0 picks a free port. The bound address is\n"
@@ -296,6 +307,18 @@ int main(int argc, char **argv)
         }
         cfg->limits.max_key_bytes = engine->max_key_bytes;
     }
+    if (set.restore) {
+        kv_restore_info ri;
+        if (kv_restore_file(engine, set.restore, set.force, &ri, err, sizeof err) < 0) {
+            fprintf(stderr, "kvstored: --restore: %s\n", err);
+            kv_engine_close(engine);
+            return 1;
+        }
+        kv_log(KV_LOG_INFO, "restored %s: revision %llu, %llu keys (%llu expired since, "
+               "skipped)", set.restore, (unsigned long long)ri.revision,
+               (unsigned long long)ri.keys, (unsigned long long)ri.expired);
+    }
+    cfg->dir = dir;
 
     kv_server srv;
     if (kv_server_init(&srv, cfg, engine, err, sizeof err) < 0) {

@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "expire.h"
 #include "server.h"
+#include "backup.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
 #define DRAIN_SECONDS 5.0
@@ -571,6 +572,10 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                  cfg->watch_history);
         return -1;
     }
+    if (!(s->env.backups = kv_backup_hub_new(s->loop, engine, cfg->dir, KV_BACKUP_MAX_OPEN))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     s->conn_ctx = (kv_conn_ctx){
         .loop = s->loop,
         .idle_timeout = cfg->idle_timeout,
@@ -640,6 +645,7 @@ void kv_server_free(kv_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     kv_watch_hub_free(s->env.watch);
+    kv_backup_hub_free(s->env.backups);
     kv_slowlog_free(&s->slowlog);
     kv_arena_free(&s->arena);
     kv_arena_free(&s->expire_arena);

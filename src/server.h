@@ -33,6 +33,8 @@ typedef struct kv_server_config {
     const char *metrics_listen; /* HOST:PORT of /metrics and /health, or NULL */
     uint64_t slowlog_us;        /* requests slower are logged (slowlog.h) */
     size_t slowlog_max_len;     /* entries the slow log keeps; 0: off */
+    const char *dir;            /* the engine's --dir, for Snapshot's
+                                   temporary files; NULL: in RAM */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)

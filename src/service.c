@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <ev.h>
+#include "backup.h"
 #include "hotpack.h"
 #include "ops.h"
 #include "service.h"
@@ -362,8 +363,41 @@ static void svc_client_kill(Kvstore__V1__KV_Service *svc, const Kvstore__V1__Cli
         kv_call_fail(data, KV_UNIMPLEMENTED, "not implemented yet");                    \
         closure(NULL, data);                                                            \
     }
-NOT_YET(snapshot, SnapshotRequest, SnapshotResponse)
-NOT_YET(snapshot_read, SnapshotReadRequest, SnapshotReadResponse)
+/* Snapshot and SnapshotRead: backup.c's, on this connection's copies. */
+static void svc_snapshot(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SnapshotRequest *in,
+                         Kvstore__V1__SnapshotResponse_Closure closure, void *data)
+{
+    kv_service *x = SVC(svc);
+
+    (void)in;
+    if (!x->env->backups) {
+        kv_call_fail(data, KV_UNIMPLEMENTED, "this server takes no snapshots");
+        closure(NULL, data);
+        return;
+    }
+    kv_backup_snapshot(x->env->backups, &x->backups, closure, data);
+}
+
+static void svc_snapshot_read(Kvstore__V1__KV_Service *svc,
+                              const Kvstore__V1__SnapshotReadRequest *in,
+                              Kvstore__V1__SnapshotReadResponse_Closure closure, void *data)
+{
+    kv_service *x = SVC(svc);
+
+    if (!x->env->backups) {
+        kv_call_fail(data, KV_UNIMPLEMENTED, "this server takes no snapshots");
+        closure(NULL, data);
+        return;
+    }
+    kv_backup_read(x->env->backups, &x->backups, in, x->env->limits.max_frame_bytes, closure,
+                   data);
+}
+
+void kv_service_close(kv_service *x)
+{
+    if (x->backups)
+        kv_backup_close(x->env->backups, &x->backups);
+}
 
 /* ProtobufCService.invoke: the authentication gate, then the handler. */
 static void svc_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,

@@ -82,6 +82,8 @@ typedef struct kv_service_env {
     struct kv_slowlog *slowlog;             /* NULL: none kept */
     const kv_service_clients *clients;      /* NULL: ClientList and
                                                ClientKill unimplemented */
+    struct kv_backup_hub *backups;          /* Snapshot's copies; NULL: none
+                                               taken (UNIMPLEMENTED) */
 } kv_service_env;
 
 typedef struct kv_service {
@@ -100,11 +102,15 @@ typedef struct kv_service {
                                            this reason (static); NULL: go on */
     kv_close_reason hang_up_reason;     /* and the close it counts as */
     kv_watch_conn watches;              /* this connection's watches */
+    struct kv_backup *backups;          /* this connection's snapshots */
 } kv_service;
 
 /* Prepares X to serve one connection from PEER (copied; may be NULL when
  * unknown) in ENV. Allocates nothing. */
 void kv_service_init(kv_service *x, const kv_service_env *env, const kv_peer *peer);
+
+/* The connection is gone: frees what X keeps for it (its snapshots). */
+void kv_service_close(kv_service *x);
 
 /* X as the ProtobufCService that dispatch invokes. */
 static inline ProtobufCService *kv_service_base(kv_service *x)

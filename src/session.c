@@ -525,6 +525,7 @@ void kv_session_free(kv_session *s)
         if (k->call.on_close)
             k->call.on_close(&k->call, k->call.on_close_arg);
     }
+    kv_service_close(&s->service);
     slots_free(s);
     kv_buf_free(&s->in);
     count_input(s);

@@ -12,7 +12,7 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static int hex_value(char c)
+int kvctl_args_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -38,8 +38,8 @@ static int unescape(const char *s, size_t n, size_t *i, uint8_t *out,
     case '0': *out = 0; break;
     case '\\': case '"': case '\'': *out = (uint8_t)c; break;
     case 'x':
-        if (*i + 2 >= n || (hi = hex_value(s[*i + 1])) < 0
-            || (lo = hex_value(s[*i + 2])) < 0) {
+        if (*i + 2 >= n || (hi = kvctl_args_hex_value(s[*i + 1])) < 0
+            || (lo = kvctl_args_hex_value(s[*i + 2])) < 0) {
             snprintf(err, errlen, "\\x needs two hex digits, as in \"\\x00\"");
             return -1;
         }

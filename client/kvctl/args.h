@@ -16,6 +16,9 @@
 int kvctl_args_split(const char *line, size_t len, kvctl_bytes **words,
                      char *err, size_t errlen);
 
+/* The value of the hex digit C (either case), or -1. */
+int kvctl_args_hex_value(char c);
+
 /* Frees the N words of kvctl_args_split(). Accepts NULL. */
 void kvctl_args_free(kvctl_bytes *words, int n);
 

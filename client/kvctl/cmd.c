@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "clients.h"
 #include "cluster.h"
 #include "cmd.h"
@@ -326,6 +327,41 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "They are closed at once, what they had not read lost, and counted as\n"
       "\"killed\" in stats; kvctl prints how many (killed N). Exits 1 when no\n"
       "connection matched (NOT_FOUND). Only on the command line.\n", NULL, kvctl_clients_run },
+    { "snapshot", KVCTL_OP_OWN, "save FILE", NULL, 2, 2, NULL,
+      "save a consistent copy of the whole store to FILE", NULL,
+      "snapshot save FILE asks the server for a snapshot (the Snapshot rpc): a\n"
+      "copy of every key at one revision, taken while it goes on serving\n"
+      "writes, in the backup file format (versioned, checksummed; PROTOCOL.md,\n"
+      "\"Backups\"): each key's value, revisions and deadline. It is pulled\n"
+      "with SnapshotRead, its checksum checked as it comes, written to\n"
+      "FILE.tmp, synced and renamed to FILE; then prints\n"
+      "  saved FILE: revision R, N keys, B bytes\n"
+      "(-w json: {\"revision\", \"keys\", \"bytes\"}). The Snapshot call may take\n"
+      "10 minutes whatever --timeout says. A server keeps 2 snapshots open at\n"
+      "once (more: RESOURCE_EXHAUSTED, exit 4). Load it with\n"
+      "'kvstored --restore FILE'. Exits 4 when the bytes received are damaged,\n"
+      "2 when FILE cannot be written. Only on the command line.\n", NULL, kvctl_backup_run },
+    { "dump", KVCTL_OP_OWN, "[FILE|-]", NULL, 0, 1, NULL,
+      "write every key as text, from a snapshot", NULL,
+      "dump takes a snapshot as 'snapshot save' does (consistent: one\n"
+      "revision) and writes it to FILE (through FILE.tmp) or, with - or\n"
+      "nothing, standard output, as text (to FILE: then prints\n"
+      "'dumped FILE: revision R, N keys'): a header line\n"
+      "  # kvstore dump 1 revision=R keys=N\n"
+      "then one key a line, KEY VALUE [TTL_MS]: bytes 0x21-0x7e as they\n"
+      "are, except \\ \" # which, like every other byte, are \\xHH; an\n"
+      "empty VALUE is \"\"; TTL_MS the milliseconds the key had left at the\n"
+      "snapshot. Revisions are not kept (load writes the keys anew): for\n"
+      "moving data between engines and versions. Only on the command line.\n",
+      NULL, kvctl_backup_run },
+    { "load", KVCTL_OP_OWN, "[FILE|-]", NULL, 0, 1, NULL,
+      "write the keys of a dump with Set", NULL,
+      "load reads a dump (see dump) from FILE or, with - or nothing, standard\n"
+      "input, checks every line first and refuses a malformed one with its\n"
+      "line number before writing anything (exit 2); then sets each key, its\n"
+      "TTL with it, 1000 Sets pipelined at a time, and prints 'loaded N keys'.\n"
+      "A Set the server refuses stops it there (exit 4), the keys before it\n"
+      "written. Only on the command line.\n", NULL, kvctl_load_run },
     { NULL, 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -406,6 +442,7 @@ void kvctl_cmd_clear(kvctl_cmd *cmd)
     free(cmd->raft_addr);
     free(cmd->client_addr);
     free(cmd->kill_peer);
+    free(cmd->path);
     if (cmd->txn)
         kvctl_txn_free(cmd->txn);
     memset(cmd, 0, sizeof *cmd);

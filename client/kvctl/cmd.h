@@ -23,7 +23,8 @@ typedef enum kvctl_op {
     KVCTL_OP_TTL,           /* a Get, for the key's time to live */
     KVCTL_OP_WATCH,         /* runs until interrupted: watch.c, not exec.c */
     KVCTL_OP_OWN,           /* a command with connections of its own, run by
-                               its spec's run function (cluster, slowlog),
+                               its spec's run function (cluster, slowlog,
+                               clients, snapshot, dump, load),
                                on the command line only */
 } kvctl_op;
 
@@ -81,6 +82,8 @@ typedef struct kvctl_cmd {
                             * fill txn with kvctl_txn_parse_text() */
     Kvstore__V1__TxnRequest *txn;  /* txn: the request (txn.h), owned */
     int reset;             /* slowlog: --reset */
+    char *path;            /* snapshot save, dump, load: FILE (NULL or "-":
+                            * standard output or input), owned */
 } kvctl_cmd;
 
 /* A row of the command table. A command typed in the shell or a batch

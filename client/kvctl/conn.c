@@ -1,7 +1,9 @@
 /* conn.c - how kvctl opens its one connection: the endpoint and timeout of
  * the run's kvctl_conf handed to kv_client_connect(), then the token file
  * handed to kv_client_auth_file(), and the wording of a failure. Choosing
- * the endpoint and the token file (options, environment) is main.c's job. */
+ * the endpoint and the token file (options, environment) is main.c's job.
+ * Also one raw call by method path, for the commands the library has no
+ * function for (cluster.c, backup.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

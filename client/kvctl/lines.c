@@ -1,6 +1,7 @@
 /* lines.c - a line reader over a file descriptor for batch mode. It owns
  * its buffer; lines it hands out point into that buffer. Unlike stdio it
- * can tell whether more input is ready without blocking. */
+ * can tell whether more input is ready without blocking. Also a whole
+ * input read at once (set's value, txn, load). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -81,4 +82,29 @@ int kvctl_lines_fill(kvctl_lines *r, int wait)
     }
     r->len += (size_t)got;
     return 1;
+}
+
+int kvctl_read_all(int fd, kvctl_bytes *b)
+{
+    size_t cap = 64 * 1024;
+
+    b->data = kvctl_mem_alloc(cap + 1);
+    b->len = 0;
+    for (;;) {
+        ssize_t got;
+        if (b->len == cap) {
+            cap *= 2;
+            b->data = kvctl_mem_realloc(b->data, cap + 1);
+        }
+        got = read(fd, b->data + b->len, cap - b->len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            break;
+        b->len += (size_t)got;
+    }
+    b->data[b->len] = 0;
+    return 0;
 }

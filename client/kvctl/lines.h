@@ -5,6 +5,7 @@
 #define KVCTL_LINES_H
 
 #include <stddef.h>
+#include "kvctl.h"
 
 typedef struct kvctl_lines {
     int fd;       /* read from; not owned (never closed here) */
@@ -30,5 +31,9 @@ int kvctl_lines_take(kvctl_lines *r, const char **line, size_t *len);
  * when none were (nothing ready, or end of input: see r->eof), -1 on a read
  * error (errno says which). */
 int kvctl_lines_fill(kvctl_lines *r, int wait);
+
+/* Reads all of FD, to its end, into B (NUL-terminated; the caller frees
+ * B->data, also after a failure). Returns 0, or -1 with errno. */
+int kvctl_read_all(int fd, kvctl_bytes *b);
 
 #endif

@@ -17,11 +17,13 @@
 #include <sodium.h>
 
 #include "batch.h"
+#include "backup.h"
 #include "cluster.h"
 #include "cmd.h"
 #include "conn.h"
 #include "endpoint.h"
 #include "exec.h"
+#include "lines.h"
 #include "mem.h"
 #include "out.h"
 #include "shell.h"
@@ -151,32 +153,6 @@ static int check_token_file(const char *path, const char *from)
     return 0;
 }
 
-/* Reads all of FD into B (caller frees B->data). Returns 0 or -1. */
-static int read_all(int fd, kvctl_bytes *b)
-{
-    size_t cap = 64 * 1024;
-
-    b->data = kvctl_mem_alloc(cap + 1);
-    b->len = 0;
-    for (;;) {
-        ssize_t got;
-        if (b->len == cap) {
-            cap *= 2;
-            b->data = kvctl_mem_realloc(b->data, cap + 1);
-        }
-        got = read(fd, b->data + b->len, cap - b->len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return -1;
-        if (got == 0)
-            break;
-        b->len += (size_t)got;
-    }
-    b->data[b->len] = 0;
-    return 0;
-}
-
 /* Prints "kvctl: ERR (see 'kvctl NAME --help')" and returns the usage
  * exit code. */
 static int command_usage_error(const char *name, const char *err)
@@ -199,7 +175,7 @@ static int read_txn(kvctl_cmd *cmd)
     if (isatty(STDIN_FILENO))
         fputs("kvctl: reading the transaction from standard input; end it with Ctrl-D\n",
               stderr);
-    if (read_all(STDIN_FILENO, &text) < 0) {
+    if (kvctl_read_all(STDIN_FILENO, &text) < 0) {
         fprintf(stderr, "kvctl: txn: reading standard input: %s\n", strerror(errno));
         free(text.data);
         return KVCTL_EXIT_USAGE;
@@ -251,7 +227,7 @@ static int run_one(const kvctl_conf *conf, int argc, char **argv, const opt_word
             fputs("kvctl: reading the value from standard input; end it with Ctrl-D\n",
                   stderr);
         free(cmd.value.data);
-        if (read_all(STDIN_FILENO, &cmd.value) < 0) {
+        if (kvctl_read_all(STDIN_FILENO, &cmd.value) < 0) {
             fprintf(stderr, "kvctl: set: reading standard input: %s\n", strerror(errno));
             kvctl_cmd_clear(&cmd);
             return KVCTL_EXIT_USAGE;

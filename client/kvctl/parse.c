@@ -333,6 +333,25 @@ static int fill_clients(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const
     return 0;
 }
 
+/* Fills snapshot save FILE, dump [FILE] or load [FILE]. Returns 0, or -1
+ * with ERR set. */
+static int fill_path(kvctl_cmd *cmd, const kvctl_bytes *const *args, int nargs,
+                     char *err, size_t errlen)
+{
+    const kvctl_bytes *file = nargs ? args[nargs - 1] : NULL;
+
+    if (strcmp(cmd->name, "snapshot") == 0 && strcmp((const char *)args[0]->data, "save") != 0) {
+        snprintf(err, errlen, "snapshot: unknown subcommand (save FILE)");
+        return -1;
+    }
+    if (file && (memchr(file->data, 0, file->len) || !file->len)) {
+        snprintf(err, errlen, "%s: FILE must be a path", cmd->name);
+        return -1;
+    }
+    cmd->path = file ? kvctl_mem_strdup((const char *)file->data) : NULL;
+    return 0;
+}
+
 /* Fills CMD (op and name set) from the options G and the NARGS arguments
  * ARGS, whose count was checked. Returns 0, or -1 with ERR set. */
 static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, int nargs,
@@ -347,6 +366,8 @@ static int fill(kvctl_cmd *cmd, const given *g, const kvctl_bytes *const *args, 
             return fill_cluster(cmd, args, nargs, err, errlen);
         if (strcmp(cmd->name, "clients") == 0)
             return fill_clients(cmd, g, args, nargs, err, errlen);
+        if (strcmp(cmd->name, "slowlog") != 0)
+            return fill_path(cmd, args, nargs, err, errlen);
         cmd->limit = g->limit;
         cmd->reset = !!(g->set & BIT(OPT_RESET));
         return 0;

@@ -171,13 +171,14 @@ static void conn_wake(void *arg)
 static void conn_process(kv_conn *c)
 {
     kv_session *s = &c->session;
+    ev_tstamp now = ev_now(c->ctx->loop);   /* the loop turn's: it stays */
 
     if (kv_session_drained(s))
-        c->last_sent = ev_now(c->ctx->loop);
+        c->last_sent = now;
     /* Requests are timed from when this loop turn began (session.h). */
-    s->arrived_ns = (uint64_t)(ev_now(c->ctx->loop) * 1e9);
+    s->arrived_ns = (uint64_t)(now * 1e9);
     if (kv_session_process(s) > 0)
-        c->last_progress = c->last_request = ev_now(c->ctx->loop);
+        c->last_progress = c->last_request = now;
     if (s->state == KV_SESSION_OPEN && kv_session_must_pause(s))
         conn_pause(c);
     else if (s->state != KV_SESSION_OPEN && ev_is_active(&c->rio))

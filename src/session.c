@@ -282,11 +282,12 @@ static void time_batch(kv_session *s)
     uint64_t ns = since(s->batch_ns);
     unsigned bucket = kv_latency_bucket(ns);
     kv_latency *lat = s->ctx->stats->latency;
+    const struct kv_timed *t = s->timed, *end = t + s->n_timed;
 
-    for (unsigned i = 0; i < s->n_timed; i++) {
-        lat[s->timed[i].method].buckets[bucket]++;
-        lat[s->timed[i].method].sum_ns += ns;
-    }
+    do {    /* called with at least one */
+        lat[t->method].buckets[bucket]++;
+        lat[t->method].sum_ns += ns;
+    } while (++t < end);
     if (kv_slowlog_wants(s->ctx->service->slowlog, ns))
         log_slow_batch(s, ns);
     s->n_timed = 0;

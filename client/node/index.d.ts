@@ -25,7 +25,7 @@ export interface ConnectOptions {
   timeout?: number;
   /** Connect timeout in ms (default: timeout, or 5000). */
   connectTimeout?: number;
-  /** The kv.proto to load (default $KVSTORE_PROTO, else ../../proto/kvstore/v1/kv.proto). */
+  /** The kv.proto to load (default $KVSTORE_PROTO, else DEFAULT_PROTO_PATH). */
   protoPath?: string;
   /** Sent with Auth right after connecting (servers with --auth-token-file). */
   token?: string | Uint8Array;
@@ -496,5 +496,6 @@ export function loadProto(path?: string): Proto;
 export function parseEndpoint(endpoint?: string): { host: string; port: number };
 /** The first key after every key that begins with prefix (empty: no upper bound). */
 export function prefixEnd(prefix: BytesInput): Buffer;
+/** The kv.proto shipped with this module: the packed copy, else the source tree's. */
 export const DEFAULT_PROTO_PATH: string;
 export const DEFAULT_TIMEOUT: number;

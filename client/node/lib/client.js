@@ -395,7 +395,7 @@ class Client {
 // cluster (README, "Clusters"). OPTIONS: timeout (ms per call, retries
 // included, default 5000, 0 for none: then 10 s of retries), connectTimeout (ms,
 // default: timeout), protoPath (the kv.proto to load; default
-// $KVSTORE_PROTO, else ../../proto/kvstore/v1/kv.proto of this package),
+// $KVSTORE_PROTO, else the one this module ships with, lib/proto.js),
 // token (sent with Auth at once, for a server with --auth-token-file).
 async function connect(endpoint, options = {}) {
   const proto = loadProto(options.protoPath);

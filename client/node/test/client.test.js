@@ -46,6 +46,21 @@ describe('every rpc through the generic stubs', () => {
     assert.equal(again.value.length, 0);
   });
 
+  test('an empty bytes field decodes as a Buffer, as index.d.ts says', async () => {
+    // proto3 leaves empty bytes off the wire: protobufjs's default is [].
+    await client.Set({ key: 'rpc-empty', value: Buffer.alloc(0) });
+    const got = await client.Get({ key: 'rpc-empty' });
+    assert.ok(Buffer.isBuffer(got.value) && got.value.length === 0);
+    const missing = await client.Clear({ key: 'rpc-never-set' });
+    assert.ok(Buffer.isBuffer(missing.value) && missing.value.length === 0);
+    const page = await client.Range({ prefix: 'rpc-empty', keys_only: true });
+    assert.equal(page.kvs.length, 1);
+    assert.ok(Buffer.isBuffer(page.kvs[0].value) && page.kvs[0].value.length === 0);
+    const request = client.service.methods.Get.resolvedRequestType.create({});
+    assert.ok(Buffer.isBuffer(request.key));   // an unset field of a new message too
+    await client.Clear({ key: 'rpc-empty' });
+  });
+
   test('Stats', async () => {
     await client.set('stats-k', 'v');
     const stats = await client.Stats({});

@@ -89,10 +89,11 @@ async function startServer(...args) {
   }
 }
 
-// Runs a command to completion (bounded); returns its stdout as a Buffer,
-// throws with its stderr when it fails.
-function run(argv, { input, env } = {}) {
-  const done = spawnSync(argv[0], argv.slice(1), { input, env, timeout: 30000 });
+// Runs a command to completion (bounded: 30 s, or TIMEOUT ms) in CWD
+// (default: this process's); returns its stdout as a Buffer, throws with its
+// stderr when it fails.
+function run(argv, { input, env, cwd, timeout = 30000 } = {}) {
+  const done = spawnSync(argv[0], argv.slice(1), { input, env, cwd, timeout });
   if (done.error) throw done.error;
   if (done.status !== 0) {
     throw new Error(`${argv.join(' ')} exited ${done.status ?? done.signal}: ${done.stderr}`);

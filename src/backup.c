@@ -259,7 +259,7 @@ static int producer_start(kv_backup *k, const char **why)
     }
     k->done_rd = pipefd[0];
     k->done_wr = pipefd[1];
-    k->out = (kv_freeze_out){ encode, encode_end, k, k->fd };
+    k->out = (kv_freeze_out){ encode, encode_end, k, k->fd, k->done_wr };
     *why = "cannot freeze the store (see the server's log)";
     if (kv_freeze_begin(&k->frozen, e, &k->out, "snapshot") < 0)
         return -1;

@@ -445,6 +445,26 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(self.snapshot_once_freed(c, deadline).keys, min(KEYS, 100000))
         self.assertEqual(s.stop(), 0)
 
+    def test_a_read_fits_a_small_max_frame(self):
+        """SnapshotRead's answer stays within --max-frame-bytes; below 64
+        its bound wrapped and the whole copy came in one answer. (Raw
+        frames: the client's own are too long for 48 bytes.)"""
+        import wire
+        for max_frame, most in ((48, 64), (100, 64), (200, 136)):
+            s = self.serve("--max-frame-bytes", str(max_frame))
+            c = wire.Connection(s.endpoint, timeout=10)
+            self.addCleanup(c.close)
+            for i in range(100):
+                c.send("Set", pb.SetRequest(key=b"%d" % i, value=b"v"))
+                self.assertEqual(c.recv().code, 0)
+            c.send("Snapshot", pb.SnapshotRequest())
+            a = pb.SnapshotResponse.FromString(c.recv().payload)
+            c.send("SnapshotRead", pb.SnapshotReadRequest(snapshot_id=a.snapshot_id))
+            answer = c.recv()
+            self.assertEqual(answer.code, 0, answer.message)
+            r = pb.SnapshotReadResponse.FromString(answer.payload)
+            self.assertEqual((len(r.data), r.done), (most, False), max_frame)
+
     @staticmethod
     def fds_mid_walk(child):
         """The descriptors of CHILD (stopped), once it has written its

@@ -259,7 +259,7 @@ static int producer_start(kv_backup *k, const char **why)
     }
     k->done_rd = pipefd[0];
     k->done_wr = pipefd[1];
-    k->out = (kv_freeze_out){ encode, encode_end, k, k->fd };
+    k->out = (kv_freeze_out){ encode, encode_end, k, k->fd, k->done_wr };
     *why = "cannot freeze the store (see the server's log)";
     if (kv_freeze_begin(&k->frozen, e, &k->out, "snapshot") < 0)
         return -1;
@@ -336,7 +336,10 @@ void kv_backup_read(kv_backup_hub *h, kv_backup **mine, const Kvstore__V1__Snaps
     uint64_t want = in->max_bytes ? in->max_bytes : KV_BACKUP_READ_BYTES;
     if (want > KV_BACKUP_READ_MAX)
         want = KV_BACKUP_READ_MAX;
-    if (max_frame && want > max_frame - 64)
+    /* Room for the answer's own fields: 64 bytes (max_frame - 64 would
+     * wrap below 64 and leave WANT unbounded: --max-frame-bytes 48 sent
+     * the whole file in one answer). */
+    if (max_frame && want > (max_frame > 128 ? max_frame - 64 : 64))
         want = max_frame > 128 ? max_frame - 64 : 64;
     if (!k) {
         st = KV_NOT_FOUND;

@@ -1,5 +1,6 @@
 /* backup_file.c - the backup file format's bytes; see backup_file.h. Owns
  * no file and no socket: backup.c writes, restore.c and kvctl read. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "backup_file.h"
@@ -103,6 +104,14 @@ static int header_get(const uint8_t *p, kv_bfile_info *info, char *why, size_t w
     }
     info->revision = get_u64(p + 16);
     info->created_ms = get_u64(p + 24);
+    /* No store gets there by writes, and a store restored at 2^64 - 1
+     * would wrap its next write's revision to 0 (records' revisions are
+     * bounded by this one, kv_bfile_check). */
+    if (info->revision > INT64_MAX) {
+        snprintf(why, whylen, "damaged: its revision %llu is past 2^63 - 1, more writes than "
+                 "any store has made", (unsigned long long)info->revision);
+        return -1;
+    }
     return 0;
 }
 

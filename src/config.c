@@ -12,6 +12,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "size.h"
+#include "utf8.h"
 
 /* --idle-timeout, when not 0 (never): below 10 ms a client on a real network
  * cannot send a request before it is judged idle; past a year it means never,
@@ -569,6 +570,34 @@ void kv_settings_print(const kv_settings *s, FILE *f)
     }
 }
 
+/* TEXT as valid UTF-8 into OUT (NULL: only measured): a byte that is not
+ * part of well-formed UTF-8 (a path's, say) becomes the four characters
+ * \xHH, as in the log, since Stats carries settings in proto3 strings,
+ * which a strict client refuses to decode otherwise, and /metrics in label
+ * values, which Prometheus refuses likewise. Returns the length. */
+static size_t utf8_text(char *out, const char *text)
+{
+    const uint8_t *p = (const uint8_t *)text;
+    size_t len = strlen(text), o = 0, i = 0;
+
+    while (i < len) {
+        size_t good = kv_utf8_check(p + i, len - i);
+        if (out)
+            memcpy(out + o, p + i, good);
+        o += good;
+        i += good;
+        if (i < len) {
+            if (out)
+                snprintf(out + o, 5, "\\x%02x", p[i]);
+            o += 4;
+            i++;
+        }
+    }
+    if (out)
+        out[o] = 0;
+    return o;
+}
+
 const char **kv_settings_pairs(const kv_settings *s, size_t *n)
 {
     size_t bytes = 0;
@@ -576,7 +605,7 @@ const char **kv_settings_pairs(const kv_settings *s, size_t *n)
 
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const char *text = kv_settings_value(s, i, buf, sizeof buf);
-        bytes += (text ? strlen(text) : 0) + 1;
+        bytes += (text ? utf8_text(NULL, text) : 0) + 1;
     }
     /* The pointers, then the values' text after them: one block to free. */
     const char **pairs = malloc(2 * N_SETTINGS * sizeof *pairs + bytes);
@@ -585,9 +614,7 @@ const char **kv_settings_pairs(const kv_settings *s, size_t *n)
     char *p = (char *)(pairs + 2 * N_SETTINGS);
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const char *text = kv_settings_value(s, i, buf, sizeof buf);
-        size_t len = text ? strlen(text) : 0;
-        memcpy(p, text ? text : "", len);
-        p[len] = 0;
+        size_t len = utf8_text(p, text ? text : "");
         pairs[2 * i] = settings[i].name;
         pairs[2 * i + 1] = p;
         p += len + 1;

@@ -80,6 +80,21 @@ static void __attribute__((noreturn)) child_run(kv_engine *e, const kv_freeze_ou
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(1);
+    /* Lets go of every descriptor but FD and OUT->keep (and stdio): a
+     * client socket the server closes while the walk runs (ClientKill, an
+     * idle or broken connection) must reach its peer as a FIN now, not
+     * when the walk ends, and the listeners must not stay open in here.
+     * The walk of the engine's memory needs none of them. */
+    int keep[2] = { fd < out->keep ? fd : out->keep, fd < out->keep ? out->keep : fd };
+    unsigned from = 3;
+    for (int i = 0; i < 2; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < from)
+            continue;
+        if ((unsigned)keep[i] > from)
+            (void)close_range(from, (unsigned)keep[i] - 1, 0);
+        from = (unsigned)keep[i] + 1;
+    }
+    (void)close_range(from, ~0u, 0);
     _exit(walk(NULL, e, out, &b, fd) == 0 ? 0 : 1);
 }
 

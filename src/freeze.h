@@ -34,6 +34,9 @@ typedef struct kv_freeze_out {
     int fd;     /* the bytes are written here as they come; -1: a view's
                    walk keeps them all in its buffer, a child writes them
                    to a pipe (kv_freeze.fd) */
+    int keep;   /* a child keeps this descriptor open too (its end of a
+                   pipe whose closing says it is done); 0: none. A child
+                   closes every other one past stdio and FD */
 } kv_freeze_out;
 
 typedef struct kv_freeze {

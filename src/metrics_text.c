@@ -13,6 +13,7 @@
 #include <string.h>
 #include "kvstore/status.h"
 #include "metrics_text.h"
+#include "utf8.h"
 
 #define PREFIX "kvstore_"
 
@@ -54,19 +55,30 @@ static void emit(text *t, const char *fmt, ...)
     }
 }
 
-/* A label value: \, " and newline escaped, as the format asks. */
+/* A label value: \, " and newline escaped, as the format asks, and a byte
+ * that is not part of well-formed UTF-8 written as the text \xHH (its
+ * backslash escaped): Prometheus refuses a scrape with an invalid label
+ * value whole. */
 static void emit_label_value(text *t, const char *v)
 {
-    const char *run = v;
+    const uint8_t *p = (const uint8_t *)v;
+    size_t len = strlen(v), run = 0;
+    size_t bad = kv_utf8_check(p, len);     /* the first ill-formed byte */
 
-    for (; *v; v++) {
-        const char *esc = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+    for (size_t i = 0; i < len; i++) {
+        const char *esc = p[i] == '\\' ? "\\\\" : p[i] == '"' ? "\\\"" : p[i] == '\n' ? "\\n" : NULL;
+        char hex[8];
+        if (i == bad) {
+            snprintf(hex, sizeof hex, "\\\\x%02x", p[i]);
+            esc = hex;
+            bad = i + 1 + kv_utf8_check(p + i + 1, len - i - 1);
+        }
         if (!esc)
             continue;
-        emit(t, "%.*s%s", (int)(v - run), run, esc);
-        run = v + 1;
+        emit(t, "%.*s%s", (int)(i - run), v + run, esc);
+        run = i + 1;
     }
-    emit(t, "%s", run);
+    emit(t, "%s", v + run);
 }
 
 /* The shortest decimal that reads back as D ("1e-05", "10.48576"), so

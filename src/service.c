@@ -334,13 +334,24 @@ static void svc_client_kill(Kvstore__V1__KV_Service *svc, const Kvstore__V1__Cli
         closure(NULL, data);
         return;
     }
+    /* The peer is echoed in the answer's message, a protobuf string: bytes
+     * that are not UTF-8 would make the answer undecodable by a strict
+     * client (no peer's text has them anyway), and a long one is cut. */
+    if (peer && kv_utf8_check((const uint8_t *)peer, strlen(peer)) < strlen(peer)) {
+        kv_call_fail(data, KV_INVALID_ARGUMENT, "ClientKill peer is not valid UTF-8; it is a "
+                     "protobuf string (HOST:PORT)");
+        closure(NULL, data);
+        return;
+    }
     out.killed = h->kill(h->arg, x, peer, peer ? 0 : in->id, &self_hit);
     if (!out.killed) {
         ProtobufCAllocator *alloc = ((kv_call *)data)->alloc;
-        size_t len = 48 + (peer ? strlen(peer) : 0);
+        size_t plen = peer ? strlen(peer) : 0, len = 48 + (plen > 64 ? 64 : plen);
         char *msg = alloc->alloc(alloc->allocator_data, len);
-        if (msg && peer)
+        if (msg && peer && plen <= 64)
             snprintf(msg, len, "no connection from %s", peer);
+        else if (msg && peer)
+            snprintf(msg, len, "no connection from that peer (%zu bytes)", plen);
         else if (msg)
             snprintf(msg, len, "no connection numbered %" PRIu64, in->id);
         kv_call_fail(data, KV_NOT_FOUND, msg ? msg : "no such connection");

@@ -33,7 +33,7 @@ static int encode_end(void *arg, kv_buf *b)
     return kv_buf_append(b, TRAILER, sizeof TRAILER);
 }
 
-static const kv_freeze_out KEYS_OUT = { encode_key, encode_end, NULL, -1 };
+static const kv_freeze_out KEYS_OUT = { encode_key, encode_end, NULL, -1, 0 };
 
 kv_snap *kv_snap_begin(kv_fsm *f)
 {

@@ -94,6 +94,52 @@ static void refuses_every_cut_and_flip(void **state)
     kv_buf_free(&b);
 }
 
+/* A backup at REVISION of one key whose revisions are all REVISION. */
+static void build_at(kv_buf *b, uint64_t revision)
+{
+    XXH3_state_t *h = XXH3_createState();
+    uint8_t head[KV_BFILE_HEADER_BYTES], tail[KV_BFILE_TRAILER_BYTES];
+
+    assert_non_null(h);
+    XXH3_64bits_reset(h);
+    kv_bfile_header_put(head, revision, 1700000000000ull);
+    assert_int_equal(kv_buf_append(b, head, sizeof head), 0);
+    kv_bfile_record r = { (const uint8_t *)"k", 1, (const uint8_t *)"v", 1, revision, revision,
+                          1, 0 };
+    assert_int_equal(kv_bfile_record_put(b, &r), 0);
+    XXH3_64bits_update(h, kv_buf_head(b), kv_buf_len(b));
+    kv_bfile_trailer_put(tail, 1, h);
+    assert_int_equal(kv_buf_append(b, tail, sizeof tail), 0);
+    XXH3_freeState(h);
+}
+
+/* A revision past 2^63 - 1, well summed, is refused (the whole-file and
+ * the streaming checks): restored at 2^64 - 1, the store's next write
+ * took revision 0. 2^63 - 1 itself is taken. */
+static void refuses_a_revision_no_store_reaches(void **state)
+{
+    static const uint64_t revisions[] = { UINT64_MAX, (uint64_t)INT64_MAX + 1, INT64_MAX };
+    kv_bfile_info info;
+    char why[300];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof revisions / sizeof *revisions; i++) {
+        kv_buf b = KV_BUF_INIT;
+        kv_bfile_stream s;
+        build_at(&b, revisions[i]);
+        int want = revisions[i] > INT64_MAX ? -1 : 0;
+        assert_int_equal(kv_bfile_check(kv_buf_head(&b), kv_buf_len(&b), &info, why, sizeof why),
+                         want);
+        assert_int_equal(kv_bfile_stream_init(&s), 0);
+        kv_bfile_stream_feed(&s, kv_buf_head(&b), kv_buf_len(&b));
+        assert_int_equal(kv_bfile_stream_end(&s, &info, why, sizeof why), want);
+        kv_bfile_stream_free(&s);
+        if (want < 0)
+            assert_non_null(strstr(why, "past 2^63 - 1"));
+        kv_buf_free(&b);
+    }
+}
+
 static void stream_agrees(void **state)
 {
     kv_buf b = KV_BUF_INIT;
@@ -127,6 +173,7 @@ int main(void)
         cmocka_unit_test(reads_back),
         cmocka_unit_test(refuses_every_cut_and_flip),
         cmocka_unit_test(stream_agrees),
+        cmocka_unit_test(refuses_a_revision_no_store_reaches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

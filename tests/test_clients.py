@@ -242,6 +242,22 @@ class ClientList(Base):
         self.assertEqual(code, INVALID)
         self.assertEqual(closed(b.stats())["killed"], 0)
 
+    def test_kill_by_a_peer_that_is_not_utf8(self):
+        """The peer is a protobuf string echoed in the answer's message: not
+        UTF-8, it is refused (not echoed, which would make the answer one a
+        strict client cannot decode); a long one is not echoed whole."""
+        b = self.conn()
+        body = pb.RpcRequest(id=77, method=wire.METHOD_PREFIX + "ClientKill",
+                             payload=b"\x0a\x04\xff\xfe:1").SerializeToString()
+        b.sock.sendall(wire.frame(body))
+        r = b.recv()        # a DecodeError here: the answer was not UTF-8
+        self.assertEqual((r.id, r.code), (77, INVALID), r.message)
+        code, msg = b.call("ClientKill", pb.ClientKillRequest(peer="x" * 100000),
+                           pb.ClientKillResponse)
+        self.assertEqual(code, NOT_FOUND, msg)
+        self.assertLess(len(msg), 200)
+        self.assertEqual(closed(b.stats())["killed"], 0)
+
 
 class Idle(Base):
     ARGS = ("--idle-timeout", "0.3")

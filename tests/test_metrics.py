@@ -327,6 +327,32 @@ class OffAndRefusedTest(unittest.TestCase):
             request(address, path="/health")
 
 
+class OddSettingsTest(unittest.TestCase):
+    def test_a_setting_that_is_not_utf8_reaches_stats_and_promtool(self):
+        """A --log-file path with a byte that is not UTF-8: Stats' proto3
+        strings and Prometheus' label values must be valid UTF-8, or a
+        strict client cannot decode Stats at all and Prometheus drops the
+        whole scrape. The byte shows as the text \\xHH."""
+        top = tempfile.mkdtemp(prefix="kv-metrics-test.")
+        self.addCleanup(shutil.rmtree, top, True)
+        log = os.path.join(os.fsencode(top), b"log\xff\"\\.txt")
+        server = Server("--metrics-listen", "127.0.0.1:0", "--log-file", os.fsdecode(log))
+        self.addCleanup(server.kill)
+        with kvstore.Client(server.endpoint) as c:
+            values = {s.name: s.value for s in stats(c).settings}
+        self.assertEqual(values["log-file"], top + "/log\\xff\"\\.txt")
+        status, _, body = request(metrics_address(server))
+        self.assertEqual(status, 200)
+        text = body.decode()        # valid UTF-8, or this raises
+        self.assertIn('kvstore_setting_info{name="log-file",value="%s/log\\\\xff\\"\\\\.txt"} 1'
+                      % top, text)
+        if os.access(PROMTOOL, os.X_OK):
+            p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, "promtool: %s%s" % (p.stdout, p.stderr))
+        self.assertEqual(server.stop(), 0)
+
+
 class ClusterHealthTest(unittest.TestCase):
     ARGS = ("--metrics-listen", "127.0.0.1:0")
 

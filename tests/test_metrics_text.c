@@ -198,6 +198,22 @@ static void label_values_are_escaped(void **state)
     free(text);
 }
 
+/* A value that is not valid UTF-8 (a --dir path's bytes): Prometheus
+ * refuses the whole scrape over one invalid label value, so each
+ * ill-formed byte goes out as the text \xHH; well-formed UTF-8 as is. */
+static void label_values_are_valid_utf8(void **state)
+{
+    sample s;
+
+    (void)state;
+    fill(&s);
+    s.set[1].value = "/tmp/kv\xff\xe2\x82|\xc3\xa9\"";
+    char *text = render(&s);
+    assert_true(has_line(text, "kvstore_setting_info{name=\"odd\","
+                               "value=\"/tmp/kv\\\\xff\\\\xe2\\\\x82|\xc3\xa9\\\"\"} 1"));
+    free(text);
+}
+
 static void empty_strings_and_missing_lists_render_nothing(void **state)
 {
     sample s;
@@ -317,6 +333,7 @@ int main(void)
         cmocka_unit_test(every_field_of_stats_has_a_family),
         cmocka_unit_test(every_number_shows_up_with_its_value),
         cmocka_unit_test(label_values_are_escaped),
+        cmocka_unit_test(label_values_are_valid_utf8),
         cmocka_unit_test(empty_strings_and_missing_lists_render_nothing),
         cmocka_unit_test(families_are_whole_and_described_once),
         cmocka_unit_test(histograms_are_cumulative_up_to_inf_equal_to_count),

@@ -17,10 +17,17 @@ void kvctl_table_init(kvctl_table *t, size_t ncols, const char *const *headers)
         kvctl_table_text(t, headers[i]);
 }
 
-/* Adds CELL, which the table now owns. */
+/* Adds CELL, which the table now owns. The array doubles when full (at
+ * 16 cells and each power of two after): one realloc a cell made a table
+ * of N cells cost N reallocs, each a copy under allocators that cannot
+ * grow a block in place (ASan, valgrind, musl): a slow log of 50,000
+ * entries took kvctl 290 s to print under ASan. */
 static void add(kvctl_table *t, char *cell)
 {
-    t->cells = kvctl_mem_realloc(t->cells, (t->ncells + 1) * sizeof *t->cells);
+    size_t n = t->ncells;
+
+    if (n < 16 ? n == 0 : (n & (n - 1)) == 0)
+        t->cells = kvctl_mem_realloc(t->cells, (n < 16 ? 16 : 2 * n) * sizeof *t->cells);
     t->cells[t->ncells++] = cell;
 }
 

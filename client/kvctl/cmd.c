@@ -262,15 +262,25 @@ const kvctl_cmd_spec kvctl_cmd_specs[] = {
       "(engines that keep files; 0 for memory), keys_with_ttl,\n"
       "expired_keys_total (keys removed by expiry), watchers (open watches),\n"
       "watch_events_total, watch_history_oldest (the oldest revision a watch\n"
-      "may start from; 0: none dropped yet), engine, engine_sync, version;\n"
-      "then one line per method of the service:\n"
-      "  calls /kvstore.v1.KV/Get: 12 (errors 1)\n"
+      "may start from; 0: none dropped yet), pid, ops_per_second (requests\n"
+      "answered in the last whole second), get_hits, get_misses,\n"
+      "net_input_bytes, net_output_bytes, slowlog_length, slowlog_total,\n"
+      "engine_syncs_total, cpu_user_seconds, cpu_system_seconds,\n"
+      "engine_sync_seconds_total, closed_REASON (connections closed: client,\n"
+      "idle, output, protocol, auth, killed, error, shutdown), engine,\n"
+      "engine_sync, version, listen_address, and a cluster member's cluster_*\n"
+      "figures; then one line per method of the service, with the latency\n"
+      "quantiles of a method that was called:\n"
+      "  calls /kvstore.v1.KV/Get: 12 (errors 1) p50 14us p99 61us p999 61us\n"
       "The Stats call being answered is not in its own figures.\n"
       "In batch mode (and when the shell's output is not a terminal) it\n"
       "prints one line instead: name=value pairs in the same order, each\n"
-      "method as PATH=CALLS/ERRORS ('/kvstore.v1.KV/Get=12/1').\n"
+      "method as PATH=CALLS/ERRORS/P50/P99/P999 in microseconds\n"
+      "('/kvstore.v1.KV/Get=12/1/14/61/61').\n"
       "With -w json, one object: the same names, numbers as JSON numbers,\n"
-      "and \"methods\": [{\"method\", \"calls\", \"errors\"}, ...].\n", NULL, NULL },
+      "\"connections_closed\" and \"listen_addresses\", and \"methods\":\n"
+      "[{\"method\", \"calls\", \"errors\", \"latency_p50_us\",\n"
+      "\"latency_p99_us\", \"latency_p999_us\"}, ...].\n", NULL, NULL },
     { "cluster", KVCTL_OP_OWN,
       "status | add ID RAFT_ADDR [CLIENT_ADDR] | remove ID | transfer [ID]", NULL, 1, 4,
       NULL, "show or change the members of a cluster", NULL,

@@ -546,10 +546,6 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                                .auth = cfg->auth, .guard = &s->auth_guard,
                                .expired_keys = &s->expired_keys, .slowlog = &s->slowlog };
     s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
-    if (kv_slowlog_init(&s->slowlog, cfg->slowlog_us, cfg->slowlog_max_len) < 0) {
-        snprintf(err, errlen, "out of memory for the slow log");
-        return -1;
-    }
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");
@@ -559,6 +555,12 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     if (s->listen_fd < 0)
         return -1;
     kv_listen_address(s->listen_fd, s->listen_address, sizeof s->listen_address);
+    /* After the listener: a start refused for its address (the common
+     * failed start) leaves nothing allocated behind. */
+    if (kv_slowlog_init(&s->slowlog, cfg->slowlog_us, cfg->slowlog_max_len) < 0) {
+        snprintf(err, errlen, "out of memory for the slow log");
+        return -1;
+    }
     s->listen_addresses[0] = s->listen_address;
     s->env.listen_addresses = s->listen_addresses;
     s->env.n_listen = 1;

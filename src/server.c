@@ -394,7 +394,6 @@ static void shed_cb(struct ev_loop *loop, ev_timer *w, int revents)
                worst->session.service.peer.where, kv_conn_output_memory(worst),
                now - worst->last_sent,
                s->cfg.output_budget);
-        s->stats.conns_closed_output++;
         kv_conn_close(worst, KV_CLOSE_OUTPUT,
                       "answers unread while the server's are over --max-output-bytes");
     }

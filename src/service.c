@@ -365,15 +365,6 @@ static void svc_client_kill(Kvstore__V1__KV_Service *svc, const Kvstore__V1__Cli
     closure(&out, data);
 }
 
-#define NOT_YET(name, Req, Resp)                                                         \
-    static void svc_##name(Kvstore__V1__KV_Service *svc, const Kvstore__V1__##Req *in,  \
-                           Kvstore__V1__##Resp##_Closure closure, void *data)           \
-    {                                                                                   \
-        (void)svc;                                                                      \
-        (void)in;                                                                       \
-        kv_call_fail(data, KV_UNIMPLEMENTED, "not implemented yet");                    \
-        closure(NULL, data);                                                            \
-    }
 /* Snapshot and SnapshotRead: backup.c's, on this connection's copies. */
 static void svc_snapshot(Kvstore__V1__KV_Service *svc, const Kvstore__V1__SnapshotRequest *in,
                          Kvstore__V1__SnapshotResponse_Closure closure, void *data)

@@ -222,19 +222,15 @@ static inline uint64_t since(uint64_t start)
     return now > start ? now - start : 0;
 }
 
-/* The key of the request in FRAME (its payload's field 1 when that is
- * bytes: every method with a key or a range start has it there), for the
+/* The key of a request's payload P (LEN bytes): its field 1 when that is
+ * bytes (every method with a key or a range start has it there), for the
  * slow log; NULL when it has none. */
-static const uint8_t *frame_key(const uint8_t *frame, size_t len, size_t *klen)
+static const uint8_t *payload_key(const uint8_t *p, size_t len, size_t *klen)
 {
-    kv_envelope env;
+    const uint8_t *end = p + len, *key = NULL;
     kv_pb_field f;
-    const uint8_t *key = NULL;
 
     *klen = 0;
-    if (kv_envelope_decode(frame, len, &env) < 0)
-        return NULL;
-    const uint8_t *p = env.payload, *end = p + env.payload_len;
     while (p < end && kv_pb_next(&p, end, &f) == 0) {
         if (f.number == 1 && f.wire == KV_WT_LEN) {
             key = f.data;
@@ -242,6 +238,16 @@ static const uint8_t *frame_key(const uint8_t *frame, size_t len, size_t *klen)
         }
     }
     return key;
+}
+
+/* payload_key of the request in FRAME. */
+static const uint8_t *frame_key(const uint8_t *frame, size_t len, size_t *klen)
+{
+    kv_envelope env;
+
+    *klen = 0;
+    return kv_envelope_decode(frame, len, &env) < 0 ? NULL
+                                                    : payload_key(env.payload, env.payload_len, klen);
 }
 
 /* Logs the calls of the batch timed so far as slow, each with its key:
@@ -431,15 +437,14 @@ kv_call *kv_call_defer(void *closure_data)
     k->key_len = 0;
     k->key_bytes = 0;
     if (call->request) {
-        const uint8_t *p = call->request->env.payload;
-        const uint8_t *end = p + call->request->env.payload_len;
-        kv_pb_field f;
-        while (p < end && kv_pb_next(&p, end, &f) == 0)
-            if (f.number == 1 && f.wire == KV_WT_LEN) {
-                k->key_bytes = f.value;
-                k->key_len = (uint8_t)(f.value < KV_SLOWLOG_KEY_MAX ? f.value : KV_SLOWLOG_KEY_MAX);
-                memcpy(k->key, f.data, k->key_len);
-            }
+        size_t klen;
+        const uint8_t *key = payload_key(call->request->env.payload,
+                                         call->request->env.payload_len, &klen);
+        if (key) {
+            k->key_bytes = klen;
+            k->key_len = (uint8_t)(klen < KV_SLOWLOG_KEY_MAX ? klen : KV_SLOWLOG_KEY_MAX);
+            memcpy(k->key, key, k->key_len);
+        }
     }
     k->call.kept = 1;
     k->call.answered = 0;

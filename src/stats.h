@@ -31,8 +31,6 @@ typedef struct kv_stats {
     double started;                         /* ev_time() at start */
     uint64_t conns_current, conns_total;
     uint64_t conns_rejected;                /* refused for --max-clients */
-    uint64_t conns_closed_output;           /* closed for unread answers over
-                                               --max-output-bytes */
     size_t input_bytes;                     /* input buffers of all connections,
                                                as charged to --max-input-bytes */
     size_t output_bytes;                    /* output buffers of all connections */

@@ -157,7 +157,7 @@ int kv_stats_report(const kv_service_env *env, ProtobufCAllocator *alloc,
     out->engine_sync = (char *)(es.sync ? es.sync : "");
     out->input_buffer_bytes = st->input_bytes;
     out->output_buffer_bytes = st->output_bytes;
-    out->connections_closed_output = st->conns_closed_output;
+    out->connections_closed_output = st->closed[KV_CLOSE_OUTPUT];
     out->auth_refused = env->guard ? env->guard->refused : 0;
     out->revision = kv_engine_revision(env->engine);
     kv_watch_stats_get(env->watch, &ws);

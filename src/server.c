@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "expire.h"
 #include "server.h"
+#include "tls.h"
 #include "backup.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
@@ -61,12 +62,19 @@ static void announce(const kv_server *s)
     fflush(stdout);
 }
 
-/* Over --max-clients: one RESOURCE_EXHAUSTED frame, best effort, and close. */
+/* Over --max-clients: one RESOURCE_EXHAUSTED frame, best effort, and close.
+ * A TLS listener only closes: a frame before the handshake would be
+ * garbage to a TLS client, and a handshake is what the limit saves. */
 static void refuse(kv_server *s, int fd)
 {
     kv_buf out = KV_BUF_INIT;
     char msg[96];
 
+    if (s->tls) {
+        close(fd);
+        s->stats.conns_rejected++;
+        return;
+    }
     snprintf(msg, sizeof msg, "too many clients (the server's limit is %zu)", s->cfg.max_clients);
     if (kv_dispatch_error(&out, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) == 0) {
         ssize_t n = send(fd, kv_buf_head(&out), kv_buf_len(&out), MSG_NOSIGNAL);
@@ -550,6 +558,8 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
         snprintf(err, errlen, "out of memory for the slow log");
         return -1;
     }
+    if (cfg->tls.cert && !(s->tls = kv_tls_new(&cfg->tls, err, errlen)))
+        return -1;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");
@@ -579,6 +589,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     s->conn_ctx = (kv_conn_ctx){
         .loop = s->loop,
         .idle_timeout = cfg->idle_timeout,
+        .tls = s->tls,
         .session = { .service = &s->env, .arena = &s->arena, .stats = &s->stats,
                      .max_frame_bytes = cfg->max_frame_bytes,
                      .input_budget = cfg->input_budget, .output_budget = cfg->output_budget },
@@ -649,5 +660,6 @@ void kv_server_free(kv_server *s)
     kv_slowlog_free(&s->slowlog);
     kv_arena_free(&s->arena);
     kv_arena_free(&s->expire_arena);
+    kv_tls_free(s->tls);
     ev_loop_destroy(s->loop);
 }

@@ -220,7 +220,7 @@ class TestJson(LogTest):
 
 
 class TestBeyondLoopback(LogTest):
-    WARNING = r" warn  listening on 0\.0\.0\.0:%d, beyond loopback, without --auth-token-file: "
+    WARNING = r" warn  listening on 0\.0\.0\.0:%d, beyond loopback, without --auth-token-file or --tls-client-ca: "
 
     def test_all_interfaces_without_a_token_is_a_warning(self):
         server = self.serve("--listen", "0.0.0.0:0")

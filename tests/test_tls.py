@@ -164,6 +164,7 @@ class TestServerTls(TlsTest):
         got = call(c, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
         self.assertEqual(got.value, b"over tls")
         self.server.wait_for_stderr(r"TLS handshake done \(TLSv1\.[23] ")
+        self.server.wait_for_stderr(r" started: .*; auth off; tls on\n")
 
     def test_the_ip_address_is_in_the_certificate(self):
         c = self.connect(CERTS.client_context(), hostname="127.0.0.1")
@@ -261,6 +262,8 @@ class TestClientCertificates(TlsTest):
         self.assertEqual(call(c, "Get", pb.GetRequest(key=b"k"), pb.GetResponse).value, b"mutual")
         self.server.wait_for_stderr(r"TLS handshake done \(.*client certificate .*CN ?= ?kvstore "
                                     r"test client")
+        self.server.wait_for_stderr(r" started: .*; auth off; tls on, client certificates "
+                                    r"required\n")
 
     def test_a_missing_client_certificate_is_refused(self):
         self.assertNoAnswer(CERTS.client_context())

@@ -4,7 +4,9 @@ another CA refuses the server; with --tls-client-ca a client without a
 certificate, or with one from another CA, gets no answer and one with a
 good certificate does; TLS 1.1 is refused; a plaintext client, and a client
 that never finishes its handshake, are closed within a bounded time (never
-left hanging), and the log says why at debug; bad TLS flags are refused.
+left hanging), and the log says why at debug; a client over --max-clients
+is closed without a plaintext frame; a TLS client on a plaintext port fails
+at once; bad TLS flags are refused.
 
 The certificates are made at test time with the `openssl` command in a
 temporary directory: a CA, a server certificate for 127.0.0.1 and localhost
@@ -240,6 +242,30 @@ class TestHandshakeIdle(TlsTest):
         c = self.connect(CERTS.client_context())
         time.sleep(0.3)
         call(c, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
+
+
+class TestMaxClients(TlsTest):
+    ARGS = ("--max-clients", "1")
+
+    def test_a_client_over_the_limit_is_closed_without_a_plaintext_frame(self):
+        first = self.connect(CERTS.client_context())
+        call(first, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.settimeout(CLOSE_WITHIN)
+            self.assertEqual(sock.recv(65536), b"")
+        finally:
+            sock.close()
+        call(first, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
+
+
+class TestTlsClientOnAPlaintextPort(unittest.TestCase):
+    def test_the_handshake_fails_within_a_bounded_time(self):
+        with Server(capture_stderr=True) as server:
+            start = time.monotonic()
+            with self.assertRaises((ssl.SSLError, ConnectionResetError, OSError)):
+                tls_connect(server, CERTS.client_context()).close()
+            self.assertLess(time.monotonic() - start, CLOSE_WITHIN)
 
 
 class TestClientCertificates(TlsTest):

@@ -554,12 +554,14 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                                .auth = cfg->auth, .guard = &s->auth_guard,
                                .expired_keys = &s->expired_keys, .slowlog = &s->slowlog };
     s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
+    /* First: a certificate that does not load stops the start before
+     * anything else is held. */
+    if (cfg->tls.cert && !(s->tls = kv_tls_new(&cfg->tls, err, errlen)))
+        return -1;
     if (kv_slowlog_init(&s->slowlog, cfg->slowlog_us, cfg->slowlog_max_len) < 0) {
         snprintf(err, errlen, "out of memory for the slow log");
         return -1;
     }
-    if (cfg->tls.cert && !(s->tls = kv_tls_new(&cfg->tls, err, errlen)))
-        return -1;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");

@@ -166,7 +166,9 @@ static void usage(FILE *f)
 "  -V, --version               show the version and exit\n"
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
-"the engine, exit 0. SIGHUP reopens --log-file; without one it is ignored.\n"
+"the engine, exit 0. SIGHUP reopens --log-file and reloads the --tls-cert,\n"
+"--tls-key and --tls-client-ca files (open connections stay; files that do\n"
+"not load leave the old ones in force); with neither it is ignored.\n"
 "Under systemd (Type=notify) kvstored says READY=1 once it serves and\n"
 "STOPPING=1 when it begins to stop. Exit status 1: could not start; 2: bad\n"
 "usage or a bad --config file.\n",

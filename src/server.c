@@ -36,25 +36,6 @@
 #define SHED_STALL_SECONDS 1.0
 #define ARENA_CHUNK (256 * 1024)
 
-/* SIGHUP: reopens the --log-file (logrotate renames it, then signals), so
- * lines go to a file by that name again. Without a log file there is
- * nothing to reload, and the default action would kill kvstored without a
- * drain or a sync, so it is ignored, as Redis does. */
-static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    char err[512];
-
-    (void)loop;
-    (void)w;
-    (void)revents;
-    if (!kv_log_path())
-        kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
-    else if (kv_log_reopen(err, sizeof err) < 0)
-        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still writing to the file opened before", err);
-    else
-        kv_log(KV_LOG_INFO, "SIGHUP: log file %s reopened", kv_log_path());
-}
-
 /* Prints the address actually bound (port 0 becomes the real port). */
 static void announce(const kv_server *s)
 {
@@ -88,6 +69,50 @@ static void refuse(kv_server *s, int fd)
 /* The server that holds FIELD at PTR: every watcher of the loop is a
  * member of the kv_server. */
 #define SERVER_OF(ptr, field) ((kv_server *)(void *)((char *)(ptr) - offsetof(kv_server, field)))
+
+/* SIGHUP with --tls-cert: reads the certificate and key again (renewed,
+ * say). The connections open keep the context they began with (each SSL
+ * holds a reference to its SSL_CTX), so none is dropped; new ones get the
+ * new one. Files that do not load leave the old context in force. */
+static void reload_tls(kv_server *s)
+{
+    char err[512];
+    kv_tls *fresh = kv_tls_new(&s->cfg.tls, err, sizeof err);
+
+    if (!fresh) {
+        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still serving the certificate loaded before", err);
+        return;
+    }
+    kv_tls_free(s->tls);
+    s->tls = s->conn_ctx.tls = fresh;
+    kv_log(KV_LOG_INFO, "SIGHUP: TLS certificate %s and key %s reloaded%s%s", s->cfg.tls.cert,
+           s->cfg.tls.key, s->cfg.tls.client_ca ? ", client CA " : "",
+           s->cfg.tls.client_ca ? s->cfg.tls.client_ca : "");
+}
+
+/* SIGHUP: reloads the TLS files (reload_tls) and reopens the --log-file
+ * (logrotate renames it, then signals), so lines go to a file by that
+ * name again. With neither there is nothing to reload, and the default
+ * action would kill kvstored without a drain or a sync, so it is ignored,
+ * as Redis does. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    kv_server *s = SERVER_OF(w, sighup_w);
+    char err[512];
+
+    (void)loop;
+    (void)revents;
+    if (s->tls)
+        reload_tls(s);
+    if (!kv_log_path()) {
+        if (!s->tls)
+            kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
+    } else if (kv_log_reopen(err, sizeof err) < 0) {
+        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still writing to the file opened before", err);
+    } else {
+        kv_log(KV_LOG_INFO, "SIGHUP: log file %s reopened", kv_log_path());
+    }
+}
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {

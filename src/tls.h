@@ -36,6 +36,8 @@ enum {
  * naming the flag and the file in ERR. */
 kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen);
 
+/* Frees T (NULL: nothing). The streams made from it keep working: each
+ * holds a reference to the context (a SIGHUP reload swaps T under them). */
 void kv_tls_free(kv_tls *t);
 
 /* A server-side stream of T over FD (connected, non-blocking; still the

@@ -5,7 +5,9 @@ certificate, or with one from another CA, gets no answer and one with a
 good certificate does; TLS 1.1 is refused; a plaintext client, and a client
 that never finishes its handshake, are closed within a bounded time (never
 left hanging), and the log says why at debug; a client over --max-clients
-is closed without a plaintext frame; a TLS client on a plaintext port fails
+is closed without a plaintext frame; SIGHUP reloads the certificate and key
+for new connections while open ones go on, and keeps the old ones when the
+files do not load; a TLS client on a plaintext port fails
 at once; bad TLS flags are refused.
 
 The certificates are made at test time with the `openssl` command in a
@@ -17,7 +19,9 @@ $KVSTORED names the binary (meson test sets it).
 """
 
 import os
+import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -59,15 +63,16 @@ def make_cert(d, name, ca, extensions):
 
 
 class Certs:
-    """The throwaway PKI of this run, in DIR: ca, server, client (signed by
-    ca), other-ca and other-client (signed by other-ca)."""
+    """The throwaway PKI of this run, in DIR: ca, server, renewed-server,
+    client (signed by ca), other-ca and other-client (signed by other-ca)."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="kvstored-tls.")
         make_ca(self.dir, "ca")
         make_ca(self.dir, "other-ca")
-        make_cert(self.dir, "server", "ca",
-                  "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
+        for name in ("server", "renewed-server"):
+            make_cert(self.dir, name, "ca",
+                      "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
         make_cert(self.dir, "client", "ca", "extendedKeyUsage=clientAuth")
         make_cert(self.dir, "other-client", "other-ca", "extendedKeyUsage=clientAuth")
 
@@ -305,6 +310,51 @@ class TestClientCertificates(TlsTest):
         self.assertNoAnswer(CERTS.client_context(cert="other-client"))
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: certificate verify "
                                     r"failed")
+
+
+def common_name(c):
+    """The CN of the certificate the server of wire Connection C showed."""
+    return dict(x[0] for x in c.sock.getpeercert()["subject"])["commonName"]
+
+
+class TestReload(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kvstored-tls-reload.")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.cert, self.key = os.path.join(self.tmp, "tls.crt"), os.path.join(self.tmp, "tls.key")
+        self.install("server")
+
+    def install(self, name):
+        shutil.copy(CERTS.path(name + ".crt"), self.cert)
+        shutil.copy(CERTS.path(name + ".key"), self.key)
+
+    def test_sighup_reloads_the_certificate_and_keeps_connections(self):
+        with Server("--tls-cert", self.cert, "--tls-key", self.key,
+                    capture_stderr=True) as server:
+            old = tls_connect(server, CERTS.client_context())
+            self.addCleanup(old.close)
+            self.assertEqual(common_name(old), "kvstore test server")
+            self.install("renewed-server")
+            server.signal(signal.SIGHUP)
+            server.wait_for_stderr(r"info  SIGHUP: TLS certificate %s and key %s reloaded\n"
+                                   % (re.escape(self.cert), re.escape(self.key)))
+            new = tls_connect(server, CERTS.client_context())
+            self.addCleanup(new.close)
+            self.assertEqual(common_name(new), "kvstore test renewed-server")
+            call(old, "Set", pb.SetRequest(key=b"k", value=b"old"), pb.SetResponse)
+            self.assertEqual(call(new, "Get", pb.GetRequest(key=b"k"), pb.GetResponse).value,
+                             b"old")
+
+            # Files that do not load: the renewed certificate stays in force.
+            with open(self.cert, "w") as f:
+                f.write("not a certificate\n")
+            server.signal(signal.SIGHUP)
+            server.wait_for_stderr(r"error SIGHUP: --tls-cert: cannot load %s: .*; still "
+                                   r"serving the certificate loaded before" % re.escape(self.cert))
+            again = tls_connect(server, CERTS.client_context())
+            self.addCleanup(again.close)
+            self.assertEqual(common_name(again), "kvstore test renewed-server")
+            call(old, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
 
 
 class TestFlags(unittest.TestCase):

@@ -150,11 +150,17 @@ static int outcome(kv_tls_conn *c, int rc, const char *doing, int end_ok)
                  saved ? strerror(saved) : ssl_reason("socket error"));
         errno = saved;
         break;
-    default:
+    default: {
+        /* A client certificate refused: say what was wrong with it. */
+        long verify = SSL_get_verify_result(c->ssl);
         c->broken = 1;
-        snprintf(c->why, sizeof c->why, "%s: %s", doing, ssl_reason("TLS error"));
+        snprintf(c->why, sizeof c->why, "%s: %s%s%s%s", doing, ssl_reason("TLS error"),
+                 verify != X509_V_OK ? " (" : "",
+                 verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "",
+                 verify != X509_V_OK ? ")" : "");
         errno = 0;
         break;
+    }
     }
     ERR_clear_error();
     return KV_TLS_ERROR;

@@ -4,7 +4,8 @@ another CA refuses the server; with --tls-client-ca a client without a
 certificate, or with one from another CA, gets no answer and one with a
 good certificate does; TLS 1.1 is refused; a plaintext client, and a client
 that never finishes its handshake, are closed within a bounded time (never
-left hanging), and the log says why at debug; a client over --max-clients
+left hanging), and the log says why at debug; an expired certificate is refused, the client's by the server
+and the server's by a client; a client over --max-clients
 is closed without a plaintext frame; SIGHUP reloads the certificate and key
 for new connections while open ones go on, and keeps the old ones when the
 files do not load; a TLS client on a plaintext port fails
@@ -62,9 +63,44 @@ def make_cert(d, name, ca, extensions):
             cwd=d)
 
 
+# `openssl x509 -req` cannot date a certificate in the past; `openssl ca`
+# can, with a database of its own.
+CA_CONFIG = """[ca]
+default_ca = test_ca
+[test_ca]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+unique_subject = no
+copy_extensions = copy
+[any]
+commonName = supplied
+"""
+
+
+def make_expired_cert(d, name, ca, extensions):
+    """NAME.key and NAME.crt signed by CA, valid only on 1 January 2020."""
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write(CA_CONFIG)
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write(extensions + "\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=kvstore test " + name,
+            cwd=d)
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", ca + ".crt", "-keyfile", ca + ".key",
+            "-in", name + ".csr", "-out", name + ".crt", "-notext", "-extfile", name + ".ext",
+            "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", cwd=d)
+
+
 class Certs:
     """The throwaway PKI of this run, in DIR: ca, server, renewed-server,
-    client (signed by ca), other-ca and other-client (signed by other-ca)."""
+    client, and expired-client and expired-server (valid in 2020 only),
+    signed by ca; other-ca, and other-client signed by it."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="kvstored-tls.")
@@ -75,6 +111,9 @@ class Certs:
                       "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
         make_cert(self.dir, "client", "ca", "extendedKeyUsage=clientAuth")
         make_cert(self.dir, "other-client", "other-ca", "extendedKeyUsage=clientAuth")
+        make_expired_cert(self.dir, "expired-client", "ca", "extendedKeyUsage=clientAuth")
+        make_expired_cert(self.dir, "expired-server", "ca",
+                          "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -254,6 +293,15 @@ class TestHandshakeIdle(TlsTest):
         call(c, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
 
 
+class TestExpiredServerCertificate(unittest.TestCase):
+    def test_a_client_refuses_it(self):
+        with Server("--tls-cert", CERTS.path("expired-server.crt"),
+                    "--tls-key", CERTS.path("expired-server.key"), capture_stderr=True) as server:
+            with self.assertRaises(ssl.SSLCertVerificationError) as caught:
+                tls_connect(server, CERTS.client_context()).close()
+            self.assertIn("expired", str(caught.exception))
+
+
 class TestMaxClients(TlsTest):
     ARGS = ("--max-clients", "1")
 
@@ -306,10 +354,15 @@ class TestClientCertificates(TlsTest):
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: peer did not return "
                                     r"a certificate")
 
+    def test_an_expired_client_certificate_is_refused(self):
+        self.assertNoAnswer(CERTS.client_context(cert="expired-client"))
+        self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: certificate verify "
+                                    r"failed \(certificate has expired\)")
+
     def test_a_client_certificate_from_another_ca_is_refused(self):
         self.assertNoAnswer(CERTS.client_context(cert="other-client"))
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: certificate verify "
-                                    r"failed")
+                                    r"failed \(unable to get local issuer certificate\)")
 
 
 def common_name(c):

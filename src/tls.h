@@ -41,7 +41,8 @@ kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen);
 void kv_tls_free(kv_tls *t);
 
 /* A server-side stream of T over FD (connected, non-blocking; still the
- * caller's, never closed here). Returns it, or NULL when memory is out. */
+ * caller's, never closed here). Returns it (freed by kv_tls_conn_free),
+ * or NULL when memory is out. */
 kv_tls_conn *kv_tls_conn_new(kv_tls *t, int fd);
 
 /* Takes the handshake a step further. Returns 1 once it is done, or one

@@ -36,7 +36,8 @@ static const struct { const char *name; int short_flag; } settings[] = {
     { "max-frame-bytes", 0 }, { "max-key-bytes", 0 }, { "max-value-bytes", 0 },
     { "max-memory-bytes", 0 }, { "max-clients", 0 }, { "max-input-bytes", 0 },
     { "max-output-bytes", 0 }, { "idle-timeout", 0 }, { "watch-history", 0 },
-    { "auth-token-file", 0 }, { "metrics-listen", 0 }, { "slowlog-us", 0 },
+    { "auth-token-file", 0 }, { "tls-cert", 0 }, { "tls-key", 0 }, { "tls-client-ca", 0 },
+    { "metrics-listen", 0 }, { "slowlog-us", 0 },
     { "slowlog-max-len", 0 },
     { "log-level", 0 }, { "log-format", 0 }, { "log-file", 0 },
     { "node-id", 0 }, { "cluster-dir", 0 }, { "raft-listen", 0 },
@@ -195,6 +196,12 @@ static int setting_apply(kv_settings *s, size_t i, const char *v, char *err, siz
         SIZE(0, 10000000, s->server.watch_history);
     } else if (!strcmp(name, "auth-token-file")) {
         PATH(s->token_file);
+    } else if (!strcmp(name, "tls-cert")) {
+        PATH(s->server.tls.cert);
+    } else if (!strcmp(name, "tls-key")) {
+        PATH(s->server.tls.key);
+    } else if (!strcmp(name, "tls-client-ca")) {
+        PATH(s->server.tls.client_ca);
     } else if (!strcmp(name, "metrics-listen")) {
         if (kv_endpoint_parse(v, -1, &where, err, errlen) < 0)
             return -1;
@@ -279,6 +286,22 @@ static int settings_check(kv_settings *s, char *err, size_t errlen)
     if (c->initial && c->join) {
         snprintf(err, errlen, "--initial-cluster starts a new cluster, --join joins a "
                  "running one: give one of them");
+        return -1;
+    }
+    const kv_tls_config *tls = &s->server.tls;
+    if (!tls->cert != !tls->key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together: give both");
+        return -1;
+    }
+    if (tls->client_ca && !tls->cert) {
+        snprintf(err, errlen, "--tls-client-ca needs --tls-cert and --tls-key");
+        return -1;
+    }
+    /* A node joining a cluster, and kvctl's cluster commands, speak to
+     * the client port in plaintext for now. */
+    if (tls->cert && clustered) {
+        snprintf(err, errlen, "--tls-cert: not yet for a cluster member (a joining node "
+                 "speaks plaintext to the client port)");
         return -1;
     }
     if (s->force && !s->restore) {
@@ -535,6 +558,9 @@ const char *kv_settings_value(const kv_settings *s, size_t i, char *buf, size_t 
         snprintf(buf, len, "%.15g", s->server.idle_timeout), text = buf;
     else if (!strcmp(name, "watch-history")) NUMBER(s->server.watch_history);
     else if (!strcmp(name, "auth-token-file")) text = s->token_file;
+    else if (!strcmp(name, "tls-cert")) text = s->server.tls.cert;
+    else if (!strcmp(name, "tls-key")) text = s->server.tls.key;
+    else if (!strcmp(name, "tls-client-ca")) text = s->server.tls.client_ca;
     else if (!strcmp(name, "metrics-listen")) text = s->server.metrics_listen;
     else if (!strcmp(name, "slowlog-us")) NUMBER(s->server.slowlog_us);
     else if (!strcmp(name, "slowlog-max-len")) NUMBER(s->server.slowlog_max_len);

@@ -1,7 +1,8 @@
 /* conn.c - the byte path of one connection: socket -> session -> socket,
- * with the socket-level limits (reads bounded per turn, back-pressure, the
- * idle timeout). Owns the socket, the watchers and the session; what a
- * byte means is the session's business. */
+ * through its TLS stream when it has one, with the socket-level limits
+ * (reads bounded per turn, back-pressure, the idle timeout). Owns the
+ * socket, the watchers, the TLS stream and the session; what a byte means
+ * is the session's business, how TLS encrypts it tls.c's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -31,6 +32,16 @@ kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer)
     }
     c->ctx = ctx;
     c->fd = fd;
+    if (ctx->tls) {
+        if (!(c->tls = kv_tls_conn_new(ctx->tls, fd))) {
+            kv_log(KV_LOG_WARN, "out of memory for the TLS stream of a connection from %s",
+                   peer->where);
+            close(fd);
+            free(c);
+            return NULL;
+        }
+        c->handshaking = 1;
+    }
     kv_session_init(&c->session, &ctx->session, peer);
     c->session.wake = conn_wake;
     c->session.wake_arg = c;
@@ -61,6 +72,7 @@ void kv_conn_close(kv_conn *c, kv_close_reason reason, const char *why)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->idle);
+    kv_tls_conn_free(c->tls);
     close(c->fd);
     kv_session_free(&c->session);
     c->ctx->closed(c->ctx, c);
@@ -73,6 +85,17 @@ static kv_close_reason gone_reason(int err)
 {
     return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT ? KV_CLOSE_CLIENT
                                                                  : KV_CLOSE_ERROR;
+}
+
+/* C's TLS stream failed: closes C, as a client gone when the socket says
+ * so, else as a protocol error (not TLS, a certificate refused). Returns
+ * -1. */
+static int conn_tls_failed(kv_conn *c)
+{
+    kv_close_reason reason = errno ? gone_reason(errno) : KV_CLOSE_PROTOCOL;
+
+    kv_conn_close(c, reason, kv_tls_conn_why(c->tls));
+    return -1;
 }
 
 /* Stops reading for good; what is buffered will not be answered. */
@@ -115,12 +138,25 @@ static int conn_send(kv_conn *c)
         const uint8_t *p = kv_session_output(s, &ready);
         if (!p)
             break;
-        ssize_t n = send(c->fd, p, ready, MSG_NOSIGNAL);
+        ssize_t n = c->tls ? kv_tls_write(c->tls, p, ready) : send(c->fd, p, ready, MSG_NOSIGNAL);
         if (n > 0) {
             c->ctx->session.stats->net_out += (uint64_t)n;
             kv_session_output_sent(s, (size_t)n);
             c->last_progress = c->last_sent = ev_now(loop);
             continue;
+        }
+        if (c->tls) {
+            if (n == KV_TLS_WANT_WRITE) {
+                blocked = 1;
+                break;
+            }
+            if (n == KV_TLS_WANT_READ) {
+                /* The read callback writes again (no renegotiation is
+                 * allowed, so hardly ever: see tls.c). */
+                c->write_wants_read = 1;
+                return 0;
+            }
+            return conn_tls_failed(c);
         }
         if (n < 0 && errno == EINTR)
             continue;
@@ -135,7 +171,8 @@ static int conn_send(kv_conn *c)
         ev_io_start(loop, &c->wio);
         return 0;
     }
-    ev_io_stop(loop, &c->wio);
+    if (!c->read_wants_write)
+        ev_io_stop(loop, &c->wio);
     if (kv_session_drained(s)) {
         c->last_sent = ev_now(loop);
         if (s->state == KV_SESSION_CLOSING) {
@@ -200,19 +237,29 @@ static int conn_read(kv_conn *c)
         uint8_t *p = kv_session_input_room(&c->session, &room);
         if (!p)
             break;      /* refused: the session answers why and stops */
-        ssize_t n = read(c->fd, p, room);
+        ssize_t n = c->tls ? kv_tls_read(c->tls, p, room) : read(c->fd, p, room);
         if (n > 0) {
             c->ctx->session.stats->net_in += (uint64_t)n;
             kv_session_input_commit(&c->session, (size_t)n);
             got += (size_t)n;
-            if ((size_t)n < room)
-                break;      /* the socket is drained */
+            if ((size_t)n < room && !c->tls)
+                break;      /* the socket is drained (TLS reads a record at a time) */
             continue;
         }
         if (n == 0) {
             c->peer_done = 1;
             ev_io_stop(c->ctx->loop, &c->rio);
             break;
+        }
+        if (c->tls) {
+            if (n == KV_TLS_WANT_READ)
+                break;
+            if (n == KV_TLS_WANT_WRITE) {
+                c->read_wants_write = 1;
+                ev_io_start(c->ctx->loop, &c->wio);
+                break;
+            }
+            return conn_tls_failed(c);
         }
         if (errno == EINTR)
             continue;
@@ -221,6 +268,11 @@ static int conn_read(kv_conn *c)
         kv_conn_close(c, gone_reason(errno), "read failed");
         return -1;
     }
+    /* Stopped by the budget with bytes already decrypted: no socket event
+     * would announce them, so the callback runs again next iteration (a
+     * pause stops the watcher, which drops this). */
+    if (c->tls && got >= READ_BUDGET && kv_tls_pending(c->tls))
+        ev_feed_event(c->ctx->loop, &c->rio, EV_READ);
     return 0;
 }
 
@@ -234,18 +286,72 @@ static int conn_serve(kv_conn *c)
     return 0;
 }
 
+/* Takes C's TLS handshake a step; once it is done, serves what came with
+ * it. Until then rio waits for the client's part, and wio too while ours
+ * cannot be written. Done is progress: the idle timeout counts the
+ * handshake like any connection that says nothing. Returns 0, or -1 when
+ * C was closed. */
+static int conn_handshake(kv_conn *c)
+{
+    struct ev_loop *loop = c->ctx->loop;
+    int rc = kv_tls_handshake(c->tls);
+
+    if (rc == KV_TLS_WANT_READ || rc == KV_TLS_WANT_WRITE) {
+        if (rc == KV_TLS_WANT_WRITE)
+            ev_io_start(loop, &c->wio);
+        else
+            ev_io_stop(loop, &c->wio);
+        return 0;
+    }
+    if (rc < 0)
+        return conn_tls_failed(c);
+    c->handshaking = 0;
+    ev_io_stop(loop, &c->wio);
+    c->last_progress = ev_now(loop);
+    if (kv_log_on(KV_LOG_DEBUG)) {
+        char how[400];
+        kv_log(KV_LOG_DEBUG, "connection %llu from %s: TLS handshake done (%s)",
+               (unsigned long long)c->id, c->session.service.peer.where,
+               kv_tls_conn_describe(c->tls, how, sizeof how));
+    }
+    return conn_serve(c);
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+    kv_conn *c = (kv_conn *)w;
+
     (void)loop;
     (void)revents;
-    conn_serve((kv_conn *)w);
+    if (c->handshaking) {
+        conn_handshake(c);
+        return;
+    }
+    if (c->write_wants_read) {
+        c->write_wants_read = 0;
+        if (conn_send(c) < 0)
+            return;
+    }
+    conn_serve(c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+    kv_conn *c = CONN_OF(w, wio);
+
     (void)loop;
     (void)revents;
-    conn_send(CONN_OF(w, wio));
+    if (c->handshaking) {
+        conn_handshake(c);
+        return;
+    }
+    if (c->read_wants_write) {
+        c->read_wants_write = 0;
+        ev_io_stop(c->ctx->loop, &c->wio);
+        if (c->session.state == KV_SESSION_OPEN && !c->paused && conn_serve(c) < 0)
+            return;
+    }
+    conn_send(c);
 }
 
 /* The idle timer, rearmed lazily as libev's manual suggests: progress only
@@ -270,10 +376,15 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
         left = timeout;
     }
     if (left <= 0) {
-        if (c->session.state == KV_SESSION_OPEN && !c->paused && conn_serve(c) < 0)
-            return;
-        if (conn_send(c) < 0)
-            return;
+        if (c->handshaking) {
+            if (conn_handshake(c) < 0)
+                return;
+        } else {
+            if (c->session.state == KV_SESSION_OPEN && !c->paused && conn_serve(c) < 0)
+                return;
+            if (conn_send(c) < 0)
+                return;
+        }
         left = c->last_progress + timeout - ev_now(loop);
     }
     if (left > 0) {

@@ -1,14 +1,15 @@
 /* conn.h - one client connection: moves bytes between its socket and its
- * session (session.h), and keeps the socket-level limits: reads bounded
- * per loop turn, back-pressure while the client does not read, the idle
- * timeout. Knows nothing of frames or requests, and of the server only the
- * narrow kv_conn_ctx. */
+ * session (session.h), through TLS (tls.h) when the listener speaks it, and
+ * keeps the socket-level limits: reads bounded per loop turn, back-pressure
+ * while the client does not read, the idle timeout. Knows nothing of frames
+ * or requests, and of the server only the narrow kv_conn_ctx. */
 #ifndef KV_CONN_H
 #define KV_CONN_H
 
 #include <ev.h>
 #include "authguard.h"
 #include "session.h"
+#include "tls.h"
 
 struct kv_conn;
 
@@ -16,6 +17,8 @@ struct kv_conn;
 typedef struct kv_conn_ctx {
     struct ev_loop *loop;
     double idle_timeout;        /* seconds without progress before a close; 0 = never */
+    kv_tls *tls;                /* borrowed: every connection speaks TLS
+                                   with it; NULL: plaintext */
     kv_session_ctx session;     /* what every session shares; its stats
                                    count bytes and closes too */
     uint64_t last_id;           /* the id of the newest connection */
@@ -44,6 +47,13 @@ typedef struct kv_conn {
     int fd;
     int paused;                 /* reading stopped: too much unread output */
     int peer_done;              /* the peer shut down its side: answer, then close */
+    kv_tls_conn *tls;           /* the TLS stream, or NULL: plaintext */
+    int handshaking;            /* TLS: no byte reaches the session until
+                                   the handshake is done */
+    int read_wants_write;       /* TLS: a read waits for the socket to be
+                                   writable (wio serves it) */
+    int write_wants_read;       /* TLS: a write waits for the socket to be
+                                   readable (rio serves it) */
     kv_session session;         /* the protocol state */
     struct kv_conn *prev, *next;    /* the owner's: its list of connections */
     int pending;                    /* the owner's: on its flush list */
@@ -62,9 +72,10 @@ void kv_conn_drain(kv_conn *c);
  * writes leave. Returns 0, or -1 when C was closed. */
 int kv_conn_flush(kv_conn *c);
 
-/* Closes the socket, counts the close under REASON, tells the owner
- * (ctx->closed) and frees C. WHY (static) is logged at debug with the
- * peer's address. */
+/* Closes the socket (after TLS's close_notify when the stream is sound),
+ * counts the close under REASON, tells the owner (ctx->closed) and frees
+ * C. WHY is logged at debug with the peer's address, before anything is
+ * freed: static, or text of C's TLS stream. */
 void kv_conn_close(kv_conn *c, kv_close_reason reason, const char *why);
 
 /* The memory C's output holds (buffer capacity, sent or not). */

@@ -139,6 +139,15 @@ static void usage(FILE *f)
 "                              address with 10 wrong tokens within 10 s has\n"
 "                              its Auth calls refused (RESOURCE_EXHAUSTED) for\n"
 "                              1 s, then 2, 4, ... up to 60 s\n"
+"      --tls-cert FILE         serve TLS (1.2 and 1.3 only) on --listen with\n"
+"                              the certificate chain in FILE (PEM, the\n"
+"                              server's first); plaintext clients are then\n"
+"                              refused. Needs --tls-key. Not yet for a\n"
+"                              cluster member, nor for --metrics-listen\n"
+"      --tls-key FILE          the private key of --tls-cert (PEM)\n"
+"      --tls-client-ca FILE    require every client to present a certificate\n"
+"                              signed by a CA in FILE (PEM): mutual TLS. With\n"
+"                              --auth-token-file, both apply\n"
 "\n"
 "Logs (one line per event on stderr, or --log-file, with a UTC timestamp):\n"
 "      --log-level error|warn|info|debug\n"
@@ -157,7 +166,9 @@ static void usage(FILE *f)
 "  -V, --version               show the version and exit\n"
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
-"the engine, exit 0. SIGHUP reopens --log-file; without one it is ignored.\n"
+"the engine, exit 0. SIGHUP reopens --log-file and reloads the --tls-cert,\n"
+"--tls-key and --tls-client-ca files (open connections stay; files that do\n"
+"not load leave the old ones in force); with neither it is ignored.\n"
 "Under systemd (Type=notify) kvstored says READY=1 once it serves and\n"
 "STOPPING=1 when it begins to stop. Exit status 1: could not start; 2: bad\n"
 "usage or a bad --config file.\n",
@@ -241,7 +252,7 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
     kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s; limits: "
            "--max-clients %zu --max-frame-bytes %s --max-key-bytes %s --max-value-bytes %s "
            "--max-memory-bytes %s --max-input-bytes %s --max-output-bytes %s "
-           "--idle-timeout %g; auth %s%s%s",
+           "--idle-timeout %g; auth %s; tls %s%s%s",
            KV_VERSION, engine->ops->name, store, where, cfg->max_clients,
            kv_size_text(cfg->max_frame_bytes, frame, sizeof frame),
            kv_size_text(cfg->limits.max_key_bytes, key, sizeof key),
@@ -250,10 +261,12 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
            kv_size_text(cfg->input_budget, in, sizeof in),
            kv_size_text(cfg->output_budget, out, sizeof out),
            cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off",
+           !srv->tls ? "off" : cfg->tls.client_ca ? "on, client certificates required"
+                                                  : "on",
            srv->env.metrics_address ? "; metrics on " : "",
            srv->env.metrics_address ? srv->env.metrics_address : "");
-    if (!local && !cfg->auth)
-        kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file: "
+    if (!local && !cfg->auth && !cfg->tls.client_ca)
+        kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file or --tls-client-ca: "
                "anyone who can reach it can read, change and clear every key", where);
 }
 

@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "expire.h"
 #include "server.h"
+#include "tls.h"
 #include "backup.h"
 
 /* How long the shutdown waits for answers to reach slow clients. */
@@ -35,25 +36,6 @@
 #define SHED_STALL_SECONDS 1.0
 #define ARENA_CHUNK (256 * 1024)
 
-/* SIGHUP: reopens the --log-file (logrotate renames it, then signals), so
- * lines go to a file by that name again. Without a log file there is
- * nothing to reload, and the default action would kill kvstored without a
- * drain or a sync, so it is ignored, as Redis does. */
-static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    char err[512];
-
-    (void)loop;
-    (void)w;
-    (void)revents;
-    if (!kv_log_path())
-        kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
-    else if (kv_log_reopen(err, sizeof err) < 0)
-        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still writing to the file opened before", err);
-    else
-        kv_log(KV_LOG_INFO, "SIGHUP: log file %s reopened", kv_log_path());
-}
-
 /* Prints the address actually bound (port 0 becomes the real port). */
 static void announce(const kv_server *s)
 {
@@ -61,12 +43,19 @@ static void announce(const kv_server *s)
     fflush(stdout);
 }
 
-/* Over --max-clients: one RESOURCE_EXHAUSTED frame, best effort, and close. */
+/* Over --max-clients: one RESOURCE_EXHAUSTED frame, best effort, and close.
+ * A TLS listener only closes: a frame before the handshake would be
+ * garbage to a TLS client, and a handshake is what the limit saves. */
 static void refuse(kv_server *s, int fd)
 {
     kv_buf out = KV_BUF_INIT;
     char msg[96];
 
+    if (s->tls) {
+        close(fd);
+        s->stats.conns_rejected++;
+        return;
+    }
     snprintf(msg, sizeof msg, "too many clients (the server's limit is %zu)", s->cfg.max_clients);
     if (kv_dispatch_error(&out, 0, KV_RESOURCE_EXHAUSTED, msg, NULL) == 0) {
         ssize_t n = send(fd, kv_buf_head(&out), kv_buf_len(&out), MSG_NOSIGNAL);
@@ -80,6 +69,50 @@ static void refuse(kv_server *s, int fd)
 /* The server that holds FIELD at PTR: every watcher of the loop is a
  * member of the kv_server. */
 #define SERVER_OF(ptr, field) ((kv_server *)(void *)((char *)(ptr) - offsetof(kv_server, field)))
+
+/* SIGHUP with --tls-cert: reads the certificate and key again (renewed,
+ * say). The connections open keep the context they began with (each SSL
+ * holds a reference to its SSL_CTX), so none is dropped; new ones get the
+ * new one. Files that do not load leave the old context in force. */
+static void reload_tls(kv_server *s)
+{
+    char err[512];
+    kv_tls *fresh = kv_tls_new(&s->cfg.tls, err, sizeof err);
+
+    if (!fresh) {
+        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still serving the certificate loaded before", err);
+        return;
+    }
+    kv_tls_free(s->tls);
+    s->tls = s->conn_ctx.tls = fresh;
+    kv_log(KV_LOG_INFO, "SIGHUP: TLS certificate %s and key %s reloaded%s%s", s->cfg.tls.cert,
+           s->cfg.tls.key, s->cfg.tls.client_ca ? ", client CA " : "",
+           s->cfg.tls.client_ca ? s->cfg.tls.client_ca : "");
+}
+
+/* SIGHUP: reloads the TLS files (reload_tls) and reopens the --log-file
+ * (logrotate renames it, then signals), so lines go to a file by that
+ * name again. With neither there is nothing to reload, and the default
+ * action would kill kvstored without a drain or a sync, so it is ignored,
+ * as Redis does. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    kv_server *s = SERVER_OF(w, sighup_w);
+    char err[512];
+
+    (void)loop;
+    (void)revents;
+    if (s->tls)
+        reload_tls(s);
+    if (!kv_log_path()) {
+        if (!s->tls)
+            kv_log(KV_LOG_INFO, "SIGHUP ignored: nothing to reload");
+    } else if (kv_log_reopen(err, sizeof err) < 0) {
+        kv_log(KV_LOG_ERROR, "SIGHUP: %s; still writing to the file opened before", err);
+    } else {
+        kv_log(KV_LOG_INFO, "SIGHUP: log file %s reopened", kv_log_path());
+    }
+}
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -545,14 +578,21 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                                .auth = cfg->auth, .guard = &s->auth_guard,
                                .expired_keys = &s->expired_keys, .slowlog = &s->slowlog };
     s->env.limits.max_frame_bytes = cfg->max_frame_bytes;
+    /* First: a certificate that does not load stops the start before
+     * anything else is held. */
+    if (cfg->tls.cert && !(s->tls = kv_tls_new(&cfg->tls, err, errlen)))
+        return -1;
     s->loop = ev_default_loop(EVFLAG_AUTO);
     if (!s->loop) {
         snprintf(err, errlen, "cannot initialise the event loop");
         return -1;
     }
     s->listen_fd = kv_listen(cfg->listen, err, errlen);
-    if (s->listen_fd < 0)
+    if (s->listen_fd < 0) {
+        kv_tls_free(s->tls);
+        s->tls = NULL;
         return -1;
+    }
     kv_listen_address(s->listen_fd, s->listen_address, sizeof s->listen_address);
     /* After the listener: a start refused for its address (the common
      * failed start) leaves nothing allocated behind. */
@@ -580,6 +620,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     s->conn_ctx = (kv_conn_ctx){
         .loop = s->loop,
         .idle_timeout = cfg->idle_timeout,
+        .tls = s->tls,
         .session = { .service = &s->env, .arena = &s->arena, .stats = &s->stats,
                      .max_frame_bytes = cfg->max_frame_bytes,
                      .input_budget = cfg->input_budget, .output_budget = cfg->output_budget },
@@ -650,5 +691,6 @@ void kv_server_free(kv_server *s)
     kv_slowlog_free(&s->slowlog);
     kv_arena_free(&s->arena);
     kv_arena_free(&s->expire_arena);
+    kv_tls_free(s->tls);
     ev_loop_destroy(s->loop);
 }

@@ -16,6 +16,7 @@
 #include "service.h"
 #include "slowlog.h"
 #include "stats.h"
+#include "tls.h"
 #include "watch.h"
 
 /* What main() hands the server; see kvstored --help. */
@@ -35,6 +36,7 @@ typedef struct kv_server_config {
     size_t slowlog_max_len;     /* entries the slow log keeps; 0: off */
     const char *dir;            /* the engine's --dir, for Snapshot's
                                    temporary files; NULL: in RAM */
+    kv_tls_config tls;          /* with tls.cert, the listener speaks TLS only */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
@@ -82,6 +84,7 @@ typedef struct kv_server {
     uint64_t ops_mark;          /* private: stats.requests at the last tick */
     kv_service_env env;         /* what every connection's service shares;
                                    env.engine is borrowed from main */
+    kv_tls *tls;                /* private: --tls-cert's context, or NULL */
     kv_conn_ctx conn_ctx;       /* what every connection sees of the server */
     kv_arena arena;             /* request memory, reset after each batch */
     kv_server_config cfg;
@@ -100,7 +103,8 @@ typedef struct kv_server {
                                    after a signal */
 } kv_server;
 
-/* Binds and listens on cfg->listen, prints "listening on HOST:PORT" to
+/* Loads cfg->tls's files when there are some, binds and listens on
+ * cfg->listen (TLS only, then), prints "listening on HOST:PORT" to
  * stdout; with cfg->metrics_listen, serves /metrics there too and prints
  * "metrics on HOST:PORT" first. Returns 0, or -1 with a one-line reason
  * in ERR. */

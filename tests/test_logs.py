@@ -119,7 +119,7 @@ class TestStartAndStop(LogTest):
         self.assertEqual(started.group(3),
                          "--max-clients 7 --max-frame-bytes 64K --max-key-bytes 100 "
                          "--max-value-bytes 1M --max-memory-bytes 32M --max-input-bytes 2M "
-                         "--max-output-bytes 3M --idle-timeout 2.5; auth off")
+                         "--max-output-bytes 3M --idle-timeout 2.5; auth off; tls off")
 
     def test_an_engine_that_keeps_files_says_where_and_how_it_syncs(self):
         tmp = tempfile.mkdtemp(prefix="kvstored-logs.")
@@ -220,7 +220,7 @@ class TestJson(LogTest):
 
 
 class TestBeyondLoopback(LogTest):
-    WARNING = r" warn  listening on 0\.0\.0\.0:%d, beyond loopback, without --auth-token-file: "
+    WARNING = r" warn  listening on 0\.0\.0\.0:%d, beyond loopback, without --auth-token-file or --tls-client-ca: "
 
     def test_all_interfaces_without_a_token_is_a_warning(self):
         server = self.serve("--listen", "0.0.0.0:0")

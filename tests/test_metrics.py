@@ -320,7 +320,7 @@ class OffAndRefusedTest(unittest.TestCase):
         server = Server("--metrics-listen", "127.0.0.1:0", capture_stderr=True)
         self.addCleanup(server.kill)
         address = metrics_address(server)
-        server.wait_for_stderr(r" started: .*; auth off; metrics on %s\n" % re.escape(address))
+        server.wait_for_stderr(r" started: .*; auth off; tls off; metrics on %s\n" % re.escape(address))
         self.assertEqual(request(address, path="/health")[0], 200)
         self.assertEqual(server.stop(), 0)
         with self.assertRaises(OSError):

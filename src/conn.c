@@ -226,9 +226,11 @@ static void conn_process(kv_conn *c)
     c->ctx->schedule(c->ctx, c);
 }
 
-/* Reads what the socket has, up to READ_BUDGET, into the session. Returns
- * 0, or -1 when C was closed. */
-static int conn_read(kv_conn *c)
+/* Reads what the socket has, up to READ_BUDGET, into the session: the
+ * plaintext path, kept apart from the TLS one (conn_read_tls) so that
+ * neither pays for the other's cases on every read. Returns 0, or -1 when
+ * C was closed. */
+static int conn_read_plain(kv_conn *c)
 {
     size_t got = 0;
 
@@ -237,29 +239,19 @@ static int conn_read(kv_conn *c)
         uint8_t *p = kv_session_input_room(&c->session, &room);
         if (!p)
             break;      /* refused: the session answers why and stops */
-        ssize_t n = c->tls ? kv_tls_read(c->tls, p, room) : read(c->fd, p, room);
+        ssize_t n = read(c->fd, p, room);
         if (n > 0) {
             c->ctx->session.stats->net_in += (uint64_t)n;
             kv_session_input_commit(&c->session, (size_t)n);
             got += (size_t)n;
-            if ((size_t)n < room && !c->tls)
-                break;      /* the socket is drained (TLS reads a record at a time) */
+            if ((size_t)n < room)
+                break;      /* the socket is drained */
             continue;
         }
         if (n == 0) {
             c->peer_done = 1;
             ev_io_stop(c->ctx->loop, &c->rio);
             break;
-        }
-        if (c->tls) {
-            if (n == KV_TLS_WANT_READ)
-                break;
-            if (n == KV_TLS_WANT_WRITE) {
-                c->read_wants_write = 1;
-                ev_io_start(c->ctx->loop, &c->wio);
-                break;
-            }
-            return conn_tls_failed(c);
         }
         if (errno == EINTR)
             continue;
@@ -268,10 +260,47 @@ static int conn_read(kv_conn *c)
         kv_conn_close(c, gone_reason(errno), "read failed");
         return -1;
     }
+    return 0;
+}
+
+/* conn_read_plain through C's TLS stream. TLS hands out a record at a
+ * time, so a short read does not mean the socket is drained: it reads
+ * until TLS wants the socket. A read may need a write first (WANT_WRITE:
+ * wio then serves it). Returns 0, or -1 when C was closed. */
+static int conn_read_tls(kv_conn *c)
+{
+    size_t got = 0;
+
+    while (got < READ_BUDGET && c->session.state == KV_SESSION_OPEN && !c->peer_done) {
+        size_t room;
+        uint8_t *p = kv_session_input_room(&c->session, &room);
+        if (!p)
+            break;      /* refused: the session answers why and stops */
+        ssize_t n = kv_tls_read(c->tls, p, room);
+        if (n > 0) {
+            c->ctx->session.stats->net_in += (uint64_t)n;
+            kv_session_input_commit(&c->session, (size_t)n);
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            c->peer_done = 1;
+            ev_io_stop(c->ctx->loop, &c->rio);
+            break;
+        }
+        if (n == KV_TLS_WANT_READ)
+            break;
+        if (n == KV_TLS_WANT_WRITE) {
+            c->read_wants_write = 1;
+            ev_io_start(c->ctx->loop, &c->wio);
+            break;
+        }
+        return conn_tls_failed(c);
+    }
     /* Stopped by the budget with bytes already decrypted: no socket event
      * would announce them, so the callback runs again next iteration (a
      * pause stops the watcher, which drops this). */
-    if (c->tls && got >= READ_BUDGET && kv_tls_pending(c->tls))
+    if (got >= READ_BUDGET && kv_tls_pending(c->tls))
         ev_feed_event(c->ctx->loop, &c->rio, EV_READ);
     return 0;
 }
@@ -280,7 +309,7 @@ static int conn_read(kv_conn *c)
  * Returns 0, or -1 when C was closed. */
 static int conn_serve(kv_conn *c)
 {
-    if (conn_read(c) < 0)
+    if ((c->tls ? conn_read_tls(c) : conn_read_plain(c)) < 0)
         return -1;
     conn_process(c);
     return 0;

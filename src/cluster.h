@@ -18,6 +18,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 #include "fsm.h"
+#include "tls.h"
 #include "service.h"
 #include "uvembed.h"
 
@@ -33,6 +34,9 @@ typedef struct kv_cluster_config {
     unsigned election_ms;           /* --election-timeout-ms */
     unsigned heartbeat_ms;          /* election_ms / 10 */
     size_t dedup_window;            /* --dedup-window */
+    kv_tls_config tls;              /* the server's: with tls.cert, the calls a
+                                       member makes to another's client port
+                                       (cluster_join.c) speak TLS too */
 } kv_cluster_config;
 
 #define KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD 16384u

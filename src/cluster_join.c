@@ -21,6 +21,7 @@
 #include "endpoint.h"
 #include "frame.h"
 #include "log.h"
+#include "tls.h"
 
 #define CALL_TIMEOUT_MS 3000
 #define JOIN_SECONDS 60.0
@@ -43,6 +44,7 @@ typedef struct kv_join {
     char target[KV_FSM_ADDR_MAX];
     char raft[KV_FSM_ADDR_MAX];
     char client[KV_FSM_ADDR_MAX];
+    kv_tls_config tls;          /* the members speak TLS when tls.cert */
 } kv_join;
 
 static kv_join joiner;          /* one node per process */
@@ -62,45 +64,120 @@ static void pause_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static int dial(const char *addr)
+/* One call's connection: the socket, and when the members speak TLS the
+ * context and stream over it. */
+typedef struct peer {
+    const char *addr;           /* for the log */
+    int fd;
+    kv_tls *ctx;
+    kv_tls_conn *tls;
+} peer;
+
+static void hang_up(peer *p)
+{
+    kv_tls_conn_free(p->tls);
+    kv_tls_free(p->ctx);
+    if (p->fd >= 0)
+        close(p->fd);
+}
+
+/* Waits up to CALL_TIMEOUT_MS for FD to be ready for EVENTS. Returns 0, or
+ * -1 when it was not. */
+static int ready(int fd, short events)
+{
+    struct pollfd pfd = { fd, events, 0 };
+
+    return poll(&pfd, 1, CALL_TIMEOUT_MS) > 0 ? 0 : -1;
+}
+
+/* Waits for what the TLS step that returned RC wants; -1 when RC is a
+ * failure (logged: a certificate refused on either side shows here) or
+ * the socket did not become ready in time. */
+static int tls_wait(const peer *p, long rc)
+{
+    if (rc == KV_TLS_WANT_READ || rc == KV_TLS_WANT_WRITE)
+        return ready(p->fd, rc == KV_TLS_WANT_READ ? POLLIN : POLLOUT);
+    kv_log(KV_LOG_WARN, "cluster: calling %s: %s", p->addr, kv_tls_conn_why(p->tls));
+    return -1;
+}
+
+/* The TLS handshake of P with HOST, under TLS's settings. The context is
+ * made for each call from the files, so renewed certificates are used
+ * from the next call on (calls are rare: a join, an announce). Returns 0,
+ * or -1 (a TLS failure logged). */
+static int tls_start(peer *p, const kv_tls_config *tls, const char *host)
+{
+    char err[400];
+    int rc;
+
+    if (!(p->ctx = kv_tls_client_new(tls, err, sizeof err))) {
+        kv_log(KV_LOG_ERROR, "cluster: cannot call %s over TLS: %s", p->addr, err);
+        return -1;
+    }
+    if (!(p->tls = kv_tls_conn_dial(p->ctx, p->fd, host)))
+        return -1;
+    while ((rc = kv_tls_handshake(p->tls)) != 1)
+        if (tls_wait(p, rc) < 0)
+            return -1;
+    return 0;
+}
+
+/* Connects P to the client port at ADDR, with TLS's handshake when the
+ * members speak TLS. Returns 0, or -1 (P still to hang_up). */
+static int dial(peer *p, const char *addr, const kv_tls_config *tls)
 {
     kv_endpoint ep;
     char err[300];
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+    const char *host;
 
-    if (kv_endpoint_parse(addr, -1, &ep, err, sizeof err) < 0
-        || getaddrinfo(ep.host[0] ? ep.host : "127.0.0.1", ep.service, &hints, &ai) != 0)
+    *p = (peer){ .addr = addr, .fd = -1 };
+    if (kv_endpoint_parse(addr, -1, &ep, err, sizeof err) < 0)
+        return -1;
+    host = ep.host[0] ? ep.host : "127.0.0.1";
+    if (getaddrinfo(host, ep.service, &hints, &ai) != 0)
         return -1;
     /* Non-blocking, so that a peer cut off by a partition costs at most
      * CALL_TIMEOUT_MS, not the kernel's two minutes of SYN retries: the
      * node's stop waits for this thread. */
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        struct pollfd pfd = { fd, POLLOUT, 0 };
         int err = 0;
         socklen_t len = sizeof err;
-        if (errno != EINPROGRESS || poll(&pfd, 1, CALL_TIMEOUT_MS) <= 0
+        if (errno != EINPROGRESS || ready(fd, POLLOUT) < 0
             || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
             close(fd);
             fd = -1;
         }
     }
     freeaddrinfo(ai);
-    return fd;
+    p->fd = fd;
+    if (fd < 0)
+        return -1;
+    return tls->cert ? tls_start(p, tls, host) : 0;
 }
 
-static int io_all(int fd, uint8_t *p, size_t n, int writing)
+static int io_all(peer *p, uint8_t *b, size_t n, int writing)
 {
     while (n) {
-        struct pollfd pfd = { fd, writing ? POLLOUT : POLLIN, 0 };
-        if (poll(&pfd, 1, CALL_TIMEOUT_MS) <= 0)
-            return -1;
-        ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
+        ssize_t k;
+        if (p->tls) {
+            k = writing ? kv_tls_write(p->tls, b, n) : kv_tls_read(p->tls, b, n);
+            if (k < 0) {
+                if (tls_wait(p, k) < 0)
+                    return -1;
+                continue;
+            }
+        } else {
+            if (ready(p->fd, writing ? POLLOUT : POLLIN) < 0)
+                return -1;
+            k = writing ? send(p->fd, b, n, MSG_NOSIGNAL) : recv(p->fd, b, n, 0);
+            if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+        }
         if (k <= 0)
             return -1;
-        p += k;
+        b += k;
         n -= (size_t)k;
     }
     return 0;
@@ -112,12 +189,13 @@ static int io_all(int fd, uint8_t *p, size_t n, int writing)
 static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
                                       const ProtobufCMessage *in)
 {
+    const kv_tls_config *tls = &joiner.tls;
     Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
     uint8_t payload[1024], frame[1100], head[KV_FRAME_PREFIX_MAX];
     Kvstore__V1__RpcResponse *resp = NULL;
-    int fd = dial(addr);
+    peer p;
 
-    if (fd < 0 || protobuf_c_message_get_packed_size(in) > sizeof payload)
+    if (dial(&p, addr, tls) < 0 || protobuf_c_message_get_packed_size(in) > sizeof payload)
         goto out;
     req.id = 1;
     req.method = (char *)method;
@@ -126,12 +204,12 @@ static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
     size_t blen = kvstore__v1__rpc_request__get_packed_size(&req);
     size_t plen = kv_frame_put_prefix(frame, (uint32_t)blen);
     kvstore__v1__rpc_request__pack(&req, frame + plen);
-    if (io_all(fd, frame, plen + blen, 1) < 0)
+    if (io_all(&p, frame, plen + blen, 1) < 0)
         goto out;
     size_t have = 0, off, len;
     uint8_t *buf = NULL;
     for (;;) {  /* the prefix a byte at a time, then the body */
-        if (have == sizeof head || io_all(fd, head + have, 1, 0) < 0)
+        if (have == sizeof head || io_all(&p, head + have, 1, 0) < 0)
             goto out;
         have++;
         len = 0;    /* set by the decoder only once the prefix is whole */
@@ -142,15 +220,14 @@ static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
             goto out;
         break;
     }
-    if (!(buf = malloc(len ? len : 1)) || io_all(fd, buf, len, 0) < 0) {
+    if (!(buf = malloc(len ? len : 1)) || io_all(&p, buf, len, 0) < 0) {
         free(buf);
         goto out;
     }
     resp = kvstore__v1__rpc_response__unpack(NULL, len, buf);
     free(buf);
 out:
-    if (fd >= 0)
-        close(fd);
+    hang_up(&p);
     return resp;
 }
 
@@ -276,6 +353,7 @@ static void spawn(kv_cluster *c, const char *target, int joining, int checking)
     snprintf(j->target, sizeof j->target, "%s", target);
     snprintf(j->raft, sizeof j->raft, "%s", c->raft_address);
     snprintf(j->client, sizeof j->client, "%s", c->client_address);
+    j->tls = c->cfg.tls;
     atomic_store(&j->running, 1);
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         atomic_store(&j->running, 0);

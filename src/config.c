@@ -37,6 +37,7 @@ static const struct { const char *name; int short_flag; } settings[] = {
     { "max-memory-bytes", 0 }, { "max-clients", 0 }, { "max-input-bytes", 0 },
     { "max-output-bytes", 0 }, { "idle-timeout", 0 }, { "watch-history", 0 },
     { "auth-token-file", 0 }, { "tls-cert", 0 }, { "tls-key", 0 }, { "tls-client-ca", 0 },
+    { "tls-peer-ca", 0 },
     { "metrics-listen", 0 }, { "slowlog-us", 0 },
     { "slowlog-max-len", 0 },
     { "log-level", 0 }, { "log-format", 0 }, { "log-file", 0 },
@@ -202,6 +203,8 @@ static int setting_apply(kv_settings *s, size_t i, const char *v, char *err, siz
         PATH(s->server.tls.key);
     } else if (!strcmp(name, "tls-client-ca")) {
         PATH(s->server.tls.client_ca);
+    } else if (!strcmp(name, "tls-peer-ca")) {
+        PATH(s->server.tls.peer_ca);
     } else if (!strcmp(name, "metrics-listen")) {
         if (kv_endpoint_parse(v, -1, &where, err, errlen) < 0)
             return -1;
@@ -297,13 +300,17 @@ static int settings_check(kv_settings *s, char *err, size_t errlen)
         snprintf(err, errlen, "--tls-client-ca needs --tls-cert and --tls-key");
         return -1;
     }
-    /* A node joining a cluster, and kvctl's cluster commands, speak to
-     * the client port in plaintext for now. */
-    if (tls->cert && clustered) {
-        snprintf(err, errlen, "--tls-cert: not yet for a cluster member (a joining node "
-                 "speaks plaintext to the client port)");
+    if (tls->peer_ca && !clustered) {
+        snprintf(err, errlen, "--tls-peer-ca is for a cluster member's calls to the others");
         return -1;
     }
+    if (tls->peer_ca && !tls->cert) {
+        snprintf(err, errlen, "--tls-peer-ca needs --tls-cert and --tls-key");
+        return -1;
+    }
+    /* A member calls the others' client ports (--join, its address told
+     * to the leader) with the certificate it serves with. */
+    s->cluster.tls = *tls;
     if (s->force && !s->restore) {
         snprintf(err, errlen, "--force goes with --restore FILE");
         return -1;
@@ -561,6 +568,7 @@ const char *kv_settings_value(const kv_settings *s, size_t i, char *buf, size_t 
     else if (!strcmp(name, "tls-cert")) text = s->server.tls.cert;
     else if (!strcmp(name, "tls-key")) text = s->server.tls.key;
     else if (!strcmp(name, "tls-client-ca")) text = s->server.tls.client_ca;
+    else if (!strcmp(name, "tls-peer-ca")) text = s->server.tls.peer_ca;
     else if (!strcmp(name, "metrics-listen")) text = s->server.metrics_listen;
     else if (!strcmp(name, "slowlog-us")) NUMBER(s->server.slowlog_us);
     else if (!strcmp(name, "slowlog-max-len")) NUMBER(s->server.slowlog_max_len);

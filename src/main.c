@@ -142,12 +142,16 @@ static void usage(FILE *f)
 "      --tls-cert FILE         serve TLS (1.2 and 1.3 only) on --listen with\n"
 "                              the certificate chain in FILE (PEM, the\n"
 "                              server's first); plaintext clients are then\n"
-"                              refused. Needs --tls-key. Not yet for a\n"
-"                              cluster member, nor for --metrics-listen\n"
+"                              refused. Needs --tls-key. Not yet for\n"
+"                              --metrics-listen\n"
 "      --tls-key FILE          the private key of --tls-cert (PEM)\n"
 "      --tls-client-ca FILE    require every client to present a certificate\n"
 "                              signed by a CA in FILE (PEM): mutual TLS. With\n"
 "                              --auth-token-file, both apply\n"
+"      --tls-peer-ca FILE      a cluster member's calls to the others' client\n"
+"                              ports (--join, its address told to the\n"
+"                              leader) trust the CAs in FILE (default:\n"
+"                              --tls-client-ca, else the system's)\n"
 "\n"
 "Logs (one line per event on stderr, or --log-file, with a UTC timestamp):\n"
 "      --log-level error|warn|info|debug\n"
@@ -185,7 +189,9 @@ static void usage(FILE *f)
 "                              log: a write is answered once a majority has it\n"
 "                              on disk, and the engine is rebuilt from it at\n"
 "                              start (lmdb then keeps no state of its own)\n"
-"      --raft-listen HOST:PORT the address of this node's peer traffic\n"
+"      --raft-listen HOST:PORT the address of this node's peer traffic: plain\n"
+"                              TCP even with --tls-cert (libraft has no TLS):\n"
+"                              keep it on a network only the members reach\n"
 "      --initial-cluster ID=HOST:PORT,...\n"
 "                              the raft addresses of the first members, the\n"
 "                              same list on each; used only when DIR is empty\n"
@@ -204,7 +210,8 @@ static void usage(FILE *f)
 "                              (default %u) and 64 MiB of answers\n"
 "A follower answers writes and linearizable reads UNAVAILABLE with the\n"
 "leader's client address; a leader that gets SIGTERM hands its leadership\n"
-"over first. A node removed from the cluster stops (exit 1).\n",
+"over first. A node removed from the cluster stops (exit 1). With --tls-cert\n"
+"a member's client port and its calls to the others' speak TLS.\n",
             KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD, KV_CLUSTER_DEFAULT_SNAPSHOT_TRAILING,
             KV_CLUSTER_DEFAULT_ELECTION_MS, KV_DEDUP_DEFAULT_ENTRIES);
 }

@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include "tls.h"
 
 struct kv_tls {
@@ -41,43 +42,67 @@ static kv_tls *load_failed(kv_tls *t, const char *flag, const char *file,
     return NULL;
 }
 
-kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen)
+/* A context of METHOD with the rules both sides keep, or NULL (ERR
+ * filled). */
+static kv_tls *context_new(const SSL_METHOD *method, char *err, size_t errlen)
 {
     kv_tls *t = calloc(1, sizeof *t);
 
     ERR_clear_error();
-    if (!t || !(t->ctx = SSL_CTX_new(TLS_server_method()))) {
+    if (!t || !(t->ctx = SSL_CTX_new(method))) {
         snprintf(err, errlen, "out of memory for TLS");
         kv_tls_free(t);
         return NULL;
     }
-    SSL_CTX *ctx = t->ctx;
     /* Older versions have known weaknesses; Debian's OpenSSL refuses them
      * by default too, but the rule is ours, not the system's. */
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, 0);
+    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(t->ctx, 0);
     /* Renegotiation would make a write wait for a read at any time; a
-     * client cut short without close_notify is an end like any other (a
+     * peer cut short without close_notify is an end like any other (a
      * frame carries its length, so a truncated one is seen as partial). */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    /* Writes take what fits and may be retried from a buffer that moved
-     * (the session's output grows by realloc); idle connections give
-     * their 34K of record buffers back. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                              | SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1)
-        return load_failed(t, "--tls-cert", cfg->cert, err, errlen);
+    SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    return t;
+}
+
+/* Loads CFG's certificate chain and key into T, checking they belong
+ * together. Returns 0, or -1 with ERR (T freed). */
+static int load_pair(kv_tls *t, const kv_tls_config *cfg, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = t->ctx;
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
+        load_failed(t, "--tls-cert", cfg->cert, err, errlen);
+        return -1;
+    }
     /* OpenSSL checks the key against the certificate as it loads it. */
     int loaded = SSL_CTX_use_PrivateKey_file(ctx, cfg->key, SSL_FILETYPE_PEM) == 1;
-    if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
-        return load_failed(t, "--tls-key", cfg->key, err, errlen);
+    if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+        load_failed(t, "--tls-key", cfg->key, err, errlen);
+        return -1;
+    }
     if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(err, errlen, "--tls-key: %s is not the key of the certificate in %s",
                  cfg->key, cfg->cert);
         kv_tls_free(t);
         ERR_clear_error();
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen)
+{
+    kv_tls *t = context_new(TLS_server_method(), err, errlen);
+
+    if (!t || load_pair(t, cfg, err, errlen) < 0)
+        return NULL;
+    SSL_CTX *ctx = t->ctx;
+    /* Writes take what fits and may be retried from a buffer that moved
+     * (the session's output grows by realloc); idle connections give
+     * their 34K of record buffers back. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                              | SSL_MODE_RELEASE_BUFFERS);
     if (cfg->client_ca) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_ca);
         if (!names || SSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != 1) {
@@ -90,6 +115,21 @@ kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen)
         static const unsigned char sid[] = "kvstored";
         SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
     }
+    return t;
+}
+
+kv_tls *kv_tls_client_new(const kv_tls_config *cfg, char *err, size_t errlen)
+{
+    kv_tls *t = context_new(TLS_client_method(), err, errlen);
+    const char *ca = cfg->peer_ca ? cfg->peer_ca : cfg->client_ca;
+
+    if (!t || load_pair(t, cfg, err, errlen) < 0)
+        return NULL;
+    SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    if (ca ? SSL_CTX_load_verify_locations(t->ctx, ca, NULL) != 1
+           : SSL_CTX_set_default_verify_paths(t->ctx) != 1)
+        return load_failed(t, cfg->peer_ca ? "--tls-peer-ca" : "--tls-client-ca",
+                           ca ? ca : "the system's CAs", err, errlen);
     return t;
 }
 
@@ -115,6 +155,28 @@ kv_tls_conn *kv_tls_conn_new(kv_tls *t, int fd)
     }
     SSL_set_accept_state(c->ssl);
     return c;
+}
+
+kv_tls_conn *kv_tls_conn_dial(kv_tls *t, int fd, const char *host)
+{
+    kv_tls_conn *c = kv_tls_conn_new(t, fd);
+    ASN1_OCTET_STRING *ip;
+
+    if (!c)
+        return NULL;
+    SSL_set_connect_state(c->ssl);
+    /* An address is checked against the certificate's IP names, a name
+     * against its DNS names (and sent as SNI). */
+    if ((ip = a2i_IPADDRESS(host))) {
+        ASN1_OCTET_STRING_free(ip);
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) == 1)
+            return c;
+    } else if (SSL_set_tlsext_host_name(c->ssl, host) == 1 && SSL_set1_host(c->ssl, host) == 1) {
+        return c;
+    }
+    kv_tls_conn_free(c);
+    ERR_clear_error();
+    return NULL;
 }
 
 /* What RC from SSL call DOING (for the log) means: KV_TLS_WANT_READ or

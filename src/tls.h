@@ -18,6 +18,9 @@ typedef struct kv_tls_config {
     const char *key;        /* its private key */
     const char *client_ca;  /* CA certificates that must sign every client's
                                certificate; NULL: none is asked for */
+    const char *peer_ca;    /* a cluster member's calls to the others' client
+                               ports trust these CAs; NULL: client_ca, or
+                               the system's without it */
 } kv_tls_config;
 
 /* How a step of a stream did not finish (kv_tls_handshake, _read, _write). */
@@ -36,6 +39,13 @@ enum {
  * naming the flag and the file in ERR. */
 kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen);
 
+/* The client side, for a cluster member's calls to the other members'
+ * client ports (cluster_join.c): a context that presents CFG's certificate
+ * and key (the others' --tls-client-ca may ask for one) and trusts
+ * CFG->peer_ca, else CFG->client_ca, else the system's CAs. Returns it
+ * (freed by kv_tls_free), or NULL with a one-line reason in ERR. */
+kv_tls *kv_tls_client_new(const kv_tls_config *cfg, char *err, size_t errlen);
+
 /* Frees T (NULL: nothing). The streams made from it keep working: each
  * holds a reference to the context (a SIGHUP reload swaps T under them). */
 void kv_tls_free(kv_tls *t);
@@ -44,6 +54,12 @@ void kv_tls_free(kv_tls *t);
  * caller's, never closed here). Returns it (freed by kv_tls_conn_free),
  * or NULL when memory is out. */
 kv_tls_conn *kv_tls_conn_new(kv_tls *t, int fd);
+
+/* A client-side stream of T (kv_tls_client_new) over FD, which must show
+ * a certificate valid for HOST (a DNS name, or an IP address checked as
+ * one). Returns it (freed by kv_tls_conn_free), or NULL when memory is
+ * out. */
+kv_tls_conn *kv_tls_conn_dial(kv_tls *t, int fd, const char *host);
 
 /* Takes the handshake a step further. Returns 1 once it is done, or one
  * of KV_TLS_ERROR, KV_TLS_WANT_READ, KV_TLS_WANT_WRITE. */

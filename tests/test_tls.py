@@ -437,13 +437,6 @@ class TestFlags(unittest.TestCase):
         self.assertRefused(CERTS.server_args() + ["--tls-client-ca", CERTS.path("server.key")],
                            1, "--tls-client-ca: cannot load")
 
-    def test_not_yet_for_a_cluster_member(self):
-        d = tempfile.mkdtemp(prefix="kvstored-tls-cluster.")
-        self.addCleanup(shutil.rmtree, d, True)
-        self.assertRefused(CERTS.server_args() + ["--node-id", "1", "--cluster-dir", d,
-                                                  "--raft-listen", "127.0.0.1:1"], 2,
-                           "not yet for a cluster member")
-
     def test_print_config_shows_the_files(self):
         out = subprocess.run([os.environ["KVSTORED"], *CERTS.server_args(True), "--print-config"],
                              capture_output=True, text=True, timeout=10).stdout

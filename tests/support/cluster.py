@@ -54,12 +54,12 @@ def free_port(host):
 
 
 def call(endpoint, method, request, response_type=None, timeout=STATUS_TIMEOUT,
-         client_id=b"", seq=0):
-    """One call on a fresh connection to ENDPOINT, with the envelope's
-    CLIENT_ID and SEQ when given; returns (RpcResponse, the decoded payload
+         client_id=b"", seq=0, ssl_context=None):
+    """One call on a fresh connection to ENDPOINT (over TLS with
+    SSL_CONTEXT), with the envelope's CLIENT_ID and SEQ when given; returns (RpcResponse, the decoded payload
     when OK and RESPONSE_TYPE is given, else None). Raises OSError or
     WireError when no answer came within TIMEOUT."""
-    conn = Connection(endpoint, timeout=timeout)
+    conn = Connection(endpoint, timeout=timeout, ssl_context=ssl_context)
     try:
         rid = conn.send(method, request, client_id=client_id, seq=seq)
         deadline = time.monotonic() + timeout
@@ -95,6 +95,7 @@ class Node:
         self.paused = False
         self.starts = 0
         self.join = None
+        self.args = ()      # more flags for this node only
 
     @property
     def running(self):
@@ -125,7 +126,7 @@ class Node:
             args += ["--join", self.join]
         elif not self.join:
             args += ["--initial-cluster", self.cluster.initial_cluster]
-        args += list(self.cluster.args)
+        args += list(self.cluster.args) + list(self.args)
         self.starts += 1
         with open(self.log_path, "a") as f:
             f.write("==== start %d of node %d: %s\n" % (self.starts, self.id, " ".join(args)))
@@ -191,7 +192,8 @@ class Node:
             return None
         try:
             resp, body = call(self.endpoint, "ClusterStatus", pb.ClusterStatusRequest(),
-                              pb.ClusterStatusResponse, timeout)
+                              pb.ClusterStatusResponse, timeout,
+                              ssl_context=self.cluster.ssl_context)
         except (OSError, WireError):
             return None
         return body
@@ -216,14 +218,16 @@ class Cluster:
     """N nodes (ids 1..N). ARGS: more kvstored flags for every node. ENV:
     variables for the nodes (kvstored.Server's env). WORKDIR: where the
     nodes' directories and logs go (default a new temporary directory);
-    removed by close() unless keep is set or it was given."""
+    removed by close() unless keep is set or it was given. SSL_CONTEXT:
+    the cluster's own calls speak TLS with it (nodes given --tls-cert)."""
 
     def __init__(self, n=3, distinct_hosts=False, args=(), workdir=None, env=None,
-                 base_gid=BASE_GID):
+                 base_gid=BASE_GID, ssl_context=None):
         if not 1 <= n <= 9:
             raise ValueError("a test cluster has 1 to 9 nodes")
         self.args = tuple(args)
         self.env = env
+        self.ssl_context = ssl_context
         self.base_gid = base_gid
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="kvstore-cluster.")
@@ -314,7 +318,8 @@ class Cluster:
     def serves(self, nd, timeout=STATUS_TIMEOUT):
         """True when ND answers a linearizable Get (OK or NOT_FOUND)."""
         try:
-            resp, _ = call(nd.endpoint, "Get", pb.GetRequest(key=PROBE_KEY), timeout=timeout)
+            resp, _ = call(nd.endpoint, "Get", pb.GetRequest(key=PROBE_KEY), timeout=timeout,
+                           ssl_context=self.ssl_context)
         except (OSError, WireError):
             return False
         return resp.code in (pb.OK, pb.NOT_FOUND)

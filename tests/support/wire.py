@@ -67,13 +67,17 @@ def frame(body):
 
 class Connection:
     """One TCP connection to ENDPOINT ("HOST:PORT"). TIMEOUT (seconds) bounds
-    the connect and is recv()'s default wait."""
+    the connect and is recv()'s default wait. With SSL_CONTEXT (an
+    ssl.SSLContext) the connection speaks TLS, checking the certificate
+    against ENDPOINT's host."""
 
-    def __init__(self, endpoint, timeout=20.0):
+    def __init__(self, endpoint, timeout=20.0, ssl_context=None):
         host, _, port = endpoint.rpartition(":")
         self.endpoint = endpoint
         self.timeout = timeout
         self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host.strip("[]"))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.next_id = 1
         self.buf = bytearray()

@@ -37,6 +37,8 @@ typedef struct kv_cluster_config {
     kv_tls_config tls;              /* the server's: with tls.cert, the calls a
                                        member makes to another's client port
                                        (cluster_join.c) speak TLS too */
+    const char *token_file;         /* --auth-token-file: those calls Auth
+                                       with its token first; or NULL */
 } kv_cluster_config;
 
 #define KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD 16384u

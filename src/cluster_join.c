@@ -16,12 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <ev.h>
+#include <sodium.h>
 #include "cluster.h"
 #include "cluster_join.h"
 #include "endpoint.h"
 #include "frame.h"
 #include "log.h"
 #include "tls.h"
+#include "token.h"
 
 #define CALL_TIMEOUT_MS 3000
 #define JOIN_SECONDS 60.0
@@ -45,6 +47,7 @@ typedef struct kv_join {
     char raft[KV_FSM_ADDR_MAX];
     char client[KV_FSM_ADDR_MAX];
     kv_tls_config tls;          /* the members speak TLS when tls.cert */
+    const char *token_file;     /* they ask for this token, or NULL */
 } kv_join;
 
 static kv_join joiner;          /* one node per process */
@@ -183,50 +186,115 @@ static int io_all(peer *p, uint8_t *b, size_t n, int writing)
     return 0;
 }
 
-/* One call of METHOD with IN at ADDR. Returns the answer (free with
- * kvstore__v1__rpc_response__free_unpacked), or NULL when the transport
- * failed. */
-static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
-                                      const ProtobufCMessage *in)
-{
-    const kv_tls_config *tls = &joiner.tls;
-    Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
-    uint8_t payload[1024], frame[1100], head[KV_FRAME_PREFIX_MAX];
-    Kvstore__V1__RpcResponse *resp = NULL;
-    peer p;
+/* The longest request frame sent: an Auth with the longest token. */
+#define REQUEST_MAX (KV_TOKEN_MAX + 512)
 
-    if (dial(&p, addr, tls) < 0 || protobuf_c_message_get_packed_size(in) > sizeof payload)
-        goto out;
-    req.id = 1;
+/* Frames request ID, a call of METHOD with IN, at OUT (ROOM bytes).
+ * Returns its length, or 0 when it does not fit. */
+static size_t put_request(uint8_t *out, size_t room, uint64_t id, const char *method,
+                          const ProtobufCMessage *in)
+{
+    Kvstore__V1__RpcRequest req = KVSTORE__V1__RPC_REQUEST__INIT;
+    uint8_t payload[REQUEST_MAX];
+
+    if (protobuf_c_message_get_packed_size(in) > sizeof payload)
+        return 0;
+    req.id = id;
     req.method = (char *)method;
     req.payload.data = payload;
     req.payload.len = protobuf_c_message_pack(in, payload);
     size_t blen = kvstore__v1__rpc_request__get_packed_size(&req);
-    size_t plen = kv_frame_put_prefix(frame, (uint32_t)blen);
-    kvstore__v1__rpc_request__pack(&req, frame + plen);
-    if (io_all(&p, frame, plen + blen, 1) < 0)
-        goto out;
+    if (blen + KV_FRAME_PREFIX_MAX > room)
+        return 0;
+    size_t plen = kv_frame_put_prefix(out, (uint32_t)blen);
+    kvstore__v1__rpc_request__pack(&req, out + plen);
+    sodium_memzero(payload, sizeof payload);    /* it may have held the token */
+    return plen + blen;
+}
+
+/* The next answer on P (free with kvstore__v1__rpc_response__free_unpacked),
+ * or NULL when the transport failed. */
+static Kvstore__V1__RpcResponse *read_answer(peer *p)
+{
+    uint8_t head[KV_FRAME_PREFIX_MAX], *buf;
     size_t have = 0, off, len;
-    uint8_t *buf = NULL;
+    Kvstore__V1__RpcResponse *resp;
+
     for (;;) {  /* the prefix a byte at a time, then the body */
-        if (have == sizeof head || io_all(&p, head + have, 1, 0) < 0)
-            goto out;
+        if (have == sizeof head || io_all(p, head + have, 1, 0) < 0)
+            return NULL;
         have++;
         len = 0;    /* set by the decoder only once the prefix is whole */
         kv_frame_result r = kv_frame_decode(head, have, 1u << 20, &off, &len);
         if (r == KV_FRAME_PARTIAL && len == 0 && have < sizeof head)
             continue;
         if (r != KV_FRAME_PARTIAL && r != KV_FRAME_OK)
-            goto out;
+            return NULL;
         break;
     }
-    if (!(buf = malloc(len ? len : 1)) || io_all(&p, buf, len, 0) < 0) {
+    if (!(buf = malloc(len ? len : 1)) || io_all(p, buf, len, 0) < 0) {
         free(buf);
-        goto out;
+        return NULL;
     }
     resp = kvstore__v1__rpc_response__unpack(NULL, len, buf);
     free(buf);
+    return resp;
+}
+
+/* Frames an Auth with the token of the --auth-token-file at OUT (ROOM
+ * bytes), read anew for each call like the TLS files. Returns its length,
+ * or 0 (logged) when the file cannot be read. */
+static size_t put_auth(uint8_t *out, size_t room, const char *path, const char *addr)
+{
+    Kvstore__V1__AuthRequest in = KVSTORE__V1__AUTH_REQUEST__INIT;
+    uint8_t token[KV_TOKEN_MAX];
+    char err[300];
+    size_t len, n = 0;
+
+    if (kv_token_read(path, token, &len, err, sizeof err) < 0) {
+        kv_log(KV_LOG_ERROR, "cluster: cannot call %s: %s", addr, err);
+        return 0;
+    }
+    in.token.data = token;
+    in.token.len = len;
+    n = put_request(out, room, 1, "/kvstore.v1.KV/Auth", &in.base);
+    sodium_memzero(token, sizeof token);
+    return n;
+}
+
+/* One call of METHOD with IN at ADDR, after an Auth when the servers ask
+ * for a token (the members share one). Returns the answer (free with
+ * kvstore__v1__rpc_response__free_unpacked), or NULL when the transport
+ * failed or Auth was refused (logged). */
+static Kvstore__V1__RpcResponse *call(const char *addr, const char *method,
+                                      const ProtobufCMessage *in)
+{
+    const char *token_file = joiner.token_file;
+    uint8_t out[2 * REQUEST_MAX];
+    Kvstore__V1__RpcResponse *resp = NULL;
+    size_t n = 0, k;
+    peer p;
+
+    if (dial(&p, addr, &joiner.tls) < 0)
+        goto out;
+    if (token_file && !(n = put_auth(out, sizeof out, token_file, addr)))
+        goto out;
+    if (!(k = put_request(out + n, sizeof out - n, 2, method, in)) || io_all(&p, out, n + k, 1) < 0)
+        goto out;
+    if (token_file) {
+        Kvstore__V1__RpcResponse *a = read_answer(&p);
+        int refused = a && a->code != 0;
+        if (refused)
+            kv_log(KV_LOG_ERROR, "cluster: calling %s: Auth refused: %s", addr,
+                   a->message ? a->message : "?");
+        if (a)
+            kvstore__v1__rpc_response__free_unpacked(a, NULL);
+        if (!a || refused)
+            goto out;
+    }
+    resp = read_answer(&p);
 out:
+    sodium_memzero(out, sizeof out);
     hang_up(&p);
     return resp;
 }
@@ -354,6 +422,7 @@ static void spawn(kv_cluster *c, const char *target, int joining, int checking)
     snprintf(j->raft, sizeof j->raft, "%s", c->raft_address);
     snprintf(j->client, sizeof j->client, "%s", c->client_address);
     j->tls = c->cfg.tls;
+    j->token_file = c->cfg.token_file;
     atomic_store(&j->running, 1);
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         atomic_store(&j->running, 0);

@@ -311,6 +311,7 @@ static int settings_check(kv_settings *s, char *err, size_t errlen)
     /* A member calls the others' client ports (--join, its address told
      * to the leader) with the certificate it serves with. */
     s->cluster.tls = *tls;
+    s->cluster.token_file = s->token_file;
     if (s->force && !s->restore) {
         snprintf(err, errlen, "--force goes with --restore FILE");
         return -1;

@@ -54,13 +54,16 @@ def free_port(host):
 
 
 def call(endpoint, method, request, response_type=None, timeout=STATUS_TIMEOUT,
-         client_id=b"", seq=0, ssl_context=None):
+         client_id=b"", seq=0, ssl_context=None, token=None):
     """One call on a fresh connection to ENDPOINT (over TLS with
-    SSL_CONTEXT), with the envelope's CLIENT_ID and SEQ when given; returns (RpcResponse, the decoded payload
+    SSL_CONTEXT; after an Auth with TOKEN when given), with the envelope's
+    CLIENT_ID and SEQ when given; returns (RpcResponse, the decoded payload
     when OK and RESPONSE_TYPE is given, else None). Raises OSError or
     WireError when no answer came within TIMEOUT."""
     conn = Connection(endpoint, timeout=timeout, ssl_context=ssl_context)
     try:
+        if token is not None:
+            conn.send("Auth", pb.AuthRequest(token=token))
         rid = conn.send(method, request, client_id=client_id, seq=seq)
         deadline = time.monotonic() + timeout
         while True:
@@ -192,8 +195,7 @@ class Node:
             return None
         try:
             resp, body = call(self.endpoint, "ClusterStatus", pb.ClusterStatusRequest(),
-                              pb.ClusterStatusResponse, timeout,
-                              ssl_context=self.cluster.ssl_context)
+                              pb.ClusterStatusResponse, timeout, **self.cluster.call_opts)
         except (OSError, WireError):
             return None
         return body
@@ -218,16 +220,18 @@ class Cluster:
     """N nodes (ids 1..N). ARGS: more kvstored flags for every node. ENV:
     variables for the nodes (kvstored.Server's env). WORKDIR: where the
     nodes' directories and logs go (default a new temporary directory);
-    removed by close() unless keep is set or it was given. SSL_CONTEXT:
-    the cluster's own calls speak TLS with it (nodes given --tls-cert)."""
+    removed by close() unless keep is set or it was given. SSL_CONTEXT and
+    TOKEN: the cluster's own calls speak TLS with that context (nodes given
+    --tls-cert) and Auth with that token (--auth-token-file); call_opts
+    holds both, as call() takes them."""
 
     def __init__(self, n=3, distinct_hosts=False, args=(), workdir=None, env=None,
-                 base_gid=BASE_GID, ssl_context=None):
+                 base_gid=BASE_GID, ssl_context=None, token=None):
         if not 1 <= n <= 9:
             raise ValueError("a test cluster has 1 to 9 nodes")
         self.args = tuple(args)
         self.env = env
-        self.ssl_context = ssl_context
+        self.call_opts = {"ssl_context": ssl_context, "token": token}
         self.base_gid = base_gid
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="kvstore-cluster.")
@@ -319,7 +323,7 @@ class Cluster:
         """True when ND answers a linearizable Get (OK or NOT_FOUND)."""
         try:
             resp, _ = call(nd.endpoint, "Get", pb.GetRequest(key=PROBE_KEY), timeout=timeout,
-                           ssl_context=self.ssl_context)
+                           **self.call_opts)
         except (OSError, WireError):
             return False
         return resp.code in (pb.OK, pb.NOT_FOUND)

@@ -170,7 +170,8 @@ class AsyncConnection:
                     self._fail(broken)
                     return
         except OSError as exc:          # ssl.SSLError too: a TLS alert
-            self._fail("connection to %s lost: %s" % (self.endpoint, describe(exc)))
+            self._fail("connection to %s lost: %s" % (self.endpoint, describe(exc)),
+                       isinstance(exc, ssl.SSLError))
 
     def _deliver(self, response):
         self._answered = True
@@ -189,14 +190,16 @@ class AsyncConnection:
         if future is not None and not future.done():
             future.set_result(response)
 
-    def _fail(self, why):
+    def _fail(self, why, by_tls=False):
+        # Marks the connection gone, for WHY; BY_TLS: WHY is what TLS said
+        # (an alert from the server, say).
         if self._broken is not None:
             return
-        if self.tls is not None and not self._answered and not self._closing:
+        if self.tls is not None and not self._answered and not by_tls and not self._closing:
             # A server that refuses the client's certificate (TLS 1.3: after
             # the client's side of the handshake) sends an alert and closes;
             # a request written meanwhile can make the reset overtake the
-            # alert, and then this is all the client learns.
+            # alert, and then a reset or a close is all the client learns.
             why += " (right after the TLS handshake: was this client's certificate refused?)"
         self._broken = why
         for future in self._inflight.values():

@@ -12,6 +12,7 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const kvstore = require('..');
@@ -173,6 +174,31 @@ describe('TLS', { skip: skipWhy() }, () => {
     const client = await connect(mutual.endpoint, trusting('ca', 'other-client'));
     await assert.rejects(client.set('k', 'v'),
       { codeName: 'UNAVAILABLE', details: /tlsv1 alert unknown ca|client's certificate refused/ });
+  });
+
+  test('a handshake that never ends is bounded by connectTimeout', async () => {
+    // Accepts the TCP connection, never answers.
+    const sockets = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const endpoint = `127.0.0.1:${silent.address().port}`;
+    try {
+      await assert.rejects(kvstore.connect(endpoint, { tls: trusting(), connectTimeout: 500 }),
+        { codeName: 'DEADLINE_EXCEEDED', details: `could not connect to ${endpoint} within 500 ms` });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  test('a plaintext server fails the handshake', async () => {
+    const plain = await startServer();
+    try {
+      await assert.rejects(kvstore.connect(plain.endpoint, { tls: trusting() }),
+        { codeName: 'UNAVAILABLE', details: new RegExp(`^TLS handshake with ${plain.endpoint} failed: `) });
+    } finally {
+      assert.equal(await plain.stop(), 0);
+    }
   });
 
   test('bad tls options are refused', async () => {

@@ -11,6 +11,7 @@ with the openssl command (tests/support/tlscerts.py)."""
 import asyncio
 import os
 import shutil
+import socket
 import ssl
 import unittest
 from unittest import mock
@@ -165,6 +166,20 @@ class TestRefusals(unittest.TestCase):
         self.assertRefused(server.endpoint, trusting(),
                            "Hostname mismatch, certificate is not valid for 'db.example'",
                            server_hostname="db.example")
+
+    def test_a_handshake_that_never_ends_is_bounded_by_connect_timeout(self):
+        # The kernel accepts the TCP connection; nobody ever answers.
+        with socket.create_server(("127.0.0.1", 0)) as silent:
+            endpoint = "127.0.0.1:%d" % silent.getsockname()[1]
+            with self.assertRaises(kvstore.DeadlineExceeded) as caught:
+                kvstore.Client(endpoint, connect_timeout=0.5, ssl=trusting())
+            self.assertIn("TLS handshake with %s not done in time" % endpoint,
+                          caught.exception.message)
+
+            async def main():
+                with self.assertRaises(kvstore.DeadlineExceeded):
+                    await kvstore.aio.connect(endpoint, connect_timeout=0.5, ssl=trusting())
+            asyncio.run(main())
 
     def test_a_plaintext_server(self):
         with Server() as plain:

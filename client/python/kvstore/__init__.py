@@ -57,7 +57,8 @@ def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None, *, ssl
 
 
 __all__ = [
-    "Client", "Pipeline", "Reply", "RawConnection", "connect", "tls_context", "pb", "service", "parse_endpoint",
+    "Client", "Pipeline", "Reply", "RawConnection", "connect", "tls_context", "pb", "service",
+    "parse_endpoint",
     "Entry", "Page", "Txn", "TxnResult", "txn", "prefix_end", "Watch", "WatchEvent", "KeyValue",
     "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted", "FailedPrecondition",
     "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "WatchCanceled",

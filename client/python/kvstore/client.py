@@ -42,8 +42,10 @@ class Client(Calls):
     reconnects, the other endpoints, the leader a node names. A handshake
     that fails raises Unavailable saying why ("TLS handshake with
     127.0.0.1:7379 failed: certificate verify failed: ..."); a server that
-    refuses the client's certificate (TLS 1.3: after the handshake) makes
-    the first call raise Unavailable.
+    refuses the client's certificate (TLS 1.3: after the handshake) ends
+    the connection at the first call, which raises Unavailable ("...
+    tlsv13 alert certificate required"; a read after retrying, as for any
+    lost connection, until its timeout).
 
     With a cluster (README, "Clusters"): a call answered UNAVAILABLE by a
     node that is not the leader is sent again to the leader it names; on

@@ -20,7 +20,8 @@ def tls_context(cafile=None, certfile=None, keyfile=None, *, capath=None, cadata
     certificate CERTFILE with its key KEYFILE (None: the key is in
     CERTFILE) when given, for a server started with --tls-client-ca.
     Raises what the ssl module raises for a file it cannot load
-    (FileNotFoundError, ssl.SSLError)."""
+    (FileNotFoundError, ssl.SSLError), ValueError for a KEYFILE without
+    CERTFILE."""
     context = ssl.create_default_context(cafile=cafile, capath=capath, cadata=cadata)
     if certfile is not None:
         context.load_cert_chain(certfile, keyfile)

@@ -228,7 +228,7 @@ class Connection {
       // client's side of the handshake) sends an alert and closes; a
       // request written meanwhile can make the reset overtake the alert,
       // and then a reset or a close is all the client learns.
-      why += ' (right after the TLS handshake: was this client\'s certificate refused?)';
+      why += ' (no answer yet over TLS: was this client\'s certificate refused?)';
     }
     this.broken = why;
     this.socket.destroy();

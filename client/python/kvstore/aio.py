@@ -200,7 +200,7 @@ class AsyncConnection:
             # the client's side of the handshake) sends an alert and closes;
             # a request written meanwhile can make the reset overtake the
             # alert, and then a reset or a close is all the client learns.
-            why += " (right after the TLS handshake: was this client's certificate refused?)"
+            why += " (no answer yet over TLS: was this client's certificate refused?)"
         self._broken = why
         for future in self._inflight.values():
             if future is not None and not future.done():

@@ -5,6 +5,7 @@
 /// <reference types="node" />
 import type { Long, Service, Root, Type, Enum, Method } from 'protobufjs';
 import { EventEmitter } from 'node:events';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -29,6 +30,17 @@ export interface ConnectOptions {
   protoPath?: string;
   /** Sent with Auth right after connecting (servers with --auth-token-file). */
   token?: string | Uint8Array;
+  /**
+   * TLS, for a server started with --tls-cert: true (the system's CAs) or
+   * tls.connect's options (ca, cert, key, servername, rejectUnauthorized,
+   * ...; not host, port, path or socket: the endpoint's). The certificate
+   * must name servername, else the endpoint's host. Every connection of the
+   * client uses it: reconnects, each endpoint, the leader a node names.
+   * Default: plaintext. A failed handshake rejects connect() with
+   * UNAVAILABLE ("TLS handshake with HOST:PORT failed: ..."; the TLS error
+   * is the RpcError's cause).
+   */
+  tls?: boolean | TlsConnectionOptions;
 }
 
 /** A bytes field: Buffer/Uint8Array, or a string taken as UTF-8. */

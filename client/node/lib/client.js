@@ -6,6 +6,7 @@
 
 const { loadProto } = require('./proto');
 const { Connection } = require('./connection');
+const { tlsOptions } = require('./tls');
 const { Route, kindOf, again, pauseBefore, RETRY_NO_TIMEOUT } = require('./route');
 const { makeError, makeErrorNamed } = require('./errors');
 const { Txn } = require('./txn');
@@ -108,7 +109,8 @@ class Client {
   }
 
   async _reconnect() {
-    const conn = await Connection.open(this.route.where, this.proto, this.connectTimeout);
+    // Like the one it replaces: the same TLS options.
+    const conn = await Connection.open(this.route.where, this.proto, this.connectTimeout, this.connection.tls);
     if (this.token !== null) {
       const Auth = this.service.methods.Auth;
       const payload = Auth.resolvedRequestType.encode({ token: this.token }).finish();
@@ -396,8 +398,13 @@ class Client {
 // included, default 5000, 0 for none: then 10 s of retries), connectTimeout (ms,
 // default: timeout), protoPath (the kv.proto to load; default
 // $KVSTORE_PROTO, else the one this module ships with, lib/proto.js),
-// token (sent with Auth at once, for a server with --auth-token-file).
+// token (sent with Auth at once, for a server with --auth-token-file),
+// tls (for a server with --tls-cert: true for the system's CAs, or
+// tls.ConnectionOptions such as { ca, cert, key, servername,
+// rejectUnauthorized }; every connection of the client uses it, the
+// certificate must name servername, else the endpoint's host).
 async function connect(endpoint, options = {}) {
+  const tls = tlsOptions(options.tls);
   const proto = loadProto(options.protoPath);
   const timeout = options.timeout === undefined ? DEFAULT_TIMEOUT : options.timeout;
   const connectTimeout = options.connectTimeout === undefined ? (timeout || DEFAULT_TIMEOUT) : options.connectTimeout;
@@ -405,7 +412,7 @@ async function connect(endpoint, options = {}) {
   let conn = null;
   for (let i = 0; conn === null; i++) {
     try {
-      conn = await Connection.open(route.endpoints[i], proto, connectTimeout);
+      conn = await Connection.open(route.endpoints[i], proto, connectTimeout, tls);
       route.found(i);
     } catch (err) {
       if (i === route.endpoints.length - 1) throw err;

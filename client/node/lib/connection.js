@@ -4,13 +4,17 @@
 // Any number of calls may be in flight at once; answers come back in order.
 // Stream frames (RpcResponse.stream = true: a Watch's events, sent between
 // the answers of other calls) never resolve a call: they go to the stream
-// registered for their id (exchange's STREAM), or nowhere.
+// registered for their id (exchange's STREAM), or nowhere. Over TLS
+// (lib/tls.js) the socket is a tls.TLSSocket, the handshake part of open();
+// the rest is the same.
 'use strict';
 
 const net = require('node:net');
 const { frame, FrameReader } = require('./framing');
 const { makeErrorNamed } = require('./errors');
+const { connectTls, describe } = require('./tls');
 
+const CLOSED_BY_CLIENT = 'the client closed the connection';
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 7379;
 
@@ -31,11 +35,14 @@ function parseEndpoint(endpoint) {
 }
 
 class Connection {
-  // Use Connection.open(); PROTO is the bundle from lib/proto.js.
-  constructor(socket, proto, endpoint) {
+  // Use Connection.open(); PROTO is the bundle from lib/proto.js; TLS the
+  // tls.connect options it was opened with (null: plaintext).
+  constructor(socket, proto, endpoint, tls = null) {
     this.socket = socket;
     this.proto = proto;
     this.endpoint = endpoint;
+    this.tls = tls;
+    this.answered = false;     // a frame came from the server
     this.nextId = 1;
     // id -> { resolve, timer } or null once the call gave up (timed out).
     // Insertion-ordered: an answer with id 0 belongs to the oldest call.
@@ -49,18 +56,22 @@ class Connection {
     socket.setNoDelay(true);
     socket.unref();            // an idle client never keeps the process alive
     socket.on('data', (chunk) => this._onData(chunk));
-    socket.on('error', (err) => this._fail(`connection to ${endpoint} lost: ${err.message}`));
+    socket.on('error', (err) => this._fail(`connection to ${endpoint} lost: ${describe(err)}`, Boolean(err.library)));
     socket.on('end', () => this._fail(`connection closed by the server ${endpoint}`));
     socket.on('close', () => this._fail(`connection closed by the server ${endpoint}`));
   }
 
-  // Connects within TIMEOUT ms (0: no limit). Rejects with UNAVAILABLE when
-  // refused, DEADLINE_EXCEEDED when too slow.
-  static open(endpoint, proto, timeout) {
+  // Connects within TIMEOUT ms (0: no limit), over TLS with TLS (options
+  // from lib/tls.js; null: plaintext), the handshake included. Rejects with
+  // UNAVAILABLE when refused or when the handshake fails (the message says
+  // why: "TLS handshake with HOST:PORT failed: ..."; the TLS error is its
+  // cause), DEADLINE_EXCEEDED when too slow.
+  static open(endpoint, proto, timeout, tls = null) {
     const { host, port } = parseEndpoint(endpoint);
     const name = endpoint || `${host}:${port}`;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = tls ? connectTls(host, port, tls) : net.connect({ host, port });
+      let tcpUp = false;
       const timer = timeout > 0 && setTimeout(() => {
         socket.destroy();
         reject(makeErrorNamed(proto.StatusCode, 'DEADLINE_EXCEEDED',
@@ -68,12 +79,17 @@ class Connection {
       }, timeout);
       socket.once('error', (err) => {
         clearTimeout(timer);
-        reject(makeErrorNamed(proto.StatusCode, 'UNAVAILABLE', `could not connect to ${name}: ${err.message}`));
+        const why = tcpUp ? `TLS handshake with ${name} failed: ${describe(err)}`
+          : `could not connect to ${name}: ${err.message}`;
+        const error = makeErrorNamed(proto.StatusCode, 'UNAVAILABLE', why);
+        error.cause = err;
+        reject(error);
       });
-      socket.once('connect', () => {
+      socket.once('connect', () => { tcpUp = true; });
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new Connection(socket, proto, name));
+        resolve(new Connection(socket, proto, name, tls));
       });
     });
   }
@@ -134,7 +150,7 @@ class Connection {
   // Closes the socket; calls in flight reject with UNAVAILABLE. Resolves
   // once the socket is closed.
   close() {
-    this._fail('the client closed the connection');
+    this._fail(CLOSED_BY_CLIENT);
     return this.closedPromise;
   }
 
@@ -172,6 +188,7 @@ class Connection {
   }
 
   _deliver(response) {
+    this.answered = true;
     response.id = typeof response.id === 'number' ? response.id : response.id.toNumber();
     if (response.stream) {
       // A stream frame: never an answer, whatever its id says.
@@ -202,8 +219,17 @@ class Connection {
     this.socket.unref();
   }
 
-  _fail(why) {
+  // Marks the connection gone, for WHY; BY_TLS: WHY is what TLS said (an
+  // alert from the server, say).
+  _fail(why, byTls = false) {
     if (this.broken !== null) return;
+    if (this.tls && !this.answered && !byTls && why !== CLOSED_BY_CLIENT) {
+      // A server that refuses the client's certificate (TLS 1.3: after the
+      // client's side of the handshake) sends an alert and closes; a
+      // request written meanwhile can make the reset overtake the alert,
+      // and then a reset or a close is all the client learns.
+      why += ' (no answer yet over TLS: was this client\'s certificate refused?)';
+    }
     this.broken = why;
     this.socket.destroy();
     const calls = [...this.inflight.values()];

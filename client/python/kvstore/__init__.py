@@ -13,11 +13,17 @@
             for event in w:
                 print(event.type, event.kv.key)
 
+Over TLS (a server started with --tls-cert):
+
+    ctx = kvstore.tls_context(cafile="ca.crt")      # or any ssl.SSLContext
+    with kvstore.Client("db.example:7379", ssl=ctx) as c:
+        ...
+
 kvstore.aio has the asyncio client (AsyncClient).
 
 This file only gathers the public names; see client.py, pipeline.py,
-stubs.py, txn.py, watch.py, values.py, connection.py, raw.py, errors.py
-and aio.py.
+stubs.py, txn.py, watch.py, values.py, connection.py, tls.py, raw.py,
+errors.py and aio.py.
 """
 
 # The generated kvstore/v1/kv_pb2.py may live in another directory on
@@ -33,6 +39,7 @@ from .errors import (  # noqa: E402
     status_name)
 from .pipeline import Pipeline, Reply  # noqa: E402
 from .raw import RawConnection  # noqa: E402
+from .tls import tls_context  # noqa: E402
 from . import txn  # noqa: E402
 from .txn import Txn  # noqa: E402
 from .values import Entry, KeyValue, Page, TxnResult, WatchEvent, prefix_end  # noqa: E402
@@ -41,13 +48,17 @@ from .watch import Watch  # noqa: E402
 __version__ = "0.1.0"
 
 
-def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
-    """Same as Client(endpoint, timeout, connect_timeout, token)."""
-    return Client(endpoint, timeout, connect_timeout, token)
+def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None, *, ssl=None,
+            server_hostname=None):
+    """Same as Client(endpoint, timeout, connect_timeout, token, ssl=ssl,
+    server_hostname=server_hostname)."""
+    return Client(endpoint, timeout, connect_timeout, token, ssl=ssl,
+                  server_hostname=server_hostname)
 
 
 __all__ = [
-    "Client", "Pipeline", "Reply", "RawConnection", "connect", "pb", "service", "parse_endpoint",
+    "Client", "Pipeline", "Reply", "RawConnection", "connect", "tls_context", "pb", "service",
+    "parse_endpoint",
     "Entry", "Page", "Txn", "TxnResult", "txn", "prefix_end", "Watch", "WatchEvent", "KeyValue",
     "RpcError", "InvalidArgument", "KeyNotFound", "ResourceExhausted", "FailedPrecondition",
     "Unimplemented", "Unauthenticated", "DeadlineExceeded", "Unavailable", "WatchCanceled",

@@ -18,12 +18,15 @@ together, matched by id), plus range() as an async iterator and watch():
     asyncio.run(main())
 
 A task reads the socket for the connection; stream frames (the events of
-a watch) go to their watch by id, whatever calls are in flight.
+a watch) go to their watch by id, whatever calls are in flight. Over TLS
+(connect(..., ssl=context)), asyncio's own TLS transport carries the
+frames; the handshake is part of the connect.
 """
 
 import asyncio
 import collections
 import socket
+import ssl
 
 from . import _proto
 from .connection import _deadline_exceeded, _unavailable, parse_endpoint, read_responses
@@ -31,20 +34,26 @@ from .errors import RpcError, error_for
 from .framing import FrameReader, frame
 from .route import Route
 from .stubs import DEFAULT, Calls, _method, auth_envelope, bind_service, finish
+from .tls import describe, tls_of
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .watch import _NOT_FOUND, Stream, _StreamView, start
 
 _RECV_BYTES = 1 << 20
+# How long closing a TLS connection waits for the server's close_notify
+# (asyncio's own default is 30 s).
+_TLS_SHUTDOWN_TIMEOUT = 5.0
 
 __all__ = ["AsyncClient", "AsyncWatch", "connect"]
 
 
 class AsyncConnection:
     """One TCP connection for asyncio: ids, futures of the calls in flight,
-    the streams of the watches, and the task that reads. Use open()."""
+    the streams of the watches, and the task that reads. Use open(). TLS:
+    the kvstore.tls.Tls it was opened with (None: plaintext)."""
 
-    def __init__(self, reader, writer, endpoint):
+    def __init__(self, reader, writer, endpoint, tls=None):
         self.endpoint = endpoint
+        self.tls = tls
         self._reader = reader
         self._writer = writer
         self._frames = FrameReader()
@@ -55,26 +64,35 @@ class AsyncConnection:
         self._streams = {}          # id of a Watch call -> its AsyncWatch
         self._broken = None
         self._closing = False
+        self._answered = False      # a frame came from the server
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @classmethod
-    async def open(cls, endpoint, timeout):
-        """Connects within TIMEOUT seconds (None: no limit). Raises
+    async def open(cls, endpoint, timeout, tls=None):
+        """Connects within TIMEOUT seconds (None: no limit), the TLS
+        handshake included when TLS (a kvstore.tls.Tls) is given. Raises
         DeadlineExceeded or Unavailable as the blocking client does."""
         host, port = parse_endpoint(endpoint)
         where = endpoint or "%s:%d" % (host, port)
+        options = {}
+        if tls is not None:
+            options = dict(ssl=tls.context, server_hostname=tls.hostname(host),
+                           ssl_shutdown_timeout=_TLS_SHUTDOWN_TIMEOUT)
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, **options), timeout)
         except asyncio.TimeoutError:
             raise _deadline_exceeded("could not connect to %s within %gs"
                                      % (where, timeout)) from None
+        except ssl.SSLError as exc:
+            raise tls.failure(exc, where) from exc
         except OSError as exc:
             raise _unavailable("could not connect to %s: %s"
                                % (where, exc.strerror or exc)) from None
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer, where)
+        return cls(reader, writer, where, tls)
 
     @property
     def closed(self):
@@ -122,8 +140,7 @@ class AsyncConnection:
             return _deadline_exceeded("no answer from %s within %gs" % (self.endpoint, timeout),
                                       request.method)
         except (ConnectionError, OSError) as exc:   # from drain()
-            self._fail("connection to %s lost while sending: %s"
-                       % (self.endpoint, exc.strerror or exc))
+            self._fail("connection to %s lost while sending: %s" % (self.endpoint, describe(exc)))
             return _unavailable(self._broken, request.method)
         finally:
             if not future.done() or future.cancelled():
@@ -152,10 +169,12 @@ class AsyncConnection:
                 if broken:
                     self._fail(broken)
                     return
-        except OSError as exc:
-            self._fail("connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
+        except OSError as exc:          # ssl.SSLError too: a TLS alert
+            self._fail("connection to %s lost: %s" % (self.endpoint, describe(exc)),
+                       isinstance(exc, ssl.SSLError))
 
     def _deliver(self, response):
+        self._answered = True
         if response.stream:
             # A stream frame: never an answer, whatever its id says.
             watch = self._streams.get(response.id)
@@ -171,9 +190,17 @@ class AsyncConnection:
         if future is not None and not future.done():
             future.set_result(response)
 
-    def _fail(self, why):
+    def _fail(self, why, by_tls=False):
+        # Marks the connection gone, for WHY; BY_TLS: WHY is what TLS said
+        # (an alert from the server, say).
         if self._broken is not None:
             return
+        if self.tls is not None and not self._answered and not by_tls and not self._closing:
+            # A server that refuses the client's certificate (TLS 1.3: after
+            # the client's side of the handshake) sends an alert and closes;
+            # a request written meanwhile can make the reset overtake the
+            # alert, and then a reset or a close is all the client learns.
+            why += " (no answer yet over TLS: was this client's certificate refused?)"
         self._broken = why
         for future in self._inflight.values():
             if future is not None and not future.done():
@@ -216,7 +243,9 @@ class AsyncClient(Calls):
         """The connection, made again to route.where (and authenticated) if
         it is gone. Raises the RpcError of the connect."""
         if self._conn.closed:
-            self._conn = await AsyncConnection.open(self._route.where, self.connect_timeout)
+            # Like the one it replaces: the same TLS.
+            self._conn = await AsyncConnection.open(self._route.where, self.connect_timeout,
+                                                    self._conn.tls)
             if self._token is not None:
                 auth = auth_envelope(self._token)
                 await self._conn.call(auth, self.connect_timeout)
@@ -482,19 +511,23 @@ class AsyncWatch(_StreamView):
         await self.close()
 
 
-async def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None):
+async def connect(endpoint=None, timeout=5.0, connect_timeout=None, token=None, *, ssl=None,
+                  server_hostname=None):
     """An AsyncClient connected to ENDPOINT ("HOST:PORT", default
     127.0.0.1:7379), or to the first of several ("a:1,b:2" or a list) that
     accepts, following a cluster as kvstore.Client does. TIMEOUT bounds
     each call, retries included (seconds; None: none), CONNECT_TIMEOUT
     each connect (default: TIMEOUT, or 5 s); TOKEN is sent with Auth at
-    once, and again on every new connection."""
+    once, and again on every new connection. SSL (an ssl.SSLContext, or
+    True) and SERVER_HOSTNAME: TLS on every connection, as
+    kvstore.Client takes them."""
     if connect_timeout is None:
         connect_timeout = timeout if timeout is not None else 5.0
+    tls = tls_of(ssl, server_hostname)
     route = Route(endpoint)
     for i, one in enumerate(route.endpoints):
         try:
-            conn = await AsyncConnection.open(one, connect_timeout)
+            conn = await AsyncConnection.open(one, connect_timeout, tls)
         except RpcError:
             if i == len(route.endpoints) - 1:
                 raise

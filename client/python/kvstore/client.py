@@ -14,6 +14,7 @@ from .connection import Connection, _unavailable
 from .pipeline import Pipeline
 from .route import Route
 from .stubs import DEFAULT, Calls, auth_envelope, bind_service, finish
+from .tls import tls_of
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .errors import error_for
 
@@ -32,6 +33,20 @@ class Client(Calls):
     close() or use it in a with block. Threads may share a Client: their
     calls share the connection, in flight together.
 
+    SSL, for a server started with --tls-cert: an ssl.SSLContext
+    (kvstore.tls_context(cafile, certfile, keyfile) makes one, a client
+    certificate included), or True for the system's CAs; None (the
+    default): plaintext. SERVER_HOSTNAME is the name the server's
+    certificate must show (default: the host of the endpoint connected
+    to, an IP address included). Every connection of the client uses them:
+    reconnects, the other endpoints, the leader a node names. A handshake
+    that fails raises Unavailable saying why ("TLS handshake with
+    127.0.0.1:7379 failed: certificate verify failed: ..."); a server that
+    refuses the client's certificate (TLS 1.3: after the handshake) ends
+    the connection at the first call, which raises Unavailable ("...
+    tlsv13 alert certificate required"; a read after retrying, as for any
+    lost connection, until its timeout).
+
     With a cluster (README, "Clusters"): a call answered UNAVAILABLE by a
     node that is not the leader is sent again to the leader it names; on
     UNAVAILABLE without one, a lost connection or a timeout, to the next
@@ -41,11 +56,13 @@ class Client(Calls):
     another node closes the connection, ending its watches.
     """
 
-    def __init__(self, endpoint=None, timeout=5.0, connect_timeout=None, token=None):
+    def __init__(self, endpoint=None, timeout=5.0, connect_timeout=None, token=None, *,
+                 ssl=None, server_hostname=None):
         if connect_timeout is None:
             connect_timeout = timeout if timeout is not None else 5.0
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self._tls = tls_of(ssl, server_hostname)
         self._route = Route(endpoint)
         self._token = None
         self._closed = False                # close() ran
@@ -73,7 +90,7 @@ class Client(Calls):
         error = None
         for i, endpoint in enumerate(self._route.endpoints):
             try:
-                conn = Connection(endpoint, self.connect_timeout)
+                conn = Connection(endpoint, self.connect_timeout, self._tls)
             except Exception as exc:  # Unavailable, DeadlineExceeded
                 error = exc
                 continue
@@ -87,7 +104,7 @@ class Client(Calls):
         with self._lock:
             conn = self._conn
             if conn.closed:
-                conn = Connection(self._route.where, self.connect_timeout)
+                conn = Connection(self._route.where, self.connect_timeout, self._tls)
                 self._conn = conn
                 if self._token is not None:
                     auth = auth_envelope(self._token)

@@ -18,17 +18,27 @@ Stream frames (RpcResponse.stream = true: the events of a Watch, sent
 between the answers of other calls) are never taken for answers: they are
 kept, by the id of the Watch call, until the watch reads them
 (open_stream, take_stream, wait_stream, close_stream).
+
+Over TLS (a kvstore.tls.Tls) the socket is an ssl.SSLSocket, its handshake
+done while still blocking in connect(). The loop is the same, with three
+differences: a read or a write may need the socket the other way first
+(SSLWantWriteError, SSLWantReadError), so the loop waits for that; a recv
+gives one TLS record at most, so a turn reads records until the socket has
+no more; and bytes already decrypted inside the SSL object (pending())
+make no socket readable, so a turn with some does not wait in select().
 """
 
 import collections
 import selectors
 import socket
+import ssl
 import threading
 import time
 
 from . import _proto
 from .errors import error_for, status_code
 from .framing import FrameReader, FramingError, frame
+from .tls import describe
 
 DEFAULT_PORT = 7379
 DEFAULT_HOST = "127.0.0.1"
@@ -86,10 +96,13 @@ def _deadline_exceeded(message, method=None):
     return error_for(status_code("DEADLINE_EXCEEDED"), message, method)
 
 
-def connect(endpoint, timeout, source_address=None):
+def connect(endpoint, timeout, source_address=None, tls=None):
     """A TCP socket connected to ENDPOINT within TIMEOUT seconds (None: no
-    limit), Nagle off, left with that timeout. Raises DeadlineExceeded when
-    the time is up, Unavailable when the connect fails."""
+    limit), Nagle off, left with that timeout; with TLS (a kvstore.tls.Tls),
+    an ssl.SSLSocket whose handshake is done, within TIMEOUT too. Raises
+    DeadlineExceeded when the time is up, Unavailable when the connect or
+    the handshake fails (a certificate refused, say: the message says
+    why)."""
     host, port = parse_endpoint(endpoint)
     where = endpoint or "%s:%d" % (host, port)
     try:
@@ -100,6 +113,8 @@ def connect(endpoint, timeout, source_address=None):
     except OSError as exc:
         raise _unavailable("could not connect to %s: %s" % (where, exc.strerror or exc)) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls is not None:
+        return tls.wrap(sock, host, where)
     return sock
 
 
@@ -117,13 +132,19 @@ class _Call:
 class Connection:
     """A connected socket plus the calls in flight on it. Thread-safe:
     threads may call exchange() at the same time (their requests share the
-    socket), and a thread waiting for stream frames lets them."""
+    socket), and a thread waiting for stream frames lets them. TLS: a
+    kvstore.tls.Tls, or None for plaintext."""
 
-    def __init__(self, endpoint=None, connect_timeout=5.0):
+    def __init__(self, endpoint=None, connect_timeout=5.0, tls=None):
         self.endpoint = endpoint or "%s:%d" % (DEFAULT_HOST, DEFAULT_PORT)
-        sock = connect(endpoint, connect_timeout)
+        self.tls = tls
+        sock = connect(endpoint, connect_timeout, tls=tls)
         sock.setblocking(False)
         self._sock = sock
+        # TLS only: the last read stopped until the socket takes a write,
+        # the last write until it has bytes to read.
+        self._read_wants_write = False
+        self._write_wants_read = False
         self._selector = selectors.DefaultSelector()
         self._selector.register(sock, selectors.EVENT_READ, "sock")
         # A socket pair written to wake the reader out of select() when
@@ -154,11 +175,7 @@ class Connection:
         """Closes the socket. Calls in flight in another thread and calls
         made afterwards raise Unavailable."""
         self._closing = True
-        try:
-            # Wakes a thread blocked in select() now, not at its deadline.
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self._shutdown()    # wakes a thread blocked in select() now, not at its deadline
         with self._lock:
             self._fail("the client closed the connection")
 
@@ -292,11 +309,13 @@ class Connection:
         # One select() (without the lock, so other threads may queue
         # requests meanwhile: they wake us), then the writes and reads it
         # allows (with the lock).
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0)
+        writing = (self._out and not self._write_wants_read) or self._read_wants_write
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
         self._selector.modify(self._sock, events, "sock")
+        decrypted = self.tls is not None and self._sock.pending() > 0
         self._lock.release()
         try:
-            ready = self._selector.select(wait)
+            ready = self._selector.select(0 if decrypted else wait)
         finally:
             self._lock.acquire()
         for key, mask in ready:
@@ -306,9 +325,20 @@ class Connection:
                 self._drain_wake()
                 continue
             if mask & selectors.EVENT_WRITE:
-                self._write()
+                if self._read_wants_write:
+                    self._read_wants_write = False
+                    self._read()
+                if self._out and self._broken is None:
+                    self._write()
             if mask & selectors.EVENT_READ and self._broken is None:
-                self._read()
+                if self._write_wants_read:
+                    self._write_wants_read = False
+                    self._write()
+                if self._broken is None:
+                    self._read()
+                    decrypted = False
+        if decrypted and self._broken is None:
+            self._read()
 
     def _wake(self):
         # Makes the thread in select() come back and look at _out.
@@ -330,34 +360,61 @@ class Connection:
             pass
 
     def _write(self):
+        # A TLS write that could not finish is retried with the same bytes
+        # first, as OpenSSL asks: _out only grows at its end meanwhile.
         try:
             sent = self._sock.send(memoryview(self._out)[:_SEND_BYTES])
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+            return
+        except ssl.SSLWantReadError:
+            self._write_wants_read = True
             return
         except OSError as exc:
-            self._fail("connection to %s lost while sending: %s"
-                       % (self.endpoint, exc.strerror or exc))
+            if self.tls is not None:
+                # The server's TLS alert, when it sent one before closing,
+                # says more ("tlsv13 alert certificate required"): read it
+                # first, its failure then wins.
+                self._read()
+            self._fail("connection to %s lost while sending: %s" % (self.endpoint, describe(exc)))
             return
         del self._out[:sent]
 
     def _read(self):
-        try:
-            data = self._sock.recv(_RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._fail("the client closed the connection" if self._closing
-                       else "connection to %s lost: %s" % (self.endpoint, exc.strerror or exc))
-            return
-        if not data:
-            self._fail("the client closed the connection" if self._closing
-                       else "connection closed by the server %s" % self.endpoint)
-            return
-        responses, broken = read_responses(self._reader, data, self.endpoint)
-        for response in responses:
-            self._deliver(response)
-        if broken:
-            self._fail(broken)
+        data, ended = self._receive()
+        if data:
+            responses, broken = read_responses(self._reader, data, self.endpoint)
+            for response in responses:
+                self._deliver(response)
+            if broken:
+                self._fail(broken)
+                return
+        if ended:
+            self._fail("the client closed the connection" if self._closing else ended)
+
+    def _receive(self):
+        # The bytes the socket has now (at most _RECV_BYTES), and why the
+        # connection ended after them (None while it goes on). Plaintext:
+        # one recv. TLS: a record per recv, so recv until there is none.
+        chunks, size, ended = [], 0, None
+        while size < _RECV_BYTES:
+            try:
+                data = self._sock.recv(_RECV_BYTES - size)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                break
+            except ssl.SSLWantWriteError:
+                self._read_wants_write = True
+                break
+            except OSError as exc:          # ssl.SSLError too: a TLS alert
+                ended = "connection to %s lost: %s" % (self.endpoint, describe(exc))
+                break
+            if not data:
+                ended = "connection closed by the server %s" % self.endpoint
+                break
+            chunks.append(data)
+            size += len(data)
+            if self.tls is None:
+                break
+        return b"".join(chunks), ended
 
     def _deliver(self, response):
         if response.stream:
@@ -389,14 +446,21 @@ class Connection:
                 call.outcome = _unavailable(why, call.method)
         self._inflight.clear()
         if self._reading:
-            try:
-                self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._shutdown()
         else:
             self._release()
         if self._followers:
             self._changed.notify_all()
+
+    def _shutdown(self):
+        # Ends the socket's traffic both ways, so a select() on it returns.
+        # The plain socket's shutdown even for an ssl.SSLSocket: its own
+        # drops the SSL object, which the reader may be using (close()
+        # calls this without the lock).
+        try:
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _release(self):
         if self._released:

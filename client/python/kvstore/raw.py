@@ -15,6 +15,7 @@ from . import _proto
 from .connection import DEFAULT_HOST, DEFAULT_PORT, _deadline_exceeded, _unavailable, connect
 from .framing import FrameReader, FramingError, frame
 from .stubs import DEFAULT
+from .tls import tls_of
 
 _RECV_BYTES = 1 << 20
 
@@ -35,12 +36,15 @@ class RawConnection:
     bytes of your own (a partial frame, say) or options; next_id is the id
     the next request gets. Not thread-safe. Raises Unavailable when the
     server cannot be reached, DeadlineExceeded when the connect times out.
+    SSL and SERVER_HOSTNAME: TLS, as kvstore.Client takes them (sock is
+    then an ssl.SSLSocket).
     """
 
-    def __init__(self, endpoint=None, timeout=5.0, source_address=None):
+    def __init__(self, endpoint=None, timeout=5.0, source_address=None, *, ssl=None,
+                 server_hostname=None):
         self.endpoint = endpoint or "%s:%d" % (DEFAULT_HOST, DEFAULT_PORT)
         self.timeout = timeout
-        self.sock = connect(endpoint, timeout, source_address)
+        self.sock = connect(endpoint, timeout, source_address, tls_of(ssl, server_hostname))
         self.next_id = 1
         self._reader = FrameReader()
         self._answers = collections.deque()     # received, not yet handed out

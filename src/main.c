@@ -234,9 +234,14 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
     char where[KV_ENDPOINT_HOST_MAX + 16], store[1200] = "", map[32];
     char frame[32], key[32], value[32], mem[32], in[32], out[32];
     kv_engine_stats es;
-    int local = kv_listen_address(srv->listen_fd, where, sizeof where);
+    /* --listen's address decides the warning: --plain-listen is on
+     * loopback (server.c checks the address bound). */
+    int local = kv_listen_address(srv->listeners[0].fd, where, sizeof where);
+    char plain[KV_ENDPOINT_HOST_MAX + 48] = "";
 
     kv_engine_stats_get(engine, &es);
+    if (srv->n_listeners > 1)
+        snprintf(plain, sizeof plain, " and in plaintext on %s", srv->listeners[1].address);
     if (dir) {
         int n = snprintf(store, sizeof store, " in %s (--sync %s", dir,
                          es.sync ? es.sync : kv_sync_mode_name(eopts->sync));
@@ -249,11 +254,11 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
         if (n > 0 && (size_t)n < sizeof store)
             snprintf(store + n, sizeof store - (size_t)n, ")");
     }
-    kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s; limits: "
+    kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s%s; limits: "
            "--max-clients %zu --max-frame-bytes %s --max-key-bytes %s --max-value-bytes %s "
            "--max-memory-bytes %s --max-input-bytes %s --max-output-bytes %s "
-           "--idle-timeout %g; auth %s; tls %s%s%s",
-           KV_VERSION, engine->ops->name, store, where, cfg->max_clients,
+           "--idle-timeout %g; auth %s; tls %s%s%s%s%s",
+           KV_VERSION, engine->ops->name, store, where, plain, cfg->max_clients,
            kv_size_text(cfg->max_frame_bytes, frame, sizeof frame),
            kv_size_text(cfg->limits.max_key_bytes, key, sizeof key),
            kv_size_text(cfg->limits.max_value_bytes, value, sizeof value),
@@ -263,8 +268,10 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
            cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off",
            !srv->tls ? "off" : cfg->tls.client_ca ? "on, client certificates required"
                                                   : "on",
+           cfg->tls_only ? " (--tls-only)" : "",
            srv->env.metrics_address ? "; metrics on " : "",
-           srv->env.metrics_address ? srv->env.metrics_address : "");
+           srv->env.metrics_address ? srv->env.metrics_address : "",
+           srv->metrics.https ? " (https)" : "");
     if (!local && !cfg->auth && !cfg->tls.client_ca)
         kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file or --tls-client-ca: "
                "anyone who can reach it can read, change and clear every key", where);

@@ -9,7 +9,14 @@ and the server's by a client; a client over --max-clients
 is closed without a plaintext frame; SIGHUP reloads the certificate and key
 for new connections while open ones go on, and keeps the old ones when the
 files do not load; a TLS client on a plaintext port fails
-at once; bad TLS flags are refused.
+at once; bad TLS flags are refused. --plain-listen serves plaintext on
+loopback beside the TLS listener (both in Stats, --max-clients counting
+both, SIGHUP leaving it plaintext), and is refused off loopback or with
+--tls-only; /metrics speaks HTTPS with the same certificate (reloaded on
+SIGHUP) unless --metrics-tls=no. Hostile input over TLS (garbage, huge
+and truncated frames, a byte a record, half-open handshakes filling
+--max-clients, a client that reads nothing of megabytes of answers) harms
+no one else, and memory stays bounded.
 
 The certificates are made at test time with the `openssl` command in a
 temporary directory: a CA, a server certificate for 127.0.0.1 and localhost
@@ -29,6 +36,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 import warnings
 
 from kvstore import pb
@@ -36,6 +45,8 @@ from kvstored import Server, refused
 from wire import Connection, WireError, frame
 
 OK = pb.StatusCode.Value("OK")
+INVALID_ARGUMENT = pb.StatusCode.Value("INVALID_ARGUMENT")
+RESOURCE_EXHAUSTED = pb.StatusCode.Value("RESOURCE_EXHAUSTED")
 # How long a closed connection may take to show as closed.
 CLOSE_WITHIN = 5.0
 
@@ -409,6 +420,231 @@ class TestReload(unittest.TestCase):
             self.assertEqual(common_name(again), "kvstore test renewed-server")
             call(old, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
 
+
+
+def plain_endpoint(server):
+    """The address kvstored printed as "plaintext on HOST:PORT"."""
+    m = re.search(r"plaintext on (\S+)\n", server.stdout_text())
+    assert m, "no 'plaintext on' line in %r" % server.stdout_text()
+    return m.group(1)
+
+
+def stats_of(c):
+    return call(c, "Stats", pb.StatsRequest(), pb.StatsResponse)
+
+
+class TestPlainListener(TlsTest):
+    ARGS = ("--plain-listen", "127.0.0.1:0")
+
+    def plain(self):
+        c = Connection(plain_endpoint(self.server), timeout=10.0)
+        self.conns.append(c)
+        return c
+
+    def test_plaintext_on_loopback_and_tls_at_the_same_time(self):
+        tls = self.connect(CERTS.client_context())
+        plain = self.plain()
+        call(tls, "Set", pb.SetRequest(key=b"k", value=b"from tls"), pb.SetResponse)
+        got = call(plain, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
+        self.assertEqual(got.value, b"from tls")
+        call(plain, "Set", pb.SetRequest(key=b"k", value=b"from plain"), pb.SetResponse)
+        self.assertEqual(call(tls, "Get", pb.GetRequest(key=b"k"), pb.GetResponse).value,
+                         b"from plain")
+        self.server.wait_for_stderr(r" started: .*listening on %s and in plaintext on %s; .*"
+                                    r"; tls on\n" % (re.escape(self.server.endpoint),
+                                                     re.escape(plain_endpoint(self.server))))
+
+    def test_each_listener_speaks_only_its_own(self):
+        # A TLS client on the plaintext listener fails; a plaintext one on
+        # the TLS listener is closed.
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, OSError)):
+            c = Connection(plain_endpoint(self.server), timeout=CLOSE_WITHIN)
+            self.conns.append(c)
+            c.sock = CERTS.client_context().wrap_socket(c.sock, server_hostname="localhost")
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.sendall(frame(pb.RpcRequest(id=1, method="/kvstore.v1.KV/Ping")
+                               .SerializeToString()))
+            self.assertTrue(closed_within(sock, CLOSE_WITHIN))
+        finally:
+            sock.close()
+
+    def test_stats_lists_both_addresses(self):
+        got = stats_of(self.plain()).listen_addresses
+        self.assertEqual(list(got), [self.server.endpoint, plain_endpoint(self.server)])
+
+    def test_sighup_reload_leaves_the_plain_listener_plaintext(self):
+        plain = self.plain()
+        tls = self.connect(CERTS.client_context())
+        self.server.signal(signal.SIGHUP)
+        self.server.wait_for_stderr(r"SIGHUP: TLS certificate .* reloaded\n")
+        call(plain, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
+        call(tls, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
+        call(self.plain(), "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
+        call(self.connect(CERTS.client_context()), "Get", pb.GetRequest(key=b"k"),
+             pb.GetResponse)
+
+
+class TestMaxClientsCountsBothListeners(TlsTest):
+    ARGS = ("--plain-listen", "127.0.0.1:0", "--max-clients", "2")
+
+    def test_the_limit_is_for_both_listeners_together(self):
+        tls = self.connect(CERTS.client_context())
+        plain = Connection(plain_endpoint(self.server), timeout=10.0)
+        self.conns.append(plain)
+        call(tls, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
+        call(plain, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
+        # One more on the plaintext listener: the plaintext refusal frame.
+        third = Connection(plain_endpoint(self.server), timeout=10.0)
+        self.conns.append(third)
+        r = third.recv(timeout=CLOSE_WITHIN)
+        self.assertEqual((r.id, r.code), (0, RESOURCE_EXHAUSTED))
+        self.assertIn("too many clients", r.message)
+        # One more on the TLS listener: closed without a frame.
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.settimeout(CLOSE_WITHIN)
+            self.assertEqual(sock.recv(65536), b"")
+        finally:
+            sock.close()
+        self.assertEqual(stats_of(plain).connections_rejected, 2)
+
+
+class TestFlagsOfTwoListeners(unittest.TestCase):
+    assertRefused = None    # TestFlags's, below
+
+    def setUp(self):
+        self.assertRefused = TestFlags.assertRefused.__get__(self)
+
+    def test_plain_listen_off_loopback_is_refused(self):
+        for where in ("0.0.0.0:0", "192.0.2.1:7379", ":0", "[::]:0", "example.com:1"):
+            with self.subTest(where=where):
+                self.assertRefused(CERTS.server_args() + ["--plain-listen", where], 2,
+                                   "--plain-listen: \"%s\" is not a loopback address" % where)
+
+    def test_plain_listen_needs_tls(self):
+        self.assertRefused(["--plain-listen", "127.0.0.1:0"], 2,
+                           "--plain-listen needs --tls-cert and --tls-key")
+
+    def test_tls_only_refuses_a_plain_listener(self):
+        self.assertRefused(CERTS.server_args() + ["--tls-only", "--plain-listen", "127.0.0.1:0"],
+                           2, "--plain-listen serves plaintext, --tls-only refuses it")
+
+    def test_tls_only_refuses_plain_metrics(self):
+        self.assertRefused(CERTS.server_args() + ["--tls-only", "--metrics-listen", "127.0.0.1:0",
+                                                  "--metrics-tls=no"], 2,
+                           "--metrics-tls=no serves /metrics in plaintext, --tls-only refuses it")
+
+    def test_tls_only_needs_tls(self):
+        self.assertRefused(["--tls-only"], 2, "--tls-only needs --tls-cert and --tls-key")
+        self.assertRefused(CERTS.server_args() + ["--tls-only=maybe"], 2,
+                           "--tls-only: \"maybe\" is not yes or no")
+
+    def test_tls_only_serves_tls_and_says_so(self):
+        with Server(*CERTS.server_args(), "--tls-only", capture_stderr=True) as server:
+            c = tls_connect(server, CERTS.client_context())
+            call(c, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
+            c.close()
+            server.wait_for_stderr(r"; tls on \(--tls-only\)\n")
+
+    def test_print_config_shows_the_settings(self):
+        out = subprocess.run([os.environ["KVSTORED"], *CERTS.server_args(), "--plain-listen",
+                              "localhost:7380", "--print-config"],
+                             capture_output=True, text=True, timeout=10).stdout
+        self.assertIn("plain-listen = localhost:7380\n", out)
+        self.assertIn("tls-only = no\n", out)
+        self.assertIn("metrics-tls = yes\n", out)
+        out = subprocess.run([os.environ["KVSTORED"], *CERTS.server_args(), "--tls-only",
+                              "--metrics-tls=no", "--print-config"],
+                             capture_output=True, text=True, timeout=10).stdout
+        self.assertIn("tls-only = yes\n", out)
+        self.assertIn("metrics-tls = no\n", out)
+
+
+def metrics_endpoint(server):
+    m = re.search(r"metrics on (\S+)\n", server.stdout_text())
+    assert m, server.stdout_text()
+    return m.group(1)
+
+
+def https_get(url, ca="ca", timeout=10):
+    ctx = ssl.create_default_context(cafile=CERTS.path(ca + ".crt"))
+    with urllib.request.urlopen(url, context=ctx, timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+def metrics_certificate_cn(address):
+    host, _, port = address.rpartition(":")
+    ctx = CERTS.client_context()
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+
+
+class TestMetricsOverTls(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kvstored-tls-metrics.")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.cert, self.key = os.path.join(self.tmp, "tls.crt"), os.path.join(self.tmp, "tls.key")
+        shutil.copy(CERTS.path("server.crt"), self.cert)
+        shutil.copy(CERTS.path("server.key"), self.key)
+
+    def serve(self, *args):
+        server = Server("--tls-cert", self.cert, "--tls-key", self.key, "--metrics-listen",
+                        "127.0.0.1:0", *args, capture_stderr=True)
+        self.addCleanup(lambda: self.assertEqual(server.stop(), 0, server.stderr_text()))
+        return server
+
+    def test_metrics_and_health_over_https_with_the_same_certificate(self):
+        server = self.serve()
+        address = metrics_endpoint(server)
+        status, body = https_get("https://%s/metrics" % address)
+        self.assertEqual(status, 200)
+        self.assertIn("kvstore_listen_info", body)
+        self.assertEqual(https_get("https://%s/health" % address)[1], "ok\n")
+        self.assertEqual(metrics_certificate_cn(address), "kvstore test server")
+        # A scraper that trusts another CA refuses it; plain HTTP gets nothing.
+        with self.assertRaises(urllib.error.URLError):
+            https_get("https://%s/health" % address, ca="other-ca")
+        with self.assertRaises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen("http://%s/health" % address, timeout=10).read()
+        server.wait_for_stderr(r"; tls on; metrics on %s \(https\)\n" % re.escape(address))
+        if shutil.which("curl"):
+            out = subprocess.run(["curl", "-sS", "--cacert", CERTS.path("ca.crt"),
+                                  "https://%s/health" % address.replace("127.0.0.1",
+                                                                        "localhost")],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.stdout, "ok\n", out.stderr)
+
+    def test_no_client_certificate_is_asked_for_even_with_a_client_ca(self):
+        server = self.serve("--tls-client-ca", CERTS.path("ca.crt"))
+        self.assertEqual(https_get("https://%s/health" % metrics_endpoint(server))[0], 200)
+
+    def test_metrics_tls_no_keeps_plain_http(self):
+        server = self.serve("--metrics-tls=no")
+        url = "http://%s/health" % metrics_endpoint(server)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            self.assertEqual(r.read(), b"ok\n")
+
+    def test_sighup_reloads_the_metrics_certificate(self):
+        server = self.serve()
+        address = metrics_endpoint(server)
+        shutil.copy(CERTS.path("renewed-server.crt"), self.cert)
+        shutil.copy(CERTS.path("renewed-server.key"), self.key)
+        server.signal(signal.SIGHUP)
+        server.wait_for_stderr(r"SIGHUP: the metrics listener serves the reloaded certificate\n")
+        self.assertEqual(metrics_certificate_cn(address), "kvstore test renewed-server")
+        self.assertEqual(https_get("https://%s/health" % address)[1], "ok\n")
+        # A second reload, and one of broken files: it goes on serving.
+        server.signal(signal.SIGHUP)
+        server.wait_for_stderr(r"(?s)(SIGHUP: the metrics listener serves the reloaded "
+                               r"certificate\n.*){2}")
+        with open(self.key, "w") as f:
+            f.write("not a key\n")
+        server.signal(signal.SIGHUP)
+        server.wait_for_stderr(r"error SIGHUP: --tls-key: ")
+        self.assertEqual(metrics_certificate_cn(address), "kvstore test renewed-server")
+        self.assertEqual(https_get("https://%s/metrics" % address)[0], 200)
 
 class TestFlags(unittest.TestCase):
     def assertRefused(self, args, status, message):

@@ -646,6 +646,187 @@ class TestMetricsOverTls(unittest.TestCase):
         self.assertEqual(metrics_certificate_cn(address), "kvstore test renewed-server")
         self.assertEqual(https_get("https://%s/metrics" % address)[0], 200)
 
+
+def rss_bytes(pid):
+    """The resident memory of process PID."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def client_hello():
+    """The bytes of a real TLS ClientHello for localhost."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = CERTS.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with unittest.TestCase().assertRaises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+class TestHostileOverTls(TlsTest):
+    """test_hostile.c's essential inputs, inside TLS: each checks the answer
+    (or the close) and that a second client is served throughout."""
+    ARGS = ("--idle-timeout", "2", "--max-clients", "16")
+
+    def setUp(self):
+        super().setUp()
+        self.witness = self.connect(CERTS.client_context())
+        self.assertOthersServed()
+
+    def assertOthersServed(self):
+        call(self.witness, "Set", pb.SetRequest(key=b"witness", value=b"here"), pb.SetResponse)
+        got = call(self.witness, "Get", pb.GetRequest(key=b"witness"), pb.GetResponse)
+        self.assertEqual(got.value, b"here")
+
+    def assertClosedServingOthers(self, sock, seconds):
+        """SOCK is closed by the server within SECONDS, while the witness
+        is served (and so kept from its own idle timeout)."""
+        deadline = time.monotonic() + seconds
+        while not closed_within(sock, 0.25):
+            self.assertLess(time.monotonic(), deadline, "not closed within %gs" % seconds)
+            self.assertOthersServed()
+
+    def test_huge_length_prefixes_are_refused_then_closed(self):
+        for prefix in (b"\x80\x80\x80\x80\x08", b"\xff\xff\xff\xff\x0f"):
+            c = self.connect(CERTS.client_context())
+            c.sock.sendall(prefix)
+            r = c.recv(timeout=CLOSE_WITHIN)
+            self.assertEqual((r.id, r.code), (0, RESOURCE_EXHAUSTED))
+            self.assertTrue(closed_within(c.sock, CLOSE_WITHIN))
+            self.assertOthersServed()
+
+    def test_garbage_frames_get_errors_and_the_connection_lives_on(self):
+        c = self.connect(CERTS.client_context())
+        for body in (b"\x08\x01\x17", b"\x08\x01\x12\x13/k", b"\x1a\xff\xff\xff\x0f\x00",
+                     b"\x0a\x01\x01"):
+            c.sock.sendall(frame(body))
+            r = c.recv(timeout=CLOSE_WITHIN)
+            self.assertEqual((r.id, r.code), (0, INVALID_ARGUMENT), body)
+        call(c, "Ping", None, pb.PingResponse)
+        self.assertOthersServed()
+
+    def test_a_truncated_frame_then_a_hang_up_harms_no_one(self):
+        c = self.connect(CERTS.client_context())
+        body = pb.RpcRequest(id=1, method="/kvstore.v1.KV/Ping").SerializeToString()
+        c.sock.sendall(frame(body)[:-3])
+        c.close()
+        self.server.wait_for_stderr(r"closed connection \d+ .*\(client\)")
+        self.assertOthersServed()
+
+    def test_a_truncated_frame_then_silence_is_closed_at_the_idle_timeout(self):
+        c = self.connect(CERTS.client_context())
+        c.sock.sendall(frame(b"\x08\x01" + b"x" * 100)[:10])
+        self.assertClosedServingOthers(c.sock, 2 + CLOSE_WITHIN)
+
+    def test_a_request_written_a_byte_a_record(self):
+        c = self.connect(CERTS.client_context())
+        body = pb.RpcRequest(id=7, method="/kvstore.v1.KV/Set", payload=pb.SetRequest(
+            key=b"slow", value=b"one byte at a time").SerializeToString()).SerializeToString()
+        for i, byte in enumerate(frame(body)):
+            c.sock.sendall(bytes([byte]))       # each its own TLS record
+            if i % 16 == 0:
+                self.assertOthersServed()
+        r = c.recv()
+        self.assertEqual((r.id, r.code), (7, OK))
+        self.assertEqual(call(self.witness, "Get", pb.GetRequest(key=b"slow"),
+                              pb.GetResponse).value, b"one byte at a time")
+
+    def test_half_open_handshakes_fill_max_clients_then_time_out(self):
+        before = rss_bytes(self.server.pid)
+        # The witness holds one of the 16 places; 15 handshakes that never
+        # finish take the rest.
+        hello = client_hello()
+        half = []
+        try:
+            for _ in range(15):
+                sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+                half.append(sock)
+                sock.sendall(hello[:len(hello) // 2])
+            wait = time.monotonic() + CLOSE_WITHIN
+            while stats_of(self.witness).connections_current < 16:
+                self.assertLess(time.monotonic(), wait, "the half-open ones were not accepted")
+            # The 17th is closed without a frame; the witness is served.
+            extra = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+            extra.settimeout(CLOSE_WITHIN)
+            self.assertEqual(extra.recv(65536), b"")
+            extra.close()
+            self.assertOthersServed()
+            # --idle-timeout 2 closes every one of them.
+            for sock in half:
+                self.assertClosedServingOthers(sock, 2 + CLOSE_WITHIN)
+        finally:
+            for sock in half:
+                sock.close()
+        c = self.connect(CERTS.client_context())
+        call(c, "Ping", None, pb.PingResponse)
+        self.assertLess(rss_bytes(self.server.pid) - before, 32 << 20)
+
+    def test_a_slow_handshake_under_max_clients_pressure(self):
+        # 15 more handshakes done and idle-free (each Pings), the 16th
+        # place taken by a client dribbling its ClientHello: it makes no
+        # progress, so it is closed at the idle timeout however steadily
+        # it dribbles, and its place is free again.
+        full = [self.connect(CERTS.client_context()) for _ in range(14)]
+        hello = client_hello()
+        slow = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            start = time.monotonic()
+            closed = False
+            for i in range(len(hello) - 1):
+                try:
+                    slow.sendall(hello[i:i + 1])
+                except OSError:
+                    closed = True
+                    break
+                if i == 0:
+                    extra = socket.create_connection(("127.0.0.1", self.server.port),
+                                                     timeout=10)
+                    extra.settimeout(CLOSE_WITHIN)
+                    self.assertEqual(extra.recv(65536), b"")     # over the limit
+                    extra.close()
+                for c in full[:1]:
+                    call(c, "Ping", None, pb.PingResponse)
+                slow.settimeout(0.05)
+                try:
+                    if slow.recv(65536) == b"":
+                        closed = True
+                        break
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed = True
+                    break
+                self.assertLess(time.monotonic() - start, 2 + CLOSE_WITHIN)
+            self.assertTrue(closed or closed_within(slow, 2 + CLOSE_WITHIN))
+        finally:
+            slow.close()
+        self.server.wait_for_stderr(r"\(idle\): idle timeout")
+        late = self.connect(CERTS.client_context())
+        call(late, "Ping", None, pb.PingResponse)
+
+    def test_a_client_that_stops_reading_holds_bounded_memory(self):
+        big = os.urandom(1 << 20)
+        call(self.witness, "Set", pb.SetRequest(key=b"big", value=big), pb.SetResponse)
+        before = rss_bytes(self.server.pid)
+        reader = self.connect(CERTS.client_context())
+        n = 64          # 64 MB of answers, eight times a session's high water
+        rids = [reader.send("Get", pb.GetRequest(key=b"big")) for _ in range(n)]
+        # While it reads nothing, others are served and what the server
+        # holds for it stays bounded.
+        for _ in range(10):
+            self.assertOthersServed()
+            held = stats_of(self.witness).output_buffer_bytes
+            self.assertLess(held, 24 << 20)     # its 8 MB high water, as a buffer's
+                                                # doubled capacity
+            self.assertLess(rss_bytes(self.server.pid) - before, 48 << 20)
+        # Reading again, it gets every answer, whole.
+        for rid in rids:
+            r = reader.recv()
+            self.assertEqual((r.id, r.code), (rid, OK))
+            self.assertEqual(len(pb.GetResponse.FromString(r.payload).value), len(big))
+
 class TestFlags(unittest.TestCase):
     def assertRefused(self, args, status, message):
         r = refused(*args)

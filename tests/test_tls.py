@@ -360,6 +360,13 @@ class TestClientCertificates(TlsTest):
         self.server.wait_for_stderr(r" started: .*; auth off; tls on, client certificates "
                                     r"required\n")
 
+    def test_client_list_says_tls_and_the_certificate_subject(self):
+        c = self.connect(CERTS.client_context(cert="client"))
+        me, = [ci for ci in call(c, "ClientList", pb.ClientListRequest(),
+                                 pb.ClientListResponse).clients if ci.current]
+        self.assertTrue(me.tls)
+        self.assertEqual(me.tls_client_subject, "/CN=kvstore test client")
+
     def test_a_missing_client_certificate_is_refused(self):
         self.assertNoAnswer(CERTS.client_context())
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: peer did not return "
@@ -468,6 +475,15 @@ class TestPlainListener(TlsTest):
             self.assertTrue(closed_within(sock, CLOSE_WITHIN))
         finally:
             sock.close()
+
+    def test_client_list_says_which_connections_speak_tls(self):
+        tls = self.connect(CERTS.client_context())
+        plain = self.plain()
+        call(tls, "Ping", None, pb.PingResponse)
+        clients = call(plain, "ClientList", pb.ClientListRequest(),
+                       pb.ClientListResponse).clients
+        self.assertEqual([(ci.current, ci.tls, ci.tls_client_subject) for ci in clients],
+                         [(False, True, ""), (True, False, "")])
 
     def test_stats_lists_both_addresses(self):
         got = stats_of(self.plain()).listen_addresses

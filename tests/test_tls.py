@@ -207,6 +207,16 @@ class TlsTest(unittest.TestCase):
             c.close()
         self.assertEqual(self.server.stop(), 0, self.server.stderr_text())
 
+    def assertRefusedWithoutAFrame(self):
+        """A new connection to the TLS listener is closed with nothing
+        written (over --max-clients: no plaintext frame, no handshake)."""
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.settimeout(CLOSE_WITHIN)
+            self.assertEqual(sock.recv(65536), b"")
+        finally:
+            sock.close()
+
     def connect(self, ctx, hostname="localhost"):
         c = tls_connect(self.server, ctx, hostname)
         self.conns.append(c)
@@ -329,12 +339,7 @@ class TestMaxClients(TlsTest):
     def test_a_client_over_the_limit_is_closed_without_a_plaintext_frame(self):
         first = self.connect(CERTS.client_context())
         call(first, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
-        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
-        try:
-            sock.settimeout(CLOSE_WITHIN)
-            self.assertEqual(sock.recv(65536), b"")
-        finally:
-            sock.close()
+        self.assertRefusedWithoutAFrame()
         call(first, "Get", pb.GetRequest(key=b"k"), pb.GetResponse)
 
 
@@ -527,12 +532,7 @@ class TestMaxClientsCountsBothListeners(TlsTest):
         self.assertEqual((r.id, r.code), (0, RESOURCE_EXHAUSTED))
         self.assertIn("too many clients", r.message)
         # One more on the TLS listener: closed without a frame.
-        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
-        try:
-            sock.settimeout(CLOSE_WITHIN)
-            self.assertEqual(sock.recv(65536), b"")
-        finally:
-            sock.close()
+        self.assertRefusedWithoutAFrame()
         self.assertEqual(stats_of(plain).connections_rejected, 2)
 
 
@@ -806,10 +806,7 @@ class TestHostileOverTls(HostileTlsTest):
             while stats_of(self.witness).connections_current < 16:
                 self.assertLess(time.monotonic(), wait, "the half-open ones were not accepted")
             # The 17th is closed without a frame; the witness is served.
-            extra = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
-            extra.settimeout(CLOSE_WITHIN)
-            self.assertEqual(extra.recv(65536), b"")
-            extra.close()
+            self.assertRefusedWithoutAFrame()
             self.assertOthersServed()
             # --idle-timeout 2 closes every one of them.
             for sock in half:
@@ -822,11 +819,12 @@ class TestHostileOverTls(HostileTlsTest):
         self.assertLess(rss_bytes(self.server.pid) - before, 32 << 20)
 
     def test_a_slow_handshake_under_max_clients_pressure(self):
-        # 15 more handshakes done and idle-free (each Pings), the 16th
-        # place taken by a client dribbling its ClientHello: it makes no
-        # progress, so it is closed at the idle timeout however steadily
-        # it dribbles, and its place is free again.
-        full = [self.connect(CERTS.client_context()) for _ in range(14)]
+        # The witness and 14 more hold 15 of the 16 places and stay busy
+        # (a Ping each in turn); the 16th is taken by a client dribbling its
+        # ClientHello a byte at a time: that is no progress, so it is closed
+        # at the idle timeout however steadily it dribbles, and its place is
+        # free again.
+        busy = [self.witness] + [self.connect(CERTS.client_context()) for _ in range(14)]
         hello = client_hello()
         slow = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         try:
@@ -835,26 +833,13 @@ class TestHostileOverTls(HostileTlsTest):
             for i in range(len(hello) - 1):
                 try:
                     slow.sendall(hello[i:i + 1])
+                    if i == 0:
+                        self.assertRefusedWithoutAFrame()       # all 16 places taken
+                    call(busy[i % len(busy)], "Ping", None, pb.PingResponse)
+                    closed = closed_within(slow, 0.02)
                 except OSError:
                     closed = True
-                    break
-                if i == 0:
-                    extra = socket.create_connection(("127.0.0.1", self.server.port),
-                                                     timeout=10)
-                    extra.settimeout(CLOSE_WITHIN)
-                    self.assertEqual(extra.recv(65536), b"")     # over the limit
-                    extra.close()
-                for c in full[:1]:
-                    call(c, "Ping", None, pb.PingResponse)
-                slow.settimeout(0.05)
-                try:
-                    if slow.recv(65536) == b"":
-                        closed = True
-                        break
-                except socket.timeout:
-                    pass
-                except OSError:
-                    closed = True
+                if closed:
                     break
                 self.assertLess(time.monotonic() - start, 2 + CLOSE_WITHIN)
             self.assertTrue(closed or closed_within(slow, 2 + CLOSE_WITHIN))
@@ -863,6 +848,9 @@ class TestHostileOverTls(HostileTlsTest):
         self.server.wait_for_stderr(r"\(idle\): idle timeout")
         late = self.connect(CERTS.client_context())
         call(late, "Ping", None, pb.PingResponse)
+        self.assertEqual(stats_of(late).connections_current, 16)
+        self.assertRefusedWithoutAFrame()
+
 
 class TestFlags(unittest.TestCase):
     def assertRefused(self, args, status, message):

@@ -1,4 +1,5 @@
-/* metrics_http.c - /metrics and /health over HTTP; see metrics_http.h.
+/* metrics_http.c - /metrics and /health over HTTP, or HTTPS with the
+ * client listener's certificate; see metrics_http.h.
  * Owns the listener and libmicrohttpd's daemon; the text is
  * metrics_text.c's, the figures stats_report.c's.
  *

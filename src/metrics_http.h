@@ -1,7 +1,8 @@
 /* metrics_http.h - the --metrics-listen listener: GET /metrics (the text
- * of metrics_text.h) and GET /health, served by libmicrohttpd from the
- * server's own libev loop, on its one thread. Nothing here runs on the
- * request path: the figures are read when a scrape comes. */
+ * of metrics_text.h) and GET /health, over HTTP or (with --tls-cert)
+ * HTTPS, served by libmicrohttpd from the server's own libev loop, on its
+ * one thread. Nothing here runs on the request path: the figures are read
+ * when a scrape comes. */
 #ifndef KV_METRICS_HTTP_H
 #define KV_METRICS_HTTP_H
 

@@ -1,6 +1,7 @@
-/* server.c - the listening socket, accepting, signals and the orderly
- * shutdown of kvstored. Owns the loop, the listener, the connection list
- * and the request arena; borrows the engine from main. */
+/* server.c - the listening sockets (--listen, and --plain-listen beside
+ * it), accepting, signals and the orderly shutdown of kvstored. Owns the
+ * loop, the listeners, the connection list and the request arena; borrows
+ * the engine from main. */
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>

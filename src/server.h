@@ -1,4 +1,4 @@
-/* server.h - the kvstored process core: the listening socket, the libev
+/* server.h - the kvstored process core: the listening sockets, the libev
  * loop, signals and orderly shutdown, and the list of connections. The
  * per-connection byte handling lives in conn.c, the protocol in session.c. */
 #ifndef KV_SERVER_H

@@ -3,6 +3,7 @@
  * the connections are the server's, the answers the service's. */
 #include <string.h>
 #include "clients.h"
+#include "tls.h"
 
 #define ALLOC(alloc, n) ((alloc)->alloc((alloc)->allocator_data, (n)))
 
@@ -43,6 +44,13 @@ static int clients_list(void *arg, const kv_service *self, ProtobufCAllocator *a
         o->watches = ss->service.watches.n;
         o->authenticated = !s->env.auth || ss->service.authenticated;
         o->current = &ss->service == self;
+        o->tls = c->tls != NULL;
+        char subject[256];
+        if (c->tls && kv_tls_conn_subject(c->tls, subject, sizeof subject)) {
+            if (!(o->tls_client_subject = ALLOC(alloc, strlen(subject) + 1)))
+                return -1;
+            strcpy(o->tls_client_subject, subject);
+        }
         cip[i] = o;
     }
     out->n_clients = n;

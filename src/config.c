@@ -11,6 +11,7 @@
 #include <string.h>
 #include "config.h"
 #include "endpoint.h"
+#include "listen.h"
 #include "size.h"
 #include "utf8.h"
 
@@ -28,22 +29,28 @@
 #define SECTION "kvstored"
 
 /* The settings, in --help's order; getopt_long's val is the short flag or
- * SETTING_VAL + the index. */
+ * SETTING_VAL + the index. A yes/no setting (BOOLEAN) is a flag alone on
+ * the command line ("--tls-only" says yes; "--tls-only=no" is allowed) and
+ * "name = yes|no" in the file; the others take a value everywhere. */
 enum { SETTING_VAL = 256, OPT_CONFIG = 512, OPT_PRINT_CONFIG, OPT_RESTORE, OPT_FORCE };
-static const struct { const char *name; int short_flag; } settings[] = {
-    { "listen", 'l' }, { "engine", 'e' }, { "dir", 'd' },
-    { "sync", 0 }, { "sync-interval-ms", 0 }, { "lmdb-map-size", 0 },
-    { "max-frame-bytes", 0 }, { "max-key-bytes", 0 }, { "max-value-bytes", 0 },
-    { "max-memory-bytes", 0 }, { "max-clients", 0 }, { "max-input-bytes", 0 },
-    { "max-output-bytes", 0 }, { "idle-timeout", 0 }, { "watch-history", 0 },
-    { "auth-token-file", 0 }, { "tls-cert", 0 }, { "tls-key", 0 }, { "tls-client-ca", 0 },
-    { "tls-peer-ca", 0 },
-    { "metrics-listen", 0 }, { "slowlog-us", 0 },
-    { "slowlog-max-len", 0 },
-    { "log-level", 0 }, { "log-format", 0 }, { "log-file", 0 },
-    { "node-id", 0 }, { "cluster-dir", 0 }, { "raft-listen", 0 },
-    { "initial-cluster", 0 }, { "join", 0 }, { "snapshot-threshold", 0 },
-    { "election-timeout-ms", 0 }, { "dedup-window", 0 },
+enum { VALUED = 0, BOOLEAN = 1 };
+static const struct { const char *name; int short_flag; int kind; } settings[] = {
+    { "listen", 'l', VALUED }, { "engine", 'e', VALUED }, { "dir", 'd', VALUED },
+    { "sync", 0, VALUED }, { "sync-interval-ms", 0, VALUED }, { "lmdb-map-size", 0, VALUED },
+    { "max-frame-bytes", 0, VALUED }, { "max-key-bytes", 0, VALUED },
+    { "max-value-bytes", 0, VALUED }, { "max-memory-bytes", 0, VALUED },
+    { "max-clients", 0, VALUED }, { "max-input-bytes", 0, VALUED },
+    { "max-output-bytes", 0, VALUED }, { "idle-timeout", 0, VALUED },
+    { "watch-history", 0, VALUED }, { "auth-token-file", 0, VALUED }, { "tls-cert", 0, VALUED },
+    { "tls-key", 0, VALUED }, { "tls-client-ca", 0, VALUED }, { "tls-peer-ca", 0, VALUED },
+    { "tls-only", 0, BOOLEAN },
+    { "plain-listen", 0, VALUED }, { "metrics-listen", 0, VALUED },
+    { "metrics-tls", 0, BOOLEAN }, { "slowlog-us", 0, VALUED },
+    { "slowlog-max-len", 0, VALUED }, { "log-level", 0, VALUED }, { "log-format", 0, VALUED },
+    { "log-file", 0, VALUED }, { "node-id", 0, VALUED }, { "cluster-dir", 0, VALUED },
+    { "raft-listen", 0, VALUED }, { "initial-cluster", 0, VALUED }, { "join", 0, VALUED },
+    { "snapshot-threshold", 0, VALUED }, { "election-timeout-ms", 0, VALUED },
+    { "dedup-window", 0, VALUED },
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
@@ -70,6 +77,7 @@ static void settings_init(kv_settings *s)
             .watch_history = KV_WATCH_DEFAULT_HISTORY,
             .slowlog_us = KV_SLOWLOG_DEFAULT_US,
             .slowlog_max_len = KV_SLOWLOG_DEFAULT_LEN,
+            .metrics_tls = 1,
         },
         .cluster = {
             .snapshot_threshold = KV_CLUSTER_DEFAULT_SNAPSHOT_THRESHOLD,
@@ -96,6 +104,18 @@ static int parse_size(const char *v, uint64_t min, uint64_t max, uint64_t *out,
         return -1;
     }
     return 0;
+}
+
+/* Parses yes or no into *OUT (1 or 0). Returns 0, or -1 with the reason
+ * in ERR. */
+static int parse_yes_no(const char *v, int *out, char *err, size_t errlen)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "no")) {
+        *out = v[0] == 'y';
+        return 0;
+    }
+    snprintf(err, errlen, "\"%s\" is not yes or no", v);
+    return -1;
 }
 
 /* Parses an --idle-timeout: 0, or a finite number of seconds from
@@ -205,10 +225,24 @@ static int setting_apply(kv_settings *s, size_t i, const char *v, char *err, siz
         PATH(s->server.tls.client_ca);
     } else if (!strcmp(name, "tls-peer-ca")) {
         PATH(s->server.tls.peer_ca);
+    } else if (!strcmp(name, "tls-only")) {
+        return parse_yes_no(v, &s->server.tls_only, err, errlen);
+    } else if (!strcmp(name, "plain-listen")) {
+        /* Plaintext beside TLS only where no one else can listen in. */
+        if (kv_endpoint_parse(v, -1, &where, err, errlen) < 0)
+            return -1;
+        if (!kv_listen_is_loopback(&where)) {
+            snprintf(err, errlen, "\"%s\" is not a loopback address (127.0.0.0/8, [::1] or "
+                     "localhost): plaintext is served on loopback only", v);
+            return -1;
+        }
+        s->server.plain_listen = v;
     } else if (!strcmp(name, "metrics-listen")) {
         if (kv_endpoint_parse(v, -1, &where, err, errlen) < 0)
             return -1;
         s->server.metrics_listen = v;
+    } else if (!strcmp(name, "metrics-tls")) {
+        return parse_yes_no(v, &s->server.metrics_tls, err, errlen);
     } else if (!strcmp(name, "slowlog-us")) {
         SIZE(0, 3600000000u, s->server.slowlog_us);
     } else if (!strcmp(name, "slowlog-max-len")) {
@@ -298,6 +332,26 @@ static int settings_check(kv_settings *s, char *err, size_t errlen)
     }
     if (tls->client_ca && !tls->cert) {
         snprintf(err, errlen, "--tls-client-ca needs --tls-cert and --tls-key");
+        return -1;
+    }
+    if (s->server.tls_only && !tls->cert) {
+        snprintf(err, errlen, "--tls-only needs --tls-cert and --tls-key");
+        return -1;
+    }
+    if (s->server.tls_only && s->server.metrics_listen && !s->server.metrics_tls) {
+        snprintf(err, errlen, "--metrics-tls=no serves /metrics in plaintext, --tls-only "
+                 "refuses it: give one of them");
+        return -1;
+    }
+    if (s->server.plain_listen && s->server.tls_only) {
+        snprintf(err, errlen, "--plain-listen serves plaintext, --tls-only refuses it: give "
+                 "one of them");
+        return -1;
+    }
+    /* Without TLS, --listen is the plaintext listener already. */
+    if (s->server.plain_listen && !tls->cert) {
+        snprintf(err, errlen, "--plain-listen needs --tls-cert and --tls-key (without them "
+                 "--listen is plaintext)");
         return -1;
     }
     if (tls->peer_ca && !clustered) {
@@ -453,7 +507,9 @@ int kv_settings_load(kv_settings *s, int argc, char **argv)
         return -1;
     }
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        opts[n++] = (struct option){ settings[i].name, required_argument, NULL,
+        opts[n++] = (struct option){ settings[i].name,
+                                     settings[i].kind == BOOLEAN ? optional_argument
+                                                                 : required_argument, NULL,
                                      settings[i].short_flag ? settings[i].short_flag
                                                             : SETTING_VAL + (int)i };
         if (settings[i].short_flag) {
@@ -486,12 +542,13 @@ int kv_settings_load(kv_settings *s, int argc, char **argv)
             if (opt == settings[j].short_flag)
                 i = j;
         if (i < N_SETTINGS) {
-            if (setting_apply(&flags, i, optarg, err, sizeof err) < 0) {
+            const char *v = optarg ? optarg : "yes";    /* a BOOLEAN's flag alone */
+            if (setting_apply(&flags, i, v, err, sizeof err) < 0) {
                 fprintf(stderr, "kvstored: --%s: %s\n", settings[i].name, err);
                 result = -1;
             }
             given[ngiven] = i;
-            given_value[ngiven++] = optarg;
+            given_value[ngiven++] = v;
             continue;
         }
         switch (opt) {
@@ -570,7 +627,10 @@ const char *kv_settings_value(const kv_settings *s, size_t i, char *buf, size_t 
     else if (!strcmp(name, "tls-key")) text = s->server.tls.key;
     else if (!strcmp(name, "tls-client-ca")) text = s->server.tls.client_ca;
     else if (!strcmp(name, "tls-peer-ca")) text = s->server.tls.peer_ca;
+    else if (!strcmp(name, "tls-only")) text = s->server.tls_only ? "yes" : "no";
+    else if (!strcmp(name, "plain-listen")) text = s->server.plain_listen;
     else if (!strcmp(name, "metrics-listen")) text = s->server.metrics_listen;
+    else if (!strcmp(name, "metrics-tls")) text = s->server.metrics_tls ? "yes" : "no";
     else if (!strcmp(name, "slowlog-us")) NUMBER(s->server.slowlog_us);
     else if (!strcmp(name, "slowlog-max-len")) NUMBER(s->server.slowlog_max_len);
     else if (!strcmp(name, "log-level")) text = kv_log_level_name(s->log_level);

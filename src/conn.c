@@ -22,7 +22,7 @@ static void conn_wake(void *arg);
 
 #define CONN_OF(ptr, member) ((kv_conn *)((char *)(ptr) - offsetof(kv_conn, member)))
 
-kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer)
+kv_conn *kv_conn_new(kv_conn_ctx *ctx, kv_tls *tls, int fd, const kv_peer *peer)
 {
     kv_conn *c = calloc(1, sizeof *c);
 
@@ -32,8 +32,8 @@ kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer)
     }
     c->ctx = ctx;
     c->fd = fd;
-    if (ctx->tls) {
-        if (!(c->tls = kv_tls_conn_new(ctx->tls, fd))) {
+    if (tls) {
+        if (!(c->tls = kv_tls_conn_new(tls, fd))) {
             kv_log(KV_LOG_WARN, "out of memory for the TLS stream of a connection from %s",
                    peer->where);
             close(fd);

@@ -17,8 +17,6 @@ struct kv_conn;
 typedef struct kv_conn_ctx {
     struct ev_loop *loop;
     double idle_timeout;        /* seconds without progress before a close; 0 = never */
-    kv_tls *tls;                /* borrowed: every connection speaks TLS
-                                   with it; NULL: plaintext */
     kv_session_ctx session;     /* what every session shares; its stats
                                    count bytes and closes too */
     uint64_t last_id;           /* the id of the newest connection */
@@ -61,8 +59,10 @@ typedef struct kv_conn {
 } kv_conn;
 
 /* Takes ownership of FD (non-blocking, connected to PEER) and starts
- * serving it. Returns the connection or NULL (FD is then closed). */
-kv_conn *kv_conn_new(kv_conn_ctx *ctx, int fd, const kv_peer *peer);
+ * serving it, over TLS with TLS (borrowed: the stream keeps its own
+ * reference) or in plaintext when TLS is NULL. Returns the connection or
+ * NULL (FD is then closed). */
+kv_conn *kv_conn_new(kv_conn_ctx *ctx, kv_tls *tls, int fd, const kv_peer *peer);
 
 /* Stops reading; closes once pending answers are written (shutdown). */
 void kv_conn_drain(kv_conn *c);

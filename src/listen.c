@@ -67,3 +67,18 @@ int kv_listen_address(int fd, char *buf, size_t len)
     }
     return 0;
 }
+
+int kv_listen_is_loopback(const kv_endpoint *ep)
+{
+    struct in_addr in;
+    struct in6_addr in6;
+
+    if (strcmp(ep->host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, ep->host, &in) == 1)
+        return (ntohl(in.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, ep->host, &in6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&in6) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
+    return 0;
+}

@@ -121,7 +121,11 @@ static void usage(FILE *f)
 "                              Default: off. Port 0 picks a free port, printed\n"
 "                              as \"metrics on HOST:PORT\" before \"listening\n"
 "                              on\". No authentication: bind it where only\n"
-"                              your scrapers reach\n"
+"                              your scrapers reach. HTTPS with --tls-cert's\n"
+"                              certificate and key (no client certificate\n"
+"                              asked for), unless --metrics-tls=no\n"
+"      --metrics-tls[=yes|no]  with --tls-cert, HTTPS on --metrics-listen\n"
+"                              (default yes)\n"
 "      --slowlog-us N          requests slower than N microseconds go in the\n"
 "                              slow log (default %d; 0: every request)\n"
 "      --slowlog-max-len N     entries the slow log keeps, the oldest dropped\n"
@@ -142,8 +146,7 @@ static void usage(FILE *f)
 "      --tls-cert FILE         serve TLS (1.2 and 1.3 only) on --listen with\n"
 "                              the certificate chain in FILE (PEM, the\n"
 "                              server's first); plaintext clients are then\n"
-"                              refused. Needs --tls-key. Not yet for\n"
-"                              --metrics-listen\n"
+"                              refused there. Needs --tls-key\n"
 "      --tls-key FILE          the private key of --tls-cert (PEM)\n"
 "      --tls-client-ca FILE    require every client to present a certificate\n"
 "                              signed by a CA in FILE (PEM): mutual TLS. With\n"
@@ -152,6 +155,13 @@ static void usage(FILE *f)
 "                              ports (--join, its address told to the\n"
 "                              leader) trust the CAs in FILE (default:\n"
 "                              --tls-client-ca, else the system's)\n"
+"      --tls-only[=yes|no]     every listener speaks TLS: --plain-listen and\n"
+"                              --metrics-tls=no are refused (default no)\n"
+"      --plain-listen HOST:PORT\n"
+"                              with --tls-cert, serve plaintext too on\n"
+"                              HOST:PORT, a loopback address only (127.0.0.0/8,\n"
+"                              [::1], localhost), printed as \"plaintext on\n"
+"                              HOST:PORT\"; --max-clients counts both\n"
 "\n"
 "Logs (one line per event on stderr, or --log-file, with a UTC timestamp):\n"
 "      --log-level error|warn|info|debug\n"
@@ -171,8 +181,9 @@ static void usage(FILE *f)
 "\n"
 "SIGINT or SIGTERM: stop accepting, write pending answers (up to 5 s), close\n"
 "the engine, exit 0. SIGHUP reopens --log-file and reloads the --tls-cert,\n"
-"--tls-key and --tls-client-ca files (open connections stay; files that do\n"
-"not load leave the old ones in force); with neither it is ignored.\n"
+"--tls-key and --tls-client-ca files for --listen and --metrics-listen (open\n"
+"connections stay, but a scrape in flight is cut; files that do not load\n"
+"leave the old ones in force); with neither it is ignored.\n"
 "Under systemd (Type=notify) kvstored says READY=1 once it serves and\n"
 "STOPPING=1 when it begins to stop. Exit status 1: could not start; 2: bad\n"
 "usage or a bad --config file.\n",
@@ -241,9 +252,14 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
     char where[KV_ENDPOINT_HOST_MAX + 16], store[1200] = "", map[32];
     char frame[32], key[32], value[32], mem[32], in[32], out[32];
     kv_engine_stats es;
-    int local = kv_listen_address(srv->listen_fd, where, sizeof where);
+    /* --listen's address decides the warning: --plain-listen is on
+     * loopback (server.c checks the address bound). */
+    int local = kv_listen_address(srv->listeners[0].fd, where, sizeof where);
+    char plain[KV_ENDPOINT_HOST_MAX + 48] = "";
 
     kv_engine_stats_get(engine, &es);
+    if (srv->n_listeners > 1)
+        snprintf(plain, sizeof plain, " and in plaintext on %s", srv->listeners[1].address);
     if (dir) {
         int n = snprintf(store, sizeof store, " in %s (--sync %s", dir,
                          es.sync ? es.sync : kv_sync_mode_name(eopts->sync));
@@ -256,11 +272,11 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
         if (n > 0 && (size_t)n < sizeof store)
             snprintf(store + n, sizeof store - (size_t)n, ")");
     }
-    kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s; limits: "
+    kv_log(KV_LOG_INFO, "kvstored %s started: engine %s%s, listening on %s%s; limits: "
            "--max-clients %zu --max-frame-bytes %s --max-key-bytes %s --max-value-bytes %s "
            "--max-memory-bytes %s --max-input-bytes %s --max-output-bytes %s "
-           "--idle-timeout %g; auth %s; tls %s%s%s",
-           KV_VERSION, engine->ops->name, store, where, cfg->max_clients,
+           "--idle-timeout %g; auth %s; tls %s%s%s%s%s",
+           KV_VERSION, engine->ops->name, store, where, plain, cfg->max_clients,
            kv_size_text(cfg->max_frame_bytes, frame, sizeof frame),
            kv_size_text(cfg->limits.max_key_bytes, key, sizeof key),
            kv_size_text(cfg->limits.max_value_bytes, value, sizeof value),
@@ -270,8 +286,10 @@ static void log_start(const kv_server *srv, kv_engine *engine, const char *dir,
            cfg->idle_timeout, cfg->auth ? "on (--auth-token-file)" : "off",
            !srv->tls ? "off" : cfg->tls.client_ca ? "on, client certificates required"
                                                   : "on",
+           cfg->tls_only ? " (--tls-only)" : "",
            srv->env.metrics_address ? "; metrics on " : "",
-           srv->env.metrics_address ? srv->env.metrics_address : "");
+           srv->env.metrics_address ? srv->env.metrics_address : "",
+           srv->metrics.https ? " (https)" : "");
     if (!local && !cfg->auth && !cfg->tls.client_ca)
         kv_log(KV_LOG_WARN, "listening on %s, beyond loopback, without --auth-token-file or --tls-client-ca: "
                "anyone who can reach it can read, change and clear every key", where);

@@ -1,4 +1,5 @@
-/* metrics_http.c - /metrics and /health over HTTP; see metrics_http.h.
+/* metrics_http.c - /metrics and /health over HTTP, or HTTPS with the
+ * client listener's certificate; see metrics_http.h.
  * Owns the listener and libmicrohttpd's daemon; the text is
  * metrics_text.c's, the figures stats_report.c's.
  *
@@ -9,10 +10,13 @@
  * outside loop: with MHD_USE_EPOLL and no thread of its own, its sockets
  * sit in one epoll descriptor that an ev_io watches, an ev_timer stands
  * for its next timeout, and each runs MHD_run, which never blocks. */
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "arena.h"
 #include "listen.h"
 #include "log.h"
@@ -191,8 +195,104 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     turn(HTTP_OF(w, timer_w));
 }
 
+/* The whole of the file at PATH, NUL-terminated, for libmicrohttpd's
+ * PEM-in-memory options. Returns it (the caller frees it), or NULL with a
+ * one-line reason naming FLAG and PATH in ERR. */
+static char *read_pem(const char *flag, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read %s: %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (cap - len < 4096) {
+            char *more = cap < (1u << 20) ? realloc(text, cap + 8192) : NULL;
+            if (!more) {
+                snprintf(err, errlen, "%s: %s is larger than 1M or memory is out", flag, path);
+                free(text);
+                fclose(f);
+                return NULL;
+            }
+            text = more;
+            cap += 8192;
+        }
+        size_t n = fread(text + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    text[len] = 0;
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read %s: %s", flag, path, strerror(errno));
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    return text;
+}
+
+/* A daemon serving M's figures on FD, over HTTPS with TLS's files when
+ * TLS is not NULL. Returns it, or NULL with the reason in ERR. */
+static struct MHD_Daemon *daemon_start(kv_metrics_http *m, int fd, const kv_tls_config *tls,
+                                       char *err, size_t errlen)
+{
+    struct MHD_Daemon *d;
+    char *cert = NULL, *key = NULL;
+
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "--metrics-listen: this libmicrohttpd has no TLS; "
+                     "give --metrics-tls=no for plain HTTP");
+            return NULL;
+        }
+        if (!(cert = read_pem("--tls-cert", tls->cert, err, errlen))
+            || !(key = read_pem("--tls-key", tls->key, err, errlen))) {
+            free(cert);
+            return NULL;
+        }
+    }
+    /* libmicrohttpd hands the PEM text to GnuTLS at the start, which
+     * copies it: the text is freed once the daemon runs. Plain HTTP ends
+     * the options before the certificate's. */
+    d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0), 0, NULL, NULL, answer, m,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)KV_METRICS_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)KV_METRICS_TIMEOUT_SECONDS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KV_METRICS_REQUEST_BYTES,
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+        MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_END);
+    if (key)
+        explicit_bzero(key, strlen(key));
+    free(cert);
+    free(key);
+    if (!d)
+        snprintf(err, errlen, "--metrics-listen %s: libmicrohttpd cannot serve it%s", m->address,
+                 tls ? " (over TLS with --tls-cert and --tls-key)" : "");
+    return d;
+}
+
+/* Watches D's epoll descriptor from M's loop, and runs it once. */
+static void daemon_watch(kv_metrics_http *m, struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+
+    m->daemon = d;
+    ev_io_init(&m->io_w, io_cb, info->epoll_fd, EV_READ);
+    ev_io_start(m->loop, &m->io_w);
+    ev_init(&m->timer_w, timer_cb);
+    turn(m);
+}
+
 int kv_metrics_http_start(kv_metrics_http *m, struct ev_loop *loop, const char *listen,
-                          const kv_service_env *env, char *err, size_t errlen)
+                          const kv_service_env *env, const kv_tls_config *tls,
+                          char *err, size_t errlen)
 {
     char why[256];
 
@@ -207,25 +307,43 @@ int kv_metrics_http_start(kv_metrics_http *m, struct ev_loop *loop, const char *
     kv_listen_address(fd, m->address, sizeof m->address);
     m->loop = loop;
     m->env = env;
-    m->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)KV_METRICS_MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)KV_METRICS_TIMEOUT_SECONDS,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KV_METRICS_REQUEST_BYTES,
-        MHD_OPTION_END);
-    if (!m->daemon) {
-        /* FD is left alone: whether libmicrohttpd closed it on the way
-         * out varies, and the process stops at this error anyway. */
-        snprintf(err, errlen, "--metrics-listen %s: libmicrohttpd cannot serve it", listen);
+    m->fd = fd;
+    m->https = tls != NULL;
+    /* On failure FD is left alone: whether libmicrohttpd closed it on the
+     * way out varies, and the process stops at this error anyway. */
+    struct MHD_Daemon *d = daemon_start(m, fd, tls, err, errlen);
+    if (!d)
+        return -1;
+    daemon_watch(m, d);
+    return 0;
+}
+
+int kv_metrics_http_reload(kv_metrics_http *m, const kv_tls_config *tls,
+                           char *err, size_t errlen)
+{
+    if (!m->daemon)
+        return 0;       /* stopped (the server is stopping) */
+    /* The new daemon listens on a duplicate of the socket, so that the
+     * old one can let go of its own (quiesce) and stop without closing
+     * what the new one serves; no connection is refused meanwhile. */
+    int fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "--metrics-listen: %s", strerror(errno));
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    ev_io_init(&m->io_w, io_cb, info->epoll_fd, EV_READ);
-    ev_io_start(loop, &m->io_w);
-    ev_init(&m->timer_w, timer_cb);
-    turn(m);
+    struct MHD_Daemon *d = daemon_start(m, fd, tls, err, errlen);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    ev_io_stop(m->loop, &m->io_w);
+    ev_timer_stop(m->loop, &m->timer_w);
+    MHD_socket old = MHD_quiesce_daemon(m->daemon);
+    MHD_stop_daemon(m->daemon);
+    if (old != MHD_INVALID_SOCKET)
+        close(old);
+    m->fd = fd;
+    daemon_watch(m, d);
     return 0;
 }
 
@@ -237,4 +355,5 @@ void kv_metrics_http_stop(kv_metrics_http *m)
     ev_timer_stop(m->loop, &m->timer_w);
     MHD_stop_daemon(m->daemon);     /* closes the listening socket too */
     m->daemon = NULL;
+    m->https = 0;
 }

@@ -1,7 +1,8 @@
 /* metrics_http.h - the --metrics-listen listener: GET /metrics (the text
- * of metrics_text.h) and GET /health, served by libmicrohttpd from the
- * server's own libev loop, on its one thread. Nothing here runs on the
- * request path: the figures are read when a scrape comes. */
+ * of metrics_text.h) and GET /health, over HTTP or (with --tls-cert)
+ * HTTPS, served by libmicrohttpd from the server's own libev loop, on its
+ * one thread. Nothing here runs on the request path: the figures are read
+ * when a scrape comes. */
 #ifndef KV_METRICS_HTTP_H
 #define KV_METRICS_HTTP_H
 
@@ -10,6 +11,7 @@
 #include "buf.h"
 #include "endpoint.h"
 #include "service.h"
+#include "tls.h"
 
 struct MHD_Daemon;
 
@@ -27,16 +29,31 @@ typedef struct kv_metrics_http {
     ev_io io_w;                 /* private: libmicrohttpd's epoll descriptor */
     ev_timer timer_w;           /* private: its next timeout */
     const kv_service_env *env;  /* borrowed: whose figures are served */
+    int fd;                     /* private: the listening socket (the
+                                   daemon's to close) */
+    int https;                  /* read-only: serving HTTPS */
     char address[KV_ENDPOINT_HOST_MAX + 16];
                                 /* read-only: HOST:PORT as bound */
 } kv_metrics_http;
 
 /* Listens on LISTEN ("HOST:PORT"; port 0 picks a free one) and serves
  * ENV's figures from LOOP until kv_metrics_http_stop; M->address says
- * where. ENV and LOOP must outlive the listener. Returns 0, or -1 with a
- * one-line reason in ERR (M is then not serving; stopping it is a no-op). */
+ * where. With TLS (its cert and key; NULL: plain HTTP) it serves HTTPS
+ * with that certificate and key (libmicrohttpd's GnuTLS; no client
+ * certificate is asked for, even with TLS->client_ca). ENV and LOOP must
+ * outlive the listener. Returns 0, or -1 with a one-line reason in ERR (M
+ * is then not serving; stopping it is a no-op). */
 int kv_metrics_http_start(kv_metrics_http *m, struct ev_loop *loop, const char *listen,
-                          const kv_service_env *env, char *err, size_t errlen);
+                          const kv_service_env *env, const kv_tls_config *tls,
+                          char *err, size_t errlen);
+
+/* HTTPS: reads TLS's files again and serves them from now on, on the same
+ * socket. libmicrohttpd cannot swap a daemon's certificate, so a new
+ * daemon takes over the socket and the old one stops, cutting the scrapes
+ * in flight (a scraper retries). Returns 0, or -1 with a one-line reason
+ * in ERR when the files do not load (the old certificate stays). */
+int kv_metrics_http_reload(kv_metrics_http *m, const kv_tls_config *tls,
+                           char *err, size_t errlen);
 
 /* Fills OUT (empty) with what GET /metrics answers: ENV's figures, filled
  * by kv_stats_report as for the Stats rpc, rendered by kv_metrics_render.

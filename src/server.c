@@ -1,6 +1,7 @@
-/* server.c - the listening socket, accepting, signals and the orderly
- * shutdown of kvstored. Owns the loop, the listener, the connection list
- * and the request arena; borrows the engine from main. */
+/* server.c - the listening sockets (--listen, and --plain-listen beside
+ * it), accepting, signals and the orderly shutdown of kvstored. Owns the
+ * loop, the listeners, the connection list and the request arena; borrows
+ * the engine from main. */
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -36,22 +37,33 @@
 #define SHED_STALL_SECONDS 1.0
 #define ARENA_CHUNK (256 * 1024)
 
-/* Prints the address actually bound (port 0 becomes the real port). */
+/* Prints the addresses actually bound (port 0 becomes the real port):
+ * the plaintext one first, since tests and scripts wait for "listening
+ * on", which ends the start. */
 static void announce(const kv_server *s)
 {
-    printf("listening on %s\n", s->listen_address);
+    if (s->n_listeners > 1)
+        printf("plaintext on %s\n", s->listeners[1].address);
+    printf("listening on %s\n", s->listeners[0].address);
     fflush(stdout);
 }
 
+/* The TLS context of L's new connections: the server's (swapped by a
+ * SIGHUP reload), or NULL for plaintext. */
+static kv_tls *listener_tls(const kv_listener *l)
+{
+    return l->plain ? NULL : l->server->tls;
+}
+
 /* Over --max-clients: one RESOURCE_EXHAUSTED frame, best effort, and close.
- * A TLS listener only closes: a frame before the handshake would be
+ * A TLS listener L only closes: a frame before the handshake would be
  * garbage to a TLS client, and a handshake is what the limit saves. */
-static void refuse(kv_server *s, int fd)
+static void refuse(kv_server *s, const kv_listener *l, int fd)
 {
     kv_buf out = KV_BUF_INIT;
     char msg[96];
 
-    if (s->tls) {
+    if (listener_tls(l)) {
         close(fd);
         s->stats.conns_rejected++;
         return;
@@ -84,10 +96,17 @@ static void reload_tls(kv_server *s)
         return;
     }
     kv_tls_free(s->tls);
-    s->tls = s->conn_ctx.tls = fresh;
+    s->tls = fresh;
     kv_log(KV_LOG_INFO, "SIGHUP: TLS certificate %s and key %s reloaded%s%s", s->cfg.tls.cert,
            s->cfg.tls.key, s->cfg.tls.client_ca ? ", client CA " : "",
            s->cfg.tls.client_ca ? s->cfg.tls.client_ca : "");
+    if (!s->metrics.https)
+        return;
+    if (kv_metrics_http_reload(&s->metrics, &s->cfg.tls, err, sizeof err) < 0)
+        kv_log(KV_LOG_ERROR, "SIGHUP: %s; the metrics listener still serves the certificate "
+               "loaded before", err);
+    else
+        kv_log(KV_LOG_INFO, "SIGHUP: the metrics listener serves the reloaded certificate");
 }
 
 /* SIGHUP: reloads the TLS files (reload_tls) and reopens the --log-file
@@ -114,16 +133,41 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     }
 }
 
+/* Starts or stops accepting on every open listener. */
+static void listeners_watch(kv_server *s, int on)
+{
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        if (on && s->listeners[i].fd >= 0)
+            ev_io_start(s->loop, &s->listeners[i].accept_w);
+        else
+            ev_io_stop(s->loop, &s->listeners[i].accept_w);
+    }
+}
+
+/* Closes every listener (new connections are refused by the kernel). */
+static void listeners_close(kv_server *s)
+{
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        ev_io_stop(s->loop, &s->listeners[i].accept_w);
+        if (s->listeners[i].fd >= 0)
+            close(s->listeners[i].fd);
+        s->listeners[i].fd = -1;
+    }
+}
+
+/* Either listener's: connections take its TLS (or none); --max-clients
+ * counts them all together. */
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    kv_server *s = SERVER_OF(w, accept_w);
+    kv_listener *l = (kv_listener *)w;
+    kv_server *s = l->server;
     int one = 1;
 
     (void)revents;
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof ss;
-        int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -136,7 +180,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                     kv_log(KV_LOG_WARN, "accept: %s; pausing accepts until descriptors "
                            "free up (retrying every %.0f ms)", strerror(errno),
                            ACCEPT_PAUSE_SECONDS * 1000);
-                ev_io_stop(loop, &s->accept_w);
+                listeners_watch(s, 0);
                 ev_timer_set(&s->accept_pause_w, ACCEPT_PAUSE_SECONDS, 0.);
                 ev_timer_start(loop, &s->accept_pause_w);
             }
@@ -153,13 +197,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 kv_log(KV_LOG_DEBUG, "refused a connection from %s: --max-clients %zu reached",
                        who.text, s->cfg.max_clients);
             }
-            refuse(s, fd);
+            refuse(s, l, fd);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         kv_peer peer;
         kv_peer_from_sockaddr(&peer, &ss, sslen);
-        kv_conn *c = kv_conn_new(&s->conn_ctx, fd, &peer);
+        kv_conn *c = kv_conn_new(&s->conn_ctx, listener_tls(l), fd, &peer);
         if (!c)
             continue;
         c->next = s->conns;
@@ -175,9 +219,10 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     kv_server *s = SERVER_OF(w, accept_pause_w);
 
+    (void)loop;
     (void)revents;
     if (!s->stopping)
-        ev_io_start(loop, &s->accept_w);
+        listeners_watch(s, 1);
 }
 
 #define SERVER_OF_CTX(ctx) SERVER_OF(ctx, conn_ctx)
@@ -474,16 +519,15 @@ static void begin_stop(kv_server *s, const char *why)
 {
     struct ev_loop *loop = s->loop;
 
-    if (s->listen_fd < 0)
+    if (s->listeners[0].fd < 0)
         return;
     kv_log(KV_LOG_INFO, "stopping %s: no new connections; draining %llu open (up to %.0f s)",
            why, (unsigned long long)s->stats.conns_current, DRAIN_SECONDS);
     ev_timer_stop(loop, &s->leave_w);
-    ev_io_stop(loop, &s->accept_w);
+    listeners_watch(s, 0);
     ev_timer_stop(loop, &s->accept_pause_w);
     kv_metrics_http_stop(&s->metrics);
-    close(s->listen_fd);
-    s->listen_fd = -1;
+    listeners_close(s);
     if (s->stats.conns_current == 0) {
         ev_break(loop, EVBREAK_ALL);
         return;
@@ -566,7 +610,34 @@ void kv_server_join(kv_server *s, struct kv_cluster *cluster)
 
 void kv_server_address(const kv_server *s, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s", s->listen_address);
+    snprintf(buf, len, "%s", s->listeners[0].address);
+}
+
+/* Binds L to WHERE (PLAIN: for plaintext beside TLS, so on a loopback
+ * address only: config.c checks the name, this the address bound, should
+ * "localhost" resolve elsewhere). Returns 0, or -1 with the reason in ERR
+ * (L's fd then -1). */
+static int listener_open(kv_server *s, kv_listener *l, const char *where, int plain,
+                         char *err, size_t errlen)
+{
+    char why[512];
+
+    l->server = s;
+    l->plain = plain;
+    l->fd = kv_listen(where, why, sizeof why);
+    if (l->fd < 0) {
+        snprintf(err, errlen, "%s%s", plain ? "--plain-listen: " : "", why);
+        return -1;
+    }
+    if (!kv_listen_address(l->fd, l->address, sizeof l->address) && plain) {
+        snprintf(err, errlen, "--plain-listen: %s is bound to %s, not a loopback address",
+                 where, l->address);
+        close(l->fd);
+        l->fd = -1;
+        return -1;
+    }
+    ev_io_init(&l->accept_w, accept_cb, l->fd, EV_READ);
+    return 0;
 }
 
 int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
@@ -587,22 +658,27 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
         snprintf(err, errlen, "cannot initialise the event loop");
         return -1;
     }
-    s->listen_fd = kv_listen(cfg->listen, err, errlen);
-    if (s->listen_fd < 0) {
+    s->listeners[0].fd = s->listeners[1].fd = -1;
+    if (listener_open(s, &s->listeners[0], cfg->listen, 0, err, errlen) < 0
+        || (cfg->plain_listen
+            && listener_open(s, &s->listeners[1], cfg->plain_listen, 1, err, errlen) < 0)) {
+        if (s->listeners[0].fd >= 0)
+            close(s->listeners[0].fd);
         kv_tls_free(s->tls);
         s->tls = NULL;
         return -1;
     }
-    kv_listen_address(s->listen_fd, s->listen_address, sizeof s->listen_address);
+    s->n_listeners = cfg->plain_listen ? 2 : 1;
     /* After the listener: a start refused for its address (the common
      * failed start) leaves nothing allocated behind. */
     if (kv_slowlog_init(&s->slowlog, cfg->slowlog_us, cfg->slowlog_max_len) < 0) {
         snprintf(err, errlen, "out of memory for the slow log");
         return -1;
     }
-    s->listen_addresses[0] = s->listen_address;
+    for (size_t i = 0; i < s->n_listeners; i++)
+        s->listen_addresses[i] = s->listeners[i].address;
     s->env.listen_addresses = s->listen_addresses;
-    s->env.n_listen = 1;
+    s->env.n_listen = s->n_listeners;
     s->clients = kv_clients_hook(s);
     s->env.clients = &s->clients;
     kv_arena_init(&s->arena, ARENA_CHUNK);
@@ -620,7 +696,6 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     s->conn_ctx = (kv_conn_ctx){
         .loop = s->loop,
         .idle_timeout = cfg->idle_timeout,
-        .tls = s->tls,
         .session = { .service = &s->env, .arena = &s->arena, .stats = &s->stats,
                      .max_frame_bytes = cfg->max_frame_bytes,
                      .input_budget = cfg->input_budget, .output_budget = cfg->output_budget },
@@ -630,8 +705,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     s->stats.started = ev_time();
     signal(SIGPIPE, SIG_IGN);
 
-    ev_io_init(&s->accept_w, accept_cb, s->listen_fd, EV_READ);
-    ev_io_start(s->loop, &s->accept_w);
+    listeners_watch(s, 1);
     ev_init(&s->accept_pause_w, accept_resume_cb);   /* set when accepting pauses */
     ev_timer_init(&s->drain_w, drain_timeout_cb, DRAIN_SECONDS, 0.);
     ev_init(&s->leave_w, leave_timeout_cb);
@@ -657,8 +731,9 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
     ev_signal_init(&s->sighup_w, sighup_cb, SIGHUP);
     ev_signal_start(s->loop, &s->sighup_w);
     if (cfg->metrics_listen) {
+        int https = cfg->tls.cert && cfg->metrics_tls;
         if (kv_metrics_http_start(&s->metrics, s->loop, cfg->metrics_listen, &s->env,
-                                  err, errlen) < 0)
+                                  https ? &cfg->tls : NULL, err, errlen) < 0)
             return -1;
         s->env.metrics_address = s->metrics.address;
         printf("metrics on %s\n", s->metrics.address);
@@ -684,8 +759,7 @@ void kv_server_free(kv_server *s)
     while (s->conns)
         kv_conn_close(s->conns, KV_CLOSE_SHUTDOWN, "server stopped");
     kv_metrics_http_stop(&s->metrics);
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
+    listeners_close(s);
     kv_watch_hub_free(s->env.watch);
     kv_backup_hub_free(s->env.backups);
     kv_slowlog_free(&s->slowlog);

@@ -1,4 +1,4 @@
-/* server.h - the kvstored process core: the listening socket, the libev
+/* server.h - the kvstored process core: the listening sockets, the libev
  * loop, signals and orderly shutdown, and the list of connections. The
  * per-connection byte handling lives in conn.c, the protocol in session.c. */
 #ifndef KV_SERVER_H
@@ -36,7 +36,12 @@ typedef struct kv_server_config {
     size_t slowlog_max_len;     /* entries the slow log keeps; 0: off */
     const char *dir;            /* the engine's --dir, for Snapshot's
                                    temporary files; NULL: in RAM */
-    kv_tls_config tls;          /* with tls.cert, the listener speaks TLS only */
+    kv_tls_config tls;          /* with tls.cert, --listen speaks TLS only */
+    int tls_only;               /* every listener speaks TLS (no plain_listen;
+                                   metrics_tls): checked by config.c */
+    const char *plain_listen;   /* "HOST:PORT" on loopback, plaintext beside
+                                   TLS's --listen, or NULL */
+    int metrics_tls;            /* with tls.cert, metrics_listen speaks HTTPS */
 } kv_server_config;
 
 #define KV_DEFAULT_MAX_FRAME_BYTES (16u * 1024 * 1024)
@@ -47,9 +52,27 @@ typedef struct kv_server_config {
 #define KV_DEFAULT_MAX_KEY_BYTES (64u * 1024)
 #define KV_DEFAULT_MAX_VALUE_BYTES (8u * 1024 * 1024)
 
+/* Listeners: --listen, and --plain-listen beside it. */
+#define KV_SERVER_LISTENERS 2
+
+/* One listening socket and its accept watcher. */
+typedef struct kv_listener {
+    ev_io accept_w;             /* private, first: accept_cb casts back */
+    int fd;                     /* -1: closed (or never opened) */
+    int plain;                  /* its connections are plaintext even when
+                                   the server has TLS (--plain-listen) */
+    struct kv_server *server;   /* borrowed: the owner */
+    char address[KV_ENDPOINT_HOST_MAX + 16];
+                                /* read-only: HOST:PORT as bound (port 0
+                                   becomes the real port) */
+} kv_listener;
+
 typedef struct kv_server {
     struct ev_loop *loop;
-    ev_io accept_w;             /* private: readable listening socket */
+    kv_listener listeners[KV_SERVER_LISTENERS];
+                                /* [0]: --listen (TLS with --tls-cert);
+                                   [1]: --plain-listen, when given */
+    size_t n_listeners;         /* read-only: 1 or 2 */
     ev_timer accept_pause_w;    /* private: retry accept after EMFILE */
     int accept_paused;          /* private: pauses since accept last worked
                                    (logged once per episode) */
@@ -74,11 +97,8 @@ typedef struct kv_server {
     int must_flush;             /* private: the engine has writes of no
                                    connection's to flush this turn (expiry) */
     struct kv_conn *pending;    /* connections with answers to write this turn */
-    int listen_fd;
-    char listen_address[KV_ENDPOINT_HOST_MAX + 16];
-                                /* read-only: HOST:PORT as bound (port 0
-                                   becomes the real port) */
-    const char *listen_addresses[1];    /* private: env.listen_addresses */
+    const char *listen_addresses[KV_SERVER_LISTENERS];
+                                /* private: env.listen_addresses */
     kv_service_clients clients; /* private: env.clients (clients.c) */
     ev_timer ops_w;             /* private: once a second, stats.ops_last_second */
     uint64_t ops_mark;          /* private: stats.requests at the last tick */
@@ -104,10 +124,12 @@ typedef struct kv_server {
 } kv_server;
 
 /* Loads cfg->tls's files when there are some, binds and listens on
- * cfg->listen (TLS only, then), prints "listening on HOST:PORT" to
- * stdout; with cfg->metrics_listen, serves /metrics there too and prints
- * "metrics on HOST:PORT" first. Returns 0, or -1 with a one-line reason
- * in ERR. */
+ * cfg->listen (TLS only, then) and on cfg->plain_listen (plaintext, on a
+ * loopback address only), prints "listening on HOST:PORT" to stdout;
+ * with cfg->metrics_listen, serves /metrics there too (HTTPS with the
+ * same certificate when cfg->metrics_tls). "metrics on HOST:PORT" and
+ * "plaintext on HOST:PORT" come before "listening on". Returns 0, or -1
+ * with a one-line reason in ERR. */
 int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
                    char *err, size_t errlen);
 
@@ -116,7 +138,7 @@ int kv_server_init(kv_server *s, const kv_server_config *cfg, kv_engine *engine,
  * expiry, and is run at the end of every loop turn. */
 void kv_server_join(kv_server *s, struct kv_cluster *cluster);
 
-/* The client address S listens on, as bound, into BUF (s->listen_address). */
+/* The client address S listens on (--listen), as bound, into BUF. */
 void kv_server_address(const kv_server *s, char *buf, size_t len);
 
 /* Runs the loop until SIGINT/SIGTERM and the drain that follows. */

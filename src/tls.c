@@ -2,6 +2,7 @@
  * SSL. Knows nothing of watchers, sessions or frames; the socket stays the
  * caller's (conn.c), which closes it. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,17 +267,26 @@ const char *kv_tls_conn_why(const kv_tls_conn *c)
     return c->why[0] ? c->why : "TLS failed";
 }
 
-const char *kv_tls_conn_describe(const kv_tls_conn *c, char *buf, size_t len)
+const char *kv_tls_conn_subject(const kv_tls_conn *c, char *buf, size_t len)
 {
     X509 *peer = SSL_get1_peer_certificate(c->ssl);
-    char subject[256] = "";
 
-    if (peer) {
-        X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
-        X509_free(peer);
-    }
+    if (!peer)
+        return NULL;
+    /* Escapes bytes outside printable ASCII as \xHH: the line is valid
+     * UTF-8 for a proto3 string and safe in the log. */
+    X509_NAME_oneline(X509_get_subject_name(peer), buf, len < INT_MAX ? (int)len : INT_MAX);
+    X509_free(peer);
+    return buf;
+}
+
+const char *kv_tls_conn_describe(const kv_tls_conn *c, char *buf, size_t len)
+{
+    char subject[256];
+    const char *who = kv_tls_conn_subject(c, subject, sizeof subject);
+
     snprintf(buf, len, "%s %s%s%s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
-             peer ? ", client certificate " : "", subject);
+             who ? ", client certificate " : "", who ? who : "");
     return buf;
 }
 

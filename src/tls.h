@@ -84,6 +84,11 @@ int kv_tls_pending(const kv_tls_conn *c);
 /* Why C failed (text in C: valid until kv_tls_conn_free). */
 const char *kv_tls_conn_why(const kv_tls_conn *c);
 
+/* The subject of the certificate C's client presented, as one line
+ * ("/CN=..."), into BUF. Returns BUF, or NULL when it presented none (or
+ * the handshake is not done). */
+const char *kv_tls_conn_subject(const kv_tls_conn *c, char *buf, size_t len);
+
 /* The protocol and cipher C agreed on, and the client certificate's
  * subject when there is one, into BUF for the log. Returns BUF. */
 const char *kv_tls_conn_describe(const kv_tls_conn *c, char *buf, size_t len);

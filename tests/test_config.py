@@ -173,7 +173,7 @@ class TestPrintConfig(ConfigTest):
         help_text = kvstored("--help")[1]
         flags = set(re.findall(r"--([a-z][a-z0-9-]*)[ =][A-Z]", help_text)) - {"config",
                                                                                "restore"}
-        flags |= {"sync", "log-level", "log-format"}
+        flags |= {"sync", "log-level", "log-format", "tls-only", "metrics-tls"}
         self.assertEqual(flags, set(said))
 
     def test_fed_back_it_prints_the_same(self):

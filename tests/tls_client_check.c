@@ -1,0 +1,91 @@
+/* tls_client_check - a small C program test_tls_clients.py drives: it
+ * connects with kv_client_connect_opts() as its options say, then Sets a
+ * key, Gets it back, opens a watch on it, Sets it again and waits for the
+ * event. Prints "ok" and exits 0, or the library's one-line reason on
+ * stderr and exits 1 (connect) or 2 (a call). Usage:
+ *   tls_client_check ENDPOINT [--ca FILE] [--cert FILE --key FILE]
+ *                    [--server-name NAME] [--insecure] [--plaintext]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <kvstore/client.h>
+
+/* Watch callback: counts the events of the watch. */
+static void on_event(kv_client *c, uint64_t watch_id, const Kvstore__V1__WatchResponse *r,
+                     void *arg)
+{
+    (void)c;
+    (void)watch_id;
+    if (r)
+        *(size_t *)arg += r->n_events;
+}
+
+static int call_failed(kv_client *c, const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", what, kv_status_name(kv_client_last_status(c)),
+            kv_client_last_message(c));
+    kv_client_free(c);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    kv_client_options o = KV_CLIENT_OPTIONS_INIT;
+    char err[512];
+    uint8_t *value = NULL;
+    size_t len = 0, events = 0;
+    uint64_t watch_id;
+    kv_client *c;
+
+    o.timeout_ms = 10000;
+    o.tls = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--ca") == 0 && next)
+            o.ca_file = argv[++i];
+        else if (strcmp(argv[i], "--cert") == 0 && next)
+            o.cert_file = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && next)
+            o.key_file = argv[++i];
+        else if (strcmp(argv[i], "--server-name") == 0 && next)
+            o.server_name = argv[++i];
+        else if (strcmp(argv[i], "--insecure") == 0)
+            o.insecure_skip_verify = 1;
+        else if (strcmp(argv[i], "--plaintext") == 0)
+            o.tls = 0;
+        else {
+            fprintf(stderr, "tls_client_check: unknown argument %s\n", argv[i]);
+            return 64;
+        }
+    }
+    if (argc < 2)
+        return 64;
+    c = kv_client_connect_opts(argv[1], &o, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (kv_client_set(c, (const uint8_t *)"k", 1, (const uint8_t *)"v1", 2) != KV_OK)
+        return call_failed(c, "set");
+    if (kv_client_get(c, (const uint8_t *)"k", 1, &value, &len) != KV_OK)
+        return call_failed(c, "get");
+    if (len != 2 || memcmp(value, "v1", 2) != 0) {
+        fprintf(stderr, "get: %zu bytes, not v1\n", len);
+        return 2;
+    }
+    free(value);
+    Kvstore__V1__WatchRequest w = KVSTORE__V1__WATCH_REQUEST__INIT;
+    w.key.data = (uint8_t *)"k";
+    w.key.len = 1;
+    if (kv_client_watch(c, &w, on_event, &events, &watch_id) != KV_OK)
+        return call_failed(c, "watch");
+    if (kv_client_set(c, (const uint8_t *)"k", 1, (const uint8_t *)"v2", 2) != KV_OK)
+        return call_failed(c, "set");
+    while (events == 0)
+        if (kv_client_poll(c, 10000) != KV_OK)
+            return call_failed(c, "poll");
+    kv_client_free(c);
+    puts("ok");
+    return 0;
+}

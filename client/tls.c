@@ -236,7 +236,10 @@ static int handshake(kvc_tls *s, int fd, int timeout_ms)
             return -1;
         struct pollfd pfd = { .fd = fd, .events = why == KVC_TLS_WANT_READ ? POLLIN : POLLOUT };
         int64_t left = deadline ? deadline - now_ms() : -1;
-        int n = left == 0 || left < -1 ? 0 : poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (deadline && left < 0)
+            left = 0;
+        int n = deadline && left == 0 ? 0
+                : poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
         if (n == 0) {
             snprintf(s->reason, sizeof s->reason, "timed out after %d ms", timeout_ms);
             return -1;

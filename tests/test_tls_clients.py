@@ -7,7 +7,8 @@ accepts any; --tls alone trusts the system's store (which does not know the
 test CA); mutual TLS with --cert and --key, refused without them; the
 KVCTL_* variables; a usage error for --cert without --key and the other way
 round; a watch over TLS receives its events; values of several MB and a
-pipelined batch; the commands with connections of their own (snapshot
+pipelined batch; a handshake a silent server never answers ends at
+--timeout; the commands with connections of their own (snapshot
 save, dump, slowlog, clients) and a plaintext kvctl on the TLS port, which
 fails at once. tls_client_check (a small C program) calls
 kv_client_connect_opts() with a server name, and runs a watch over TLS.
@@ -22,6 +23,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -146,6 +148,17 @@ class TestKvctlOverTls(TlsClientTest):
         self.assertEqual(self.ok(*ca(), "get", "k",
                                  endpoint="localhost:%d" % self.server.port), b"over tls")
 
+    def test_every_endpoint_of_a_list_speaks_tls(self):
+        # The first endpoint is a TLS server whose certificate names
+        # another host: refused, kvctl goes on to the next with the same
+        # settings.
+        with Server("--tls-cert", CERTS.path("elsewhere.crt"),
+                    "--tls-key", CERTS.path("elsewhere.key"), capture_stderr=True) as other:
+            self.assertEqual(self.ok(*ca(), "ping", endpoint="%s,%s" % (
+                other.endpoint, self.server.endpoint)), b"PONG\n")
+            r = self.kv(*ca(), "ping", endpoint="%s,%s" % (self.server.endpoint, other.endpoint))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_a_server_another_ca_signed_is_refused(self):
         self.assertRefused(self.kv(*ca("other-ca"), "get", "k"),
                            "certificate verify failed: unable to get local issuer certificate")
@@ -249,6 +262,22 @@ class TestKvctlOverTls(TlsClientTest):
         code, _, err = self.check("--plaintext")
         self.assertEqual(code, 2)
         self.assertIn("set: UNAVAILABLE: connection closed by the server", err)
+
+
+class TestSilentServer(unittest.TestCase):
+    def test_the_handshake_is_bounded_by_the_timeout(self):
+        # A listener that never answers: the TCP connect succeeds (the
+        # kernel's backlog) and the ClientHello goes unanswered.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(4)
+            endpoint = "127.0.0.1:%d" % silent.getsockname()[1]
+            start = time.monotonic()
+            r = kvctl("-e", endpoint, "--timeout", "1", *ca(), "ping")
+            self.assertEqual(r.returncode, UNREACHABLE, r.stderr)
+            self.assertIn(b"TLS handshake with %s failed: timed out after 1000 ms"
+                          % endpoint.encode(), r.stderr)
+            self.assertLess(time.monotonic() - start, 10.0)
 
 
 class TestHostnameMismatch(TlsClientTest):

@@ -3,9 +3,9 @@
  * generated stubs work on it. Owns its socket (with TLS, its stream goes
  * through tls.c), buffers and the queue of calls not yet answered; reads
  * every frame (stream frames go to watch.c), waits in kv_client_poll(),
- * and retries a call on another node
- * of a cluster when the rules of client.h allow it (where to go is
- * route.c's). The blocking helpers are simple.c's, the watches watch.c's.
+ * and retries a call on another node of a cluster when the rules of
+ * client.h allow it (where to go is route.c's). The blocking helpers are
+ * simple.c's, the watches watch.c's.
  * See include/kvstore/client.h for the contract. */
 #include <errno.h>
 #include <fcntl.h>

@@ -7,14 +7,15 @@ accepts any; --tls alone trusts the system's store (which does not know the
 test CA); mutual TLS with --cert and --key, refused without them; the
 KVCTL_* variables; a usage error for --cert without --key and the other way
 round; a watch over TLS receives its events; values of several MB and a
-pipelined batch; a handshake a silent server never answers ends at
+pipelined batch; the interactive shell; a handshake a silent server never answers ends at
 --timeout; the commands with connections of their own (snapshot
 save, dump, slowlog, clients) and a plaintext kvctl on the TLS port, which
 fails at once. tls_client_check (a small C program) calls
 kv_client_connect_opts() with a server name, and runs a watch over TLS.
 
 The certificates are test_tls.py's (its Certs and make_cert), plus a server
-certificate for "other.example" only. $KVCTL, $KVSTORED and
+certificate for "other.example" only; the shell runs on test_kvctl.py's
+Terminal (a pseudo-terminal). $KVCTL, $KVSTORED and
 $TLS_CLIENT_CHECK name the binaries (meson test sets them).
 """
 
@@ -31,6 +32,7 @@ import unittest
 
 from kvstored import Server
 import test_tls
+from test_kvctl import Terminal
 
 KVCTL = os.environ.get("KVCTL", "")
 CHECK = os.environ.get("TLS_CLIENT_CHECK", "")
@@ -204,6 +206,19 @@ class TestKvctlOverTls(TlsClientTest):
         self.assertRegex(w.line(), rb'^PUT "k" "v1" rev \d+$')
         self.assertRegex(w.line(), rb'^PUT "k" "v2" rev \d+$')
         self.assertEqual(w.stop(), (0, b""))
+
+    def test_the_shell(self):
+        env = dict(clean_env(), HOME=self.tmp, TERM="dumb")
+        t = Terminal(["-e", self.server.endpoint, *ca()], env)
+        self.addCleanup(t.kill)
+        prompt = re.escape(self.server.endpoint.encode() + b"> ")
+        t.expect(prompt)
+        t.send(b"set k 'in the shell'\r")
+        self.assertIn(b"OK", t.expect(prompt))
+        t.send(b"get k\r")
+        self.assertIn(b"in the shell\r\n", t.expect(prompt))
+        t.send(b"quit\r")
+        self.assertEqual(t.wait(), 0)
 
     def test_values_of_several_megabytes_and_a_pipelined_batch(self):
         big = os.urandom(6 << 20)

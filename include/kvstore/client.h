@@ -91,7 +91,8 @@ kv_client *kv_client_connect(const char *endpoint, int timeout_ms,
 
 /* How kv_client_connect_opts() connects. Start from
  * KV_CLIENT_OPTIONS_INIT (or zero it) and set what differs. The strings
- * are read during the call only. */
+ * are read during the call only. Its layout is part of the ABI: a later
+ * setting comes with a function of its own, never as a field here. */
 typedef struct kv_client_options {
     int timeout_ms;             /* as kv_client_connect()'s TIMEOUT_MS; the
                                    TLS handshake is within it too */

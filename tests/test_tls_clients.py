@@ -11,7 +11,8 @@ pipelined batch; the interactive shell; a handshake a silent server never answer
 --timeout; the commands with connections of their own (snapshot
 save, dump, slowlog, clients) and a plaintext kvctl on the TLS port, which
 fails at once. tls_client_check (a small C program) calls
-kv_client_connect_opts() with a server name, and runs a watch over TLS.
+kv_client_connect_opts() with a server name, runs a watch over TLS, and
+connects again, over TLS, after the server closed its connection.
 
 The certificates are test_tls.py's (its Certs and make_cert), plus a server
 certificate for "other.example" only; the shell runs on test_kvctl.py's

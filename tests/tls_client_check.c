@@ -1,8 +1,10 @@
 /* tls_client_check - a small C program test_tls_clients.py drives: it
  * connects with kv_client_connect_opts() as its options say, then Sets a
  * key, Gets it back, opens a watch on it, Sets it again and waits for the
- * event. Prints "ok" and exits 0, or the library's one-line reason on
- * stderr and exits 1 (connect) or 2 (a call). Usage:
+ * event; then has the server close its connection (ClientKill of its own
+ * id), and Gets again, which connects again with the same settings.
+ * Prints "ok" and exits 0, or the library's one-line reason on stderr and
+ * exits 1 (connect) or 2 (a call). Usage:
  *   tls_client_check ENDPOINT [--ca FILE] [--cert FILE --key FILE]
  *                    [--server-name NAME] [--insecure] [--plaintext]
  */
@@ -19,6 +21,22 @@ static void on_event(kv_client *c, uint64_t watch_id, const Kvstore__V1__WatchRe
     (void)watch_id;
     if (r)
         *(size_t *)arg += r->n_events;
+}
+
+/* ClientList closure: the id of the connection asking, 0 on failure. */
+static void on_list(const Kvstore__V1__ClientListResponse *r, void *arg)
+{
+    for (size_t i = 0; r && i < r->n_clients; i++)
+        if (r->clients[i]->current)
+            *(uint64_t *)arg = r->clients[i]->id;
+}
+
+/* ClientKill closure: its answer may never come (the connection closes
+ * at once); either way is fine. */
+static void on_kill(const Kvstore__V1__ClientKillResponse *r, void *arg)
+{
+    (void)r;
+    (void)arg;
 }
 
 static int call_failed(kv_client *c, const char *what)
@@ -85,6 +103,19 @@ int main(int argc, char **argv)
     while (events == 0)
         if (kv_client_poll(c, 10000) != KV_OK)
             return call_failed(c, "poll");
+    Kvstore__V1__ClientListRequest list = KVSTORE__V1__CLIENT_LIST_REQUEST__INIT;
+    Kvstore__V1__ClientKillRequest kill = KVSTORE__V1__CLIENT_KILL_REQUEST__INIT;
+    kvstore__v1__kv__client_list(kv_client_service(c), &list, on_list, &kill.id);
+    if (kill.id == 0)
+        return call_failed(c, "client list");
+    kvstore__v1__kv__client_kill(kv_client_service(c), &kill, on_kill, NULL);
+    if (kv_client_get(c, (const uint8_t *)"k", 1, &value, &len) != KV_OK)
+        return call_failed(c, "get after the kill");
+    if (len != 2 || memcmp(value, "v2", 2) != 0) {
+        fprintf(stderr, "get after the kill: %zu bytes, not v2\n", len);
+        return 2;
+    }
+    free(value);
     kv_client_free(c);
     puts("ok");
     return 0;

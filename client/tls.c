@@ -301,6 +301,8 @@ ssize_t kvc_tls_read(kvc_tls *s, void *buf, size_t len)
     size_t n;
     int rc;
 
+    if (s->broken)              /* OpenSSL forbids any more I/O */
+        return KVC_TLS_ERROR;
     ERR_clear_error();
     rc = SSL_read_ex(s->ssl, buf, len, &n);
     return rc == 1 ? (ssize_t)n : outcome(s, rc, errno);
@@ -312,6 +314,8 @@ ssize_t kvc_tls_write(kvc_tls *s, const void *buf, size_t len)
     int rc;
     ssize_t why;
 
+    if (s->broken)
+        return KVC_TLS_ERROR;
     ERR_clear_error();
     rc = SSL_write_ex(s->ssl, buf, len, &n);
     if (rc == 1)

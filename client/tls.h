@@ -45,7 +45,8 @@ kvc_tls *kvc_tls_open(kvc_tls_ctx *t, int fd, const char *endpoint, int timeout_
 
 /* Reads up to LEN decrypted bytes into BUF. Returns how many (> 0), 0 when
  * the server closed the stream, or KVC_TLS_WANT_READ, KVC_TLS_WANT_WRITE
- * or KVC_TLS_ERROR. */
+ * or KVC_TLS_ERROR; after an error, every read and write returns it again
+ * (OpenSSL allows no more I/O) and kvc_tls_reason() keeps the first. */
 ssize_t kvc_tls_read(kvc_tls *s, void *buf, size_t len);
 
 /* Writes up to LEN bytes of BUF. Returns how many (> 0; fewer than LEN

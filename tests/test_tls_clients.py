@@ -339,6 +339,13 @@ class TestClientCertificates(TlsClientTest):
                                     CERTS.path("client.crt"), "--key", CERTS.path("client.key")),
                          (0, "ok\n", ""))
 
+    def test_a_key_that_is_not_the_certificate_s(self):
+        r = self.kv(*ca(), "--cert", CERTS.path("client.crt"),
+                    "--key", CERTS.path("other-client.key"), "ping")
+        self.assertEqual(r.returncode, UNREACHABLE)
+        self.assertIn(b"TLS: cannot load the client key " + CERTS.path("other-client.key").encode()
+                      + b": key values mismatch", r.stderr)
+
     def test_refused_without_them_or_with_another_ca_s(self):
         # TLS 1.3: the server refuses the certificate after the client's
         # handshake is done, so the failure shows on the first call.

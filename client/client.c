@@ -397,7 +397,7 @@ static int io_send(kv_client *c)
     } else {
         w = kvc_tls_write(c->tls, kv_buf_head(&c->out), kv_buf_len(&c->out));
         if (w == KVC_TLS_ERROR) {
-            fail_all(c, KV_UNAVAILABLE, "connection closed by the server: %s",
+            fail_all(c, KV_UNAVAILABLE, "connection to the server lost: %s",
                      kvc_tls_reason(c->tls));
             return -1;
         }

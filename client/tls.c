@@ -176,12 +176,12 @@ static ssize_t outcome(kvc_tls *s, int rc, int saved)
     case SSL_ERROR_WANT_WRITE:
         return KVC_TLS_WANT_WRITE;
     case SSL_ERROR_ZERO_RETURN:
-        snprintf(s->reason, sizeof s->reason, "connection closed by the server");
+        snprintf(s->reason, sizeof s->reason, "the server closed the TLS stream");
         return 0;
     case SSL_ERROR_SYSCALL:
         if (!*r) {
             snprintf(s->reason, sizeof s->reason, "%s",
-                     saved ? strerror(saved) : "connection closed by the server");
+                     saved ? strerror(saved) : "the server closed the connection");
             break;
         }
         /* fall through */

@@ -7,7 +7,9 @@ accepts any; --tls alone trusts the system's store (which does not know the
 test CA); mutual TLS with --cert and --key, refused without them; the
 KVCTL_* variables; a usage error for --cert without --key and the other way
 round; a watch over TLS receives its events; values of several MB and a
-pipelined batch; the interactive shell; a handshake a silent server never answers ends at
+pipelined batch; the interactive shell; a server that closes while
+kvctl writes; a connection the server closed at its idle timeout opened
+again (writing to the reset socket raises no SIGPIPE); a handshake a silent server never answers ends at
 --timeout; the commands with connections of their own (snapshot
 save, dump, slowlog, clients) and a plaintext kvctl on the TLS port, which
 fails at once. tls_client_check (a small C program) calls
@@ -278,6 +280,39 @@ class TestKvctlOverTls(TlsClientTest):
         code, _, err = self.check("--plaintext")
         self.assertEqual(code, 2)
         self.assertIn("set: UNAVAILABLE: connection closed by the server", err)
+
+
+class TestServerClosesMidWrite(TlsClientTest):
+    def setUp(self):
+        self.server = Server("--tls-cert", CERTS.path("server.crt"),
+                             "--tls-key", CERTS.path("server.key"),
+                             "--max-frame-bytes", "64K", capture_stderr=True)
+        self.addCleanup(self.server.stop)
+
+    def test_the_failed_write_is_one_line(self):
+        # The server refuses the frame at its length and closes while kvctl
+        # still writes its 8 MB: the write fails (a reset), and so does the
+        # call (exit 3, or 4 when the server's answer was read first).
+        for _ in range(3):
+            r = self.kv(*ca(), "set", "big", stdin=os.urandom(8 << 20))
+            self.assertIn(r.returncode, (UNREACHABLE, 4), r.stderr)
+            self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+
+
+class TestIdleTimeout(TlsClientTest):
+    def setUp(self):
+        self.server = Server(*CERTS.server_args(), "--idle-timeout", "0.3", capture_stderr=True)
+        self.addCleanup(self.server.stop)
+
+    def test_a_connection_the_server_closed_is_opened_again_without_sigpipe(self):
+        # The server closed the idle connection (close_notify, FIN); the
+        # ping goes out on it, is refused with a reset, and the library
+        # closes its side, writing its own close_notify to a reset socket:
+        # EPIPE, which must not be SIGPIPE (OpenSSL's own socket writes
+        # would raise it). The ping is then sent again on a new connection.
+        for _ in range(3):
+            self.assertEqual(self.check("--ca", CERTS.path("ca.crt"), "--idle", "800"),
+                             (0, "ok\n", ""))
 
 
 class TestSilentServer(unittest.TestCase):

@@ -3,11 +3,15 @@
  * key, Gets it back, opens a watch on it, Sets it again and waits for the
  * event; then has the server close its connection (ClientKill of its own
  * id), and Gets again, which connects again with the same settings.
+ * With --idle MS it first waits MS and pings: a server with a shorter
+ * --idle-timeout has closed the connection, so the ping connects again.
  * Prints "ok" and exits 0, or the library's one-line reason on stderr and
  * exits 1 (connect) or 2 (a call). Usage:
  *   tls_client_check ENDPOINT [--ca FILE] [--cert FILE --key FILE]
  *                    [--server-name NAME] [--insecure] [--plaintext]
+ *                    [--idle MS]
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +59,7 @@ int main(int argc, char **argv)
     size_t len = 0, events = 0;
     uint64_t watch_id;
     kv_client *c;
+    int idle_ms = 0;
 
     o.timeout_ms = 10000;
     o.tls = 1;
@@ -70,6 +75,8 @@ int main(int argc, char **argv)
             o.server_name = argv[++i];
         else if (strcmp(argv[i], "--insecure") == 0)
             o.insecure_skip_verify = 1;
+        else if (strcmp(argv[i], "--idle") == 0 && next)
+            idle_ms = atoi(argv[++i]);
         else if (strcmp(argv[i], "--plaintext") == 0)
             o.tls = 0;
         else {
@@ -83,6 +90,13 @@ int main(int argc, char **argv)
     if (!c) {
         fprintf(stderr, "%s\n", err);
         return 1;
+    }
+    if (idle_ms > 0) {
+        char *pong = NULL;
+        poll(NULL, 0, idle_ms);
+        if (kv_client_ping(c, NULL, &pong) != KV_OK)
+            return call_failed(c, "ping after idling");
+        free(pong);
     }
     if (kv_client_set(c, (const uint8_t *)"k", 1, (const uint8_t *)"v1", 2) != KV_OK)
         return call_failed(c, "set");

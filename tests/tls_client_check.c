@@ -51,15 +51,33 @@ static int call_failed(kv_client *c, const char *what)
     return 2;
 }
 
+/* Gets "k" (WHAT names the step) and checks it holds WANT. Returns 0, or
+ * the exit code after saying why (C freed). */
+static int get_is(kv_client *c, const char *what, const char *want)
+{
+    uint8_t *value = NULL;
+    size_t len = 0;
+    int same;
+
+    if (kv_client_get(c, (const uint8_t *)"k", 1, &value, &len) != KV_OK)
+        return call_failed(c, what);
+    same = len == strlen(want) && memcmp(value, want, len) == 0;
+    free(value);
+    if (same)
+        return 0;
+    fprintf(stderr, "%s: %zu bytes, not %s\n", what, len, want);
+    kv_client_free(c);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     kv_client_options o = KV_CLIENT_OPTIONS_INIT;
     char err[512];
-    uint8_t *value = NULL;
-    size_t len = 0, events = 0;
+    size_t events = 0;
     uint64_t watch_id;
     kv_client *c;
-    int idle_ms = 0;
+    int idle_ms = 0, rc;
 
     o.timeout_ms = 10000;
     o.tls = 1;
@@ -100,13 +118,8 @@ int main(int argc, char **argv)
     }
     if (kv_client_set(c, (const uint8_t *)"k", 1, (const uint8_t *)"v1", 2) != KV_OK)
         return call_failed(c, "set");
-    if (kv_client_get(c, (const uint8_t *)"k", 1, &value, &len) != KV_OK)
-        return call_failed(c, "get");
-    if (len != 2 || memcmp(value, "v1", 2) != 0) {
-        fprintf(stderr, "get: %zu bytes, not v1\n", len);
-        return 2;
-    }
-    free(value);
+    if ((rc = get_is(c, "get", "v1")) != 0)
+        return rc;
     Kvstore__V1__WatchRequest w = KVSTORE__V1__WATCH_REQUEST__INIT;
     w.key.data = (uint8_t *)"k";
     w.key.len = 1;
@@ -123,13 +136,8 @@ int main(int argc, char **argv)
     if (kill.id == 0)
         return call_failed(c, "client list");
     kvstore__v1__kv__client_kill(kv_client_service(c), &kill, on_kill, NULL);
-    if (kv_client_get(c, (const uint8_t *)"k", 1, &value, &len) != KV_OK)
-        return call_failed(c, "get after the kill");
-    if (len != 2 || memcmp(value, "v2", 2) != 0) {
-        fprintf(stderr, "get after the kill: %zu bytes, not v2\n", len);
-        return 2;
-    }
-    free(value);
+    if ((rc = get_is(c, "get after the kill", "v2")) != 0)
+        return rc;
     kv_client_free(c);
     puts("ok");
     return 0;

@@ -1,10 +1,11 @@
 /* client.c - the C client library: one TCP connection at a time speaking
  * the kvstore framing, exposed as a ProtobufCService so protoc-c's
- * generated stubs work on it. Owns its socket, buffers and the queue of
- * calls not yet answered; reads every frame (stream frames go to
- * watch.c), waits in kv_client_poll(), and retries a call on another node
- * of a cluster when the rules of client.h allow it (where to go is
- * route.c's). The blocking helpers are simple.c's, the watches watch.c's.
+ * generated stubs work on it. Owns its socket (with TLS, its stream goes
+ * through tls.c), buffers and the queue of calls not yet answered; reads
+ * every frame (stream frames go to watch.c), waits in kv_client_poll(),
+ * and retries a call on another node of a cluster when the rules of
+ * client.h allow it (where to go is route.c's). The blocking helpers are
+ * simple.c's, the watches watch.c's.
  * See include/kvstore/client.h for the contract. */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "internal.h"
 #include "frame.h"
 #include "route.h"
+#include "tls.h"
 
 /* Answers larger than this are refused as a broken stream. */
 #define MAX_ANSWER_BYTES (UINT32_MAX)
@@ -69,6 +71,10 @@ typedef struct pending {
 struct kv_client {
     ProtobufCService service;   /* first: stubs hand it back to invoke */
     int fd;                     /* -1 while not connected */
+    kvc_tls_ctx *tls_ctx;       /* the TLS settings of every connection;
+                                   NULL: plaintext */
+    kvc_tls *tls;               /* the connection's TLS stream, or NULL */
+    int read_wants_write;       /* the last TLS read waits for POLLOUT */
     int timeout_ms;
     int pipelining;
     int serializable;           /* kv_client_set_serializable() */
@@ -208,6 +214,8 @@ static void deliver(kv_client *c)
 /* Closes the socket, if open; the next call connects again when C can. */
 static void disconnect(kv_client *c)
 {
+    kvc_tls_close(c->tls);
+    c->tls = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -373,6 +381,86 @@ kv_status kvc_feed(kv_client *c, const uint8_t *data, size_t len)
 /* What io_step() saw. */
 enum { IO_BROKEN = -1, IO_IDLE = 0, IO_MOVED = 1, IO_SIGNAL = 2 };
 
+/* Sends what is queued, through C's TLS stream when it has one. Returns
+ * 1 when bytes went out, 0 when none could, -1 when the TLS stream broke
+ * (calls and watches failed). A plaintext send that fails drops the
+ * output instead: the server may have closed after an answer not read
+ * yet, and the read says how it ended. */
+static int io_send(kv_client *c)
+{
+    ssize_t w;
+
+    if (!c->tls) {
+        w = send(c->fd, kv_buf_head(&c->out), kv_buf_len(&c->out), MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            kv_buf_free(&c->out);
+    } else {
+        w = kvc_tls_write(c->tls, kv_buf_head(&c->out), kv_buf_len(&c->out));
+        if (w == KVC_TLS_ERROR) {
+            fail_all(c, KV_UNAVAILABLE, "connection to the server lost: %s",
+                     kvc_tls_reason(c->tls));
+            return -1;
+        }
+    }
+    if (w <= 0)
+        return 0;
+    kv_buf_consume(&c->out, (size_t)w);
+    return 1;
+}
+
+/* Reads from C's TLS stream into room reserved in C's input: record after
+ * record (one read hands out one at most) until the room is full or the
+ * socket has no more. Returns 1 when bytes came, 0 when none, -1 when the
+ * stream ended or broke with nothing read (calls and watches failed); an
+ * end after some bytes is seen by the next read, once they are handled. */
+static int tls_recv(kv_client *c)
+{
+    int got = 0;
+
+    c->read_wants_write = 0;
+    while (kv_buf_room(&c->in) > 0) {
+        ssize_t r = kvc_tls_read(c->tls, kv_buf_tail(&c->in), kv_buf_room(&c->in));
+        if (r > 0) {
+            kv_buf_commit(&c->in, (size_t)r);
+            got = 1;
+            continue;
+        }
+        if (r == KVC_TLS_WANT_WRITE)
+            c->read_wants_write = 1;
+        if (r == KVC_TLS_WANT_READ || r == KVC_TLS_WANT_WRITE || got)
+            return got;
+        fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s", r < 0 ? ": " : "",
+                 r < 0 ? kvc_tls_reason(c->tls) : "");
+        return -1;
+    }
+    return got;
+}
+
+/* Reads what came into C's input, through C's TLS stream when it has one.
+ * Returns 1 when bytes came, 0 when none, -1 when the connection ended or
+ * broke (calls and watches failed). */
+static int io_recv(kv_client *c)
+{
+    ssize_t r;
+
+    if (kv_buf_reserve(&c->in, 64 * 1024) < 0) {
+        fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
+        return -1;
+    }
+    if (c->tls)
+        return tls_recv(c);
+    r = recv(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in), 0);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s",
+                 r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+        return -1;
+    }
+    if (r < 0)
+        return 0;
+    kv_buf_commit(&c->in, (size_t)r);
+    return 1;
+}
+
 /* Waits up to WAIT_MS (-1: no limit) for the socket, then writes what is
  * queued and reads and handles what came. Returns IO_MOVED when bytes
  * went either way, IO_IDLE when the wait ended with none, IO_SIGNAL when
@@ -380,9 +468,13 @@ enum { IO_BROKEN = -1, IO_IDLE = 0, IO_MOVED = 1, IO_SIGNAL = 2 };
  * watches failed). */
 static int io_step(kv_client *c, int wait_ms)
 {
-    int writing = kv_buf_len(&c->out) > 0, moved = 0;
-    struct pollfd pfd = { .fd = c->fd, .events = POLLIN | (writing ? POLLOUT : 0) };
-    int n = poll(&pfd, 1, wait_ms);
+    int writing = kv_buf_len(&c->out) > 0, moved = 0, rc;
+    /* Bytes TLS has decrypted and not handed out yet: poll() would not
+     * announce them, so look without waiting and read them. */
+    int ready = c->tls && kvc_tls_pending(c->tls);
+    struct pollfd pfd = { .fd = c->fd,
+                          .events = POLLIN | (writing || c->read_wants_write ? POLLOUT : 0) };
+    int n = poll(&pfd, 1, ready ? 0 : wait_ms);
 
     if (n < 0 && errno == EINTR)
         return IO_SIGNAL;
@@ -390,34 +482,20 @@ static int io_step(kv_client *c, int wait_ms)
         fail_all(c, KV_UNAVAILABLE, "poll: %s", strerror(errno));
         return IO_BROKEN;
     }
-    if (n == 0)
+    if (ready)
+        pfd.revents |= POLLIN;
+    else if (n == 0)
         return IO_IDLE;
-    if (pfd.revents & POLLOUT) {
-        ssize_t w = send(c->fd, kv_buf_head(&c->out), kv_buf_len(&c->out), MSG_NOSIGNAL);
-        if (w > 0) {
-            kv_buf_consume(&c->out, (size_t)w);
-            moved = 1;
-        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-            /* The server may have closed after an answer we have not
-             * read yet: read before giving up. */
-            kv_buf_free(&c->out);
-        }
+    if (writing && (pfd.revents & POLLOUT)) {
+        if ((rc = io_send(c)) < 0)
+            return IO_BROKEN;
+        moved |= rc;
     }
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-        if (kv_buf_reserve(&c->in, 64 * 1024) < 0) {
-            fail_all(c, KV_RESOURCE_EXHAUSTED, "client out of memory");
+    if ((pfd.revents & (POLLIN | POLLHUP | POLLERR))
+        || (c->read_wants_write && (pfd.revents & POLLOUT))) {
+        if ((rc = io_recv(c)) < 0)
             return IO_BROKEN;
-        }
-        ssize_t r = recv(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in), 0);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s",
-                     r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
-            return IO_BROKEN;
-        }
-        if (r > 0) {
-            kv_buf_commit(&c->in, (size_t)r);
-            moved = 1;
-        }
+        moved |= rc;
         if (take_frames(c) < 0)
             return IO_BROKEN;
     }
@@ -605,28 +683,46 @@ static void token_presented(const ProtobufCMessage *msg, void *data)
     (void)data;
 }
 
+/* kvc_route_open_fn for C: connects to ENDPOINT and, when C speaks TLS,
+ * runs the handshake, each within TIMEOUT_MS; the connection is C's from
+ * then on. */
+static int link_open(void *arg, const char *endpoint, int timeout_ms, char *err, size_t errlen)
+{
+    kv_client *c = arg;
+    int fd = kvc_connect_to(endpoint, timeout_ms, err, errlen);
+
+    if (fd < 0)
+        return -1;
+    if (c->tls_ctx
+        && !(c->tls = kvc_tls_open(c->tls_ctx, fd, endpoint, timeout_ms, err, errlen))) {
+        close(fd);
+        return -1;
+    }
+    c->fd = fd;
+    c->read_wants_write = 0;
+    return 0;
+}
+
 /* Moves C to the next address (the leader's hint, else the next
  * endpoint), connecting within GIVE_UP, presents its token again and
  * sends every queued call, in order. Returns 0, or -1 when the connect
  * failed (the queued calls keep the reason as their last error). */
 static int move(kv_client *c, int64_t give_up)
 {
-    int hinted, fd;
+    int hinted;
     char err[sizeof c->last_message];
     int left = wait_until(give_up);
 
     if (c->fd >= 0)
         fail_all(c, KV_UNAVAILABLE, "the client moved to another node");
     const char *where = kvc_route_next(&c->route, &hinted);
-    fd = kvc_connect_to(where, left > 0 ? left : 1, err, sizeof err);
-    if (fd < 0) {
+    if (link_open(c, where, left > 0 ? left : 1, err, sizeof err) < 0) {
         for (size_t i = 0; i < c->qlen; i++)
             if (at(c, i)->state == CALL_QUEUED)
                 set_outcome(at(c, i), CALL_QUEUED, KV_UNAVAILABLE, err);
         kvc_set_status(c, KV_UNAVAILABLE, "%s", err);
         return -1;
     }
-    c->fd = fd;
     if (c->token) {
         Kvstore__V1__AuthRequest auth = KVSTORE__V1__AUTH_REQUEST__INIT;
         auth.token.data = c->token;
@@ -814,9 +910,24 @@ static void client_destroy(ProtobufCService *service)
     kv_client_free((kv_client *)service);
 }
 
-kv_client *kvc_adopt(int fd, int timeout_ms)
+/* A client with no connection yet, or NULL when out of memory. */
+static kv_client *client_new(int timeout_ms)
 {
     kv_client *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return NULL;
+    c->fd = -1;
+    c->service.descriptor = &kvstore__v1__kv__descriptor;
+    c->service.invoke = client_invoke;
+    c->service.destroy = client_destroy;
+    c->timeout_ms = timeout_ms;
+    return c;
+}
+
+kv_client *kvc_adopt(int fd, int timeout_ms)
+{
+    kv_client *c = client_new(timeout_ms);
     int flags = fcntl(fd, F_GETFL);
 
     if (!c || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
@@ -825,39 +936,42 @@ kv_client *kvc_adopt(int fd, int timeout_ms)
         return NULL;
     }
     c->fd = fd;
-    c->service.descriptor = &kvstore__v1__kv__descriptor;
-    c->service.invoke = client_invoke;
-    c->service.destroy = client_destroy;
-    c->timeout_ms = timeout_ms;
+    return c;
+}
+
+kv_client *kv_client_connect_opts(const char *endpoint, const kv_client_options *o,
+                                  char *err, size_t errlen)
+{
+    static const kv_client_options plaintext = KV_CLIENT_OPTIONS_INIT;
+    char dummy[8];
+    kv_client *c;
+
+    if (!o)
+        o = &plaintext;
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    c = client_new(o->timeout_ms);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (kvc_route_init(&c->route, endpoint, err, errlen) < 0
+        || (o->tls && !(c->tls_ctx = kvc_tls_ctx_new(o, err, errlen)))
+        || kvc_route_connect_first(&c->route, link_open, c, o->timeout_ms, err, errlen) < 0) {
+        kv_client_free(c);
+        return NULL;
+    }
     return c;
 }
 
 kv_client *kv_client_connect(const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
-    char dummy[8];
-    kvc_route route;
-    kv_client *c;
-    int fd;
+    kv_client_options o = KV_CLIENT_OPTIONS_INIT;
 
-    if (!err) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
-    if (kvc_route_init(&route, endpoint, err, errlen) < 0)
-        return NULL;
-    fd = kvc_route_connect_first(&route, timeout_ms, err, errlen);
-    if (fd < 0) {
-        kvc_route_free(&route);
-        return NULL;
-    }
-    c = kvc_adopt(fd, timeout_ms);
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        kvc_route_free(&route);
-        return NULL;
-    }
-    c->route = route;
-    return c;
+    o.timeout_ms = timeout_ms;
+    return kv_client_connect_opts(endpoint, &o, err, errlen);
 }
 
 void kv_client_free(kv_client *c)
@@ -867,6 +981,7 @@ void kv_client_free(kv_client *c)
     c->closing = 1;
     fail_all(c, KV_CANCELLED, "client closed");
     kvc_route_free(&c->route);
+    kvc_tls_ctx_free(c->tls_ctx);
     if (c->token)
         sodium_memzero(c->token, c->token_len);
     free(c->token);

@@ -163,14 +163,14 @@ int kvc_connect_to(const char *endpoint, int timeout_ms, char *err, size_t errle
     return fd;
 }
 
-int kvc_route_connect_first(kvc_route *r, int timeout_ms, char *err, size_t errlen)
+int kvc_route_connect_first(kvc_route *r, kvc_route_open_fn *open, void *arg, int timeout_ms,
+                            char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->neps; i++) {
-        int fd = kvc_connect_to(r->eps[i], timeout_ms, err, errlen);
-        if (fd >= 0) {
+        if (open(arg, r->eps[i], timeout_ms, err, errlen) == 0) {
             r->cur = i;
             snprintf(r->where, sizeof r->where, "%s", r->eps[i]);
-            return fd;
+            return 0;
         }
     }
     return -1;

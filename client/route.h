@@ -52,9 +52,16 @@ int kvc_route_backoff_ms(int *backoff);
  * -1 with a reason naming the endpoint in ERR. */
 int kvc_connect_to(const char *endpoint, int timeout_ms, char *err, size_t errlen);
 
-/* Connects to the first of R's endpoints that accepts, in order, each
- * tried once. Returns the socket (r->cur and r->where say which), or -1
- * with the last reason in ERR. */
-int kvc_route_connect_first(kvc_route *r, int timeout_ms, char *err, size_t errlen);
+/* Opens a connection to ENDPOINT within TIMEOUT_MS for ARG (the client:
+ * the socket and, with TLS, its handshake). Returns 0, or -1 with a
+ * reason naming ENDPOINT in ERR. */
+typedef int kvc_route_open_fn(void *arg, const char *endpoint, int timeout_ms, char *err,
+                              size_t errlen);
+
+/* Opens, with OPEN and ARG, a connection to the first of R's endpoints
+ * that accepts, in order, each tried once. Returns 0 (r->cur and r->where
+ * say which), or -1 with the last reason in ERR. */
+int kvc_route_connect_first(kvc_route *r, kvc_route_open_fn *open, void *arg, int timeout_ms,
+                            char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,6 @@
-/* conn.c - how kvctl opens its one connection: the endpoint and timeout of
- * the run's kvctl_conf handed to kv_client_connect(), then the token file
+/* conn.c - how kvctl opens its one connection: the endpoint, timeout and
+ * TLS settings of the run's kvctl_conf handed to kv_client_connect_opts()
+ * (every command, the shell and watch connect here), then the token file
  * handed to kv_client_auth_file(), and the wording of a failure. Choosing
  * the endpoint and the token file (options, environment) is main.c's job.
  * Also one raw call by method path, for the commands the library has no
@@ -38,13 +39,21 @@ static int conn_auth(kv_client *c, const kvctl_conf *conf, kvctl_result *why)
 
 kv_client *kvctl_conn_open(const kvctl_conf *conf, kvctl_result *why)
 {
-    char err[256] = "";
-    kv_client *c = kv_client_connect(conf->endpoint, conf->timeout_ms, err,
-                                     sizeof err);
+    char err[512] = "";
+    kv_client_options o = KV_CLIENT_OPTIONS_INIT;
+    kv_client *c;
+
+    o.timeout_ms = conf->timeout_ms;
+    o.tls = conf->tls;
+    o.ca_file = conf->cacert;
+    o.cert_file = conf->cert;
+    o.key_file = conf->key;
+    o.insecure_skip_verify = conf->insecure_skip_verify;
+    c = kv_client_connect_opts(conf->endpoint, &o, err, sizeof err);
 
     memset(why, 0, sizeof *why);
     if (!c) {
-        char msg[320];
+        char msg[600];
         /* The library's reason already names the endpoint. */
         if (*err)
             snprintf(msg, sizeof msg, "%s", err);

@@ -45,6 +45,16 @@ typedef struct kvctl_conf {
     const char *token_file; /* authenticate each connection with the token
                              * in this file (--token-file, KVCTL_TOKEN_FILE);
                              * NULL: do not authenticate */
+    int tls;                /* speak TLS (--tls; implied by --cacert, --cert
+                             * and --insecure-skip-verify) */
+    const char *cacert;     /* trust the CAs in this PEM file (--cacert,
+                             * KVCTL_CACERT); NULL: the system's store */
+    const char *cert;       /* present this client certificate (--cert,
+                             * KVCTL_CERT), with KEY (--key, KVCTL_KEY) */
+    const char *key;
+    int insecure_skip_verify; /* accept any server certificate
+                               * (--insecure-skip-verify,
+                               * KVCTL_INSECURE_SKIP_VERIFY) */
 } kvctl_conf;
 
 #endif

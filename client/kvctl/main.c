@@ -1,6 +1,8 @@
 /* main.c - kvctl's entry point: reads the options, picks the endpoint
  * (-e, then KVCTL_ENDPOINT, then the default), the token file
- * (--token-file, then KVCTL_TOKEN_FILE) and the mode (one command from the
+ * (--token-file, then KVCTL_TOKEN_FILE), the TLS settings (--tls,
+ * --cacert, --cert, --key, --insecure-skip-verify, then the KVCTL_ variable
+ * of each file and of the last) and the mode (one command from the
  * command line, the shell, or batch), and runs the one-command mode
  * itself. Options of the command (--prefix, --if-revision...) may sit
  * anywhere on the line too, but for txn, whose words after "txn" are all
@@ -33,13 +35,21 @@
 #include "watch.h"
 
 /* getopt_long's value for kvctl_cmd_options[I] is OPT_COMMAND + I. */
-enum { OPT_TIMEOUT = 256, OPT_TOKEN_FILE, OPT_COMMAND = 512 };
+enum {
+    OPT_TIMEOUT = 256, OPT_TOKEN_FILE, OPT_TLS, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE,
+    OPT_COMMAND = 512
+};
 
 static const struct option global_options[] = {
     { "endpoint", required_argument, NULL, 'e' },
     { "write-out", required_argument, NULL, 'w' },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+    { "tls", no_argument, NULL, OPT_TLS },
+    { "cacert", required_argument, NULL, OPT_CACERT },
+    { "cert", required_argument, NULL, OPT_CERT },
+    { "key", required_argument, NULL, OPT_KEY },
+    { "insecure-skip-verify", no_argument, NULL, OPT_INSECURE },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
 };
@@ -150,6 +160,28 @@ static int check_token_file(const char *path, const char *from)
     if (kv_token_read(path, token, &n, err, sizeof err) < 0)
         return usage_error("%s: %s", from, err);
     sodium_memzero(token, sizeof token);
+    return 0;
+}
+
+/* Checks before connecting that the TLS files of CONF can be read, and
+ * that a client certificate comes with its key, so that a wrong path is a
+ * usage error even when the server is down; the library loads them (a
+ * file that opens but does not hold PEM fails the connect). Returns 0, or
+ * the usage exit code after printing why. */
+static int check_tls(const kvctl_conf *conf, const char *const from[3])
+{
+    const char *files[3] = { conf->cacert, conf->cert, conf->key };
+
+    if (!conf->cert != !conf->key)
+        return usage_error("%s needs %s too", conf->cert ? from[1] : from[2],
+                           conf->cert ? "--key" : "--cert");
+    for (int i = 0; i < 3; i++) {
+        FILE *f = files[i] ? fopen(files[i], "r") : NULL;
+        if (files[i] && !f)
+            return usage_error("%s: cannot open %s: %s", from[i], files[i], strerror(errno));
+        if (f)
+            fclose(f);
+    }
     return 0;
 }
 
@@ -280,6 +312,7 @@ typedef struct run_opts {
     int help, version;
     const char *endpoint_from;  /* where conf.endpoint came from, for errors */
     const char *token_from;     /* where conf.token_file came from */
+    const char *tls_from[3];    /* where conf.cacert, cert and key came from */
     opt_words words;            /* the command options met */
 } run_opts;
 
@@ -311,6 +344,24 @@ static int take_option(int opt, char **argv, kvctl_conf *conf, run_opts *ro)
             return usage_error("--token-file wants a file name");
         conf->token_file = optarg;
         ro->token_from = "--token-file";
+        return 0;
+    case OPT_TLS:
+        conf->tls = 1;
+        return 0;
+    case OPT_CACERT:
+    case OPT_CERT:
+    case OPT_KEY: {
+        static const char *const flags[] = { "--cacert", "--cert", "--key" };
+        const char **file = opt == OPT_CACERT ? &conf->cacert
+                            : opt == OPT_CERT ? &conf->cert : &conf->key;
+        if (!*optarg)
+            return usage_error("%s wants a file name", flags[opt - OPT_CACERT]);
+        *file = optarg;
+        ro->tls_from[opt - OPT_CACERT] = flags[opt - OPT_CACERT];
+        return 0;
+    }
+    case OPT_INSECURE:
+        conf->insecure_skip_verify = 1;
         return 0;
     case 'h':
         ro->help = 1;
@@ -418,6 +469,8 @@ static int run(const kvctl_conf *conf, const run_opts *ro, int argc, char **argv
         return KVCTL_EXIT_USAGE;
     if (conf->token_file && check_token_file(conf->token_file, ro->token_from))
         return KVCTL_EXIT_USAGE;
+    if (check_tls(conf, ro->tls_from))
+        return KVCTL_EXIT_USAGE;
     if (argc == 0 && ro->words.n)
         return usage_error("%s is an option of a command; name the command",
                            (const char *)ro->words.w[0].data);
@@ -428,20 +481,51 @@ static int run(const kvctl_conf *conf, const run_opts *ro, int argc, char **argv
     return kvctl_batch_run(conf, STDIN_FILENO);
 }
 
+/* The value of the environment variable NAME, or NULL when unset or
+ * empty. */
+static const char *env_value(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : NULL;
+}
+
+/* Reads KVCTL_INSECURE_SKIP_VERIFY into *ON: unset, empty, 0, false or no
+ * is off; 1, true or yes is on. Returns 0, or the usage exit code after
+ * printing why. */
+static int env_insecure(int *on)
+{
+    static const char *const yes[] = { "1", "true", "yes" }, *const no[] = { "0", "false", "no" };
+    const char *v = env_value("KVCTL_INSECURE_SKIP_VERIFY");
+
+    for (size_t i = 0; v && i < sizeof yes / sizeof *yes; i++) {
+        if (strcmp(v, yes[i]) == 0)
+            *on = 1;
+        if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0)
+            return 0;
+    }
+    return v ? usage_error("KVCTL_INSECURE_SKIP_VERIFY must be 1, true, yes, 0, false or no, "
+                           "not \"%s\"", v) : 0;
+}
+
 int main(int argc, char **argv)
 {
     kvctl_conf conf = { .timeout_ms = 5000, .format = KVCTL_FORMAT_SIMPLE };
-    run_opts ro = { .endpoint_from = "KVCTL_ENDPOINT", .token_from = "KVCTL_TOKEN_FILE" };
-    const char *env = getenv("KVCTL_ENDPOINT");
-    const char *token_env = getenv("KVCTL_TOKEN_FILE");
+    run_opts ro = { .endpoint_from = "KVCTL_ENDPOINT", .token_from = "KVCTL_TOKEN_FILE",
+                    .tls_from = { "KVCTL_CACERT", "KVCTL_CERT", "KVCTL_KEY" } };
     char **operands = kvctl_mem_alloc((size_t)argc * sizeof *operands);
     int code, n;
 
-    if (env && *env)
-        conf.endpoint = env;
-    if (token_env && *token_env)
-        conf.token_file = token_env;
-    code = read_options(argc, argv, &conf, &ro, operands, &n);
+    conf.endpoint = env_value("KVCTL_ENDPOINT");
+    conf.token_file = env_value("KVCTL_TOKEN_FILE");
+    conf.cacert = env_value("KVCTL_CACERT");
+    conf.cert = env_value("KVCTL_CERT");
+    conf.key = env_value("KVCTL_KEY");
+    code = env_insecure(&conf.insecure_skip_verify);
+    if (!code)
+        code = read_options(argc, argv, &conf, &ro, operands, &n);
+    /* Any TLS setting asks for TLS; --key alone is check_tls()'s error. */
+    conf.tls |= conf.cacert || conf.cert || conf.insecure_skip_verify;
     if (!code)
         code = run(&conf, &ro, n, operands);
     free(operands);

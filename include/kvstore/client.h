@@ -89,6 +89,45 @@ typedef struct kv_client kv_client;
 kv_client *kv_client_connect(const char *endpoint, int timeout_ms,
                              char *err, size_t errlen);
 
+/* How kv_client_connect_opts() connects. Start from
+ * KV_CLIENT_OPTIONS_INIT (or zero it) and set what differs. The strings
+ * are read during the call only. Its layout is part of the ABI: a later
+ * setting comes with a function of its own, never as a field here. */
+typedef struct kv_client_options {
+    int timeout_ms;             /* as kv_client_connect()'s TIMEOUT_MS; the
+                                   TLS handshake is within it too */
+    int tls;                    /* nonzero: speak TLS (1.2 or 1.3) */
+    const char *ca_file;        /* PEM CA certificates that sign the server's;
+                                   NULL: the system's store */
+    const char *cert_file;      /* PEM client certificate (chain) to present,
+                                   for a server started with --tls-client-ca;
+                                   NULL: none. Goes with KEY_FILE. */
+    const char *key_file;       /* PEM private key of CERT_FILE */
+    const char *server_name;    /* the name the server's certificate must
+                                   carry (DNS name or IP address), also sent
+                                   as SNI when a name; NULL: the host of
+                                   each endpoint connected to */
+    int insecure_skip_verify;   /* nonzero: accept any server certificate
+                                   (encrypts, but anyone can pose as the
+                                   server: for tests) */
+} kv_client_options;
+
+#define KV_CLIENT_OPTIONS_INIT { 0, 0, NULL, NULL, NULL, NULL, 0 }
+
+/* As kv_client_connect(ENDPOINT, O->timeout_ms, ERR, ERRLEN), with O's
+ * settings (O NULL: the defaults, plaintext). With O->tls, every
+ * connection of the client (each endpoint of a list, each reconnect, a
+ * leader a node names) speaks TLS with the same settings, and the server's
+ * certificate is verified (unless O->insecure_skip_verify): signed by a CA
+ * of O->ca_file or the system store, and naming O->server_name or the
+ * endpoint's host (an IP address checked as one). A file that does not
+ * load, or a handshake that fails, gives NULL with a one-line reason in
+ * ERR, such as "TLS handshake with 127.0.0.1:7379 failed: certificate
+ * verify failed: hostname mismatch". Returns a client freed with
+ * kv_client_free(). */
+kv_client *kv_client_connect_opts(const char *endpoint, const kv_client_options *o,
+                                  char *err, size_t errlen);
+
 /* Closes the connection and frees the client. Queued pipelined calls that
  * were never flushed get closure(NULL). Accepts NULL. */
 void kv_client_free(kv_client *c);

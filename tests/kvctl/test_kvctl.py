@@ -1273,7 +1273,7 @@ class TestRange(V2Test):
         # getopt_long would take a unique prefix on the command line; a
         # batch line never did: neither does now.
         for args, why in [(["get", "--pre", "a"], b"unknown option --pre;"),
-                          (["range", "--key", "a"], b"unknown option --key;"),
+                          (["range", "--keys", "a"], b"unknown option --keys;"),
                           (["range", "--lim=1"], b"unknown option --lim=1;"),
                           (["--end", self.server.endpoint, "ping"], b"unknown option --end;"),
                           (["--write", "json", "ping"], b"unknown option --write;")]:

@@ -16,7 +16,7 @@ fails at once. tls_client_check (a small C program) calls
 kv_client_connect_opts() with a server name, runs a watch over TLS, and
 connects again, over TLS, after the server closed its connection.
 
-The certificates are test_tls.py's (its Certs and make_cert), plus a server
+The certificates are support/tlscerts.py's (Certs and make_cert), plus a server
 certificate for "other.example" only; the shell runs on test_kvctl.py's
 Terminal (a pseudo-terminal). $KVCTL, $KVSTORED and
 $TLS_CLIENT_CHECK name the binaries (meson test sets them).
@@ -34,7 +34,7 @@ import time
 import unittest
 
 from kvstored import Server
-import test_tls
+import tlscerts
 from test_kvctl import Terminal
 
 KVCTL = os.environ.get("KVCTL", "")
@@ -50,8 +50,8 @@ def setUpModule():
     global CERTS
     if not shutil.which("openssl"):
         raise unittest.SkipTest("no openssl command (Debian's openssl package)")
-    CERTS = test_tls.Certs()
-    test_tls.make_cert(CERTS.dir, "elsewhere", "ca",
+    CERTS = tlscerts.Certs()
+    tlscerts.make_cert(CERTS.dir, "elsewhere", "ca",
                        "subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth")
 
 

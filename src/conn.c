@@ -87,14 +87,71 @@ static kv_close_reason gone_reason(int err)
                                                                  : KV_CLOSE_ERROR;
 }
 
+/* How long a connection whose handshake we refused stays half-closed. */
+#define LINGER_SECONDS 2.0
+
+/* Lingering: reads and drops what the client still sends, and closes C at
+ * its end or its error (rio's callback once C lingers). */
+static void conn_linger_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    kv_conn *c = (kv_conn *)w;
+    uint8_t drop[16384];
+    ssize_t n;
+
+    (void)loop;
+    (void)revents;
+    while ((n = read(c->fd, drop, sizeof drop)) > 0)
+        ;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        kv_conn_close(c, KV_CLOSE_PROTOCOL, kv_tls_conn_why(c->tls));
+}
+
+/* Lingering: the time is up (idle's callback once C lingers). */
+static void conn_linger_done_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    kv_conn *c = CONN_OF(w, idle);
+
+    (void)loop;
+    (void)revents;
+    kv_conn_close(c, KV_CLOSE_PROTOCOL, kv_tls_conn_why(c->tls));
+}
+
+/* We refused C's handshake (a client certificate, say) and OpenSSL wrote
+ * the alert saying why. Under TLS 1.3 the client's side of the handshake
+ * is already over, so its first request may be on its way: closing with
+ * it unread would make the kernel send a reset, which can overtake the
+ * alert (the client then sees "connection reset", not the reason). So C
+ * shuts its sending side, reads and drops what comes until the client
+ * closes, for LINGER_SECONDS at most (as nginx's lingering close does),
+ * then closes. Its watchers change callbacks, so serving C's peers pays
+ * nothing for this. */
+static void conn_linger(kv_conn *c)
+{
+    struct ev_loop *loop = c->ctx->loop;
+
+    shutdown(c->fd, SHUT_WR);
+    ev_io_stop(loop, &c->wio);
+    ev_io_stop(loop, &c->rio);
+    ev_set_cb(&c->rio, conn_linger_read_cb);
+    ev_io_start(loop, &c->rio);
+    ev_timer_stop(loop, &c->idle);
+    ev_set_cb(&c->idle, conn_linger_done_cb);
+    ev_timer_set(&c->idle, LINGER_SECONDS, 0.);
+    ev_timer_start(loop, &c->idle);
+}
+
 /* C's TLS stream failed: closes C, as a client gone when the socket says
- * so, else as a protocol error (not TLS, a certificate refused). Returns
- * -1. */
+ * so, else as a protocol error (not TLS, a certificate refused); a
+ * handshake we refused lingers first (conn_linger). Returns -1: C is not
+ * to be used by the caller any more. */
 static int conn_tls_failed(kv_conn *c)
 {
     kv_close_reason reason = errno ? gone_reason(errno) : KV_CLOSE_PROTOCOL;
 
-    kv_conn_close(c, reason, kv_tls_conn_why(c->tls));
+    if (reason == KV_CLOSE_PROTOCOL && c->handshaking)
+        conn_linger(c);
+    else
+        kv_conn_close(c, reason, kv_tls_conn_why(c->tls));
     return -1;
 }
 

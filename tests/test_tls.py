@@ -295,6 +295,28 @@ class TestClientCertificates(TlsTest):
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: peer did not return "
                                     r"a certificate")
 
+    def test_a_refused_client_hears_why_not_a_reset(self):
+        """TLS 1.3: the client's handshake ends before the server checks
+        its certificate, so its first request follows at once. The server
+        once closed with that request unread, and the kernel's reset often
+        overtook the alert: clients said "connection reset" instead of
+        "certificate required". The alert must arrive every time."""
+        ctx = CERTS.client_context()
+        host, _, port = self.server.endpoint.rpartition(":")
+        request = frame(pb.RpcRequest(id=1, method="/kvstore.v1.KV/Ping").SerializeToString())
+        for _ in range(40):
+            with ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10),
+                                 server_hostname="localhost") as s:
+                self.assertEqual(s.version(), "TLSv1.3")
+                try:
+                    s.sendall(request)
+                    s.settimeout(CLOSE_WITHIN)
+                    got = s.recv(65536)
+                except ssl.SSLError as e:
+                    self.assertIn("CERTIFICATE_REQUIRED", str(e))
+                    continue
+                self.fail("no alert: the stream %s" % ("ended" if not got else "answered"))
+
     def test_an_expired_client_certificate_is_refused(self):
         self.assertNoAnswer(CERTS.client_context(cert="expired-client"))
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: certificate verify "

@@ -148,6 +148,41 @@ def second_opinion_summary(rows):
            spread([r["redis"]["client_cpu_per_m"] for r in p1]))]
 
 
+def tls_table(rows):
+    """compare-redis --tls: each server over TLS beside its plaintext self
+    (rows with "redis", "redis_tls", "kvstored", "kvstored_tls")."""
+    lines = ["| workload | Redis rps | Redis TLS rps | Redis TLS/plain | kvstored rps | "
+             "kvstored TLS rps | kvstored TLS/plain | kv/Redis plain | kv/Redis TLS |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        rd, rt, k, kt = r["redis"], r["redis_tls"], r["kvstored"], r["kvstored_tls"]
+        lines.append("| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
+            workload_name(r), rd["rps"], rt["rps"], ratio(rt["rps"], rd["rps"]), k["rps"],
+            kt["rps"], ratio(kt["rps"], k["rps"]), ratio(k["rps"], rd["rps"]),
+            ratio(kt["rps"], rt["rps"])))
+    return lines
+
+
+def tls_cpu_table(rows):
+    """compare-redis --tls: what TLS adds to each server's CPU per request,
+    the client's, the p99, and the machine's other load."""
+    def cpu(plain, tls):
+        return "%.2f / %.2f (+%.2f)" % (plain["server_cpu_per_m"], tls["server_cpu_per_m"],
+                                        tls["server_cpu_per_m"] - plain["server_cpu_per_m"])
+    lines = ["| workload | Redis CPU µs/req plain / TLS | kvstored CPU µs/req plain / TLS | "
+             "kvbench CPU µs/req, TLS: Redis, kvstored | p99 ms, TLS: Redis, kvstored | "
+             "busy, TLS: Redis / kvstored | other processes, cores |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    kinds = ("redis", "redis_tls", "kvstored", "kvstored_tls")
+    for r in rows:
+        rd, rt, k, kt = (r[x] for x in kinds)
+        lines.append("| %s | %s | %s | %.2f, %.2f | %.3f, %.3f | %.0f%% / %.0f%% | %.2f |" % (
+            workload_name(r), cpu(rd, rt), cpu(k, kt), rt["client_cpu_per_m"],
+            kt["client_cpu_per_m"], rt["p99"], kt["p99"], 100 * rt["server_busy"],
+            100 * kt["server_busy"], max(r[x]["others_busy"] for x in kinds)))
+    return lines
+
+
 def lmdb_table(rows):
     """The lmdb engine at --sync none beside the memory engine (and Redis)."""
     lines = ["| workload | memory rps | lmdb rps | lmdb/memory | lmdb/Redis | memory p99 ms | "

@@ -5,7 +5,8 @@ medians compare-redis collected into text and SVG.
 
 A row is one workload: {"test", "label", "size", "n", "rounds"} and, per
 server kind ("floor" kvecho, "redis", "kvstored", "lmdb", "baseline", all
-under kvbench; "redis_rb", Redis under redis-benchmark), the medians of its
+under kvbench; "redis_rb", Redis under redis-benchmark; with --tls
+"redis", "redis_tls", "kvstored", "kvstored_tls"), the medians of its
 figures: rps, p50/p99/p999/max (ms), server_cpu_per_m and client_cpu_per_m
 (CPU seconds per million requests = microseconds per request),
 server_busy and client_busy (CPU seconds per wall second), others_busy and

@@ -5,7 +5,8 @@ medians compare-redis collected into text and SVG.
 
 A row is one workload: {"test", "label", "size", "n", "rounds"} and, per
 server kind ("floor" kvecho, "redis", "kvstored", "lmdb", "baseline", all
-under kvbench; "redis_rb", Redis under redis-benchmark), the medians of its
+under kvbench; "redis_rb", Redis under redis-benchmark; with --tls
+"redis", "redis_tls", "kvstored", "kvstored_tls"), the medians of its
 figures: rps, p50/p99/p999/max (ms), server_cpu_per_m and client_cpu_per_m
 (CPU seconds per million requests = microseconds per request),
 server_busy and client_busy (CPU seconds per wall second), others_busy and
@@ -146,6 +147,41 @@ def second_opinion_summary(rows):
            spread([r["redis_rb"]["client_cpu_per_m"] for r in p1]),
            spread([100 * r["redis_rb"]["server_busy"] for r in p1], "%.0f%%"),
            spread([r["redis"]["client_cpu_per_m"] for r in p1]))]
+
+
+def tls_table(rows):
+    """compare-redis --tls: each server over TLS beside its plaintext self
+    (rows with "redis", "redis_tls", "kvstored", "kvstored_tls")."""
+    lines = ["| workload | Redis rps | Redis TLS rps | Redis TLS/plain | kvstored rps | "
+             "kvstored TLS rps | kvstored TLS/plain | kv/Redis plain | kv/Redis TLS |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        rd, rt, k, kt = r["redis"], r["redis_tls"], r["kvstored"], r["kvstored_tls"]
+        lines.append("| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
+            workload_name(r), rd["rps"], rt["rps"], ratio(rt["rps"], rd["rps"]), k["rps"],
+            kt["rps"], ratio(kt["rps"], k["rps"]), ratio(k["rps"], rd["rps"]),
+            ratio(kt["rps"], rt["rps"])))
+    return lines
+
+
+def tls_cpu_table(rows):
+    """compare-redis --tls: what TLS adds to each server's CPU per request,
+    the client's, the p99, and the machine's other load."""
+    def cpu(plain, tls):
+        return "%.2f / %.2f (+%.2f)" % (plain["server_cpu_per_m"], tls["server_cpu_per_m"],
+                                        tls["server_cpu_per_m"] - plain["server_cpu_per_m"])
+    lines = ["| workload | Redis CPU µs/req plain / TLS | kvstored CPU µs/req plain / TLS | "
+             "kvbench CPU µs/req, TLS: Redis, kvstored | p99 ms, TLS: Redis, kvstored | "
+             "busy, TLS: Redis / kvstored | other processes, cores |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    kinds = ("redis", "redis_tls", "kvstored", "kvstored_tls")
+    for r in rows:
+        rd, rt, k, kt = (r[x] for x in kinds)
+        lines.append("| %s | %s | %s | %.2f, %.2f | %.3f, %.3f | %.0f%% / %.0f%% | %.2f |" % (
+            workload_name(r), cpu(rd, rt), cpu(k, kt), rt["client_cpu_per_m"],
+            kt["client_cpu_per_m"], rt["p99"], kt["p99"], 100 * rt["server_busy"],
+            100 * kt["server_busy"], max(r[x]["others_busy"] for x in kinds)))
+    return lines
 
 
 def lmdb_table(rows):

@@ -3,7 +3,7 @@
  * first), prints the figures and checks the server's own call counts. The
  * load itself is run.c's (scan.c's for RANGE); the printing report.c's; the
  * bytes on the wire the protocol's (proto.h: kvstore, RESP for Redis, or
- * echo for kvecho). */
+ * echo for kvecho); TLS, when asked for, tls.c's. */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/ssl.h>
 #include "endpoint.h"
 #include "report.h"
 #include "run.h"
 #include "scan.h"
 #include "srvstats.h"
+#include "tls.h"
 
 /* The pipeline depth used to load the keys of a GET test. */
 #define POPULATE_PIPELINE 64
@@ -41,6 +43,8 @@ typedef struct options {
     size_t value_len;
     int random_keys, sequential, quiet, csv, stats_check, populate;
     int tests[KB_METHOD_COUNT];      /* selected by -t */
+    int tls;                         /* --tls, with tls_opts */
+    kb_tls_opts tls_opts;
 } options;
 
 static void usage(FILE *f)
@@ -88,6 +92,15 @@ static void usage(FILE *f)
 "                     requests sent (for a server others use at the same time;\n"
 "                     only kvstore has Stats: other protocols are not checked)\n"
 "      --timeout SEC  give up after SEC seconds without an answer (default 10)\n"
+"      --tls          speak TLS (1.2 or 1.3) to the server, whatever the\n"
+"                     protocol; each connection's handshake is done before\n"
+"                     the test's clock starts. The certificate must name -h\n"
+"                     HOST. No stats check (the client library that reads\n"
+"                     Stats does not speak TLS) and no -t range\n"
+"      --cacert FILE  trust the CAs of this PEM file (default: the system's)\n"
+"      --cert FILE    present this client certificate (PEM), with --key\n"
+"      --key FILE     the client certificate's private key (PEM)\n"
+"      --insecure     do not verify the server's certificate\n"
 "      --help         show this help and exit\n"
 "      --version      show the version and exit\n"
 "\n"
@@ -156,7 +169,8 @@ static int parse_tests(const char *list, int tests[KB_METHOD_COUNT])
 static int parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_THREADS = 256, OPT_CSV, OPT_SEQ, OPT_NO_STATS, OPT_NO_POP, OPT_TIMEOUT,
-           OPT_PROTOCOL, OPT_HIST, OPT_PAGE, OPT_TTL, OPT_HELP, OPT_VERSION };
+           OPT_PROTOCOL, OPT_HIST, OPT_PAGE, OPT_TTL, OPT_HELP, OPT_VERSION, OPT_TLS,
+           OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE };
     static const struct option longopts[] = {
         { "protocol", required_argument, NULL, OPT_PROTOCOL },
         { "hist", required_argument, NULL, OPT_HIST },
@@ -168,6 +182,11 @@ static int parse_options(int argc, char **argv, options *o)
         { "no-stats-check", no_argument, NULL, OPT_NO_STATS },
         { "no-populate", no_argument, NULL, OPT_NO_POP },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "tls", no_argument, NULL, OPT_TLS },
+        { "cacert", required_argument, NULL, OPT_CACERT },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "key", required_argument, NULL, OPT_KEY },
+        { "insecure", no_argument, NULL, OPT_INSECURE },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -256,6 +275,11 @@ static int parse_options(int argc, char **argv, options *o)
             }
             break;
         case OPT_HIST: o->hist_path = optarg; break;
+        case OPT_TLS: o->tls = 1; break;
+        case OPT_CACERT: o->tls_opts.cacert = optarg; break;
+        case OPT_CERT: o->tls_opts.cert = optarg; break;
+        case OPT_KEY: o->tls_opts.key = optarg; break;
+        case OPT_INSECURE: o->tls_opts.insecure = 1; break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("kvbench %s\n", KV_VERSION); return 1;
         default:
@@ -266,6 +290,23 @@ static int parse_options(int argc, char **argv, options *o)
     if (optind < argc) {
         fprintf(stderr, "kvbench: unexpected argument \"%s\"\n"
                 "Try 'kvbench --help' for more information.\n", argv[optind]);
+        return 2;
+    }
+    const kb_tls_opts *t = &o->tls_opts;
+    if (!o->tls && (t->cacert || t->cert || t->key || t->insecure)) {
+        fprintf(stderr, "kvbench: --cacert, --cert, --key and --insecure go with --tls\n");
+        return 2;
+    }
+    if (!t->cert != !t->key) {
+        fprintf(stderr, "kvbench: --cert and --key go together\n");
+        return 2;
+    }
+    if (t->insecure && t->cacert) {
+        fprintf(stderr, "kvbench: --insecure: no verification, so no --cacert\n");
+        return 2;
+    }
+    if (o->tls && o->tests[KB_RANGE]) {
+        fprintf(stderr, "kvbench: -t range: not over --tls yet\n");
         return 2;
     }
     if (o->proto == &kb_proto_etcd && (o->tests[KB_PING] || o->tests[KB_CLEAR]
@@ -321,7 +362,7 @@ int main(int argc, char **argv)
     char ep[300], err[512];
     kb_srvstats before, after;
     endpoint_of(&o, ep, sizeof ep);
-    if (!o.proto->has_stats)
+    if (!o.proto->has_stats || o.tls)
         o.stats_check = 0;
     FILE *hist = NULL;
     int hist_tests = 0, hist_bad = 0;
@@ -339,8 +380,18 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    SSL_CTX *tls = NULL;
+    if (o.tls && !(tls = kb_tls_ctx_new(&o.tls_opts, err, sizeof err))) {
+        fprintf(stderr, "kvbench: %s\n", err);
+        freeaddrinfo(ai);
+        if (hist)
+            fclose(hist);
+        return 1;
+    }
+
     kb_style style = o.csv ? KB_STYLE_CSV : o.quiet ? KB_STYLE_QUIET : KB_STYLE_FULL;
-    kb_plan plan = { .proto = o.proto, .addr = ai->ai_addr, .addrlen = ai->ai_addrlen, .clients = o.clients,
+    kb_plan plan = { .proto = o.proto, .addr = ai->ai_addr, .addrlen = ai->ai_addrlen,
+                     .tls = tls, .tls_host = o.host, .clients = o.clients,
                      .pipeline = o.pipeline, .threads = o.threads, .requests = o.requests,
                      .value_len = o.value_len, .ttl_ms = o.ttl_ms, .keyspace = o.keyspace,
                      .timeout_s = o.timeout_s,
@@ -358,6 +409,7 @@ int main(int argc, char **argv)
         free(res);
         free(sres);
         fprintf(stderr, "kvbench: out of memory\n");
+        SSL_CTX_free(tls);
         freeaddrinfo(ai);
         if (hist)
             fclose(hist);
@@ -422,6 +474,7 @@ int main(int argc, char **argv)
     }
     free(res);
     free(sres);
+    SSL_CTX_free(tls);
     freeaddrinfo(ai);
     if (hist && (fclose(hist) != 0 || hist_bad)) {
         fprintf(stderr, "kvbench: --hist: cannot write %s\n", o.hist_path);

@@ -8,7 +8,9 @@
  * Per request the hot path only patches 16 bytes of a pre-encoded request
  * (id and key digits) and records one histogram sample; a batch is one
  * send() and its answers usually one read(). Nothing is allocated per
- * request, so one kvbench thread outruns the server it measures. */
+ * request, so one kvbench thread outruns the server it measures. With
+ * --tls the same loop reads and writes through tls.h, one branch per call;
+ * the handshakes are done before the clock starts. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,6 +48,7 @@ typedef struct shared {
  * the template with their ids and keys patched. */
 typedef struct client {
     int fd;
+    SSL *ssl;                  /* NULL: plaintext */
     worker *w;
     uint8_t *out;
     size_t out_len, out_off;   /* bytes of the batch; bytes already sent */
@@ -113,18 +116,27 @@ static int watch_out(client *c, int on)
     return 0;
 }
 
+/* Why the last read or write of C failed, from errno. */
+static const char *io_error(const client *c)
+{
+    return c->ssl && errno == EPROTO ? kb_tls_reason() : strerror(errno);
+}
+
 /* Sends what is left of the batch. Returns 0 (sent, or waiting for room)
  * or -1 (fatal). */
 static int flush(client *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        const uint8_t *rest = c->out + c->out_off;
+        size_t len = c->out_len - c->out_off;
+        ssize_t n = c->ssl ? kb_tls_write(c->ssl, rest, len)
+                           : send(c->fd, rest, len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return c->watching_out ? 0 : watch_out(c, 1);
-            return fail(c->w, "send: %s", strerror(errno));
+            return fail(c->w, "send: %s", io_error(c));
         }
         c->out_off += (size_t)n;
     }
@@ -209,20 +221,31 @@ static void account(client *c, const kb_reply *a, uint64_t now)
     }
 }
 
-/* Reads what the socket has and handles every whole answer in it. Returns
- * 1 while the client has work, 0 once it has no more batches to send, -1
- * on a fatal error. */
-static int on_readable(client *c)
+/* Reads what the socket has and handles every whole answer in it; sets
+ * *MORE when TLS holds bytes already taken from the socket. Returns 1
+ * while the client has work, 0 once it has no more batches to send, -1 on
+ * a fatal error. */
+static int read_answers(client *c, int *more)
 {
     worker *w = c->w;
     const kb_tmpl *t = w->sh->tmpl;
     const kb_proto *proto = w->sh->plan->proto;
+    int wants_write = 0;
 
+    *more = 0;
     if (kv_buf_reserve(&c->in, READ_ROOM) < 0)
         return fail(w, "out of memory");
-    ssize_t n = read(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in));
-    if (n < 0)
-        return errno == EAGAIN || errno == EINTR ? 1 : fail(w, "read: %s", strerror(errno));
+    ssize_t n = c->ssl ? kb_tls_read(c->ssl, kv_buf_tail(&c->in), kv_buf_room(&c->in),
+                                     &wants_write)
+                       : read(c->fd, kv_buf_tail(&c->in), kv_buf_room(&c->in));
+    if (n < 0) {
+        /* TLS may need the socket writable to go on reading: the next
+         * EPOLLOUT retries the read (worker_main). */
+        if (wants_write && !c->watching_out && watch_out(c, 1) < 0)
+            return -1;
+        return errno == EAGAIN || errno == EINTR ? 1 : fail(w, "read: %s", io_error(c));
+    }
+    *more = c->ssl && kb_tls_has_pending(c->ssl);
     if (n == 0)
         return fail(w, "the server closed a connection with %u answers due", c->pending);
     kv_buf_commit(&c->in, (size_t)n);
@@ -261,6 +284,19 @@ static int on_readable(client *c)
     return 1;
 }
 
+/* read_answers until the socket has nothing more for now: with TLS's
+ * read-ahead, records already taken from the socket wait inside OpenSSL,
+ * where no epoll event would announce them. */
+static int on_readable(client *c)
+{
+    int more, r;
+
+    do
+        r = read_answers(c, &more);
+    while (r == 1 && more);
+    return r;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -290,9 +326,13 @@ static void *worker_main(void *arg)
         for (int i = 0; i < n; i++) {
             client *c = evs[i].data.ptr;
             int r = 1;
-            if ((evs[i].events & EPOLLOUT) && flush(c) < 0)
+            /* TLS may read to write or write to read: any event tries both
+             * (a flush with nothing to send costs no call). */
+            int out = c->ssl || (evs[i].events & EPOLLOUT);
+            int in = c->ssl || (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP));
+            if (out && flush(c) < 0)
                 goto out;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            if (in)
                 r = on_readable(c);
             if (r < 0)
                 goto out;
@@ -310,9 +350,10 @@ out:
     return NULL;
 }
 
-/* Connects one client (non-blocking, no Nagle), bounded by TIMEOUT_S.
- * Returns the socket, or -1 with the reason in ERR. */
-static int connect_to(const kb_plan *p, char *err, size_t errlen)
+/* Connects one client (non-blocking, no Nagle; with P->tls, the TLS
+ * handshake too, into *SSL), bounded by TIMEOUT_S each. Returns the
+ * socket, or -1 with the reason in ERR. */
+static int connect_to(const kb_plan *p, SSL **ssl, char *err, size_t errlen)
 {
     int one = 1, soerr = 0;
     socklen_t sl = sizeof soerr;
@@ -338,6 +379,10 @@ static int connect_to(const kb_plan *p, char *err, size_t errlen)
         }
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (p->tls && !(*ssl = kb_tls_connect(p->tls, fd, p->tls_host, p->timeout_s, err, errlen))) {
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -417,7 +462,7 @@ static int setup_worker(worker *w, shared *sh, client *cs, int first, int n, uin
         }
         for (int k = 0; k < p->pipeline; k++)
             memcpy(c->out + (size_t)k * t->len, t->bytes, t->len);
-        c->fd = connect_to(p, res->fatal, sizeof res->fatal);
+        c->fd = connect_to(p, &c->ssl, res->fatal, sizeof res->fatal);
         if (c->fd < 0)
             return -1;
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
@@ -484,6 +529,7 @@ int kb_run(const kb_plan *p, kb_result *res)
 
 out:
     for (i = 0; cs && i < p->clients; i++) {
+        kb_tls_free(cs[i].ssl);
         if (cs[i].fd >= 0)
             close(cs[i].fd);
         free(cs[i].out);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include "hist.h"
 #include "proto.h"
+#include "tls.h"
 #include "wire.h"
 
 /* Where the keys of a test come from. */
@@ -23,6 +24,8 @@ typedef struct kb_plan {
     kb_method method;
     const struct sockaddr *addr;  /* the server; borrowed */
     socklen_t addrlen;
+    SSL_CTX *tls;                 /* NULL: plaintext; borrowed */
+    const char *tls_host;         /* what the server's certificate must name */
     int clients, pipeline, threads;
     uint64_t requests;
     size_t value_len;

@@ -8,7 +8,7 @@ on the TLS port each fail with a reason, never hang; --protocol resp
 against redis-server --tls-port when installed (skipped with a message
 when not); the flags that go together. Never asserts on speed.
 
-The certificates are made with the `openssl` command by tests/test_tls.py's
+The certificates are made with the `openssl` command by tests/support/tlscerts.py's
 helpers. Usage: tls_smoke.py KVSTORED KVBENCH, with tests/, tests/support
 and the Python client on PYTHONPATH."""
 import os
@@ -23,7 +23,8 @@ import time
 from kvstore import pb
 from kvstored import Server
 from smoke import free_port
-from test_tls import call, make_ca, make_cert, tls_connect
+from test_tls import call, tls_connect
+from tlscerts import make_ca, make_cert
 
 SERVER_EXT = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"
 

@@ -91,7 +91,9 @@ static void usage(FILE *f)
 "      --no-stats-check  do not compare the server's Stats counts with the\n"
 "                     requests sent (for a server others use at the same time;\n"
 "                     only kvstore has Stats: other protocols are not checked)\n"
-"      --timeout SEC  give up after SEC seconds without an answer (default 10)\n"
+"      --timeout SEC  give up after SEC seconds without an answer (default 10)\n");
+    /* In parts: C99 promises string literals of 4095 bytes only. */
+    fprintf(f,
 "      --tls          speak TLS (1.2 or 1.3) to the server, whatever the\n"
 "                     protocol; each connection's handshake is done before\n"
 "                     the test's clock starts. The certificate must name -h\n"

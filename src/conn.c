@@ -321,9 +321,10 @@ static int conn_read_plain(kv_conn *c)
 }
 
 /* conn_read_plain through C's TLS stream. TLS hands out a record at a
- * time, so a short read does not mean the socket is drained: it reads
- * until TLS wants the socket. A read may need a write first (WANT_WRITE:
- * wio then serves it). Returns 0, or -1 when C was closed. */
+ * time, so it reads while TLS holds more (read ahead from the socket), and
+ * leaves the rest to the socket's next readiness. A read may need a write
+ * first (WANT_WRITE: wio then serves it). Returns 0, or -1 when C was
+ * closed. */
 static int conn_read_tls(kv_conn *c)
 {
     size_t got = 0;
@@ -338,6 +339,8 @@ static int conn_read_tls(kv_conn *c)
             c->ctx->session.stats->net_in += (uint64_t)n;
             kv_session_input_commit(&c->session, (size_t)n);
             got += (size_t)n;
+            if (!kv_tls_pending(c->tls))
+                break;      /* TLS holds nothing more; the socket says if it has */
             continue;
         }
         if (n == 0) {
@@ -354,7 +357,7 @@ static int conn_read_tls(kv_conn *c)
         }
         return conn_tls_failed(c);
     }
-    /* Stopped by the budget with bytes already decrypted: no socket event
+    /* Stopped by the budget with bytes already in TLS: no socket event
      * would announce them, so the callback runs again next iteration (a
      * pause stops the watcher, which drops this). */
     if (got >= READ_BUDGET && kv_tls_pending(c->tls))

@@ -104,6 +104,9 @@ kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen)
      * their 34K of record buffers back. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                               | SSL_MODE_RELEASE_BUFFERS);
+    /* A read takes what the socket has, not a record's header and then
+     * its body: one read() a request where there were three. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (cfg->client_ca) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_ca);
         if (!names || SSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != 1) {
@@ -116,6 +119,7 @@ kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen)
         static const unsigned char sid[] = "kvstored";
         SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
     }
+    ERR_clear_error();      /* reads and writes count on an empty queue */
     return t;
 }
 
@@ -131,6 +135,7 @@ kv_tls *kv_tls_client_new(const kv_tls_config *cfg, char *err, size_t errlen)
            : SSL_CTX_set_default_verify_paths(t->ctx) != 1)
         return load_failed(t, cfg->peer_ca ? "--tls-peer-ca" : "--tls-client-ca",
                            ca ? ca : "the system's CAs", err, errlen);
+    ERR_clear_error();
     return t;
 }
 
@@ -237,11 +242,13 @@ int kv_tls_handshake(kv_tls_conn *c)
     return rc == 1 ? 1 : outcome(c, rc, "TLS handshake failed", 0);
 }
 
+/* Reads and writes do not clear OpenSSL's error queue first (840
+ * instructions each, a third of a request's own work): every failure
+ * clears it (outcome), as does every context's load, so it is empty. */
 ssize_t kv_tls_read(kv_tls_conn *c, void *buf, size_t len)
 {
     size_t n = 0;
 
-    ERR_clear_error();
     errno = 0;
     int rc = SSL_read_ex(c->ssl, buf, len, &n);
     return rc == 1 ? (ssize_t)n : outcome(c, rc, "TLS read failed", 1);
@@ -251,7 +258,6 @@ ssize_t kv_tls_write(kv_tls_conn *c, const void *buf, size_t len)
 {
     size_t n = 0;
 
-    ERR_clear_error();
     errno = 0;
     int rc = SSL_write_ex(c->ssl, buf, len, &n);
     return rc == 1 ? (ssize_t)n : outcome(c, rc, "TLS write failed", 0);
@@ -259,7 +265,7 @@ ssize_t kv_tls_write(kv_tls_conn *c, const void *buf, size_t len)
 
 int kv_tls_pending(const kv_tls_conn *c)
 {
-    return SSL_pending(c->ssl) > 0;
+    return SSL_has_pending(c->ssl);
 }
 
 const char *kv_tls_conn_why(const kv_tls_conn *c)

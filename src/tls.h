@@ -77,8 +77,8 @@ ssize_t kv_tls_read(kv_tls_conn *c, void *buf, size_t len);
  * (the buffer may have moved). */
 ssize_t kv_tls_write(kv_tls_conn *c, const void *buf, size_t len);
 
-/* Decrypted bytes waiting in C for kv_tls_read: no socket event will
- * announce them. */
+/* Bytes read from the socket and waiting in C for kv_tls_read, decrypted
+ * or not: no socket event will announce them. */
 int kv_tls_pending(const kv_tls_conn *c);
 
 /* Why C failed (text in C: valid until kv_tls_conn_free). */

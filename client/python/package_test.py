@@ -1,6 +1,7 @@
 """package_test.py - the Python client as a user installs it: into a fresh
 virtual environment with `pip install --no-index --no-build-isolation`, no
-network, then a call to a live kvstored from outside the source tree.
+network, then a call to a live kvstored from outside the source tree, and
+the project's LICENSE in the installed distribution's metadata.
 
 The venv has --system-site-packages, since python3-protobuf (and the
 wheel and setuptools that build it) come from Debian. The install must
@@ -104,6 +105,12 @@ def main():
             "value": "from a venv",
         }
         assert answer == expected, "got %r, expected %r" % (answer, expected)
+        # The licence travels with the install (client/python/LICENSE is a
+        # link to the repository's).
+        licence = run([py, "-c", "import importlib.metadata as m; "
+                       "print(m.distribution('kvstore').read_text('LICENSE'))"])
+        with open(os.path.join(REPO, "LICENSE")) as f:
+            assert licence.strip() == f.read().strip(), "the install's LICENSE: %r" % licence
         print("installed in a venv and called kvstored: %s" % json.dumps(answer))
     return 0
 

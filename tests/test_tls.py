@@ -2,8 +2,9 @@
 --tls-client-ca): calls over TLS, small and large; a client that trusts
 another CA refuses the server; with --tls-client-ca a client without a
 certificate, or with one from another CA, gets no answer and one with a
-good certificate does; TLS 1.1 is refused; a plaintext client, and a client
-that never finishes its handshake, are closed within a bounded time (never
+good certificate does, and ClientList names no certificate whose key was
+not proven (a handshake stalled before CertificateVerify); TLS 1.1 is
+refused; a plaintext client, and a client that never finishes its handshake, are closed within a bounded time (never
 left hanging), and the log says why at debug; an expired certificate is refused, the client's by the server
 and the server's by a client; a client over --max-clients
 is closed without a plaintext frame; SIGHUP reloads the certificate and key
@@ -260,6 +261,39 @@ class TestTlsClientOnAPlaintextPort(unittest.TestCase):
             self.assertLess(time.monotonic() - start, CLOSE_WITHIN)
 
 
+def tls_records(data):
+    """DATA (bytes of TLS records) split into its records."""
+    records = []
+    while data:
+        end = 5 + int.from_bytes(data[3:5], "big")
+        records.append(data[:end])
+        data = data[end:]
+    return records
+
+
+def stall_before_certificate_verify(server, ctx):
+    """A raw socket to SERVER whose client, with CTX's certificate, sent
+    its TLS 1.3 Certificate and holds back CertificateVerify and Finished
+    (the last two records of its flight): its handshake never ends."""
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    host, _, port = server.endpoint.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=10.0)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            if not data:
+                raise AssertionError("the server closed during the handshake")
+            incoming.write(data)
+    sock.sendall(b"".join(tls_records(outgoing.read())[:-2]))
+    return sock
+
+
 class TestClientCertificates(TlsTest):
     CLIENT_CA = True
 
@@ -289,6 +323,17 @@ class TestClientCertificates(TlsTest):
                                  pb.ClientListResponse).clients if ci.current]
         self.assertTrue(me.tls)
         self.assertEqual(me.tls_client_subject, "/CN=kvstore test client")
+
+    def test_client_list_shows_no_subject_before_the_key_is_proven(self):
+        # Certificates are public: one whose client has not yet proven it
+        # holds the key (CertificateVerify held back) names no one.
+        stalled = stall_before_certificate_verify(self.server, CERTS.client_context(cert="client"))
+        self.addCleanup(stalled.close)
+        c = self.connect(CERTS.client_context(cert="client"))
+        clients = call(c, "ClientList", pb.ClientListRequest(), pb.ClientListResponse).clients
+        other, = [ci for ci in clients if not ci.current]
+        self.assertTrue(other.tls)
+        self.assertEqual(other.tls_client_subject, "")
 
     def test_a_missing_client_certificate_is_refused(self):
         self.assertNoAnswer(CERTS.client_context())

@@ -238,7 +238,7 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             if self._broken is not None:
-                return [_unavailable(self._broken, r.method) for r in requests], []
+                return [self._lost(r.method) for r in requests], []
             calls, ids = [], []
             for request in requests:
                 envelope = _proto.RpcRequest()
@@ -436,6 +436,12 @@ class Connection:
         if call is not None:
             call.outcome = response
 
+    def _lost(self, method):
+        # The Unavailable of a call of METHOD on this broken connection.
+        error = _unavailable(self._broken, method)
+        error.refused = self._refused           # route._again reads it
+        return error
+
     def _fail(self, why):
         # Marks the connection gone: every call still waiting gets
         # Unavailable, stream waiters see _broken. The socket and selector
@@ -445,8 +451,7 @@ class Connection:
         self._broken = why
         for call in self._inflight.values():
             if call is not None:
-                call.outcome = _unavailable(why, call.method)
-                call.outcome.refused = self._refused    # route._again reads it
+                call.outcome = self._lost(call.method)
         self._inflight.clear()
         if self._reading:
             self._shutdown()

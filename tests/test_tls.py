@@ -4,8 +4,8 @@ another CA refuses the server; with --tls-client-ca a client without a
 certificate, or with one from another CA, gets no answer and one with a
 good certificate does, and ClientList names no certificate whose key was
 not proven (a handshake stalled before CertificateVerify); TLS 1.1 is
-refused; a plaintext client, and a client that never finishes its handshake, are closed within a bounded time (never
-left hanging), and the log says why at debug; an expired certificate is refused, the client's by the server
+refused; a plaintext client, and a client that never finishes its
+handshake, are closed within a bounded time (never left hanging), and the log says why at debug; an expired certificate is refused, the client's by the server
 and the server's by a client; a client over --max-clients
 is closed without a plaintext frame; SIGHUP reloads the certificate and key
 for new connections while open ones go on, and keeps the old ones when the

@@ -76,6 +76,19 @@ def tls_connect(server, ctx, hostname="localhost"):
     return c
 
 
+def tls_1_1_context():
+    """A client context offering TLS 1.1 only (and trusting the CA)."""
+    ctx = CERTS.client_context()
+    # Debian's OpenSSL will not even offer 1.1 at its default security
+    # level: lower the client's, so that the refusal is the server's.
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)     # 1.1 is, indeed
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    return ctx
+
+
 def call(c, method, request, response_type):
     rid = c.send(method, request)
     r = c.recv()
@@ -167,16 +180,8 @@ class TestServerTls(TlsTest):
         call(c, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
 
     def test_tls_1_1_is_refused(self):
-        ctx = CERTS.client_context()
-        # Debian's OpenSSL will not even offer 1.1 at its default security
-        # level: lower the client's, so that the refusal is the server's.
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)     # 1.1 is, indeed
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_1
-            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         with self.assertRaises(ssl.SSLError) as caught:
-            self.connect(ctx)
+            self.connect(tls_1_1_context())
         self.assertIn("PROTOCOL_VERSION", str(caught.exception).upper().replace(" ", "_"))
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: unsupported protocol")
 
@@ -616,6 +621,13 @@ class TestMetricsOverTls(unittest.TestCase):
                                                                         "localhost")],
                                  capture_output=True, text=True, timeout=30)
             self.assertEqual(out.stdout, "ok\n", out.stderr)
+
+    def test_tls_1_1_is_refused_there_too(self):
+        # GnuTLS's default priorities still allow 1.0 and 1.1.
+        host, _, port = metrics_endpoint(self.serve()).rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            with self.assertRaises(ssl.SSLError):
+                tls_1_1_context().wrap_socket(sock, server_hostname="localhost")
 
     def test_no_client_certificate_is_asked_for_even_with_a_client_ca(self):
         server = self.serve("--tls-client-ca", CERTS.path("ca.crt"))

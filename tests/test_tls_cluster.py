@@ -165,6 +165,7 @@ class TestMutualTls(TlsClusterTest):
         self.wait_client_addresses()
         r = subprocess.run([KVCTL, "-e", self.follower().endpoint, "--cacert", path("ca.crt"),
                             "--cert", path("member.crt"), "--key", path("member.key"),
+                            *(["--token-file", path("token")] if self.TOKEN else []),
                             "set", "tls/kvctl", "moved"],
                            capture_output=True, timeout=DEADLINE)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"OK\n", b""))

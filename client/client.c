@@ -75,6 +75,8 @@ struct kv_client {
                                    NULL: plaintext */
     kvc_tls *tls;               /* the connection's TLS stream, or NULL */
     int read_wants_write;       /* the last TLS read waits for POLLOUT */
+    int refused;                /* the server refused this client with a TLS
+                                   alert: the calls fail, not retried */
     int timeout_ms;
     int pipelining;
     int serializable;           /* kv_client_set_serializable() */
@@ -225,11 +227,13 @@ static void disconnect(kv_client *c)
 
 /* The connection is gone: records ST and the printf-style reason, closes
  * the socket; each call in flight waits to be sent again when the rules
- * allow (a read or a write cut off by a lost connection or a timeout),
- * else fails with them; every watch ends; closures of finished calls run. */
+ * allow (a read or a write cut off by a lost connection or a timeout, not
+ * by the server refusing C: c->refused), else fails with them; every
+ * watch ends; closures of finished calls run. */
 static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
 {
     va_list ap;
+    int retry = can_retry(c) && !c->refused;
 
     c->last_status = st;
     va_start(ap, fmt);
@@ -238,13 +242,13 @@ static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
     disconnect(c);
     for (size_t i = 0; i < c->qlen; i++) {
         pending *p = at(c, i);
-        int again = can_retry(c) && (st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED)
+        int again = retry && (st == KV_UNAVAILABLE || st == KV_DEADLINE_EXCEEDED)
                     && (p->kind == KIND_READ || (p->kind == KIND_WRITE && c->route.cluster));
         if (p->state == CALL_SENT) {
             set_outcome(p, again ? CALL_QUEUED : CALL_FAILED, st, c->last_message);
             c->held |= again;
         }
-        else if (p->state == CALL_QUEUED && !can_retry(c))
+        else if (p->state == CALL_QUEUED && !retry)
             set_outcome(p, CALL_FAILED, st, c->last_message);
         else if (p->state == CALL_DONE && p->kind == KIND_WATCH) {
             /* Opened on the connection just lost, its closure not run
@@ -255,6 +259,7 @@ static void fail_all(kv_client *c, kv_status st, const char *fmt, ...)
         }
     }
     c->nsent = 0;
+    c->refused = 0;
     kvc_watch_end_all(c);
     deliver(c);
 }
@@ -429,6 +434,7 @@ static int tls_recv(kv_client *c)
             c->read_wants_write = 1;
         if (r == KVC_TLS_WANT_READ || r == KVC_TLS_WANT_WRITE || got)
             return got;
+        c->refused = r < 0 && kvc_tls_refused(c->tls);
         fail_all(c, KV_UNAVAILABLE, "connection closed by the server%s%s", r < 0 ? ": " : "",
                  r < 0 ? kvc_tls_reason(c->tls) : "");
         return -1;
@@ -685,16 +691,17 @@ static void token_presented(const ProtobufCMessage *msg, void *data)
 
 /* kvc_route_open_fn for C: connects to ENDPOINT and, when C speaks TLS,
  * runs the handshake, each within TIMEOUT_MS; the connection is C's from
- * then on. */
+ * then on. A handshake the server refused sets c->refused. */
 static int link_open(void *arg, const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
     kv_client *c = arg;
     int fd = kvc_connect_to(endpoint, timeout_ms, err, errlen);
 
+    c->refused = 0;
     if (fd < 0)
         return -1;
-    if (c->tls_ctx
-        && !(c->tls = kvc_tls_open(c->tls_ctx, fd, endpoint, timeout_ms, err, errlen))) {
+    if (c->tls_ctx && !(c->tls = kvc_tls_open(c->tls_ctx, fd, endpoint, timeout_ms,
+                                              &c->refused, err, errlen))) {
         close(fd);
         return -1;
     }
@@ -706,7 +713,8 @@ static int link_open(void *arg, const char *endpoint, int timeout_ms, char *err,
 /* Moves C to the next address (the leader's hint, else the next
  * endpoint), connecting within GIVE_UP, presents its token again and
  * sends every queued call, in order. Returns 0, or -1 when the connect
- * failed (the queued calls keep the reason as their last error). */
+ * failed (the queued calls keep the reason as their last error, and fail
+ * with it now when the server refused C's handshake). */
 static int move(kv_client *c, int64_t give_up)
 {
     int hinted;
@@ -719,7 +727,11 @@ static int move(kv_client *c, int64_t give_up)
     if (link_open(c, where, left > 0 ? left : 1, err, sizeof err) < 0) {
         for (size_t i = 0; i < c->qlen; i++)
             if (at(c, i)->state == CALL_QUEUED)
-                set_outcome(at(c, i), CALL_QUEUED, KV_UNAVAILABLE, err);
+                set_outcome(at(c, i), c->refused ? CALL_FAILED : CALL_QUEUED, KV_UNAVAILABLE,
+                            err);
+        if (c->refused)
+            c->held = 0;        /* nothing is queued any more */
+        c->refused = 0;
         kvc_set_status(c, KV_UNAVAILABLE, "%s", err);
         return -1;
     }

@@ -29,6 +29,7 @@ struct kvc_tls_ctx {
 struct kvc_tls {
     SSL *ssl;
     int broken;                 /* a fatal error: no close_notify */
+    int refused;                /* it broke on the server's fatal alert */
     char reason[256];           /* why it broke */
 };
 
@@ -89,16 +90,17 @@ static void nosig_make(void)
     nosig_method = m;
 }
 
-/* OpenSSL's reason for the last failure, "" when it queued none; clears
- * its queue. */
-static const char *openssl_reason(void)
+/* OpenSSL's reason for the last failure, "" when it queued none, and its
+ * code into *LAST (0: none); clears its queue. */
+static const char *openssl_reason(unsigned long *last)
 {
-    unsigned long code, last = 0;
+    unsigned long code;
     const char *r;
 
+    *last = 0;
     while ((code = ERR_get_error()) != 0)
-        last = code;
-    r = last ? ERR_reason_error_string(last) : NULL;
+        *last = code;
+    r = *last ? ERR_reason_error_string(*last) : NULL;
     return r ? r : "";
 }
 
@@ -141,8 +143,9 @@ kvc_tls_ctx *kvc_tls_ctx_new(const kv_client_options *o, char *err, size_t errle
             what = "the client key", file = o->key_file;
     }
     if (what) {
+        unsigned long code;
         snprintf(err, errlen, "TLS: cannot load %s%s%s: %s", what, *file ? " " : "", file,
-                 openssl_reason());
+                 openssl_reason(&code));
         goto fail;
     }
     return t;
@@ -168,7 +171,8 @@ static ssize_t outcome(kvc_tls *s, int rc, int saved)
 {
     int e = SSL_get_error(s->ssl, rc);
     long vr = SSL_get_verify_result(s->ssl);
-    const char *r = openssl_reason();
+    unsigned long code;
+    const char *r = openssl_reason(&code);
 
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -186,6 +190,10 @@ static ssize_t outcome(kvc_tls *s, int rc, int saved)
         }
         /* fall through */
     default:
+        /* OpenSSL queues a fatal alert from the server as reason
+         * SSL_AD_REASON_OFFSET + the alert's number. */
+        s->refused = ERR_GET_LIB(code) == ERR_LIB_SSL
+                     && ERR_GET_REASON(code) >= SSL_AD_REASON_OFFSET;
         if (vr != X509_V_OK)
             snprintf(s->reason, sizeof s->reason, "%s: %s", *r ? r : "certificate verify failed",
                      X509_verify_cert_error_string(vr));
@@ -252,7 +260,7 @@ static int handshake(kvc_tls *s, int fd, int timeout_ms)
 }
 
 kvc_tls *kvc_tls_open(kvc_tls_ctx *t, int fd, const char *endpoint, int timeout_ms,
-                      char *err, size_t errlen)
+                      int *refused, char *err, size_t errlen)
 {
     kvc_tls *s = calloc(1, sizeof *s);
     kv_endpoint where;
@@ -260,6 +268,7 @@ kvc_tls *kvc_tls_open(kvc_tls_ctx *t, int fd, const char *endpoint, int timeout_
     char shown[KV_ENDPOINT_HOST_MAX + 16];
     BIO *bio;
 
+    *refused = 0;
     ERR_clear_error();
     if (kv_endpoint_parse(endpoint && *endpoint ? endpoint : KV_DEFAULT_HOST, KV_DEFAULT_PORT,
                           &where, err, errlen) < 0) {
@@ -289,6 +298,7 @@ kvc_tls *kvc_tls_open(kvc_tls_ctx *t, int fd, const char *endpoint, int timeout_
     }
     return s;
 fail:
+    *refused = s && s->refused;
     if (s)
         s->broken = 1;
     kvc_tls_close(s);
@@ -331,6 +341,8 @@ ssize_t kvc_tls_write(kvc_tls *s, const void *buf, size_t len)
 int kvc_tls_pending(const kvc_tls *s) { return SSL_pending(s->ssl) > 0; }
 
 const char *kvc_tls_reason(const kvc_tls *s) { return s->reason; }
+
+int kvc_tls_refused(const kvc_tls *s) { return s->refused; }
 
 void kvc_tls_close(kvc_tls *s)
 {

@@ -39,9 +39,10 @@ void kvc_tls_ctx_free(kvc_tls_ctx *t);
  * checked against the server's certificate, and sent as SNI when it is
  * not an IP address, is T's server name, else ENDPOINT's host. Returns the
  * stream (free with kvc_tls_close(), FD stays the caller's), or NULL with
- * "TLS handshake with ENDPOINT failed: REASON" in ERR. */
+ * "TLS handshake with ENDPOINT failed: REASON" in ERR and *REFUSED set as
+ * kvc_tls_refused() would say. */
 kvc_tls *kvc_tls_open(kvc_tls_ctx *t, int fd, const char *endpoint, int timeout_ms,
-                      char *err, size_t errlen);
+                      int *refused, char *err, size_t errlen);
 
 /* Reads up to LEN decrypted bytes into BUF. Returns how many (> 0), 0 when
  * the server closed the stream, or KVC_TLS_WANT_READ, KVC_TLS_WANT_WRITE
@@ -62,6 +63,11 @@ int kvc_tls_pending(const kvc_tls *s);
 /* Why S broke (after KVC_TLS_ERROR): OpenSSL's reason, or the socket's
  * error. Owned by S. */
 const char *kvc_tls_reason(const kvc_tls *s);
+
+/* Whether S broke on a fatal alert from the server (after KVC_TLS_ERROR):
+ * it refused this client (no certificate, or one it does not trust), and
+ * would refuse it again on a new connection. */
+int kvc_tls_refused(const kvc_tls *s);
 
 /* Sends close_notify (one try, no wait) when the stream is sound, and
  * frees S; the socket stays open. Accepts NULL. */

@@ -257,7 +257,8 @@ static struct MHD_Daemon *daemon_start(kv_metrics_http *m, int fd, const kv_tls_
     }
     /* libmicrohttpd hands the PEM text to GnuTLS at the start, which
      * copies it: the text is freed once the daemon runs. Plain HTTP ends
-     * the options before the certificate's. */
+     * the options before the certificate's. GnuTLS's NORMAL still allows
+     * TLS 1.0 and 1.1: the versions are tls.c's, 1.2 and 1.3 only. */
     d = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0), 0, NULL, NULL, answer, m,
         MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
@@ -267,6 +268,7 @@ static struct MHD_Daemon *daemon_start(kv_metrics_http *m, int fd, const kv_tls_
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KV_METRICS_REQUEST_BYTES,
         tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
         MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
         MHD_OPTION_END);
     if (key)
         explicit_bzero(key, strlen(key));

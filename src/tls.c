@@ -275,7 +275,11 @@ const char *kv_tls_conn_why(const kv_tls_conn *c)
 
 const char *kv_tls_conn_subject(const kv_tls_conn *c, char *buf, size_t len)
 {
-    X509 *peer = SSL_get1_peer_certificate(c->ssl);
+    /* OpenSSL keeps the certificate once its chain is verified, before
+     * the client proves it holds the key (CertificateVerify): a client
+     * stalled there, or refused by it and lingering, would show a subject
+     * anyone can copy from a public certificate. */
+    X509 *peer = SSL_is_init_finished(c->ssl) ? SSL_get1_peer_certificate(c->ssl) : NULL;
 
     if (!peer)
         return NULL;

@@ -2,9 +2,10 @@
 --tls-client-ca): calls over TLS, small and large; a client that trusts
 another CA refuses the server; with --tls-client-ca a client without a
 certificate, or with one from another CA, gets no answer and one with a
-good certificate does; TLS 1.1 is refused; a plaintext client, and a client
-that never finishes its handshake, are closed within a bounded time (never
-left hanging), and the log says why at debug; an expired certificate is refused, the client's by the server
+good certificate does, and ClientList names no certificate whose key was
+not proven (a handshake stalled before CertificateVerify); TLS 1.1 is
+refused; a plaintext client, and a client that never finishes its
+handshake, are closed within a bounded time (never left hanging), and the log says why at debug; an expired certificate is refused, the client's by the server
 and the server's by a client; a client over --max-clients
 is closed without a plaintext frame; SIGHUP reloads the certificate and key
 for new connections while open ones go on, and keeps the old ones when the
@@ -73,6 +74,19 @@ def tls_connect(server, ctx, hostname="localhost"):
     c = Connection(server.endpoint, timeout=10.0)
     c.sock = ctx.wrap_socket(c.sock, server_hostname=hostname)
     return c
+
+
+def tls_1_1_context():
+    """A client context offering TLS 1.1 only (and trusting the CA)."""
+    ctx = CERTS.client_context()
+    # Debian's OpenSSL will not even offer 1.1 at its default security
+    # level: lower the client's, so that the refusal is the server's.
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)     # 1.1 is, indeed
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    return ctx
 
 
 def call(c, method, request, response_type):
@@ -166,16 +180,8 @@ class TestServerTls(TlsTest):
         call(c, "Set", pb.SetRequest(key=b"k", value=b"v"), pb.SetResponse)
 
     def test_tls_1_1_is_refused(self):
-        ctx = CERTS.client_context()
-        # Debian's OpenSSL will not even offer 1.1 at its default security
-        # level: lower the client's, so that the refusal is the server's.
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)     # 1.1 is, indeed
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_1
-            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         with self.assertRaises(ssl.SSLError) as caught:
-            self.connect(ctx)
+            self.connect(tls_1_1_context())
         self.assertIn("PROTOCOL_VERSION", str(caught.exception).upper().replace(" ", "_"))
         self.server.wait_for_stderr(r"\(protocol\): TLS handshake failed: unsupported protocol")
 
@@ -260,6 +266,39 @@ class TestTlsClientOnAPlaintextPort(unittest.TestCase):
             self.assertLess(time.monotonic() - start, CLOSE_WITHIN)
 
 
+def tls_records(data):
+    """DATA (bytes of TLS records) split into its records."""
+    records = []
+    while data:
+        end = 5 + int.from_bytes(data[3:5], "big")
+        records.append(data[:end])
+        data = data[end:]
+    return records
+
+
+def stall_before_certificate_verify(server, ctx):
+    """A raw socket to SERVER whose client, with CTX's certificate, sent
+    its TLS 1.3 Certificate and holds back CertificateVerify and Finished
+    (the last two records of its flight): its handshake never ends."""
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    host, _, port = server.endpoint.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=10.0)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            if not data:
+                raise AssertionError("the server closed during the handshake")
+            incoming.write(data)
+    sock.sendall(b"".join(tls_records(outgoing.read())[:-2]))
+    return sock
+
+
 class TestClientCertificates(TlsTest):
     CLIENT_CA = True
 
@@ -289,6 +328,17 @@ class TestClientCertificates(TlsTest):
                                  pb.ClientListResponse).clients if ci.current]
         self.assertTrue(me.tls)
         self.assertEqual(me.tls_client_subject, "/CN=kvstore test client")
+
+    def test_client_list_shows_no_subject_before_the_key_is_proven(self):
+        # Certificates are public: one whose client has not yet proven it
+        # holds the key (CertificateVerify held back) names no one.
+        stalled = stall_before_certificate_verify(self.server, CERTS.client_context(cert="client"))
+        self.addCleanup(stalled.close)
+        c = self.connect(CERTS.client_context(cert="client"))
+        clients = call(c, "ClientList", pb.ClientListRequest(), pb.ClientListResponse).clients
+        other, = [ci for ci in clients if not ci.current]
+        self.assertTrue(other.tls)
+        self.assertEqual(other.tls_client_subject, "")
 
     def test_a_missing_client_certificate_is_refused(self):
         self.assertNoAnswer(CERTS.client_context())
@@ -571,6 +621,13 @@ class TestMetricsOverTls(unittest.TestCase):
                                                                         "localhost")],
                                  capture_output=True, text=True, timeout=30)
             self.assertEqual(out.stdout, "ok\n", out.stderr)
+
+    def test_tls_1_1_is_refused_there_too(self):
+        # GnuTLS's default priorities still allow 1.0 and 1.1.
+        host, _, port = metrics_endpoint(self.serve()).rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            with self.assertRaises(ssl.SSLError):
+                tls_1_1_context().wrap_socket(sock, server_hostname="localhost")
 
     def test_no_client_certificate_is_asked_for_even_with_a_client_ca(self):
         server = self.serve("--tls-client-ca", CERTS.path("ca.crt"))

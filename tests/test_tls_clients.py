@@ -5,7 +5,8 @@ CA does not sign, a server certificate naming another host and an expired
 one are refused, with a one-line reason and exit 3; --insecure-skip-verify
 accepts any; --tls alone trusts the system's store (which does not know the
 test CA); mutual TLS with --cert and --key, refused without them; the
-KVCTL_* variables; a usage error for --cert without --key and the other way
+KVCTL_* variables; a refusal of the client's certificate is not retried;
+a usage error for --cert without --key and the other way
 round; a watch over TLS receives its events; values of several MB and a
 pipelined batch; the interactive shell; a server that closes while
 kvctl writes; a connection the server closed at its idle timeout opened
@@ -391,6 +392,16 @@ class TestClientCertificates(TlsClientTest):
             self.assertEqual(r.returncode, UNREACHABLE, (args, r.stderr))
             self.assertRegex(r.stderr.decode(), r'^kvctl: get "k": UNAVAILABLE: connection '
                              r'(closed by the server|to the server lost): ', args)
+
+    def test_a_refusal_is_not_tried_again(self):
+        # The server's alert says it will refuse this client on any new
+        # connection too: the call fails at once, over its one connection,
+        # rather than reconnecting until --timeout is up.
+        r = self.kv(*ca(), "--timeout", "20", "get", "k")
+        self.assertEqual(r.returncode, UNREACHABLE, r.stderr)
+        self.assertIn(b"alert certificate required", r.stderr)
+        stats = self.ok(*ca(), *client_cert(), "stats").decode()
+        self.assertIn("connections_total: 2\n", stats)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ checked against --tls-peer-ca (else --tls-client-ca). The raft traffic
 stays plaintext (libraft's transport has no TLS; README says so).
 
 - three members with mutual TLS elect a leader and replicate a write made
-  over TLS; a fourth joins through a follower over TLS and becomes a voter
+  over TLS; kvctl pointed at a follower follows it to the leader over TLS;
+  a fourth joins through a follower over TLS and becomes a voter
   listed at its client address;
 - a node whose certificate another CA signed cannot join: the member
   refuses it, and the joiner logs why, never joining;
@@ -25,6 +26,7 @@ helpers). Every wait is bounded.
 import os
 import shutil
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +38,7 @@ from cluster import Cluster, call
 from tlscerts import make_ca, make_cert
 
 DEADLINE = 60.0
+KVCTL = os.environ.get("KVCTL", "")
 # A member's certificate: it serves with it and presents it when it calls
 # another member, so it is valid for both.
 MEMBER_EXT = ("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
@@ -144,9 +147,7 @@ class TestMutualTls(TlsClusterTest):
     def test_members_replicate_and_a_node_joins_over_tls(self):
         # Each follower tells the leader its client address (MemberAdd
         # over TLS): the leader lists all three.
-        wait_for("the leader to know every client address",
-                 lambda: {m.id: m.client_address for m in self.members(self.leader).values()}
-                 == {nd.id: nd.endpoint for nd in self.c.nodes.values()})
+        self.wait_client_addresses()
         self.rpc(self.leader, "Set", pb.SetRequest(key=b"tls/k", value=b"v1"), pb.SetResponse)
         f = self.follower()
         wait_for("the write on node %d" % f.id, lambda: self.serializable_get(f) == b"v1")
@@ -157,6 +158,24 @@ class TestMutualTls(TlsClusterTest):
         # Its MemberAdd's answer may come after the leader lists it.
         self.wait_log(new, "cluster: joined through")
         wait_for("the write on the new node", lambda: self.serializable_get(new) == b"v1")
+
+    def test_kvctl_follows_the_leader_over_tls(self):
+        # A follower answers the write with the leader's client address;
+        # kvctl (the C library) connects there with the same TLS settings.
+        self.wait_client_addresses()
+        r = subprocess.run([KVCTL, "-e", self.follower().endpoint, "--cacert", path("ca.crt"),
+                            "--cert", path("member.crt"), "--key", path("member.key"),
+                            *(["--token-file", path("token")] if self.TOKEN else []),
+                            "set", "tls/kvctl", "moved"],
+                           capture_output=True, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"OK\n", b""))
+        got = self.rpc(self.leader, "Get", pb.GetRequest(key=b"tls/kvctl"), pb.GetResponse)
+        self.assertEqual(got.value, b"moved")
+
+    def wait_client_addresses(self):
+        wait_for("the leader to know every client address",
+                 lambda: {m.id: m.client_address for m in self.members(self.leader).values()}
+                 == {nd.id: nd.endpoint for nd in self.c.nodes.values()})
 
     def serializable_get(self, node):
         resp, body = call(node.endpoint, "Get", pb.GetRequest(key=b"tls/k", serializable=True),

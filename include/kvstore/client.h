@@ -36,7 +36,10 @@
  *  - UNAVAILABLE without one, a refused, reset or closed connection, or a
  *    timeout: it tries the next endpoint of the list, pausing 25 ms
  *    doubling to 1 s (with jitter) between tries; the first retry of a
- *    call is immediate.
+ *    call is immediate;
+ *  - a TLS alert from the server (it refused the client's certificate,
+ *    or the lack of one): the calls fail at once with UNAVAILABLE and the
+ *    alert's reason, since a new connection would be refused too.
  * Which calls are sent again: reads (Get, Range, Ping, Stats,
  * ClusterStatus) always; writes (Set, Clear, ClearRange, Txn, Touch)
  * too, because each carries the client's id (16 random bytes, chosen per

@@ -12,7 +12,7 @@
 const net = require('node:net');
 const { frame, FrameReader } = require('./framing');
 const { makeErrorNamed } = require('./errors');
-const { connectTls, describe } = require('./tls');
+const { connectTls, describe, refused } = require('./tls');
 
 const CLOSED_BY_CLIENT = 'the client closed the connection';
 const DEFAULT_HOST = '127.0.0.1';
@@ -56,7 +56,8 @@ class Connection {
     socket.setNoDelay(true);
     socket.unref();            // an idle client never keeps the process alive
     socket.on('data', (chunk) => this._onData(chunk));
-    socket.on('error', (err) => this._fail(`connection to ${endpoint} lost: ${describe(err)}`, Boolean(err.library)));
+    socket.on('error', (err) => this._fail(`connection to ${endpoint} lost: ${describe(err)}`,
+      Boolean(err.library), refused(err)));
     socket.on('end', () => this._fail(`connection closed by the server ${endpoint}`));
     socket.on('close', () => this._fail(`connection closed by the server ${endpoint}`));
   }
@@ -220,8 +221,9 @@ class Connection {
   }
 
   // Marks the connection gone, for WHY; BY_TLS: WHY is what TLS said (an
-  // alert from the server, say).
-  _fail(why, byTls = false) {
+  // alert from the server, say); BY_ALERT: the server refused this client
+  // (tls.refused), so the calls are not retried (route.again).
+  _fail(why, byTls = false, byAlert = false) {
     if (this.broken !== null) return;
     if (this.tls && !this.answered && !byTls && why !== CLOSED_BY_CLIENT) {
       // A server that refuses the client's certificate (TLS 1.3: after the
@@ -239,7 +241,9 @@ class Connection {
     for (const call of calls) {
       if (!call) continue;
       clearTimeout(call.timer);
-      call.reject(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', why, call.method));
+      const error = makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', why, call.method);
+      error.refused = byAlert;
+      call.reject(error);
     }
     for (const stream of streams) stream.onLost(makeErrorNamed(this.proto.StatusCode, 'UNAVAILABLE', why));
   }

@@ -47,9 +47,11 @@ function kindOf(method) {
 // the RpcError of the connection; SENT: it went out) is sent again. A write
 // that went out and was cut off is sent again only to a CLUSTER, which
 // deduplicates it by its seq: a single kvstored does not, and may have
-// applied it.
+// applied it. A server's TLS alert (the error's refused) would come again
+// on a new connection: never sent again.
 function again(kind, outcome, sent, cluster = true) {
   if (outcome instanceof Error) {
+    if (outcome.refused) return false;
     if (!sent) return true;
     if (kind === 'write' && !cluster) return false;
     return (kind === 'read' || kind === 'write')

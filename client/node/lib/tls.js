@@ -41,4 +41,11 @@ function describe(err) {
   return err.message;
 }
 
-module.exports = { tlsOptions, connectTls, describe };
+// Whether ERR, an error of a TLS socket, is a fatal alert from the
+// server: it refused this client (its certificate, or the lack of one)
+// and would refuse a new connection too, so calls are not retried.
+function refused(err) {
+  return /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/.test(err.code || '');
+}
+
+module.exports = { tlsOptions, connectTls, describe, refused };

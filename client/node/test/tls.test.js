@@ -2,7 +2,8 @@
 // (and --tls-client-ca): calls, a value of several MB, a watch; a server
 // whose CA the client does not trust, or whose certificate names another
 // host, is refused with an error that says so; with client certificates
-// required, one presented is served and none is refused; reconnects and
+// required, one presented is served and none is refused (a read too,
+// without retrying: the alert would come again); reconnects and
 // endpoint lists keep TLS. The certificates are made at test time with the
 // openssl command by tests/support/tlscerts.py (run with Debian's python3).
 'use strict';
@@ -168,6 +169,18 @@ describe('TLS', { skip: skipWhy() }, () => {
     // may overtake its alert) a guess that says so.
     await assert.rejects(client.set('k', 'v'),
       { codeName: 'UNAVAILABLE', details: /tlsv13 alert certificate required|client's certificate refused/ });
+  });
+
+  test('a refused read is not retried', async () => {
+    // A read is retried on a lost connection, but the server's alert would
+    // come again on a new one. The alert may end the connection before the
+    // read goes out (the socket reads at once): the read then opens one more.
+    const good = await connect(mutual.endpoint, trusting('ca', 'client'));
+    const before = Number((await good.Stats({})).connections_total);
+    const client = await connect(mutual.endpoint, trusting(), { timeout: 3000 });
+    await assert.rejects(client.get('k'),
+      { codeName: 'UNAVAILABLE', details: /tlsv13 alert certificate required/ });
+    assert.ok(Number((await good.Stats({})).connections_total) <= before + 2);
   });
 
   test('a client certificate from another CA is refused', async () => {

@@ -34,7 +34,7 @@ from .errors import RpcError, error_for
 from .framing import FrameReader, frame
 from .route import Route
 from .stubs import DEFAULT, Calls, _method, auth_envelope, bind_service, finish
-from .tls import describe, tls_of
+from .tls import describe, refused, tls_of
 from .values import UINT32_MAX, check_uint, next_page, page_limit, selector, watch_fields
 from .watch import _NOT_FOUND, Stream, _StreamView, start
 
@@ -42,6 +42,9 @@ _RECV_BYTES = 1 << 20
 # How long closing a TLS connection waits for the server's close_notify
 # (asyncio's own default is 30 s).
 _TLS_SHUTDOWN_TIMEOUT = 5.0
+# How long a failed send waits for the reader to say why the connection
+# ended: what ended it is already in the reader (a TLS alert, say).
+_READER_ENDS = 1.0
 
 __all__ = ["AsyncClient", "AsyncWatch", "connect"]
 
@@ -63,6 +66,7 @@ class AsyncConnection:
         self._inflight = collections.OrderedDict()
         self._streams = {}          # id of a Watch call -> its AsyncWatch
         self._broken = None
+        self._refused = False       # gone on the server's TLS alert (tls.refused)
         self._closing = False
         self._answered = False      # a frame came from the server
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
@@ -120,7 +124,7 @@ class AsyncConnection:
         moment it is sent until close_stream(CALL_ID), CALL_ID being set as
         its _call_id."""
         if self._broken is not None:
-            return _unavailable(self._broken, request.method)
+            return self._lost(request.method)
         envelope = _proto.RpcRequest()
         envelope.CopyFrom(request)
         call_id = envelope.id = self._next_id
@@ -140,8 +144,12 @@ class AsyncConnection:
             return _deadline_exceeded("no answer from %s within %gs" % (self.endpoint, timeout),
                                       request.method)
         except (ConnectionError, OSError) as exc:   # from drain()
-            self._fail("connection to %s lost while sending: %s" % (self.endpoint, describe(exc)))
-            return _unavailable(self._broken, request.method)
+            # The reader learns why ("Connection lost" is all drain says):
+            # the server's TLS alert, which says not to retry.
+            await asyncio.wait({self._task}, timeout=_READER_ENDS)
+            self._fail("connection to %s lost while sending: %s" % (self.endpoint, describe(exc)),
+                       isinstance(exc, ssl.SSLError), refused(exc))
+            return self._lost(request.method)
         finally:
             if not future.done() or future.cancelled():
                 # Timed out or cancelled: its late answer will be dropped,
@@ -171,7 +179,7 @@ class AsyncConnection:
                     return
         except OSError as exc:          # ssl.SSLError too: a TLS alert
             self._fail("connection to %s lost: %s" % (self.endpoint, describe(exc)),
-                       isinstance(exc, ssl.SSLError))
+                       isinstance(exc, ssl.SSLError), refused(exc))
 
     def _deliver(self, response):
         self._answered = True
@@ -190,9 +198,16 @@ class AsyncConnection:
         if future is not None and not future.done():
             future.set_result(response)
 
-    def _fail(self, why, by_tls=False):
+    def _lost(self, method=None):
+        # The Unavailable of a call of METHOD on this broken connection.
+        error = _unavailable(self._broken, method)
+        error.refused = self._refused           # route._again reads it
+        return error
+
+    def _fail(self, why, by_tls=False, by_alert=False):
         # Marks the connection gone, for WHY; BY_TLS: WHY is what TLS said
-        # (an alert from the server, say).
+        # (an alert from the server, say); BY_ALERT: the server refused this
+        # client (tls.refused), so the calls are not retried.
         if self._broken is not None:
             return
         if self.tls is not None and not self._answered and not by_tls and not self._closing:
@@ -202,9 +217,10 @@ class AsyncConnection:
             # alert, and then a reset or a close is all the client learns.
             why += " (no answer yet over TLS: was this client's certificate refused?)"
         self._broken = why
+        self._refused = by_alert
         for future in self._inflight.values():
             if future is not None and not future.done():
-                future.set_result(_unavailable(why))
+                future.set_result(self._lost())
         self._inflight.clear()
         streams, self._streams = list(self._streams.values()), {}
         for watch in streams:

@@ -44,8 +44,8 @@ class Client(Calls):
     127.0.0.1:7379 failed: certificate verify failed: ..."); a server that
     refuses the client's certificate (TLS 1.3: after the handshake) ends
     the connection at the first call, which raises Unavailable ("...
-    tlsv13 alert certificate required"; a read after retrying, as for any
-    lost connection, until its timeout).
+    tlsv13 alert certificate required") at once: a new connection would be
+    refused too, so it is not retried.
 
     With a cluster (README, "Clusters"): a call answered UNAVAILABLE by a
     node that is not the leader is sent again to the leader it names; on

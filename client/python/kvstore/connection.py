@@ -38,7 +38,7 @@ import time
 from . import _proto
 from .errors import error_for, status_code
 from .framing import FrameReader, FramingError, frame
-from .tls import describe
+from .tls import describe, refused
 
 DEFAULT_PORT = 7379
 DEFAULT_HOST = "127.0.0.1"
@@ -164,6 +164,7 @@ class Connection:
         # id of a Watch call -> deque of its stream frames not yet taken.
         self._streams = {}
         self._broken = None              # why the connection is gone, once it is
+        self._refused = False            # gone on the server's TLS alert (tls.refused)
         self._closing = False            # close() was called
         self._released = False           # socket and selector closed
 
@@ -237,7 +238,7 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             if self._broken is not None:
-                return [_unavailable(self._broken, r.method) for r in requests], []
+                return [self._lost(r.method) for r in requests], []
             calls, ids = [], []
             for request in requests:
                 envelope = _proto.RpcRequest()
@@ -406,6 +407,7 @@ class Connection:
                 break
             except OSError as exc:          # ssl.SSLError too: a TLS alert
                 ended = "connection to %s lost: %s" % (self.endpoint, describe(exc))
+                self._refused = refused(exc)
                 break
             if not data:
                 ended = "connection closed by the server %s" % self.endpoint
@@ -434,6 +436,12 @@ class Connection:
         if call is not None:
             call.outcome = response
 
+    def _lost(self, method):
+        # The Unavailable of a call of METHOD on this broken connection.
+        error = _unavailable(self._broken, method)
+        error.refused = self._refused           # route._again reads it
+        return error
+
     def _fail(self, why):
         # Marks the connection gone: every call still waiting gets
         # Unavailable, stream waiters see _broken. The socket and selector
@@ -443,7 +451,7 @@ class Connection:
         self._broken = why
         for call in self._inflight.values():
             if call is not None:
-                call.outcome = _unavailable(why, call.method)
+                call.outcome = self._lost(call.method)
         self._inflight.clear()
         if self._reading:
             self._shutdown()

@@ -63,8 +63,11 @@ def _again(kind, outcome, sent, cluster=True):
     or the RpcError of the connection; SENT: it went out) is sent again.
     A write that went out and was cut off is sent again only to a CLUSTER,
     which deduplicates it by its seq: a single kvstored does not, and may
-    have applied it."""
+    have applied it. A server's TLS alert (the error's refused) would come
+    again on a new connection: never sent again."""
     if isinstance(outcome, RpcError):
+        if getattr(outcome, "refused", False):
+            return False
         if not sent:
             return True
         if kind == "write" and not cluster:

@@ -67,6 +67,17 @@ class Tls:
                          "TLS handshake with %s failed: %s" % (where, describe(exc)))
 
 
+# OpenSSL's reasons for a fatal alert the peer sent.
+_ALERTS = ("SSLV3_ALERT_", "TLSV1_ALERT_", "TLSV13_ALERT_")
+
+
+def refused(exc):
+    """Whether EXC, raised by a TLS connection, is a fatal alert from the
+    server: it refused this client (its certificate, or the lack of one)
+    and would refuse a new connection too, so calls are not retried."""
+    return isinstance(exc, ssl.SSLError) and (exc.reason or "").startswith(_ALERTS)
+
+
 def describe(exc):
     """What went wrong in EXC, an exception of the ssl module or the socket,
     in a few words: OpenSSL's reason without the file and line of _ssl.c."""

@@ -206,6 +206,17 @@ class TestClientCertificates(unittest.TestCase):
                 c.set(b"k", b"v")
         self.assertIn("lost: tlsv13 alert certificate required", caught.exception.message)
 
+    def test_a_refused_read_is_not_retried(self):
+        # A read is retried on a lost connection, but the server's alert
+        # would come again on a new one: one connection, one failure.
+        with kvstore.Client(mutual.endpoint, timeout=10, ssl=trusting(cert="client")) as good:
+            before = good.Stats().connections_total
+            with kvstore.Client(mutual.endpoint, timeout=3, ssl=trusting()) as c:
+                with self.assertRaises(kvstore.Unavailable) as caught:
+                    c.get(b"k")
+            self.assertIn("tlsv13 alert certificate required", caught.exception.message)
+            self.assertEqual(good.Stats().connections_total, before + 1)
+
     def test_a_client_certificate_from_another_ca_is_refused(self):
         with kvstore.Client(mutual.endpoint, timeout=10, ssl=trusting(cert="other-client")) as c:
             with self.assertRaises(kvstore.Unavailable) as caught:
@@ -266,6 +277,19 @@ class TestAsyncio(unittest.TestCase):
             # server's reset may overtake its alert) a guess that says so.
             self.assertRegex(await refused(mutual.endpoint, trusting()),
                              "certificate required|client's certificate refused")
+            # A read is not retried after the alert either (TestClientCertificates);
+            # but the alert may end the connection before the read is sent
+            # (the reader runs at once), and then the read opens one more.
+            async with await kvstore.aio.connect(mutual.endpoint, timeout=10,
+                                                 ssl=trusting(cert="client")) as good:
+                before = (await good.Stats()).connections_total
+                c = await kvstore.aio.connect(mutual.endpoint, timeout=3, ssl=trusting())
+                try:
+                    with self.assertRaisesRegex(kvstore.Unavailable, "certificate required"):
+                        await c.get(b"k")
+                finally:
+                    await c.close()
+                self.assertLessEqual((await good.Stats()).connections_total, before + 2)
             async with await kvstore.aio.connect(mutual.endpoint, timeout=10,
                                                  ssl=trusting(cert="client")) as c:
                 self.assertEqual(await c.ping(), "PONG")

@@ -117,8 +117,11 @@ static int tls_start(peer *p, const kv_tls_config *tls, const char *host)
         kv_log(KV_LOG_ERROR, "cluster: cannot call %s over TLS: %s", p->addr, err);
         return -1;
     }
-    if (!(p->tls = kv_tls_conn_dial(p->ctx, p->fd, host)))
+    if (!(p->tls = kv_tls_conn_dial(p->ctx, p->fd, host))) {
+        kv_log(KV_LOG_ERROR, "cluster: cannot call %s over TLS: out of memory, or \"%s\" is "
+               "not a name a certificate can carry", p->addr, host);
         return -1;
+    }
     while ((rc = kv_tls_handshake(p->tls)) != 1)
         if (tls_wait(p, rc) < 0)
             return -1;

@@ -4,7 +4,6 @@
  * "want write" instead of waiting. Knows no calls or frames, and polls
  * only during the handshake; client.c drives the stream afterwards. The
  * socket stays client.c's (route.c opens it). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,9 +15,9 @@
 #include <time.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include "endpoint.h"
 #include "tls.h"
+#include "tls_dial.h"
 
 struct kvc_tls_ctx {
     SSL_CTX *ctx;
@@ -108,10 +107,11 @@ kvc_tls_ctx *kvc_tls_ctx_new(const kv_client_options *o, char *err, size_t errle
 {
     kvc_tls_ctx *t = calloc(1, sizeof *t);
     const char *what = NULL, *file = NULL;
+    kv_tls_dial_part failed;
 
     ERR_clear_error();
     pthread_once(&nosig_once, nosig_make);
-    if (!t || !nosig_method || !(t->ctx = SSL_CTX_new(TLS_client_method()))
+    if (!t || !nosig_method
         || (o->server_name && *o->server_name && !(t->server_name = strdup(o->server_name)))) {
         snprintf(err, errlen, "TLS: out of memory");
         goto fail;
@@ -121,26 +121,34 @@ kvc_tls_ctx *kvc_tls_ctx_new(const kv_client_options *o, char *err, size_t errle
                  o->cert_file ? "certificate" : "key");
         goto fail;
     }
-    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-    /* The output buffer grows by realloc between retries of a write, and
-     * only at its end; frames carry their length, so an end without
-     * close_notify is a close like any other. */
-    SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     t->verify = !o->insecure_skip_verify;
-    SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-    if (t->verify && o->ca_file) {
-        if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, NULL) != 1)
-            what = "the CA file", file = o->ca_file;
-    } else if (t->verify && SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-        what = "the system's CA store", file = "";
+    /* The CA (unless not verifying), then the client's certificate and
+     * key: the project's one way (tls_dial.c). */
+    t->ctx = kv_tls_dial_ctx(o->ca_file, o->cert_file, o->key_file, t->verify, &failed);
+    switch (failed) {
+    case KV_TLS_DIAL_OK:
+        break;
+    case KV_TLS_DIAL_MEMORY:
+        snprintf(err, errlen, "TLS: out of memory");
+        goto fail;
+    case KV_TLS_DIAL_CA:
+        what = o->ca_file ? "the CA file" : "the system's CA store";
+        file = o->ca_file ? o->ca_file : "";
+        break;
+    case KV_TLS_DIAL_CERT:
+        what = "the client certificate", file = o->cert_file;
+        break;
+    case KV_TLS_DIAL_KEY:
+        what = "the client key", file = o->key_file;
+        break;
     }
-    if (!what && o->cert_file) {
-        if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert_file) != 1)
-            what = "the client certificate", file = o->cert_file;
-        else if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key_file, SSL_FILETYPE_PEM) != 1
-                 || SSL_CTX_check_private_key(t->ctx) != 1)
-            what = "the client key", file = o->key_file;
+    if (t->ctx) {
+        /* The output buffer grows by realloc between retries of a write,
+         * and only at its end; frames carry their length, so an end
+         * without close_notify is a close like any other. */
+        SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                                     | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     }
     if (what) {
         unsigned long code;
@@ -204,21 +212,12 @@ static ssize_t outcome(kvc_tls *s, int rc, int saved)
     return KVC_TLS_ERROR;
 }
 
-/* Sets the name S checks the server's certificate against, and sends as
- * SNI: an IP address is checked as one, and never sent. Returns 0 or -1. */
+/* Sets the name S checks the server's certificate against (when T
+ * verifies), and sends as SNI: an IP address is checked as one, and never
+ * sent. Returns 0 or -1. */
 static int set_name(kvc_tls *s, const kvc_tls_ctx *t, const char *name)
 {
-    unsigned char ip[16];
-    int is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
-    X509_VERIFY_PARAM *param = SSL_get0_param(s->ssl);
-
-    if (!is_ip && SSL_set_tlsext_host_name(s->ssl, name) != 1)
-        return -1;
-    if (!t->verify)
-        return 0;
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    return (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name)
-                  : X509_VERIFY_PARAM_set1_host(param, name, 0)) == 1 ? 0 : -1;
+    return t->verify ? kv_tls_dial_expect(s->ssl, name) : kv_tls_dial_sni(s->ssl, name);
 }
 
 static int64_t now_ms(void)

@@ -9,8 +9,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include "tls.h"
+#include "tls_dial.h"
 
 struct kv_tls {
     SSL_CTX *ctx;
@@ -125,18 +125,29 @@ kv_tls *kv_tls_new(const kv_tls_config *cfg, char *err, size_t errlen)
 
 kv_tls *kv_tls_client_new(const kv_tls_config *cfg, char *err, size_t errlen)
 {
-    kv_tls *t = context_new(TLS_client_method(), err, errlen);
     const char *ca = cfg->peer_ca ? cfg->peer_ca : cfg->client_ca;
+    kv_tls *t = calloc(1, sizeof *t);
+    kv_tls_dial_part failed = KV_TLS_DIAL_MEMORY;
 
-    if (!t || load_pair(t, cfg, err, errlen) < 0)
-        return NULL;
-    SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
-    if (ca ? SSL_CTX_load_verify_locations(t->ctx, ca, NULL) != 1
-           : SSL_CTX_set_default_verify_paths(t->ctx) != 1)
+    ERR_clear_error();
+    if (t && (t->ctx = kv_tls_dial_ctx(ca, cfg->cert, cfg->key, 1, &failed))) {
+        SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+        ERR_clear_error();
+        return t;
+    }
+    switch (failed) {
+    case KV_TLS_DIAL_CA:
         return load_failed(t, cfg->peer_ca ? "--tls-peer-ca" : "--tls-client-ca",
                            ca ? ca : "the system's CAs", err, errlen);
-    ERR_clear_error();
-    return t;
+    case KV_TLS_DIAL_CERT:
+        return load_failed(t, "--tls-cert", cfg->cert, err, errlen);
+    case KV_TLS_DIAL_KEY:
+        return load_failed(t, "--tls-key", cfg->key, err, errlen);
+    default:
+        snprintf(err, errlen, "out of memory for TLS");
+        kv_tls_free(t);
+        return NULL;
+    }
 }
 
 void kv_tls_free(kv_tls *t)
@@ -166,20 +177,12 @@ kv_tls_conn *kv_tls_conn_new(kv_tls *t, int fd)
 kv_tls_conn *kv_tls_conn_dial(kv_tls *t, int fd, const char *host)
 {
     kv_tls_conn *c = kv_tls_conn_new(t, fd);
-    ASN1_OCTET_STRING *ip;
 
     if (!c)
         return NULL;
     SSL_set_connect_state(c->ssl);
-    /* An address is checked against the certificate's IP names, a name
-     * against its DNS names (and sent as SNI). */
-    if ((ip = a2i_IPADDRESS(host))) {
-        ASN1_OCTET_STRING_free(ip);
-        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) == 1)
-            return c;
-    } else if (SSL_set_tlsext_host_name(c->ssl, host) == 1 && SSL_set1_host(c->ssl, host) == 1) {
+    if (kv_tls_dial_expect(c->ssl, host) == 0)
         return c;
-    }
     kv_tls_conn_free(c);
     ERR_clear_error();
     return NULL;

@@ -2,7 +2,6 @@
  * line's files, the handshake at connect time and OpenSSL's read and write
  * results mapped onto errno. Owns nothing between calls; the sockets are
  * run.c's. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -11,8 +10,8 @@
 #include <time.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include "tls.h"
+#include "tls_dial.h"
 
 /* The first queued OpenSSL error, or WHAT when the queue is empty. */
 static void queued_error(char *err, size_t errlen, const char *what)
@@ -26,50 +25,34 @@ static void queued_error(char *err, size_t errlen, const char *what)
 
 SSL_CTX *kb_tls_ctx_new(const kb_tls_opts *o, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char what[512];
+    kv_tls_dial_part failed;
+    SSL_CTX *ctx = kv_tls_dial_ctx(o->cacert, o->cert, o->key, !o->insecure, &failed);
 
-    if (!ctx) {
-        queued_error(err, errlen, "cannot make a TLS context");
-        return NULL;
+    switch (failed) {
+    case KV_TLS_DIAL_OK:
+        /* Partial writes: a batch's send offset advances as with send(2).
+         * Read-ahead: one read(2) takes every record the socket holds,
+         * and run.c drains them (kb_tls_has_pending) before waiting. */
+        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+        SSL_CTX_set_read_ahead(ctx, 1);
+        SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        return ctx;
+    case KV_TLS_DIAL_MEMORY:
+        snprintf(what, sizeof what, "cannot make a TLS context");
+        break;
+    case KV_TLS_DIAL_CA:
+        snprintf(what, sizeof what, "--cacert: cannot load %s",
+                 o->cacert ? o->cacert : "the system's CAs");
+        break;
+    case KV_TLS_DIAL_CERT:
+        snprintf(what, sizeof what, "--cert: cannot load %s", o->cert);
+        break;
+    case KV_TLS_DIAL_KEY:
+        snprintf(what, sizeof what, "--key: cannot load %s as the key of %s", o->key, o->cert);
+        break;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* Partial writes: a batch's send offset advances as with send(2).
-     * Read-ahead: one read(2) takes every record the socket holds, and
-     * run.c drains them (kb_tls_has_pending) before waiting again. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-    SSL_CTX_set_read_ahead(ctx, 1);
-    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    if (o->insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        if (o->cacert ? SSL_CTX_load_verify_locations(ctx, o->cacert, NULL) != 1
-                      : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            char what[512];
-            snprintf(what, sizeof what, "--cacert: cannot load %s",
-                     o->cacert ? o->cacert : "the system's CAs");
-            queued_error(err, errlen, what);
-            goto err;
-        }
-    }
-    if (o->cert) {
-        char what[512];
-        if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
-            snprintf(what, sizeof what, "--cert: cannot load %s", o->cert);
-            queued_error(err, errlen, what);
-            goto err;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1
-            || SSL_CTX_check_private_key(ctx) != 1) {
-            snprintf(what, sizeof what, "--key: cannot load %s as the key of %s", o->key,
-                     o->cert);
-            queued_error(err, errlen, what);
-            goto err;
-        }
-    }
-    return ctx;
-err:
-    SSL_CTX_free(ctx);
+    queued_error(err, errlen, what);
     return NULL;
 }
 
@@ -80,26 +63,13 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Says what the certificate must name: HOST as an IP address, or as a DNS
- * name, which is also sent as SNI. Returns 0, or -1 (out of memory). */
-static int expect_host(SSL *ssl, const char *host)
-{
-    unsigned char addr[16];
-
-    if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
-        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
-    if (SSL_set_tlsext_host_name(ssl, host) != 1)
-        return -1;
-    return SSL_set1_host(ssl, host) == 1 ? 0 : -1;
-}
-
 SSL *kb_tls_connect(SSL_CTX *ctx, int fd, const char *host, int timeout_s, char *err,
                     size_t errlen)
 {
     SSL *ssl = SSL_new(ctx);
     uint64_t deadline = now_ms() + (uint64_t)timeout_s * 1000u;
 
-    if (!ssl || SSL_set_fd(ssl, fd) != 1 || expect_host(ssl, host) < 0) {
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 || kv_tls_dial_expect(ssl, host) < 0) {
         queued_error(err, errlen, "cannot start TLS");
         SSL_free(ssl);
         return NULL;
